@@ -1,0 +1,128 @@
+/* The FUSE daemon: shared definitions.  FUSE_USE_VERSION is set here only. */
+#ifndef REGIONFS_FS_H
+#define REGIONFS_FS_H
+
+#define FUSE_USE_VERSION 314	/* FUSE_MAKE_VERSION(3, 14): Debian 12's */
+#include <fuse_lowlevel.h>
+
+#include "region/sandbox.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+/*
+ * Inode numbers: the root is 1; a region with id N is N << INO_SHIFT and
+ * its files follow it.  Ids are never reused, so an inode number never
+ * names two things in one mount.
+ */
+#define INO_SHIFT 6
+#define FS_ROOT_INO FUSE_ROOT_ID
+
+/* The files of a region directory, in readdir order. */
+enum rfile {
+	F_CONTENTS,
+	F_BASE_ADDR,
+	F_MEM_SIZE,
+	F_RAW_ADDR,
+	F_RAW_SIZE,
+	F_HOST_REGION_BASE,
+	F_HOST_REGION_END,
+	F_KIND,
+	F_GUEST_ADDR,
+	F_ACCESS,
+	F_ZERO,
+	F_COUNT
+};
+
+static inline fuse_ino_t ino_dir(uint64_t id)
+{
+	return (fuse_ino_t)(id << INO_SHIFT);
+}
+
+static inline fuse_ino_t ino_file(uint64_t id, unsigned f)
+{
+	return (fuse_ino_t)((id << INO_SHIFT) | (f + 1));
+}
+
+static inline uint64_t ino_id(fuse_ino_t ino)
+{
+	return ino >> INO_SHIFT;
+}
+
+/* -1 for the directory itself, else the enum rfile. */
+static inline int ino_file_index(fuse_ino_t ino)
+{
+	return (int)(ino & ((1u << INO_SHIFT) - 1)) - 1;
+}
+
+/* The longest rendered attribute value ("0x" + 16 hex digits + '\n'). */
+#define ATTR_TEXT_MAX 64
+/* st_blksize of contents: big enough that cat and cp issue 1 MiB reads. */
+#define CONTENTS_BLKSIZE (1 << 20)
+
+struct rfs {
+	struct sandbox *sb;
+	struct fuse_session *se;
+	uint64_t default_size;	/* of a region made by mkdir */
+	uid_t uid;
+	gid_t gid;
+	bool passthrough;	/* negotiated at INIT */
+	bool no_passthrough;	/* -o no_passthrough */
+	int log_fd;		/* -1: syslog once daemonized, else stderr */
+	bool debug;
+};
+
+extern struct rfs rfs;
+
+/* One log line, saying why. */
+void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The open file of a region: what a fuse_file_info's fh points to. */
+struct handle {
+	struct region *r;	/* a reference */
+	uint64_t id;
+	unsigned file;		/* enum rfile */
+	int backing_id;		/* passthrough backing, 0 when not used */
+	size_t len;		/* rendered text of an attribute file */
+	char text[ATTR_TEXT_MAX];
+};
+
+/* attr.c: the table of a region's files. */
+struct attr_desc {
+	const char *name;
+	mode_t mode;
+	/* Render the value, newline-terminated; returns its length. */
+	int (*show)(struct region *r, char *buf, size_t len);
+	/* Apply a trimmed value: 0 or a positive errno with why set. */
+	int (*store)(struct region *r, const char *val, const char **why);
+};
+
+extern const struct attr_desc attr_files[F_COUNT];
+int attr__lookup(const char *name);
+int attr__render(struct region *r, unsigned f, char *buf, size_t len);
+int attr__store(struct region *r, unsigned f, const char *buf, size_t len,
+		off_t off);
+void attr__stat(struct region *r, uint64_t id, unsigned f, struct stat *st);
+
+/* contents.c */
+void contents__open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi);
+void contents__read(fuse_req_t req, struct handle *h, size_t size, off_t off);
+void contents__write(fuse_req_t req, struct handle *h, const char *buf,
+		     size_t size, off_t off);
+void contents__lseek(fuse_req_t req, struct handle *h, off_t off, int whence);
+void contents__release(struct handle *h);
+int contents__init(void);
+
+/* passthrough.c: FUSE passthrough through fuse_session_custom_io. */
+int passthrough__setup(struct fuse_session *se);
+void passthrough__init(struct fuse_conn_info *conn);
+int passthrough__open_backing(struct region *r);
+void passthrough__close_backing(int backing_id);
+int passthrough__reply_open(fuse_req_t req, struct fuse_file_info *fi,
+			    int backing_id);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops rfs_ops;
+
+#endif

@@ -1,0 +1,395 @@
+/*
+ * regionfs: one process, one KVM sandbox, its memory regions mounted as a
+ * filesystem.  main parses the options, builds the sandbox, mounts, and
+ * unwinds in reverse order.
+ */
+#include "fs/fs.h"
+#include "region/parse.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_REGION_SIZE (64ULL << 20)
+#define MAX_SPECS 256
+/* Bounds of the FUSE thread pool: never more than this many workers. */
+#define THREADS_MAX 64
+
+struct rfs rfs = { .log_fd = -1 };
+static bool daemonized;
+
+void fs_log(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (rfs.log_fd >= 0) {
+		char stamp[32];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
+			 localtime_r(&now, &tm));
+		dprintf(rfs.log_fd, "%s regionfs[%d]: %s\n", stamp,
+			(int)getpid(), line);
+	} else if (daemonized) {
+		syslog(LOG_NOTICE, "%s", line);
+	} else {
+		fprintf(stderr, "regionfs: %s\n", line);
+	}
+}
+
+struct options {
+	struct region_spec specs[MAX_SPECS];
+	unsigned nr_specs;
+	char *default_size;
+	char *max_total;
+	unsigned max_regions;
+	unsigned max_threads;
+	char *kvm;
+	char *log;
+	int no_passthrough;
+	int show_help;
+	int show_version;
+	bool bad;
+};
+
+enum { KEY_REGION, KEY_HELP, KEY_VERSION };
+
+#define OPT(t, p) { t, offsetof(struct options, p), 1 }
+static const struct fuse_opt opt_spec[] = {
+	OPT("default_size=%s", default_size),
+	OPT("max_total=%s", max_total),
+	OPT("max_regions=%u", max_regions),
+	OPT("max_threads=%u", max_threads),
+	OPT("kvm=%s", kvm),
+	OPT("log=%s", log),
+	OPT("no_passthrough", no_passthrough),
+	FUSE_OPT_KEY("--region=", KEY_REGION),
+	FUSE_OPT_KEY("--region ", KEY_REGION),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [OPTIONS] MOUNTPOINT\n"
+	       "  --region NAME:SIZE[@GPA][:ro]  create a region at start (repeatable);\n"
+	       "                                 @GPA maps it into the VM, :ro read-only for the guest\n"
+	       "  -f / -d / -s                   foreground / debug / single-threaded\n"
+	       "  -o OPT[,OPT]                   mount options:\n"
+	       "     default_size=SIZE           size of a region made by mkdir (64M)\n"
+	       "     max_regions=N               at most N regions (%u)\n"
+	       "     max_total=SIZE              at most SIZE of regions in all (no limit)\n"
+	       "     max_threads=N               FUSE worker threads (2 x cores, at most %d)\n"
+	       "     kvm=PATH                    the KVM device (/dev/kvm)\n"
+	       "     log=FILE                    append log lines to FILE\n"
+	       "     no_passthrough              read contents through the daemon only\n"
+	       "     and FUSE's own: ro, allow_other, auto_unmount, ...\n",
+	       prog, SANDBOX_REGIONS_MAX, THREADS_MAX);
+}
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct options *o = data;
+	int ret;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_REGION:
+		arg += strlen("--region");
+		arg += strspn(arg, "= ");
+		if (o->nr_specs == MAX_SPECS) {
+			fprintf(stderr, "regionfs: at most %d --region\n",
+				MAX_SPECS);
+			o->bad = true;
+			return 0;
+		}
+		ret = parse__region_spec(arg, &o->specs[o->nr_specs]);
+		if (ret) {
+			fprintf(stderr, "regionfs: --region %s: expected "
+				"NAME:SIZE[@GPA][:ro] with NAME of "
+				"[A-Za-z0-9_.-]{1,64} (%s)\n", arg,
+				strerror(ret));
+			o->bad = true;
+			return 0;
+		}
+		o->nr_specs++;
+		return 0;
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static int parse_size_opt(const char *name, const char *val, uint64_t *out)
+{
+	if (!val)
+		return 0;
+	if (parse__size(val, out) || *out == 0) {
+		fprintf(stderr, "regionfs: -o %s=%s: not a size\n", name, val);
+		return EINVAL;
+	}
+	return 0;
+}
+
+/* The --region specs, in order; the first failure stops the start. */
+static int create_regions(struct options *o)
+{
+	for (unsigned i = 0; i < o->nr_specs; i++) {
+		struct region_spec *s = &o->specs[i];
+		struct region *r;
+		int ret;
+
+		ret = sandbox__create(rfs.sb, s->name, s->size, NULL);
+		if (ret) {
+			fprintf(stderr, "regionfs: --region %s: %s\n", s->name,
+				ret == EEXIST ? "name given twice" : strerror(ret));
+			return ret;
+		}
+		if (!s->mapped && !s->ro)
+			continue;
+		r = sandbox__find(rfs.sb, s->name, NULL);
+		if (s->ro)
+			ret = sandbox__set_access(rfs.sb, r, true);
+		if (!ret && s->mapped) {
+			if (!rfs.sb->vm)
+				ret = ENODEV;
+			else
+				ret = sandbox__set_guest_addr(rfs.sb, r, false,
+							      s->gpa);
+		}
+		region__put(r);
+		if (ret) {
+			fprintf(stderr, "regionfs: --region %s: cannot map at "
+				"0x%llx: %s\n", s->name,
+				(unsigned long long)s->gpa,
+				ret == EEXIST ? "overlaps another region" :
+				ret == ENODEV ? "no KVM on this machine" :
+				ret == EINVAL ? "not page-aligned or past the "
+						"guest's physical address width" :
+				strerror(ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Fork before the VM exists: KVM binds a VM to the mm that created it.
+ * The parent waits for the child to say the mount is ready (0) or that
+ * it failed (1, with the message already on the shared stderr), so the
+ * command returns like other FUSE daemons: once the mount is usable.
+ */
+static int background(int *notify_fd)
+{
+	int pipefd[2];
+	char status = 1;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		perror("regionfs: pipe");
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("regionfs: fork");
+		return -1;
+	}
+	if (pid > 0) {
+		close(pipefd[1]);
+		if (read(pipefd[0], &status, 1) != 1)
+			status = 1;
+		_exit(status);
+	}
+	close(pipefd[0]);
+	*notify_fd = pipefd[1];
+	return 0;
+}
+
+static void detach(int notify_fd)
+{
+	char ok = 0;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	setsid();
+	if (chdir("/") < 0)
+		fs_log("chdir /: %s", strerror(errno));
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+	daemonized = true;
+	if (write(notify_fd, &ok, 1) != 1)
+		fs_log("cannot tell the parent the mount is ready");
+	close(notify_fd);
+}
+
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	n = n > 0 ? 2 * n : 4;
+	return n > THREADS_MAX ? THREADS_MAX : (unsigned)n;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct fuse_loop_config *loop = NULL;
+	static struct options o;
+	uint64_t max_total = 0;
+	int ret = 1, err, notify_fd = -1;
+
+	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) == -1 || o.bad)
+		goto out_args;
+	if (o.show_help) {
+		usage(argv[0]);
+		ret = 0;
+		goto out_args;
+	}
+	if (o.show_version) {
+		printf("regionfs 0.1.0, libfuse %s\n", fuse_pkgversion());
+		ret = 0;
+		goto out_args;
+	}
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		goto out_args;
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "regionfs: no mountpoint (see --help)\n");
+		goto out_args;
+	}
+	if (access(cmd.mountpoint, F_OK) != 0) {
+		fprintf(stderr, "regionfs: mountpoint %s: %s\n",
+			cmd.mountpoint, strerror(errno));
+		goto out_args;
+	}
+	if (access("/dev/fuse", R_OK | W_OK) != 0) {
+		fprintf(stderr, "regionfs: /dev/fuse: %s\n", strerror(errno));
+		goto out_args;
+	}
+	rfs.default_size = DEFAULT_REGION_SIZE;
+	if (parse_size_opt("default_size", o.default_size, &rfs.default_size) ||
+	    parse_size_opt("max_total", o.max_total, &max_total))
+		goto out_args;
+	if (rfs.default_size > REGION_SIZE_MAX) {
+		fprintf(stderr, "regionfs: -o default_size: at most 1T\n");
+		goto out_args;
+	}
+	if (o.max_threads > THREADS_MAX) {
+		fprintf(stderr, "regionfs: -o max_threads: at most %d\n",
+			THREADS_MAX);
+		goto out_args;
+	}
+	if (o.log) {
+		rfs.log_fd = open(o.log, O_WRONLY | O_APPEND | O_CREAT |
+				  O_CLOEXEC, 0600);
+		if (rfs.log_fd < 0) {
+			fprintf(stderr, "regionfs: -o log=%s: %s\n", o.log,
+				strerror(errno));
+			goto out_args;
+		}
+	}
+	rfs.no_passthrough = o.no_passthrough;
+	rfs.debug = cmd.debug;
+	rfs.uid = getuid();
+	rfs.gid = getgid();
+
+	if (!cmd.foreground && background(&notify_fd) != 0)
+		goto out_log;
+
+	err = sandbox__new(&rfs.sb, o.max_regions, max_total);
+	if (err) {
+		fprintf(stderr, "regionfs: %s\n", strerror(err));
+		goto out_log;
+	}
+	if (sandbox__open_vm(rfs.sb, o.kvm ? o.kvm : "/dev/kvm"))
+		fs_log("no KVM (%s): regions can be inspected, not mapped "
+		       "into a guest", rfs.sb->vm_why);
+	if (create_regions(&o))
+		goto out_sandbox;
+	err = contents__init();
+	if (err) {
+		fprintf(stderr, "regionfs: %s\n", strerror(err));
+		goto out_sandbox;
+	}
+
+	/*
+	 * auto_unmount: a killed daemon leaves no dead mount.
+	 * default_permissions: the kernel checks the mode bits we show.
+	 * allow_other when root, so containers with the mount bound in see it.
+	 */
+	fuse_opt_add_arg(&args, "-oauto_unmount,default_permissions,fsname=regionfs,subtype=regionfs");
+	if (geteuid() == 0)
+		fuse_opt_add_arg(&args, "-oallow_other");
+	rfs.se = fuse_session_new(&args, &rfs_ops, sizeof(rfs_ops), NULL);
+	if (!rfs.se)
+		goto out_sandbox;
+	if (fuse_set_signal_handlers(rfs.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(rfs.se, cmd.mountpoint) != 0)
+		goto out_signals;
+	err = passthrough__setup(rfs.se);
+	if (err)
+		fs_log("cannot hook /dev/fuse for passthrough: %s",
+		       strerror(-err));
+	fs_log("mounted at %s with %u region(s)", cmd.mountpoint, rfs.sb->nr);
+	if (notify_fd >= 0)
+		detach(notify_fd);
+
+	loop = fuse_loop_cfg_create();
+	if (!loop)
+		goto out_unmount;
+	fuse_loop_cfg_set_clone_fd(loop, 0);
+	fuse_loop_cfg_set_max_threads(loop, o.max_threads ? o.max_threads :
+				      default_threads());
+	fuse_loop_cfg_set_idle_threads(loop, 2);
+	if (cmd.singlethread)
+		ret = fuse_session_loop(rfs.se);
+	else
+		ret = fuse_session_loop_mt(rfs.se, loop);
+	ret = ret ? 1 : 0;
+	fs_log("unmounted");
+
+	fuse_loop_cfg_destroy(loop);
+out_unmount:
+	fuse_session_unmount(rfs.se);
+out_signals:
+	fuse_remove_signal_handlers(rfs.se);
+out_session:
+	fuse_session_destroy(rfs.se);
+out_sandbox:
+	sandbox__free(rfs.sb);
+out_log:
+	if (rfs.log_fd >= 0)
+		close(rfs.log_fd);
+out_args:
+	free(cmd.mountpoint);
+	fuse_opt_free_args(&args);
+	return ret;
+}

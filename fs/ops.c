@@ -1,0 +1,518 @@
+/*
+ * The low-level operations: the tree (root, region directories, their
+ * files) and the dispatch to attribute files and contents.  Every handler
+ * sends exactly one reply; helpers return a positive errno.
+ */
+#include "fs/fs.h"
+#include "region/parse.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void stat_dir(fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFDIR | 0755;
+	st->st_nlink = 2;
+	st->st_uid = rfs.uid;
+	st->st_gid = rfs.gid;
+	st->st_blksize = 4096;
+}
+
+static void stat_root(struct stat *st)
+{
+	stat_dir(FS_ROOT_INO, st);
+	st->st_nlink = 2 + rfs.sb->nr;
+}
+
+/* Fill st for ino; 0 or ENOENT.  The region reference is dropped. */
+static int stat_ino(fuse_ino_t ino, struct stat *st)
+{
+	struct region *r;
+	int f;
+
+	if (ino == FS_ROOT_INO) {
+		stat_root(st);
+		return 0;
+	}
+	f = ino_file_index(ino);
+	if (f >= F_COUNT)
+		return ENOENT;
+	r = sandbox__find_id(rfs.sb, ino_id(ino));
+	if (!r)
+		return ENOENT;
+	if (f < 0)
+		stat_dir(ino, st);
+	else
+		attr__stat(r, ino_id(ino), (unsigned)f, st);
+	region__put(r);
+	return 0;
+}
+
+static void reply_entry(fuse_req_t req, const struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = st->st_ino;
+	e.attr = *st;
+	/*
+	 * No caching of names or attributes: sizes, modes and the set of
+	 * regions change under control writes, and a stat must be honest.
+	 */
+	e.attr_timeout = 0;
+	e.entry_timeout = 0;
+	fuse_reply_entry(req, &e);
+}
+
+static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct region *r;
+	struct stat st;
+	uint64_t id;
+	int f;
+
+	if (parent == FS_ROOT_INO) {
+		r = sandbox__find(rfs.sb, name, &id);
+		if (!r) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		stat_dir(ino_dir(id), &st);
+		region__put(r);
+		reply_entry(req, &st);
+		return;
+	}
+	if (ino_file_index(parent) != -1) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	f = attr__lookup(name);
+	r = f < 0 ? NULL : sandbox__find_id(rfs.sb, ino_id(parent));
+	if (!r) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	attr__stat(r, ino_id(parent), (unsigned)f, &st);
+	region__put(r);
+	reply_entry(req, &st);
+}
+
+static void rfs_getattr(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct stat st;
+	int ret;
+
+	(void)fi;
+	ret = stat_ino(ino, &st);
+	if (ret)
+		fuse_reply_err(req, ret);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+/*
+ * Only what a user of standard tools needs: O_TRUNC and ftruncate to the
+ * current size succeed and change nothing (so `echo 1 > zero` and
+ * `cp image contents` work); touch is accepted; the rest is EPERM.
+ */
+static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			int to_set, struct fuse_file_info *fi)
+{
+	struct region *r = NULL;
+	struct stat st;
+	int f, ret;
+
+	(void)fi;
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+		      FUSE_SET_ATTR_GID)) {
+		fs_log("setattr on inode %lu refused: modes and owners are "
+		       "set by mount options", (unsigned long)ino);
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	ret = stat_ino(ino, &st);
+	if (ret) {
+		fuse_reply_err(req, ret);
+		return;
+	}
+	f = ino == FS_ROOT_INO ? -1 : ino_file_index(ino);
+	if ((to_set & FUSE_SET_ATTR_SIZE) && f >= 0) {
+		r = sandbox__find_id(rfs.sb, ino_id(ino));
+		if (!r) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		if (f == F_CONTENTS
+		    ? (uint64_t)attr->st_size != region__mem_size(r)
+		    : attr->st_size != 0) {
+			fs_log("%s/%s: truncate to %lld refused: %s", r->name,
+			       attr_files[f].name, (long long)attr->st_size,
+			       f == F_CONTENTS
+			       ? "contents is always mem_size long (write mem_size to resize)"
+			       : "attribute files take O_TRUNC only");
+			region__put(r);
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		region__put(r);
+	} else if (to_set & FUSE_SET_ATTR_SIZE) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	fuse_reply_attr(req, &st, 0);
+}
+
+static void rfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode)
+{
+	struct stat st;
+	uint64_t id;
+	int ret;
+
+	(void)mode;
+	if (parent != FS_ROOT_INO) {
+		fs_log("mkdir %s refused: regions live at the root", name);
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	ret = sandbox__create(rfs.sb, name, rfs.default_size, &id);
+	if (ret) {
+		fs_log("mkdir %s refused: %s", name,
+		       ret == EEXIST ? "the name is taken" :
+		       ret == ENOSPC ? "the region limits are reached (-o max_regions, max_total)" :
+		       ret == ENAMETOOLONG ? "names are at most 64 characters" :
+		       ret == EINVAL ? "names are [A-Za-z0-9_.-], not starting with '.', not reserved" :
+		       strerror(ret));
+		fuse_reply_err(req, ret);
+		return;
+	}
+	stat_dir(ino_dir(id), &st);
+	reply_entry(req, &st);
+}
+
+static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	int ret;
+
+	if (parent != FS_ROOT_INO) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	ret = sandbox__remove(rfs.sb, name);
+	if (ret && ret != ENOENT)
+		fs_log("rmdir %s refused: %s", name,
+		       ret == EBUSY ? "exclusivity not available (vCPU running "
+		       "or host accesses did not drain)" : strerror(ret));
+	fuse_reply_err(req, ret);
+}
+
+static void refuse(fuse_req_t req, const char *what, const char *name)
+{
+	fs_log("%s %s refused: the tree is fixed (mkdir/rmdir make regions)",
+	       what, name);
+	fuse_reply_err(req, EPERM);
+}
+
+static void rfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)mode, (void)rdev;
+	refuse(req, "mknod", name);
+}
+
+static void rfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent, (void)mode, (void)fi;
+	refuse(req, "create", name);
+}
+
+static void rfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent;
+	refuse(req, "unlink", name);
+}
+
+static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       fuse_ino_t newparent, const char *newname,
+		       unsigned int flags)
+{
+	(void)parent, (void)newparent, (void)newname, (void)flags;
+	refuse(req, "rename", name);
+}
+
+static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h;
+	struct region *r;
+	int f = ino == FS_ROOT_INO ? -1 : ino_file_index(ino);
+	int acc = fi->flags & O_ACCMODE;
+
+	if (f < 0 || f >= F_COUNT) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	r = sandbox__find_id(rfs.sb, ino_id(ino));
+	if (!r) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	/* Mode bits are the kernel's (default_permissions); this is the ABI. */
+	if (f != F_CONTENTS &&
+	    ((acc != O_WRONLY && !attr_files[f].show) ||
+	     (acc != O_RDONLY && !attr_files[f].store))) {
+		region__put(r);
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if (acc != O_RDONLY && r->readonly) {
+		region__put(r);
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		region__put(r);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->r = r;
+	h->id = ino_id(ino);
+	h->file = (unsigned)f;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (f == F_CONTENTS) {
+		contents__open(req, h, fi);
+		return;
+	}
+	/* Generated text: never cached, rendered at offset 0 (lxcfs-style). */
+	fi->direct_io = 1;
+	fi->nonseekable = 0;
+	fuse_reply_open(req, fi);
+}
+
+static struct handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int n;
+
+	(void)ino;
+	if (h->file == F_CONTENTS) {
+		contents__read(req, h, size, off);
+		return;
+	}
+	if (off == 0) {
+		n = attr__render(h->r, h->file, h->text, sizeof(h->text));
+		if (n < 0) {
+			fuse_reply_err(req, -n);
+			return;
+		}
+		h->len = (size_t)n;
+	}
+	if ((size_t)off >= h->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > h->len - (size_t)off)
+		size = h->len - (size_t)off;
+	fuse_reply_buf(req, h->text + off, size);
+}
+
+static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		      size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	int ret;
+
+	(void)ino;
+	if (h->file == F_CONTENTS) {
+		contents__write(req, h, buf, size, off);
+		return;
+	}
+	ret = attr__store(h->r, h->file, buf, size, off);
+	if (ret)
+		fuse_reply_err(req, ret);
+	else
+		fuse_reply_write(req, size);
+}
+
+static void rfs_release(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+
+	(void)ino;
+	if (h->file == F_CONTENTS)
+		contents__release(h);
+	region__put(h->r);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void rfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		      struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+
+	(void)ino;
+	if (h->file != F_CONTENTS) {
+		/* Attribute files hold no holes: all data up to the end. */
+		if (whence == SEEK_DATA)
+			fuse_reply_lseek(req, off);
+		else if (whence == SEEK_HOLE)
+			fuse_reply_lseek(req, (off_t)h->len > off ? (off_t)h->len : off);
+		else
+			fuse_reply_err(req, EINVAL);
+		return;
+	}
+	contents__lseek(req, h, off, whence);
+}
+
+static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct region *r;
+
+	if (ino == FS_ROOT_INO) {
+		fuse_reply_open(req, fi);
+		return;
+	}
+	if (ino_file_index(ino) != -1) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	r = sandbox__find_id(rfs.sb, ino_id(ino));
+	if (!r) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	region__put(r);
+	fuse_reply_open(req, fi);
+}
+
+/* Add one entry; false when the reply buffer is full. */
+static bool add_entry(fuse_req_t req, char *buf, size_t size, size_t *pos,
+		      const char *name, fuse_ino_t ino, mode_t mode, off_t next)
+{
+	struct stat st = { .st_ino = ino, .st_mode = mode };
+	size_t need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+
+	if (*pos + need > size)
+		return false;
+	fuse_add_direntry(req, buf + *pos, size - *pos, name, &st, next);
+	*pos += need;
+	return true;
+}
+
+/*
+ * Offsets: 1 and 2 are "." and "..", 3 + i is the i-th child.  Children
+ * of the root are the regions in table order: an rmdir during a listing
+ * may shift them, as on any filesystem with concurrent changes.
+ */
+static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			off_t off, struct fuse_file_info *fi)
+{
+	size_t pos = 0;
+	char *buf;
+	bool root = ino == FS_ROOT_INO;
+
+	(void)fi;
+	if (size > 65536)
+		size = 65536;
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (;; off++) {
+		struct region *r;
+		uint64_t id;
+		bool ok;
+
+		if (off == 0) {
+			ok = add_entry(req, buf, size, &pos, ".", ino,
+				       S_IFDIR, 1);
+		} else if (off == 1) {
+			ok = add_entry(req, buf, size, &pos, "..",
+				       FS_ROOT_INO, S_IFDIR, 2);
+		} else if (root) {
+			r = sandbox__nth(rfs.sb, (unsigned)(off - 2), &id);
+			if (!r)
+				break;
+			ok = add_entry(req, buf, size, &pos, r->name,
+				       ino_dir(id), S_IFDIR, off + 1);
+			region__put(r);
+		} else {
+			if (off - 2 >= F_COUNT)
+				break;
+			ok = add_entry(req, buf, size, &pos,
+				       attr_files[off - 2].name,
+				       ino_file(ino_id(ino), (unsigned)(off - 2)),
+				       S_IFREG, off + 1);
+		}
+		if (!ok)
+			break;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void rfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+
+	(void)ino;
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = 4096;
+	st.f_frsize = 4096;
+	st.f_namemax = REGION_NAME_MAX;
+	st.f_files = rfs.sb->nr;
+	fuse_reply_statfs(req, &st);
+}
+
+static void rfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* echo 1 > zero: O_TRUNC arrives with the open, no separate setattr. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Whole-MiB requests: fewer round trips for dd bs=1M and cp. */
+	conn->max_write = 1 << 20;
+	conn->max_read = 0;
+	conn->max_readahead = 1 << 20;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	passthrough__init(conn);
+}
+
+const struct fuse_lowlevel_ops rfs_ops = {
+	.init = rfs_init,
+	.lookup = rfs_lookup,
+	.getattr = rfs_getattr,
+	.setattr = rfs_setattr,
+	.mknod = rfs_mknod,
+	.mkdir = rfs_mkdir,
+	.unlink = rfs_unlink,
+	.rmdir = rfs_rmdir,
+	.rename = rfs_rename,
+	.open = rfs_open,
+	.read = rfs_read,
+	.write = rfs_write,
+	.release = rfs_release,
+	.opendir = rfs_opendir,
+	.readdir = rfs_readdir,
+	.statfs = rfs_statfs,
+	.create = rfs_create,
+	.lseek = rfs_lseek,
+};

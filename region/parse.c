@@ -1,0 +1,156 @@
+#include "region/parse.h"
+#include "region/region.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int parse__value(const char *buf, size_t len, char *out, size_t out_len)
+{
+	size_t start = 0, end = len;
+
+	if (memchr(buf, '\0', len))
+		return EINVAL;
+	while (start < end && isspace((unsigned char)buf[start]))
+		start++;
+	while (end > start && isspace((unsigned char)buf[end - 1]))
+		end--;
+	if (start == end || end - start >= out_len)
+		return EINVAL;
+	memcpy(out, buf + start, end - start);
+	out[end - start] = '\0';
+	return 0;
+}
+
+int parse__size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	/* strtoull takes "-1" and leading blanks: we take neither. */
+	if (!isdigit((unsigned char)s[0]))
+		return EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno)
+		return errno == ERANGE ? ERANGE : EINVAL;
+	if (end == s)
+		return EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	case 't': case 'T':
+		shift = 40;
+		break;
+	default:
+		return EINVAL;
+	}
+	if (shift) {
+		end++;
+		/* Accept "64K", "64KiB" and "64KB" alike. */
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (*end)
+			return EINVAL;
+		if (v > (UINT64_MAX >> shift))
+			return ERANGE;
+		v <<= shift;
+	}
+	*out = v;
+	return 0;
+}
+
+int parse__gpa(const char *s, uint64_t *out, bool *none)
+{
+	*none = strcmp(s, "none") == 0;
+	if (*none) {
+		*out = 0;
+		return 0;
+	}
+	return parse__size(s, out);
+}
+
+static const char *const reserved[] = {
+	"vcpu", "console", "snapshot", "restore", "snapshots", "metrics",
+};
+
+bool parse__reserved_name(const char *s)
+{
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (strcmp(s, reserved[i]) == 0)
+			return true;
+	return false;
+}
+
+int parse__region_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || s[0] == '.')
+		return EINVAL;
+	if (len > REGION_NAME_MAX)
+		return ENAMETOOLONG;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!isalnum((unsigned char)c) && c != '_' && c != '.' &&
+		    c != '-')
+			return EINVAL;
+	}
+	if (parse__reserved_name(s))
+		return EINVAL;
+	return 0;
+}
+
+int parse__region_spec(const char *s, struct region_spec *spec)
+{
+	char buf[PARSE_VALUE_MAX], *size, *at, *flag;
+	int ret;
+
+	memset(spec, 0, sizeof(*spec));
+	if (strlen(s) >= sizeof(buf))
+		return EINVAL;
+	strcpy(buf, s);
+	size = strchr(buf, ':');
+	if (!size)
+		return EINVAL;
+	*size++ = '\0';
+	flag = strchr(size, ':');
+	if (flag) {
+		*flag++ = '\0';
+		if (strcmp(flag, "ro") != 0)
+			return EINVAL;
+		spec->ro = true;
+	}
+	at = strchr(size, '@');
+	if (at) {
+		*at++ = '\0';
+		ret = parse__size(at, &spec->gpa);
+		if (ret)
+			return ret;
+		spec->mapped = true;
+	}
+	ret = parse__region_name(buf);
+	if (ret)
+		return ret;
+	ret = parse__size(size, &spec->size);
+	if (ret)
+		return ret;
+	if (spec->size == 0)
+		return EINVAL;
+	strcpy(spec->name, buf);
+	return 0;
+}

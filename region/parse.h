@@ -1,0 +1,36 @@
+/* Parsers for what people write into control files and on the command line. */
+#ifndef REGIONFS_PARSE_H
+#define REGIONFS_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A control value is one short line: anything longer is EINVAL. */
+#define PARSE_VALUE_MAX 128
+
+/*
+ * Copy buf[0..len) into out without surrounding whitespace (a trailing
+ * newline included).  EINVAL when empty, too long or holding a NUL.
+ */
+int parse__value(const char *buf, size_t len, char *out, size_t out_len);
+
+/* "4096", "0x1000", "64K", "2M", "1G", "1T" (binary units). 0 or ERANGE. */
+int parse__size(const char *s, uint64_t *out);
+/* A guest-physical address: "none" (sets *none) or a number as parse__size. */
+int parse__gpa(const char *s, uint64_t *out, bool *none);
+/* Region names: [A-Za-z0-9_.-]{1,64}, not starting with '.', not reserved. */
+int parse__region_name(const char *s);
+bool parse__reserved_name(const char *s);
+
+struct region_spec {
+	char name[65];
+	uint64_t size;
+	bool mapped;
+	uint64_t gpa;
+	bool ro;
+};
+/* NAME:SIZE[@GPA][:ro] as given to --region. */
+int parse__region_spec(const char *s, struct region_spec *spec);
+
+#endif

@@ -1,0 +1,108 @@
+/* A region: one shared memory of the sandbox, backed by a memfd. */
+#ifndef REGIONFS_REGION_H
+#define REGIONFS_REGION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define REGION_NAME_MAX 64
+
+/*
+ * The largest region we agree to reserve.  The reservation is only address
+ * space (the memfd is sparse), but 47 bits of user address space is all
+ * x86-64 has: 1 TiB leaves room for many regions and catches typos like
+ * "64T".
+ */
+#define REGION_SIZE_MAX (1ULL << 40)
+
+/* How long an exclusive operation waits for host accesses to drain. */
+#define REGION_EXCL_WAIT_MS 500
+/* How long a host access waits for an exclusive operation to finish. */
+#define REGION_SHARED_WAIT_MS 2000
+
+enum region_kind {
+	REGION_EXCLUSIVE,	/* only the host holds it */
+	REGION_HOST,		/* mapped into the VM, shared with the guest */
+	REGION_READONLY,	/* immutable: exclusivity can never be taken */
+};
+
+struct vm;
+
+struct region {
+	char name[REGION_NAME_MAX + 1];
+	int memfd;
+	uint8_t *raw;		/* the reservation, guard pages included */
+	uint64_t mem_size;	/* usable bytes */
+	bool readonly;
+	atomic_int refs;
+
+	/*
+	 * Host accesses hold it shared for one request; control writes hold
+	 * it exclusive.  Writer-preferring, so a stream of readers cannot
+	 * starve an exclusive operation past its bounded wait.
+	 */
+	pthread_rwlock_t lock;
+
+	/* Guest mapping: owned by vm.c, changed under vm->lock. */
+	struct vm *vm;
+	uint64_t gpa;
+	int slot;		/* -1 when not mapped */
+	bool guest_ro;
+};
+
+size_t region__page_size(void);
+
+/* Sizes round up to whole pages; 0 and > REGION_SIZE_MAX are EINVAL. */
+int region__new(const char *name, uint64_t size, struct region **out);
+struct region *region__get(struct region *r);
+void region__put(struct region *r);
+
+uint8_t *region__base_addr(const struct region *r);
+uint64_t region__mem_size(const struct region *r);
+uint8_t *region__raw_addr(const struct region *r);
+uint64_t region__raw_size(const struct region *r);
+uint8_t *region__host_region_base(const struct region *r);
+uint8_t *region__host_region_end(const struct region *r);
+enum region_kind region__kind(const struct region *r);
+const char *region__kind_name(enum region_kind kind);
+bool region__mapped(const struct region *r);
+
+/*
+ * Exclusivity.  Both return 0 or a positive errno: EBUSY when the bounded
+ * wait ran out or the guest holds the region, EPERM for a readonly region.
+ */
+int region__shared_begin(struct region *r);
+void region__shared_end(struct region *r);
+int region__exclusive_begin(struct region *r);
+void region__exclusive_end(struct region *r);
+
+/*
+ * Host I/O, bounds-checked, holding the region shared.  Return the bytes
+ * moved or -errno: reads past the end return 0, writes that start at or
+ * past the end fail with -ENOSPC, writes that straddle it are short.
+ */
+ssize_t region__read(struct region *r, void *buf, size_t len, uint64_t off);
+ssize_t region__write(struct region *r, const void *buf, size_t len,
+		      uint64_t off);
+
+/* The following need the caller to hold the region exclusive. */
+int region__zero_locked(struct region *r);
+int region__resize_locked(struct region *r, uint64_t size);
+
+/* Convenience: take exclusivity, do it, release. */
+int region__zero(struct region *r);
+int region__resize(struct region *r, uint64_t size);
+
+/*
+ * Sparse layout of the memfd: the next data or hole at or after off
+ * (lseek semantics; -ENXIO past the end), and the resident bytes.
+ */
+int64_t region__seek_data(struct region *r, uint64_t off);
+int64_t region__seek_hole(struct region *r, uint64_t off);
+uint64_t region__resident(struct region *r);
+
+#endif
