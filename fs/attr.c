@@ -282,6 +282,16 @@ void attr__stat(struct region *r, uint64_t id, unsigned f, struct stat *st)
 	st->st_nlink = 1;
 	st->st_uid = rfs.uid;
 	st->st_gid = rfs.gid;
+	st->st_atim = st->st_mtim = st->st_ctim = r->created;
+	/*
+	 * The owner's secrets (memory, host addresses) are shared with the
+	 * reader group only: it is the file's group, with read permission.
+	 */
+	if (rfs.has_reader_gid && !(attr_files[f].mode & 0004) &&
+	    (attr_files[f].mode & 0400)) {
+		st->st_gid = rfs.reader_gid;
+		st->st_mode |= 0040;
+	}
 	if (f == F_CONTENTS) {
 		st->st_size = (off_t)region__mem_size(r);
 		/* The memfd's real allocation: cp --sparse skips the rest. */

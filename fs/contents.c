@@ -4,13 +4,12 @@
  * Read-only opens go through FUSE passthrough when the kernel allows it
  * (see passthrough.c): the kernel reads the memfd itself.  Every other
  * open is direct_io through the daemon, which holds the region shared for
- * the duration of one request.  The daemon's read replies point into the
- * mapping (one copy, by the kernel), and holes are answered from a zero
- * buffer without ever touching them, so reading never allocates memory.
+ * the duration of one request.
  */
 #include "fs/fs.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,26 +17,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/*
- * One reply never exceeds max_read (1 MiB); a read is cut into at most
- * this many data and hole segments, past which it is copied instead.
- */
-#define READ_MAX_SEGS 64
-#define ZEROS_LEN (1 << 20)
-
-static const uint8_t *zeros;
-
-int contents__init(void)
-{
-	/* Never written: every page of it is the kernel's zero page. */
-	void *p = mmap(NULL, ZEROS_LEN, PROT_READ,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return errno;
-	zeros = p;
-	return 0;
-}
 
 void contents__open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
 {
@@ -71,36 +50,61 @@ void contents__release(struct handle *h)
 		passthrough__close_backing(h->backing_id);
 }
 
-/* Copy path for fragmented ranges: pread of the memfd leaves holes holes. */
-static void read_copy(fuse_req_t req, struct region *r, size_t size,
-		      uint64_t off)
-{
-	char *buf = malloc(size);
-	ssize_t n;
+/*
+ * The daemon's read path: pread from the memfd into a buffer of the worker
+ * thread, then one write to /dev/fuse.  pread of a hole copies zeros
+ * without allocating, so reading never costs memory.  The buffer lives as
+ * long as the thread: a fresh 1 MiB buffer per request costs 256 page
+ * faults, more than the copy itself.  (Replies pointing into the mapping
+ * would fault holes in; splicing needs pipes larger than pipe-max-size for
+ * 1 MiB requests.)
+ */
+#define READ_BUF_SIZE (1 << 20)	/* = max_read: the kernel never asks more */
 
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	n = pread(r->memfd, buf, size, (off_t)off);
-	if (n < 0)
-		fuse_reply_err(req, errno);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+static pthread_key_t buf_key;
+
+static void free_buf(void *buf)
+{
+	munmap(buf, READ_BUF_SIZE);
+}
+
+int contents__init(void)
+{
+	return pthread_key_create(&buf_key, free_buf);
+}
+
+static void *thread_buf(void)
+{
+	void *buf = pthread_getspecific(buf_key);
+
+	if (buf)
+		return buf;
+	buf = mmap(NULL, READ_BUF_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (buf == MAP_FAILED)
+		return NULL;
+	pthread_setspecific(buf_key, buf);
+	return buf;
 }
 
 void contents__read(fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
 	struct region *r = h->r;
-	struct iovec iov[READ_MAX_SEGS];
-	uint64_t pos, end;
-	int n = 0, ret;
+	ssize_t n;
+	void *buf;
+	int ret;
 
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	buf = thread_buf();
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (size > READ_BUF_SIZE)
+		size = READ_BUF_SIZE;
 	ret = region__shared_begin(r);
 	if (ret) {
 		fs_log("%s/contents: read refused: exclusivity held too long",
@@ -108,44 +112,17 @@ void contents__read(fuse_req_t req, struct handle *h, size_t size, off_t off)
 		fuse_reply_err(req, ret);
 		return;
 	}
-	if ((uint64_t)off >= r->mem_size || size == 0) {
-		fuse_reply_buf(req, NULL, 0);
-		goto out;
+	n = 0;
+	if ((uint64_t)off < r->mem_size) {
+		if (size > r->mem_size - (uint64_t)off)
+			size = r->mem_size - (uint64_t)off;
+		n = pread(r->memfd, buf, size, off);
 	}
-	if (size > ZEROS_LEN)
-		size = ZEROS_LEN;
-	if (size > r->mem_size - (uint64_t)off)
-		size = r->mem_size - (uint64_t)off;
-	pos = (uint64_t)off;
-	end = pos + size;
-	while (pos < end) {
-		int64_t data = region__seek_data(r, pos);
-		uint64_t stop;
-
-		if (n == READ_MAX_SEGS) {
-			read_copy(req, r, size, (uint64_t)off);
-			goto out;
-		}
-		if (data < 0 || (uint64_t)data >= end)
-			data = (int64_t)end;	/* a hole to the end */
-		if ((uint64_t)data > pos) {
-			iov[n].iov_base = (void *)zeros;
-			iov[n].iov_len = (uint64_t)data - pos;
-			n++;
-			pos = (uint64_t)data;
-			continue;
-		}
-		stop = (uint64_t)region__seek_hole(r, pos);
-		if ((int64_t)stop < 0 || stop > end)
-			stop = end;
-		iov[n].iov_base = region__base_addr(r) + pos;
-		iov[n].iov_len = stop - pos;
-		n++;
-		pos = stop;
-	}
-	fuse_reply_iov(req, iov, n);
-out:
 	region__shared_end(r);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
 }
 
 void contents__write(fuse_req_t req, struct handle *h, const char *buf,

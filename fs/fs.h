@@ -67,6 +67,9 @@ struct rfs {
 	uint64_t default_size;	/* of a region made by mkdir */
 	uid_t uid;
 	gid_t gid;
+	gid_t reader_gid;	/* may read secrets (contents, addresses) */
+	bool has_reader_gid;
+	struct timespec started;
 	bool passthrough;	/* negotiated at INIT */
 	bool no_passthrough;	/* -o no_passthrough */
 	int log_fd;		/* -1: syslog once daemonized, else stderr */

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -61,6 +62,7 @@ struct options {
 	unsigned max_threads;
 	char *kvm;
 	char *log;
+	int uid, gid, reader_gid;
 	int no_passthrough;
 	int show_help;
 	int show_version;
@@ -78,6 +80,9 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("kvm=%s", kvm),
 	OPT("log=%s", log),
 	OPT("no_passthrough", no_passthrough),
+	OPT("uid=%d", uid),
+	OPT("gid=%d", gid),
+	OPT("reader_gid=%d", reader_gid),
 	FUSE_OPT_KEY("--region=", KEY_REGION),
 	FUSE_OPT_KEY("--region ", KEY_REGION),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -101,6 +106,8 @@ static void usage(const char *prog)
 	       "     kvm=PATH                    the KVM device (/dev/kvm)\n"
 	       "     log=FILE                    append log lines to FILE\n"
 	       "     no_passthrough              read contents through the daemon only\n"
+	       "     uid=N,gid=N                 owner of every file (the mounting user)\n"
+	       "     reader_gid=N                a group that may read contents and host addresses\n"
 	       "     and FUSE's own: ro, allow_other, auto_unmount, ...\n",
 	       prog, SANDBOX_REGIONS_MAX, THREADS_MAX);
 }
@@ -266,6 +273,7 @@ int main(int argc, char *argv[])
 	uint64_t max_total = 0;
 	int ret = 1, err, notify_fd = -1;
 
+	o.uid = o.gid = o.reader_gid = -1;
 	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) == -1 || o.bad)
 		goto out_args;
 	if (o.show_help) {
@@ -317,8 +325,11 @@ int main(int argc, char *argv[])
 	}
 	rfs.no_passthrough = o.no_passthrough;
 	rfs.debug = cmd.debug;
-	rfs.uid = getuid();
-	rfs.gid = getgid();
+	rfs.uid = o.uid >= 0 ? (uid_t)o.uid : getuid();
+	rfs.gid = o.gid >= 0 ? (gid_t)o.gid : getgid();
+	rfs.has_reader_gid = o.reader_gid >= 0;
+	rfs.reader_gid = (gid_t)o.reader_gid;
+	clock_gettime(CLOCK_REALTIME, &rfs.started);
 
 	if (!cmd.foreground && background(&notify_fd) != 0)
 		goto out_log;
@@ -368,7 +379,8 @@ int main(int argc, char *argv[])
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, o.max_threads ? o.max_threads :
 				      default_threads());
-	fuse_loop_cfg_set_idle_threads(loop, 2);
+	/* Idle workers stay: a new one costs a fresh 1 MiB request buffer. */
+	fuse_loop_cfg_set_idle_threads(loop, UINT_MAX);
 	if (cmd.singlethread)
 		ret = fuse_session_loop(rfs.se);
 	else

@@ -21,6 +21,7 @@ static void stat_dir(fuse_ino_t ino, struct stat *st)
 	st->st_uid = rfs.uid;
 	st->st_gid = rfs.gid;
 	st->st_blksize = 4096;
+	st->st_atim = st->st_mtim = st->st_ctim = rfs.started;
 }
 
 static void stat_root(struct stat *st)
@@ -45,9 +46,10 @@ static int stat_ino(fuse_ino_t ino, struct stat *st)
 	r = sandbox__find_id(rfs.sb, ino_id(ino));
 	if (!r)
 		return ENOENT;
-	if (f < 0)
+	if (f < 0) {
 		stat_dir(ino, st);
-	else
+		st->st_atim = st->st_mtim = st->st_ctim = r->created;
+	} else
 		attr__stat(r, ino_id(ino), (unsigned)f, st);
 	region__put(r);
 	return 0;
@@ -83,6 +85,7 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 		stat_dir(ino_dir(id), &st);
+		st.st_atim = st.st_mtim = st.st_ctim = r->created;
 		region__put(r);
 		reply_entry(req, &st);
 		return;

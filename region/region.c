@@ -77,6 +77,7 @@ int region__new(const char *name, uint64_t size, struct region **out)
 	r->mem_size = size;
 	r->slot = -1;
 	atomic_init(&r->refs, 1);
+	clock_gettime(CLOCK_REALTIME, &r->created);
 
 	/* The memfd name shows in /proc/PID/maps: say whose memory it is. */
 	r->memfd = memfd_create(name, MFD_CLOEXEC);
@@ -277,8 +278,13 @@ ssize_t region__write(struct region *r, const void *buf, size_t len,
 	}
 	if (len > r->mem_size - off)
 		len = r->mem_size - off;
-	memcpy(region__base_addr(r) + off, buf, len);
-	n = (ssize_t)len;
+	/*
+	 * pwrite, not memcpy into the mapping: the memfd allocates the pages
+	 * without faulting each one into our page tables first.
+	 */
+	n = pwrite(r->memfd, buf, len, (off_t)off);
+	if (n < 0)
+		n = -errno;
 out:
 	region__shared_end(r);
 	return n;

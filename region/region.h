@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define REGION_NAME_MAX 64
 
@@ -39,6 +40,7 @@ struct region {
 	uint64_t mem_size;	/* usable bytes */
 	bool readonly;
 	atomic_int refs;
+	struct timespec created;	/* shown as the files' times */
 
 	/*
 	 * Host accesses hold it shared for one request; control writes hold

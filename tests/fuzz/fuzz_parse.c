@@ -1,0 +1,55 @@
+/*
+ * libFuzzer target: the value parsers, fed what a user could write into a
+ * control file or on the command line.  Beyond not crashing, it checks
+ * that what a parser accepts is what it says it accepted.
+ */
+#include "region/parse.h"
+#include "region/region.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define check(cond) do { if (!(cond)) { \
+	fprintf(stderr, "fuzz_parse: %s failed at line %d\n", #cond, __LINE__); \
+	abort(); } } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char val[PARSE_VALUE_MAX], again[PARSE_VALUE_MAX], str[256];
+	struct region_spec spec;
+	uint64_t v, w;
+	bool none;
+
+	if (parse__value((const char *)data, size, val, sizeof(val)) == 0) {
+		/* Trimmed, bounded, no NUL inside. */
+		check(strlen(val) > 0 && strlen(val) < sizeof(val));
+		check(val[0] != ' ' && val[strlen(val) - 1] != '\n');
+		if (parse__size(val, &v) == 0) {
+			/* Printing and parsing again gives the same number. */
+			snprintf(again, sizeof(again), "%" PRIu64, v);
+			check(parse__size(again, &w) == 0 && w == v);
+			snprintf(again, sizeof(again), "0x%" PRIx64, v);
+			check(parse__size(again, &w) == 0 && w == v);
+		}
+		if (parse__gpa(val, &v, &none) == 0)
+			check(none == (strcmp(val, "none") == 0));
+	}
+
+	if (size >= sizeof(str))
+		return 0;
+	memcpy(str, data, size);
+	str[size] = '\0';
+	if (parse__region_name(str) == 0) {
+		check(strlen(str) >= 1 && strlen(str) <= REGION_NAME_MAX);
+		check(str[0] != '.' && !strchr(str, '/'));
+		check(!parse__reserved_name(str));
+	}
+	if (parse__region_spec(str, &spec) == 0) {
+		check(spec.size > 0);
+		check(parse__region_name(spec.name) == 0);
+	}
+	return 0;
+}

@@ -1,0 +1,209 @@
+/*
+ * libFuzzer target: a random sequence of region operations on region/ and
+ * the sandbox directly, checked against a shadow copy of every region's
+ * bytes.  The input is a stream of opcodes with their arguments.  No VM:
+ * guest_addr must answer ENODEV, everything else must keep the shadow and
+ * the memfd in agreement.
+ */
+#include "region/parse.h"
+#include "region/sandbox.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAMES 4
+#define MAX_SIZE (64 * 1024)	/* small regions: many ops per second */
+
+#define check(cond) do { if (!(cond)) { \
+	fprintf(stderr, "fuzz_region: %s failed at line %d\n", #cond, __LINE__); \
+	abort(); } } while (0)
+
+struct input {
+	const uint8_t *p;
+	size_t left;
+};
+
+static uint32_t take(struct input *in, unsigned bytes)
+{
+	uint32_t v = 0;
+
+	while (bytes-- && in->left) {
+		v = (v << 8) | *in->p++;
+		in->left--;
+	}
+	return v;
+}
+
+struct shadow {
+	bool live;
+	uint64_t size;
+	uint8_t bytes[MAX_SIZE];
+};
+
+static struct shadow shadow[NAMES];
+
+static void name_of(unsigned i, char *buf)
+{
+	snprintf(buf, 8, "r%u", i);
+}
+
+static void verify(struct sandbox *sb, unsigned i)
+{
+	static uint8_t buf[MAX_SIZE];
+	struct region *r;
+	char name[8];
+	ssize_t n;
+
+	name_of(i, name);
+	r = sandbox__find(sb, name, NULL);
+	check(!!r == shadow[i].live);
+	if (!r)
+		return;
+	check(region__mem_size(r) == shadow[i].size);
+	n = region__read(r, buf, sizeof(buf), 0);
+	check(n == (ssize_t)shadow[i].size);
+	check(memcmp(buf, shadow[i].bytes, (size_t)n) == 0);
+	check(region__read(r, buf, 1, shadow[i].size) == 0);
+	region__put(r);
+}
+
+static uint64_t page_round(uint64_t v)
+{
+	return (v + 4095) & ~4095ULL;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct input in = { data, size };
+	struct sandbox *sb;
+	uint8_t chunk[512];
+
+	check(sandbox__new(&sb, NAMES, 3 * MAX_SIZE) == 0);
+	memset(shadow, 0, sizeof(shadow));
+
+	for (unsigned steps = 0; in.left && steps < 256; steps++) {
+		unsigned op = take(&in, 1) % 9, i = take(&in, 1) % NAMES;
+		struct region *r;
+		char name[8];
+		uint64_t off, len, sz;
+		int ret;
+
+		name_of(i, name);
+		switch (op) {
+		case 0:	/* mkdir */
+			sz = take(&in, 2) % MAX_SIZE;
+			ret = sandbox__create(sb, name, sz, NULL);
+			/* The size is checked before the name is looked up. */
+			if (sz == 0) {
+				check(ret == EINVAL);
+			} else if (shadow[i].live) {
+				check(ret == EEXIST);
+			} else if (ret == 0) {
+				shadow[i].live = true;
+				shadow[i].size = page_round(sz);
+				memset(shadow[i].bytes, 0, MAX_SIZE);
+			} else {
+				check(ret == ENOSPC);
+			}
+			break;
+		case 1:	/* rmdir */
+			ret = sandbox__remove(sb, name);
+			check(ret == (shadow[i].live ? 0 : ENOENT));
+			shadow[i].live = false;
+			break;
+		case 2:	/* dd of=contents conv=notrunc */
+			off = take(&in, 2);
+			len = take(&in, 2) % sizeof(chunk);
+			memset(chunk, (int)take(&in, 1), sizeof(chunk));
+			r = sandbox__find(sb, name, NULL);
+			if (!r)
+				break;
+			ret = (int)region__write(r, chunk, len, off);
+			if (off >= shadow[i].size) {
+				check(ret == (len ? -ENOSPC : 0));
+			} else {
+				uint64_t n = len < shadow[i].size - off ?
+					     len : shadow[i].size - off;
+				check(ret == (int)n);
+				memcpy(shadow[i].bytes + off, chunk, n);
+			}
+			region__put(r);
+			break;
+		case 3:	/* echo 1 > zero */
+			r = sandbox__find(sb, name, NULL);
+			if (!r)
+				break;
+			check(region__zero(r) == 0);
+			memset(shadow[i].bytes, 0, MAX_SIZE);
+			region__put(r);
+			break;
+		case 4:	/* echo SIZE > mem_size */
+			sz = take(&in, 2) % MAX_SIZE;
+			r = sandbox__find(sb, name, NULL);
+			if (!r)
+				break;
+			ret = sandbox__resize(sb, r, sz);
+			if (sz == 0) {
+				check(ret == EINVAL);
+			} else if (ret == 0) {
+				uint64_t ns = page_round(sz);
+
+				if (ns < shadow[i].size)
+					memset(shadow[i].bytes + ns, 0,
+					       MAX_SIZE - ns);
+				shadow[i].size = ns;
+			} else {
+				check(ret == ENOSPC);
+			}
+			region__put(r);
+			break;
+		case 5:	/* lseek SEEK_DATA / SEEK_HOLE agree with the bytes */
+			off = take(&in, 2);
+			r = sandbox__find(sb, name, NULL);
+			if (!r)
+				break;
+			if (off >= shadow[i].size) {
+				check(region__seek_data(r, off) == -ENXIO);
+				check(region__seek_hole(r, off) == -ENXIO);
+			} else {
+				int64_t d = region__seek_data(r, off);
+				int64_t h = region__seek_hole(r, off);
+
+				/* Holes read as zeros; the end is a hole. */
+				check(h >= (int64_t)off &&
+				      h <= (int64_t)shadow[i].size);
+				for (int64_t k = (int64_t)off;
+				     k < (d < 0 ? (int64_t)shadow[i].size : d);
+				     k++)
+					check(shadow[i].bytes[k] == 0);
+			}
+			region__put(r);
+			break;
+		case 6:	/* echo ADDR > guest_addr without KVM */
+			r = sandbox__find(sb, name, NULL);
+			if (!r)
+				break;
+			check(sandbox__set_guest_addr(sb, r, false,
+						      take(&in, 2) * 4096ULL) == ENODEV);
+			check(!region__mapped(r));
+			region__put(r);
+			break;
+		case 7:	/* echo ro|rw > access */
+			r = sandbox__find(sb, name, NULL);
+			if (!r)
+				break;
+			ret = sandbox__set_access(sb, r, take(&in, 1) & 1);
+			check(ret == 0);
+			region__put(r);
+			break;
+		default:
+			verify(sb, i);
+		}
+	}
+	for (unsigned i = 0; i < NAMES; i++)
+		verify(sb, i);
+	sandbox__free(sb);
+	return 0;
+}
