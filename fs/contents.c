@@ -18,21 +18,50 @@
 #include <unistd.h>
 
 
+/* Guards every region's fs_backing_id and fs_backing_opens. */
+static pthread_mutex_t backing_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Passthrough for this open?  Readers, when the kernel allows it.  A
+ * writer too while passthrough opens exist: the kernel refuses (EIO) any
+ * other kind of open of an inode that is open for passthrough.  Every
+ * passthrough open of a region shares one backing id, as the kernel wants.
+ */
+static bool want_passthrough(struct handle *h, int acc)
+{
+	struct region *r = h->r;
+	bool ok = false;
+
+	if (!rfs.passthrough || rfs.no_passthrough)
+		return false;
+	pthread_mutex_lock(&backing_lock);
+	if (acc == O_RDONLY || r->fs_backing_opens > 0) {
+		if (!r->fs_backing_id) {
+			int id = passthrough__open_backing(r);
+
+			r->fs_backing_id = id > 0 ? id : 0;
+		}
+		if (r->fs_backing_id) {
+			r->fs_backing_opens++;
+			h->backing_id = r->fs_backing_id;
+			h->pt_writer = acc != O_RDONLY;
+			ok = true;
+		}
+	}
+	pthread_mutex_unlock(&backing_lock);
+	return ok;
+}
+
 void contents__open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
 {
-	int acc = fi->flags & O_ACCMODE;
-
 	/*
-	 * Passthrough readers are lock-free observers, like the guest:
-	 * they see the memory as it is, without taking the region shared.
+	 * Passthrough readers (and writers) are lock-free observers, like
+	 * the guest: they see the memory as it is, without taking the region
+	 * shared.
 	 */
-	if (acc == O_RDONLY && rfs.passthrough && !rfs.no_passthrough) {
-		h->backing_id = passthrough__open_backing(h->r);
-		if (h->backing_id > 0) {
-			passthrough__reply_open(req, fi, h->backing_id);
-			return;
-		}
-		h->backing_id = 0;
+	if (want_passthrough(h, fi->flags & O_ACCMODE)) {
+		passthrough__reply_open(req, fi, h->backing_id);
+		return;
 	}
 	/*
 	 * Never the page cache: a read returns what the memory holds now.
@@ -46,8 +75,25 @@ void contents__open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
 
 void contents__release(struct handle *h)
 {
-	if (h->backing_id > 0)
-		passthrough__close_backing(h->backing_id);
+	struct region *r = h->r;
+	int64_t cut;
+
+	if (!h->backing_id)
+		return;
+	pthread_mutex_lock(&backing_lock);
+	if (--r->fs_backing_opens == 0) {
+		passthrough__close_backing(r->fs_backing_id);
+		r->fs_backing_id = 0;
+	}
+	pthread_mutex_unlock(&backing_lock);
+	/* A passthrough write past the end grew the memfd: take it back. */
+	if (h->pt_writer) {
+		cut = region__trim(r);
+		if (cut > 0)
+			fs_log("%s/contents: %lld bytes written past mem_size by "
+			       "a passthrough writer were dropped", r->name,
+			       (long long)cut);
+	}
 }
 
 /*

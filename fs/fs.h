@@ -87,6 +87,7 @@ struct handle {
 	uint64_t id;
 	unsigned file;		/* enum rfile */
 	int backing_id;		/* passthrough backing, 0 when not used */
+	bool pt_writer;		/* a writer that passthrough took over */
 	size_t len;		/* rendered text of an attribute file */
 	char text[ATTR_TEXT_MAX];
 };

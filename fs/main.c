@@ -292,10 +292,19 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "regionfs: no mountpoint (see --help)\n");
 		goto out_args;
 	}
-	if (access(cmd.mountpoint, F_OK) != 0) {
-		fprintf(stderr, "regionfs: mountpoint %s: %s\n",
-			cmd.mountpoint, strerror(errno));
-		goto out_args;
+	{
+		struct stat st;
+
+		if (stat(cmd.mountpoint, &st) != 0) {
+			fprintf(stderr, "regionfs: mountpoint %s: %s\n",
+				cmd.mountpoint, strerror(errno));
+			goto out_args;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "regionfs: mountpoint %s: not a "
+				"directory\n", cmd.mountpoint);
+			goto out_args;
+		}
 	}
 	if (access("/dev/fuse", R_OK | W_OK) != 0) {
 		fprintf(stderr, "regionfs: /dev/fuse: %s\n", strerror(errno));

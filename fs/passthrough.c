@@ -161,7 +161,7 @@ void passthrough__init(struct fuse_conn_info *conn)
 	rfs.passthrough = true;
 	patch_init = true;
 	fs_log("contents read path: FUSE passthrough for read-only opens "
-	       "(the daemon serves writers)");
+	       "(and for writers while readers are open)");
 }
 
 int passthrough__open_backing(struct region *r)

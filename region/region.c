@@ -32,6 +32,11 @@ static uint64_t round_up_page(uint64_t size)
 	return (size + page - 1) & ~(page - 1);
 }
 
+uint64_t region__round_size(uint64_t size)
+{
+	return round_up_page(size);
+}
+
 /*
  * Reserve size + 2 pages of PROT_NONE address space and map the memfd over
  * the middle.  The reservation is never touched, so a 64 GiB region costs
@@ -356,6 +361,26 @@ int region__resize(struct region *r, uint64_t size)
 	ret = region__resize_locked(r, size);
 	region__exclusive_end(r);
 	return ret;
+}
+
+int64_t region__trim(struct region *r)
+{
+	struct stat st;
+	int64_t cut = 0;
+	int ret;
+
+	ret = region__exclusive_begin(r);
+	if (ret)
+		return -ret;
+	if (fstat(r->memfd, &st) < 0) {
+		cut = -errno;
+	} else if ((uint64_t)st.st_size > r->mem_size) {
+		cut = st.st_size - (off_t)r->mem_size;
+		if (ftruncate(r->memfd, (off_t)r->mem_size) < 0)
+			cut = -errno;
+	}
+	region__exclusive_end(r);
+	return cut;
 }
 
 static int64_t seek(struct region *r, uint64_t off, int whence)

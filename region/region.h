@@ -54,9 +54,18 @@ struct region {
 	uint64_t gpa;
 	int slot;		/* -1 when not mapped */
 	bool guest_ro;
+
+	/*
+	 * Owned by fs/, opaque here: the FUSE passthrough backing of the
+	 * memfd, shared by every passthrough open (the kernel wants one).
+	 */
+	int fs_backing_id;
+	unsigned fs_backing_opens;
 };
 
 size_t region__page_size(void);
+/* What a region of size bytes really takes: whole pages. */
+uint64_t region__round_size(uint64_t size);
 
 /* Sizes round up to whole pages; 0 and > REGION_SIZE_MAX are EINVAL. */
 int region__new(const char *name, uint64_t size, struct region **out);
@@ -94,6 +103,12 @@ ssize_t region__write(struct region *r, const void *buf, size_t len,
 /* The following need the caller to hold the region exclusive. */
 int region__zero_locked(struct region *r);
 int region__resize_locked(struct region *r, uint64_t size);
+
+/*
+ * Something that writes the memfd directly (a FUSE passthrough writer) can
+ * grow it past mem_size: cut it back.  Returns the bytes cut, or -errno.
+ */
+int64_t region__trim(struct region *r);
 
 /* Convenience: take exclusivity, do it, release. */
 int region__zero(struct region *r);

@@ -70,6 +70,8 @@ int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 		ret = EEXIST;
 		goto out;
 	}
+	/* Count what the region takes, whole pages, not what was asked. */
+	size = region__round_size(size);
 	pthread_mutex_lock(&sb->acct);
 	if (sb->nr >= sb->max_regions || size > sb->max_total - sb->total)
 		ret = ENOSPC;
@@ -214,6 +216,9 @@ int sandbox__resize(struct sandbox *sb, struct region *r, uint64_t size)
 	uint64_t old;
 	int ret;
 
+	if (size == 0 || size > REGION_SIZE_MAX)
+		return EINVAL;
+	size = region__round_size(size);
 	ret = region__exclusive_begin(r);
 	if (ret)
 		return ret;
