@@ -10,6 +10,8 @@ command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
 READER=2000	# the reader group
 OTHER=1234	# a uid that owns nothing here
 
+# The other uid must reach the mountpoint: mktemp -d makes it 0700.
+chmod 755 "$WORK"
 start_daemon --region secret:1M --region public:64K -o reader_gid=$READER
 printf 'top secret bytes' | dd of="$MNT/secret/contents" conv=notrunc status=none
 before_secret=$(snapshot secret)
@@ -70,8 +72,11 @@ done
 
 # The same uid on the host, without the read-only bind: the mode bits
 # alone keep it out (EACCES, decided by the kernel, so no daemon log line).
+# Debian's python3: a pyenv shim under /root is out of the other uid's reach.
+PY=/usr/bin/python3
+[ -x $PY ] || skip "$PY missing (the other uid cannot use root's python)"
 hostas() {
-	setpriv --reuid=$OTHER --regid="$1" --clear-groups python3 "$WORK/errno_of.py" "${@:2}"
+	setpriv --reuid=$OTHER --regid="$1" --clear-groups $PY "$WORK/errno_of.py" "${@:2}"
 }
 expect_eq "host uid: read contents" "$(hostas $OTHER read "$MNT/secret/contents")" EACCES
 expect_eq "host reader: read contents" "$(hostas $READER read "$MNT/secret/contents")" OK

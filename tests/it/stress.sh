@@ -1,0 +1,149 @@
+# Load: readers and writers of contents, zero, resize, guest_addr,
+# mkdir/rmdir, all at once for STRESS_SECONDS (30).  It passes when the
+# daemon survives, no operation outlives the watchdog (OP_BOUND seconds),
+# every error is one DESIGN.md allows for the operation, the daemon's
+# threads and memory stay bounded, and the bytes a writer wrote are the
+# bytes a later reader reads.
+. "$TESTS_DIR/it/lib.sh"
+# Control writes use bash -c "echo": dash reports any failed write as
+# "I/O error", hiding the errno this test checks.
+
+SECONDS_TOTAL=${STRESS_SECONDS:-30}
+OP_BOUND=10		# the watchdog: no single operation may take longer
+MAX_THREADS=8
+
+start_daemon --region data:8M --region churn:4M --region grow:1M \
+	-o max_threads=$MAX_THREADS,default_size=1M,max_regions=64
+OUT=$WORK/stress
+mkdir -p "$OUT"
+END=$(( $(date +%s) + SECONDS_TOTAL ))
+
+# op NAME ALLOWED CMD...: run CMD under the watchdog; count it; an error
+# must match the ALLOWED pattern (strerror texts), else it is recorded.
+op() {
+	local name=$1 allowed=$2 err rc
+	shift 2
+	err=$(timeout $OP_BOUND "$@" 2>&1 >/dev/null) && rc=0 || rc=$?
+	echo x >>"$OUT/$name.ops"
+	if [ $rc -eq 124 ]; then
+		echo "$name: over ${OP_BOUND}s: $*" >>"$OUT/violations"
+	elif [ $rc -ne 0 ] && ! [[ $err =~ $allowed ]]; then
+		echo "$name: '$err' from: $*" >>"$OUT/violations"
+	fi
+	return 0
+}
+
+running() { [ "$(date +%s)" -lt "$END" ]; }
+
+# Writers own disjoint 64K slots of "data" and check what they wrote.
+writer() {
+	local id=$1 n=0 off pat
+	off=$((id * 65536))
+	while running; do
+		n=$((n + 1))
+		pat=$WORK/pat.$id
+		head -c 65536 /dev/urandom >"$pat"
+		op write 'Device or resource busy' \
+			dd if="$pat" of="$MNT/data/contents" bs=65536 seek=$((off / 65536)) conv=notrunc status=none
+		if ! cmp -s "$pat" <(dd if="$MNT/data/contents" bs=65536 skip=$((off / 65536)) count=1 status=none); then
+			echo "writer $id: round $n: read back differs" >>"$OUT/violations"
+		fi
+		echo x >>"$OUT/verified.ops"
+	done
+}
+
+reader() {
+	while running; do
+		op read 'Device or resource busy' cat "$MNT/data/contents"
+		op read 'Device or resource busy|No such file' cat "$MNT/churn/contents"
+		op stat 'No such file' stat "$MNT/grow/contents"
+	done
+}
+
+zeroer() {
+	while running; do
+		op zero 'Device or resource busy' bash -c "echo 1 > '$MNT/churn/zero'"
+		op write 'Device or resource busy' \
+			dd if=/dev/urandom of="$MNT/churn/contents" bs=64K count=4 conv=notrunc status=none
+	done
+}
+
+resizer() {
+	local sizes=(1M 2M 64K 3M 4096) i=0
+	while running; do
+		op resize 'Device or resource busy' bash -c "echo ${sizes[i % 5]} > '$MNT/grow/mem_size'"
+		op read 'Device or resource busy' cat "$MNT/grow/contents"
+		i=$((i + 1))
+	done
+}
+
+mapper() {
+	local want='Device or resource busy|No such device'
+	have_kvm && want='Device or resource busy|File exists|Invalid argument'
+	while running; do
+		op guest_addr "$want" bash -c "echo 0x40000000 > '$MNT/grow/guest_addr'"
+		op guest_addr "$want" bash -c "echo none > '$MNT/grow/guest_addr'"
+		op access 'Device or resource busy' bash -c "echo ro > '$MNT/grow/access'"
+		op access 'Device or resource busy' bash -c "echo rw > '$MNT/grow/access'"
+	done
+}
+
+dirs() {
+	local id=$1 i=0
+	while running; do
+		op mkdir 'File exists|No space left' mkdir "$MNT/tmp$id-$((i % 3))"
+		op write 'No such file|Device or resource busy' \
+			dd if=/dev/zero of="$MNT/tmp$id-$((i % 3))/contents" bs=4K count=4 conv=notrunc status=none
+		op ls 'No such file' ls "$MNT"
+		op rmdir 'No such file|Device or resource busy' rmdir "$MNT/tmp$id-$(((i + 1) % 3))"
+		i=$((i + 1))
+	done
+}
+
+# Sample the daemon's threads and memory while it works.
+sampler() {
+	local t rss
+	while running; do
+		t=$(ls "/proc/$DAEMON_PID/task" 2>/dev/null | wc -l)
+		rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON_PID/status" 2>/dev/null || echo 0)
+		echo "$t $rss" >>"$OUT/samples"
+		sleep 0.5
+	done
+}
+
+pids=()
+for i in 0 1 2; do writer $i & pids+=($!); done
+reader & pids+=($!)
+reader & pids+=($!)
+zeroer & pids+=($!)
+resizer & pids+=($!)
+mapper & pids+=($!)
+dirs 0 & pids+=($!)
+dirs 1 & pids+=($!)
+sampler & pids+=($!)
+for p in "${pids[@]}"; do wait "$p"; done
+
+daemon_alive || fail "the daemon died under load"
+total=$(cat "$OUT"/*.ops | wc -l)
+for f in "$OUT"/*.ops; do
+	say "$(basename "$f" .ops): $(wc -l <"$f") operations"
+done
+say "total: $total operations in ${SECONDS_TOTAL}s"
+[ "$total" -gt 100 ] || bad "only $total operations ran: the load did not happen"
+if [ -s "$OUT/violations" ]; then
+	bad "$(wc -l <"$OUT/violations") violations, first ones:"
+	head -20 "$OUT/violations" >&2
+fi
+
+# Bounded: threads never past the pool + the main and helper threads,
+# resident memory never past the regions' bytes plus 64 MiB of daemon.
+max_t=$(sort -n "$OUT/samples" | tail -n 1 | cut -d' ' -f1)
+max_rss=$(sort -n -k2 "$OUT/samples" | tail -n 1 | cut -d' ' -f2)
+say "max threads $max_t, max VmRSS ${max_rss} KiB"
+[ "$max_t" -le $((MAX_THREADS + 4)) ] || bad "threads reached $max_t (pool of $MAX_THREADS)"
+[ "$max_rss" -le $(( (8 + 4 + 4 + 64 * 1 + 64) * 1024 )) ] || bad "VmRSS reached $max_rss KiB"
+
+# The refusals (EBUSY, ENODEV, ...) were logged; this test counts errors
+# by kind above, so it accepts every refusal line the daemon wrote.
+REFUSALS=$(refusals_logged)
+finish
