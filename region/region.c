@@ -189,7 +189,8 @@ static struct timespec deadline_ms(unsigned ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	/* Monotonic: setting the clock back must not stretch a bounded wait. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
@@ -202,7 +203,7 @@ static struct timespec deadline_ms(unsigned ms)
 int region__shared_begin(struct region *r)
 {
 	struct timespec ts = deadline_ms(REGION_SHARED_WAIT_MS);
-	int ret = pthread_rwlock_timedrdlock(&r->lock, &ts);
+	int ret = pthread_rwlock_clockrdlock(&r->lock, CLOCK_MONOTONIC, &ts);
 
 	return ret == ETIMEDOUT ? EBUSY : ret;
 }
@@ -223,19 +224,32 @@ int region__exclusive_begin(struct region *r)
 	if (region__mapped(r) && r->vm && vm__guest_running(r->vm))
 		return EBUSY;
 	ts = deadline_ms(REGION_EXCL_WAIT_MS);
-	ret = pthread_rwlock_timedwrlock(&r->lock, &ts);
+	ret = pthread_rwlock_clockwrlock(&r->lock, CLOCK_MONOTONIC, &ts);
 	if (ret)
 		return ret == ETIMEDOUT ? EBUSY : ret;
-	/* The guest may have started while we waited. */
-	if (region__mapped(r) && r->vm && vm__guest_running(r->vm)) {
-		pthread_rwlock_unlock(&r->lock);
-		return EBUSY;
+	/*
+	 * Mapping changes need exclusivity, so r->vm is stable now.  Keep
+	 * the guest out until the end: it may have started while we waited.
+	 */
+	r->excl_vm = NULL;
+	if (region__mapped(r) && r->vm) {
+		ret = vm__excl_enter(r->vm);
+		if (ret) {
+			pthread_rwlock_unlock(&r->lock);
+			return ret;
+		}
+		r->excl_vm = r->vm;
 	}
 	return 0;
 }
 
 void region__exclusive_end(struct region *r)
 {
+	/* The VM we kept out, even if this operation unmapped the region. */
+	if (r->excl_vm) {
+		vm__excl_exit(r->excl_vm);
+		r->excl_vm = NULL;
+	}
 	pthread_rwlock_unlock(&r->lock);
 }
 

@@ -49,6 +49,9 @@ struct region {
 	 */
 	pthread_rwlock_t lock;
 
+	/* The VM an exclusive holder keeps the guest out of (or NULL). */
+	struct vm *excl_vm;
+
 	/* Guest mapping: owned by vm.c, changed under vm->lock. */
 	struct vm *vm;
 	uint64_t gpa;

@@ -35,6 +35,7 @@ int vm__open(const char *path, struct vm **out, char *why, size_t why_len)
 		return ENOMEM;
 	vm->vm_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->run_lock, NULL);
 
 	vm->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -73,6 +74,8 @@ int vm__open(const char *path, struct vm **out, char *why, size_t why_len)
 out_close:
 	close(vm->kvm_fd);
 out_free:
+	pthread_mutex_destroy(&vm->run_lock);
+	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 	return ret;
 }
@@ -84,12 +87,58 @@ void vm__close(struct vm *vm)
 	close(vm->vm_fd);
 	close(vm->kvm_fd);
 	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->run_lock);
 	free(vm);
 }
 
-bool vm__guest_running(const struct vm *vm)
+bool vm__guest_running(struct vm *vm)
 {
-	return atomic_load(&vm->running);
+	bool running;
+
+	pthread_mutex_lock(&vm->run_lock);
+	running = vm->running;
+	pthread_mutex_unlock(&vm->run_lock);
+	return running;
+}
+
+int vm__guest_enter(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->excl_ops)
+		ret = EBUSY;
+	else
+		vm->running = true;
+	pthread_mutex_unlock(&vm->run_lock);
+	return ret;
+}
+
+void vm__guest_exit(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vm->running = false;
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+int vm__excl_enter(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->run_lock);
+	if (vm->running)
+		ret = EBUSY;
+	else
+		vm->excl_ops++;
+	pthread_mutex_unlock(&vm->run_lock);
+	return ret;
+}
+
+void vm__excl_exit(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vm->excl_ops--;
+	pthread_mutex_unlock(&vm->run_lock);
 }
 
 static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,

@@ -22,7 +22,16 @@ struct vm {
 	/* Slot bookkeeping: every map, move and unmap happens under it. */
 	pthread_mutex_t lock;
 	struct region *slots[VM_MAX_SLOTS];
-	atomic_bool running;	/* a vCPU is inside KVM_RUN (or about to be) */
+
+	/*
+	 * The guest side of exclusivity.  A running vCPU holds every mapped
+	 * region shared; an exclusive operation on a mapped region holds the
+	 * guest out.  Both sides decide under run_lock, so neither can start
+	 * while the other is under way.
+	 */
+	pthread_mutex_t run_lock;
+	bool running;		/* a vCPU may be inside KVM_RUN */
+	unsigned excl_ops;	/* exclusive operations on mapped regions */
 };
 
 /*
@@ -40,7 +49,14 @@ void vm__close(struct vm *vm);
  */
 int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro);
 int vm__unmap_region(struct vm *vm, struct region *r);
-bool vm__guest_running(const struct vm *vm);
+bool vm__guest_running(struct vm *vm);
+
+/* The vCPU: EBUSY while an exclusive operation on a mapped region runs. */
+int vm__guest_enter(struct vm *vm);
+void vm__guest_exit(struct vm *vm);
+/* An exclusive operation on a mapped region: EBUSY while the guest runs. */
+int vm__excl_enter(struct vm *vm);
+void vm__excl_exit(struct vm *vm);
 
 /* The region mapped at gpa, if any (no reference taken). */
 struct region *vm__region_at(struct vm *vm, uint64_t gpa);

@@ -1,1 +1,704 @@
-int main(void){return 77;}
+/*
+ * Regions: sizes, the views of the mapping, guard pages that fault, sparse
+ * memory, bounds of host I/O, zero, resize, SEEK_DATA/SEEK_HOLE and the
+ * bounded exclusivity.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "region/region.h"
+#include "region/vm.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE ((uint64_t)region__page_size())
+
+static struct region *new_region(uint64_t size)
+{
+	struct region *r = NULL;
+
+	assert_int_equal(region__new("test", size, &r), 0);
+	assert_non_null(r);
+	return r;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Read one byte at p in a forked child: the signal that killed it, or 0 when
+ * it exited normally.  The child restores the default handlers because
+ * cmocka catches SIGSEGV to report a failed test, and must not dump core.
+ */
+static int touch_in_child(const volatile uint8_t *p)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit no_core = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &no_core);
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		(void)*p;
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		return WTERMSIG(status);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	return 0;
+}
+
+/* The guard pages fault, the first and last usable bytes do not. */
+static void assert_guards(struct region *r)
+{
+	uint8_t *base = region__base_addr(r);
+	uint8_t *end = region__host_region_end(r);
+
+	assert_int_equal(touch_in_child(base - 1), SIGSEGV);
+	assert_int_equal(touch_in_child(end), SIGSEGV);
+	assert_int_equal(touch_in_child(end + PAGE - 1), SIGSEGV);
+	assert_int_equal(touch_in_child(base), 0);
+	assert_int_equal(touch_in_child(end - 1), 0);
+}
+
+static uint64_t rss_bytes(void)
+{
+	unsigned long size, resident;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+	fclose(f);
+	return (uint64_t)resident * PAGE;
+}
+
+static void test_sizes(void **state)
+{
+	const uint64_t page = PAGE;
+	const struct { uint64_t size, want; } ok[] = {
+		{ 1, page }, { page, page }, { page + 1, 2 * page },
+		{ 4097, 4097 <= page ? page : 2 * page },
+		{ 3 * page - 1, 3 * page },
+		/* The largest is only address space: it must be accepted. */
+		{ REGION_SIZE_MAX, REGION_SIZE_MAX },
+	};
+	char long_name[REGION_NAME_MAX + 2];
+	struct region *r = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		r = new_region(ok[i].size);
+		if (region__mem_size(r) != ok[i].want)
+			fail_msg("size %llu: mem_size %llu, want %llu",
+				 (unsigned long long)ok[i].size,
+				 (unsigned long long)region__mem_size(r),
+				 (unsigned long long)ok[i].want);
+		assert_int_equal(region__round_size(ok[i].size), ok[i].want);
+		region__put(r);
+	}
+	r = NULL;
+	assert_int_equal(region__new("test", 0, &r), EINVAL);
+	assert_int_equal(region__new("test", REGION_SIZE_MAX + 1, &r), EINVAL);
+	assert_int_equal(region__new("test", UINT64_MAX, &r), EINVAL);
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	assert_int_equal(region__new(long_name, PAGE, &r), ENAMETOOLONG);
+	assert_null(r);
+}
+
+static void test_views(void **state)
+{
+	struct region *r;
+
+	(void)state;
+	r = new_region(5 * PAGE + 3);
+	assert_int_equal(region__mem_size(r), 6 * PAGE);
+	assert_int_equal(region__raw_size(r), region__mem_size(r) + 2 * PAGE);
+	assert_ptr_equal(region__base_addr(r), region__raw_addr(r) + PAGE);
+	assert_ptr_equal(region__host_region_base(r), region__base_addr(r));
+	assert_ptr_equal(region__host_region_end(r),
+			 region__base_addr(r) + region__mem_size(r));
+	assert_ptr_equal(region__raw_addr(r) + region__raw_size(r),
+			 region__host_region_end(r) + PAGE);
+	assert_int_equal((uintptr_t)region__base_addr(r) % PAGE, 0);
+	assert_false(region__mapped(r));
+	assert_int_equal(region__kind(r), REGION_EXCLUSIVE);
+	assert_string_equal(region__kind_name(region__kind(r)), "exclusive");
+	assert_string_equal(region__kind_name(REGION_HOST), "host");
+	assert_string_equal(region__kind_name(REGION_READONLY), "readonly");
+	region__put(r);
+}
+
+static void test_guard_pages(void **state)
+{
+	struct region *r;
+
+	(void)state;
+	r = new_region(3 * PAGE);
+	assert_guards(r);
+	region__put(r);
+}
+
+static void test_sparse_64g(void **state)
+{
+	const uint64_t size = 64ULL << 30;
+	uint64_t rss_before, rss_after;
+	uint8_t buf[256], one = 0x5a;
+	struct region *r;
+
+	(void)state;
+	rss_before = rss_bytes();
+	r = new_region(size);
+	rss_after = rss_bytes();
+	assert_int_equal(region__mem_size(r), size);
+	assert_int_equal(region__resident(r), 0);
+	/* A few pages of page tables at most, never the region itself. */
+	assert_true(rss_after < rss_before + (1ULL << 20));
+
+	/* Reads anywhere return zeros without allocating. */
+	for (uint64_t off = 0; off < size; off += size / 8) {
+		memset(buf, 0xff, sizeof(buf));
+		assert_int_equal(region__read(r, buf, sizeof(buf), off),
+				 sizeof(buf));
+		for (size_t i = 0; i < sizeof(buf); i++)
+			assert_int_equal(buf[i], 0);
+	}
+	assert_int_equal(region__resident(r), 0);
+
+	/* One byte written at the far end costs one page. */
+	assert_int_equal(region__write(r, &one, 1, size - 1), 1);
+	assert_int_equal(region__resident(r), PAGE);
+	assert_int_equal(region__base_addr(r)[size - 1], one);
+	assert_int_equal(region__seek_data(r, 0), size - PAGE);
+	region__put(r);
+}
+
+static void test_bounds(void **state)
+{
+	uint8_t buf[100], src[100];
+	struct region *r;
+	uint64_t end;
+
+	(void)state;
+	r = new_region(2 * PAGE);
+	end = region__mem_size(r);
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i + 1);
+
+	assert_int_equal(region__read(r, buf, sizeof(buf), end), 0);
+	assert_int_equal(region__read(r, buf, sizeof(buf), end + 100), 0);
+	assert_int_equal(region__read(r, buf, sizeof(buf), UINT64_MAX), 0);
+	assert_int_equal(region__write(r, src, sizeof(src), end), -ENOSPC);
+	assert_int_equal(region__write(r, src, sizeof(src), end + 5), -ENOSPC);
+	assert_int_equal(region__write(r, src, sizeof(src), UINT64_MAX),
+			 -ENOSPC);
+
+	/* Straddling the end: short, and only the bytes that fit land. */
+	assert_int_equal(region__write(r, src, sizeof(src), end - 10), 10);
+	assert_memory_equal(region__base_addr(r) + end - 10, src, 10);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(region__read(r, buf, sizeof(buf), end - 10), 10);
+	assert_memory_equal(buf, src, 10);
+
+	/* Inside: whole. */
+	assert_int_equal(region__write(r, src, sizeof(src), PAGE - 50),
+			 sizeof(src));
+	assert_int_equal(region__read(r, buf, sizeof(buf), PAGE - 50),
+			 sizeof(buf));
+	assert_memory_equal(buf, src, sizeof(src));
+	region__put(r);
+}
+
+static void test_write_visible(void **state)
+{
+	const char msg[] = "hello, region";
+	char buf[sizeof(msg)];
+	struct region *r;
+
+	(void)state;
+	r = new_region(4 * PAGE);
+	assert_int_equal(region__write(r, msg, sizeof(msg), 3 * PAGE + 7),
+			 sizeof(msg));
+	/* The mapping, the memfd and region__read see the same bytes. */
+	assert_memory_equal(region__base_addr(r) + 3 * PAGE + 7, msg,
+			    sizeof(msg));
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(pread(r->memfd, buf, sizeof(buf),
+			       (off_t)(3 * PAGE + 7)), sizeof(buf));
+	assert_memory_equal(buf, msg, sizeof(msg));
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(region__read(r, buf, sizeof(buf), 3 * PAGE + 7),
+			 sizeof(buf));
+	assert_memory_equal(buf, msg, sizeof(msg));
+
+	/* And the other way round: a store in the mapping reads back. */
+	region__base_addr(r)[0] = 'X';
+	assert_int_equal(region__read(r, buf, 1, 0), 1);
+	assert_int_equal(buf[0], 'X');
+	assert_int_equal(region__resident(r), 2 * PAGE);
+	region__put(r);
+}
+
+static void test_read_does_not_allocate(void **state)
+{
+	static uint8_t buf[64 * 1024];
+	struct region *r;
+	uint64_t off;
+
+	(void)state;
+	r = new_region(1 << 20);
+	for (off = 0; off < region__mem_size(r); off += sizeof(buf)) {
+		memset(buf, 0xaa, sizeof(buf));
+		assert_int_equal(region__read(r, buf, sizeof(buf), off),
+				 sizeof(buf));
+		for (size_t i = 0; i < sizeof(buf); i++)
+			if (buf[i])
+				fail_msg("byte %zu of a fresh region is %#x",
+					 (size_t)off + i, buf[i]);
+	}
+	assert_int_equal(off, region__mem_size(r));
+	assert_int_equal(region__resident(r), 0);
+	region__put(r);
+}
+
+static void test_zero(void **state)
+{
+	uint8_t ones[300], buf[300];
+	struct region *r;
+	uint64_t size;
+
+	(void)state;
+	r = new_region(16 * PAGE);
+	size = region__mem_size(r);
+	memset(ones, 0xff, sizeof(ones));
+	assert_int_equal(region__write(r, ones, sizeof(ones), 0), sizeof(ones));
+	assert_int_equal(region__write(r, ones, sizeof(ones), 5 * PAGE - 100),
+			 sizeof(ones));
+	assert_int_equal(region__write(r, ones, sizeof(ones),
+				       size - sizeof(ones)), sizeof(ones));
+	assert_true(region__resident(r) >= 4 * PAGE);
+
+	assert_int_equal(region__zero(r), 0);
+	assert_int_equal(region__resident(r), 0);
+	assert_int_equal(region__seek_data(r, 0), -ENXIO);
+	for (uint64_t off = 0; off < size; off += sizeof(buf)) {
+		ssize_t n = region__read(r, buf, sizeof(buf), off);
+
+		assert_true(n > 0);
+		for (ssize_t i = 0; i < n; i++)
+			assert_int_equal(buf[i], 0);
+	}
+	/* The host mapping sees the zeros too (no stale pages). */
+	for (uint64_t i = 0; i < size; i++)
+		if (region__base_addr(r)[i])
+			fail_msg("byte %llu is %#x after zero",
+				 (unsigned long long)i, region__base_addr(r)[i]);
+	region__put(r);
+}
+
+static void test_resize(void **state)
+{
+	uint8_t pattern[2 * 4096], buf[2 * 4096];
+	struct region *r;
+
+	(void)state;
+	assert_true(sizeof(pattern) >= 2 * PAGE);
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (uint8_t)(i * 7 + 1);
+	r = new_region(2 * PAGE);
+	assert_int_equal(region__write(r, pattern, 2 * PAGE, 0), 2 * PAGE);
+
+	/* Up: the bytes stay, the new tail is zero, the guards move. */
+	assert_int_equal(region__resize(r, 3 * PAGE + 1), 0);
+	assert_int_equal(region__mem_size(r), 4 * PAGE);
+	assert_int_equal(region__raw_size(r), 6 * PAGE);
+	assert_ptr_equal(region__host_region_end(r),
+			 region__base_addr(r) + 4 * PAGE);
+	assert_int_equal(region__read(r, buf, 2 * PAGE, 0), 2 * PAGE);
+	assert_memory_equal(buf, pattern, 2 * PAGE);
+	assert_memory_equal(region__base_addr(r), pattern, 2 * PAGE);
+	assert_int_equal(region__read(r, buf, 2 * PAGE, 2 * PAGE), 2 * PAGE);
+	for (size_t i = 0; i < 2 * PAGE; i++)
+		assert_int_equal(buf[i], 0);
+	assert_int_equal(region__write(r, pattern, 1, 4 * PAGE - 1), 1);
+	assert_int_equal(region__write(r, pattern, 1, 4 * PAGE), -ENOSPC);
+	assert_guards(r);
+
+	/* Down: the leading page stays, the end guard follows. */
+	assert_int_equal(region__resize(r, PAGE), 0);
+	assert_int_equal(region__mem_size(r), PAGE);
+	assert_int_equal(region__raw_size(r), 3 * PAGE);
+	assert_memory_equal(region__base_addr(r), pattern, PAGE);
+	assert_int_equal(region__read(r, buf, 2 * PAGE, 0), PAGE);
+	assert_int_equal(region__write(r, pattern, 1, PAGE), -ENOSPC);
+	assert_guards(r);
+
+	/* What a shrink cut off is gone, not resurrected by growing. */
+	assert_int_equal(region__resize(r, 2 * PAGE), 0);
+	assert_int_equal(region__read(r, buf, PAGE, PAGE), PAGE);
+	for (size_t i = 0; i < PAGE; i++)
+		assert_int_equal(buf[i], 0);
+
+	assert_int_equal(region__resize(r, 2 * PAGE), 0);
+	assert_int_equal(region__resize(r, 0), EINVAL);
+	assert_int_equal(region__resize(r, REGION_SIZE_MAX + 1), EINVAL);
+	assert_int_equal(region__mem_size(r), 2 * PAGE);
+	region__put(r);
+}
+
+static void test_trim(void **state)
+{
+	uint8_t x = 7, buf[8];
+	struct region *r;
+	struct stat st;
+
+	(void)state;
+	r = new_region(2 * PAGE);
+	assert_int_equal(region__trim(r), 0);
+	/* A writer of the memfd itself can grow it past mem_size... */
+	assert_int_equal(pwrite(r->memfd, &x, 1, (off_t)(5 * PAGE)), 1);
+	assert_int_equal(region__read(r, buf, sizeof(buf), 2 * PAGE), 0);
+	/* ...and trim cuts it back to mem_size, saying how much. */
+	assert_int_equal(region__trim(r), 3 * PAGE + 1);
+	assert_int_equal(fstat(r->memfd, &st), 0);
+	assert_int_equal(st.st_size, 2 * PAGE);
+	assert_int_equal(region__mem_size(r), 2 * PAGE);
+	assert_int_equal(region__resident(r), 0);
+	assert_int_equal(region__trim(r), 0);
+	r->readonly = true;
+	assert_int_equal(region__trim(r), -EPERM);
+	region__put(r);
+}
+
+static void test_seek(void **state)
+{
+	const uint64_t a = 3, b = 200;	/* the pages written */
+	struct region *r;
+	uint64_t size;
+	uint8_t x = 1;
+
+	(void)state;
+	r = new_region(256 * PAGE);
+	size = region__mem_size(r);
+	assert_int_equal(region__seek_data(r, 0), -ENXIO);
+	assert_int_equal(region__seek_hole(r, 0), 0);
+
+	assert_int_equal(region__write(r, &x, 1, a * PAGE + 17), 1);
+	assert_int_equal(region__write(r, &x, 1, b * PAGE + PAGE - 1), 1);
+	assert_int_equal(region__resident(r), 2 * PAGE);
+
+	assert_int_equal(region__seek_data(r, 0), a * PAGE);
+	assert_int_equal(region__seek_data(r, a * PAGE + 5), a * PAGE + 5);
+	assert_int_equal(region__seek_hole(r, a * PAGE), (a + 1) * PAGE);
+	assert_int_equal(region__seek_data(r, (a + 1) * PAGE), b * PAGE);
+	assert_int_equal(region__seek_hole(r, b * PAGE), (b + 1) * PAGE);
+	assert_int_equal(region__seek_hole(r, 0), 0);
+	assert_int_equal(region__seek_hole(r, (a + 1) * PAGE), (a + 1) * PAGE);
+	assert_int_equal(region__seek_data(r, (b + 1) * PAGE), -ENXIO);
+	assert_int_equal(region__seek_hole(r, size - 1), size - 1);
+	assert_int_equal(region__seek_data(r, size), -ENXIO);
+	assert_int_equal(region__seek_hole(r, size), -ENXIO);
+	assert_int_equal(region__seek_data(r, UINT64_MAX), -ENXIO);
+	region__put(r);
+}
+
+/* A thread that holds a region shared or exclusive, as another request. */
+struct holder {
+	pthread_t thread;
+	struct region *r;
+	bool exclusive;
+	unsigned hold_ms;	/* 0: until hold_stop */
+	struct vm *start_guest;	/* set running just before letting go */
+	sem_t ready, release;
+	int ret;
+};
+
+static void *hold(void *arg)
+{
+	struct holder *h = arg;
+
+	h->ret = h->exclusive ? region__exclusive_begin(h->r) :
+				region__shared_begin(h->r);
+	sem_post(&h->ready);
+	if (h->ret)
+		return NULL;
+	if (h->hold_ms)
+		sleep_ms(h->hold_ms);
+	else
+		while (sem_wait(&h->release) < 0 && errno == EINTR)
+			;
+	if (h->start_guest)
+		atomic_store(&h->start_guest->running, true);
+	if (h->exclusive)
+		region__exclusive_end(h->r);
+	else
+		region__shared_end(h->r);
+	return NULL;
+}
+
+static void hold_start(struct holder *h, struct region *r, bool exclusive,
+		       unsigned hold_ms, struct vm *start_guest)
+{
+	memset(h, 0, sizeof(*h));
+	h->r = r;
+	h->exclusive = exclusive;
+	h->hold_ms = hold_ms;
+	h->start_guest = start_guest;
+	assert_int_equal(sem_init(&h->ready, 0, 0), 0);
+	assert_int_equal(sem_init(&h->release, 0, 0), 0);
+	assert_int_equal(pthread_create(&h->thread, NULL, hold, h), 0);
+	while (sem_wait(&h->ready) < 0 && errno == EINTR)
+		;
+	assert_int_equal(h->ret, 0);
+}
+
+static void hold_stop(struct holder *h)
+{
+	if (!h->hold_ms)
+		sem_post(&h->release);
+	assert_int_equal(pthread_join(h->thread, NULL), 0);
+	sem_destroy(&h->ready);
+	sem_destroy(&h->release);
+}
+
+static void test_shared_shared(void **state)
+{
+	struct holder h;
+	struct region *r;
+	uint64_t t0;
+	uint8_t x = 9;
+
+	(void)state;
+	r = new_region(PAGE);
+	hold_start(&h, r, false, 0, NULL);
+	t0 = now_ms();
+	assert_int_equal(region__shared_begin(r), 0);
+	region__shared_end(r);
+	assert_int_equal(region__write(r, &x, 1, 0), 1);
+	assert_int_equal(region__read(r, &x, 1, 0), 1);
+	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS / 2);
+	hold_stop(&h);
+	region__put(r);
+}
+
+static void test_exclusive_waits_bounded(void **state)
+{
+	uint64_t t0, waited;
+	struct holder h;
+	struct region *r;
+
+	(void)state;
+	r = new_region(PAGE);
+	hold_start(&h, r, false, 0, NULL);
+	t0 = now_ms();
+	assert_int_equal(region__exclusive_begin(r), EBUSY);
+	waited = now_ms() - t0;
+	assert_true(waited >= REGION_EXCL_WAIT_MS);
+	assert_true(waited < 10 * REGION_EXCL_WAIT_MS);
+	t0 = now_ms();
+	assert_int_equal(region__zero(r), EBUSY);
+	assert_int_equal(region__resize(r, 2 * PAGE), EBUSY);
+	assert_int_equal(region__mem_size(r), PAGE);
+	assert_true(now_ms() - t0 >= 2 * REGION_EXCL_WAIT_MS);
+
+	/* A writer that gave up must not leave new readers queued. */
+	t0 = now_ms();
+	assert_int_equal(region__shared_begin(r), 0);
+	region__shared_end(r);
+	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS / 2);
+
+	hold_stop(&h);
+	t0 = now_ms();
+	assert_int_equal(region__exclusive_begin(r), 0);
+	region__exclusive_end(r);
+	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS / 2);
+
+	/* A host access that ends inside the bound: granted when it ends. */
+	hold_start(&h, r, false, REGION_EXCL_WAIT_MS / 5, NULL);
+	t0 = now_ms();
+	assert_int_equal(region__exclusive_begin(r), 0);
+	waited = now_ms() - t0;
+	region__exclusive_end(r);
+	assert_true(waited < REGION_EXCL_WAIT_MS);
+	hold_stop(&h);
+	region__put(r);
+}
+
+static void test_shared_waits_bounded(void **state)
+{
+	uint64_t t0, waited;
+	struct holder h;
+	struct region *r;
+	uint8_t x;
+
+	(void)state;
+	r = new_region(PAGE);
+	hold_start(&h, r, true, 0, NULL);
+	t0 = now_ms();
+	assert_int_equal(region__shared_begin(r), EBUSY);
+	waited = now_ms() - t0;
+	assert_true(waited >= REGION_SHARED_WAIT_MS);
+	assert_true(waited < 10 * REGION_SHARED_WAIT_MS);
+	/* Host I/O gives up the same way, with -EBUSY. */
+	assert_int_equal(region__read(r, &x, 1, 0), -EBUSY);
+	hold_stop(&h);
+	assert_int_equal(region__read(r, &x, 1, 0), 1);
+	region__put(r);
+}
+
+static void test_readonly(void **state)
+{
+	const char msg[] = "snap";
+	struct region *r;
+	char buf[8];
+
+	(void)state;
+	r = new_region(PAGE);
+	assert_int_equal(region__write(r, msg, sizeof(msg), 0), sizeof(msg));
+	r->readonly = true;
+	assert_int_equal(region__kind(r), REGION_READONLY);
+	assert_int_equal(region__exclusive_begin(r), EPERM);
+	assert_int_equal(region__zero(r), EPERM);
+	assert_int_equal(region__resize(r, 2 * PAGE), EPERM);
+	assert_int_equal(region__write(r, "x", 1, 0), -EPERM);
+	assert_int_equal(region__read(r, buf, sizeof(msg), 0), sizeof(msg));
+	assert_memory_equal(buf, msg, sizeof(msg));
+	assert_int_equal(region__mem_size(r), PAGE);
+	/* Shared access (reads) is still allowed. */
+	assert_int_equal(region__shared_begin(r), 0);
+	region__shared_end(r);
+	region__put(r);
+}
+
+/* A vm that is never opened: region/ only looks at running and the slot. */
+static struct vm *fake_guest(struct region *r)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	assert_non_null(vm);
+	r->vm = vm;
+	r->slot = 0;
+	return vm;
+}
+
+static void fake_guest_free(struct region *r, struct vm *vm)
+{
+	r->vm = NULL;
+	r->slot = -1;
+	free(vm);
+}
+
+static void test_guest_running(void **state)
+{
+	struct holder h;
+	struct region *r;
+	struct vm *vm;
+	uint64_t t0;
+
+	(void)state;
+	r = new_region(PAGE);
+	vm = fake_guest(r);
+	assert_int_equal(region__kind(r), REGION_HOST);
+	atomic_store(&vm->running, true);
+	/* EBUSY at once, even with a host access in flight to wait for. */
+	hold_start(&h, r, false, 0, NULL);
+	t0 = now_ms();
+	assert_int_equal(region__exclusive_begin(r), EBUSY);
+	assert_int_equal(region__zero(r), EBUSY);
+	assert_int_equal(region__resize(r, 2 * PAGE), EBUSY);
+	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS / 2);
+	hold_stop(&h);
+	assert_int_equal(region__exclusive_begin(r), EBUSY);
+	/* The host still reads and writes while the guest runs. */
+	assert_int_equal(region__write(r, "g", 1, 0), 1);
+
+	atomic_store(&vm->running, false);
+	assert_int_equal(region__exclusive_begin(r), 0);
+	region__exclusive_end(r);
+	assert_int_equal(region__zero(r), 0);
+	/* Mapped but paused: a resize is refused, not a zero. */
+	assert_int_equal(region__resize(r, 2 * PAGE), EPERM);
+	fake_guest_free(r, vm);
+	region__put(r);
+}
+
+static void test_guest_started_while_waiting(void **state)
+{
+	struct holder h;
+	struct region *r;
+	struct vm *vm;
+	uint64_t t0;
+
+	(void)state;
+	r = new_region(PAGE);
+	vm = fake_guest(r);
+	/* A host access ends, but the vCPU started in the meantime. */
+	hold_start(&h, r, false, REGION_EXCL_WAIT_MS / 5, vm);
+	t0 = now_ms();
+	assert_int_equal(region__exclusive_begin(r), EBUSY);
+	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS);
+	hold_stop(&h);
+	assert_true(atomic_load(&vm->running));
+	/* And the lock was let go: a reader gets in at once. */
+	assert_int_equal(region__shared_begin(r), 0);
+	region__shared_end(r);
+	fake_guest_free(r, vm);
+	region__put(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_views),
+		cmocka_unit_test(test_guard_pages),
+		cmocka_unit_test(test_sparse_64g),
+		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_write_visible),
+		cmocka_unit_test(test_read_does_not_allocate),
+		cmocka_unit_test(test_zero),
+		cmocka_unit_test(test_resize),
+		cmocka_unit_test(test_trim),
+		cmocka_unit_test(test_seek),
+		cmocka_unit_test(test_shared_shared),
+		cmocka_unit_test(test_exclusive_waits_bounded),
+		cmocka_unit_test(test_shared_waits_bounded),
+		cmocka_unit_test(test_readonly),
+		cmocka_unit_test(test_guest_running),
+		cmocka_unit_test(test_guest_started_while_waiting),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
