@@ -90,9 +90,9 @@ void contents__release(struct handle *h)
 	if (h->pt_writer) {
 		cut = region__trim(r);
 		if (cut > 0)
-			fs_log("%s/contents: %lld bytes written past mem_size by "
-			       "a passthrough writer were dropped", r->name,
-			       (long long)cut);
+			fs_log("%s/contents: write past mem_size by a "
+			       "passthrough writer refused: %lld bytes dropped "
+			       "at close", r->name, (long long)cut);
 	}
 }
 

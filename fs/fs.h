@@ -18,6 +18,9 @@
  */
 #define INO_SHIFT 6
 #define FS_ROOT_INO FUSE_ROOT_ID
+/* The root's own files sit below the first region (1 << INO_SHIFT). */
+#define FS_VCPU_INO 2
+#define FS_CONSOLE_INO 3
 
 /* The files of a region directory, in readdir order. */
 enum rfile {
@@ -61,8 +64,11 @@ static inline int ino_file_index(fuse_ino_t ino)
 /* st_blksize of contents: big enough that cat and cp issue 1 MiB reads. */
 #define CONTENTS_BLKSIZE (1 << 20)
 
+struct vcpu;
+
 struct rfs {
 	struct sandbox *sb;
+	struct vcpu *vcpu;	/* NULL: no guest */
 	struct fuse_session *se;
 	uint64_t default_size;	/* of a region made by mkdir */
 	uid_t uid;
@@ -85,7 +91,8 @@ void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct handle {
 	struct region *r;	/* a reference */
 	uint64_t id;
-	unsigned file;		/* enum rfile */
+	unsigned file;		/* enum rfile, when r is set */
+	fuse_ino_t root_ino;	/* a root file (vcpu, console), r is NULL */
 	int backing_id;		/* passthrough backing, 0 when not used */
 	bool pt_writer;		/* a writer that passthrough took over */
 	size_t len;		/* rendered text of an attribute file */
@@ -125,6 +132,16 @@ int passthrough__open_backing(struct region *r);
 void passthrough__close_backing(int backing_id);
 int passthrough__reply_open(fuse_req_t req, struct fuse_file_info *fi,
 			    int backing_id);
+
+/* root.c: vcpu and console. */
+unsigned root__count(void);
+const char *root__name(unsigned i, fuse_ino_t *ino);
+bool root__is_file(fuse_ino_t ino);
+fuse_ino_t root__lookup(const char *name);
+void root__stat(fuse_ino_t ino, struct stat *st);
+int root__render_vcpu(char *buf, size_t len);
+ssize_t root__read_console(void *buf, size_t len, uint64_t off);
+int root__write_vcpu(const char *buf, size_t len, off_t off);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops rfs_ops;

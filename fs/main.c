@@ -4,7 +4,9 @@
  * unwinds in reverse order.
  */
 #include "fs/fs.h"
+#include "region/guest.h"
 #include "region/parse.h"
+#include "region/vcpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,17 +28,42 @@
 struct rfs rfs = { .log_fd = -1 };
 static bool daemonized;
 
+/*
+ * Whoever may write a control file chooses bytes that end up here: escape
+ * control characters, so one refusal is always exactly one log line.
+ */
+static void escape(const char *in, char *out, size_t out_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (; *in && o + 5 < out_len; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c < 0x20 || c == 0x7f) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
 void fs_log(const char *fmt, ...)
 {
-	char line[512];
+	char raw[512], line[1024];
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
+	escape(raw, line, sizeof(line));
 	if (rfs.log_fd >= 0) {
 		char stamp[32];
 		time_t now = time(NULL);
@@ -62,6 +89,10 @@ struct options {
 	unsigned max_threads;
 	char *kvm;
 	char *log;
+	char *guest;
+	char *entry;
+	char *console_max;
+	int demo;
 	int uid, gid, reader_gid;
 	int no_passthrough;
 	int show_help;
@@ -80,6 +111,12 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("kvm=%s", kvm),
 	OPT("log=%s", log),
 	OPT("no_passthrough", no_passthrough),
+	OPT("console_max=%s", console_max),
+	OPT("--guest=%s", guest),
+	OPT("--guest %s", guest),
+	OPT("--entry=%s", entry),
+	OPT("--entry %s", entry),
+	OPT("--demo", demo),
 	OPT("uid=%d", uid),
 	OPT("gid=%d", gid),
 	OPT("reader_gid=%d", reader_gid),
@@ -97,6 +134,10 @@ static void usage(const char *prog)
 	printf("usage: %s [OPTIONS] MOUNTPOINT\n"
 	       "  --region NAME:SIZE[@GPA][:ro]  create a region at start (repeatable);\n"
 	       "                                 @GPA maps it into the VM, :ro read-only for the guest\n"
+	       "  --guest FILE                   load a static x86-64 ELF (or, with --entry, a flat binary)\n"
+	       "                                 into the mapped regions and run it\n"
+	       "  --entry GPA                    FILE is a flat binary: load it at GPA and start there\n"
+	       "  --demo                         the built-in demo sandbox (regions ram, heartbeat)\n"
 	       "  -f / -d / -s                   foreground / debug / single-threaded\n"
 	       "  -o OPT[,OPT]                   mount options:\n"
 	       "     default_size=SIZE           size of a region made by mkdir (64M)\n"
@@ -105,6 +146,7 @@ static void usage(const char *prog)
 	       "     max_threads=N               FUSE worker threads (2 x cores, at most %d)\n"
 	       "     kvm=PATH                    the KVM device (/dev/kvm)\n"
 	       "     log=FILE                    append log lines to FILE\n"
+	       "     console_max=SIZE            console bytes kept, oldest dropped (64K)\n"
 	       "     no_passthrough              read contents through the daemon only\n"
 	       "     uid=N,gid=N                 owner of every file (the mounting user)\n"
 	       "     reader_gid=N                a group that may read contents and host addresses\n"
@@ -256,6 +298,71 @@ static void detach(int notify_fd)
 	close(notify_fd);
 }
 
+static void vcpu_log(void *arg, const char *fmt, ...)
+{
+	char line[400];
+	va_list ap;
+
+	(void)arg;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fs_log("vcpu: %s", line);
+}
+
+/*
+ * --demo and --guest: load the guest into the mapped regions and create
+ * the vCPU (stopped; it runs once the mount is ready).  The stack of a
+ * --guest starts at the end of the region that holds the entry point.
+ */
+static int load_guest(struct options *o)
+{
+	struct vcpu_config cfg = { .log = vcpu_log };
+	struct region *r;
+	char why[400];
+	uint64_t gpa;
+	int ret;
+
+	if (!o->demo && !o->guest)
+		return 0;
+	if (!rfs.sb->vm) {
+		fprintf(stderr, "regionfs: %s needs KVM: %s\n",
+			o->demo ? "--demo" : "--guest", rfs.sb->vm_why);
+		return ENODEV;
+	}
+	if (o->console_max && (parse__size(o->console_max, &gpa) || !gpa)) {
+		fprintf(stderr, "regionfs: -o console_max=%s: not a size\n",
+			o->console_max);
+		return EINVAL;
+	}
+	cfg.console_max = o->console_max ? gpa : 0;
+	if (o->demo) {
+		ret = guest__demo(rfs.sb, &cfg.entry, &cfg.stack, why, sizeof(why));
+	} else if (o->entry) {
+		ret = parse__size(o->entry, &cfg.entry) ? EINVAL : 0;
+		snprintf(why, sizeof(why), "--entry %s: not an address", o->entry);
+		if (!ret)
+			ret = guest__load_flat(rfs.sb, o->guest, cfg.entry, why,
+					       sizeof(why));
+	} else {
+		ret = guest__load_elf(rfs.sb, o->guest, &cfg.entry, why,
+				      sizeof(why));
+	}
+	if (ret) {
+		fprintf(stderr, "regionfs: %s: %s\n",
+			o->demo ? "--demo" : o->guest, why);
+		return ret;
+	}
+	if (!o->demo) {
+		r = vm__region_at(rfs.sb->vm, cfg.entry);
+		cfg.stack = r ? r->gpa + r->mem_size : cfg.entry;
+	}
+	ret = vcpu__new(rfs.sb, &cfg, &rfs.vcpu, why, sizeof(why));
+	if (ret)
+		fprintf(stderr, "regionfs: vCPU: %s\n", why);
+	return ret;
+}
+
 static unsigned default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -351,7 +458,7 @@ int main(int argc, char *argv[])
 	if (sandbox__open_vm(rfs.sb, o.kvm ? o.kvm : "/dev/kvm"))
 		fs_log("no KVM (%s): regions can be inspected, not mapped "
 		       "into a guest", rfs.sb->vm_why);
-	if (create_regions(&o))
+	if (create_regions(&o) || load_guest(&o))
 		goto out_sandbox;
 	err = contents__init();
 	if (err) {
@@ -381,6 +488,10 @@ int main(int argc, char *argv[])
 	fs_log("mounted at %s with %u region(s)", cmd.mountpoint, rfs.sb->nr);
 	if (notify_fd >= 0)
 		detach(notify_fd);
+	if (rfs.vcpu) {
+		err = vcpu__run(rfs.vcpu);
+		fs_log("guest: %s", err ? strerror(err) : "running");
+	}
 
 	loop = fuse_loop_cfg_create();
 	if (!loop)
@@ -405,6 +516,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(rfs.se);
 out_sandbox:
+	vcpu__free(rfs.vcpu);
 	sandbox__free(rfs.sb);
 out_log:
 	if (rfs.log_fd >= 0)

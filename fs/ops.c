@@ -5,6 +5,7 @@
  */
 #include "fs/fs.h"
 #include "region/parse.h"
+#include "region/vcpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,10 @@ static int stat_ino(fuse_ino_t ino, struct stat *st)
 
 	if (ino == FS_ROOT_INO) {
 		stat_root(st);
+		return 0;
+	}
+	if (root__is_file(ino)) {
+		root__stat(ino, st);
 		return 0;
 	}
 	f = ino_file_index(ino);
@@ -78,6 +83,11 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t id;
 	int f;
 
+	if (parent == FS_ROOT_INO && root__lookup(name)) {
+		root__stat(root__lookup(name), &st);
+		reply_entry(req, &st);
+		return;
+	}
 	if (parent == FS_ROOT_INO) {
 		r = sandbox__find(rfs.sb, name, &id);
 		if (!r) {
@@ -142,6 +152,17 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	ret = stat_ino(ino, &st);
 	if (ret) {
 		fuse_reply_err(req, ret);
+		return;
+	}
+	if (root__is_file(ino)) {
+		/* O_TRUNC of vcpu (echo run > vcpu) changes nothing. */
+		if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0) {
+			fs_log("truncate of inode %lu refused: only O_TRUNC",
+			       (unsigned long)ino);
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		fuse_reply_attr(req, &st, 0);
 		return;
 	}
 	f = ino == FS_ROOT_INO ? -1 : ino_file_index(ino);
@@ -257,6 +278,25 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int f = ino == FS_ROOT_INO ? -1 : ino_file_index(ino);
 	int acc = fi->flags & O_ACCMODE;
 
+	if (root__is_file(ino)) {
+		if (ino == FS_CONSOLE_INO && acc != O_RDONLY) {
+			fs_log("console: open for writing refused: the file "
+			       "is read-only");
+			fuse_reply_err(req, EACCES);
+			return;
+		}
+		h = calloc(1, sizeof(*h));
+		if (!h) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		h->root_ino = ino;
+		fi->fh = (uint64_t)(uintptr_t)h;
+		/* Generated and growing: never cached, console read live. */
+		fi->direct_io = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
 	if (f < 0 || f >= F_COUNT) {
 		fuse_reply_err(req, EISDIR);
 		return;
@@ -270,6 +310,11 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (f != F_CONTENTS &&
 	    ((acc != O_WRONLY && !attr_files[f].show) ||
 	     (acc != O_RDONLY && !attr_files[f].store))) {
+		/* Root passes the mode bits; the ABI still says no. */
+		fs_log("%s/%s: open for %s refused: the file is %s", r->name,
+		       attr_files[f].name, acc == O_RDONLY ? "reading" :
+		       acc == O_WRONLY ? "writing" : "reading and writing",
+		       attr_files[f].show ? "read-only" : "write-only");
 		region__put(r);
 		fuse_reply_err(req, EACCES);
 		return;
@@ -304,6 +349,31 @@ static struct handle *handle_of(struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
+/* The console is read live at any offset: tail -f follows its size. */
+static void read_console(fuse_req_t req, size_t size, off_t off)
+{
+	char *buf;
+	ssize_t n;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (size > 1 << 20)
+		size = 1 << 20;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = root__read_console(buf, size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
 static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -311,12 +381,17 @@ static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int n;
 
 	(void)ino;
-	if (h->file == F_CONTENTS) {
+	if (h->root_ino == FS_CONSOLE_INO) {
+		read_console(req, size, off);
+		return;
+	}
+	if (!h->root_ino && h->file == F_CONTENTS) {
 		contents__read(req, h, size, off);
 		return;
 	}
 	if (off == 0) {
-		n = attr__render(h->r, h->file, h->text, sizeof(h->text));
+		n = h->root_ino ? root__render_vcpu(h->text, sizeof(h->text)) :
+		    attr__render(h->r, h->file, h->text, sizeof(h->text));
 		if (n < 0) {
 			fuse_reply_err(req, -n);
 			return;
@@ -339,6 +414,14 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	int ret;
 
 	(void)ino;
+	if (h->root_ino) {
+		ret = root__write_vcpu(buf, size, off);
+		if (ret)
+			fuse_reply_err(req, ret);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
 	if (h->file == F_CONTENTS) {
 		contents__write(req, h, buf, size, off);
 		return;
@@ -356,7 +439,7 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino,
 	struct handle *h = handle_of(fi);
 
 	(void)ino;
-	if (h->file == F_CONTENTS)
+	if (!h->root_ino && h->file == F_CONTENTS)
 		contents__release(h);
 	region__put(h->r);
 	free(h);
@@ -369,7 +452,9 @@ static void rfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	struct handle *h = handle_of(fi);
 
 	(void)ino;
-	if (h->file != F_CONTENTS) {
+	if (h->root_ino == FS_CONSOLE_INO)
+		h->len = rfs.vcpu ? (size_t)vcpu__console_end(rfs.vcpu) : 0;
+	if (h->root_ino || h->file != F_CONTENTS) {
 		/* Attribute files hold no holes: all data up to the end. */
 		if (whence == SEEK_DATA)
 			fuse_reply_lseek(req, off);
@@ -420,7 +505,7 @@ static bool add_entry(fuse_req_t req, char *buf, size_t size, size_t *pos,
 
 /*
  * Offsets: 1 and 2 are "." and "..", 3 + i is the i-th child.  Children
- * of the root are the regions in table order: an rmdir during a listing
+ * of the root are its own files, then the regions in table order: an rmdir during a listing
  * may shift them, as on any filesystem with concurrent changes.
  */
 static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -449,8 +534,14 @@ static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		} else if (off == 1) {
 			ok = add_entry(req, buf, size, &pos, "..",
 				       FS_ROOT_INO, S_IFDIR, 2);
+		} else if (root && off - 2 < (off_t)root__count()) {
+			fuse_ino_t fino;
+			const char *name = root__name((unsigned)(off - 2), &fino);
+
+			ok = add_entry(req, buf, size, &pos, name, fino,
+				       S_IFREG, off + 1);
 		} else if (root) {
-			r = sandbox__nth(rfs.sb, (unsigned)(off - 2), &id);
+			r = sandbox__nth(rfs.sb, (unsigned)(off - 2 - root__count()), &id);
 			if (!r)
 				break;
 			ok = add_entry(req, buf, size, &pos, r->name,

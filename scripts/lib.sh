@@ -8,6 +8,7 @@ DEPS_BUILD="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev"
 DEPS_RUN="fuse3 xxd"
 DEPS_TEST="libcmocka-dev python3 util-linux bubblewrap clang libclang-rt-dev"
 DEPS_BENCH="fio"
+DEPS_KVMLAB="qemu-system-x86 linux-image-amd64 busybox-static cpio"
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "$*"; exit 1; }

@@ -1,1 +1,174 @@
-exit 77
+#!/bin/bash
+# contents: the region's bytes through cat, dd, cp, cmp and xxd; its
+# bounds, its sparseness, and that every read returns what the memory
+# holds now (through FUSE passthrough and through the daemon).
+. "$(dirname "$0")/lib.sh"
+
+SIZE=$((16 << 20))
+
+# fresh_on_same_fd PATH OFF: read 8 bytes at OFF from an fd opened for
+# reading, let dd (another open, another process) write new bytes there,
+# and pread the same fd again: it must see the new bytes.
+fresh_on_same_fd() {
+	py - "$1" "$2" <<'EOF'
+import os, subprocess, sys
+path, off = sys.argv[1], int(sys.argv[2])
+fd = os.open(path, os.O_RDONLY)
+for new in (b'NEWBYTES', b'newbytes'):
+    os.pread(fd, 8, off)
+    dd = subprocess.run(['dd', 'of=' + path, 'bs=8', 'seek=%d' % (off // 8),
+                         'conv=notrunc', 'status=none'],
+                        input=new, stderr=subprocess.PIPE)
+    if dd.returncode:
+        sys.exit('dd writing while a reader has contents open failed: '
+                 + dd.stderr.decode().strip())
+    got = os.pread(fd, 8, off)
+    if got != new:
+        sys.exit('stale read on the same fd: %r, want %r' % (got, new))
+os.close(fd)
+EOF
+}
+
+blocks() {
+	stat -c %b "$MNT/$1/contents"
+}
+
+# The bytes, whole: cp in (O_TRUNC is accepted and changes nothing), cmp,
+# cp out.
+check_copy() {
+	dd if=/dev/urandom of="$WORK/img" bs=1M count=16 status=none
+	cp "$WORK/img" "$MNT/r/contents" || bad "cp img contents failed"
+	expect_eq "st_size after cp" "$(stat -c %s "$MNT/r/contents")" "$SIZE"
+	cmp "$WORK/img" "$MNT/r/contents" || bad "contents differs from what cp wrote"
+	cp "$MNT/r/contents" "$WORK/out" || bad "cp contents out failed"
+	cmp "$WORK/img" "$WORK/out" || bad "cp contents out: not the bytes written"
+	# An open with O_TRUNC and nothing written: the bytes stay.
+	: >"$MNT/r/contents" || bad ": > contents failed"
+	cmp "$WORK/img" "$MNT/r/contents" || bad "O_TRUNC changed the bytes"
+	expect_eq "st_size after O_TRUNC" "$(stat -c %s "$MNT/r/contents")" "$SIZE"
+}
+
+# dd at an offset with conv=notrunc: exactly those bytes change.
+check_offset_write() {
+	local off=1234567
+	printf 'regionfs-offset!' >"$WORK/pat"
+	dd if="$WORK/pat" of="$MNT/r/contents" bs=16 oflag=seek_bytes seek=$off \
+		conv=notrunc status=none || bad "dd at offset $off failed"
+	dd if="$WORK/pat" of="$WORK/img" bs=16 oflag=seek_bytes seek=$off \
+		conv=notrunc status=none
+	expect_eq "xxd at $off" "$(xxd -s $off -l 16 -p "$MNT/r/contents")" \
+		"$(xxd -p "$WORK/pat")"
+	cmp "$WORK/img" "$MNT/r/contents" || bad "bytes outside the dd range changed"
+}
+
+# Bounds: reads past the end return 0 bytes; writes starting at the end
+# fail ENOSPC, straddling ones are short; only ftruncate(mem_size) works.
+check_bounds() {
+	expect_eq "bytes read past the end (dd)" \
+		"$(dd if="$MNT/r/contents" bs=4096 skip=$((SIZE / 4096)) status=none | wc -c)" 0
+	expect_eq "bytes read from the last 100 (tail)" \
+		"$(tail -c +$((SIZE - 99)) "$MNT/r/contents" | wc -c)" 100
+	check_write_bounds "no reader open"
+	truncate -s "$SIZE" "$MNT/r/contents" || bad "truncate -s mem_size failed"
+	expect_errno EPERM truncate "$MNT/r/contents" 0
+	expect_errno EPERM truncate "$MNT/r/contents" $((SIZE + 4096))
+	expect_eq "st_size = mem_size" "$(stat -c %s "$MNT/r/contents")" "$(attr r mem_size)"
+	# While a reader (less, xxd, a container) holds contents open for
+	# passthrough, the kernel passes writers through too (README: read
+	# paths): writes inside the region work, a write past mem_size cannot
+	# be refused and is cut off when the writer closes, with one log line.
+	exec 3<"$MNT/r/contents"
+	if log_has 'contents read path: FUSE passthrough'; then
+		expect_errno_unlogged OK pwrite "$MNT/r/contents" xy $((SIZE - 2))
+		expect_eq "the last two bytes, a reader open" "$(tail -c 2 "$MNT/r/contents")" xy
+		expect_eq "a write past the end, a reader open" \
+			"$(errno_of pwrite "$MNT/r/contents" past "$SIZE")" OK
+		# The cut happens at release, which the kernel sends after
+		# close() returns: wait for its log line, boundedly.
+		for _ in $(seq 50); do
+			log_has 'write past mem_size by a passthrough writer refused: 4 bytes dropped' && break
+			sleep 0.1
+		done
+		log_has 'write past mem_size by a passthrough writer refused: 4 bytes dropped' ||
+			bad "no log line for the write past the end"
+		REFUSALS=$((REFUSALS + 1))
+		expect_errno_unlogged OK pwrite "$MNT/r/contents" ab $((SIZE - 2))
+	else
+		check_write_bounds "a reader open"
+	fi
+	expect_eq "bytes read past the end, a reader open" \
+		"$(dd if="$MNT/r/contents" bs=4096 skip=$((SIZE / 4096)) status=none | wc -c)" 0
+	exec 3<&-
+	expect_eq "st_size after writes with a reader open" "$(stat -c %s "$MNT/r/contents")" "$SIZE"
+	cmp "$WORK/img" "$MNT/r/contents" || bad "a refused or short write changed other bytes"
+}
+
+# check_write_bounds WHEN: writes at and past the end, and one straddling.
+check_write_bounds() {
+	local n
+	n=$FAILURES
+	expect_errno ENOSPC pwrite "$MNT/r/contents" x "$SIZE"
+	expect_errno ENOSPC pwrite "$MNT/r/contents" x $((SIZE + 4096))
+	expect_errno_unlogged SHORT:2 pwrite "$MNT/r/contents" abcd $((SIZE - 2))
+	expect_eq "the last two bytes" "$(tail -c 2 "$MNT/r/contents")" ab
+	[ "$FAILURES" -eq "$n" ] || bad "write bounds broken with $1"
+	printf ab | dd of="$WORK/img" bs=1 seek=$((SIZE - 2)) conv=notrunc status=none
+}
+
+# Sparse: untouched memory is a hole, reading does not allocate it,
+# st_blocks, SEEK_DATA/SEEK_HOLE and cp --sparse see exactly the written
+# ranges.
+check_sparse() {
+	local a=$((1 << 20)) b=$((500 << 20)) n resident
+	expect_eq "st_blocks of a fresh 1G region" "$(blocks big)" 0
+	cat "$MNT/big/contents" >/dev/null || bad "cat big/contents failed"
+	expect_eq "st_blocks after cat" "$(blocks big)" 0
+	dd if=/dev/urandom of="$WORK/64k" bs=64K count=1 status=none
+	dd if="$WORK/64k" of="$MNT/big/contents" bs=64K seek=$((a >> 16)) conv=notrunc status=none
+	dd if="$WORK/64k" of="$MNT/big/contents" bs=64K seek=$((b >> 16)) conv=notrunc status=none
+	# 128K written = 256 blocks; shmem huge pages may round each up to 2M.
+	resident=$(blocks big)
+	if [ "$resident" -lt 256 ] || [ "$resident" -gt 8192 ]; then
+		bad "st_blocks after writing 2 x 64K: $resident, want about 256"
+	fi
+	expect_eq "SEEK_DATA from 0" "$(errno_of seek "$MNT/big/contents" 0 data)" $a
+	expect_eq "SEEK_HOLE from $a" "$(errno_of seek "$MNT/big/contents" $a hole)" $((a + 65536))
+	expect_eq "SEEK_DATA from $((a + 65536))" \
+		"$(errno_of seek "$MNT/big/contents" $((a + 65536)) data)" $b
+	expect_eq "SEEK_HOLE from $b" "$(errno_of seek "$MNT/big/contents" $b hole)" $((b + 65536))
+	cp --sparse=always "$MNT/big/contents" "$WORK/sparse.out" || bad "cp --sparse failed"
+	n=$(stat -c %b "$WORK/sparse.out")
+	[ "$n" -le 8192 ] || bad "cp --sparse=always wrote $n blocks for 128K of data"
+	cmp "$WORK/sparse.out" "$MNT/big/contents" || bad "cp --sparse copy differs"
+	rm -f "$WORK/sparse.out"
+	expect_eq "st_blocks after cp and cmp" "$(blocks big)" "$resident"
+}
+
+# echo 1 > zero: all zeros, and the memory goes back (st_blocks 0).
+check_zero() {
+	echo 1 >"$MNT/r/zero" || bad "echo 1 > zero failed"
+	cmp -n "$SIZE" "$MNT/r/contents" /dev/zero || bad "contents not zero after zero"
+	expect_eq "st_blocks after zero" "$(blocks r)" 0
+}
+
+# The daemon's read path (-o no_passthrough): reading all of a 1G region
+# allocates nothing, and reads are fresh on the same fd.
+start_daemon -o no_passthrough --region r:16M --region big:1G
+log_has 'contents read path: daemon' || bad "no_passthrough: the log does not say the daemon serves reads"
+dd if="$MNT/big/contents" of=/dev/null bs=1M status=none || bad "dd big/contents failed"
+expect_eq "st_blocks after dd through the daemon" "$(blocks big)" 0
+cat "$MNT/big/contents" >/dev/null || bad "cat big/contents failed"
+expect_eq "st_blocks after cat through the daemon" "$(blocks big)" 0
+fresh_on_same_fd "$MNT/r/contents" 4096 || bad "no_passthrough: a reader saw stale bytes"
+stop_daemon
+
+# The default daemon: readers through FUSE passthrough where the kernel
+# offers it.
+start_daemon --region r:16M --region big:1G
+check_copy
+check_offset_write
+check_bounds
+check_sparse
+fresh_on_same_fd "$MNT/r/contents" 8192 || bad "passthrough: a reader and a writer cannot share contents"
+check_zero
+finish

@@ -1,0 +1,410 @@
+/*
+ * The vCPU: one KVM vCPU in 64-bit long mode, driven by a thread of its own.
+ *
+ * The thread owns KVM_RUN; the control calls (run, pause, stop) only change
+ * the requested state under v->lock, kick the thread out of KVM_RUN and wait
+ * a bounded time for it to acknowledge.  Whoever moves the state into
+ * running calls vm__guest_enter; the thread calls vm__guest_exit when it
+ * leaves running, so "a running vCPU holds every mapped region shared"
+ * holds for the whole running period (sleep hypercalls included).
+ */
+#include "region/vcpu.h"
+#include "region/vcpu_priv.h"
+#include "region/sandbox.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Intel's real-mode TSS (kvmtool's address); we never run real mode. */
+#define TSS_GPA 0xfffbd000
+
+static const char *const state_names[] = {
+	[VCPU_STOPPED] = "stopped",
+	[VCPU_RUNNING] = "running",
+	[VCPU_PAUSED] = "paused",
+	[VCPU_HALTED] = "halted",
+	[VCPU_FAULTED] = "faulted",
+};
+
+const char *vcpu__state_name(enum vcpu_state s)
+{
+	if ((unsigned)s >= sizeof(state_names) / sizeof(state_names[0]))
+		return "unknown";
+	return state_names[s];
+}
+
+static int kick_signal(void)
+{
+	return SIGRTMIN;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;	/* only there so KVM_RUN returns EINTR */
+}
+
+static void install_kick(void)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+
+	/* No SA_RESTART: the point is that KVM_RUN returns. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(kick_signal(), &sa, NULL);
+}
+
+void vcpu_log(struct vcpu *v, const char *fmt, ...)
+{
+	char line[VCPU_FAULT_MAX + 64];
+	va_list ap;
+
+	if (!v->cfg.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	v->cfg.log(v->cfg.log_arg, "%s", line);
+}
+
+void vcpu_timeout(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Called by the thread, v->lock held, when it leaves the running state. */
+void vcpu_leave_locked(struct vcpu *v, enum vcpu_state to)
+{
+	if (v->state == VCPU_RUNNING)
+		vm__guest_exit(v->vm);
+	v->state = to;
+	if (to == VCPU_STOPPED)
+		v->reset = true;
+	pthread_cond_broadcast(&v->cond);
+}
+
+/*
+ * Make the thread notice v->request: immediate_exit covers the window
+ * between its last look at the request and KVM_RUN, the signal a KVM_RUN
+ * already under way, the broadcast a sleep hypercall.
+ */
+static void kick_locked(struct vcpu *v)
+{
+	v->run->immediate_exit = 1;
+	pthread_cond_broadcast(&v->cond);
+	if (v->thread_started)
+		pthread_kill(v->thread, kick_signal());
+}
+
+static int apply_request_locked(struct vcpu *v)
+{
+	enum vcpu_req req = v->request;
+
+	v->request = VCPU_REQ_NONE;
+	v->run->immediate_exit = 0;
+	if (req == VCPU_REQ_PAUSE)
+		vcpu_leave_locked(v, VCPU_PAUSED);
+	else if (req == VCPU_REQ_STOP)
+		vcpu_leave_locked(v, VCPU_STOPPED);
+	return 0;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	char why[VCPU_FAULT_MAX];
+	sigset_t set;
+	int ret, err;
+
+	/* Signals are the main thread's business, except our kick. */
+	sigfillset(&set);
+	sigdelset(&set, kick_signal());
+	pthread_sigmask(SIG_SETMASK, &set, NULL);
+
+	pthread_mutex_lock(&v->lock);
+	while (!v->quit) {
+		if (v->state != VCPU_RUNNING) {
+			pthread_cond_wait(&v->cond, &v->lock);
+			continue;
+		}
+		if (v->request != VCPU_REQ_NONE) {
+			apply_request_locked(v);
+			continue;
+		}
+		if (v->reset) {
+			/*
+			 * Unlocked: it writes the boot region, which may wait
+			 * for a host access, and state readers must not.  Only
+			 * this thread touches the vCPU; a request that comes
+			 * meanwhile is seen at the top of the loop.
+			 */
+			pthread_mutex_unlock(&v->lock);
+			ret = vcpu_reset(v, why, sizeof(why));
+			pthread_mutex_lock(&v->lock);
+			if (ret)
+				vcpu_fault_locked(v, "%s", why);
+			else
+				v->reset = false;
+			continue;
+		}
+		pthread_mutex_unlock(&v->lock);
+		ret = ioctl(v->fd, KVM_RUN, 0);
+		err = errno;
+		pthread_mutex_lock(&v->lock);
+		if (ret < 0) {
+			/* A kick nobody wants any more must not spin us. */
+			if (v->request == VCPU_REQ_NONE && !v->quit)
+				v->run->immediate_exit = 0;
+			if (err == EINTR || err == EAGAIN)
+				continue;
+			vcpu_fault_locked(v, "KVM_RUN: %s", strerror(err));
+			continue;
+		}
+		vcpu_exit_locked(v);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return NULL;
+}
+
+/* Ask for req and wait, bounded, until the state is no longer running. */
+static int request_locked(struct vcpu *v, enum vcpu_req req)
+{
+	struct timespec deadline;
+	int ret = 0;
+
+	v->request = req;
+	kick_locked(v);
+	vcpu_timeout(&deadline, VCPU_WAIT_MS);
+	while (v->state == VCPU_RUNNING && ret != ETIMEDOUT)
+		ret = pthread_cond_timedwait(&v->cond, &v->lock, &deadline);
+	/* Still running: the request stays pending, the thread will get to it. */
+	return v->state == VCPU_RUNNING ? EBUSY : 0;
+}
+
+int vcpu__run(struct vcpu *v)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&v->lock);
+	switch (v->state) {
+	case VCPU_RUNNING:
+		/* A pause or stop still pending past its wait: cancel it. */
+		v->request = VCPU_REQ_NONE;
+		v->run->immediate_exit = 0;
+		break;
+	case VCPU_STOPPED:
+	case VCPU_PAUSED:
+		ret = vm__guest_enter(v->vm);
+		if (ret)
+			break;
+		v->request = VCPU_REQ_NONE;
+		v->run->immediate_exit = 0;
+		v->state = VCPU_RUNNING;
+		pthread_cond_broadcast(&v->cond);
+		break;
+	default:
+		ret = EINVAL;	/* halted/faulted: stop, then run */
+	}
+	pthread_mutex_unlock(&v->lock);
+	return ret;
+}
+
+int vcpu__pause(struct vcpu *v)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&v->lock);
+	if (v->state == VCPU_RUNNING)
+		ret = request_locked(v, VCPU_REQ_PAUSE);
+	if (!ret && v->state != VCPU_PAUSED)
+		ret = EINVAL;
+	pthread_mutex_unlock(&v->lock);
+	return ret;
+}
+
+int vcpu__stop(struct vcpu *v)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&v->lock);
+	if (v->state == VCPU_RUNNING)
+		ret = request_locked(v, VCPU_REQ_STOP);
+	if (!ret && v->state != VCPU_STOPPED) {
+		/* Paused, halted, faulted: the thread is idle, just say so. */
+		v->state = VCPU_STOPPED;
+		v->reset = true;
+		pthread_cond_broadcast(&v->cond);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return ret;
+}
+
+enum vcpu_state vcpu__state(struct vcpu *v)
+{
+	enum vcpu_state s;
+
+	pthread_mutex_lock(&v->lock);
+	s = v->state;
+	pthread_mutex_unlock(&v->lock);
+	return s;
+}
+
+const char *vcpu__fault(struct vcpu *v)
+{
+	return v->fault;
+}
+
+void vcpu__fault_copy(struct vcpu *v, char *buf, size_t len)
+{
+	pthread_mutex_lock(&v->lock);
+	snprintf(buf, len, "%s", v->fault);
+	pthread_mutex_unlock(&v->lock);
+}
+
+static int create_fd(struct vcpu *v, char *why, size_t why_len)
+{
+	int size, ret;
+
+	/* Only matters on Intel without unrestricted guest; harmless else. */
+	ioctl(v->vm->vm_fd, KVM_SET_TSS_ADDR, TSS_GPA);
+	v->fd = ioctl(v->vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (v->fd < 0) {
+		ret = errno;
+		snprintf(why, why_len, "KVM_CREATE_VCPU: %s%s", strerror(ret),
+			 ret == EEXIST ? " (one vCPU per sandbox)" : "");
+		return ret;
+	}
+	size = ioctl(v->vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size < (int)sizeof(struct kvm_run)) {
+		ret = size < 0 ? errno : EINVAL;
+		snprintf(why, why_len, "KVM_GET_VCPU_MMAP_SIZE: %s",
+			 strerror(ret));
+		return ret;
+	}
+	v->run_size = (size_t)size;
+	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		ret = errno;
+		snprintf(why, why_len, "mmap kvm_run: %s", strerror(ret));
+		return ret;
+	}
+	return vcpu_setup_cpuid(v, why, why_len);
+}
+
+static void destroy(struct vcpu *v)
+{
+	if (v->run)
+		munmap(v->run, v->run_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	if (v->boot)
+		region__put(v->boot);
+	free(v->con);
+	pthread_cond_destroy(&v->cond);
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}
+
+int vcpu__new(struct sandbox *sb, const struct vcpu_config *cfg,
+	      struct vcpu **out, char *why, size_t why_len)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_condattr_t ca;
+	struct vcpu *v;
+	int ret;
+
+	if (!sb->vm) {
+		snprintf(why, why_len, "no VM: %s", sb->vm_why);
+		return ENODEV;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return ENOMEM;
+	v->fd = -1;
+	v->sb = sb;
+	v->vm = sb->vm;
+	v->cfg = *cfg;
+	v->con_max = cfg->console_max ? cfg->console_max : VCPU_CONSOLE_DEFAULT;
+	v->state = VCPU_STOPPED;
+	v->reset = true;
+	pthread_mutex_init(&v->lock, NULL);
+	/* Sleeps and bounded waits must not jump with the wall clock. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&v->cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	v->con = malloc(v->con_max);
+	if (!v->con) {
+		ret = ENOMEM;
+		snprintf(why, why_len, "no memory for a %zu-byte console",
+			 v->con_max);
+		goto out;
+	}
+	ret = vcpu_boot_create(v, why, why_len);
+	if (ret)
+		goto out;
+	ret = create_fd(v, why, why_len);
+	if (ret)
+		goto out;
+	pthread_once(&once, install_kick);
+	ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	if (ret) {
+		snprintf(why, why_len, "pthread_create: %s", strerror(ret));
+		goto out;
+	}
+	v->thread_started = true;
+	*out = v;
+	return 0;
+out:
+	/* The boot region goes with the vCPU that failed to come up. */
+	if (v->boot) {
+		region__put(v->boot);
+		v->boot = NULL;
+		sandbox__remove(sb, VCPU_BOOT_REGION);
+	}
+	destroy(v);
+	return ret;
+}
+
+void vcpu__free(struct vcpu *v)
+{
+	struct timespec deadline;
+	int ret = EBUSY;
+
+	if (!v)
+		return;
+	/* Kick until it goes, a bounded number of times. */
+	for (int i = 0; i < 5 && ret; i++) {
+		pthread_mutex_lock(&v->lock);
+		v->quit = true;
+		kick_locked(v);
+		pthread_mutex_unlock(&v->lock);
+		vcpu_timeout(&deadline, VCPU_WAIT_MS);
+		ret = pthread_clockjoin_np(v->thread, NULL, CLOCK_MONOTONIC,
+					   &deadline);
+	}
+	if (ret) {
+		/* Stuck in the kernel: leak it rather than free under it. */
+		vcpu_log(v, "vcpu: thread did not stop within %d ms, leaked",
+			 5 * VCPU_WAIT_MS);
+		return;
+	}
+	if (v->state == VCPU_RUNNING)
+		vm__guest_exit(v->vm);
+	destroy(v);
+}

@@ -1,0 +1,120 @@
+/*
+ * One vCPU in 64-bit long mode, run by a thread of its own.
+ *
+ * The daemon writes identity-mapped page tables (2 MiB pages over the first
+ * 4 GiB of guest-physical space: no 1 GiB-page CPUID dependency) and a GDT
+ * into a region named "boot" mapped at VCPU_BOOT_GPA, so they can be
+ * inspected through the mount like any other memory (xxd MOUNT/boot/contents):
+ *   +0x0000 PML4   +0x1000 PDPT   +0x2000..+0x5fff four PDs   +0x6000 GDT
+ * They are rewritten at every run from stopped, so a guest that scribbled
+ * on them starts clean.  Guest memory outside regions is unmapped: touching
+ * it faults the vCPU.  Only one vCPU per sandbox, ever (KVM vCPU id 0).  The rest of the daemon never blocks on KVM_RUN: every
+ * control call below waits at most VCPU_WAIT_MS.
+ *
+ * Guest I/O ports (the guest's whole ABI with the host):
+ *   out 0xE9 (VCPU_PORT_CONSOLE), byte:  append to the console
+ *   out 0xE8 (VCPU_PORT_SLEEP), dword:   sleep that many milliseconds
+ *                                        (capped at VCPU_SLEEP_MAX_MS);
+ *                                        pause and stop cut it short
+ *   any other out:                       ignored
+ *   any in:                              reads all ones (0xff...), like an
+ *                                        unpopulated ISA bus
+ */
+#ifndef REGIONFS_VCPU_H
+#define REGIONFS_VCPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sandbox;
+struct vcpu;
+
+#define VCPU_PORT_SLEEP		0xE8
+#define VCPU_PORT_CONSOLE	0xE9
+
+/* The boot region, [0x1000, 0x8000): page 0 stays unmapped (NULL faults). */
+#define VCPU_BOOT_REGION	"boot"
+#define VCPU_BOOT_GPA		0x1000ULL
+#define VCPU_BOOT_SIZE		0x7000ULL
+/* GDT selectors the vCPU starts with. */
+#define VCPU_SEL_CODE		0x08
+#define VCPU_SEL_DATA		0x10
+
+/* How long pause/stop/free wait for the thread to leave KVM_RUN. */
+#define VCPU_WAIT_MS		1000
+/* One sleep hypercall never waits longer than this. */
+#define VCPU_SLEEP_MAX_MS	60000
+/* console_max of 0 means this. */
+#define VCPU_CONSOLE_DEFAULT	(64 * 1024)
+
+enum vcpu_state {
+	VCPU_STOPPED,
+	VCPU_RUNNING,
+	VCPU_PAUSED,
+	VCPU_HALTED,
+	VCPU_FAULTED,
+};
+
+struct vcpu_config {
+	uint64_t entry;		/* rip at run-from-stopped */
+	uint64_t stack;		/* rsp at run-from-stopped */
+	size_t console_max;	/* bytes of console kept (oldest dropped) */
+	/* One line per event (fault, halt); may be NULL.  No newline needed. */
+	void (*log)(void *arg, const char *fmt, ...)
+		__attribute__((format(printf, 2, 3)));
+	void *log_arg;
+};
+
+/* "stopped", "running", "paused", "halted", "faulted". */
+const char *vcpu__state_name(enum vcpu_state s);
+
+/*
+ * Create the vCPU (state stopped) and its boot region, and start its
+ * thread.  Returns 0 or a positive errno with a sentence in why: ENODEV
+ * without a VM, EEXIST when a region named "boot" or a vCPU already exists.
+ */
+int vcpu__new(struct sandbox *sb, const struct vcpu_config *cfg,
+	      struct vcpu **out, char *why, size_t why_len);
+/* Stops and joins the thread (bounded: the thread is kicked first). */
+void vcpu__free(struct vcpu *v);
+
+enum vcpu_state vcpu__state(struct vcpu *v);
+
+/*
+ * The transitions.  Each returns 0 or a positive errno.
+ * run:   stopped -> running (registers reset to entry/stack first),
+ *        paused -> running (resumes where it was), running: 0 (no-op).
+ *        halted/faulted: EINVAL (resuming is meaningless; stop, then run).
+ *        EBUSY when vm__guest_enter refuses (an exclusive op is under way).
+ * pause: running -> paused, promptly even in a tight guest loop or a long
+ *        sleep hypercall; paused: 0; others: EINVAL.  EBUSY when the thread
+ *        did not leave KVM_RUN within VCPU_WAIT_MS.
+ * stop:  any -> stopped; the next run starts over at entry.  EBUSY as pause.
+ */
+int vcpu__run(struct vcpu *v);
+int vcpu__pause(struct vcpu *v);
+int vcpu__stop(struct vcpu *v);
+
+/*
+ * The last fault's reason, e.g. "exit reason 8 (SHUTDOWN) at rip 0x1234",
+ * or "" when it never faulted.  Points into v: valid until the next fault;
+ * copy it under no lock you rely on (it is rewritten only by a new fault).
+ */
+const char *vcpu__fault(struct vcpu *v);
+/* Same, copied safely into buf. */
+void vcpu__fault_copy(struct vcpu *v, char *buf, size_t len);
+
+/*
+ * The console: bytes the guest wrote to VCPU_PORT_CONSOLE.  Only the last
+ * console_max bytes are kept.  console_end is the total ever written (the
+ * file's size).  console_read returns the bytes at logical offset off;
+ * an offset before the retained window reads from the window's start
+ * (so a reader that fell behind resumes with the oldest kept byte rather
+ * than getting an error), an offset at or past the end reads 0 bytes.
+ */
+uint64_t vcpu__console_end(struct vcpu *v);
+ssize_t vcpu__console_read(struct vcpu *v, void *buf, size_t len,
+			   uint64_t off);
+
+#endif

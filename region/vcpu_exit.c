@@ -1,0 +1,197 @@
+/*
+ * What the vCPU thread does with each KVM exit: the guest's I/O ports
+ * (console, sleep), hlt, and everything that ends in "faulted".
+ * All of it runs on the vCPU thread with v->lock held.
+ */
+#include "region/vcpu_priv.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+static const char *exit_name(uint32_t reason)
+{
+	switch (reason) {
+	case KVM_EXIT_UNKNOWN: return "UNKNOWN";
+	case KVM_EXIT_EXCEPTION: return "EXCEPTION";
+	case KVM_EXIT_IO: return "IO";
+	case KVM_EXIT_HLT: return "HLT";
+	case KVM_EXIT_MMIO: return "MMIO";
+	case KVM_EXIT_SHUTDOWN: return "SHUTDOWN";
+	case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
+	case KVM_EXIT_INTR: return "INTR";
+	case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
+	case KVM_EXIT_SYSTEM_EVENT: return "SYSTEM_EVENT";
+	default: return "?";
+	}
+}
+
+static uint64_t rip(struct vcpu *v)
+{
+	struct kvm_regs regs;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+		return ~0ULL;
+	return regs.rip;
+}
+
+void vcpu_fault_locked(struct vcpu *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v->fault, sizeof(v->fault), fmt, ap);
+	va_end(ap);
+	vcpu_log(v, "vcpu: faulted: %s", v->fault);
+	vcpu_leave_locked(v, VCPU_FAULTED);
+}
+
+static void console_put(struct vcpu *v, const uint8_t *p, size_t n)
+{
+	/* The ring keeps the newest con_max bytes: skip what would not fit. */
+	if (n > v->con_max) {
+		v->con_end += n - v->con_max;
+		p += n - v->con_max;
+		n = v->con_max;
+	}
+	for (size_t i = 0; i < n; i++)
+		v->con[(v->con_end + i) % v->con_max] = p[i];
+	v->con_end += n;
+}
+
+uint64_t vcpu__console_end(struct vcpu *v)
+{
+	uint64_t end;
+
+	pthread_mutex_lock(&v->lock);
+	end = v->con_end;
+	pthread_mutex_unlock(&v->lock);
+	return end;
+}
+
+ssize_t vcpu__console_read(struct vcpu *v, void *buf, size_t len,
+			   uint64_t off)
+{
+	uint64_t start;
+	size_t n = 0;
+
+	pthread_mutex_lock(&v->lock);
+	start = v->con_end > v->con_max ? v->con_end - v->con_max : 0;
+	if (off < start)
+		off = start;
+	if (off < v->con_end) {
+		n = len < v->con_end - off ? len : (size_t)(v->con_end - off);
+		for (size_t i = 0; i < n; i++)
+			((uint8_t *)buf)[i] = v->con[(off + i) % v->con_max];
+	}
+	pthread_mutex_unlock(&v->lock);
+	return (ssize_t)n;
+}
+
+/*
+ * The sleep hypercall: wait on the condition variable, so the thread
+ * burns no CPU, until the time is up or someone wants the vCPU (pause,
+ * stop, free).  A pause cuts the sleep short: after run, the guest goes
+ * on as if it had slept its full time.
+ */
+static void guest_sleep(struct vcpu *v, uint32_t ms)
+{
+	struct timespec deadline;
+	int ret = 0;
+
+	if (ms > VCPU_SLEEP_MAX_MS)
+		ms = VCPU_SLEEP_MAX_MS;
+	vcpu_timeout(&deadline, ms);
+	while (v->request == VCPU_REQ_NONE && !v->quit && ret != ETIMEDOUT)
+		ret = pthread_cond_timedwait(&v->cond, &v->lock, &deadline);
+}
+
+static void port_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	size_t n = (size_t)run->io.size * run->io.count;
+	uint32_t ms = 0;
+
+	if (run->io.direction == KVM_EXIT_IO_IN) {
+		/* Nothing answers: all ones, like an empty ISA bus. */
+		memset(data, 0xff, n);
+		return;
+	}
+	switch (run->io.port) {
+	case VCPU_PORT_CONSOLE:
+		console_put(v, data, n);
+		break;
+	case VCPU_PORT_SLEEP:
+		/* The last value of a rep outs, of whatever width it was. */
+		memcpy(&ms, data + n - run->io.size,
+		       run->io.size < 4 ? run->io.size : 4);
+		guest_sleep(v, ms);
+		break;
+	default:
+		break;	/* outs to other ports are ignored */
+	}
+}
+
+static void mmio_fault(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint64_t gpa = run->mmio.phys_addr;
+	struct region *r = vm__region_at(v->vm, gpa);
+
+	vcpu_fault_locked(v, "exit reason %u (MMIO) at rip 0x%llx: %s of %u "
+			  "bytes at 0x%llx (%s%s)", KVM_EXIT_MMIO,
+			  (unsigned long long)rip(v),
+			  run->mmio.is_write ? "write" : "read", run->mmio.len,
+			  (unsigned long long)gpa,
+			  r ? r->name : "no region there",
+			  r ? (r->guest_ro ? ": read-only" : "") : "");
+}
+
+void vcpu_exit_locked(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint32_t reason = run->exit_reason;
+
+	switch (reason) {
+	case KVM_EXIT_IO:
+		port_io(v);
+		return;
+	case KVM_EXIT_INTR:
+		return;
+	case KVM_EXIT_HLT:
+		vcpu_log(v, "vcpu: halted at rip 0x%llx",
+			 (unsigned long long)rip(v));
+		vcpu_leave_locked(v, VCPU_HALTED);
+		return;
+	case KVM_EXIT_MMIO:
+		mmio_fault(v);
+		return;
+	case KVM_EXIT_FAIL_ENTRY:
+		vcpu_fault_locked(v, "exit reason %u (FAIL_ENTRY) at rip 0x%llx:"
+				  " hardware reason 0x%llx", reason,
+				  (unsigned long long)rip(v),
+				  (unsigned long long)run->fail_entry
+					  .hardware_entry_failure_reason);
+		return;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vcpu_fault_locked(v, "exit reason %u (INTERNAL_ERROR) at rip "
+				  "0x%llx: suberror %u", reason,
+				  (unsigned long long)rip(v),
+				  run->internal.suberror);
+		return;
+	case KVM_EXIT_SHUTDOWN:
+		/* KVM has INITed the vCPU (the VMCB is undefined after it). */
+		vcpu_fault_locked(v, "exit reason %u (SHUTDOWN) at rip 0x%llx: "
+				  "a triple fault; KVM has reset the vCPU, so "
+				  "rip is the reset vector", reason,
+				  (unsigned long long)rip(v));
+		return;
+	default:
+		vcpu_fault_locked(v, "exit reason %u (%s) at rip 0x%llx",
+				  reason, exit_name(reason),
+				  (unsigned long long)rip(v));
+	}
+}

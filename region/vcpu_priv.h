@@ -1,0 +1,63 @@
+/* The vCPU's insides, shared by vcpu.c, vcpu_boot.c and vcpu_exit.c. */
+#ifndef REGIONFS_VCPU_PRIV_H
+#define REGIONFS_VCPU_PRIV_H
+
+#include "region/vcpu.h"
+#include "region/region.h"
+#include "region/vm.h"
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#define VCPU_FAULT_MAX 256
+
+enum vcpu_req { VCPU_REQ_NONE, VCPU_REQ_PAUSE, VCPU_REQ_STOP };
+
+struct vcpu {
+	struct sandbox *sb;
+	struct vm *vm;
+	struct region *boot;	/* a reference: the page tables and GDT */
+	struct vcpu_config cfg;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	bool thread_started;
+
+	/*
+	 * Everything below, under lock.  cond is broadcast on every state
+	 * change and every request: the thread waits on it while idle or
+	 * sleeping, control calls while waiting for the thread.
+	 */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum vcpu_state state;
+	enum vcpu_req request;	/* for the thread, while running */
+	bool reset;		/* registers to entry before the next KVM_RUN */
+	bool quit;
+	char fault[VCPU_FAULT_MAX];
+
+	/* The console ring: the last con_max of con_end bytes. */
+	uint8_t *con;
+	size_t con_max;
+	uint64_t con_end;
+};
+
+void vcpu_log(struct vcpu *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void vcpu_timeout(struct timespec *ts, unsigned ms);
+void vcpu_leave_locked(struct vcpu *v, enum vcpu_state to);
+
+/* vcpu_boot.c */
+int vcpu_boot_create(struct vcpu *v, char *why, size_t why_len);
+int vcpu_setup_cpuid(struct vcpu *v, char *why, size_t why_len);
+int vcpu_reset(struct vcpu *v, char *why, size_t why_len);
+
+/* vcpu_exit.c */
+void vcpu_exit_locked(struct vcpu *v);
+void vcpu_fault_locked(struct vcpu *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

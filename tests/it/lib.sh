@@ -1,0 +1,397 @@
+# Shared by the integration tests: source it.
+#
+# Each test starts the real daemon on a mktemp -d mountpoint, drives it
+# with standard tools, and ends by checking that the daemon is alive, that
+# its log holds exactly the refusals the test caused, and that it unmounts
+# cleanly.  Environment: REGIONFS (the binary), TESTS_DIR (tests/).
+set -euo pipefail
+
+TEST_NAME=$(basename "$0" .sh)
+FAILURES=0
+
+say() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
+
+# Exit 77: meson counts the test as skipped, never as passed.
+skip() {
+	printf 'skip: %s\n' "$*"
+	exit 77
+}
+
+# Fatal: what follows cannot run meaningfully.
+fail() {
+	printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2
+	exit 1
+}
+
+# Non-fatal: record it and go on, so one bug does not hide the next.
+# finish exits 1 when any was recorded.
+bad() {
+	printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2
+	FAILURES=$((FAILURES + 1))
+}
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+	[ "$2" = "$3" ] || bad "$1: got '$2', want '$3'"
+}
+
+[ -c /dev/fuse ] || skip "/dev/fuse missing"
+[ "$(id -u)" = 0 ] || skip "not root (FUSE passthrough and allow_other need it)"
+command -v fusermount3 >/dev/null || skip "fusermount3 missing"
+command -v mountpoint >/dev/null || skip "mountpoint (util-linux) missing"
+command -v python3 >/dev/null || skip "python3 missing (exact errnos)"
+: "${REGIONFS:?REGIONFS must name the regionfs binary}"
+[ -x "$REGIONFS" ] || fail "REGIONFS=$REGIONFS is not executable"
+
+# The interpreter itself, once: a version manager's shim can take half a
+# second per start, and the tests start python for every exact errno.
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+py() {
+	"$PYTHON" -S "$@"
+}
+
+# shellcheck disable=SC2034  # used by the tests that source this
+PAGE=$(getconf PAGESIZE)
+WORK=$(mktemp -d -t "regionfs-it-$TEST_NAME.XXXXXX")
+# Tests that act as another uid need to reach the mountpoints and helpers.
+chmod 755 "$WORK"
+
+# The current daemon: one at a time, started by start_daemon.
+MNT=
+LOG=
+DAEMON_PID=
+REFUSALS=0	# refusal lines the test expects in LOG
+# The lines a log may hold besides refusals (an ERE; a test may add its own).
+LOG_NOTICES=': no KVM \(|: mounted at |: contents read path: |: unmounted$'
+
+# True when /dev/kvm can be opened: the daemon then has a VM.
+have_kvm() {
+	[ -c /dev/kvm ] &&
+		py -c 'import os; os.close(os.open("/dev/kvm", os.O_RDWR))' 2>/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# errno_of OP ARGS...: run one system call and print OK, SHORT:N (a write
+# that moved N bytes, fewer than asked) or the errno name (EINVAL, ...).
+# Standard tools only print strerror text; this is exact.
+cat >"$WORK/errno_of.py" <<'EOF'
+import errno, os, sys
+
+def data(s):
+    return s.encode('utf-8', 'surrogateescape')
+
+def write(path, buf, off=None, flags=os.O_WRONLY | os.O_TRUNC):
+    fd = os.open(path, flags)
+    try:
+        n = os.write(fd, buf) if off is None else os.pwrite(fd, buf, off)
+    finally:
+        os.close(fd)
+    return 'OK' if n == len(buf) else 'SHORT:%d' % n
+
+op, a = sys.argv[1], sys.argv[2:]
+try:
+    if op == 'write':	# PATH DATA: what the shell's "printf %s DATA > PATH" does
+        print(write(a[0], data(a[1])))
+    elif op == 'pwrite':	# PATH DATA OFF: no O_TRUNC, at an offset
+        print(write(a[0], data(a[1]), int(a[2], 0), os.O_WRONLY))
+    elif op == 'read':	# PATH: open for reading and read it all
+        fd = os.open(a[0], os.O_RDONLY)
+        try:
+            while os.read(fd, 1 << 20):
+                pass
+        finally:
+            os.close(fd)
+        print('OK')
+    elif op == 'seek':	# PATH OFF data|hole: print the offset found
+        fd = os.open(a[0], os.O_RDONLY)
+        try:
+            how = os.SEEK_DATA if a[2] == 'data' else os.SEEK_HOLE
+            print(os.lseek(fd, int(a[1], 0), how))
+        finally:
+            os.close(fd)
+    elif op == 'mkdir':
+        os.mkdir(a[0]); print('OK')
+    elif op == 'rmdir':
+        os.rmdir(a[0]); print('OK')
+    elif op == 'unlink':
+        os.unlink(a[0]); print('OK')
+    elif op == 'rename':
+        os.rename(a[0], a[1]); print('OK')
+    elif op == 'create':
+        os.close(os.open(a[0], os.O_WRONLY | os.O_CREAT, 0o644)); print('OK')
+    elif op == 'mknod':
+        os.mknod(a[0], 0o644); print('OK')
+    elif op == 'chmod':
+        os.chmod(a[0], int(a[1], 8)); print('OK')
+    elif op == 'chown':
+        os.chown(a[0], int(a[1]), int(a[2])); print('OK')
+    elif op == 'truncate':
+        os.truncate(a[0], int(a[1], 0)); print('OK')
+    elif op == 'stat':
+        os.stat(a[0]); print('OK')
+    else:
+        sys.exit('errno_of: unknown op ' + op)
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+EOF
+
+errno_of() {
+	py "$WORK/errno_of.py" "$@"
+}
+
+# log_counts: the number of log lines, then of refusal lines.  "contents
+# read path: ... refused the backing file" is a notice about the read
+# path, not a refused operation.  Plain bash: the tests count before and
+# after every operation, and starting a process costs more than the count.
+log_counts() {
+	local lines l n=0
+	mapfile -t lines <"$LOG"
+	for l in "${lines[@]}"; do
+		[[ $l == *" refused: "* && $l != *"contents read path:"* ]] && n=$((n + 1))
+	done
+	echo "${#lines[@]} $n"
+}
+
+refusals_logged() {
+	local n
+	read -r _ n < <(log_counts)
+	echo "$n"
+}
+
+last_log_line() {
+	local lines
+	mapfile -t lines <"$LOG"
+	[ "${#lines[@]}" -eq 0 ] || printf '%s\n' "${lines[-1]}"
+}
+
+log_has() {
+	grep -qE -- "$1" "$LOG"
+}
+
+# describe CMD...: a short, quoted form of a command for messages.
+describe() {
+	local what
+	what=$(printf '%q ' "$@")
+	what=${what//"$MNT"/MNT}
+	printf '%s\n' "${what:0:100}"
+}
+
+# expect_errno WANT OP ARGS...: a refusal the daemon makes, so exactly one
+# new log line, a refusal saying why (checked here, and counted for
+# log_clean).
+expect_errno() {
+	local want=$1 got l0 n0 l1 n1
+	shift
+	read -r l0 n0 < <(log_counts)
+	got=$(errno_of "$@")
+	read -r l1 n1 < <(log_counts)
+	REFUSALS=$((REFUSALS + n1 - n0))
+	[ "$got" = "$want" ] || bad "$(describe "$@"): got $got, want $want"
+	if [ $((l1 - l0)) -ne 1 ] || [ $((n1 - n0)) -ne 1 ]; then
+		bad "$(describe "$@"): $((l1 - l0)) new log lines ($((n1 - n0)) refusals), want 1 saying why"
+	fi
+}
+
+# expect_errno_unlogged WANT OP ARGS...: an answer that is not a refused
+# operation, so no log line: a failed lookup (the kernel looks the name up
+# before mkdir/rmdir ever reach the daemon), a short write, a success.
+expect_errno_unlogged() {
+	local want=$1 got l0 n0 l1 n1
+	shift
+	read -r l0 n0 < <(log_counts)
+	got=$(errno_of "$@")
+	read -r l1 n1 < <(log_counts)
+	REFUSALS=$((REFUSALS + n1 - n0))
+	[ "$got" = "$want" ] || bad "$(describe "$@"): got $got, want $want"
+	[ "$l1" -eq "$l0" ] ||
+		bad "$(describe "$@"): $((l1 - l0)) new log lines, want none: $(last_log_line)"
+}
+
+expect_ok() {
+	expect_errno_unlogged OK "$@"
+}
+
+# expect_refused REGION WANT LOGS CMD...: CMD (an errno_of call) prints
+# WANT, nothing readable in REGION nor the list of regions changes, and
+# the log gains exactly LOGS lines, each a refusal saying why (a value
+# holding a newline must not split its line).  With BASELINE set (a
+# snapshot of REGION), the state is compared with it instead of a fresh
+# one: a run of refusals must leave the state as it was at the start.
+BASELINE=
+expect_refused() {
+	local r=$1 want=$2 logs=$3 what before after got l0 n0 l1 n1
+	shift 3
+	what=$(describe "$@")
+	before=${BASELINE:-$(snapshot "$r")}
+	read -r l0 n0 < <(log_counts)
+	got=$("$@")
+	read -r l1 n1 < <(log_counts)
+	after=$(snapshot "$r")
+	REFUSALS=$((REFUSALS + n1 - n0))
+	[ "$got" = "$want" ] || bad "$what: got $got, want $want"
+	[ "$after" = "$before" ] ||
+		bad "$what: the state changed: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')"
+	if [ $((l1 - l0)) -ne "$logs" ] || [ $((n1 - n0)) -ne "$logs" ]; then
+		bad "$what: $((l1 - l0)) new log lines ($((n1 - n0)) refusals), want $logs: $(tail -n $((l1 - l0)) "$LOG" | sed 's/$/\\n/' | tr -d '\n')"
+	elif [ "$logs" -gt 0 ] && ! [[ $(last_log_line) =~ \ refused:\ [[:alnum:]] ]]; then
+		bad "$what: the log line says no why: $(last_log_line)"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# The daemon.
+
+# The state letter of a process (R, S, Z, ...); fails when it is gone.
+proc_state() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	printf '%s\n' "${s%% *}"
+}
+
+# Alive: exists and is not a zombie (its reaper may be slow or absent).
+daemon_alive() {
+	local s
+	[ -n "$DAEMON_PID" ] || return 1
+	s=$(proc_state "$DAEMON_PID") || return 1
+	[ "$s" != Z ] && [ "$s" != X ]
+}
+
+# start_daemon_at DIR [ARGS...]: mount on an existing directory.
+start_daemon_at() {
+	local err=$WORK/start.err
+	MNT=$1
+	shift
+	LOG=$(mktemp -p "$WORK" daemon.log.XXXXXX)
+	REFUSALS=0
+	DAEMON_PID=
+	# Without -f it returns once the mount is ready; the bound is for a
+	# daemon that never answers.
+	if ! timeout 20 "$REGIONFS" -o "log=$LOG" "$@" "$MNT" 2>"$err"; then
+		cat "$err" >&2
+		fail "regionfs $* $MNT did not start"
+	fi
+	# The daemon (the forked child) says its pid in its log.
+	DAEMON_PID=$(sed -n 's/.* regionfs\[\([0-9]*\)\]: mounted at .*/\1/p' "$LOG" | tail -n 1)
+	[ -n "$DAEMON_PID" ] || fail "no 'mounted at' line in the log"
+	tr '\0' ' ' <"/proc/$DAEMON_PID/cmdline" 2>/dev/null | grep -qF -- "$MNT" ||
+		fail "pid $DAEMON_PID from the log is not the daemon of $MNT"
+	for _ in $(seq 100); do
+		mountpoint -q "$MNT" && return 0
+		daemon_alive || fail "the daemon died while mounting"
+		sleep 0.1
+	done
+	fail "$MNT not mounted 10 s after regionfs returned"
+}
+
+# start_daemon [ARGS...]: on a fresh mktemp -d mountpoint.
+start_daemon() {
+	start_daemon_at "$(mktemp -d -p "$WORK" mnt.XXXXXX)" "$@"
+}
+
+# The log holds the daemon's notices and exactly the refusals the test
+# expected, nothing else.
+log_clean() {
+	local n unexpected
+	n=$(refusals_logged)
+	[ "$n" -eq "$REFUSALS" ] ||
+		bad "the log has $n refusal lines, the test expected $REFUSALS"
+	unexpected=$(grep -vE " refused: |$LOG_NOTICES" "$LOG" || true)
+	[ -z "$unexpected" ] || bad "unexpected log lines: $unexpected"
+}
+
+# End the daemon the way users do and check it goes: alive until now,
+# fusermount3 -u succeeds, the process exits within 10 s, nothing mounted.
+stop_daemon() {
+	daemon_alive || fail "the daemon (pid $DAEMON_PID) died during the test"
+	fusermount3 -u "$MNT" || fail "fusermount3 -u $MNT failed"
+	for _ in $(seq 100); do
+		daemon_alive || break
+		sleep 0.1
+	done
+	daemon_alive && fail "the daemon still runs 10 s after fusermount3 -u"
+	mountpoint -q "$MNT" && fail "$MNT still mounted after the daemon exited"
+	log_has ': unmounted$' || bad "the daemon did not log its clean exit"
+	log_clean
+	DAEMON_PID=
+}
+
+# The last step of every test.
+finish() {
+	[ -z "$DAEMON_PID" ] || stop_daemon
+	[ "$FAILURES" -eq 0 ] || fail "$FAILURES check(s) failed"
+	say ok
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	if [ -n "$MNT" ] && mountpoint -q "$MNT"; then
+		fusermount3 -u -z "$MNT"
+	fi
+	if daemon_alive; then
+		for _ in $(seq 50); do
+			daemon_alive || break
+			sleep 0.1
+		done
+		daemon_alive && kill "$DAEMON_PID"
+	fi
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$LOG" ] && [ -f "$LOG" ]; then
+		echo "--- daemon log ($LOG) ---" >&2
+		cat "$LOG" >&2
+	fi
+	# --one-file-system: never walk into a mount left behind.
+	rm -rf --one-file-system "$WORK"
+	exit "$rc"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------
+# Reading the mount.
+
+# The files of a region directory, in attr.c's order.
+REGION_FILES=(contents base_addr mem_size raw_addr raw_size host_region_base
+	host_region_end kind guest_addr access zero)
+
+# ls_sorted DIR: the names in DIR, sorted, on one line ("a b c ").
+ls_sorted() {
+	# shellcheck disable=SC2012  # ls is the tool users look with
+	ls -A "$1" | sort | tr '\n' ' '
+}
+
+# The root's own entries (DESIGN.md, "The mount"): never regions, and
+# never names for mkdir.  Which of them exist depends on the build.
+ROOT_NAMES=(vcpu console snapshot restore snapshots metrics)
+
+# ls_regions: the regions, i.e. what ls shows at the root except the
+# root's own entries, sorted, on one line ("a b c ").
+ls_regions() {
+	local pat
+	pat=$(printf '%s|' "${ROOT_NAMES[@]}")
+	# shellcheck disable=SC2012  # ls is the tool users look with
+	ls -A "$MNT" | { grep -vxE "${pat%|}" || true; } | sort | tr '\n' ' '
+}
+
+# attr REGION FILE: the value without its newline.
+attr() {
+	cat "$MNT/$1/$2"
+}
+
+# hex2dec 0x7f...: bash arithmetic in base 16.
+hex2dec() {
+	echo $((16#${1#0x}))
+}
+
+# Everything readable about a region, one line per value, and the
+# checksum of its bytes: compared before and after a refused operation.
+# One grep reads all the values: each process start costs more than the
+# reads themselves.
+snapshot() {
+	local r=$1 f files=()
+	for f in "${REGION_FILES[@]}"; do
+		case $f in contents | zero) ;; *) files+=("$f") ;; esac
+	done
+	(cd "$MNT/$r" && grep -H '' "${files[@]}")
+	printf 'contents=%s\n' "$(cksum <"$MNT/$r/contents")"
+	printf 'regions=%s\n' "$(cd "$MNT" && shopt -s dotglob nullglob && echo *)"
+}

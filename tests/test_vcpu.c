@@ -1,0 +1,528 @@
+/*
+ * The vCPU on real KVM: long-mode guests from tests/guests/ (GUESTS_DIR)
+ * sharing regions with the host, the state machine, the console, the sleep
+ * hypercall, and exclusivity between the running guest and region__zero.
+ * Needs /dev/kvm: without it, the whole program is skipped (exit 77).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "region/guest.h"
+#include "region/sandbox.h"
+#include "region/vcpu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KVM_PATH "/dev/kvm"
+#define RAM_GPA 0x100000
+#define RAM_SIZE (1 << 20)
+#define DATA_GPA 0x200000	/* tests/guests/lib.inc: DATA */
+#define DATA_SIZE 0x10000
+/* Bound on waiting for a guest to get somewhere (TCG under KVM is slow). */
+#define GUEST_WAIT_MS 20000
+
+struct fix {
+	struct sandbox *sb;
+	struct region *ram, *data;
+	struct vcpu *v;
+};
+
+static void log_line(void *arg, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)arg;
+	va_start(ap, fmt);
+	fprintf(stderr, "  log: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void nap_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static struct region *add(struct sandbox *sb, const char *name,
+			  uint64_t size, uint64_t gpa)
+{
+	struct region *r;
+
+	assert_int_equal(sandbox__create(sb, name, size, NULL), 0);
+	r = sandbox__find(sb, name, NULL);
+	assert_non_null(r);
+	assert_int_equal(sandbox__set_guest_addr(sb, r, false, gpa), 0);
+	return r;
+}
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	if (sandbox__new(&f->sb, 0, 0) || sandbox__open_vm(f->sb, KVM_PATH))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	vcpu__free(f->v);
+	if (f->ram)
+		region__put(f->ram);
+	if (f->data)
+		region__put(f->data);
+	sandbox__free(f->sb);
+	free(f);
+	return 0;
+}
+
+/* ram + data mapped, the guest loaded, a vCPU at its entry. */
+static struct vcpu *start(struct fix *f, const char *guest, size_t con_max)
+{
+	struct vcpu_config cfg = {
+		.stack = RAM_GPA + RAM_SIZE,
+		.console_max = con_max,
+		.log = log_line,
+	};
+	const char *dir = getenv("GUESTS_DIR");
+	char path[4096], why[512] = "";
+
+	f->ram = add(f->sb, "ram", RAM_SIZE, RAM_GPA);
+	f->data = add(f->sb, "data", DATA_SIZE, DATA_GPA);
+	snprintf(path, sizeof(path), "%s/%s.elf", dir ? dir : "tests/guests",
+		 guest);
+	if (guest__load_elf(f->sb, path, &cfg.entry, why, sizeof(why)))
+		fail_msg("%s", why);
+	if (vcpu__new(f->sb, &cfg, &f->v, why, sizeof(why)))
+		fail_msg("vcpu__new: %s", why);
+	assert_int_equal(vcpu__state(f->v), VCPU_STOPPED);
+	return f->v;
+}
+
+static void wait_state(struct vcpu *v, enum vcpu_state s)
+{
+	uint64_t t0 = now_ms();
+
+	while (vcpu__state(v) != s) {
+		if (now_ms() - t0 > GUEST_WAIT_MS)
+			fail_msg("still %s after %d ms, want %s (fault: %s)",
+				 vcpu__state_name(vcpu__state(v)),
+				 GUEST_WAIT_MS, vcpu__state_name(s),
+				 vcpu__fault(v));
+		nap_ms(1);
+	}
+}
+
+/* Wait until the console, from logical offset from on, holds text. */
+static uint64_t wait_console(struct vcpu *v, uint64_t from, const char *text)
+{
+	static char buf[65536];
+	uint64_t t0 = now_ms();
+	ssize_t n;
+	char *hit;
+
+	for (;;) {
+		n = vcpu__console_read(v, buf, sizeof(buf) - 1, from);
+		assert_true(n >= 0);
+		buf[n] = '\0';
+		hit = strstr(buf, text);
+		if (hit)
+			return from + (uint64_t)(hit - buf) + strlen(text);
+		if (now_ms() - t0 > GUEST_WAIT_MS)
+			fail_msg("console has no \"%s\" after %d ms: \"%s\" "
+				 "(state %s)", text, GUEST_WAIT_MS, buf,
+				 vcpu__state_name(vcpu__state(v)));
+		nap_ms(1);
+	}
+}
+
+static uint64_t qword(struct region *r, uint64_t off)
+{
+	uint64_t q = 0;
+
+	assert_int_equal(region__read(r, &q, 8, off), 8);
+	return q;
+}
+
+static void test_pattern(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "pattern", 0);
+	uint8_t buf[4096];
+	struct region *boot;
+
+	assert_string_equal(vcpu__state_name(VCPU_FAULTED), "faulted");
+	/* The page tables are plain memory: PML4[0] -> PDPT at 0x2000. */
+	boot = sandbox__find(f->sb, VCPU_BOOT_REGION, NULL);
+	assert_non_null(boot);
+	assert_int_equal(boot->gpa, VCPU_BOOT_GPA);
+	assert_int_equal(qword(boot, 0), 0x2003);
+	assert_int_equal(qword(boot, 0x2000 + 8 * 511), (511ULL << 21) | 0x83);
+	region__put(boot);
+
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_HALTED);
+	wait_console(v, 0, "pattern done\n");
+	assert_int_equal(region__read(f->data, buf, sizeof(buf), 0),
+			 sizeof(buf));
+	for (unsigned i = 0; i < sizeof(buf); i++)
+		if (buf[i] != (uint8_t)(i * 7 + 3))
+			fail_msg("byte %u is 0x%02x", i, buf[i]);
+
+	/* Halted: run is meaningless; stop, then run starts over. */
+	assert_int_equal(vcpu__run(v), EINVAL);
+	assert_int_equal(vcpu__pause(v), EINVAL);
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
+	assert_int_equal(region__zero(f->data), 0);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_HALTED);
+	assert_int_equal(vcpu__console_end(v), 2 * strlen("pattern done\n"));
+	assert_int_equal(qword(f->data, 0), 0x342d261f18110a03ULL);
+}
+
+static void test_reporter_zero(void **state)
+{
+	static const uint8_t bytes[16] = { 0x11, 0x22, 0x33, 0x44, 0xde, 0xad,
+		0xbe, 0xef, 0, 1, 2, 3, 0xfe, 0xdc, 0xba, 0x98 };
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "reporter", 0);
+	uint8_t back[16];
+	uint64_t pos, t0;
+
+	/* Host writes, guest reports them on the console. */
+	assert_int_equal(region__write(f->data, bytes, 16, 0), 16);
+	assert_int_equal(vcpu__run(v), 0);
+	assert_int_equal(vcpu__run(v), 0);	/* running: no-op */
+	pos = wait_console(v, 0, "11223344deadbeef00010203fedcba98\n");
+
+	/* Zero while running: EBUSY, and nothing changes. */
+	assert_int_equal(region__zero(f->data), EBUSY);
+	assert_int_equal(region__read(f->data, back, 16, 0), 16);
+	assert_memory_equal(back, bytes, 16);
+	pos = wait_console(v, pos, "11223344deadbeef00010203fedcba98\n");
+
+	/* Pause, zero, run: the guest reports zeros. */
+	t0 = now_ms();
+	assert_int_equal(vcpu__pause(v), 0);
+	printf("  pause took %llu ms\n", (unsigned long long)(now_ms() - t0));
+	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
+	assert_int_equal(vcpu__pause(v), 0);	/* paused: no-op */
+	assert_int_equal(region__zero(f->data), 0);
+	pos = vcpu__console_end(v);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_console(v, pos, "00000000000000000000000000000000\n");
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
+}
+
+/* An exclusive operation under way: vm__guest_enter refuses, so does run. */
+static void test_run_busy(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "halter", 0);
+
+	assert_int_equal(vm__excl_enter(f->sb->vm), 0);
+	assert_int_equal(vcpu__run(v), EBUSY);
+	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
+	vm__excl_exit(f->sb->vm);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_HALTED);
+	wait_console(v, 0, "halting\n");
+	/* Halted: the guest no longer holds the regions. */
+	assert_false(vm__guest_running(f->sb->vm));
+	assert_int_equal(region__zero(f->data), 0);
+}
+
+static void test_zerocheck(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "zerocheck", 0);
+	uint8_t one = 1;
+
+	assert_int_equal(region__write(f->data, &one, 1, DATA_SIZE - 1), 1);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_HALTED);
+	wait_console(v, 0, "nonzero\n");
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_int_equal(region__zero(f->data), 0);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_HALTED);
+	wait_console(v, 0, "zero ok\n");
+
+	/* Unmapped: the guest's read is an access to nothing, a fault. */
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_int_equal(sandbox__set_guest_addr(f->sb, f->data, true, 0), 0);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_FAULTED);
+	printf("  fault: %s\n", vcpu__fault(v));
+	assert_non_null(strstr(vcpu__fault(v), "(MMIO)"));
+	assert_non_null(strstr(vcpu__fault(v), "read of 8 bytes at 0x200000 "
+				"(no region there)"));
+	assert_int_equal(vcpu__run(v), EINVAL);
+}
+
+static void test_ro_write(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "rowriter", 0);
+	uint64_t count, t0 = now_ms();
+
+	if (!f->sb->vm->readonly_mem) {
+		printf("note: no KVM_CAP_READONLY_MEM, ro untested\n");
+		skip();
+	}
+	assert_int_equal(vcpu__run(v), 0);
+	while (qword(f->data, 0) < 3 && now_ms() - t0 < GUEST_WAIT_MS)
+		nap_ms(1);
+	assert_true(qword(f->data, 0) >= 3);
+	/* Running: no access change. */
+	assert_int_equal(sandbox__set_access(f->sb, f->data, true), EBUSY);
+	assert_int_equal(vcpu__pause(v), 0);
+	assert_int_equal(sandbox__set_access(f->sb, f->data, true), 0);
+	count = qword(f->data, 0);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_FAULTED);
+	printf("  fault: %s\n", vcpu__fault(v));
+	assert_non_null(strstr(vcpu__fault(v), "write of 8 bytes at 0x200000 "
+				"(data: read-only)"));
+	assert_int_equal(qword(f->data, 0), count);
+}
+
+static void test_triple_fault(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "triple", 0);
+	char copy[256];
+
+	assert_string_equal(vcpu__fault(v), "");
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_FAULTED);
+	vcpu__fault_copy(v, copy, sizeof(copy));
+	printf("  fault: %s\n", copy);
+	assert_non_null(strstr(copy, "exit reason 8 (SHUTDOWN) at rip 0x"));
+	/* Stop and run: it starts over, and faults again. */
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_FAULTED);
+}
+
+static void test_spinner(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "spinner", 0);
+	uint64_t a, b, t0, took;
+
+	assert_int_equal(vcpu__run(v), 0);
+	t0 = now_ms();
+	while (qword(f->data, 0) == 0 && now_ms() - t0 < GUEST_WAIT_MS)
+		nap_ms(1);
+	a = qword(f->data, 0);
+	nap_ms(100);
+	assert_true(qword(f->data, 0) > a);
+	for (int i = 0; i < 5; i++) {
+		t0 = now_ms();
+		assert_int_equal(vcpu__pause(v), 0);
+		took = now_ms() - t0;
+		printf("  pause of a tight loop took %llu ms\n",
+		       (unsigned long long)took);
+		assert_true(took < VCPU_WAIT_MS);
+		a = qword(f->data, 0);
+		nap_ms(50);
+		b = qword(f->data, 0);
+		assert_int_equal(a, b);
+		assert_int_equal(vcpu__run(v), 0);
+		nap_ms(20);
+	}
+	t0 = now_ms();
+	while (qword(f->data, 0) == b && now_ms() - t0 < GUEST_WAIT_MS)
+		nap_ms(1);
+	assert_true(qword(f->data, 0) > b);
+	t0 = now_ms();
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_true(now_ms() - t0 < VCPU_WAIT_MS);
+}
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void test_sleep(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "sleeper", 0);
+	uint64_t t0, took, pos;
+	double c0, used;
+
+	assert_int_equal(vcpu__run(v), 0);
+	pos = wait_console(v, 0, "sleeping\n");
+	nap_ms(50);
+	/* The whole process: the vCPU thread waits, this one naps. */
+	c0 = cpu_s();
+	nap_ms(1000);
+	used = cpu_s() - c0;
+	printf("  CPU time over 1 s of guest sleep: %.3f s\n", used);
+	assert_true(used < 0.1);
+	assert_int_equal(vcpu__state(v), VCPU_RUNNING);
+	assert_int_equal(vcpu__console_end(v), pos);
+
+	/* Pause cuts the 10 s sleep short, promptly. */
+	t0 = now_ms();
+	assert_int_equal(vcpu__pause(v), 0);
+	took = now_ms() - t0;
+	printf("  pause of a sleeping guest took %llu ms\n",
+	       (unsigned long long)took);
+	assert_true(took < 200);
+	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
+	/* And the guest goes on after run, as if it had slept. */
+	assert_int_equal(vcpu__run(v), 0);
+	wait_console(v, pos, "woke\n");
+	wait_state(v, VCPU_HALTED);
+
+	/* Stop interrupts a sleep too, and run starts over. */
+	assert_int_equal(vcpu__stop(v), 0);
+	pos = vcpu__console_end(v);
+	assert_int_equal(vcpu__run(v), 0);
+	pos = wait_console(v, pos, "sleeping\n");
+	t0 = now_ms();
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_true(now_ms() - t0 < 200);
+	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_console(v, pos, "sleeping\n");
+}
+
+/* A small console keeps the newest bytes; reads before it start at it. */
+static void test_console_window(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "reporter", 64);
+	char buf[256];
+	uint64_t end;
+	ssize_t n;
+
+	assert_int_equal(vcpu__run(v), 0);
+	while (vcpu__console_end(v) < 5 * 33)
+		nap_ms(5);
+	assert_int_equal(vcpu__pause(v), 0);
+	end = vcpu__console_end(v);
+	assert_int_equal(end % 33, 0);
+	n = vcpu__console_read(v, buf, sizeof(buf), 0);
+	assert_int_equal(n, 64);
+	/* The window's start: byte end - 64, within a line of 33. */
+	assert_int_equal(vcpu__console_read(v, buf + 100, 64, end - 64), 64);
+	assert_memory_equal(buf, buf + 100, 64);
+	assert_int_equal(buf[63], '\n');
+	assert_int_equal(vcpu__console_read(v, buf, 10, end - 5), 5);
+	assert_int_equal(vcpu__console_read(v, buf, 10, end), 0);
+	assert_int_equal(vcpu__console_read(v, buf, 10, end + 100), 0);
+}
+
+static void test_demo(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu_config cfg = { .log = log_line };
+	struct region *hb;
+	char why[512] = "";
+	uint64_t ticks, t0;
+
+	if (guest__demo(f->sb, &cfg.entry, &cfg.stack, why, sizeof(why)))
+		fail_msg("guest__demo: %s", why);
+	assert_int_equal(vcpu__new(f->sb, &cfg, &f->v, why, sizeof(why)), 0);
+	hb = sandbox__find(f->sb, "heartbeat", NULL);
+	assert_non_null(hb);
+	assert_int_equal(hb->gpa, GUEST_DEMO_HEARTBEAT_GPA);
+	assert_int_equal(vcpu__run(f->v), 0);
+	wait_console(f->v, 0, "regionfs demo guest: hello");
+	t0 = now_ms();
+	while (qword(hb, 0) < 3 && now_ms() - t0 < GUEST_WAIT_MS)
+		nap_ms(10);
+	ticks = qword(hb, 0);
+	printf("  demo: %llu ticks in %llu ms, last TSC 0x%llx\n",
+	       (unsigned long long)ticks,
+	       (unsigned long long)(now_ms() - t0),
+	       (unsigned long long)qword(hb, 8));
+	assert_true(ticks >= 3);
+	assert_true(qword(hb, 8) != 0);
+	assert_int_equal(vcpu__pause(f->v), 0);
+	ticks = qword(hb, 0);
+	nap_ms(300);
+	assert_int_equal(qword(hb, 0), ticks);
+	region__put(hb);
+}
+
+/* No VM: a clear refusal, not a crash. */
+static void test_no_vm(void **state)
+{
+	struct vcpu_config cfg = { 0 };
+	struct sandbox *sb;
+	struct vcpu *v = NULL;
+	char why[256] = "";
+
+	(void)state;
+	assert_int_equal(sandbox__new(&sb, 0, 0), 0);
+	assert_int_equal(vcpu__new(sb, &cfg, &v, why, sizeof(why)), ENODEV);
+	assert_null(v);
+	assert_non_null(strstr(why, "no VM"));
+	sandbox__free(sb);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_no_vm),
+		T(test_pattern),
+		T(test_reporter_zero),
+		T(test_run_busy),
+		T(test_zerocheck),
+		T(test_ro_write),
+		T(test_spinner),
+		T(test_sleep),
+		T(test_console_window),
+		T(test_demo),
+		T(test_triple_fault),
+	};
+	int fd;
+
+	/* No KVM here (or no access to it): skip, never pass silently. */
+	fd = open(KVM_PATH, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		printf("skip: %s: %s\n", KVM_PATH, strerror(errno));
+		return 77;
+	}
+	close(fd);
+	/* TEST_FILTER=test_sleep: one test (a lab run is minutes). */
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
