@@ -107,16 +107,13 @@ static int store_mem_size(struct region *r, const char *val, const char **why)
 		*why = busy_why(r);
 		return EPERM;
 	}
-	if (region__mapped(r)) {
-		*why = "the region is mapped into the VM: unmap it first "
-		       "(echo none > guest_addr)";
-		return EPERM;
-	}
+	/* Exclusivity first: while the guest runs, that is EBUSY. */
 	ret = sandbox__resize(rfs.sb, r, size);
 	if (ret == ENOSPC)
 		*why = "over the total size limit of the sandbox (-o max_total)";
 	else if (ret == EPERM && region__mapped(r))
-		*why = "the region was mapped meanwhile";
+		*why = "the region is mapped into the VM: unmap it first "
+		       "(echo none > guest_addr)";
 	else if (ret)
 		*why = common_why(r, ret);
 	return ret;

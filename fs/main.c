@@ -350,7 +350,7 @@ static int load_guest(struct options *o)
 	}
 	if (ret) {
 		fprintf(stderr, "regionfs: %s: %s\n",
-			o->demo ? "--demo" : o->guest, why);
+			o->demo ? "--demo" : "--guest", why);
 		return ret;
 	}
 	if (!o->demo) {

@@ -8,8 +8,9 @@
  *   +0x0000 PML4   +0x1000 PDPT   +0x2000..+0x5fff four PDs   +0x6000 GDT
  * They are rewritten at every run from stopped, so a guest that scribbled
  * on them starts clean.  Guest memory outside regions is unmapped: touching
- * it faults the vCPU.  Only one vCPU per sandbox, ever (KVM vCPU id 0).  The rest of the daemon never blocks on KVM_RUN: every
- * control call below waits at most VCPU_WAIT_MS.
+ * it faults the vCPU.  Only one vCPU per sandbox, ever (KVM vCPU id 0).
+ * The rest of the daemon never blocks on KVM_RUN: every control call below
+ * waits at most VCPU_WAIT_MS.
  *
  * Guest I/O ports (the guest's whole ABI with the host):
  *   out 0xE9 (VCPU_PORT_CONSOLE), byte:  append to the console
@@ -41,7 +42,12 @@ struct vcpu;
 #define VCPU_SEL_CODE		0x08
 #define VCPU_SEL_DATA		0x10
 
-/* How long pause/stop/free wait for the thread to leave KVM_RUN. */
+/*
+ * How long pause/stop wait for the thread to leave KVM_RUN.  The thread is
+ * kicked with a signal, SIGRTMIN (a no-op handler is installed for it,
+ * process-wide, at the first vcpu__new; the thread blocks every other
+ * signal), plus kvm_run->immediate_exit.
+ */
 #define VCPU_WAIT_MS		1000
 /* One sleep hypercall never waits longer than this. */
 #define VCPU_SLEEP_MAX_MS	60000
@@ -60,7 +66,11 @@ struct vcpu_config {
 	uint64_t entry;		/* rip at run-from-stopped */
 	uint64_t stack;		/* rsp at run-from-stopped */
 	size_t console_max;	/* bytes of console kept (oldest dropped) */
-	/* One line per event (fault, halt); may be NULL.  No newline needed. */
+	/*
+	 * One line per event (fault, halt), no trailing newline; may be NULL.
+	 * Called from the vCPU thread, possibly with its lock held: it must
+	 * not call back into vcpu__*.
+	 */
 	void (*log)(void *arg, const char *fmt, ...)
 		__attribute__((format(printf, 2, 3)));
 	void *log_arg;
@@ -76,7 +86,13 @@ const char *vcpu__state_name(enum vcpu_state s);
  */
 int vcpu__new(struct sandbox *sb, const struct vcpu_config *cfg,
 	      struct vcpu **out, char *why, size_t why_len);
-/* Stops and joins the thread (bounded: the thread is kicked first). */
+/*
+ * Stops and joins the thread: kicked, then waited for up to 5 x
+ * VCPU_WAIT_MS; a thread still stuck in the kernel past that is logged and
+ * leaked rather than freed under it.  Call it before sandbox__free.  The
+ * boot region stays (it is the sandbox's); KVM keeps vCPU id 0, so a
+ * sandbox gets one vCPU in its life.
+ */
 void vcpu__free(struct vcpu *v);
 
 enum vcpu_state vcpu__state(struct vcpu *v);
@@ -88,8 +104,11 @@ enum vcpu_state vcpu__state(struct vcpu *v);
  *        halted/faulted: EINVAL (resuming is meaningless; stop, then run).
  *        EBUSY when vm__guest_enter refuses (an exclusive op is under way).
  * pause: running -> paused, promptly even in a tight guest loop or a long
- *        sleep hypercall; paused: 0; others: EINVAL.  EBUSY when the thread
- *        did not leave KVM_RUN within VCPU_WAIT_MS.
+ *        sleep hypercall (the sleep is cut short: after run the guest goes
+ *        on as if it had slept); paused: 0; others: EINVAL.  EBUSY when the
+ *        thread did not leave KVM_RUN within VCPU_WAIT_MS (the pause stays
+ *        pending: the state reads running until the thread gets to it, and
+ *        run cancels it).
  * stop:  any -> stopped; the next run starts over at entry.  EBUSY as pause.
  */
 int vcpu__run(struct vcpu *v);
@@ -97,9 +116,12 @@ int vcpu__pause(struct vcpu *v);
 int vcpu__stop(struct vcpu *v);
 
 /*
- * The last fault's reason, e.g. "exit reason 8 (SHUTDOWN) at rip 0x1234",
- * or "" when it never faulted.  Points into v: valid until the next fault;
- * copy it under no lock you rely on (it is rewritten only by a new fault).
+ * The last fault's reason, or "" when it never faulted, e.g.
+ *   exit reason 6 (MMIO) at rip 0x100008: write of 8 bytes at 0x200000 (data: read-only)
+ *   exit reason 6 (MMIO) at rip 0x10000a: read of 8 bytes at 0x200000 (no region there)
+ *   exit reason 8 (SHUTDOWN) at rip 0xfff0: a triple fault; KVM has reset ...
+ * Points into v and is rewritten by the next fault, which can only come
+ * after a stop and a run: read it while faulted, or use vcpu__fault_copy.
  */
 const char *vcpu__fault(struct vcpu *v);
 /* Same, copied safely into buf. */

@@ -62,7 +62,7 @@ LOG=
 DAEMON_PID=
 REFUSALS=0	# refusal lines the test expects in LOG
 # The lines a log may hold besides refusals (an ERE; a test may add its own).
-LOG_NOTICES=': no KVM \(|: mounted at |: contents read path: |: unmounted$'
+LOG_NOTICES=': no KVM \(|: mounted at |: guest: |: contents read path: |: unmounted$'
 
 # True when /dev/kvm can be opened: the daemon then has a VM.
 have_kvm() {

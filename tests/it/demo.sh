@@ -1,0 +1,90 @@
+# The sandbox runs a guest, seen and steered through the mount with
+# standard tools: the demo guest (--demo) prints on the console and ticks
+# a heartbeat; control writes on mapped regions are refused while it runs
+# and work once it is paused; guest images are checked at start.
+. "$TESTS_DIR/it/lib.sh"
+
+have_kvm || skip "/dev/kvm missing: the guest cannot run here (scripts/test runs this in the KVM lab)"
+
+# ticks: the demo's 64-bit counter, at offset 0 of heartbeat.
+ticks() {
+	od -A n -t u8 -N 8 "$MNT/heartbeat/contents" | tr -d ' '
+}
+
+# wait_for CMD...: until it succeeds, 20 s at most (the lab is slow).
+wait_for() {
+	local i
+	for i in $(seq 200); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+start_daemon --demo
+expect_eq "vcpu" "$(cat "$MNT/vcpu")" running
+wait_for grep -q . "$MNT/console" || bad "the guest printed nothing on the console"
+say "console: $(head -c 80 "$MNT/console" | tr '\n' ' ')"
+expect_eq "console's st_size = its length" "$(stat -c %s "$MNT/console")" "$(wc -c <"$MNT/console")"
+t0=$(ticks)
+wait_for test "$(ticks)" -gt "$((t0 + 1))" || bad "the heartbeat does not move (stuck at $t0)"
+expect_eq "heartbeat kind" "$(cat "$MNT/heartbeat/kind")" host
+expect_eq "heartbeat guest_addr" "$(cat "$MNT/heartbeat/guest_addr")" 0x200000
+expect_eq "boot region kind" "$(cat "$MNT/boot/kind")" host
+# The page tables are memory like any other: PML4[0] points at the PDPT.
+pml4=$(od -A n -t x8 -N 8 "$MNT/boot/contents" | tr -d ' ')
+[ $((16#$pml4 & ~0xfff)) -eq $((0x2000)) ] || bad "PML4[0] = 0x$pml4, want the PDPT at 0x2000"
+
+# While it runs: every control write on a mapped region is EBUSY, at once,
+# and changes nothing; reads and writes of contents keep working.
+before=$(snapshot heartbeat)
+expect_errno EBUSY write "$MNT/heartbeat/zero" 1
+expect_errno EBUSY write "$MNT/heartbeat/guest_addr" 0x300000
+expect_errno EBUSY write "$MNT/heartbeat/access" ro
+expect_errno EBUSY write "$MNT/heartbeat/mem_size" 8K
+expect_errno EBUSY rmdir "$MNT/heartbeat"
+expect_eq "heartbeat still mapped" "$(cat "$MNT/heartbeat/guest_addr")" 0x200000
+printf 'host' | dd of="$MNT/heartbeat/contents" bs=1 seek=64 conv=notrunc status=none ||
+	bad "a contents write while the guest runs failed"
+expect_eq "host bytes next to the guest's" "$(dd if="$MNT/heartbeat/contents" bs=1 skip=64 count=4 status=none)" host
+
+# Paused: the same writes work, and the guest sees the result on resume.
+echo pause >"$MNT/vcpu"
+expect_eq "vcpu" "$(cat "$MNT/vcpu")" paused
+p0=$(ticks)
+sleep 0.5
+expect_eq "no ticks while paused" "$(ticks)" "$p0"
+echo 1 >"$MNT/heartbeat/zero" || bad "zero while paused failed"
+expect_eq "zeroed" "$(ticks)" 0
+echo run >"$MNT/vcpu"
+wait_for test "$(ticks)" -gt 0 || bad "the guest did not tick again after run"
+[ "$(ticks)" -lt "$p0" ] || bad "the counter did not restart from the zeroed memory ($(ticks) >= $p0)"
+
+# stop resets to the entry point: the greeting comes again.
+n=$(grep -c . "$MNT/console" || true)
+echo stop >"$MNT/vcpu"
+expect_eq "vcpu" "$(cat "$MNT/vcpu")" stopped
+echo run >"$MNT/vcpu"
+wait_for test "$(grep -c . "$MNT/console")" -gt "$n" || bad "no new greeting after stop, run"
+expect_errno EINVAL write "$MNT/vcpu" jump
+stop_daemon
+
+# Guest images are checked before anything runs.
+GUEST_ELF=${GUESTS_DIR:-}/pattern.elf
+if [ -f "$GUEST_ELF" ]; then
+	head -c 100 "$GUEST_ELF" >"$WORK/truncated.elf"
+	mnt=$(mktemp -d -p "$WORK")
+	for img in "$WORK/truncated.elf" /etc/hostname; do
+		if out=$(timeout 20 "$REGIONFS" --region ram:1M@0x100000 --guest "$img" "$mnt" 2>&1); then
+			bad "--guest $img was accepted"
+			fusermount3 -u "$mnt"
+		else
+			say "refused: $(echo "$out" | tail -n 1)"
+		fi
+	done
+	# The guest is linked at 1 MiB; the only region is mapped elsewhere.
+	out=$(timeout 20 "$REGIONFS" --region ram:64K@0x400000 --guest "$GUEST_ELF" "$mnt" 2>&1) &&
+		{ bad "a guest bigger than its region was accepted"; fusermount3 -u "$mnt"; }
+	case $out in *"not covered by any region"*) ;; *) bad "uncovered segment: got '$out'" ;; esac
+fi
+finish
