@@ -460,7 +460,7 @@ static void *hold(void *arg)
 		while (sem_wait(&h->release) < 0 && errno == EINTR)
 			;
 	if (h->start_guest)
-		atomic_store(&h->start_guest->running, true);
+		assert_int_equal(vm__guest_enter(h->start_guest), 0);
 	if (h->exclusive)
 		region__exclusive_end(h->r);
 	else
@@ -631,7 +631,7 @@ static void test_guest_running(void **state)
 	r = new_region(PAGE);
 	vm = fake_guest(r);
 	assert_int_equal(region__kind(r), REGION_HOST);
-	atomic_store(&vm->running, true);
+	assert_int_equal(vm__guest_enter(vm), 0);
 	/* EBUSY at once, even with a host access in flight to wait for. */
 	hold_start(&h, r, false, 0, NULL);
 	t0 = now_ms();
@@ -644,7 +644,7 @@ static void test_guest_running(void **state)
 	/* The host still reads and writes while the guest runs. */
 	assert_int_equal(region__write(r, "g", 1, 0), 1);
 
-	atomic_store(&vm->running, false);
+	vm__guest_exit(vm);
 	assert_int_equal(region__exclusive_begin(r), 0);
 	region__exclusive_end(r);
 	assert_int_equal(region__zero(r), 0);
@@ -670,7 +670,7 @@ static void test_guest_started_while_waiting(void **state)
 	assert_int_equal(region__exclusive_begin(r), EBUSY);
 	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS);
 	hold_stop(&h);
-	assert_true(atomic_load(&vm->running));
+	assert_true(vm__guest_running(vm));
 	/* And the lock was let go: a reader gets in at once. */
 	assert_int_equal(region__shared_begin(r), 0);
 	region__shared_end(r);

@@ -353,7 +353,7 @@ static void test_remove_guest_running(void **state)
 	assert_non_null(vm);
 	r->vm = vm;
 	r->slot = 0;
-	atomic_store(&vm->running, true);
+	assert_int_equal(vm__guest_enter(vm), 0);
 	t0 = now_ms();
 	assert_int_equal(sandbox__remove(sb, "ram"), EBUSY);
 	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS / 2);

@@ -354,9 +354,9 @@ static uint32_t vcpu_run(struct vm *vm, struct vcpu *v)
 		int ret;
 
 		/* As the real vCPU does: the guest holds its regions. */
-		atomic_store(&vm->running, true);
+		assert_int_equal(vm__guest_enter(vm), 0);
 		ret = ioctl(v->fd, KVM_RUN, 0);
-		atomic_store(&vm->running, false);
+		vm__guest_exit(vm);
 		if (ret < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		assert_int_equal(ret, 0);
