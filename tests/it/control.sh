@@ -3,19 +3,6 @@
 # regions, resize through mem_size, -o max_regions and -o max_total.
 . "$(dirname "$0")/lib.sh"
 
-# put REGION OFF: write a 16-byte marker at OFF with dd.
-put() {
-	printf 'marker@%09d' "$2" |
-		dd of="$MNT/$1/contents" bs=16 oflag=seek_bytes seek="$2" conv=notrunc status=none ||
-		bad "dd of $1/contents at $2 failed"
-}
-
-# has REGION OFF: the marker is still there.
-has() {
-	[ "$(dd if="$MNT/$1/contents" bs=16 iflag=skip_bytes skip="$2" count=1 status=none)" = \
-		"$(printf 'marker@%09d' "$2")" ]
-}
-
 # The sizes that follow mem_size: raw_size, st_size of contents, the
 # host range.
 check_sizes() {

@@ -5,19 +5,6 @@
 # mapped region.
 . "$(dirname "$0")/lib.sh"
 
-# put REGION OFF: a 16-byte marker at OFF.
-put() {
-	printf 'marker@%09d' "$2" |
-		dd of="$MNT/$1/contents" bs=16 oflag=seek_bytes seek="$2" conv=notrunc status=none ||
-		bad "dd of $1/contents at $2 failed"
-}
-
-# has REGION OFF: the marker is there.
-has() {
-	[ "$(dd if="$MNT/$1/contents" bs=16 iflag=skip_bytes skip="$2" count=1 status=none)" = \
-		"$(printf 'marker@%09d' "$2")" ]
-}
-
 # mapped REGION GPA: kind and guest_addr say where it is (GPA "none": not).
 expect_mapping() {
 	if [ "$2" = none ]; then

@@ -395,3 +395,16 @@ snapshot() {
 	printf 'contents=%s\n' "$(cksum <"$MNT/$r/contents")"
 	printf 'regions=%s\n' "$(cd "$MNT" && shopt -s dotglob nullglob && echo *)"
 }
+
+# put REGION OFF: write a 16-byte marker at OFF with dd.
+put() {
+	printf 'marker@%09d' "$2" |
+		dd of="$MNT/$1/contents" bs=16 oflag=seek_bytes seek="$2" conv=notrunc status=none ||
+		bad "dd of $1/contents at $2 failed"
+}
+
+# has REGION OFF: the marker put wrote is there.
+has() {
+	[ "$(dd if="$MNT/$1/contents" bs=16 iflag=skip_bytes skip="$2" count=1 status=none)" = \
+		"$(printf 'marker@%09d' "$2")" ]
+}
