@@ -378,6 +378,7 @@ static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
+	char text[ATTR_TEXT_MAX];
 	int n;
 
 	(void)ino;
@@ -404,7 +405,12 @@ static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > h->len - (size_t)off)
 		size = h->len - (size_t)off;
-	fuse_reply_buf(req, h->text + off, size);
+	/*
+	 * Reply from a copy: once the kernel has the bytes the reader may
+	 * close, and the release may free h while writev is still returning.
+	 */
+	memcpy(text, h->text + off, size);
+	fuse_reply_buf(req, text, size);
 }
 
 static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
