@@ -18,38 +18,47 @@
 #include <unistd.h>
 
 
-/* Guards every region's fs_backing_id and fs_backing_opens. */
+/* Guards every region's fs_backing_id, fs_backing_opens, fs_daemon_opens. */
 static pthread_mutex_t backing_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
- * Passthrough for this open?  Readers, when the kernel allows it.  A
- * writer too while passthrough opens exist: the kernel refuses (EIO) any
- * other kind of open of an inode that is open for passthrough.  Every
- * passthrough open of a region shares one backing id, as the kernel wants.
+ * Which path for this open.  The kernel refuses (EIO) an open that is not
+ * passthrough while the inode is open for passthrough, and a passthrough
+ * open of an inode open in caching mode; every passthrough open of it must
+ * share one backing.  So the kind of the opens already there decides, and
+ * counting them here, under one lock, at decision time, keeps every
+ * decision consistent with the opens the kernel may still be completing:
+ *   passthrough opens exist: passthrough (a writer too);
+ *   daemon-path opens exist: the daemon (a reader too);
+ *   none: readers passthrough, writers the daemon (which holds the region
+ *   shared and answers ENOSPC past the end).
+ * Counts drop at release, after the kernel closed the file: a stale count
+ * only delays a switch of path until the last open of the old kind is gone.
  */
 static bool want_passthrough(struct handle *h, int acc)
 {
 	struct region *r = h->r;
-	bool ok = false;
+	bool pt;
 
-	if (!rfs.passthrough || rfs.no_passthrough)
-		return false;
 	pthread_mutex_lock(&backing_lock);
-	if (acc == O_RDONLY || r->fs_backing_opens > 0) {
-		if (!r->fs_backing_id) {
-			int id = passthrough__open_backing(r);
+	pt = rfs.passthrough && !rfs.no_passthrough &&
+	     (r->fs_backing_opens > 0 ||
+	      (r->fs_daemon_opens == 0 && acc == O_RDONLY));
+	if (pt && !r->fs_backing_id) {
+		int id = passthrough__open_backing(r);
 
-			r->fs_backing_id = id > 0 ? id : 0;
-		}
-		if (r->fs_backing_id) {
-			r->fs_backing_opens++;
-			h->backing_id = r->fs_backing_id;
-			h->pt_writer = acc != O_RDONLY;
-			ok = true;
-		}
+		r->fs_backing_id = id > 0 ? id : 0;
+		pt = r->fs_backing_id != 0;
+	}
+	if (pt) {
+		r->fs_backing_opens++;
+		h->backing_id = r->fs_backing_id;
+		h->pt_writer = acc != O_RDONLY;
+	} else {
+		r->fs_daemon_opens++;
 	}
 	pthread_mutex_unlock(&backing_lock);
-	return ok;
+	return pt;
 }
 
 void contents__open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
@@ -78,9 +87,12 @@ void contents__release(struct handle *h)
 	struct region *r = h->r;
 	int64_t cut;
 
-	if (!h->backing_id)
-		return;
 	pthread_mutex_lock(&backing_lock);
+	if (!h->backing_id) {
+		r->fs_daemon_opens--;
+		pthread_mutex_unlock(&backing_lock);
+		return;
+	}
 	if (--r->fs_backing_opens == 0) {
 		passthrough__close_backing(r->fs_backing_id);
 		r->fs_backing_id = 0;

@@ -64,6 +64,7 @@ struct region {
 	 */
 	int fs_backing_id;
 	unsigned fs_backing_opens;
+	unsigned fs_daemon_opens;	/* contents opens through the daemon */
 };
 
 size_t region__page_size(void);
