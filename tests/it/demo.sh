@@ -27,7 +27,14 @@ wait_for grep -q . "$MNT/console" || bad "the guest printed nothing on the conso
 say "console: $(head -c 80 "$MNT/console" | tr '\n' ' ')"
 expect_eq "console's st_size = its length" "$(stat -c %s "$MNT/console")" "$(wc -c <"$MNT/console")"
 t0=$(ticks)
-wait_for test "$(ticks)" -gt "$((t0 + 1))" || bad "the heartbeat does not move (stuck at $t0)"
+if ! wait_for test "$(ticks)" -gt "$((t0 + 1))"; then
+	bad "the heartbeat does not move (stuck at $t0)"
+	# Where the vCPU thread is, for the record: in KVM_RUN or asleep.
+	for task in /proc/"$DAEMON_PID"/task/*; do
+		say "thread $(cat "$task/comm"): $(cat "$task/wchan"): $(head -n 3 "$task/stack" 2>/dev/null | tr '\n' ' ')"
+	done
+	say "vcpu: $(cat "$MNT/vcpu"), heartbeat now $(ticks)"
+fi
 expect_eq "heartbeat kind" "$(cat "$MNT/heartbeat/kind")" host
 expect_eq "heartbeat guest_addr" "$(cat "$MNT/heartbeat/guest_addr")" 0x200000
 expect_eq "boot region kind" "$(cat "$MNT/boot/kind")" host
