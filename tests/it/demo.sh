@@ -4,7 +4,7 @@
 # and work once it is paused; guest images are checked at start.
 . "$TESTS_DIR/it/lib.sh"
 
-have_kvm || skip "/dev/kvm missing: the guest cannot run here (scripts/test runs this in the KVM lab)"
+have_kvm || skip "/dev/kvm missing: the guest cannot run here (not in the KVM lab yet: see KVMLAB_TESTS in scripts/test)"
 
 # ticks: the demo's 64-bit counter, at offset 0 of heartbeat.
 ticks() {
