@@ -103,11 +103,10 @@ static int store_mem_size(struct region *r, const char *val, const char **why)
 		*why = "size must be between 1 byte and 1T";
 		return EINVAL;
 	}
-	if (r->readonly) {
-		*why = busy_why(r);
-		return EPERM;
-	}
-	/* Exclusivity first: while the guest runs, that is EBUSY. */
+	/*
+	 * Exclusivity first: while the guest runs, that is EBUSY; a readonly
+	 * region is EPERM from the same place.
+	 */
 	ret = sandbox__resize(rfs.sb, r, size);
 	if (ret == ENOSPC)
 		*why = "over the total size limit of the sandbox (-o max_total)";
@@ -130,17 +129,13 @@ static int store_guest_addr(struct region *r, const char *val,
 		*why = "not \"none\" or a guest-physical address";
 		return EINVAL;
 	}
-	if (r->readonly) {
-		*why = busy_why(r);
-		return EPERM;
-	}
-	if (!rfs.sb->vm) {
-		*why = "no KVM: this sandbox can only be inspected";
-		return ENODEV;
-	}
+	/* The sandbox answers readonly (EPERM) before no VM (ENODEV). */
 	ret = sandbox__set_guest_addr(rfs.sb, r, none, gpa);
 	switch (ret) {
 	case 0:
+		break;
+	case ENODEV:
+		*why = "no KVM: this sandbox can only be inspected";
 		break;
 	case EINVAL:
 		*why = "the address is not page-aligned or the range passes "
@@ -170,10 +165,6 @@ static int store_access(struct region *r, const char *val, const char **why)
 	} else {
 		*why = "access is \"rw\" or \"ro\"";
 		return EINVAL;
-	}
-	if (r->readonly) {
-		*why = busy_why(r);
-		return EPERM;
 	}
 	ret = sandbox__set_access(rfs.sb, r, ro);
 	if (ret == EOPNOTSUPP)

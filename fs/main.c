@@ -340,8 +340,10 @@ static int load_guest(struct options *o)
 		ret = guest__demo(rfs.sb, &cfg.entry, &cfg.stack, why, sizeof(why));
 	} else if (o->entry) {
 		ret = parse__size(o->entry, &cfg.entry) ? EINVAL : 0;
-		snprintf(why, sizeof(why), "--entry %s: not an address", o->entry);
-		if (!ret)
+		if (ret)
+			snprintf(why, sizeof(why), "--entry %s: not an address",
+				 o->entry);
+		else
 			ret = guest__load_flat(rfs.sb, o->guest, cfg.entry, why,
 					       sizeof(why));
 	} else {

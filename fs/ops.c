@@ -79,12 +79,13 @@ static void reply_entry(fuse_req_t req, const struct stat *st)
 static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct region *r;
+	fuse_ino_t fino;
 	struct stat st;
 	uint64_t id;
 	int f;
 
-	if (parent == FS_ROOT_INO && root__lookup(name)) {
-		root__stat(root__lookup(name), &st);
+	if (parent == FS_ROOT_INO && (fino = root__lookup(name))) {
+		root__stat(fino, &st);
 		reply_entry(req, &st);
 		return;
 	}
