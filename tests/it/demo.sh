@@ -11,7 +11,19 @@ ticks() {
 	od -A n -t u8 -N 8 "$MNT/heartbeat/contents" | tr -d ' '
 }
 
+# ticks_above N: the counter is past N now (read anew at every call).
+ticks_above() {
+	[ "$(ticks)" -gt "$1" ]
+}
+
+# console_lines_above N: the console holds more than N lines now.
+console_lines_above() {
+	[ "$(grep -c . "$MNT/console" || true)" -gt "$1" ]
+}
+
 # wait_for CMD...: until it succeeds, 20 s at most (the lab is slow).
+# CMD is run anew each time: what it reads must be read inside it (a
+# "$(...)" in its arguments would be read once, before the first try).
 wait_for() {
 	local i
 	for i in $(seq 200); do
@@ -27,7 +39,7 @@ wait_for grep -q . "$MNT/console" || bad "the guest printed nothing on the conso
 say "console: $(head -c 80 "$MNT/console" | tr '\n' ' ')"
 expect_eq "console's st_size = its length" "$(stat -c %s "$MNT/console")" "$(wc -c <"$MNT/console")"
 t0=$(ticks)
-if ! wait_for test "$(ticks)" -gt "$((t0 + 1))"; then
+if ! wait_for ticks_above "$((t0 + 1))"; then
 	bad "the heartbeat does not move (stuck at $t0)"
 	# Where the vCPU thread is, for the record: in KVM_RUN or asleep.
 	for task in /proc/"$DAEMON_PID"/task/*; do
@@ -64,7 +76,7 @@ expect_eq "no ticks while paused" "$(ticks)" "$p0"
 echo 1 >"$MNT/heartbeat/zero" || bad "zero while paused failed"
 expect_eq "zeroed" "$(ticks)" 0
 echo run >"$MNT/vcpu"
-wait_for test "$(ticks)" -gt 0 || bad "the guest did not tick again after run"
+wait_for ticks_above 0 || bad "the guest did not tick again after run"
 [ "$(ticks)" -lt "$p0" ] || bad "the counter did not restart from the zeroed memory ($(ticks) >= $p0)"
 
 # stop resets to the entry point: the greeting comes again.
@@ -72,7 +84,7 @@ n=$(grep -c . "$MNT/console" || true)
 echo stop >"$MNT/vcpu"
 expect_eq "vcpu" "$(cat "$MNT/vcpu")" stopped
 echo run >"$MNT/vcpu"
-wait_for test "$(grep -c . "$MNT/console")" -gt "$n" || bad "no new greeting after stop, run"
+wait_for console_lines_above "$n" || bad "no new greeting after stop, run"
 expect_errno EINVAL write "$MNT/vcpu" jump
 stop_daemon
 
