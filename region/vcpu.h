@@ -121,7 +121,8 @@ int vcpu__stop(struct vcpu *v);
  *   exit reason 6 (MMIO) at rip 0x10000a: read of 8 bytes at 0x200000 (no region there)
  *   exit reason 8 (SHUTDOWN) at rip 0xfff0: a triple fault; KVM has reset ...
  * Points into v and is rewritten by the next fault, which can only come
- * after a stop and a run: read it while faulted, or use vcpu__fault_copy.
+ * after a stop and a run, or by vcpu__load: read it while faulted, or use
+ * vcpu__fault_copy.
  */
 const char *vcpu__fault(struct vcpu *v);
 /* Same, copied safely into buf. */
@@ -138,5 +139,38 @@ void vcpu__fault_copy(struct vcpu *v, char *buf, size_t len);
 uint64_t vcpu__console_end(struct vcpu *v);
 ssize_t vcpu__console_read(struct vcpu *v, void *buf, size_t len,
 			   uint64_t off);
+
+/*
+ * Saving and restoring the vCPU, for snapshots.  Memory is the caller's
+ * business (regions); these hold what KVM and the vCPU thread hold.
+ */
+struct vcpu_saved;	/* opaque: registers and the vCPU's state */
+/*
+ * Save everything KVM holds of the vCPU (general, segment/control, FPU/SSE
+ * (XSAVE when KVM has it), XCRs, the MSRs a long-mode guest uses (sysenter,
+ * STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE, TSC, TSC_AUX, PAT, MISC_ENABLE;
+ * those KVM refuses are left out), pending events, debug registers) plus
+ * its state (paused, stopped, halted, faulted, and the fault text).
+ * A vCPU paused in the middle of an I/O exit has already completed it
+ * (rip is past the instruction): see vcpu.c.  EBUSY while the vCPU is
+ * running (a pause still pending included); ENOMEM; another errno when
+ * KVM refuses a read.
+ */
+int vcpu__save(struct vcpu *v, struct vcpu_saved **out);
+/*
+ * Put a saved state back: the registers, and the state it was saved in
+ * (a vCPU saved paused is paused after this, and `run` continues exactly
+ * where it was saved; saved stopped: stopped, next run starts at entry).
+ * EBUSY while running.  The caller keeps the guest out meanwhile (it
+ * holds exclusivity on the mapped regions, so vcpu__run fails EBUSY).
+ * s must come from this vCPU (or another of this host's KVM); the console
+ * is not part of it (it goes on from where it is).  When KVM refuses part
+ * of it (that errno is returned), the registers are half loaded, so the
+ * vCPU is left stopped: the next run starts over at entry.
+ */
+int vcpu__load(struct vcpu *v, const struct vcpu_saved *s);
+void vcpu__saved_free(struct vcpu_saved *s);
+/* The state the vCPU was in when saved. */
+enum vcpu_state vcpu__saved_state(const struct vcpu_saved *s);
 
 #endif

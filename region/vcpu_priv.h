@@ -12,6 +12,12 @@
 #include <time.h>
 
 #define VCPU_FAULT_MAX 256
+/*
+ * KVM_RUNs with immediate_exit that one completion of an I/O exit may take:
+ * an emulated string IN can ask for its next chunk, an emulated MMIO
+ * access for its next fragment.  One or two in practice.
+ */
+#define VCPU_COMPLETE_MAX 16
 
 enum vcpu_req { VCPU_REQ_NONE, VCPU_REQ_PAUSE, VCPU_REQ_STOP };
 
@@ -36,6 +42,13 @@ struct vcpu {
 	enum vcpu_state state;
 	enum vcpu_req request;	/* for the thread, while running */
 	bool reset;		/* registers to entry before the next KVM_RUN */
+	/*
+	 * The last KVM_RUN ended in an I/O or MMIO exit, which the next
+	 * KVM_RUN completes (rip past the instruction, an IN's value in rax):
+	 * leaving running for paused or stopped completes it then and there,
+	 * so only a fault leaves one pending.
+	 */
+	bool io_pending;
 	bool quit;
 	char fault[VCPU_FAULT_MAX];
 
@@ -49,6 +62,7 @@ void vcpu_log(struct vcpu *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void vcpu_timeout(struct timespec *ts, unsigned ms);
 void vcpu_leave_locked(struct vcpu *v, enum vcpu_state to);
+bool vcpu_io_exit(const struct kvm_run *run);
 
 /* vcpu_boot.c */
 int vcpu_boot_create(struct vcpu *v, char *why, size_t why_len);

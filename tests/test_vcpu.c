@@ -1,7 +1,8 @@
 /*
  * The vCPU on real KVM: long-mode guests from tests/guests/ (GUESTS_DIR)
  * sharing regions with the host, the state machine, the console, the sleep
- * hypercall, and exclusivity between the running guest and region__zero.
+ * hypercall, exclusivity between the running guest and region__zero, and
+ * saving and loading the vCPU (vcpu__save, vcpu__load).
  * Needs /dev/kvm: without it, the whole program is skipped (exit 77).
  */
 #include <setjmp.h>
@@ -12,12 +13,15 @@
 #include "region/guest.h"
 #include "region/sandbox.h"
 #include "region/vcpu.h"
+#include "region/vcpu_priv.h"	/* white box: the vCPU's fd and kvm_run */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -479,6 +483,366 @@ static void test_demo(void **state)
 	region__put(hb);
 }
 
+/* counter's line for n. */
+static void tick_line(char *buf, size_t len, uint64_t n)
+{
+	snprintf(buf, len, "tick %016llx\n", (unsigned long long)n);
+}
+
+/* Does the console, from its oldest kept byte, hold text? */
+static bool console_has(struct vcpu *v, const char *text)
+{
+	static char buf[VCPU_CONSOLE_DEFAULT + 1];
+	ssize_t n = vcpu__console_read(v, buf, sizeof(buf) - 1, 0);
+
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+/* Wait until the console, from logical offset at, starts with text. */
+static void wait_console_at(struct vcpu *v, uint64_t at, const char *text)
+{
+	size_t len = strlen(text);
+	uint64_t t0 = now_ms();
+	char buf[256];
+	ssize_t n;
+
+	assert_true(len < sizeof(buf));
+	while (vcpu__console_end(v) < at + len) {
+		if (now_ms() - t0 > GUEST_WAIT_MS)
+			fail_msg("console stuck at %llu, want %zu bytes after "
+				 "%llu (state %s)",
+				 (unsigned long long)vcpu__console_end(v), len,
+				 (unsigned long long)at,
+				 vcpu__state_name(vcpu__state(v)));
+		nap_ms(1);
+	}
+	n = vcpu__console_read(v, buf, len, at);
+	assert_int_equal(n, len);
+	buf[n] = '\0';
+	if (memcmp(buf, text, len))
+		fail_msg("console at %llu: \"%s\", want \"%s\"",
+			 (unsigned long long)at, buf, text);
+}
+
+/*
+ * Pause counter just after it ended a line: it is most likely asleep then
+ * (20 ms against a few exits), so the save lands between two rounds.
+ */
+static void pause_after_line(struct vcpu *v)
+{
+	uint64_t end = vcpu__console_end(v), e, t0 = now_ms();
+	char c = 0;
+
+	for (;;) {
+		e = vcpu__console_end(v);
+		if (e != end && vcpu__console_read(v, &c, 1, e - 1) == 1 &&
+		    c == '\n')
+			break;
+		if (now_ms() - t0 > GUEST_WAIT_MS)
+			fail_msg("no new line in %d ms", GUEST_WAIT_MS);
+		nap_ms(1);
+	}
+	assert_int_equal(vcpu__pause(v), 0);
+}
+
+/*
+ * White box: KVM holds no I/O completion for a paused vCPU, so what is
+ * saved is where the guest is.  A KVM_RUN with immediate_exit would do a
+ * pending one (api.rst) and move rip; it must change nothing.
+ */
+static void assert_nothing_pending(struct vcpu *v)
+{
+	struct kvm_regs a, b;
+
+	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
+	assert_int_equal(ioctl(v->fd, KVM_GET_REGS, &a), 0);
+	v->run->immediate_exit = 1;
+	assert_int_equal(ioctl(v->fd, KVM_RUN, 0), -1);
+	assert_int_equal(errno, EINTR);
+	v->run->immediate_exit = 0;
+	assert_int_equal(ioctl(v->fd, KVM_GET_REGS, &b), 0);
+	if (a.rip != b.rip)
+		fail_msg("rip 0x%llx was 0x%llx before: an I/O was pending",
+			 (unsigned long long)b.rip, (unsigned long long)a.rip);
+	assert_memory_equal(&a, &b, sizeof(a));
+}
+
+/*
+ * Where counter's console stands: the count of its last whole line, and
+ * in partial what is out of the next one (paused in the middle of it).
+ */
+static uint64_t console_tail(struct vcpu *v, char *partial, size_t len)
+{
+	uint64_t end = vcpu__console_end(v);
+	unsigned long long count;
+	char buf[128], *nl, *line;
+	ssize_t n;
+
+	n = vcpu__console_read(v, buf, sizeof(buf) - 1,
+			       end > 100 ? end - 100 : 0);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	nl = strrchr(buf, '\n');
+	assert_non_null(nl);
+	snprintf(partial, len, "%s", nl + 1);
+	*nl = '\0';
+	line = strrchr(buf, '\n');
+	line = line ? line + 1 : buf;
+	if (sscanf(line, "tick %llx", &count) != 1)
+		fail_msg("counter's last line is \"%s\"", line);
+	return count;
+}
+
+/*
+ * After a load, counter must go on exactly from where its console was at
+ * the save: the rest of the line it was in (rest), then the next line.
+ */
+static void check_continues(struct vcpu *v, uint64_t at, uint64_t last,
+			    const char *partial)
+{
+	char l1[32], l2[32], want[64];
+
+	tick_line(l1, sizeof(l1), last + 1);
+	tick_line(l2, sizeof(l2), last + 2);
+	assert_true(strncmp(l1, partial, strlen(partial)) == 0);
+	snprintf(want, sizeof(want), "%s%s", l1 + strlen(partial), l2);
+	wait_console_at(v, at, want);
+}
+
+/*
+ * Save paused, run on, restore (data's qword by hand, the registers by
+ * vcpu__load): counter goes on from the save, without a MISMATCH.
+ */
+static void test_save_restore(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "counter", 0);
+	struct vcpu_saved *s = NULL, *st = NULL;
+	uint64_t saved, last, pos, t0;
+	char partial[32];
+
+	assert_int_equal(vcpu__run(v), 0);
+	wait_console(v, 0, "tick 0000000000000003\n");
+	pause_after_line(v);
+	assert_nothing_pending(v);
+	saved = qword(f->data, 0);
+	last = console_tail(v, partial, sizeof(partial));
+	assert_int_equal(vcpu__save(v, &s), 0);
+	assert_non_null(s);
+	assert_int_equal(vcpu__saved_state(s), VCPU_PAUSED);
+	printf("  saved at count %llu; console: tick %llu, then \"%s\"\n",
+	       (unsigned long long)saved, (unsigned long long)last, partial);
+	/* The copy is the last line's count, or the next (stored, unsaid). */
+	assert_true(saved == last || saved == last + 1);
+	/* Saving changes nothing: the guest goes on as if never saved. */
+	pos = vcpu__console_end(v);
+	assert_int_equal(vcpu__run(v), 0);
+	check_continues(v, pos, last, partial);
+
+	t0 = now_ms();
+	while (qword(f->data, 0) < saved + 5 && now_ms() - t0 < GUEST_WAIT_MS)
+		nap_ms(5);
+	assert_true(qword(f->data, 0) >= saved + 5);
+	assert_int_equal(vcpu__pause(v), 0);
+	pos = vcpu__console_end(v);
+	assert_int_equal(region__write(f->data, &saved, 8, 0), 8);
+	assert_int_equal(vcpu__load(v, s), 0);
+	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
+	assert_int_equal(vcpu__run(v), 0);
+	/* Saved between rounds, that is "tick <saved + 1>" next. */
+	check_continues(v, pos, last, partial);
+	assert_false(console_has(v, "MISMATCH"));
+
+	/* Saved stopped: loads stopped, from paused or not; run is a start. */
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_int_equal(vcpu__save(v, &st), 0);
+	assert_int_equal(vcpu__saved_state(st), VCPU_STOPPED);
+	assert_int_equal(vcpu__load(v, s), 0);
+	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
+	assert_int_equal(vcpu__load(v, st), 0);
+	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
+	assert_int_equal(region__zero(f->data), 0);
+	pos = vcpu__console_end(v);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_console_at(v, pos, "tick 0000000000000001\ntick 0000000000000002\n");
+	assert_false(console_has(v, "MISMATCH"));
+	vcpu__saved_free(s);
+	vcpu__saved_free(st);
+}
+
+/* Running: neither save nor load; holding the guest out: load, not run. */
+static void test_save_busy(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "counter", 0);
+	struct vcpu_saved *s = NULL, *s2 = NULL;
+	uint64_t pos;
+
+	assert_int_equal(vcpu__save(v, &s), 0);
+	assert_int_equal(vcpu__saved_state(s), VCPU_STOPPED);
+	assert_int_equal(vcpu__run(v), 0);
+	pos = wait_console(v, 0, "tick 0000000000000001\n");
+	assert_int_equal(vcpu__save(v, &s2), EBUSY);
+	assert_null(s2);
+	assert_int_equal(vcpu__load(v, s), EBUSY);
+	assert_int_equal(vcpu__state(v), VCPU_RUNNING);
+	wait_console_at(v, pos, "tick 0000000000000002\n");
+
+	/* What a snapshot restore does: the guest held out, then load. */
+	assert_int_equal(vcpu__pause(v), 0);
+	assert_int_equal(vm__excl_enter(f->sb->vm), 0);
+	assert_int_equal(vcpu__load(v, s), 0);
+	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
+	assert_int_equal(vcpu__run(v), EBUSY);
+	vm__excl_exit(f->sb->vm);
+	vcpu__saved_free(s);
+	vcpu__saved_free(NULL);
+}
+
+/* Halted saves and loads as halted: run refuses, stop and run restart. */
+static void test_save_halted(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "dirtier", 0);
+	struct vcpu_saved *s = NULL;
+	uint8_t b;
+
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_HALTED);
+	wait_console(v, 0, "dirtied\n");
+	assert_int_equal(region__read(f->data, &b, 1, 0x1000), 1);
+	assert_int_equal(b, 0xa1);
+	assert_int_equal(region__read(f->data, &b, 1, 0x5000), 1);
+	assert_int_equal(b, 0xb2);
+	assert_int_equal(vcpu__save(v, &s), 0);
+	assert_int_equal(vcpu__saved_state(s), VCPU_HALTED);
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_int_equal(vcpu__load(v, s), 0);
+	assert_int_equal(vcpu__state(v), VCPU_HALTED);
+	assert_int_equal(vcpu__run(v), EINVAL);
+	assert_int_equal(vcpu__pause(v), EINVAL);
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_HALTED);
+	assert_int_equal(vcpu__console_end(v), 2 * strlen("dirtied\n"));
+	vcpu__saved_free(s);
+}
+
+/* Rounds of test_save_anywhere. */
+#define SAVE_ROUNDS 12
+
+/*
+ * Saves at varied points of counter's round: going on, and going on again
+ * from the save once loaded after the guest ran on (paused in its sleep
+ * then, so KVM's last exit is another OUT than the saved one), no byte is
+ * lost or said twice.  With a CPU to spare some pauses land in the middle
+ * of a line; on the lab's one CPU the vCPU thread says a whole line before
+ * this one runs again, so they land in the sleep, an OUT all the same.
+ */
+static void test_save_anywhere(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "counter", 0);
+	uint64_t saved, last, pos, e0, t0;
+	struct vcpu_saved *s;
+	char partial[32];
+	unsigned mid = 0;
+
+	assert_int_equal(vcpu__run(v), 0);
+	wait_console(v, 0, "tick 0000000000000001\n");
+	for (unsigned i = 0; i < SAVE_ROUNDS; i++) {
+		/*
+		 * The count changes just before its line is said: pause
+		 * then, a little later each round.
+		 */
+		e0 = qword(f->data, 0);
+		t0 = now_ms();
+		while (qword(f->data, 0) == e0) {
+			if (now_ms() - t0 > GUEST_WAIT_MS)
+				fail_msg("counter stuck at %llu for %d ms",
+					 (unsigned long long)e0, GUEST_WAIT_MS);
+			sched_yield();
+		}
+		for (volatile unsigned spin = 0; spin < (i % 4) * 1000; spin++)
+			;
+		assert_int_equal(vcpu__pause(v), 0);
+		assert_nothing_pending(v);
+		saved = qword(f->data, 0);
+		last = console_tail(v, partial, sizeof(partial));
+		mid += partial[0] != '\0';
+		assert_int_equal(vcpu__save(v, &s), 0);
+
+		pos = vcpu__console_end(v);
+		assert_int_equal(vcpu__run(v), 0);
+		check_continues(v, pos, last, partial);
+		pause_after_line(v);
+
+		pos = vcpu__console_end(v);
+		assert_int_equal(region__write(f->data, &saved, 8, 0), 8);
+		assert_int_equal(vcpu__load(v, s), 0);
+		vcpu__saved_free(s);
+		assert_int_equal(vcpu__run(v), 0);
+		check_continues(v, pos, last, partial);
+	}
+	printf("  %u of %d saves in the middle of a line\n", mid, SAVE_ROUNDS);
+	assert_false(console_has(v, "MISMATCH"));
+}
+
+/*
+ * Faulted saves and loads as faulted, fault text included.  And a fault
+ * leaves its MMIO exit pending in KVM: loading a paused state over it must
+ * not let that stale completion land on the loaded registers.
+ */
+static void test_save_faulted(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "counter", 0);
+	struct vcpu_saved *s = NULL, *sf = NULL;
+	uint64_t saved, last, pos;
+	char partial[32], fault[256];
+
+	assert_int_equal(vcpu__run(v), 0);
+	wait_console(v, 0, "tick 0000000000000002\n");
+	pause_after_line(v);
+	saved = qword(f->data, 0);
+	last = console_tail(v, partial, sizeof(partial));
+	assert_int_equal(vcpu__save(v, &s), 0);
+
+	/* data unmapped: the guest's next look at it is a fault. */
+	assert_int_equal(sandbox__set_guest_addr(f->sb, f->data, true, 0), 0);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_FAULTED);
+	vcpu__fault_copy(v, fault, sizeof(fault));
+	printf("  fault: %s\n", fault);
+	assert_non_null(strstr(fault, "read of 8 bytes at 0x200000 "
+			       "(no region there)"));
+	assert_int_equal(vcpu__save(v, &sf), 0);
+	assert_int_equal(vcpu__saved_state(sf), VCPU_FAULTED);
+
+	/* Straight from faulted to the paused state: it goes on from there. */
+	assert_int_equal(sandbox__set_guest_addr(f->sb, f->data, false,
+						 DATA_GPA), 0);
+	assert_int_equal(region__write(f->data, &saved, 8, 0), 8);
+	assert_int_equal(vcpu__load(v, s), 0);
+	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
+	assert_string_equal(vcpu__fault(v), "");	/* saved before it */
+	pos = vcpu__console_end(v);
+	assert_int_equal(vcpu__run(v), 0);
+	check_continues(v, pos, last, partial);
+	assert_false(console_has(v, "MISMATCH"));
+
+	/* And back to the fault. */
+	assert_int_equal(vcpu__pause(v), 0);
+	assert_int_equal(vcpu__load(v, sf), 0);
+	assert_int_equal(vcpu__state(v), VCPU_FAULTED);
+	assert_string_equal(vcpu__fault(v), fault);
+	assert_int_equal(vcpu__run(v), EINVAL);
+	vcpu__saved_free(s);
+	vcpu__saved_free(sf);
+}
+
 /* No VM: a clear refusal, not a crash. */
 static void test_no_vm(void **state)
 {
@@ -510,6 +874,11 @@ int main(void)
 		T(test_console_window),
 		T(test_demo),
 		T(test_triple_fault),
+		T(test_save_restore),
+		T(test_save_busy),
+		T(test_save_anywhere),
+		T(test_save_halted),
+		T(test_save_faulted),
 	};
 	int fd;
 
