@@ -97,6 +97,11 @@ int region__new(const char *name, uint64_t size, struct region **out)
 	ret = map_memfd(r->memfd, size, &r->raw);
 	if (ret)
 		goto out_close;
+	ret = region__dirty_alloc(r, size);
+	if (ret) {
+		munmap(r->raw, size + 2 * region__page_size());
+		goto out_close;
+	}
 
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr,
@@ -125,6 +130,7 @@ void region__put(struct region *r)
 		return;
 	/* The sandbox unmaps before it drops its reference. */
 	munmap(r->raw, r->mem_size + 2 * region__page_size());
+	region__dirty_free(r);
 	close(r->memfd);
 	pthread_rwlock_destroy(&r->lock);
 	free(r);
@@ -185,7 +191,7 @@ const char *region__kind_name(enum region_kind kind)
 	return "?";
 }
 
-static struct timespec deadline_ms(unsigned ms)
+struct timespec region__deadline_ms(unsigned ms)
 {
 	struct timespec ts;
 
@@ -202,7 +208,7 @@ static struct timespec deadline_ms(unsigned ms)
 
 int region__shared_begin(struct region *r)
 {
-	struct timespec ts = deadline_ms(REGION_SHARED_WAIT_MS);
+	struct timespec ts = region__deadline_ms(REGION_SHARED_WAIT_MS);
 	int ret = pthread_rwlock_clockrdlock(&r->lock, CLOCK_MONOTONIC, &ts);
 
 	return ret == ETIMEDOUT ? EBUSY : ret;
@@ -223,7 +229,7 @@ int region__exclusive_begin(struct region *r)
 	/* A running vCPU holds every mapped region: refuse at once. */
 	if (region__mapped(r) && r->vm && vm__guest_running(r->vm))
 		return EBUSY;
-	ts = deadline_ms(REGION_EXCL_WAIT_MS);
+	ts = region__deadline_ms(REGION_EXCL_WAIT_MS);
 	ret = pthread_rwlock_clockwrlock(&r->lock, CLOCK_MONOTONIC, &ts);
 	if (ret)
 		return ret == ETIMEDOUT ? EBUSY : ret;
@@ -304,6 +310,8 @@ ssize_t region__write(struct region *r, const void *buf, size_t len,
 	n = pwrite(r->memfd, buf, len, (off_t)off);
 	if (n < 0)
 		n = -errno;
+	else
+		region__dirty_mark(r, off, (uint64_t)n);
 out:
 	region__shared_end(r);
 	return n;
@@ -315,6 +323,8 @@ out:
  */
 int region__zero_locked(struct region *r)
 {
+	/* Every page is written (with zeros), whatever it held. */
+	region__dirty_mark_all(r);
 	if (fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      0, (off_t)r->mem_size) == 0)
 		return 0;
@@ -322,6 +332,13 @@ int region__zero_locked(struct region *r)
 		return errno;
 	memset(region__base_addr(r), 0, r->mem_size);
 	return 0;
+}
+
+void region__seal(struct region *r)
+{
+	r->readonly = true;
+	r->track = false;
+	region__dirty_free(r);
 }
 
 int region__zero(struct region *r)
@@ -354,12 +371,19 @@ int region__resize_locked(struct region *r, uint64_t size)
 	if (ftruncate(r->memfd, (off_t)size) < 0)
 		return errno;
 	ret = map_memfd(r->memfd, size, &raw);
+	if (!ret) {
+		ret = region__dirty_alloc(r, size);
+		if (ret)
+			munmap(raw, size + 2 * region__page_size());
+	}
 	if (ret) {
 		/* Put the old size back; shrinking already dropped data. */
 		if (ftruncate(r->memfd, (off_t)r->mem_size) < 0)
 			return errno;
 		return ret;
 	}
+	/* The pages past the old end or the new one changed: say so. */
+	region__dirty_mark_all(r);
 	munmap(r->raw, r->mem_size + 2 * region__page_size());
 	r->raw = raw;
 	r->mem_size = size;

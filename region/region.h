@@ -65,9 +65,23 @@ struct region {
 	int fs_backing_id;
 	unsigned fs_backing_opens;
 	unsigned fs_daemon_opens;	/* contents opens through the daemon */
+
+	/*
+	 * Dirty tracking (dirty.c).  A page's stamp is the epoch of its last
+	 * known write (0: never); floor stamps every page at once (zero).
+	 * Stamps are written atomically under the region held shared or
+	 * exclusive; the array itself only changes under exclusive.
+	 */
+	bool track;		/* false: -o nodirty, and snapshot copies */
+	_Atomic uint32_t *stamps;
+	_Atomic uint32_t floor;
+	uint32_t cleared;	/* the epoch of the last `echo 0 > dirty` */
+	atomic_int untracked;	/* open writers whose writes we cannot see */
 };
 
 size_t region__page_size(void);
+/* A CLOCK_MONOTONIC deadline ms from now, for the bounded waits. */
+struct timespec region__deadline_ms(unsigned ms);
 /* What a region of size bytes really takes: whole pages. */
 uint64_t region__round_size(uint64_t size);
 
@@ -114,6 +128,9 @@ int region__resize_locked(struct region *r, uint64_t size);
  */
 int64_t region__trim(struct region *r);
 
+/* Make r a readonly region for good (a snapshot's copy): untracked. */
+void region__seal(struct region *r);
+
 /* Convenience: take exclusivity, do it, release. */
 int region__zero(struct region *r);
 int region__resize(struct region *r, uint64_t size);
@@ -125,5 +142,59 @@ int region__resize(struct region *r, uint64_t size);
 int64_t region__seek_data(struct region *r, uint64_t off);
 int64_t region__seek_hole(struct region *r, uint64_t off);
 uint64_t region__resident(struct region *r);
+
+/*
+ * Dirty tracking: which pages were written, by the host (region__write,
+ * zero, restore) and by the guest (the KVM dirty log of its slot).
+ * Epochs order writes against clears and snapshots: a page is dirty since
+ * epoch E when its stamp (or the region's floor) is above E.
+ */
+/* Whether new regions (and their KVM slots) are tracked; default true. */
+void dirty__set_tracking(bool on);
+bool dirty__tracking(void);
+/* The current epoch, and a boundary: stamps after it are above it. */
+uint32_t dirty__epoch(void);
+uint32_t dirty__boundary(void);
+
+int region__dirty_alloc(struct region *r, uint64_t size);
+void region__dirty_free(struct region *r);
+/* Host writes: the pages of [off, off + len), or all of them. */
+void region__dirty_mark(struct region *r, uint64_t off, uint64_t len);
+void region__dirty_mark_all(struct region *r);
+/* A writer the daemon cannot see: every page counts as dirty meanwhile. */
+void region__dirty_hold(struct region *r);
+void region__dirty_release(struct region *r);
+/* From the KVM dirty log: bit p of bits is page p of the region. */
+void region__dirty_stamp_bits(struct region *r, const uint64_t *bits,
+			      uint64_t npages);
+/*
+ * Fetch the guest's writes from KVM into the stamps (a no-op when not
+ * mapped or untracked).  The caller holds the region shared or exclusive.
+ */
+int region__dirty_harvest(struct region *r);
+/*
+ * The next run of pages dirty since epoch since, at or after page from:
+ * returns its first page and sets *end past its last, or returns -1.
+ */
+int64_t region__dirty_next(struct region *r, uint32_t since, uint64_t from,
+			   uint64_t *end);
+/*
+ * `echo 0 > dirty`: takes exclusivity, fetches the guest's writes and
+ * starts over.  EOPNOTSUPP when untracked, EPERM for a readonly region.
+ */
+int region__dirty_clear(struct region *r);
+
+/*
+ * The text of `dirty`, taken at once and read in pieces: one range of
+ * byte offsets per line, "0x0-0x3000\n" (end exclusive), ascending, runs of
+ * pages merged; "untracked\n" without tracking; empty for a readonly
+ * region.  Costs one bit per page of the region.
+ */
+struct dirty_text;
+int region__dirty_text(struct region *r, struct dirty_text **out);
+uint64_t dirty_text__size(const struct dirty_text *t);
+size_t dirty_text__read(struct dirty_text *t, char *buf, size_t len,
+			uint64_t off);
+void dirty_text__free(struct dirty_text *t);
 
 #endif

@@ -1,9 +1,11 @@
 #include "region/sandbox.h"
 #include "region/parse.h"
+#include "region/snapshot.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int sandbox__new(struct sandbox **out, unsigned max_regions,
 		 uint64_t max_total)
@@ -19,8 +21,29 @@ int sandbox__new(struct sandbox **out, unsigned max_regions,
 	sb->next_id = 1;
 	pthread_rwlock_init(&sb->lock, NULL);
 	pthread_mutex_init(&sb->acct, NULL);
+	pthread_rwlock_init(&sb->snap_lock, NULL);
+	pthread_mutex_init(&sb->snap_op, NULL);
+	sandbox__snapshot_limits(sb, 0, 0);
 	*out = sb;
 	return 0;
+}
+
+void sandbox__snapshot_limits(struct sandbox *sb, unsigned max_snaps,
+			      uint64_t max_bytes)
+{
+	if (max_snaps == 0)
+		max_snaps = SNAPSHOTS_DEFAULT;
+	if (max_snaps > SANDBOX_SNAPSHOTS_MAX)
+		max_snaps = SANDBOX_SNAPSHOTS_MAX;
+	if (max_bytes == 0) {
+		long pages = sysconf(_SC_PHYS_PAGES);
+
+		max_bytes = pages > 0 ? (uint64_t)pages / 2 *
+					(uint64_t)region__page_size() :
+					UINT64_MAX;
+	}
+	sb->max_snaps = max_snaps;
+	sb->max_snap_bytes = max_bytes;
 }
 
 int sandbox__open_vm(struct sandbox *sb, const char *kvm_path)
@@ -32,6 +55,8 @@ void sandbox__free(struct sandbox *sb)
 {
 	if (!sb)
 		return;
+	for (unsigned i = 0; i < sb->nr_snaps; i++)
+		snapshot__put(sb->snaps[i]);
 	for (unsigned i = 0; i < sb->nr; i++) {
 		struct region *r = sb->slots[i].region;
 
@@ -42,6 +67,8 @@ void sandbox__free(struct sandbox *sb)
 	vm__close(sb->vm);
 	pthread_mutex_destroy(&sb->acct);
 	pthread_rwlock_destroy(&sb->lock);
+	pthread_mutex_destroy(&sb->snap_op);
+	pthread_rwlock_destroy(&sb->snap_lock);
 	free(sb);
 }
 
@@ -77,13 +104,14 @@ int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 		ret = ENOSPC;
 	else
 		ret = region__new(name, size, &r);
-	if (!ret)
+	if (!ret) {
 		sb->total += r->mem_size;
+		sb->slots[sb->nr].id = sb->next_id++;
+	}
 	pthread_mutex_unlock(&sb->acct);
 	if (ret)
 		goto out;
 	sb->slots[sb->nr].region = r;
-	sb->slots[sb->nr].id = sb->next_id++;
 	if (id)
 		*id = sb->slots[sb->nr].id;
 	sb->nr++;
@@ -158,7 +186,7 @@ struct region *sandbox__find_id(struct sandbox *sb, uint64_t id)
 		}
 	}
 	pthread_rwlock_unlock(&sb->lock);
-	return r;
+	return r ? r : snapshot__find_region_id(sb, id);
 }
 
 struct region *sandbox__nth(struct sandbox *sb, unsigned idx, uint64_t *id)

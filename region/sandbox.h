@@ -11,6 +11,10 @@
 
 /* Hard ceiling on the region table; the limit in force is an option. */
 #define SANDBOX_REGIONS_MAX 4096
+/* And on the snapshot table. */
+#define SANDBOX_SNAPSHOTS_MAX 256
+
+struct snapshot;
 
 struct sandbox_slot {
 	struct region *region;
@@ -29,10 +33,23 @@ struct sandbox {
 	uint64_t next_id;
 	struct vm *vm;		/* NULL: no KVM, inspection only */
 	char vm_why[160];	/* why there is no VM */
+
+	/* Snapshots (snapshot.c): the table under snap_lock. */
+	pthread_rwlock_t snap_lock;
+	struct snapshot *snaps[SANDBOX_SNAPSHOTS_MAX];
+	unsigned nr_snaps;
+	unsigned max_snaps;
+	uint64_t max_snap_bytes;
+	uint64_t snap_bytes;
+	/* One snapshot, restore or snapshot removal at a time. */
+	pthread_mutex_t snap_op;
 };
 
 int sandbox__new(struct sandbox **out, unsigned max_regions,
 		 uint64_t max_total);
+/* Limits of the snapshots: 0 keeps the defaults (snapshot.h). */
+void sandbox__snapshot_limits(struct sandbox *sb, unsigned max_snaps,
+			      uint64_t max_bytes);
 /* Open the VM; on failure the sandbox works without one (ENODEV later). */
 int sandbox__open_vm(struct sandbox *sb, const char *kvm_path);
 void sandbox__free(struct sandbox *sb);
@@ -46,6 +63,7 @@ int sandbox__remove(struct sandbox *sb, const char *name);
 /* Lookups return a reference (region__put it) or NULL. */
 struct region *sandbox__find(struct sandbox *sb, const char *name,
 			     uint64_t *id);
+/* By id: a live region, or a snapshot's copy. */
 struct region *sandbox__find_id(struct sandbox *sb, uint64_t id);
 /* The idx-th region in table order, for readdir; NULL past the end. */
 struct region *sandbox__nth(struct sandbox *sb, unsigned idx, uint64_t *id);

@@ -141,20 +141,61 @@ void vm__excl_exit(struct vm *vm)
 	pthread_mutex_unlock(&vm->run_lock);
 }
 
+/*
+ * Tracked regions log the guest's writes (KVM write-protects their pages
+ * and records the first write to each): dirty.c harvests the log.
+ */
 static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
-		    void *host, bool ro)
+		    struct region *r, bool ro)
 {
 	struct kvm_userspace_memory_region mem = {
 		.slot = (uint32_t)slot,
-		.flags = ro ? KVM_MEM_READONLY : 0,
+		.flags = (ro ? KVM_MEM_READONLY : 0) |
+			 (r && r->track ? KVM_MEM_LOG_DIRTY_PAGES : 0),
 		.guest_phys_addr = gpa,
 		.memory_size = size,
-		.userspace_addr = (uint64_t)(uintptr_t)host,
+		.userspace_addr = r ? (uint64_t)(uintptr_t)region__base_addr(r) : 0,
 	};
 
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &mem) < 0)
 		return errno;
 	return 0;
+}
+
+/*
+ * The guest's writes since the last harvest, into the region's stamps
+ * (KVM_GET_DIRTY_LOG also clears the log and write-protects the pages
+ * again).  Before a slot goes away, or its log goes with it.
+ */
+static int harvest_locked(struct vm *vm, struct region *r)
+{
+	uint64_t npages = r->mem_size / region__page_size();
+	struct kvm_dirty_log log = { .slot = (uint32_t)r->slot };
+	uint64_t *bits;
+	int ret = 0;
+
+	if (r->slot < 0 || !r->track)
+		return 0;
+	bits = calloc((npages + 63) / 64, sizeof(*bits));
+	if (!bits)
+		return ENOMEM;
+	log.dirty_bitmap = bits;
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		ret = errno;
+	else
+		region__dirty_stamp_bits(r, bits, npages);
+	free(bits);
+	return ret;
+}
+
+int vm__dirty_harvest(struct vm *vm, struct region *r)
+{
+	int ret;
+
+	pthread_mutex_lock(&vm->lock);
+	ret = harvest_locked(vm, r);
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
 }
 
 /* Overlaps are refused here, before KVM is asked, so errors are ours. */
@@ -199,13 +240,14 @@ int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro)
 		 * delete and recreate, and put the old one back on failure.
 		 */
 		slot = r->slot;
-		ret = set_slot(vm, slot, r->gpa, 0, NULL, false);
+		ret = harvest_locked(vm, r);
+		if (!ret)
+			ret = set_slot(vm, slot, r->gpa, 0, NULL, false);
 		if (ret)
 			goto out;
-		ret = set_slot(vm, slot, gpa, size, region__base_addr(r), ro);
+		ret = set_slot(vm, slot, gpa, size, r, ro);
 		if (ret) {
-			set_slot(vm, slot, r->gpa, size, region__base_addr(r),
-				 r->guest_ro);
+			set_slot(vm, slot, r->gpa, size, r, r->guest_ro);
 			goto out;
 		}
 	} else {
@@ -216,7 +258,7 @@ int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro)
 			ret = ENOSPC;
 			goto out;
 		}
-		ret = set_slot(vm, slot, gpa, size, region__base_addr(r), ro);
+		ret = set_slot(vm, slot, gpa, size, r, ro);
 		if (ret)
 			goto out;
 		vm->slots[slot] = r;
@@ -237,7 +279,9 @@ int vm__unmap_region(struct vm *vm, struct region *r)
 	pthread_mutex_lock(&vm->lock);
 	if (r->slot < 0)
 		goto out;
-	ret = set_slot(vm, r->slot, r->gpa, 0, NULL, false);
+	ret = harvest_locked(vm, r);
+	if (!ret)
+		ret = set_slot(vm, r->slot, r->gpa, 0, NULL, false);
 	if (ret)
 		goto out;
 	vm->slots[r->slot] = NULL;

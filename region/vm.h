@@ -50,6 +50,8 @@ void vm__close(struct vm *vm);
 int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro);
 int vm__unmap_region(struct vm *vm, struct region *r);
 bool vm__guest_running(struct vm *vm);
+/* The guest's writes to r's slot since the last call, into r's stamps. */
+int vm__dirty_harvest(struct vm *vm, struct region *r);
 
 /* The vCPU: EBUSY while an exclusive operation on a mapped region runs. */
 int vm__guest_enter(struct vm *vm);

@@ -1,0 +1,439 @@
+/*
+ * Dirty tracking of host writes, and snapshots of regions without a VM:
+ * sparse copies, restore of the written pages only, every refusal
+ * changing nothing, the limits.  (The guest's side, with KVM, is in
+ * tests/it/snapshot.sh run in the KVM lab.)
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "region/snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PAGE ((uint64_t)region__page_size())
+
+static struct sandbox *new_sandbox(void)
+{
+	struct sandbox *sb = NULL;
+
+	assert_int_equal(sandbox__new(&sb, 0, 0), 0);
+	return sb;
+}
+
+static struct region *add(struct sandbox *sb, const char *name, uint64_t size)
+{
+	struct region *r;
+
+	assert_int_equal(sandbox__create(sb, name, size, NULL), 0);
+	r = sandbox__find(sb, name, NULL);
+	assert_non_null(r);
+	return r;
+}
+
+/* The whole text of dirty, read in pieces of step bytes. */
+static char *dirty_text(struct region *r, size_t step)
+{
+	static char out[4096];
+	struct dirty_text *t;
+	size_t n, pos = 0;
+
+	assert_int_equal(region__dirty_text(r, &t), 0);
+	while ((n = dirty_text__read(t, out + pos, step, pos)) > 0) {
+		pos += n;
+		assert_true(pos < sizeof(out));
+	}
+	out[pos] = '\0';
+	assert_int_equal(dirty_text__size(t), pos);
+	dirty_text__free(t);
+	return out;
+}
+
+static void put_byte(struct region *r, uint64_t off, uint8_t v)
+{
+	assert_int_equal(region__write(r, &v, 1, off), 1);
+}
+
+static uint8_t get_byte(struct region *r, uint64_t off)
+{
+	uint8_t v = 0;
+
+	assert_int_equal(region__read(r, &v, 1, off), 1);
+	return v;
+}
+
+static void test_dirty_host(void **state)
+{
+	struct sandbox *sb = new_sandbox();
+	struct region *r = add(sb, "a", 64 * PAGE);
+	char expect[256];
+
+	(void)state;
+	assert_string_equal(dirty_text(r, 4096), "");
+	/* Pages 0, 1 and 2 (one write across two), 5, and the last one. */
+	put_byte(r, 0, 1);
+	assert_int_equal(region__write(r, "xy", 2, 2 * PAGE - 1), 2);
+	put_byte(r, 5 * PAGE + 7, 1);
+	put_byte(r, 64 * PAGE - 1, 1);
+	snprintf(expect, sizeof(expect), "0x0-0x%llx\n0x%llx-0x%llx\n0x%llx-0x%llx\n",
+		 (unsigned long long)(3 * PAGE), (unsigned long long)(5 * PAGE),
+		 (unsigned long long)(6 * PAGE), (unsigned long long)(63 * PAGE),
+		 (unsigned long long)(64 * PAGE));
+	assert_string_equal(dirty_text(r, 4096), expect);
+	/* Read a byte at a time: the same text. */
+	assert_string_equal(dirty_text(r, 1), expect);
+	assert_string_equal(dirty_text(r, 7), expect);
+	/* Reading does not clear; clearing does. */
+	assert_string_equal(dirty_text(r, 4096), expect);
+	assert_int_equal(region__dirty_clear(r), 0);
+	assert_string_equal(dirty_text(r, 4096), "");
+	put_byte(r, 9 * PAGE, 1);
+	snprintf(expect, sizeof(expect), "0x%llx-0x%llx\n",
+		 (unsigned long long)(9 * PAGE), (unsigned long long)(10 * PAGE));
+	assert_string_equal(dirty_text(r, 4096), expect);
+	/* Zero writes every page. */
+	assert_int_equal(region__zero(r), 0);
+	snprintf(expect, sizeof(expect), "0x0-0x%llx\n",
+		 (unsigned long long)(64 * PAGE));
+	assert_string_equal(dirty_text(r, 4096), expect);
+	/* A writer we cannot see makes every page dirty while it is open. */
+	assert_int_equal(region__dirty_clear(r), 0);
+	region__dirty_hold(r);
+	assert_string_equal(dirty_text(r, 4096), expect);
+	region__dirty_release(r);
+	assert_string_equal(dirty_text(r, 4096), expect);
+	assert_int_equal(region__dirty_clear(r), 0);
+	assert_string_equal(dirty_text(r, 4096), "");
+	region__put(r);
+	sandbox__free(sb);
+}
+
+static void test_dirty_untracked(void **state)
+{
+	struct sandbox *sb = new_sandbox();
+	struct region *r;
+
+	(void)state;
+	dirty__set_tracking(false);
+	r = add(sb, "a", 16 * PAGE);
+	dirty__set_tracking(true);
+	put_byte(r, 0, 1);
+	assert_string_equal(dirty_text(r, 4096), "untracked\n");
+	assert_int_equal(region__dirty_clear(r), EOPNOTSUPP);
+	region__put(r);
+	sandbox__free(sb);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct region *copy_of(struct sandbox *sb, const char *snap,
+			      const char *name)
+{
+	struct snapshot *s = snapshot__find(sb, snap);
+	struct region *c;
+
+	assert_non_null(s);
+	c = snapshot__region(s, name, NULL);
+	snapshot__put(s);
+	assert_non_null(c);
+	return c;
+}
+
+static void take(struct sandbox *sb, const char *name)
+{
+	char why[256] = "";
+
+	assert_int_equal(snapshot__take(sb, NULL, name, why, sizeof(why)), 0);
+}
+
+static void restore(struct sandbox *sb, const char *name)
+{
+	char why[256] = "";
+
+	assert_int_equal(snapshot__restore(sb, NULL, name, why, sizeof(why)), 0);
+}
+
+/* A 16 GiB region with 64 MiB written: the copy costs about 64 MiB. */
+static void test_sparse(void **state)
+{
+	struct sandbox *sb = new_sandbox();
+	struct region *r = add(sb, "big", 16ULL << 30), *c;
+	uint8_t *chunk = malloc(1 << 20);
+	uint64_t t0, ms;
+
+	(void)state;
+	memset(chunk, 0x5a, 1 << 20);
+	/* 64 pieces of 1 MiB, 256 MiB apart. */
+	for (uint64_t i = 0; i < 64; i++)
+		assert_int_equal(region__write(r, chunk, 1 << 20, i << 28),
+				 1 << 20);
+	/* And pages of zeros: data for the memfd, not worth copying. */
+	memset(chunk, 0, 1 << 20);
+	assert_int_equal(region__write(r, chunk, 1 << 20, (5ULL << 30) + (64 << 20)),
+			 1 << 20);
+	t0 = now_ms();
+	take(sb, "s");
+	ms = now_ms() - t0;
+	c = copy_of(sb, "s", "big");
+	print_message("snapshot of 16 GiB with 64 MiB written: %llu ms, "
+		      "copy takes %llu KiB\n", (unsigned long long)ms,
+		      (unsigned long long)(region__resident(c) >> 10));
+	assert_int_equal(region__resident(c), 64ULL << 20);
+	assert_int_equal(region__mem_size(c), 16ULL << 30);
+	assert_int_equal(region__kind(c), REGION_READONLY);
+	assert_int_equal(get_byte(c, 3ULL << 28), 0x5a);
+	assert_int_equal(get_byte(c, (3ULL << 28) + (1 << 20)), 0);
+	assert_int_equal(sb->snap_bytes, 64ULL << 20);
+	region__put(c);
+	assert_int_equal(snapshot__remove(sb, "s"), 0);
+	assert_int_equal(sb->snap_bytes, 0);
+	free(chunk);
+	region__put(r);
+	sandbox__free(sb);
+}
+
+static void test_restore_dirty_only(void **state)
+{
+	struct sandbox *sb = new_sandbox();
+	struct region *a = add(sb, "a", 256 * PAGE), *b = add(sb, "b", 4 * PAGE);
+	struct region *c;
+	char expect[256];
+
+	(void)state;
+	put_byte(a, 10 * PAGE, 0x11);
+	put_byte(a, 20 * PAGE, 0x22);
+	put_byte(b, 0, 0x33);
+	take(sb, "s");
+	/* A copy is readonly: every control operation is EPERM. */
+	c = copy_of(sb, "s", "a");
+	assert_int_equal(region__zero(c), EPERM);
+	assert_int_equal(region__dirty_clear(c), EPERM);
+	assert_int_equal(region__write(c, "x", 1, 0), -EPERM);
+	assert_int_equal(sandbox__resize(sb, c, PAGE), EPERM);
+	assert_string_equal(dirty_text(c, 4096), "");
+	region__put(c);
+
+	/* Clear, then change a: page 10 rewritten, 30 new, 20 as it was. */
+	assert_int_equal(region__dirty_clear(a), 0);
+	assert_int_equal(region__dirty_clear(b), 0);
+	put_byte(a, 10 * PAGE, 0x99);
+	put_byte(a, 30 * PAGE + 5, 0x77);
+	restore(sb, "s");
+	assert_int_equal(get_byte(a, 10 * PAGE), 0x11);
+	assert_int_equal(get_byte(a, 20 * PAGE), 0x22);
+	assert_int_equal(get_byte(a, 30 * PAGE + 5), 0);
+	assert_int_equal(get_byte(b, 0), 0x33);
+	/* The page that was a hole in the snapshot is a hole again. */
+	assert_int_equal(region__resident(a), 2 * PAGE);
+	/* Restore wrote exactly the pages written since: 10 and 30. */
+	snprintf(expect, sizeof(expect), "0x%llx-0x%llx\n0x%llx-0x%llx\n",
+		 (unsigned long long)(10 * PAGE), (unsigned long long)(11 * PAGE),
+		 (unsigned long long)(30 * PAGE), (unsigned long long)(31 * PAGE));
+	assert_string_equal(dirty_text(a, 4096), expect);
+	assert_string_equal(dirty_text(b, 4096), "");
+
+	/* Zero, then restore: every page is back. */
+	assert_int_equal(region__zero(a), 0);
+	assert_int_equal(region__zero(b), 0);
+	restore(sb, "s");
+	assert_int_equal(get_byte(a, 10 * PAGE), 0x11);
+	assert_int_equal(get_byte(a, 20 * PAGE), 0x22);
+	assert_int_equal(get_byte(b, 0), 0x33);
+	region__put(a);
+	region__put(b);
+	sandbox__free(sb);
+}
+
+/* Two snapshots: restoring either gives its own bytes. */
+static void test_two_snapshots(void **state)
+{
+	struct sandbox *sb = new_sandbox();
+	struct region *a = add(sb, "a", 64 * PAGE);
+
+	(void)state;
+	put_byte(a, 0, 1);
+	take(sb, "one");
+	put_byte(a, 0, 2);
+	put_byte(a, 8 * PAGE, 2);
+	take(sb, "two");
+	put_byte(a, 0, 3);
+	put_byte(a, 8 * PAGE, 3);
+	put_byte(a, 16 * PAGE, 3);
+	restore(sb, "one");
+	assert_int_equal(get_byte(a, 0), 1);
+	assert_int_equal(get_byte(a, 8 * PAGE), 0);
+	assert_int_equal(get_byte(a, 16 * PAGE), 0);
+	restore(sb, "two");
+	assert_int_equal(get_byte(a, 0), 2);
+	assert_int_equal(get_byte(a, 8 * PAGE), 2);
+	assert_int_equal(get_byte(a, 16 * PAGE), 0);
+	restore(sb, "one");
+	assert_int_equal(get_byte(a, 0), 1);
+	assert_int_equal(get_byte(a, 8 * PAGE), 0);
+	region__put(a);
+	sandbox__free(sb);
+}
+
+/* Every refusal says why and changes nothing. */
+static void test_refusals(void **state)
+{
+	struct sandbox *sb = new_sandbox();
+	struct region *a = add(sb, "a", 16 * PAGE);
+	char why[256];
+
+	(void)state;
+	put_byte(a, 0, 1);
+	why[0] = '\0';
+	assert_int_equal(snapshot__take(sb, NULL, "", why, sizeof(why)), EINVAL);
+	assert_true(why[0]);
+	assert_int_equal(snapshot__take(sb, NULL, "a/b", why, sizeof(why)), EINVAL);
+	assert_int_equal(snapshot__take(sb, NULL, ".x", why, sizeof(why)), EINVAL);
+	assert_int_equal(sb->nr_snaps, 0);
+	take(sb, "s");
+	why[0] = '\0';
+	assert_int_equal(snapshot__take(sb, NULL, "s", why, sizeof(why)), EEXIST);
+	assert_true(why[0]);
+	assert_int_equal(snapshot__restore(sb, NULL, "nope", why, sizeof(why)),
+			 ENOENT);
+
+	/* Resized since: EINVAL, bytes untouched. */
+	put_byte(a, 0, 2);
+	assert_int_equal(sandbox__resize(sb, a, 32 * PAGE), 0);
+	why[0] = '\0';
+	assert_int_equal(snapshot__restore(sb, NULL, "s", why, sizeof(why)), EINVAL);
+	assert_non_null(strstr(why, "region a"));
+	assert_int_equal(get_byte(a, 0), 2);
+	assert_int_equal(sandbox__resize(sb, a, 16 * PAGE), 0);
+
+	/* A region removed since: ENOENT, and the others are left as they are. */
+	region__put(a);
+	assert_int_equal(sandbox__create(sb, "b", PAGE, NULL), 0);
+	take(sb, "t");
+	a = sandbox__find(sb, "b", NULL);
+	put_byte(a, 0, 7);
+	region__put(a);
+	assert_int_equal(sandbox__remove(sb, "a"), 0);
+	why[0] = '\0';
+	assert_int_equal(snapshot__restore(sb, NULL, "t", why, sizeof(why)), ENOENT);
+	assert_non_null(strstr(why, "region a was removed"));
+	a = sandbox__find(sb, "b", NULL);
+	assert_int_equal(get_byte(a, 0), 7);
+	region__put(a);
+	/* A region created since is left alone. */
+	assert_int_equal(sandbox__create(sb, "a", 16 * PAGE, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "new", PAGE, NULL), 0);
+	a = sandbox__find(sb, "new", NULL);
+	put_byte(a, 0, 9);
+	restore(sb, "t");
+	assert_int_equal(get_byte(a, 0), 9);
+	region__put(a);
+	a = sandbox__find(sb, "b", NULL);
+	assert_int_equal(get_byte(a, 0), 0);
+	region__put(a);
+
+	assert_int_equal(snapshot__remove(sb, "nope"), ENOENT);
+	assert_int_equal(snapshot__remove(sb, "t"), 0);
+	assert_int_equal(snapshot__restore(sb, NULL, "t", why, sizeof(why)), ENOENT);
+	sandbox__free(sb);
+}
+
+static void test_limits(void **state)
+{
+	struct sandbox *sb = new_sandbox();
+	struct region *a = add(sb, "a", 64 * PAGE);
+	uint8_t page[4096];
+	char why[256], name[8];
+
+	(void)state;
+	sandbox__snapshot_limits(sb, 3, 10 * PAGE);
+	memset(page, 1, sizeof(page));
+	for (uint64_t i = 0; i < 4; i++)
+		assert_int_equal(region__write(a, page, sizeof(page), i * PAGE),
+				 sizeof(page));
+	take(sb, "s0");
+	take(sb, "s1");
+	/* 8 of 10 pages used: 4 more do not fit. */
+	why[0] = '\0';
+	assert_int_equal(snapshot__take(sb, NULL, "s2", why, sizeof(why)), ENOSPC);
+	assert_non_null(strstr(why, "max_snapshot_total"));
+	assert_int_equal(sb->nr_snaps, 2);
+	assert_int_equal(snapshot__remove(sb, "s1"), 0);
+	sandbox__snapshot_limits(sb, 2, 0);
+	take(sb, "s1");
+	assert_int_equal(snapshot__take(sb, NULL, "s2", why, sizeof(why)), ENOSPC);
+	assert_non_null(strstr(why, "max_snapshots"));
+	for (unsigned i = 0; i < 2; i++) {
+		snprintf(name, sizeof(name), "s%u", i);
+		assert_int_equal(snapshot__remove(sb, name), 0);
+	}
+	assert_int_equal(sb->nr_snaps, 0);
+	assert_int_equal(sb->snap_bytes, 0);
+	region__put(a);
+	sandbox__free(sb);
+}
+
+/* Ids of snapshots and their regions never collide with the regions'. */
+static void test_ids(void **state)
+{
+	struct sandbox *sb = new_sandbox();
+	struct region *a = add(sb, "a", PAGE), *c;
+	struct snapshot *s;
+	uint64_t id_a = 0, id_c = 0, id_new = 0;
+
+	(void)state;
+	region__put(a);
+	a = sandbox__find(sb, "a", &id_a);
+	take(sb, "s");
+	s = snapshot__find(sb, "s");
+	c = snapshot__region(s, "a", &id_c);
+	assert_true(id_c != id_a && s->id != id_a && s->id != id_c);
+	assert_int_equal(sandbox__create(sb, "z", PAGE, &id_new), 0);
+	assert_true(id_new != id_c && id_new != s->id);
+	region__put(c);
+	/* By id: a live region, or a snapshot's copy. */
+	c = sandbox__find_id(sb, id_c);
+	assert_non_null(c);
+	assert_int_equal(region__kind(c), REGION_READONLY);
+	region__put(c);
+	snapshot__put(s);
+	s = snapshot__find_id(sb, s->id);
+	assert_non_null(s);
+	assert_string_equal(s->name, "s");
+	snapshot__put(s);
+	/* Removed: the copy stays for whoever holds it. */
+	c = sandbox__find_id(sb, id_c);
+	assert_int_equal(snapshot__remove(sb, "s"), 0);
+	assert_null(sandbox__find_id(sb, id_c));
+	assert_int_equal(region__mem_size(c), PAGE);
+	region__put(c);
+	region__put(a);
+	sandbox__free(sb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dirty_host),
+		cmocka_unit_test(test_dirty_untracked),
+		cmocka_unit_test(test_sparse),
+		cmocka_unit_test(test_restore_dirty_only),
+		cmocka_unit_test(test_two_snapshots),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_ids),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
