@@ -8,6 +8,8 @@
 #include "region/parse.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -188,6 +190,22 @@ static int store_zero(struct region *r, const char *val, const char **why)
 	return ret;
 }
 
+static int store_dirty(struct region *r, const char *val, const char **why)
+{
+	int ret;
+
+	if (strcmp(val, "0") != 0) {
+		*why = "write 0 to clear the record";
+		return EINVAL;
+	}
+	ret = region__dirty_clear(r);
+	if (ret == EOPNOTSUPP)
+		*why = "dirty tracking is off (-o nodirty)";
+	else if (ret)
+		*why = common_why(r, ret);
+	return ret;
+}
+
 /*
  * Modes: a host address defeats ASLR, like a kernel pointer under
  * kptr_restrict, so it is the owner's only; sizes and state are public;
@@ -205,6 +223,12 @@ const struct attr_desc attr_files[F_COUNT] = {
 	[F_GUEST_ADDR]       = { "guest_addr", 0644, show_guest_addr, store_guest_addr },
 	[F_ACCESS]           = { "access", 0644, show_access, store_access },
 	[F_ZERO]             = { "zero", 0200, NULL, store_zero },
+	/*
+	 * Which pages the guest writes says what it does, like its memory:
+	 * the owner's, readable by the reader group.  Rendered apart (its
+	 * text has no fixed bound): attr__read_dirty.
+	 */
+	[F_DIRTY]            = { "dirty", 0600, NULL, store_dirty },
 };
 
 int attr__lookup(const char *name)
@@ -265,8 +289,15 @@ void attr__stat(struct region *r, uint64_t id, unsigned f, struct stat *st)
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino_file(id, f);
 	st->st_mode = S_IFREG | attr_files[f].mode;
-	if (r->readonly)
+	/*
+	 * A readonly region takes no writes; its write-only files (zero)
+	 * read empty instead, so cp -r of a snapshot copies every file.
+	 */
+	if (r->readonly) {
 		st->st_mode &= ~(mode_t)0222;
+		if (!(st->st_mode & 0444))
+			st->st_mode |= 0400;
+	}
 	st->st_nlink = 1;
 	st->st_uid = rfs.uid;
 	st->st_gid = rfs.gid;
@@ -280,7 +311,14 @@ void attr__stat(struct region *r, uint64_t id, unsigned f, struct stat *st)
 		st->st_gid = rfs.reader_gid;
 		st->st_mode |= 0040;
 	}
-	if (f == F_CONTENTS) {
+	if (f == F_DIRTY) {
+		struct dirty_text *t;
+
+		st->st_size = region__dirty_text(r, &t) ? 0 :
+			      (off_t)dirty_text__size(t);
+		dirty_text__free(t);
+		st->st_blksize = 4096;
+	} else if (f == F_CONTENTS) {
 		st->st_size = (off_t)region__mem_size(r);
 		/* The memfd's real allocation: cp --sparse skips the rest. */
 		st->st_blocks = (blkcnt_t)(region__resident(r) / 512);
@@ -291,4 +329,52 @@ void attr__stat(struct region *r, uint64_t id, unsigned f, struct stat *st)
 		st->st_size = n > 0 ? n : 0;
 		st->st_blksize = 4096;
 	}
+}
+
+/*
+ * One reader of dirty at a time, process-wide: two reads of one open file
+ * could otherwise free the rendering under each other.  Rendering is a
+ * scan of one bit a page, short even for large regions.
+ */
+static pthread_mutex_t dirty_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void read_dirty(fuse_req_t req, struct handle *h, size_t size, off_t off)
+{
+	char *buf;
+	size_t n;
+	int ret;
+	/* Offset 0 takes the record anew; later offsets read that copy. */
+	if (off == 0 || !h->dirty) {
+		dirty_text__free(h->dirty);
+		h->dirty = NULL;
+		ret = region__dirty_text(h->r, &h->dirty);
+		if (ret) {
+			fs_log("%s/dirty: read refused: %s", h->r->name,
+			       ret == EBUSY ? "exclusivity held too long" :
+			       strerror(ret));
+			fuse_reply_err(req, ret);
+			return;
+		}
+	}
+	if (size > 1 << 20)
+		size = 1 << 20;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = dirty_text__read(h->dirty, buf, size, (uint64_t)off);
+	fuse_reply_buf(req, buf, n);
+	free(buf);
+}
+
+void attr__read_dirty(fuse_req_t req, struct handle *h, size_t size, off_t off)
+{
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	pthread_mutex_lock(&dirty_lock);
+	read_dirty(req, h, size, off);
+	pthread_mutex_unlock(&dirty_lock);
 }

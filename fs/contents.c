@@ -54,6 +54,9 @@ static bool want_passthrough(struct handle *h, int acc)
 		r->fs_backing_opens++;
 		h->backing_id = r->fs_backing_id;
 		h->pt_writer = acc != O_RDONLY;
+		/* Its writes never reach us: every page may be dirty. */
+		if (h->pt_writer)
+			region__dirty_hold(r);
 	} else {
 		r->fs_daemon_opens++;
 	}
@@ -100,6 +103,7 @@ void contents__release(struct handle *h)
 	pthread_mutex_unlock(&backing_lock);
 	/* A passthrough write past the end grew the memfd: take it back. */
 	if (h->pt_writer) {
+		region__dirty_release(r);
 		cut = region__trim(r);
 		if (cut > 0)
 			fs_log("%s/contents: write past mem_size by a "

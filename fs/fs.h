@@ -21,6 +21,9 @@
 /* The root's own files sit below the first region (1 << INO_SHIFT). */
 #define FS_VCPU_INO 2
 #define FS_CONSOLE_INO 3
+#define FS_SNAPSHOT_INO 4
+#define FS_RESTORE_INO 5
+#define FS_SNAPSHOTS_INO 6	/* the directory */
 
 /* The files of a region directory, in readdir order. */
 enum rfile {
@@ -35,6 +38,7 @@ enum rfile {
 	F_GUEST_ADDR,
 	F_ACCESS,
 	F_ZERO,
+	F_DIRTY,
 	F_COUNT
 };
 
@@ -95,6 +99,7 @@ struct handle {
 	fuse_ino_t root_ino;	/* a root file (vcpu, console), r is NULL */
 	int backing_id;		/* passthrough backing, 0 when not used */
 	bool pt_writer;		/* a writer that passthrough took over */
+	struct dirty_text *dirty;	/* dirty: taken at offset 0 */
 	size_t len;		/* rendered text of an attribute file */
 	char text[ATTR_TEXT_MAX];
 };
@@ -133,7 +138,7 @@ void passthrough__close_backing(int backing_id);
 int passthrough__reply_open(fuse_req_t req, struct fuse_file_info *fi,
 			    int backing_id);
 
-/* root.c: vcpu and console. */
+/* root.c: vcpu, console, snapshot, restore (and the snapshots dir). */
 unsigned root__count(void);
 const char *root__name(unsigned i, fuse_ino_t *ino);
 bool root__is_file(fuse_ino_t ino);
@@ -141,7 +146,14 @@ fuse_ino_t root__lookup(const char *name);
 void root__stat(fuse_ino_t ino, struct stat *st);
 int root__render_vcpu(char *buf, size_t len);
 ssize_t root__read_console(void *buf, size_t len, uint64_t off);
-int root__write_vcpu(const char *buf, size_t len, off_t off);
+int root__write(fuse_ino_t ino, const char *buf, size_t len, off_t off);
+/* Whether the root file may be opened for reading / for writing. */
+bool root__readable(fuse_ino_t ino);
+const char *root__ino_name(fuse_ino_t ino);
+bool root__writable(fuse_ino_t ino);
+
+/* dirty of a region (attr.c): read in pieces from one rendering. */
+void attr__read_dirty(fuse_req_t req, struct handle *h, size_t size, off_t off);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops rfs_ops;

@@ -6,6 +6,7 @@
 #include "fs/fs.h"
 #include "region/guest.h"
 #include "region/parse.h"
+#include "region/snapshot.h"
 #include "region/vcpu.h"
 
 #include <errno.h>
@@ -95,6 +96,9 @@ struct options {
 	int demo;
 	int uid, gid, reader_gid;
 	int no_passthrough;
+	int nodirty;
+	unsigned max_snapshots;
+	char *max_snapshot_total;
 	int show_help;
 	int show_version;
 	bool bad;
@@ -111,6 +115,9 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("kvm=%s", kvm),
 	OPT("log=%s", log),
 	OPT("no_passthrough", no_passthrough),
+	OPT("nodirty", nodirty),
+	OPT("max_snapshots=%u", max_snapshots),
+	OPT("max_snapshot_total=%s", max_snapshot_total),
 	OPT("console_max=%s", console_max),
 	OPT("--guest=%s", guest),
 	OPT("--guest %s", guest),
@@ -148,10 +155,15 @@ static void usage(const char *prog)
 	       "     log=FILE                    append log lines to FILE\n"
 	       "     console_max=SIZE            console bytes kept, oldest dropped (64K)\n"
 	       "     no_passthrough              read contents through the daemon only\n"
+	       "     nodirty                     no dirty tracking (dirty reads \"untracked\";\n"
+	       "                                 restore copies every page back)\n"
+	       "     max_snapshots=N             at most N snapshots (%u, at most %u)\n"
+	       "     max_snapshot_total=SIZE     at most SIZE of memory for snapshots (half the RAM)\n"
 	       "     uid=N,gid=N                 owner of every file (the mounting user)\n"
 	       "     reader_gid=N                a group that may read contents and host addresses\n"
 	       "     and FUSE's own: ro, allow_other, auto_unmount, ...\n",
-	       prog, SANDBOX_REGIONS_MAX, THREADS_MAX);
+	       prog, SANDBOX_REGIONS_MAX, THREADS_MAX, SNAPSHOTS_DEFAULT,
+	       SANDBOX_SNAPSHOTS_MAX);
 }
 
 static int opt_proc(void *data, const char *arg, int key,
@@ -307,7 +319,8 @@ static void vcpu_log(void *arg, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fs_log("vcpu: %s", line);
+	/* Its lines say "vcpu: ..." already. */
+	fs_log("%s", line);
 }
 
 /*
@@ -379,7 +392,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct fuse_loop_config *loop = NULL;
 	static struct options o;
-	uint64_t max_total = 0;
+	uint64_t max_total = 0, max_snap_total = 0;
 	int ret = 1, err, notify_fd = -1;
 
 	o.uid = o.gid = o.reader_gid = -1;
@@ -421,8 +434,16 @@ int main(int argc, char *argv[])
 	}
 	rfs.default_size = DEFAULT_REGION_SIZE;
 	if (parse_size_opt("default_size", o.default_size, &rfs.default_size) ||
-	    parse_size_opt("max_total", o.max_total, &max_total))
+	    parse_size_opt("max_total", o.max_total, &max_total) ||
+	    parse_size_opt("max_snapshot_total", o.max_snapshot_total,
+			   &max_snap_total))
 		goto out_args;
+	if (o.max_snapshots > SANDBOX_SNAPSHOTS_MAX) {
+		fprintf(stderr, "regionfs: -o max_snapshots: at most %d\n",
+			SANDBOX_SNAPSHOTS_MAX);
+		goto out_args;
+	}
+	dirty__set_tracking(!o.nodirty);
 	if (rfs.default_size > REGION_SIZE_MAX) {
 		fprintf(stderr, "regionfs: -o default_size: at most 1T\n");
 		goto out_args;
@@ -457,6 +478,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "regionfs: %s\n", strerror(err));
 		goto out_log;
 	}
+	sandbox__snapshot_limits(rfs.sb, o.max_snapshots, max_snap_total);
 	if (sandbox__open_vm(rfs.sb, o.kvm ? o.kvm : "/dev/kvm"))
 		fs_log("no KVM (%s): regions can be inspected, not mapped "
 		       "into a guest", rfs.sb->vm_why);

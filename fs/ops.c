@@ -5,10 +5,12 @@
  */
 #include "fs/fs.h"
 #include "region/parse.h"
+#include "region/snapshot.h"
 #include "region/vcpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,7 +30,26 @@ static void stat_dir(fuse_ino_t ino, struct stat *st)
 static void stat_root(struct stat *st)
 {
 	stat_dir(FS_ROOT_INO, st);
-	st->st_nlink = 2 + rfs.sb->nr;
+	st->st_nlink = 3 + rfs.sb->nr;	/* snapshots/ too */
+}
+
+/* The directories that are not regions: the root and snapshots/. */
+static bool top_dir(fuse_ino_t ino)
+{
+	return ino == FS_ROOT_INO || ino == FS_SNAPSHOTS_INO;
+}
+
+static void stat_snapshot(struct snapshot *s, struct stat *st)
+{
+	stat_dir(ino_dir(s->id), st);
+	st->st_nlink = 2 + s->nr;
+	st->st_atim = st->st_mtim = st->st_ctim = s->created;
+}
+
+static void stat_region_dir(struct region *r, uint64_t id, struct stat *st)
+{
+	stat_dir(ino_dir(id), st);
+	st->st_atim = st->st_mtim = st->st_ctim = r->created;
 }
 
 /* Fill st for ino; 0 or ENOENT.  The region reference is dropped. */
@@ -45,16 +66,29 @@ static int stat_ino(fuse_ino_t ino, struct stat *st)
 		root__stat(ino, st);
 		return 0;
 	}
+	if (ino == FS_SNAPSHOTS_INO) {
+		stat_dir(ino, st);
+		st->st_nlink = 2 + rfs.sb->nr_snaps;
+		return 0;
+	}
 	f = ino_file_index(ino);
 	if (f >= F_COUNT)
 		return ENOENT;
 	r = sandbox__find_id(rfs.sb, ino_id(ino));
+	if (!r && f < 0) {
+		struct snapshot *s = snapshot__find_id(rfs.sb, ino_id(ino));
+
+		if (!s)
+			return ENOENT;
+		stat_snapshot(s, st);
+		snapshot__put(s);
+		return 0;
+	}
 	if (!r)
 		return ENOENT;
-	if (f < 0) {
-		stat_dir(ino, st);
-		st->st_atim = st->st_mtim = st->st_ctim = r->created;
-	} else
+	if (f < 0)
+		stat_region_dir(r, ino_id(ino), st);
+	else
 		attr__stat(r, ino_id(ino), (unsigned)f, st);
 	region__put(r);
 	return 0;
@@ -76,16 +110,49 @@ static void reply_entry(fuse_req_t req, const struct stat *st)
 	fuse_reply_entry(req, &e);
 }
 
+/* snapshots/NAME, or a region of snapshots/NAME/. */
+static int lookup_snapshot(fuse_ino_t parent, const char *name,
+			   struct stat *st)
+{
+	struct snapshot *s;
+	struct region *r;
+	uint64_t id;
+
+	if (parent == FS_SNAPSHOTS_INO) {
+		s = snapshot__find(rfs.sb, name);
+		if (!s)
+			return ENOENT;
+		stat_snapshot(s, st);
+		snapshot__put(s);
+		return 0;
+	}
+	s = snapshot__find_id(rfs.sb, ino_id(parent));
+	if (!s)
+		return -1;	/* not a snapshot: a region directory */
+	r = snapshot__region(s, name, &id);
+	snapshot__put(s);
+	if (!r)
+		return ENOENT;
+	stat_region_dir(r, id, st);
+	region__put(r);
+	return 0;
+}
+
 static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct region *r;
 	fuse_ino_t fino;
 	struct stat st;
 	uint64_t id;
-	int f;
+	int f, ret;
 
 	if (parent == FS_ROOT_INO && (fino = root__lookup(name))) {
 		root__stat(fino, &st);
+		reply_entry(req, &st);
+		return;
+	}
+	if (parent == FS_ROOT_INO && strcmp(name, "snapshots") == 0) {
+		stat_ino(FS_SNAPSHOTS_INO, &st);
 		reply_entry(req, &st);
 		return;
 	}
@@ -95,14 +162,22 @@ static void rfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
-		stat_dir(ino_dir(id), &st);
-		st.st_atim = st.st_mtim = st.st_ctim = r->created;
+		stat_region_dir(r, id, &st);
 		region__put(r);
 		reply_entry(req, &st);
 		return;
 	}
-	if (ino_file_index(parent) != -1) {
+	if (parent != FS_SNAPSHOTS_INO && ino_file_index(parent) != -1) {
 		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	ret = lookup_snapshot(parent, name, &st);
+	if (ret > 0) {
+		fuse_reply_err(req, ret);
+		return;
+	}
+	if (ret == 0) {
+		reply_entry(req, &st);
 		return;
 	}
 	f = attr__lookup(name);
@@ -166,7 +241,7 @@ static void rfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	f = ino == FS_ROOT_INO ? -1 : ino_file_index(ino);
+	f = top_dir(ino) ? -1 : ino_file_index(ino);
 	if ((to_set & FUSE_SET_ATTR_SIZE) && f >= 0) {
 		r = sandbox__find_id(rfs.sb, ino_id(ino));
 		if (!r) {
@@ -202,7 +277,9 @@ static void rfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	(void)mode;
 	if (parent != FS_ROOT_INO) {
-		fs_log("mkdir %s refused: regions live at the root", name);
+		fs_log("mkdir %s refused: %s", name, parent == FS_SNAPSHOTS_INO ?
+		       "write the name to snapshot to take one" :
+		       "regions live at the root");
 		fuse_reply_err(req, EPERM);
 		return;
 	}
@@ -225,8 +302,31 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int ret;
 
+	if (parent == FS_SNAPSHOTS_INO) {
+		ret = snapshot__remove(rfs.sb, name);
+		if (ret == EBUSY)
+			fs_log("rmdir snapshots/%s refused: another snapshot or "
+			       "restore is under way", name);
+		fuse_reply_err(req, ret);
+		return;
+	}
 	if (parent != FS_ROOT_INO) {
+		struct snapshot *s = snapshot__find_id(rfs.sb, ino_id(parent));
+
+		if (s) {
+			fs_log("rmdir %s in snapshots/%s refused: a snapshot is "
+			       "removed whole (rmdir snapshots/%s)", name,
+			       s->name, s->name);
+			snapshot__put(s);
+			fuse_reply_err(req, EPERM);
+			return;
+		}
 		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (strcmp(name, "snapshots") == 0) {
+		fs_log("rmdir snapshots refused: the tree is fixed");
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	ret = sandbox__remove(rfs.sb, name);
@@ -276,13 +376,17 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h;
 	struct region *r;
-	int f = ino == FS_ROOT_INO ? -1 : ino_file_index(ino);
+	int f = top_dir(ino) ? -1 : ino_file_index(ino);
 	int acc = fi->flags & O_ACCMODE;
 
 	if (root__is_file(ino)) {
-		if (ino == FS_CONSOLE_INO && acc != O_RDONLY) {
-			fs_log("console: open for writing refused: the file "
-			       "is read-only");
+		/* Root passes the mode bits; the ABI still says no. */
+		if ((acc != O_WRONLY && !root__readable(ino)) ||
+		    (acc != O_RDONLY && !root__writable(ino))) {
+			fs_log("%s: open for %s refused: the file is %s",
+			       root__ino_name(ino), acc == O_RDONLY ? "reading" :
+			       acc == O_WRONLY ? "writing" : "reading and writing",
+			       root__readable(ino) ? "read-only" : "write-only");
 			fuse_reply_err(req, EACCES);
 			return;
 		}
@@ -309,18 +413,21 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* Mode bits are the kernel's (default_permissions); this is the ABI. */
 	if (f != F_CONTENTS &&
-	    ((acc != O_WRONLY && !attr_files[f].show) ||
+	    ((acc != O_WRONLY && !attr_files[f].show && f != F_DIRTY &&
+	      !r->readonly) ||
 	     (acc != O_RDONLY && !attr_files[f].store))) {
 		/* Root passes the mode bits; the ABI still says no. */
 		fs_log("%s/%s: open for %s refused: the file is %s", r->name,
 		       attr_files[f].name, acc == O_RDONLY ? "reading" :
 		       acc == O_WRONLY ? "writing" : "reading and writing",
-		       attr_files[f].show ? "read-only" : "write-only");
+		       attr_files[f].store ? "write-only" : "read-only");
 		region__put(r);
 		fuse_reply_err(req, EACCES);
 		return;
 	}
 	if (acc != O_RDONLY && r->readonly) {
+		fs_log("%s/%s: open for writing refused: the region is "
+		       "readonly (a snapshot's copy)", r->name, attr_files[f].name);
 		region__put(r);
 		fuse_reply_err(req, EPERM);
 		return;
@@ -391,6 +498,10 @@ static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		contents__read(req, h, size, off);
 		return;
 	}
+	if (!h->root_ino && h->file == F_DIRTY) {
+		attr__read_dirty(req, h, size, off);
+		return;
+	}
 	if (off == 0) {
 		n = h->root_ino ? root__render_vcpu(h->text, sizeof(h->text)) :
 		    attr__render(h->r, h->file, h->text, sizeof(h->text));
@@ -422,7 +533,7 @@ static void rfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 	(void)ino;
 	if (h->root_ino) {
-		ret = root__write_vcpu(buf, size, off);
+		ret = root__write(h->root_ino, buf, size, off);
 		if (ret)
 			fuse_reply_err(req, ret);
 		else
@@ -448,6 +559,7 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	if (!h->root_ino && h->file == F_CONTENTS)
 		contents__release(h);
+	dirty_text__free(h->dirty);
 	region__put(h->r);
 	free(h);
 	fuse_reply_err(req, 0);
@@ -479,7 +591,7 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct region *r;
 
-	if (ino == FS_ROOT_INO) {
+	if (top_dir(ino)) {
 		fuse_reply_open(req, fi);
 		return;
 	}
@@ -489,8 +601,13 @@ static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	r = sandbox__find_id(rfs.sb, ino_id(ino));
 	if (!r) {
-		fuse_reply_err(req, ENOENT);
-		return;
+		struct snapshot *s = snapshot__find_id(rfs.sb, ino_id(ino));
+
+		if (!s) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+		snapshot__put(s);
 	}
 	region__put(r);
 	fuse_reply_open(req, fi);
@@ -511,28 +628,78 @@ static bool add_entry(fuse_req_t req, char *buf, size_t size, size_t *pos,
 }
 
 /*
- * Offsets: 1 and 2 are "." and "..", 3 + i is the i-th child.  Children
- * of the root are its own files, then the regions in table order: an rmdir during a listing
- * may shift them, as on any filesystem with concurrent changes.
+ * The idx-th child of a directory other than a region's: its name, inode
+ * and type; false past the last.  The root: its own files, snapshots/,
+ * then the regions in table order.  snapshots/: the snapshots.  A
+ * snapshot: its regions.  An rmdir during a listing may shift them, as on
+ * any filesystem with concurrent changes.
  */
+static bool nth_child(fuse_ino_t ino, struct snapshot *snap, unsigned idx,
+		      char *name, size_t len, fuse_ino_t *child, mode_t *mode)
+{
+	struct snapshot *s;
+	struct region *r = NULL;
+	uint64_t id;
+
+	*mode = S_IFDIR;
+	if (ino == FS_ROOT_INO && idx < root__count()) {
+		snprintf(name, len, "%s", root__name(idx, child));
+		*mode = S_IFREG;
+		return true;
+	}
+	if (ino == FS_ROOT_INO && idx == root__count()) {
+		snprintf(name, len, "snapshots");
+		*child = FS_SNAPSHOTS_INO;
+		return true;
+	}
+	if (ino == FS_ROOT_INO)
+		r = sandbox__nth(rfs.sb, idx - root__count() - 1, &id);
+	else if (snap)
+		r = snapshot__nth_region(snap, idx, &id);
+	if (r) {
+		snprintf(name, len, "%s", r->name);
+		*child = ino_dir(id);
+		region__put(r);
+		return true;
+	}
+	if (ino != FS_SNAPSHOTS_INO)
+		return false;
+	s = snapshot__nth(rfs.sb, idx);
+	if (!s)
+		return false;
+	snprintf(name, len, "%s", s->name);
+	*child = ino_dir(s->id);
+	snapshot__put(s);
+	return true;
+}
+
+/* Offsets: 1 and 2 are "." and "..", 3 + i is the i-th child. */
 static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			off_t off, struct fuse_file_info *fi)
 {
+	struct snapshot *snap = NULL;
 	size_t pos = 0;
 	char *buf;
-	bool root = ino == FS_ROOT_INO;
+	bool files = !top_dir(ino);
 
 	(void)fi;
+	if (files) {
+		/* A snapshot lists regions, a region its files. */
+		snap = snapshot__find_id(rfs.sb, ino_id(ino));
+		files = !snap;
+	}
 	if (size > 65536)
 		size = 65536;
 	buf = malloc(size);
 	if (!buf) {
+		snapshot__put(snap);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	for (;; off++) {
-		struct region *r;
-		uint64_t id;
+		char name[REGION_NAME_MAX + 1];
+		fuse_ino_t child;
+		mode_t mode;
 		bool ok;
 
 		if (off == 0) {
@@ -541,19 +708,12 @@ static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		} else if (off == 1) {
 			ok = add_entry(req, buf, size, &pos, "..",
 				       FS_ROOT_INO, S_IFDIR, 2);
-		} else if (root && off - 2 < (off_t)root__count()) {
-			fuse_ino_t fino;
-			const char *name = root__name((unsigned)(off - 2), &fino);
-
-			ok = add_entry(req, buf, size, &pos, name, fino,
-				       S_IFREG, off + 1);
-		} else if (root) {
-			r = sandbox__nth(rfs.sb, (unsigned)(off - 2 - root__count()), &id);
-			if (!r)
+		} else if (!files) {
+			if (!nth_child(ino, snap, (unsigned)(off - 2), name,
+				       sizeof(name), &child, &mode))
 				break;
-			ok = add_entry(req, buf, size, &pos, r->name,
-				       ino_dir(id), S_IFDIR, off + 1);
-			region__put(r);
+			ok = add_entry(req, buf, size, &pos, name, child, mode,
+				       off + 1);
 		} else {
 			if (off - 2 >= F_COUNT)
 				break;
@@ -565,6 +725,7 @@ static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		if (!ok)
 			break;
 	}
+	snapshot__put(snap);
 	fuse_reply_buf(req, buf, pos);
 	free(buf);
 }

@@ -1,11 +1,13 @@
 /*
- * The root's own files: vcpu (the guest's state; write run, pause, stop)
- * and console (what the guest wrote to port 0xE9).  Without a guest they
- * are still there, like sysfs attributes of an idle device: vcpu reads
- * "stopped" and refuses run with ENODEV, console is empty.
+ * The root's own files: vcpu (the guest's state; write run, pause, stop),
+ * console (what the guest wrote to port 0xE9), snapshot and restore
+ * (write a name).  Without a guest they are still there, like sysfs
+ * attributes of an idle device: vcpu reads "stopped" and refuses run with
+ * ENODEV, console is empty, snapshots hold the regions alone.
  */
 #include "fs/fs.h"
 #include "region/parse.h"
+#include "region/snapshot.h"
 #include "region/vcpu.h"
 
 #include <errno.h>
@@ -21,6 +23,9 @@ static const struct {
 	{ "vcpu", FS_VCPU_INO, 0644 },
 	/* What the guest prints may be as secret as its memory. */
 	{ "console", FS_CONSOLE_INO, 0400 },
+	/* Control files: the owner's, write-only like zero. */
+	{ "snapshot", FS_SNAPSHOT_INO, 0200 },
+	{ "restore", FS_RESTORE_INO, 0200 },
 };
 
 #define NR_ROOT_FILES (sizeof(root_files) / sizeof(root_files[0]))
@@ -38,7 +43,25 @@ const char *root__name(unsigned i, fuse_ino_t *ino)
 
 bool root__is_file(fuse_ino_t ino)
 {
+	return ino >= FS_VCPU_INO && ino <= FS_RESTORE_INO;
+}
+
+const char *root__ino_name(fuse_ino_t ino)
+{
+	for (unsigned i = 0; i < NR_ROOT_FILES; i++)
+		if (root_files[i].ino == ino)
+			return root_files[i].name;
+	return "?";
+}
+
+bool root__readable(fuse_ino_t ino)
+{
 	return ino == FS_VCPU_INO || ino == FS_CONSOLE_INO;
+}
+
+bool root__writable(fuse_ino_t ino)
+{
+	return ino != FS_CONSOLE_INO;
 }
 
 fuse_ino_t root__lookup(const char *name)
@@ -70,6 +93,8 @@ void root__stat(fuse_ino_t ino, struct stat *st)
 	if (ino == FS_VCPU_INO) {
 		st->st_mode = S_IFREG | 0644;
 		st->st_size = root__render_vcpu(buf, sizeof(buf));
+	} else if (ino != FS_CONSOLE_INO) {
+		st->st_mode = S_IFREG | 0200;
 	} else {
 		st->st_mode = S_IFREG | 0400;
 		if (rfs.has_reader_gid) {
@@ -88,23 +113,30 @@ ssize_t root__read_console(void *buf, size_t len, uint64_t off)
 	return vcpu__console_read(rfs.vcpu, buf, len, off);
 }
 
-int root__write_vcpu(const char *buf, size_t len, off_t off)
+/* snapshot and restore: the name of a snapshot. */
+static int write_snapshot(fuse_ino_t ino, const char *val)
 {
-	char val[PARSE_VALUE_MAX], fault[160];
+	const char *file = ino == FS_SNAPSHOT_INO ? "snapshot" : "restore";
+	char why[256] = "";
+	int ret;
+
+	if (ino == FS_SNAPSHOT_INO)
+		ret = snapshot__take(rfs.sb, rfs.vcpu, val, why, sizeof(why));
+	else
+		ret = snapshot__restore(rfs.sb, rfs.vcpu, val, why, sizeof(why));
+	if (ret)
+		fs_log("%s: write '%s' refused: %s (%s)", file, val,
+		       why[0] ? why : strerror(ret), strerror(ret));
+	return ret;
+}
+
+static int write_vcpu(const char *val)
+{
+	char fault[160];
 	const char *why = NULL;
 	enum vcpu_state s;
 	int ret;
 
-	if (off != 0) {
-		fs_log("vcpu: write at offset %lld refused: a value is written "
-		       "whole, in one write at offset 0", (long long)off);
-		return EINVAL;
-	}
-	if (parse__value(buf, len, val, sizeof(val))) {
-		fs_log("vcpu: write of %zu bytes refused: empty, too long or "
-		       "holding a NUL", len);
-		return EINVAL;
-	}
 	if (strcmp(val, "run") && strcmp(val, "pause") && strcmp(val, "stop")) {
 		fs_log("vcpu: write '%s' refused: write run, pause or stop", val);
 		return EINVAL;
@@ -146,4 +178,25 @@ int root__write_vcpu(const char *buf, size_t len, off_t off)
 	}
 	fs_log("vcpu: write '%s' refused: %s (%s)", val, why, strerror(ret));
 	return ret;
+}
+
+int root__write(fuse_ino_t ino, const char *buf, size_t len, off_t off)
+{
+	char val[PARSE_VALUE_MAX];
+	const char *file = ino == FS_VCPU_INO ? "vcpu" :
+			   ino == FS_SNAPSHOT_INO ? "snapshot" : "restore";
+
+	if (off != 0) {
+		fs_log("%s: write at offset %lld refused: a value is written "
+		       "whole, in one write at offset 0", file, (long long)off);
+		return EINVAL;
+	}
+	if (parse__value(buf, len, val, sizeof(val))) {
+		fs_log("%s: write of %zu bytes refused: empty, too long or "
+		       "holding a NUL", file, len);
+		return EINVAL;
+	}
+	if (ino == FS_VCPU_INO)
+		return write_vcpu(val);
+	return write_snapshot(ino, val);
 }

@@ -66,6 +66,18 @@ int region__dirty_alloc(struct region *r, uint64_t size)
 	r->track = dirty__tracking() && !r->readonly;
 	if (!r->track || !len)
 		return 0;
+	if (!r->stamps) {
+		/*
+		 * A new region: every page counts as written now (with
+		 * zeros), after every snapshot already taken, so restoring
+		 * one into a region made since rewrites it whole; and its
+		 * record of `dirty` starts empty.
+		 */
+		uint32_t e = dirty__boundary();
+
+		atomic_store(&r->floor, e);
+		r->cleared = e;
+	}
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)

@@ -21,18 +21,6 @@ console_lines_above() {
 	[ "$(grep -c . "$MNT/console" || true)" -gt "$1" ]
 }
 
-# wait_for CMD...: until it succeeds, 20 s at most (the lab is slow).
-# CMD is run anew each time: what it reads must be read inside it (a
-# "$(...)" in its arguments would be read once, before the first try).
-wait_for() {
-	local i
-	for i in $(seq 200); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 start_daemon --demo
 expect_eq "vcpu" "$(cat "$MNT/vcpu")" running
 wait_for grep -q . "$MNT/console" || bad "the guest printed nothing on the console"

@@ -351,7 +351,7 @@ trap cleanup EXIT
 
 # The files of a region directory, in attr.c's order.
 REGION_FILES=(contents base_addr mem_size raw_addr raw_size host_region_base
-	host_region_end kind guest_addr access zero)
+	host_region_end kind guest_addr access zero dirty)
 
 # ls_sorted DIR: the names in DIR, sorted, on one line ("a b c ").
 ls_sorted() {
@@ -394,6 +394,18 @@ snapshot() {
 	(cd "$MNT/$r" && grep -H '' "${files[@]}")
 	printf 'contents=%s\n' "$(cksum <"$MNT/$r/contents")"
 	printf 'regions=%s\n' "$(cd "$MNT" && shopt -s dotglob nullglob && echo *)"
+}
+
+# wait_for CMD...: until it succeeds, 20 s at most (the KVM lab is slow).
+# CMD is run anew each time: what it reads must be read inside it (a
+# "$(...)" in its arguments would be read once, before the first try).
+wait_for() {
+	local i
+	for i in $(seq 200); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # put REGION OFF: write a 16-byte marker at OFF with dd.
