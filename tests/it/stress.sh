@@ -1,5 +1,5 @@
 # Load: readers and writers of contents, zero, resize, guest_addr,
-# mkdir/rmdir, all at once for STRESS_SECONDS (30).  It passes when the
+# mkdir/rmdir, snapshots and dirty, all at once for STRESS_SECONDS (30).  It passes when the
 # daemon survives, no operation outlives the watchdog (OP_BOUND seconds),
 # every error is one DESIGN.md allows for the operation, the daemon's
 # threads and memory stay bounded, and the bytes a writer wrote are the
@@ -106,6 +106,24 @@ dirs() {
 	done
 }
 
+# Snapshots of everything, taken, read and removed, and dirty read and
+# cleared, while the rest goes on.  No restore: it would rewrite what the
+# writers check.  EBUSY: the guest runs, or a region's accesses did not
+# drain; ENOSPC: both names in use; ENOENT: removed by the other round.
+snapshotter() {
+	local i=0 s
+	while running; do
+		s=s$((i % 2))
+		op snapshot 'Device or resource busy|File exists|No space left' \
+			bash -c "echo $s > '$MNT/snapshot'"
+		op read 'No such file' cat "$MNT/snapshots/$s/data/contents" "$MNT/snapshots/$s/churn/dirty"
+		op dirty 'Device or resource busy' cat "$MNT/data/dirty" "$MNT/churn/dirty"
+		op dirty 'Device or resource busy' bash -c "echo 0 > '$MNT/churn/dirty'"
+		op rmdir 'No such file|Device or resource busy' rmdir "$MNT/snapshots/s$(((i + 1) % 2))"
+		i=$((i + 1))
+	done
+}
+
 # The guest: pause, zero its mapped heartbeat, run; and zero while it
 # runs, which must be refused (EBUSY) unless a pause got in between.
 vcpuer() {
@@ -139,6 +157,7 @@ mapper & pids+=($!)
 dirs 0 & pids+=($!)
 dirs 1 & pids+=($!)
 sampler & pids+=($!)
+snapshotter & pids+=($!)
 if have_kvm; then vcpuer & pids+=($!); fi
 for p in "${pids[@]}"; do wait "$p"; done
 
