@@ -182,6 +182,23 @@ sparse_big() {
 	stop_daemon
 }
 
+# -o nodirty: no record; restore copies every page back.
+nodirty() {
+	say "-o nodirty"
+	start_daemon --region a:1M -o nodirty
+	page a 1 11
+	expect_eq "dirty untracked" "$(cat "$MNT/a/dirty")" untracked
+	# EOPNOTSUPP; python names the same errno ENOTSUP.
+	expect_refused a ENOTSUP 1 errno_of write "$MNT/a/dirty" 0
+	echo n >"$MNT/snapshot"
+	page a 1 22
+	page a 2 33
+	echo n >"$MNT/restore" || bad "restore with -o nodirty failed"
+	cmp "$MNT/a/contents" "$MNT/snapshots/n/a/contents" || bad "a differs from its snapshot"
+	expect_eq "a's pages after restore" "$(stat -c %b "$MNT/a/contents")" $((PAGE / 512))
+	stop_daemon
+}
+
 # ---- With KVM: the guest's side.
 
 # The guest's writes to pages 1 and 5 of data, then its halt.
@@ -255,6 +272,7 @@ host_dirty
 snapshots
 save_and_reload
 sparse_big
+nodirty
 if have_kvm; then
 	guest_dirty
 	guest_snapshot
