@@ -268,12 +268,14 @@ int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 		need += region__resident(live[i]);
 	}
 	/* What the copies will take at most: refuse before copying. */
-	if (need > sb->max_snap_bytes - sb->snap_bytes) {
+	if (sb->snap_bytes > sb->max_snap_bytes ||
+	    need > sb->max_snap_bytes - sb->snap_bytes) {
 		ret = ENOSPC;
 		snprintf(why, why_len, "the copies would take %llu bytes, "
 			 "%llu of %llu are left (-o max_snapshot_total)",
 			 (unsigned long long)need,
-			 (unsigned long long)(sb->max_snap_bytes - sb->snap_bytes),
+			 (unsigned long long)(sb->snap_bytes > sb->max_snap_bytes ? 0 :
+					      sb->max_snap_bytes - sb->snap_bytes),
 			 (unsigned long long)sb->max_snap_bytes);
 		goto out;
 	}

@@ -369,6 +369,10 @@ static void test_limits(void **state)
 	assert_int_equal(snapshot__take(sb, NULL, "s2", why, sizeof(why)), ENOSPC);
 	assert_non_null(strstr(why, "max_snapshot_total"));
 	assert_int_equal(sb->nr_snaps, 2);
+	/* A limit lowered below what is in use refuses too (no wrap). */
+	sandbox__snapshot_limits(sb, 3, 4 * PAGE);
+	assert_int_equal(snapshot__take(sb, NULL, "s2", why, sizeof(why)), ENOSPC);
+	sandbox__snapshot_limits(sb, 3, 10 * PAGE);
 	assert_int_equal(snapshot__remove(sb, "s1"), 0);
 	sandbox__snapshot_limits(sb, 2, 0);
 	take(sb, "s1");
