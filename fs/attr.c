@@ -318,6 +318,8 @@ void attr__stat(struct region *r, uint64_t id, unsigned f, struct stat *st)
 			      (off_t)dirty_text__size(t);
 		dirty_text__free(t);
 		st->st_blksize = 4096;
+		/* Not sparse: cp must read it, not look for holes in it. */
+		st->st_blocks = (st->st_size + 511) / 512;
 	} else if (f == F_CONTENTS) {
 		st->st_size = (off_t)region__mem_size(r);
 		/* The memfd's real allocation: cp --sparse skips the rest. */
@@ -328,6 +330,7 @@ void attr__stat(struct region *r, uint64_t id, unsigned f, struct stat *st)
 		n = attr__render(r, f, buf, sizeof(buf));
 		st->st_size = n > 0 ? n : 0;
 		st->st_blksize = 4096;
+		st->st_blocks = (st->st_size + 511) / 512;
 	}
 }
 
@@ -366,6 +369,19 @@ static void read_dirty(fuse_req_t req, struct handle *h, size_t size, off_t off)
 	n = dirty_text__read(h->dirty, buf, size, (uint64_t)off);
 	fuse_reply_buf(req, buf, n);
 	free(buf);
+}
+
+uint64_t attr__dirty_size(struct handle *h)
+{
+	uint64_t size = 0;
+
+	pthread_mutex_lock(&dirty_lock);
+	if (!h->dirty && region__dirty_text(h->r, &h->dirty))
+		h->dirty = NULL;
+	if (h->dirty)
+		size = dirty_text__size(h->dirty);
+	pthread_mutex_unlock(&dirty_lock);
+	return size;
 }
 
 void attr__read_dirty(fuse_req_t req, struct handle *h, size_t size, off_t off)

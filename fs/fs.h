@@ -154,6 +154,8 @@ bool root__writable(fuse_ino_t ino);
 
 /* dirty of a region (attr.c): read in pieces from one rendering. */
 void attr__read_dirty(fuse_req_t req, struct handle *h, size_t size, off_t off);
+/* Its length, rendering it for this open if it was not yet. */
+uint64_t attr__dirty_size(struct handle *h);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops rfs_ops;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -378,6 +379,21 @@ static int load_guest(struct options *o)
 	return ret;
 }
 
+/*
+ * Every region and every snapshot copy holds a memfd: 16 snapshots of 60
+ * regions pass the usual soft limit of 1024 fds.  Take what the hard
+ * limit allows (the kernel bounds it); EMFILE past that.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static unsigned default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -462,6 +478,7 @@ int main(int argc, char *argv[])
 			goto out_args;
 		}
 	}
+	raise_nofile();
 	rfs.no_passthrough = o.no_passthrough;
 	rfs.debug = cmd.debug;
 	rfs.uid = o.uid >= 0 ? (uid_t)o.uid : getuid();

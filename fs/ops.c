@@ -290,6 +290,7 @@ static void rfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       ret == ENOSPC ? "the region limits are reached (-o max_regions, max_total)" :
 		       ret == ENAMETOOLONG ? "names are at most 64 characters" :
 		       ret == EINVAL ? "names are [A-Za-z0-9_.-], not starting with '.', not reserved" :
+		       ret == EBUSY ? "a snapshot or restore holds the region table" :
 		       strerror(ret));
 		fuse_reply_err(req, ret);
 		return;
@@ -332,8 +333,9 @@ static void rfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	ret = sandbox__remove(rfs.sb, name);
 	if (ret && ret != ENOENT)
 		fs_log("rmdir %s refused: %s", name,
-		       ret == EBUSY ? "exclusivity not available (vCPU running "
-		       "or host accesses did not drain)" : strerror(ret));
+		       ret == EBUSY ? "exclusivity not available (vCPU running, "
+		       "host accesses did not drain, or a snapshot or restore "
+		       "holds the region table)" : strerror(ret));
 	fuse_reply_err(req, ret);
 }
 
@@ -565,25 +567,47 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+/* The length of a generated file as this open sees it. */
+static uint64_t generated_size(struct handle *h)
+{
+	int n;
+
+	if (h->root_ino == FS_CONSOLE_INO)
+		return rfs.vcpu ? vcpu__console_end(rfs.vcpu) : 0;
+	if (!h->root_ino && h->file == F_DIRTY)
+		return attr__dirty_size(h);
+	/* What a read at offset 0 would render now. */
+	n = h->root_ino ? root__render_vcpu(h->text, sizeof(h->text)) :
+	    attr__render(h->r, h->file, h->text, sizeof(h->text));
+	h->len = n > 0 ? (size_t)n : 0;
+	return h->len;
+}
+
 static void rfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		      struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
+	uint64_t size;
 
 	(void)ino;
-	if (h->root_ino == FS_CONSOLE_INO)
-		h->len = rfs.vcpu ? (size_t)vcpu__console_end(rfs.vcpu) : 0;
-	if (h->root_ino || h->file != F_CONTENTS) {
-		/* Attribute files hold no holes: all data up to the end. */
-		if (whence == SEEK_DATA)
-			fuse_reply_lseek(req, off);
-		else if (whence == SEEK_HOLE)
-			fuse_reply_lseek(req, (off_t)h->len > off ? (off_t)h->len : off);
-		else
-			fuse_reply_err(req, EINVAL);
+	if (!h->root_ino && h->file == F_CONTENTS) {
+		contents__lseek(req, h, off, whence);
 		return;
 	}
-	contents__lseek(req, h, off, whence);
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	/*
+	 * Generated files hold no holes: data from 0 to their end, which is
+	 * their current length (cp's sparse copy asks; lseek(2) semantics:
+	 * ENXIO at or past the end).
+	 */
+	size = generated_size(h);
+	if (off < 0 || (uint64_t)off >= size)
+		fuse_reply_err(req, ENXIO);
+	else
+		fuse_reply_lseek(req, whence == SEEK_DATA ? off : (off_t)size);
 }
 
 static void rfs_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -685,7 +709,15 @@ static void rfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	(void)fi;
 	if (files) {
 		/* A snapshot lists regions, a region its files. */
-		snap = snapshot__find_id(rfs.sb, ino_id(ino));
+		struct region *r = sandbox__find_id(rfs.sb, ino_id(ino));
+
+		if (!r)
+			snap = snapshot__find_id(rfs.sb, ino_id(ino));
+		region__put(r);
+		if (!r && !snap) {
+			fuse_reply_err(req, ENOENT);	/* removed meanwhile */
+			return;
+		}
 		files = !snap;
 	}
 	if (size > 65536)

@@ -63,7 +63,8 @@ static int map_memfd(int memfd, uint64_t mem_size, uint8_t **raw_out)
 	return 0;
 }
 
-int region__new(const char *name, uint64_t size, struct region **out)
+static int create(const char *name, uint64_t size, bool readonly,
+		  struct region **out)
 {
 	pthread_rwlockattr_t attr;
 	struct region *r;
@@ -80,6 +81,7 @@ int region__new(const char *name, uint64_t size, struct region **out)
 		return ENOMEM;
 	strcpy(r->name, name);
 	r->mem_size = size;
+	r->readonly = readonly;
 	r->slot = -1;
 	atomic_init(&r->refs, 1);
 	clock_gettime(CLOCK_REALTIME, &r->created);
@@ -334,11 +336,14 @@ int region__zero_locked(struct region *r)
 	return 0;
 }
 
-void region__seal(struct region *r)
+int region__new(const char *name, uint64_t size, struct region **out)
 {
-	r->readonly = true;
-	r->track = false;
-	region__dirty_free(r);
+	return create(name, size, false, out);
+}
+
+int region__new_readonly(const char *name, uint64_t size, struct region **out)
+{
+	return create(name, size, true, out);
 }
 
 int region__zero(struct region *r)

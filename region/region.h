@@ -87,6 +87,13 @@ uint64_t region__round_size(uint64_t size);
 
 /* Sizes round up to whole pages; 0 and > REGION_SIZE_MAX are EINVAL. */
 int region__new(const char *name, uint64_t size, struct region **out);
+/*
+ * A readonly region from the start (a snapshot's copy): untracked, and
+ * exclusivity is never granted, so its memfd is written only by whoever
+ * made it, before handing it out.
+ */
+int region__new_readonly(const char *name, uint64_t size,
+			 struct region **out);
 struct region *region__get(struct region *r);
 void region__put(struct region *r);
 
@@ -128,8 +135,6 @@ int region__resize_locked(struct region *r, uint64_t size);
  */
 int64_t region__trim(struct region *r);
 
-/* Make r a readonly region for good (a snapshot's copy): untracked. */
-void region__seal(struct region *r);
 
 /* Convenience: take exclusivity, do it, release. */
 int region__zero(struct region *r);

@@ -72,6 +72,18 @@ void sandbox__free(struct sandbox *sb)
 	free(sb);
 }
 
+/*
+ * Changes to the table wait for readers, and a snapshot or restore reads
+ * it for as long as its copy takes: bounded, like every wait.
+ */
+static int table_wrlock(struct sandbox *sb)
+{
+	struct timespec ts = region__deadline_ms(SANDBOX_TABLE_WAIT_MS);
+	int ret = pthread_rwlock_clockwrlock(&sb->lock, CLOCK_MONOTONIC, &ts);
+
+	return ret == ETIMEDOUT ? EBUSY : ret;
+}
+
 static int find_locked(struct sandbox *sb, const char *name)
 {
 	for (unsigned i = 0; i < sb->nr; i++)
@@ -92,7 +104,9 @@ int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 	if (size == 0 || size > REGION_SIZE_MAX)
 		return EINVAL;
 
-	pthread_rwlock_wrlock(&sb->lock);
+	ret = table_wrlock(sb);
+	if (ret)
+		return ret;
 	if (find_locked(sb, name) >= 0) {
 		ret = EEXIST;
 		goto out;
@@ -130,7 +144,9 @@ int sandbox__remove(struct sandbox *sb, const char *name)
 	struct region *r;
 	int idx, ret;
 
-	pthread_rwlock_wrlock(&sb->lock);
+	ret = table_wrlock(sb);
+	if (ret)
+		return ret;
 	idx = find_locked(sb, name);
 	if (idx < 0) {
 		ret = ENOENT;

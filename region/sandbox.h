@@ -11,6 +11,8 @@
 
 /* Hard ceiling on the region table; the limit in force is an option. */
 #define SANDBOX_REGIONS_MAX 4096
+/* How long mkdir and rmdir wait for a snapshot or restore (EBUSY). */
+#define SANDBOX_TABLE_WAIT_MS 2000
 /* And on the snapshot table. */
 #define SANDBOX_SNAPSHOTS_MAX 256
 
@@ -54,7 +56,10 @@ void sandbox__snapshot_limits(struct sandbox *sb, unsigned max_snaps,
 int sandbox__open_vm(struct sandbox *sb, const char *kvm_path);
 void sandbox__free(struct sandbox *sb);
 
-/* EINVAL/ENAMETOOLONG: bad name or size; EEXIST: taken; ENOSPC: limits. */
+/*
+ * EINVAL/ENAMETOOLONG: bad name or size; EEXIST: taken; ENOSPC: limits;
+ * EBUSY: a snapshot or restore held the table past SANDBOX_TABLE_WAIT_MS.
+ */
 int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 		    uint64_t *id);
 /* Unmaps first; EBUSY when exclusivity is not available. */

@@ -188,19 +188,12 @@ static int copy_regions(struct snapshot *s, struct region **live,
 	for (unsigned i = 0; i < s->nr && !ret; i++) {
 		struct region *r = live[i], *c;
 
-		ret = region__dirty_harvest(r);
-		if (ret) {
-			snprintf(why, why_len, "region %s: KVM_GET_DIRTY_LOG: %s",
-				 r->name, strerror(ret));
-			break;
-		}
-		ret = region__new(r->name, r->mem_size, &c);
+		ret = region__new_readonly(r->name, r->mem_size, &c);
 		if (ret) {
 			snprintf(why, why_len, "region %s: cannot make the copy: %s",
 				 r->name, strerror(ret));
 			break;
 		}
-		region__seal(c);
 		s->regions[i].region = c;
 		ret = copy_range(c->memfd, r->memfd, buf, 0, r->mem_size, false);
 		if (ret)
@@ -282,8 +275,20 @@ int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 	ret = hold_all(live, n, why, why_len);
 	if (ret)
 		goto out;
+	/*
+	 * The snapshot point: every guest write so far harvested, then the
+	 * boundary, before the copy, so that a writer we cannot see
+	 * (passthrough) that writes during the copy is stamped above it.
+	 */
+	for (unsigned i = 0; i < n && !ret; i++) {
+		ret = region__dirty_harvest(live[i]);
+		if (ret)
+			snprintf(why, why_len, "region %s: KVM_GET_DIRTY_LOG: %s",
+				 live[i]->name, strerror(ret));
+	}
+	s->boundary = dirty__boundary();
 	/* Exclusivity keeps the guest out: the vCPU cannot start now. */
-	if (v) {
+	if (!ret && v) {
 		ret = vcpu__save(v, &s->cpu);
 		if (ret)
 			snprintf(why, why_len, "cannot save the vCPU: %s",
@@ -292,8 +297,6 @@ int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 	}
 	if (!ret)
 		ret = copy_regions(s, live, why, why_len);
-	/* After every harvest, before any write: the snapshot point. */
-	s->boundary = dirty__boundary();
 	release(live, n);
 	if (ret)
 		goto out;
@@ -412,18 +415,28 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 			goto out;
 		}
 	}
-	for (unsigned i = 0; i < s->nr && !ret; i++) {
-		ret = restore_region(live[i], s->regions[i].region, s->boundary,
-				     buf);
-		if (ret)
-			snprintf(why, why_len, "region %s: copy failed: %s",
-				 live[i]->name, strerror(ret));
-	}
-	if (!ret && v && s->cpu) {
+	/*
+	 * The vCPU first: loading it may complete an I/O exit a fault left
+	 * pending, which can write guest memory (logged, so the copy below
+	 * puts those pages back too).
+	 */
+	if (v && s->cpu) {
 		ret = vcpu__load(v, s->cpu);
 		if (ret)
 			snprintf(why, why_len, "cannot load the vCPU: %s",
 				 strerror(ret));
+	}
+	for (unsigned i = 0; i < s->nr && !ret; i++) {
+		ret = restore_region(live[i], s->regions[i].region, s->boundary,
+				     buf);
+		if (ret) {
+			snprintf(why, why_len, "region %s: copy failed: %s; "
+				 "%u of %u regions restored, the vCPU is stopped",
+				 live[i]->name, strerror(ret), i, s->nr);
+			/* Half-restored memory must not run on. */
+			if (v)
+				vcpu__stop(v);
+		}
 	}
 out:
 	release(live, held);

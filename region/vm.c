@@ -180,10 +180,17 @@ static int harvest_locked(struct vm *vm, struct region *r)
 	if (!bits)
 		return ENOMEM;
 	log.dirty_bitmap = bits;
-	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
-		ret = errno;
-	else
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) == 0) {
 		region__dirty_stamp_bits(r, bits, npages);
+	} else if (errno == ENOENT) {
+		/*
+		 * KVM has no log for the slot (a failed move left it
+		 * without one): the guest may have written anything.
+		 */
+		region__dirty_mark_all(r);
+	} else {
+		ret = errno;
+	}
 	free(bits);
 	return ret;
 }

@@ -49,6 +49,20 @@ host_dirty() {
 	echo 1 >"$MNT/b/zero"
 	expect_eq "dirty after zero" "$(dirty b)" "$(range 0 "$(attr b mem_size)")"
 	echo 0 >"$MNT/b/dirty"
+	# A long list (every other page: 80 ranges, over 1 KiB) reads whole
+	# with cat, dd in small blocks and cp (which looks for holes).
+	echo 0 >"$MNT/a/dirty"
+	local want="" i
+	for i in $(seq 1000 2 1158); do
+		printf 'x' | dd of="$MNT/a/contents" bs=1 seek=$((i * PAGE)) conv=notrunc status=none
+		want+=$(range $((i * PAGE)) $(((i + 1) * PAGE)))
+	done
+	expect_eq "80 ranges" "$(dirty a)" "$want"
+	expect_eq "dd bs=7 of dirty" "$(dd if="$MNT/a/dirty" bs=7 status=none | tr '\n' ' ')" "$want"
+	cp "$MNT/a/dirty" "$WORK/dirty.copy" || bad "cp of dirty failed"
+	expect_eq "cp of dirty" "$(tr '\n' ' ' <"$WORK/dirty.copy")" "$want"
+	expect_eq "st_size of the long dirty" "$(stat -c %s "$MNT/a/dirty")" "$(wc -c <"$WORK/dirty.copy")"
+	echo 0 >"$MNT/a/dirty"
 }
 
 snapshots() {
