@@ -87,36 +87,68 @@ static int copy_data(int dst, int src, uint8_t *buf, uint64_t off,
 	return 0;
 }
 
+/*
+ * Where src's data and holes are, remembered across calls: src is never
+ * written (a snapshot's copy, or a region held exclusive), and the ranges
+ * asked for only move forward, so the extent around off is often known.
+ * shmem answers SEEK_HOLE by walking its pages up to the next hole, which
+ * in a copy without holes is the end of the file: asking once per dirty
+ * range made a restore of scattered pages cost the region's size each
+ * time.  With the cursor, all the walks of one region add up to its size.
+ */
+struct extents {
+	uint64_t from;	/* [from, data) is a hole, [data, hole) data */
+	uint64_t data;
+	uint64_t hole;
+};
+
+static int find_extent(int src, struct extents *x, uint64_t off)
+{
+	off_t data, hole;
+
+	if (off >= x->from && off < x->hole)
+		return 0;
+	x->from = off;
+	data = lseek(src, (off_t)off, SEEK_DATA);
+	if (data < 0 && errno != ENXIO)
+		return errno;
+	if (data < 0) {
+		x->data = x->hole = UINT64_MAX;	/* holes to the end */
+		return 0;
+	}
+	hole = lseek(src, data, SEEK_HOLE);
+	if (hole < 0)
+		return errno;
+	x->data = (uint64_t)data;
+	x->hole = (uint64_t)hole;
+	return 0;
+}
+
 /* Make dst's [off, end) what src's is: data copied, holes punched. */
-static int copy_range(int dst, int src, uint8_t *buf, uint64_t off,
-		      uint64_t end, bool fill_holes)
+static int copy_range(int dst, int src, uint8_t *buf, struct extents *x,
+		      uint64_t off, uint64_t end, bool fill_holes)
 {
 	while (off < end) {
-		off_t data = lseek(src, (off_t)off, SEEK_DATA);
-		off_t hole;
-		int ret;
+		uint64_t data, hole;
+		int ret = find_extent(src, x, off);
 
-		if (data < 0 && errno != ENXIO)
-			return errno;
-		if (data < 0 || (uint64_t)data >= end)
-			data = (off_t)end;
-		if (fill_holes && (uint64_t)data > off) {
-			ret = punch(dst, off, (uint64_t)data - off);
+		if (ret)
+			return ret;
+		data = x->data > off ? x->data : off;
+		if (data > end)
+			data = end;
+		if (fill_holes && data > off) {
+			ret = punch(dst, off, data - off);
 			if (ret)
 				return ret;
 		}
-		if ((uint64_t)data >= end)
+		if (data >= end)
 			break;
-		hole = lseek(src, data, SEEK_HOLE);
-		if (hole < 0)
-			return errno;
-		if ((uint64_t)hole > end)
-			hole = (off_t)end;
-		ret = copy_data(dst, src, buf, (uint64_t)data, (uint64_t)hole,
-				fill_holes);
+		hole = x->hole < end ? x->hole : end;
+		ret = copy_data(dst, src, buf, data, hole, fill_holes);
 		if (ret)
 			return ret;
-		off = (uint64_t)hole;
+		off = hole;
 	}
 	return 0;
 }
@@ -157,6 +189,7 @@ static void free_snapshot(struct snapshot *s)
 	for (unsigned i = 0; i < s->nr; i++)
 		region__put(s->regions[i].region);
 	free(s->regions);
+	free(s->synced);
 	if (s->cpu)
 		vcpu__saved_free(s->cpu);
 	free(s);
@@ -195,7 +228,9 @@ static int copy_regions(struct snapshot *s, struct region **live,
 			break;
 		}
 		s->regions[i].region = c;
-		ret = copy_range(c->memfd, r->memfd, buf, 0, r->mem_size, false);
+		ret = copy_range(c->memfd, r->memfd, buf,
+				 &(struct extents){ .hole = 0 }, 0, r->mem_size,
+				 false);
 		if (ret)
 			snprintf(why, why_len, "region %s: copy failed: %s",
 				 r->name, strerror(ret));
@@ -246,9 +281,11 @@ int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 	n = sb->nr;
 	live = calloc(n ? n : 1, sizeof(*live));
 	s = calloc(1, sizeof(*s));
-	if (s)
+	if (s) {
 		s->regions = calloc(n ? n : 1, sizeof(*s->regions));
-	if (!live || !s || !s->regions) {
+		s->synced = calloc(n ? n : 1, sizeof(*s->synced));
+	}
+	if (!live || !s || !s->regions || !s->synced) {
 		ret = ENOMEM;
 		snprintf(why, why_len, "out of memory");
 		goto out;
@@ -287,6 +324,8 @@ int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 				 live[i]->name, strerror(ret));
 	}
 	s->boundary = dirty__boundary();
+	for (unsigned i = 0; i < n; i++)
+		s->synced[i] = s->boundary;
 	/* Exclusivity keeps the guest out: the vCPU cannot start now. */
 	if (!ret && v) {
 		ret = vcpu__save(v, &s->cpu);
@@ -323,9 +362,10 @@ out:
 
 /* Give r the bytes of copy c: the pages written since the boundary. */
 static int restore_region(struct region *r, struct region *c,
-			  uint32_t boundary, uint8_t *buf)
+			  uint32_t since, uint8_t *buf)
 {
 	uint64_t page = region__page_size(), end, p = 0;
+	struct extents x = { .hole = 0 };
 	int64_t start;
 	int ret;
 
@@ -334,11 +374,12 @@ static int restore_region(struct region *r, struct region *c,
 		return ret;
 	if (!r->track) {
 		/* Nothing says which pages changed: all of them may have. */
-		ret = copy_range(r->memfd, c->memfd, buf, 0, r->mem_size, true);
+		ret = copy_range(r->memfd, c->memfd, buf, &x, 0, r->mem_size,
+				 true);
 		return ret;
 	}
-	while ((start = region__dirty_next(r, boundary, p, &end)) >= 0) {
-		ret = copy_range(r->memfd, c->memfd, buf,
+	while ((start = region__dirty_next(r, since, p, &end)) >= 0) {
+		ret = copy_range(r->memfd, c->memfd, buf, &x,
 				 (uint64_t)start * page, end * page, true);
 		if (ret)
 			return ret;
@@ -427,8 +468,15 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 				 strerror(ret));
 	}
 	for (unsigned i = 0; i < s->nr && !ret; i++) {
-		ret = restore_region(live[i], s->regions[i].region, s->boundary,
-				     buf);
+		ret = restore_region(live[i], s->regions[i].region,
+				     s->synced[i], buf);
+		/*
+		 * Now the region holds the snapshot's bytes: a later restore
+		 * of it needs only the pages written after this point (other
+		 * snapshots see the pages just written as changed).
+		 */
+		if (!ret)
+			s->synced[i] = dirty__boundary();
 		if (ret) {
 			snprintf(why, why_len, "region %s: copy failed: %s; "
 				 "%u of %u regions restored, the vCPU is stopped",

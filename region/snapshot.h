@@ -28,6 +28,12 @@ struct snapshot {
 	atomic_int refs;
 	struct timespec created;
 	uint32_t boundary;	/* dirty epoch at the snapshot point */
+	/*
+	 * Per region, the epoch since which the live region may differ from
+	 * the copy: the boundary, or the end of the last restore of it
+	 * (changed only under snap_op).
+	 */
+	uint32_t *synced;
 	unsigned nr;
 	struct sandbox_slot *regions;	/* sealed (readonly) copies */
 	struct vcpu_saved *cpu;		/* NULL without a vCPU */

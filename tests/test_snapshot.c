@@ -243,6 +243,16 @@ static void test_restore_dirty_only(void **state)
 		 (unsigned long long)(30 * PAGE), (unsigned long long)(31 * PAGE));
 	assert_string_equal(dirty_text(a, 4096), expect);
 	assert_string_equal(dirty_text(b, 4096), "");
+	/* Restored, nothing written since: a second restore writes nothing. */
+	assert_int_equal(region__dirty_clear(a), 0);
+	restore(sb, "s");
+	assert_string_equal(dirty_text(a, 4096), "");
+	put_byte(a, 40 * PAGE, 0x44);
+	restore(sb, "s");
+	snprintf(expect, sizeof(expect), "0x%llx-0x%llx\n",
+		 (unsigned long long)(40 * PAGE), (unsigned long long)(41 * PAGE));
+	assert_string_equal(dirty_text(a, 4096), expect);
+	assert_int_equal(get_byte(a, 40 * PAGE), 0);
 
 	/* Zero, then restore: every page is back. */
 	assert_int_equal(region__zero(a), 0);
