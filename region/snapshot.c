@@ -397,7 +397,7 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 	struct region **live = NULL;
 	struct snapshot *s;
 	uint8_t *buf = NULL;
-	unsigned held = 0;
+	unsigned held = 0, restored = 0;
 	int ret;
 
 	ret = op_begin(sb);
@@ -470,13 +470,8 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 	for (unsigned i = 0; i < s->nr && !ret; i++) {
 		ret = restore_region(live[i], s->regions[i].region,
 				     s->synced[i], buf);
-		/*
-		 * Now the region holds the snapshot's bytes: a later restore
-		 * of it needs only the pages written after this point (other
-		 * snapshots see the pages just written as changed).
-		 */
 		if (!ret)
-			s->synced[i] = dirty__boundary();
+			restored = i + 1;
 		if (ret) {
 			snprintf(why, why_len, "region %s: copy failed: %s; "
 				 "%u of %u regions restored, the vCPU is stopped",
@@ -485,6 +480,18 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 			if (v)
 				vcpu__stop(v);
 		}
+	}
+	/*
+	 * Now the regions hold the snapshot's bytes: a later restore of it
+	 * needs only the pages written after this point (for every other
+	 * snapshot, the pages just written count as changed).  One epoch
+	 * for the whole restore; those restored before a failure count too.
+	 */
+	if (held) {
+		uint32_t b = dirty__boundary();
+
+		for (unsigned i = 0; i < s->nr && i < restored; i++)
+			s->synced[i] = b;
 	}
 out:
 	release(live, held);
