@@ -312,11 +312,9 @@ void attr__stat(struct region *r, uint64_t id, unsigned f, struct stat *st)
 		st->st_mode |= 0040;
 	}
 	if (f == F_DIRTY) {
-		struct dirty_text *t;
+		int64_t size = region__dirty_text_size(r);
 
-		st->st_size = region__dirty_text(r, &t) ? 0 :
-			      (off_t)dirty_text__size(t);
-		dirty_text__free(t);
+		st->st_size = size > 0 ? (off_t)size : 0;
 		st->st_blksize = 4096;
 		/* Not sparse: cp must read it, not look for holes in it. */
 		st->st_blocks = (st->st_size + 511) / 512;
@@ -333,13 +331,6 @@ void attr__stat(struct region *r, uint64_t id, unsigned f, struct stat *st)
 		st->st_blocks = (st->st_size + 511) / 512;
 	}
 }
-
-/*
- * One reader of dirty at a time, process-wide: two reads of one open file
- * could otherwise free the rendering under each other.  Rendering is a
- * scan of one bit a page, short even for large regions.
- */
-static pthread_mutex_t dirty_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void read_dirty(fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
@@ -375,12 +366,12 @@ uint64_t attr__dirty_size(struct handle *h)
 {
 	uint64_t size = 0;
 
-	pthread_mutex_lock(&dirty_lock);
+	pthread_mutex_lock(&h->lock);
 	if (!h->dirty && region__dirty_text(h->r, &h->dirty))
 		h->dirty = NULL;
 	if (h->dirty)
 		size = dirty_text__size(h->dirty);
-	pthread_mutex_unlock(&dirty_lock);
+	pthread_mutex_unlock(&h->lock);
 	return size;
 }
 
@@ -390,7 +381,8 @@ void attr__read_dirty(fuse_req_t req, struct handle *h, size_t size, off_t off)
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	pthread_mutex_lock(&dirty_lock);
+	/* Two reads of one open file must not free its rendering mutually. */
+	pthread_mutex_lock(&h->lock);
 	read_dirty(req, h, size, off);
-	pthread_mutex_unlock(&dirty_lock);
+	pthread_mutex_unlock(&h->lock);
 }

@@ -7,6 +7,7 @@
 
 #include "region/sandbox.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -100,6 +101,7 @@ struct handle {
 	int backing_id;		/* passthrough backing, 0 when not used */
 	bool pt_writer;		/* a writer that passthrough took over */
 	struct dirty_text *dirty;	/* dirty: taken at offset 0 */
+	pthread_mutex_t lock;		/* dirty: guards the above */
 	size_t len;		/* rendered text of an attribute file */
 	char text[ATTR_TEXT_MAX];
 };

@@ -443,6 +443,7 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->r = r;
 	h->id = ino_id(ino);
 	h->file = (unsigned)f;
+	pthread_mutex_init(&h->lock, NULL);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	if (f == F_CONTENTS) {
 		contents__open(req, h, fi);
@@ -562,6 +563,8 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino,
 	if (!h->root_ino && h->file == F_CONTENTS)
 		contents__release(h);
 	dirty_text__free(h->dirty);
+	if (h->r)
+		pthread_mutex_destroy(&h->lock);
 	region__put(h->r);
 	free(h);
 	fuse_reply_err(req, 0);

@@ -292,6 +292,29 @@ err:
 	return ret;
 }
 
+int64_t region__dirty_text_size(struct region *r)
+{
+	uint64_t page = region__page_size(), p, end;
+	int64_t size = 0, s;
+	char line[48];
+	int ret;
+
+	if (r->readonly)
+		return 0;
+	if (!r->track)
+		return (int64_t)strlen("untracked\n");
+	ret = region__shared_begin(r);
+	if (ret)
+		return -ret;
+	ret = region__dirty_harvest(r);
+	for (p = 0; !ret && (s = region__dirty_next(r, r->cleared, p, &end)) >= 0;
+	     p = end)
+		size += snprintf(line, sizeof(line), "0x%" PRIx64 "-0x%" PRIx64 "\n",
+				 (uint64_t)s * page, end * page);
+	region__shared_end(r);
+	return ret ? -ret : size;
+}
+
 uint64_t dirty_text__size(const struct dirty_text *t)
 {
 	return t->size;

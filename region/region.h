@@ -198,6 +198,8 @@ int region__dirty_clear(struct region *r);
 struct dirty_text;
 int region__dirty_text(struct region *r, struct dirty_text **out);
 uint64_t dirty_text__size(const struct dirty_text *t);
+/* The size the text would have now, without taking it (for stat). */
+int64_t region__dirty_text_size(struct region *r);
 size_t dirty_text__read(struct dirty_text *t, char *buf, size_t len,
 			uint64_t off);
 void dirty_text__free(struct dirty_text *t);
