@@ -109,23 +109,23 @@ enum vcpu_state vcpu__saved_state(const struct vcpu_saved *s)
 /* The MSRs of msr_list that KVM returns, one KVM_GET_MSRS each. */
 static int get_msrs(struct vcpu *v, struct kvm_msrs *msrs)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} one;
+	/* A kvm_msrs with room for one entry (no struct: it ends in []). */
+	uint64_t buf[(sizeof(struct kvm_msrs) +
+		      sizeof(struct kvm_msr_entry) + 7) / 8];
+	struct kvm_msrs *one = (struct kvm_msrs *)buf;
 	int ret;
 
 	msrs->nmsrs = 0;
 	for (size_t i = 0; i < NR_MSRS; i++) {
-		memset(&one, 0, sizeof(one));
-		one.hdr.nmsrs = 1;
-		one.e.index = msr_list[i];
-		ret = ioctl(v->fd, KVM_GET_MSRS, &one);
+		memset(buf, 0, sizeof(buf));
+		one->nmsrs = 1;
+		one->entries[0].index = msr_list[i];
+		ret = ioctl(v->fd, KVM_GET_MSRS, one);
 		if (ret < 0)
 			return errno;
 		/* It returns how many it read: 0 for one KVM refuses. */
 		if (ret == 1)
-			msrs->entries[msrs->nmsrs++] = one.e;
+			msrs->entries[msrs->nmsrs++] = one->entries[0];
 	}
 	return 0;
 }

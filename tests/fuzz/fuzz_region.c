@@ -3,10 +3,14 @@
  * the sandbox directly, checked against a shadow copy of every region's
  * bytes.  The input is a stream of opcodes with their arguments.  No VM:
  * guest_addr must answer ENODEV, everything else must keep the shadow and
- * the memfd in agreement.
+ * the memfd in agreement.  Snapshots keep a shadow of their own: a
+ * restore must give back exactly their bytes, whatever happened since
+ * (writes, zero, resize, rmdir and mkdir again, other restores), or
+ * refuse and change nothing.
  */
 #include "region/parse.h"
 #include "region/sandbox.h"
+#include "region/snapshot.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -43,6 +47,12 @@ struct shadow {
 };
 
 static struct shadow shadow[NAMES];
+
+#define SNAPS 2
+static struct snap_shadow {
+	bool exists;
+	struct shadow regions[NAMES];
+} snaps[SNAPS];
 
 static void name_of(unsigned i, char *buf)
 {
@@ -82,9 +92,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	check(sandbox__new(&sb, NAMES, 3 * MAX_SIZE) == 0);
 	memset(shadow, 0, sizeof(shadow));
+	memset(snaps, 0, sizeof(snaps));
 
 	for (unsigned steps = 0; in.left && steps < 256; steps++) {
-		unsigned op = take(&in, 1) % 9, i = take(&in, 1) % NAMES;
+		unsigned op = take(&in, 1) % 12, i = take(&in, 1) % NAMES;
+		struct snap_shadow *sn = &snaps[i % SNAPS];
+		char why[256];
 		struct region *r;
 		char name[8];
 		uint64_t off, len, sz;
@@ -197,6 +210,50 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ret = sandbox__set_access(sb, r, take(&in, 1) & 1);
 			check(ret == 0);
 			region__put(r);
+			break;
+		case 8:	/* echo sN > snapshot */
+			snprintf(name, sizeof(name), "s%u", i % SNAPS);
+			ret = snapshot__take(sb, NULL, name, why, sizeof(why));
+			if (sn->exists) {
+				check(ret == EEXIST);
+				break;
+			}
+			check(ret == 0);
+			sn->exists = true;
+			memcpy(sn->regions, shadow, sizeof(shadow));
+			break;
+		case 9:	/* echo sN > restore */
+			snprintf(name, sizeof(name), "s%u", i % SNAPS);
+			ret = snapshot__restore(sb, NULL, name, why, sizeof(why));
+			if (!sn->exists) {
+				check(ret == ENOENT);
+				break;
+			}
+			/* What it must answer, checked before anything changes. */
+			{
+				int want = 0;
+
+				for (unsigned k = 0; k < NAMES && !want; k++)
+					if (sn->regions[k].live && !shadow[k].live)
+						want = ENOENT;
+				for (unsigned k = 0; k < NAMES && !want; k++)
+					if (sn->regions[k].live &&
+					    sn->regions[k].size != shadow[k].size)
+						want = EINVAL;
+				check(ret == want);
+			}
+			if (ret)
+				break;
+			for (unsigned k = 0; k < NAMES; k++)
+				if (sn->regions[k].live)
+					memcpy(shadow[k].bytes,
+					       sn->regions[k].bytes, MAX_SIZE);
+			break;
+		case 10: /* rmdir snapshots/sN */
+			snprintf(name, sizeof(name), "s%u", i % SNAPS);
+			check(snapshot__remove(sb, name) ==
+			      (sn->exists ? 0 : ENOENT));
+			sn->exists = false;
 			break;
 		default:
 			verify(sb, i);
