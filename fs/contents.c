@@ -64,17 +64,15 @@ static bool want_passthrough(struct handle *h, int acc)
 	return pt;
 }
 
-void contents__open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
+int contents__open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
 {
 	/*
 	 * Passthrough readers (and writers) are lock-free observers, like
 	 * the guest: they see the memory as it is, without taking the region
 	 * shared.
 	 */
-	if (want_passthrough(h, fi->flags & O_ACCMODE)) {
-		passthrough__reply_open(req, fi, h->backing_id);
-		return;
-	}
+	if (want_passthrough(h, fi->flags & O_ACCMODE))
+		return passthrough__reply_open(req, fi, h->backing_id);
 	/*
 	 * Never the page cache: a read returns what the memory holds now.
 	 * A reader that opened with O_DIRECT gets no direct_io flag, so the
@@ -82,7 +80,7 @@ void contents__open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi)
 	 */
 	fi->direct_io = !(fi->flags & O_DIRECT);
 	fi->keep_cache = 0;
-	fuse_reply_open(req, fi);
+	return fuse_reply_open(req, fi);
 }
 
 void contents__release(struct handle *h)

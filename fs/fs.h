@@ -124,7 +124,9 @@ int attr__store(struct region *r, unsigned f, const char *buf, size_t len,
 void attr__stat(struct region *r, uint64_t id, unsigned f, struct stat *st);
 
 /* contents.c */
-void contents__open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi);
+/* Replies to the open; returns what fuse_reply_open did (-ENOENT: the
+ * open was interrupted, no release will come). */
+int contents__open(fuse_req_t req, struct handle *h, struct fuse_file_info *fi);
 void contents__read(fuse_req_t req, struct handle *h, size_t size, off_t off);
 void contents__write(fuse_req_t req, struct handle *h, const char *buf,
 		     size_t size, off_t off);

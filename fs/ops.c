@@ -374,6 +374,32 @@ static void rfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	refuse(req, "rename", name);
 }
 
+/* What release undoes; also for an open whose reply found it gone. */
+static void drop_handle(struct handle *h)
+{
+	if (!h->root_ino && h->file == F_CONTENTS)
+		contents__release(h);
+	dirty_text__free(h->dirty);
+	if (h->r)
+		pthread_mutex_destroy(&h->lock);
+	region__put(h->r);
+	free(h);
+}
+
+/*
+ * -ENOENT from the reply: the open was interrupted and the kernel dropped
+ * it, so no release will come (libfuse's high-level API does the same).
+ */
+static void reply_open(fuse_req_t req, struct handle *h,
+		       struct fuse_file_info *fi)
+{
+	int ret = !h->root_ino && h->file == F_CONTENTS ?
+		  contents__open(req, h, fi) : fuse_reply_open(req, fi);
+
+	if (ret == -ENOENT)
+		drop_handle(h);
+}
+
 static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h;
@@ -401,7 +427,7 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->fh = (uint64_t)(uintptr_t)h;
 		/* Generated and growing: never cached, console read live. */
 		fi->direct_io = 1;
-		fuse_reply_open(req, fi);
+		reply_open(req, h, fi);
 		return;
 	}
 	if (f < 0 || f >= F_COUNT) {
@@ -445,14 +471,12 @@ static void rfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->file = (unsigned)f;
 	pthread_mutex_init(&h->lock, NULL);
 	fi->fh = (uint64_t)(uintptr_t)h;
-	if (f == F_CONTENTS) {
-		contents__open(req, h, fi);
-		return;
+	if (f != F_CONTENTS) {
+		/* Generated text: never cached, rendered at offset 0 (lxcfs-style). */
+		fi->direct_io = 1;
+		fi->nonseekable = 0;
 	}
-	/* Generated text: never cached, rendered at offset 0 (lxcfs-style). */
-	fi->direct_io = 1;
-	fi->nonseekable = 0;
-	fuse_reply_open(req, fi);
+	reply_open(req, h, fi);
 }
 
 static struct handle *handle_of(struct fuse_file_info *fi)
@@ -560,13 +584,7 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino,
 	struct handle *h = handle_of(fi);
 
 	(void)ino;
-	if (!h->root_ino && h->file == F_CONTENTS)
-		contents__release(h);
-	dirty_text__free(h->dirty);
-	if (h->r)
-		pthread_mutex_destroy(&h->lock);
-	region__put(h->r);
-	free(h);
+	drop_handle(h);
 	fuse_reply_err(req, 0);
 }
 
