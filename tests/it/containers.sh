@@ -47,7 +47,7 @@ expect_eq "reader group: base_addr" "$got" "$(attr secret base_addr)"
 # Anyone reads sizes and state, nobody else reads memory or addresses.
 got=$(as $OTHER $OTHER cat /sandbox/secret/mem_size /sandbox/secret/kind /sandbox/secret/guest_addr /sandbox/secret/access | tr '\n' ' ')
 expect_eq "other uid: public values" "$got" "1048576 exclusive none rw "
-for f in contents base_addr raw_addr host_region_base host_region_end; do
+for f in contents base_addr raw_addr host_region_base host_region_end dirty; do
 	out=$(as $OTHER $OTHER cat "/sandbox/secret/$f" 2>&1 >/dev/null || true)
 	case $out in
 	*"Permission denied"*) ;;
@@ -57,7 +57,7 @@ done
 
 # Every control write fails inside the read-only bind, for both.
 for gid in $READER $OTHER; do
-	for w in "zero 1" "mem_size 2M" "guest_addr 0x100000" "access ro"; do
+	for w in "zero 1" "mem_size 2M" "guest_addr 0x100000" "access ro" "dirty 0"; do
 		set -- $w
 		out=$(as $OTHER $gid sh -c "echo $2 > /sandbox/secret/$1" 2>&1 || true)
 		case $out in
@@ -80,10 +80,14 @@ hostas() {
 }
 expect_eq "host uid: read contents" "$(hostas $OTHER read "$MNT/secret/contents")" EACCES
 expect_eq "host reader: read contents" "$(hostas $READER read "$MNT/secret/contents")" OK
-for w in "zero 1" "mem_size 2M" "guest_addr 0x100000" "access ro"; do
+for w in "zero 1" "mem_size 2M" "guest_addr 0x100000" "access ro" "dirty 0"; do
 	set -- $w
 	expect_eq "host uid: write $1" "$(hostas $READER write "$MNT/secret/$1" "$2")" EACCES
 done
+for f in snapshot restore; do
+	expect_eq "host uid: write $f" "$(hostas $READER write "$MNT/$f" s)" EACCES
+done
+expect_eq "host reader: read dirty" "$(hostas $READER read "$MNT/secret/dirty")" OK
 expect_eq "host uid: mkdir" "$(hostas $OTHER mkdir "$MNT/new")" EACCES
 expect_eq "host uid: rmdir" "$(hostas $OTHER rmdir "$MNT/public")" EACCES
 expect_eq "host uid: write contents" "$(hostas $READER pwrite "$MNT/secret/contents" x 0)" EACCES
@@ -96,11 +100,13 @@ stop_daemon
 # -o ro: the owner too is refused with EROFS, and nothing changes.
 start_daemon --region r:1M -o ro
 before=$(snapshot r)
-for w in "zero 1" "mem_size 2M" "guest_addr 0x100000" "access ro"; do
+for w in "zero 1" "mem_size 2M" "guest_addr 0x100000" "access ro" "dirty 0"; do
 	set -- $w
 	expect_eq "-o ro: write $1" "$(errno_of write "$MNT/r/$1" "$2")" EROFS
 done
 expect_eq "-o ro: write contents" "$(errno_of pwrite "$MNT/r/contents" x 0)" EROFS
+expect_eq "-o ro: snapshot" "$(errno_of write "$MNT/snapshot" s)" EROFS
+expect_eq "-o ro: restore" "$(errno_of write "$MNT/restore" s)" EROFS
 expect_eq "-o ro: mkdir" "$(errno_of mkdir "$MNT/new")" EROFS
 expect_eq "-o ro: rmdir" "$(errno_of rmdir "$MNT/r")" EROFS
 expect_eq "-o ro: read" "$(errno_of read "$MNT/r/contents")" OK
