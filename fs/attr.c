@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -350,16 +349,13 @@ static void read_dirty(fuse_req_t req, struct handle *h, size_t size, off_t off)
 			return;
 		}
 	}
-	if (size > 1 << 20)
-		size = 1 << 20;
-	buf = malloc(size ? size : 1);
+	buf = contents__reply_buf(&size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	n = dirty_text__read(h->dirty, buf, size, (uint64_t)off);
 	fuse_reply_buf(req, buf, n);
-	free(buf);
 }
 
 uint64_t attr__dirty_size(struct handle *h)

@@ -133,10 +133,12 @@ int contents__init(void)
 	return pthread_key_create(&buf_key, free_buf);
 }
 
-static void *thread_buf(void)
+void *contents__reply_buf(size_t *size)
 {
 	void *buf = pthread_getspecific(buf_key);
 
+	if (*size > READ_BUF_SIZE)
+		*size = READ_BUF_SIZE;
 	if (buf)
 		return buf;
 	buf = mmap(NULL, READ_BUF_SIZE, PROT_READ | PROT_WRITE,
@@ -158,13 +160,11 @@ void contents__read(fuse_req_t req, struct handle *h, size_t size, off_t off)
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	buf = thread_buf();
+	buf = contents__reply_buf(&size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (size > READ_BUF_SIZE)
-		size = READ_BUF_SIZE;
 	ret = region__shared_begin(r);
 	if (ret) {
 		fs_log("%s/contents: read refused: exclusivity held too long",

@@ -133,6 +133,11 @@ void contents__write(fuse_req_t req, struct handle *h, const char *buf,
 void contents__lseek(fuse_req_t req, struct handle *h, off_t off, int whence);
 void contents__release(struct handle *h);
 int contents__init(void);
+/*
+ * The worker thread's reply buffer (1 MiB, kept for the thread's life):
+ * size is cut to fit it.  NULL when it cannot be had.
+ */
+void *contents__reply_buf(size_t *size);
 
 /* passthrough.c: FUSE passthrough through fuse_session_custom_io. */
 int passthrough__setup(struct fuse_session *se);

@@ -494,9 +494,7 @@ static void read_console(fuse_req_t req, size_t size, off_t off)
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (size > 1 << 20)
-		size = 1 << 20;
-	buf = malloc(size ? size : 1);
+	buf = contents__reply_buf(&size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -506,7 +504,16 @@ static void read_console(fuse_req_t req, size_t size, off_t off)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+}
+
+/* Render an attribute file (or vcpu) into h->text: its length or -errno. */
+static int render_text(struct handle *h)
+{
+	int n = h->root_ino ? root__render_vcpu(h->text, sizeof(h->text)) :
+		attr__render(h->r, h->file, h->text, sizeof(h->text));
+
+	h->len = n > 0 ? (size_t)n : 0;
+	return n;
 }
 
 static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -530,13 +537,11 @@ static void rfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	if (off == 0) {
-		n = h->root_ino ? root__render_vcpu(h->text, sizeof(h->text)) :
-		    attr__render(h->r, h->file, h->text, sizeof(h->text));
+		n = render_text(h);
 		if (n < 0) {
 			fuse_reply_err(req, -n);
 			return;
 		}
-		h->len = (size_t)n;
 	}
 	if ((size_t)off >= h->len) {
 		fuse_reply_buf(req, NULL, 0);
@@ -591,17 +596,12 @@ static void rfs_release(fuse_req_t req, fuse_ino_t ino,
 /* The length of a generated file as this open sees it. */
 static uint64_t generated_size(struct handle *h)
 {
-	int n;
-
 	if (h->root_ino == FS_CONSOLE_INO)
 		return rfs.vcpu ? vcpu__console_end(rfs.vcpu) : 0;
 	if (!h->root_ino && h->file == F_DIRTY)
 		return attr__dirty_size(h);
 	/* What a read at offset 0 would render now. */
-	n = h->root_ino ? root__render_vcpu(h->text, sizeof(h->text)) :
-	    attr__render(h->r, h->file, h->text, sizeof(h->text));
-	h->len = n > 0 ? (size_t)n : 0;
-	return h->len;
+	return render_text(h) < 0 ? 0 : h->len;
 }
 
 static void rfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

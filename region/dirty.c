@@ -228,6 +228,17 @@ struct dirty_text {
 	uint64_t next;
 };
 
+#define UNTRACKED "untracked\n"
+
+/* The line of the run of pages [first, end). */
+static int format_range(char *line, size_t len, uint64_t first, uint64_t end)
+{
+	uint64_t page = region__page_size();
+
+	return snprintf(line, len, "0x%" PRIx64 "-0x%" PRIx64 "\n",
+			first * page, end * page);
+}
+
 static bool bit(const uint64_t *bits, uint64_t p)
 {
 	return bits[p / 64] >> (p % 64) & 1;
@@ -237,7 +248,7 @@ static bool bit(const uint64_t *bits, uint64_t p)
 static int next_line(const struct dirty_text *t, uint64_t *p, char *line,
 		     size_t len)
 {
-	uint64_t page = region__page_size(), start;
+	uint64_t start;
 
 	while (*p < t->npages && !bit(t->bits, *p))
 		(*p)++;
@@ -246,8 +257,7 @@ static int next_line(const struct dirty_text *t, uint64_t *p, char *line,
 	start = *p;
 	while (*p < t->npages && bit(t->bits, *p))
 		(*p)++;
-	return snprintf(line, len, "0x%" PRIx64 "-0x%" PRIx64 "\n",
-			start * page, *p * page);
+	return format_range(line, len, start, *p);
 }
 
 int region__dirty_text(struct region *r, struct dirty_text **out)
@@ -264,7 +274,7 @@ int region__dirty_text(struct region *r, struct dirty_text **out)
 	if (r->readonly)
 		return 0;	/* nothing was written since it was taken */
 	if (!r->track) {
-		t->fixed = "untracked\n";
+		t->fixed = UNTRACKED;
 		t->size = strlen(t->fixed);
 		return 0;
 	}
@@ -277,14 +287,15 @@ int region__dirty_text(struct region *r, struct dirty_text **out)
 	if (!ret && !t->bits)
 		ret = ENOMEM;
 	for (p = 0; !ret && (s = region__dirty_next(r, r->cleared, p, &end)) >= 0;
-	     p = end)
+	     p = end) {
 		for (uint64_t i = (uint64_t)s; i < end; i++)
 			t->bits[i / 64] |= 1ULL << (i % 64);
+		t->size += (uint64_t)format_range(line, sizeof(line),
+						  (uint64_t)s, end);
+	}
 	region__shared_end(r);
 	if (ret)
 		goto err;
-	for (p = 0; (s = next_line(t, &p, line, sizeof(line))) > 0;)
-		t->size += (uint64_t)s;
 	return 0;
 err:
 	dirty_text__free(t);
@@ -294,7 +305,7 @@ err:
 
 int64_t region__dirty_text_size(struct region *r)
 {
-	uint64_t page = region__page_size(), p, end;
+	uint64_t p, end;
 	int64_t size = 0, s;
 	char line[48];
 	int ret;
@@ -302,15 +313,14 @@ int64_t region__dirty_text_size(struct region *r)
 	if (r->readonly)
 		return 0;
 	if (!r->track)
-		return (int64_t)strlen("untracked\n");
+		return (int64_t)strlen(UNTRACKED);
 	ret = region__shared_begin(r);
 	if (ret)
 		return -ret;
 	ret = region__dirty_harvest(r);
 	for (p = 0; !ret && (s = region__dirty_next(r, r->cleared, p, &end)) >= 0;
 	     p = end)
-		size += snprintf(line, sizeof(line), "0x%" PRIx64 "-0x%" PRIx64 "\n",
-				 (uint64_t)s * page, end * page);
+		size += format_range(line, sizeof(line), (uint64_t)s, end);
 	region__shared_end(r);
 	return ret ? -ret : size;
 }

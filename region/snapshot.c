@@ -20,12 +20,16 @@
 /* The copy buffer of one snapshot or restore. */
 #define COPY_CHUNK (1 << 20)
 
-static int op_begin(struct sandbox *sb)
+static int op_begin(struct sandbox *sb, char *why, size_t why_len)
 {
 	struct timespec ts = region__deadline_ms(SNAPSHOT_WAIT_MS);
 	int ret = pthread_mutex_clocklock(&sb->snap_op, CLOCK_MONOTONIC, &ts);
 
-	return ret == ETIMEDOUT ? EBUSY : ret;
+	if (ret == ETIMEDOUT)
+		ret = EBUSY;
+	if (ret && why)
+		snprintf(why, why_len, "another snapshot or restore is under way");
+	return ret;
 }
 
 static bool zero_page(const uint8_t *p, size_t len)
@@ -254,11 +258,9 @@ int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 			 "starting with '.'");
 		return EINVAL;
 	}
-	ret = op_begin(sb);
-	if (ret) {
-		snprintf(why, why_len, "another snapshot or restore is under way");
+	ret = op_begin(sb, why, why_len);
+	if (ret)
 		return ret;
-	}
 	/* The table stays as it is until the copy is complete. */
 	pthread_rwlock_rdlock(&sb->lock);
 	pthread_rwlock_rdlock(&sb->snap_lock);
@@ -400,11 +402,9 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 	unsigned held = 0, restored = 0;
 	int ret;
 
-	ret = op_begin(sb);
-	if (ret) {
-		snprintf(why, why_len, "another snapshot or restore is under way");
+	ret = op_begin(sb, why, why_len);
+	if (ret)
 		return ret;
-	}
 	pthread_rwlock_rdlock(&sb->lock);
 	s = snapshot__find(sb, name);
 	if (!s) {
@@ -508,7 +508,7 @@ int snapshot__remove(struct sandbox *sb, const char *name)
 	struct snapshot *s = NULL;
 	int idx, ret;
 
-	ret = op_begin(sb);
+	ret = op_begin(sb, NULL, 0);
 	if (ret)
 		return ret;
 	pthread_rwlock_wrlock(&sb->snap_lock);

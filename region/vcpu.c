@@ -75,13 +75,7 @@ void vcpu_log(struct vcpu *v, const char *fmt, ...)
 
 void vcpu_timeout(struct timespec *ts, unsigned ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	*ts = region__deadline_ms(ms);
 }
 
 /* Called by the thread, v->lock held, when it leaves the running state. */
