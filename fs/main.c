@@ -1,13 +1,13 @@
 /*
  * regionfs: one process, one KVM sandbox, its memory regions mounted as a
- * filesystem.  main parses the options, builds the sandbox, mounts, and
- * unwinds in reverse order.
+ * filesystem.  The top of fs/: main parses and checks the options, builds
+ * the sandbox, mounts, runs the loop, and unwinds in reverse order.
  */
-#include "fs/fs.h"
-#include "region/guest.h"
-#include "region/parse.h"
-#include "region/snapshot.h"
-#include "region/vcpu.h"
+#include "fs/ops.h"
+#include "fs/node.h"
+#include "fs/passthrough.h"
+#include "region/guest/guest.h"
+#include "region/kvm/vcpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,61 +25,6 @@
 #define MAX_SPECS 256
 /* Bounds of the FUSE thread pool: never more than this many workers. */
 #define THREADS_MAX 64
-
-struct rfs rfs = { .log_fd = -1 };
-static bool daemonized;
-
-/*
- * Whoever may write a control file chooses bytes that end up here: escape
- * control characters, so one refusal is always exactly one log line.
- */
-static void escape(const char *in, char *out, size_t out_len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	for (; *in && o + 5 < out_len; in++) {
-		unsigned char c = (unsigned char)*in;
-
-		if (c < 0x20 || c == 0x7f) {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	out[o] = '\0';
-}
-
-void fs_log(const char *fmt, ...)
-{
-	char raw[512], line[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(raw, sizeof(raw), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	escape(raw, line, sizeof(line));
-	if (rfs.log_fd >= 0) {
-		char stamp[32];
-		time_t now = time(NULL);
-		struct tm tm;
-
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
-			 localtime_r(&now, &tm));
-		dprintf(rfs.log_fd, "%s regionfs[%d]: %s\n", stamp,
-			(int)getpid(), line);
-	} else if (daemonized) {
-		syslog(LOG_NOTICE, "%s", line);
-	} else {
-		fprintf(stderr, "regionfs: %s\n", line);
-	}
-}
 
 struct options {
 	struct region_spec specs[MAX_SPECS];
@@ -205,7 +149,8 @@ static int opt_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
-static int parse_size_opt(const char *name, const char *val, uint64_t *out)
+/* Size options: absent is fine, present must be a size above 0. */
+static int size_opt(const char *name, const char *val, uint64_t *out)
 {
 	if (!val)
 		return 0;
@@ -216,42 +161,91 @@ static int parse_size_opt(const char *name, const char *val, uint64_t *out)
 	return 0;
 }
 
+/* The limits, checked before anything is built. */
+struct limits {
+	uint64_t max_total, max_snap_total, console_max;
+};
+
+static int check_options(struct options *o, struct limits *l)
+{
+	rfs.default_size = DEFAULT_REGION_SIZE;
+	if (size_opt("default_size", o->default_size, &rfs.default_size) ||
+	    size_opt("max_total", o->max_total, &l->max_total) ||
+	    size_opt("max_snapshot_total", o->max_snapshot_total,
+		     &l->max_snap_total) ||
+	    size_opt("console_max", o->console_max, &l->console_max))
+		return EINVAL;
+	if (o->max_snapshots > SANDBOX_SNAPSHOTS_MAX) {
+		fprintf(stderr, "regionfs: -o max_snapshots: at most %d\n",
+			SANDBOX_SNAPSHOTS_MAX);
+		return EINVAL;
+	}
+	if (rfs.default_size > REGION_SIZE_MAX) {
+		fprintf(stderr, "regionfs: -o default_size: at most 1T\n");
+		return EINVAL;
+	}
+	if (o->max_threads > THREADS_MAX) {
+		fprintf(stderr, "regionfs: -o max_threads: at most %d\n",
+			THREADS_MAX);
+		return EINVAL;
+	}
+	return 0;
+}
+
+static int check_mountpoint(const char *path)
+{
+	struct stat st;
+
+	if (!path) {
+		fprintf(stderr, "regionfs: no mountpoint (see --help)\n");
+		return EINVAL;
+	}
+	if (stat(path, &st) != 0) {
+		fprintf(stderr, "regionfs: mountpoint %s: %s\n", path,
+			strerror(errno));
+		return errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "regionfs: mountpoint %s: not a directory\n",
+			path);
+		return ENOTDIR;
+	}
+	if (access("/dev/fuse", R_OK | W_OK) != 0) {
+		fprintf(stderr, "regionfs: /dev/fuse: %s\n", strerror(errno));
+		return errno;
+	}
+	return 0;
+}
+
 /* The --region specs, in order; the first failure stops the start. */
 static int create_regions(struct options *o)
 {
 	for (unsigned i = 0; i < o->nr_specs; i++) {
 		struct region_spec *s = &o->specs[i];
+		struct why why = { "" };
 		struct region *r;
 		int ret;
 
-		ret = sandbox__create(rfs.sb, s->name, s->size, NULL);
+		ret = sandbox__create(rfs.sb, s->name, s->size, NULL, &why);
 		if (ret) {
 			fprintf(stderr, "regionfs: --region %s: %s\n", s->name,
-				ret == EEXIST ? "name given twice" : strerror(ret));
+				ret == EEXIST ? "name given twice" :
+				why__text(&why, ret));
 			return ret;
 		}
 		if (!s->mapped && !s->ro)
 			continue;
 		r = sandbox__find(rfs.sb, s->name, NULL);
 		if (s->ro)
-			ret = sandbox__set_access(rfs.sb, r, true);
-		if (!ret && s->mapped) {
-			if (!rfs.sb->vm)
-				ret = ENODEV;
-			else
-				ret = sandbox__set_guest_addr(rfs.sb, r, false,
-							      s->gpa);
-		}
+			ret = sandbox__set_access(rfs.sb, r, true, &why);
+		if (!ret && s->mapped)
+			ret = sandbox__set_guest_addr(rfs.sb, r, false, s->gpa,
+						      &why);
 		region__put(r);
 		if (ret) {
 			fprintf(stderr, "regionfs: --region %s: cannot map at "
 				"0x%llx: %s\n", s->name,
-				(unsigned long long)s->gpa,
-				ret == EEXIST ? "overlaps another region" :
-				ret == ENODEV ? "no KVM on this machine" :
-				ret == EINVAL ? "not page-aligned or past the "
-						"guest's physical address width" :
-				strerror(ret));
+				(unsigned long long)s->gpa, why__text(&why, ret));
 			return ret;
 		}
 	}
@@ -305,13 +299,13 @@ static void detach(int notify_fd)
 		if (null > 2)
 			close(null);
 	}
-	daemonized = true;
+	rfs.daemonized = true;
 	if (write(notify_fd, &ok, 1) != 1)
 		fs_log("cannot tell the parent the mount is ready");
 	close(notify_fd);
 }
 
-static void vcpu_log(void *arg, const char *fmt, ...)
+static void log_vcpu(void *arg, const char *fmt, ...)
 {
 	char line[400];
 	va_list ap;
@@ -324,58 +318,58 @@ static void vcpu_log(void *arg, const char *fmt, ...)
 	fs_log("%s", line);
 }
 
+/* --guest FILE [--entry GPA]; the stack starts at the end of its region. */
+static int load_guest_file(struct options *o, struct vcpu_config *cfg,
+			   struct why *why)
+{
+	struct region *r;
+	uint64_t start;
+	int ret;
+
+	if (o->entry && parse__size(o->entry, &cfg->entry))
+		return why__set(why, EINVAL, "--entry %s: not an address",
+				o->entry);
+	if (o->entry)
+		ret = guest__load_flat(rfs.sb, o->guest, cfg->entry, why);
+	else
+		ret = guest__load_elf(rfs.sb, o->guest, &cfg->entry, why);
+	if (ret)
+		return ret;
+	r = vm__region_at(rfs.sb->vm, cfg->entry, &start);
+	cfg->stack = r ? start + r->mem_size : cfg->entry;
+	region__put(r);
+	return 0;
+}
+
 /*
  * --demo and --guest: load the guest into the mapped regions and create
- * the vCPU (stopped; it runs once the mount is ready).  The stack of a
- * --guest starts at the end of the region that holds the entry point.
+ * the vCPU (stopped; it runs once the mount is ready).
  */
-static int load_guest(struct options *o)
+static int load_guest(struct options *o, uint64_t console_max)
 {
-	struct vcpu_config cfg = { .log = vcpu_log };
-	struct region *r;
-	char why[400];
-	uint64_t gpa;
+	struct vcpu_config cfg = { .log = log_vcpu, .console_max = console_max };
+	const char *what = o->demo ? "--demo" : "--guest";
+	struct why why = { "" };
 	int ret;
 
 	if (!o->demo && !o->guest)
 		return 0;
 	if (!rfs.sb->vm) {
-		fprintf(stderr, "regionfs: %s needs KVM: %s\n",
-			o->demo ? "--demo" : "--guest", rfs.sb->vm_why);
+		fprintf(stderr, "regionfs: %s needs KVM: %s\n", what,
+			why__text(&rfs.sb->vm_why, ENODEV));
 		return ENODEV;
 	}
-	if (o->console_max && (parse__size(o->console_max, &gpa) || !gpa)) {
-		fprintf(stderr, "regionfs: -o console_max=%s: not a size\n",
-			o->console_max);
-		return EINVAL;
-	}
-	cfg.console_max = o->console_max ? gpa : 0;
-	if (o->demo) {
-		ret = guest__demo(rfs.sb, &cfg.entry, &cfg.stack, why, sizeof(why));
-	} else if (o->entry) {
-		ret = parse__size(o->entry, &cfg.entry) ? EINVAL : 0;
-		if (ret)
-			snprintf(why, sizeof(why), "--entry %s: not an address",
-				 o->entry);
-		else
-			ret = guest__load_flat(rfs.sb, o->guest, cfg.entry, why,
-					       sizeof(why));
-	} else {
-		ret = guest__load_elf(rfs.sb, o->guest, &cfg.entry, why,
-				      sizeof(why));
-	}
+	if (o->demo)
+		ret = guest__demo(rfs.sb, &cfg.entry, &cfg.stack, &why);
+	else
+		ret = load_guest_file(o, &cfg, &why);
 	if (ret) {
-		fprintf(stderr, "regionfs: %s: %s\n",
-			o->demo ? "--demo" : "--guest", why);
+		fprintf(stderr, "regionfs: %s: %s\n", what, why__text(&why, ret));
 		return ret;
 	}
-	if (!o->demo) {
-		r = vm__region_at(rfs.sb->vm, cfg.entry);
-		cfg.stack = r ? r->gpa + r->mem_size : cfg.entry;
-	}
-	ret = vcpu__new(rfs.sb, &cfg, &rfs.vcpu, why, sizeof(why));
+	ret = sandbox__new_vcpu(rfs.sb, &cfg, &rfs.vcpu, &why);
 	if (ret)
-		fprintf(stderr, "regionfs: vCPU: %s\n", why);
+		fprintf(stderr, "regionfs: vCPU: %s\n", why__text(&why, ret));
 	return ret;
 }
 
@@ -402,161 +396,142 @@ static unsigned default_threads(void)
 	return n > THREADS_MAX ? THREADS_MAX : (unsigned)n;
 }
 
-int main(int argc, char *argv[])
+/* The daemon's settings from the options: log, owner, read path. */
+static int setup_daemon(struct options *o)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts cmd = { 0 };
-	struct fuse_loop_config *loop = NULL;
-	static struct options o;
-	uint64_t max_total = 0, max_snap_total = 0;
-	int ret = 1, err, notify_fd = -1;
-
-	o.uid = o.gid = o.reader_gid = -1;
-	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) == -1 || o.bad)
-		goto out_args;
-	if (o.show_help) {
-		usage(argv[0]);
-		ret = 0;
-		goto out_args;
-	}
-	if (o.show_version) {
-		printf("regionfs 0.1.0, libfuse %s\n", fuse_pkgversion());
-		ret = 0;
-		goto out_args;
-	}
-	if (fuse_parse_cmdline(&args, &cmd) != 0)
-		goto out_args;
-	if (!cmd.mountpoint) {
-		fprintf(stderr, "regionfs: no mountpoint (see --help)\n");
-		goto out_args;
-	}
-	{
-		struct stat st;
-
-		if (stat(cmd.mountpoint, &st) != 0) {
-			fprintf(stderr, "regionfs: mountpoint %s: %s\n",
-				cmd.mountpoint, strerror(errno));
-			goto out_args;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "regionfs: mountpoint %s: not a "
-				"directory\n", cmd.mountpoint);
-			goto out_args;
-		}
-	}
-	if (access("/dev/fuse", R_OK | W_OK) != 0) {
-		fprintf(stderr, "regionfs: /dev/fuse: %s\n", strerror(errno));
-		goto out_args;
-	}
-	rfs.default_size = DEFAULT_REGION_SIZE;
-	if (parse_size_opt("default_size", o.default_size, &rfs.default_size) ||
-	    parse_size_opt("max_total", o.max_total, &max_total) ||
-	    parse_size_opt("max_snapshot_total", o.max_snapshot_total,
-			   &max_snap_total))
-		goto out_args;
-	if (o.max_snapshots > SANDBOX_SNAPSHOTS_MAX) {
-		fprintf(stderr, "regionfs: -o max_snapshots: at most %d\n",
-			SANDBOX_SNAPSHOTS_MAX);
-		goto out_args;
-	}
-	dirty__set_tracking(!o.nodirty);
-	if (rfs.default_size > REGION_SIZE_MAX) {
-		fprintf(stderr, "regionfs: -o default_size: at most 1T\n");
-		goto out_args;
-	}
-	if (o.max_threads > THREADS_MAX) {
-		fprintf(stderr, "regionfs: -o max_threads: at most %d\n",
-			THREADS_MAX);
-		goto out_args;
-	}
-	if (o.log) {
-		rfs.log_fd = open(o.log, O_WRONLY | O_APPEND | O_CREAT |
+	if (o->log) {
+		rfs.log_fd = open(o->log, O_WRONLY | O_APPEND | O_CREAT |
 				  O_CLOEXEC, 0600);
 		if (rfs.log_fd < 0) {
-			fprintf(stderr, "regionfs: -o log=%s: %s\n", o.log,
+			fprintf(stderr, "regionfs: -o log=%s: %s\n", o->log,
 				strerror(errno));
-			goto out_args;
+			return errno;
 		}
 	}
 	raise_nofile();
-	rfs.no_passthrough = o.no_passthrough;
-	rfs.debug = cmd.debug;
-	rfs.uid = o.uid >= 0 ? (uid_t)o.uid : getuid();
-	rfs.gid = o.gid >= 0 ? (gid_t)o.gid : getgid();
-	rfs.has_reader_gid = o.reader_gid >= 0;
-	rfs.reader_gid = (gid_t)o.reader_gid;
+	dirty__set_tracking(!o->nodirty);
+	rfs.no_passthrough = o->no_passthrough;
+	rfs.uid = o->uid >= 0 ? (uid_t)o->uid : getuid();
+	rfs.gid = o->gid >= 0 ? (gid_t)o->gid : getgid();
+	rfs.has_reader_gid = o->reader_gid >= 0;
+	rfs.reader_gid = (gid_t)o->reader_gid;
 	clock_gettime(CLOCK_REALTIME, &rfs.started);
+	return 0;
+}
 
-	if (!cmd.foreground && background(&notify_fd) != 0)
-		goto out_log;
+/* The sandbox, its regions and its guest. */
+static int build_sandbox(struct options *o, const struct limits *l)
+{
+	int err = sandbox__new(&rfs.sb, o->max_regions, l->max_total);
 
-	err = sandbox__new(&rfs.sb, o.max_regions, max_total);
 	if (err) {
 		fprintf(stderr, "regionfs: %s\n", strerror(err));
-		goto out_log;
+		return err;
 	}
-	sandbox__snapshot_limits(rfs.sb, o.max_snapshots, max_snap_total);
-	if (sandbox__open_vm(rfs.sb, o.kvm ? o.kvm : "/dev/kvm"))
+	sandbox__reserve_names(rfs.sb, root_reserved);
+	sandbox__snapshot_limits(rfs.sb, o->max_snapshots, l->max_snap_total);
+	if (sandbox__open_vm(rfs.sb, o->kvm ? o->kvm : "/dev/kvm"))
 		fs_log("no KVM (%s): regions can be inspected, not mapped "
-		       "into a guest", rfs.sb->vm_why);
-	if (create_regions(&o) || load_guest(&o))
-		goto out_sandbox;
-	err = contents__init();
-	if (err) {
-		fprintf(stderr, "regionfs: %s\n", strerror(err));
-		goto out_sandbox;
-	}
+		       "into a guest", why__text(&rfs.sb->vm_why, ENODEV));
+	err = create_regions(o);
+	if (!err)
+		err = load_guest(o, l->console_max);
+	if (!err)
+		err = fs_reply_buf_init();
+	return err;
+}
 
-	/*
-	 * auto_unmount: a killed daemon leaves no dead mount.
-	 * default_permissions: the kernel checks the mode bits we show.
-	 * allow_other when root, so containers with the mount bound in see it.
-	 */
-	fuse_opt_add_arg(&args, "-oauto_unmount,default_permissions,fsname=regionfs,subtype=regionfs");
+/* Serve until unmounted: 0, or 1 when the loop failed. */
+static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
+{
+	struct fuse_loop_config *loop;
+	int ret;
+
+	if (rfs.vcpu) {
+		ret = vcpu__run(rfs.vcpu);
+		fs_log("guest: %s", ret ? strerror(ret) : "running");
+	}
+	if (cmd->singlethread)
+		return fuse_session_loop(rfs.se) ? 1 : 0;
+	loop = fuse_loop_cfg_create();
+	if (!loop)
+		return 1;
+	fuse_loop_cfg_set_clone_fd(loop, 0);
+	fuse_loop_cfg_set_max_threads(loop, o->max_threads ? o->max_threads :
+				      default_threads());
+	/* Idle workers stay: a new one costs a fresh 1 MiB request buffer. */
+	fuse_loop_cfg_set_idle_threads(loop, UINT_MAX);
+	ret = fuse_session_loop_mt(rfs.se, loop) ? 1 : 0;
+	fuse_loop_cfg_destroy(loop);
+	return ret;
+}
+
+/*
+ * Mount, serve, unmount.  auto_unmount: a killed daemon leaves no dead
+ * mount.  default_permissions: the kernel checks the mode bits we show.
+ * allow_other when root, so containers with the mount bound in see it.
+ */
+static int run_mount(struct options *o, struct fuse_args *args,
+		     struct fuse_cmdline_opts *cmd, int notify_fd)
+{
+	int ret = 1, err;
+
+	fuse_opt_add_arg(args, "-oauto_unmount,default_permissions,"
+			 "fsname=regionfs,subtype=regionfs");
 	if (geteuid() == 0)
-		fuse_opt_add_arg(&args, "-oallow_other");
-	rfs.se = fuse_session_new(&args, &rfs_ops, sizeof(rfs_ops), NULL);
+		fuse_opt_add_arg(args, "-oallow_other");
+	rfs.se = fuse_session_new(args, &rfs_ops, sizeof(rfs_ops), NULL);
 	if (!rfs.se)
-		goto out_sandbox;
+		return 1;
 	if (fuse_set_signal_handlers(rfs.se) != 0)
 		goto out_session;
-	if (fuse_session_mount(rfs.se, cmd.mountpoint) != 0)
+	if (fuse_session_mount(rfs.se, cmd->mountpoint) != 0)
 		goto out_signals;
 	err = passthrough__setup(rfs.se);
 	if (err)
 		fs_log("cannot hook /dev/fuse for passthrough: %s",
 		       strerror(-err));
-	fs_log("mounted at %s with %u region(s)", cmd.mountpoint, rfs.sb->nr);
+	fs_log("mounted at %s with %u region(s)", cmd->mountpoint, rfs.sb->nr);
 	if (notify_fd >= 0)
 		detach(notify_fd);
-	if (rfs.vcpu) {
-		err = vcpu__run(rfs.vcpu);
-		fs_log("guest: %s", err ? strerror(err) : "running");
-	}
-
-	loop = fuse_loop_cfg_create();
-	if (!loop)
-		goto out_unmount;
-	fuse_loop_cfg_set_clone_fd(loop, 0);
-	fuse_loop_cfg_set_max_threads(loop, o.max_threads ? o.max_threads :
-				      default_threads());
-	/* Idle workers stay: a new one costs a fresh 1 MiB request buffer. */
-	fuse_loop_cfg_set_idle_threads(loop, UINT_MAX);
-	if (cmd.singlethread)
-		ret = fuse_session_loop(rfs.se);
-	else
-		ret = fuse_session_loop_mt(rfs.se, loop);
-	ret = ret ? 1 : 0;
+	ret = serve(o, cmd);
 	fs_log("unmounted");
-
-	fuse_loop_cfg_destroy(loop);
-out_unmount:
 	fuse_session_unmount(rfs.se);
 out_signals:
 	fuse_remove_signal_handlers(rfs.se);
 out_session:
 	fuse_session_destroy(rfs.se);
-out_sandbox:
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct limits limits = { 0 };
+	static struct options o;
+	int ret = 1, notify_fd = -1;
+
+	o.uid = o.gid = o.reader_gid = -1;
+	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) == -1 || o.bad)
+		goto out_args;
+	if (o.show_help || o.show_version) {
+		if (o.show_help)
+			usage(argv[0]);
+		else
+			printf("regionfs %s, libfuse %s\n", REGIONFS_VERSION,
+			       fuse_pkgversion());
+		ret = 0;
+		goto out_args;
+	}
+	if (fuse_parse_cmdline(&args, &cmd) != 0 ||
+	    check_mountpoint(cmd.mountpoint) || check_options(&o, &limits) ||
+	    setup_daemon(&o))
+		goto out_args;
+	if (!cmd.foreground && background(&notify_fd) != 0)
+		goto out_log;
+	if (!build_sandbox(&o, &limits))
+		ret = run_mount(&o, &args, &cmd, notify_fd);
 	vcpu__free(rfs.vcpu);
 	sandbox__free(rfs.sb);
 out_log:

@@ -12,7 +12,8 @@
  * It needs CAP_SYS_ADMIN (FUSE_DEV_IOC_BACKING_OPEN): without it, or
  * without kernel support, every open uses the daemon's read path.
  */
-#include "fs/fs.h"
+#include "fs/passthrough.h"
+#include "fs/state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -121,24 +122,11 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return writev(fd, iov, count);
 }
 
-/*
- * libfuse offers splice replies only where the custom io can splice: the
- * daemon's read path replies by splicing from the memfd (contents.c).
- */
-static ssize_t io_splice_send(int fdin, off_t *offin, int fdout,
-			      off_t *offout, size_t len, unsigned int flags,
-			      void *userdata)
-{
-	(void)userdata;
-	return splice(fdin, offin, fdout, offout, len, flags);
-}
-
 int passthrough__setup(struct fuse_session *se)
 {
 	static const struct fuse_custom_io io = {
 		.read = io_read,
 		.writev = io_writev,
-		.splice_send = io_splice_send,
 	};
 
 	dev_fd = fuse_session_fd(se);
@@ -164,9 +152,9 @@ void passthrough__init(struct fuse_conn_info *conn)
 	       "(and for writers while readers are open)");
 }
 
-int passthrough__open_backing(struct region *r)
+int passthrough__open_backing(int fd)
 {
-	struct fuse_backing_map map = { .fd = r->memfd };
+	struct fuse_backing_map map = { .fd = fd };
 	int id = ioctl(dev_fd, FUSE_DEV_IOC_BACKING_OPEN, &map);
 
 	if (id <= 0) {

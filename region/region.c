@@ -4,7 +4,6 @@
  * the daemon and every reader of the memfd see the same pages.
  */
 #include "region/region.h"
-#include "region/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,7 +81,6 @@ static int create(const char *name, uint64_t size, bool readonly,
 	strcpy(r->name, name);
 	r->mem_size = size;
 	r->readonly = readonly;
-	r->slot = -1;
 	atomic_init(&r->refs, 1);
 	clock_gettime(CLOCK_REALTIME, &r->created);
 
@@ -99,7 +97,8 @@ static int create(const char *name, uint64_t size, bool readonly,
 	ret = map_memfd(r->memfd, size, &r->raw);
 	if (ret)
 		goto out_close;
-	ret = region__dirty_alloc(r, size);
+	ret = dirty__init(&r->dirty, size / region__page_size(),
+			  dirty__tracking() && !readonly);
 	if (ret) {
 		munmap(r->raw, size + 2 * region__page_size());
 		goto out_close;
@@ -132,7 +131,7 @@ void region__put(struct region *r)
 		return;
 	/* The sandbox unmaps before it drops its reference. */
 	munmap(r->raw, r->mem_size + 2 * region__page_size());
-	region__dirty_free(r);
+	dirty__free(&r->dirty);
 	close(r->memfd);
 	pthread_rwlock_destroy(&r->lock);
 	free(r);
@@ -170,7 +169,19 @@ uint8_t *region__host_region_end(const struct region *r)
 
 bool region__mapped(const struct region *r)
 {
-	return r->slot >= 0;
+	return r->guard != NULL;
+}
+
+void region__set_guard(struct region *r, const struct region_guard *guard,
+		       void *owner)
+{
+	r->guard = guard;
+	r->guard_owner = owner;
+}
+
+bool region__guest_running(struct region *r)
+{
+	return r->guard && r->guard->running(r->guard_owner);
 }
 
 enum region_kind region__kind(const struct region *r)
@@ -221,86 +232,97 @@ void region__shared_end(struct region *r)
 	pthread_rwlock_unlock(&r->lock);
 }
 
-int region__exclusive_begin(struct region *r)
+int region__exclusive_begin(struct region *r, struct why *why)
 {
 	struct timespec ts;
 	int ret;
 
 	if (r->readonly)
-		return EPERM;
+		return why__set(why, EPERM, "the region is readonly (a "
+				"snapshot's copy)");
 	/* A running vCPU holds every mapped region: refuse at once. */
-	if (region__mapped(r) && r->vm && vm__guest_running(r->vm))
-		return EBUSY;
+	if (region__guest_running(r))
+		return why__set(why, EBUSY, "the vCPU is running and the "
+				"region is mapped (pause first)");
 	ts = region__deadline_ms(REGION_EXCL_WAIT_MS);
 	ret = pthread_rwlock_clockwrlock(&r->lock, CLOCK_MONOTONIC, &ts);
+	if (ret == ETIMEDOUT)
+		return why__set(why, EBUSY, "host accesses did not drain "
+				"within %d ms", REGION_EXCL_WAIT_MS);
 	if (ret)
-		return ret == ETIMEDOUT ? EBUSY : ret;
+		return why__set(why, ret, "cannot lock the region: %s",
+				strerror(ret));
 	/*
-	 * Mapping changes need exclusivity, so r->vm is stable now.  Keep
-	 * the guest out until the end: it may have started while we waited.
+	 * Mapping changes need exclusivity, so the guard is stable now.
+	 * Keep the guest out until the end: it may have started while we
+	 * waited.
 	 */
-	r->excl_vm = NULL;
-	if (region__mapped(r) && r->vm) {
-		ret = vm__excl_enter(r->vm);
+	r->excl_guard = NULL;
+	if (r->guard) {
+		ret = r->guard->enter(r->guard_owner);
 		if (ret) {
 			pthread_rwlock_unlock(&r->lock);
-			return ret;
+			return why__set(why, ret, "the vCPU started while "
+					"waiting (pause first)");
 		}
-		r->excl_vm = r->vm;
+		r->excl_guard = r->guard;
+		r->excl_owner = r->guard_owner;
 	}
 	return 0;
 }
 
 void region__exclusive_end(struct region *r)
 {
-	/* The VM we kept out, even if this operation unmapped the region. */
-	if (r->excl_vm) {
-		vm__excl_exit(r->excl_vm);
-		r->excl_vm = NULL;
+	/* The guest we kept out, even if this operation unmapped the region. */
+	if (r->excl_guard) {
+		r->excl_guard->exit(r->excl_owner);
+		r->excl_guard = NULL;
 	}
 	pthread_rwlock_unlock(&r->lock);
 }
 
-ssize_t region__read(struct region *r, void *buf, size_t len, uint64_t off)
+int region__read(struct region *r, void *buf, size_t len, uint64_t off,
+		 size_t *done)
 {
-	ssize_t n;
+	ssize_t n = 0;
 	int ret;
 
+	*done = 0;
 	ret = region__shared_begin(r);
 	if (ret)
-		return -ret;
-	if (off >= r->mem_size) {
-		n = 0;
-		goto out;
+		return ret;
+	if (off < r->mem_size) {
+		if (len > r->mem_size - off)
+			len = r->mem_size - off;
+		/*
+		 * pread, not memcpy from the mapping: a read of a hole through
+		 * the memfd returns zeros without allocating, a fault on the
+		 * mapping would allocate the page.
+		 */
+		n = pread(r->memfd, buf, len, (off_t)off);
+		if (n < 0)
+			ret = errno;
+		else
+			*done = (size_t)n;
 	}
-	if (len > r->mem_size - off)
-		len = r->mem_size - off;
-	/*
-	 * pread, not memcpy from the mapping: a read of a hole through the
-	 * memfd returns zeros without allocating, a fault on the mapping
-	 * would allocate the page.
-	 */
-	n = pread(r->memfd, buf, len, (off_t)off);
-	if (n < 0)
-		n = -errno;
-out:
 	region__shared_end(r);
-	return n;
+	return ret;
 }
 
-ssize_t region__write(struct region *r, const void *buf, size_t len,
-		      uint64_t off)
+int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
+		  size_t *done)
 {
 	ssize_t n;
 	int ret;
 
+	*done = 0;
 	if (r->readonly)
-		return -EPERM;
+		return EPERM;
 	ret = region__shared_begin(r);
 	if (ret)
-		return -ret;
+		return ret;
 	if (off >= r->mem_size) {
-		n = len ? -ENOSPC : 0;
+		ret = len ? ENOSPC : 0;
 		goto out;
 	}
 	if (len > r->mem_size - off)
@@ -310,13 +332,15 @@ ssize_t region__write(struct region *r, const void *buf, size_t len,
 	 * without faulting each one into our page tables first.
 	 */
 	n = pwrite(r->memfd, buf, len, (off_t)off);
-	if (n < 0)
-		n = -errno;
-	else
+	if (n < 0) {
+		ret = errno;
+	} else {
+		*done = (size_t)n;
 		region__dirty_mark(r, off, (uint64_t)n);
+	}
 out:
 	region__shared_end(r);
-	return n;
+	return ret;
 }
 
 /*
@@ -326,13 +350,11 @@ out:
 int region__zero_locked(struct region *r)
 {
 	/* Every page is written (with zeros), whatever it held. */
-	region__dirty_mark_all(r);
+	dirty__mark_all(&r->dirty);
+	/* A memfd (shmem) always punches holes: no fallback to memset. */
 	if (fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      0, (off_t)r->mem_size) == 0)
-		return 0;
-	if (errno != EOPNOTSUPP)
+		      0, (off_t)r->mem_size) < 0)
 		return errno;
-	memset(region__base_addr(r), 0, r->mem_size);
 	return 0;
 }
 
@@ -346,9 +368,9 @@ int region__new_readonly(const char *name, uint64_t size, struct region **out)
 	return create(name, size, true, out);
 }
 
-int region__zero(struct region *r)
+int region__zero(struct region *r, struct why *why)
 {
-	int ret = region__exclusive_begin(r);
+	int ret = region__exclusive_begin(r, why);
 
 	if (ret)
 		return ret;
@@ -377,7 +399,7 @@ int region__resize_locked(struct region *r, uint64_t size)
 		return errno;
 	ret = map_memfd(r->memfd, size, &raw);
 	if (!ret) {
-		ret = region__dirty_alloc(r, size);
+		ret = dirty__resize(&r->dirty, size / region__page_size());
 		if (ret)
 			munmap(raw, size + 2 * region__page_size());
 	}
@@ -388,16 +410,16 @@ int region__resize_locked(struct region *r, uint64_t size)
 		return ret;
 	}
 	/* The pages past the old end or the new one changed: say so. */
-	region__dirty_mark_all(r);
+	dirty__mark_all(&r->dirty);
 	munmap(r->raw, r->mem_size + 2 * region__page_size());
 	r->raw = raw;
 	r->mem_size = size;
 	return 0;
 }
 
-int region__resize(struct region *r, uint64_t size)
+int region__resize(struct region *r, uint64_t size, struct why *why)
 {
-	int ret = region__exclusive_begin(r);
+	int ret = region__exclusive_begin(r, why);
 
 	if (ret)
 		return ret;
@@ -406,46 +428,47 @@ int region__resize(struct region *r, uint64_t size)
 	return ret;
 }
 
-int64_t region__trim(struct region *r)
+int region__trim(struct region *r, uint64_t *cut, struct why *why)
 {
 	struct stat st;
-	int64_t cut = 0;
 	int ret;
 
-	ret = region__exclusive_begin(r);
+	*cut = 0;
+	ret = region__exclusive_begin(r, why);
 	if (ret)
-		return -ret;
+		return ret;
 	if (fstat(r->memfd, &st) < 0) {
-		cut = -errno;
+		ret = errno;
 	} else if ((uint64_t)st.st_size > r->mem_size) {
-		cut = st.st_size - (off_t)r->mem_size;
+		*cut = (uint64_t)st.st_size - r->mem_size;
 		if (ftruncate(r->memfd, (off_t)r->mem_size) < 0)
-			cut = -errno;
+			ret = errno;
 	}
 	region__exclusive_end(r);
-	return cut;
+	return ret;
 }
 
-static int64_t seek(struct region *r, uint64_t off, int whence)
+static int seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 {
-	off_t pos;
+	off_t p;
 
 	if (off >= r->mem_size)
-		return -ENXIO;
-	pos = lseek(r->memfd, (off_t)off, whence);
-	if (pos < 0)
-		return -errno;
-	return pos;
+		return ENXIO;
+	p = lseek(r->memfd, (off_t)off, whence);
+	if (p < 0)
+		return errno;
+	*pos = (uint64_t)p;
+	return 0;
 }
 
-int64_t region__seek_data(struct region *r, uint64_t off)
+int region__seek_data(struct region *r, uint64_t off, uint64_t *pos)
 {
-	return seek(r, off, SEEK_DATA);
+	return seek(r, off, SEEK_DATA, pos);
 }
 
-int64_t region__seek_hole(struct region *r, uint64_t off)
+int region__seek_hole(struct region *r, uint64_t off, uint64_t *pos)
 {
-	return seek(r, off, SEEK_HOLE);
+	return seek(r, off, SEEK_HOLE, pos);
 }
 
 uint64_t region__resident(struct region *r)
@@ -455,4 +478,60 @@ uint64_t region__resident(struct region *r)
 	if (fstat(r->memfd, &st) < 0)
 		return 0;
 	return (uint64_t)st.st_blocks * 512;
+}
+
+void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)
+{
+	uint64_t page = region__page_size();
+
+	if (!len || off >= r->mem_size)
+		return;
+	if (len > r->mem_size - off)
+		len = r->mem_size - off;
+	dirty__mark(&r->dirty, off / page, (off + len + page - 1) / page);
+}
+
+void region__dirty_hold(struct region *r)
+{
+	dirty__hold(&r->dirty);
+}
+
+void region__dirty_release(struct region *r)
+{
+	dirty__release(&r->dirty);
+}
+
+int region__dirty_harvest(struct region *r)
+{
+	if (!r->dirty.track || !r->guard)
+		return 0;
+	return r->guard->harvest(r->guard_owner, r);
+}
+
+bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,
+			uint64_t *first, uint64_t *end)
+{
+	return dirty__next(&r->dirty, since, from, first, end);
+}
+
+int region__dirty_clear(struct region *r, struct why *why)
+{
+	int ret;
+
+	if (r->readonly)
+		return why__set(why, EPERM, "the region is readonly (a "
+				"snapshot's copy)");
+	if (!r->dirty.track)
+		return why__set(why, EOPNOTSUPP, "dirty tracking is off "
+				"(-o nodirty)");
+	ret = region__exclusive_begin(r, why);
+	if (ret)
+		return ret;
+	ret = region__dirty_harvest(r);
+	if (ret)
+		why__set(why, ret, "KVM_GET_DIRTY_LOG: %s", strerror(ret));
+	else
+		dirty__clear(&r->dirty);
+	region__exclusive_end(r);
+	return ret;
 }

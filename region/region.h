@@ -1,6 +1,21 @@
-/* A region: one shared memory of the sandbox, backed by a memfd. */
+/*
+ * A region: one shared memory of the sandbox, backed by a memfd.
+ *
+ * This is the memory model only: the memfd and its guard pages, the
+ * bounded exclusivity, host I/O, zero, holes and the dirty stamps.  Who
+ * else shares the memory (a VM that maps it) plugs in through a guard
+ * (struct region_guard), so nothing here knows KVM.
+ *
+ * Errors: every function returns 0 or a positive errno; counts and
+ * offsets come back through out-parameters.  Functions that can refuse
+ * take a struct why, which they fill with the reason (it may be NULL).
+ */
 #ifndef REGIONFS_REGION_H
 #define REGIONFS_REGION_H
+
+#include "region/dirty.h"
+#include "region/util/parse.h"
+#include "region/util/why.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,7 +25,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define REGION_NAME_MAX 64
+#define REGION_NAME_MAX PARSE_NAME_MAX
 
 /*
  * The largest region we agree to reserve.  The reservation is only address
@@ -31,7 +46,24 @@ enum region_kind {
 	REGION_READONLY,	/* immutable: exclusivity can never be taken */
 };
 
-struct vm;
+struct region;
+
+/*
+ * The other side of a mapped region: the guest.  Whoever maps the region
+ * (kvm/vm.c) installs its guard while it holds the region exclusive, and
+ * removes it when it unmaps; a region has a guard exactly while mapped.
+ *   running: the guest holds the region now (exclusivity is refused at
+ *            once, without waiting);
+ *   enter/exit: keep the guest out for an exclusive operation (enter
+ *            returns EBUSY when it started meanwhile);
+ *   harvest: move the guest's writes to r into r's dirty stamps.
+ */
+struct region_guard {
+	bool (*running)(void *owner);
+	int (*enter)(void *owner);
+	void (*exit)(void *owner);
+	int (*harvest)(void *owner, struct region *r);
+};
 
 struct region {
 	char name[REGION_NAME_MAX + 1];
@@ -41,6 +73,8 @@ struct region {
 	bool readonly;
 	atomic_int refs;
 	struct timespec created;	/* shown as the files' times */
+	/* The access the guest gets when mapped: changed under exclusive. */
+	bool guest_ro;
 
 	/*
 	 * Host accesses hold it shared for one request; control writes hold
@@ -49,34 +83,14 @@ struct region {
 	 */
 	pthread_rwlock_t lock;
 
-	/* The VM an exclusive holder keeps the guest out of (or NULL). */
-	struct vm *excl_vm;
+	/* The guest side: set and cleared by the mapper, under exclusive. */
+	const struct region_guard *guard;
+	void *guard_owner;
+	/* The guard an exclusive holder keeps out (it may unmap meanwhile). */
+	const struct region_guard *excl_guard;
+	void *excl_owner;
 
-	/* Guest mapping: owned by vm.c, changed under vm->lock. */
-	struct vm *vm;
-	uint64_t gpa;
-	int slot;		/* -1 when not mapped */
-	bool guest_ro;
-
-	/*
-	 * Owned by fs/, opaque here: the FUSE passthrough backing of the
-	 * memfd, shared by every passthrough open (the kernel wants one).
-	 */
-	int fs_backing_id;
-	unsigned fs_backing_opens;
-	unsigned fs_daemon_opens;	/* contents opens through the daemon */
-
-	/*
-	 * Dirty tracking (dirty.c).  A page's stamp is the epoch of its last
-	 * known write (0: never); floor stamps every page at once (zero).
-	 * Stamps are written atomically under the region held shared or
-	 * exclusive; the array itself only changes under exclusive.
-	 */
-	bool track;		/* false: -o nodirty, and snapshot copies */
-	_Atomic uint32_t *stamps;
-	_Atomic uint32_t floor;
-	uint32_t cleared;	/* the epoch of the last `echo 0 > dirty` */
-	atomic_int untracked;	/* open writers whose writes we cannot see */
+	struct dirty dirty;
 };
 
 size_t region__page_size(void);
@@ -107,23 +121,30 @@ enum region_kind region__kind(const struct region *r);
 const char *region__kind_name(enum region_kind kind);
 bool region__mapped(const struct region *r);
 
+/* Install (guard non-NULL) or remove the guest side; caller holds r exclusive. */
+void region__set_guard(struct region *r, const struct region_guard *guard,
+		       void *owner);
+/* Whether the guest holds r now (a mapped region and a running guest). */
+bool region__guest_running(struct region *r);
+
 /*
- * Exclusivity.  Both return 0 or a positive errno: EBUSY when the bounded
- * wait ran out or the guest holds the region, EPERM for a readonly region.
+ * Exclusivity.  EBUSY when the bounded wait ran out or the guest holds the
+ * region, EPERM for a readonly region; why says which.
  */
 int region__shared_begin(struct region *r);
 void region__shared_end(struct region *r);
-int region__exclusive_begin(struct region *r);
+int region__exclusive_begin(struct region *r, struct why *why);
 void region__exclusive_end(struct region *r);
 
 /*
- * Host I/O, bounds-checked, holding the region shared.  Return the bytes
- * moved or -errno: reads past the end return 0, writes that start at or
- * past the end fail with -ENOSPC, writes that straddle it are short.
+ * Host I/O, bounds-checked, holding the region shared; *done is the bytes
+ * moved.  Reads past the end move 0 bytes, writes that start at or past
+ * the end fail with ENOSPC, writes that straddle it are short.
  */
-ssize_t region__read(struct region *r, void *buf, size_t len, uint64_t off);
-ssize_t region__write(struct region *r, const void *buf, size_t len,
-		      uint64_t off);
+int region__read(struct region *r, void *buf, size_t len, uint64_t off,
+		 size_t *done);
+int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
+		  size_t *done);
 
 /* The following need the caller to hold the region exclusive. */
 int region__zero_locked(struct region *r);
@@ -131,77 +152,42 @@ int region__resize_locked(struct region *r, uint64_t size);
 
 /*
  * Something that writes the memfd directly (a FUSE passthrough writer) can
- * grow it past mem_size: cut it back.  Returns the bytes cut, or -errno.
+ * grow it past mem_size: cut it back; *cut is the bytes cut.
  */
-int64_t region__trim(struct region *r);
-
+int region__trim(struct region *r, uint64_t *cut, struct why *why);
 
 /* Convenience: take exclusivity, do it, release. */
-int region__zero(struct region *r);
-int region__resize(struct region *r, uint64_t size);
+int region__zero(struct region *r, struct why *why);
+int region__resize(struct region *r, uint64_t size, struct why *why);
 
 /*
  * Sparse layout of the memfd: the next data or hole at or after off
- * (lseek semantics; -ENXIO past the end), and the resident bytes.
+ * (lseek semantics: ENXIO at or past the end), and the resident bytes.
  */
-int64_t region__seek_data(struct region *r, uint64_t off);
-int64_t region__seek_hole(struct region *r, uint64_t off);
+int region__seek_data(struct region *r, uint64_t off, uint64_t *pos);
+int region__seek_hole(struct region *r, uint64_t off, uint64_t *pos);
 uint64_t region__resident(struct region *r);
 
 /*
- * Dirty tracking: which pages were written, by the host (region__write,
- * zero, restore) and by the guest (the KVM dirty log of its slot).
- * Epochs order writes against clears and snapshots: a page is dirty since
- * epoch E when its stamp (or the region's floor) is above E.
+ * Dirty tracking (dirty.h) in bytes: host writes stamp as they go, the
+ * guest's writes come from its side of the guard.
  */
-/* Whether new regions (and their KVM slots) are tracked; default true. */
-void dirty__set_tracking(bool on);
-bool dirty__tracking(void);
-/* The current epoch, and a boundary: stamps after it are above it. */
-uint32_t dirty__epoch(void);
-uint32_t dirty__boundary(void);
-
-int region__dirty_alloc(struct region *r, uint64_t size);
-void region__dirty_free(struct region *r);
-/* Host writes: the pages of [off, off + len), or all of them. */
+/* Host writes the region cannot see ([off, off + len), or a writer). */
 void region__dirty_mark(struct region *r, uint64_t off, uint64_t len);
-void region__dirty_mark_all(struct region *r);
-/* A writer the daemon cannot see: every page counts as dirty meanwhile. */
 void region__dirty_hold(struct region *r);
 void region__dirty_release(struct region *r);
-/* From the KVM dirty log: bit p of bits is page p of the region. */
-void region__dirty_stamp_bits(struct region *r, const uint64_t *bits,
-			      uint64_t npages);
 /*
- * Fetch the guest's writes from KVM into the stamps (a no-op when not
- * mapped or untracked).  The caller holds the region shared or exclusive.
+ * Fetch the guest's writes into the stamps (nothing to do when unmapped
+ * or untracked).  The caller holds the region shared or exclusive.
  */
 int region__dirty_harvest(struct region *r);
-/*
- * The next run of pages dirty since epoch since, at or after page from:
- * returns its first page and sets *end past its last, or returns -1.
- */
-int64_t region__dirty_next(struct region *r, uint32_t since, uint64_t from,
-			   uint64_t *end);
+/* The next run of pages written since epoch since, as dirty__next. */
+bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,
+			uint64_t *first, uint64_t *end);
 /*
  * `echo 0 > dirty`: takes exclusivity, fetches the guest's writes and
  * starts over.  EOPNOTSUPP when untracked, EPERM for a readonly region.
  */
-int region__dirty_clear(struct region *r);
-
-/*
- * The text of `dirty`, taken at once and read in pieces: one range of
- * byte offsets per line, "0x0-0x3000\n" (end exclusive), ascending, runs of
- * pages merged; "untracked\n" without tracking; empty for a readonly
- * region.  Costs one bit per page of the region.
- */
-struct dirty_text;
-int region__dirty_text(struct region *r, struct dirty_text **out);
-uint64_t dirty_text__size(const struct dirty_text *t);
-/* The size the text would have now, without taking it (for stat). */
-int64_t region__dirty_text_size(struct region *r);
-size_t dirty_text__read(struct dirty_text *t, char *buf, size_t len,
-			uint64_t off);
-void dirty_text__free(struct dirty_text *t);
+int region__dirty_clear(struct region *r, struct why *why);
 
 #endif

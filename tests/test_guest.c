@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/guest.h"
-#include "region/sandbox.h"
+#include "region/guest/guest.h"
+#include "region/sandbox/sandbox.h"
+#include "tests/helpers.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -100,15 +101,15 @@ static void expect_refusal(struct sandbox *sb, const char *path, int err,
 			   const char *words)
 {
 	uint64_t entry = 0xdead;
-	char why[512] = "";
+	struct why why = { "" };
 	int ret;
 
-	ret = guest__load_elf(sb, path, &entry, why, sizeof(why));
-	printf("  %s: %s\n", strrchr(path, '/') + 1, why);
+	ret = guest__load_elf(sb, path, &entry, &why);
+	printf("  %s: %s\n", strrchr(path, '/') + 1, why.msg);
 	assert_int_equal(ret, err);
 	assert_int_equal(entry, 0xdead);
-	if (!strstr(why, words))
-		fail_msg("\"%s\" does not say \"%s\"", why, words);
+	if (!strstr(why.msg, words))
+		fail_msg("\"%s\" does not say \"%s\"", why.msg, words);
 }
 
 static Elf64_Ehdr *ehdr(uint8_t *img)
@@ -183,34 +184,33 @@ static void test_load(void **state)
 	uint8_t back[4096];
 	uint64_t entry = 0;
 	struct region *ram;
-	char why[512] = "";
+	struct why why = { "" };
 
 	if (sandbox__open_vm(sb, KVM_PATH)) {
 		printf("note: %s: loads into mapped regions untested\n",
-		       sb->vm_why);
+		       sb->vm_why.msg);
 		skip();
 	}
-	assert_int_equal(sandbox__create(sb, "ram", 64 << 10, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "ram", 64 << 10, NULL, NULL), 0);
 	ram = sandbox__find(sb, "ram", NULL);
-	assert_int_equal(sandbox__set_guest_addr(sb, ram, false, 0x300000), 0);
+	assert_int_equal(sandbox__set_guest_addr(sb, ram, false, 0x300000, NULL), 0);
 	expect_refusal(sb, good_path, ERANGE,
 		       "not covered by any region; regions: ram "
 		       "[0x300000-0x310000)");
 	/* A segment (its bss) running past the end of the region. */
-	assert_int_equal(sandbox__set_guest_addr(sb, ram, false, RAM_GPA), 0);
+	assert_int_equal(sandbox__set_guest_addr(sb, ram, false, RAM_GPA, NULL), 0);
 	expect_refusal(sb, variant("bss", good_size, edit_bss_big), ERANGE,
 		       "segment 0 [0x100000-0x120000) is not covered by any "
 		       "region; regions: ram [0x100000-0x110000)");
 
 	/* Loaded: the file's bytes, then zeros up to p_memsz. */
 	memset(back, 0xff, sizeof(back));
-	assert_int_equal(region__write(ram, back, sizeof(back), 0),
+	assert_int_equal(t_write(ram, back, sizeof(back), 0),
 			 sizeof(back));
 	assert_int_equal(guest__load_elf(sb, variant("bss", good_size,
-						     edit_bss), &entry, why,
-					 sizeof(why)), 0);
+						     edit_bss), &entry, &why), 0);
 	assert_int_equal(entry, RAM_GPA);
-	assert_int_equal(region__read(ram, back, sizeof(back), 0),
+	assert_int_equal(t_read(ram, back, sizeof(back), 0),
 			 sizeof(back));
 	assert_memory_equal(back, good + p0->p_offset, p0->p_filesz);
 	for (size_t i = p0->p_filesz; i < sizeof(back); i++)
@@ -219,13 +219,11 @@ static void test_load(void **state)
 
 	/* Flat: the same bytes at another address. */
 	variant("flat", good_size, NULL);
-	assert_int_equal(guest__load_flat(sb, good_path, RAM_GPA + 0x8000, why,
-					  sizeof(why)), 0);
-	assert_int_equal(region__read(ram, back, 64, 0x8000), 64);
+	assert_int_equal(guest__load_flat(sb, good_path, RAM_GPA + 0x8000, &why), 0);
+	assert_int_equal(t_read(ram, back, 64, 0x8000), 64);
 	assert_memory_equal(back, good, 64);
-	assert_int_equal(guest__load_flat(sb, good_path, RAM_GPA + 0xf000, why,
-					  sizeof(why)), ERANGE);
-	printf("  flat: %s\n", why);
+	assert_int_equal(guest__load_flat(sb, good_path, RAM_GPA + 0xf000, &why), ERANGE);
+	printf("  flat: %s\n", why.msg);
 	region__put(ram);
 }
 

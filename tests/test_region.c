@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "region/region.h"
-#include "region/vm.h"
+#include "tests/helpers.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -24,7 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE ((uint64_t)region__page_size())
 
 static struct region *new_region(uint64_t size)
 {
@@ -35,21 +34,7 @@ static struct region *new_region(uint64_t size)
 	return r;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /*
  * Read one byte at p in a forked child: the signal that killed it, or 0 when
@@ -190,7 +175,7 @@ static void test_sparse_64g(void **state)
 	/* Reads anywhere return zeros without allocating. */
 	for (uint64_t off = 0; off < size; off += size / 8) {
 		memset(buf, 0xff, sizeof(buf));
-		assert_int_equal(region__read(r, buf, sizeof(buf), off),
+		assert_int_equal(t_read(r, buf, sizeof(buf), off),
 				 sizeof(buf));
 		for (size_t i = 0; i < sizeof(buf); i++)
 			assert_int_equal(buf[i], 0);
@@ -198,10 +183,10 @@ static void test_sparse_64g(void **state)
 	assert_int_equal(region__resident(r), 0);
 
 	/* One byte written at the far end costs one page. */
-	assert_int_equal(region__write(r, &one, 1, size - 1), 1);
+	assert_int_equal(t_write(r, &one, 1, size - 1), 1);
 	assert_int_equal(region__resident(r), PAGE);
 	assert_int_equal(region__base_addr(r)[size - 1], one);
-	assert_int_equal(region__seek_data(r, 0), size - PAGE);
+	assert_int_equal(t_seek_data(r, 0), size - PAGE);
 	region__put(r);
 }
 
@@ -217,25 +202,25 @@ static void test_bounds(void **state)
 	for (size_t i = 0; i < sizeof(src); i++)
 		src[i] = (uint8_t)(i + 1);
 
-	assert_int_equal(region__read(r, buf, sizeof(buf), end), 0);
-	assert_int_equal(region__read(r, buf, sizeof(buf), end + 100), 0);
-	assert_int_equal(region__read(r, buf, sizeof(buf), UINT64_MAX), 0);
-	assert_int_equal(region__write(r, src, sizeof(src), end), -ENOSPC);
-	assert_int_equal(region__write(r, src, sizeof(src), end + 5), -ENOSPC);
-	assert_int_equal(region__write(r, src, sizeof(src), UINT64_MAX),
+	assert_int_equal(t_read(r, buf, sizeof(buf), end), 0);
+	assert_int_equal(t_read(r, buf, sizeof(buf), end + 100), 0);
+	assert_int_equal(t_read(r, buf, sizeof(buf), UINT64_MAX), 0);
+	assert_int_equal(t_write(r, src, sizeof(src), end), -ENOSPC);
+	assert_int_equal(t_write(r, src, sizeof(src), end + 5), -ENOSPC);
+	assert_int_equal(t_write(r, src, sizeof(src), UINT64_MAX),
 			 -ENOSPC);
 
 	/* Straddling the end: short, and only the bytes that fit land. */
-	assert_int_equal(region__write(r, src, sizeof(src), end - 10), 10);
+	assert_int_equal(t_write(r, src, sizeof(src), end - 10), 10);
 	assert_memory_equal(region__base_addr(r) + end - 10, src, 10);
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(region__read(r, buf, sizeof(buf), end - 10), 10);
+	assert_int_equal(t_read(r, buf, sizeof(buf), end - 10), 10);
 	assert_memory_equal(buf, src, 10);
 
 	/* Inside: whole. */
-	assert_int_equal(region__write(r, src, sizeof(src), PAGE - 50),
+	assert_int_equal(t_write(r, src, sizeof(src), PAGE - 50),
 			 sizeof(src));
-	assert_int_equal(region__read(r, buf, sizeof(buf), PAGE - 50),
+	assert_int_equal(t_read(r, buf, sizeof(buf), PAGE - 50),
 			 sizeof(buf));
 	assert_memory_equal(buf, src, sizeof(src));
 	region__put(r);
@@ -249,7 +234,7 @@ static void test_write_visible(void **state)
 
 	(void)state;
 	r = new_region(4 * PAGE);
-	assert_int_equal(region__write(r, msg, sizeof(msg), 3 * PAGE + 7),
+	assert_int_equal(t_write(r, msg, sizeof(msg), 3 * PAGE + 7),
 			 sizeof(msg));
 	/* The mapping, the memfd and region__read see the same bytes. */
 	assert_memory_equal(region__base_addr(r) + 3 * PAGE + 7, msg,
@@ -259,13 +244,13 @@ static void test_write_visible(void **state)
 			       (off_t)(3 * PAGE + 7)), sizeof(buf));
 	assert_memory_equal(buf, msg, sizeof(msg));
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(region__read(r, buf, sizeof(buf), 3 * PAGE + 7),
+	assert_int_equal(t_read(r, buf, sizeof(buf), 3 * PAGE + 7),
 			 sizeof(buf));
 	assert_memory_equal(buf, msg, sizeof(msg));
 
 	/* And the other way round: a store in the mapping reads back. */
 	region__base_addr(r)[0] = 'X';
-	assert_int_equal(region__read(r, buf, 1, 0), 1);
+	assert_int_equal(t_read(r, buf, 1, 0), 1);
 	assert_int_equal(buf[0], 'X');
 	assert_int_equal(region__resident(r), 2 * PAGE);
 	region__put(r);
@@ -281,7 +266,7 @@ static void test_read_does_not_allocate(void **state)
 	r = new_region(1 << 20);
 	for (off = 0; off < region__mem_size(r); off += sizeof(buf)) {
 		memset(buf, 0xaa, sizeof(buf));
-		assert_int_equal(region__read(r, buf, sizeof(buf), off),
+		assert_int_equal(t_read(r, buf, sizeof(buf), off),
 				 sizeof(buf));
 		for (size_t i = 0; i < sizeof(buf); i++)
 			if (buf[i])
@@ -303,18 +288,18 @@ static void test_zero(void **state)
 	r = new_region(16 * PAGE);
 	size = region__mem_size(r);
 	memset(ones, 0xff, sizeof(ones));
-	assert_int_equal(region__write(r, ones, sizeof(ones), 0), sizeof(ones));
-	assert_int_equal(region__write(r, ones, sizeof(ones), 5 * PAGE - 100),
+	assert_int_equal(t_write(r, ones, sizeof(ones), 0), sizeof(ones));
+	assert_int_equal(t_write(r, ones, sizeof(ones), 5 * PAGE - 100),
 			 sizeof(ones));
-	assert_int_equal(region__write(r, ones, sizeof(ones),
+	assert_int_equal(t_write(r, ones, sizeof(ones),
 				       size - sizeof(ones)), sizeof(ones));
 	assert_true(region__resident(r) >= 4 * PAGE);
 
-	assert_int_equal(region__zero(r), 0);
+	assert_int_equal(region__zero(r, NULL), 0);
 	assert_int_equal(region__resident(r), 0);
-	assert_int_equal(region__seek_data(r, 0), -ENXIO);
+	assert_int_equal(t_seek_data(r, 0), -ENXIO);
 	for (uint64_t off = 0; off < size; off += sizeof(buf)) {
-		ssize_t n = region__read(r, buf, sizeof(buf), off);
+		ssize_t n = t_read(r, buf, sizeof(buf), off);
 
 		assert_true(n > 0);
 		for (ssize_t i = 0; i < n; i++)
@@ -338,42 +323,42 @@ static void test_resize(void **state)
 	for (size_t i = 0; i < sizeof(pattern); i++)
 		pattern[i] = (uint8_t)(i * 7 + 1);
 	r = new_region(2 * PAGE);
-	assert_int_equal(region__write(r, pattern, 2 * PAGE, 0), 2 * PAGE);
+	assert_int_equal(t_write(r, pattern, 2 * PAGE, 0), 2 * PAGE);
 
 	/* Up: the bytes stay, the new tail is zero, the guards move. */
-	assert_int_equal(region__resize(r, 3 * PAGE + 1), 0);
+	assert_int_equal(region__resize(r, 3 * PAGE + 1, NULL), 0);
 	assert_int_equal(region__mem_size(r), 4 * PAGE);
 	assert_int_equal(region__raw_size(r), 6 * PAGE);
 	assert_ptr_equal(region__host_region_end(r),
 			 region__base_addr(r) + 4 * PAGE);
-	assert_int_equal(region__read(r, buf, 2 * PAGE, 0), 2 * PAGE);
+	assert_int_equal(t_read(r, buf, 2 * PAGE, 0), 2 * PAGE);
 	assert_memory_equal(buf, pattern, 2 * PAGE);
 	assert_memory_equal(region__base_addr(r), pattern, 2 * PAGE);
-	assert_int_equal(region__read(r, buf, 2 * PAGE, 2 * PAGE), 2 * PAGE);
+	assert_int_equal(t_read(r, buf, 2 * PAGE, 2 * PAGE), 2 * PAGE);
 	for (size_t i = 0; i < 2 * PAGE; i++)
 		assert_int_equal(buf[i], 0);
-	assert_int_equal(region__write(r, pattern, 1, 4 * PAGE - 1), 1);
-	assert_int_equal(region__write(r, pattern, 1, 4 * PAGE), -ENOSPC);
+	assert_int_equal(t_write(r, pattern, 1, 4 * PAGE - 1), 1);
+	assert_int_equal(t_write(r, pattern, 1, 4 * PAGE), -ENOSPC);
 	assert_guards(r);
 
 	/* Down: the leading page stays, the end guard follows. */
-	assert_int_equal(region__resize(r, PAGE), 0);
+	assert_int_equal(region__resize(r, PAGE, NULL), 0);
 	assert_int_equal(region__mem_size(r), PAGE);
 	assert_int_equal(region__raw_size(r), 3 * PAGE);
 	assert_memory_equal(region__base_addr(r), pattern, PAGE);
-	assert_int_equal(region__read(r, buf, 2 * PAGE, 0), PAGE);
-	assert_int_equal(region__write(r, pattern, 1, PAGE), -ENOSPC);
+	assert_int_equal(t_read(r, buf, 2 * PAGE, 0), PAGE);
+	assert_int_equal(t_write(r, pattern, 1, PAGE), -ENOSPC);
 	assert_guards(r);
 
 	/* What a shrink cut off is gone, not resurrected by growing. */
-	assert_int_equal(region__resize(r, 2 * PAGE), 0);
-	assert_int_equal(region__read(r, buf, PAGE, PAGE), PAGE);
+	assert_int_equal(region__resize(r, 2 * PAGE, NULL), 0);
+	assert_int_equal(t_read(r, buf, PAGE, PAGE), PAGE);
 	for (size_t i = 0; i < PAGE; i++)
 		assert_int_equal(buf[i], 0);
 
-	assert_int_equal(region__resize(r, 2 * PAGE), 0);
-	assert_int_equal(region__resize(r, 0), EINVAL);
-	assert_int_equal(region__resize(r, REGION_SIZE_MAX + 1), EINVAL);
+	assert_int_equal(region__resize(r, 2 * PAGE, NULL), 0);
+	assert_int_equal(region__resize(r, 0, NULL), EINVAL);
+	assert_int_equal(region__resize(r, REGION_SIZE_MAX + 1, NULL), EINVAL);
 	assert_int_equal(region__mem_size(r), 2 * PAGE);
 	region__put(r);
 }
@@ -386,19 +371,19 @@ static void test_trim(void **state)
 
 	(void)state;
 	r = new_region(2 * PAGE);
-	assert_int_equal(region__trim(r), 0);
+	assert_int_equal(t_trim(r), 0);
 	/* A writer of the memfd itself can grow it past mem_size... */
 	assert_int_equal(pwrite(r->memfd, &x, 1, (off_t)(5 * PAGE)), 1);
-	assert_int_equal(region__read(r, buf, sizeof(buf), 2 * PAGE), 0);
+	assert_int_equal(t_read(r, buf, sizeof(buf), 2 * PAGE), 0);
 	/* ...and trim cuts it back to mem_size, saying how much. */
-	assert_int_equal(region__trim(r), 3 * PAGE + 1);
+	assert_int_equal(t_trim(r), 3 * PAGE + 1);
 	assert_int_equal(fstat(r->memfd, &st), 0);
 	assert_int_equal(st.st_size, 2 * PAGE);
 	assert_int_equal(region__mem_size(r), 2 * PAGE);
 	assert_int_equal(region__resident(r), 0);
-	assert_int_equal(region__trim(r), 0);
+	assert_int_equal(t_trim(r), 0);
 	r->readonly = true;
-	assert_int_equal(region__trim(r), -EPERM);
+	assert_int_equal(t_trim(r), -EPERM);
 	region__put(r);
 }
 
@@ -412,25 +397,25 @@ static void test_seek(void **state)
 	(void)state;
 	r = new_region(256 * PAGE);
 	size = region__mem_size(r);
-	assert_int_equal(region__seek_data(r, 0), -ENXIO);
-	assert_int_equal(region__seek_hole(r, 0), 0);
+	assert_int_equal(t_seek_data(r, 0), -ENXIO);
+	assert_int_equal(t_seek_hole(r, 0), 0);
 
-	assert_int_equal(region__write(r, &x, 1, a * PAGE + 17), 1);
-	assert_int_equal(region__write(r, &x, 1, b * PAGE + PAGE - 1), 1);
+	assert_int_equal(t_write(r, &x, 1, a * PAGE + 17), 1);
+	assert_int_equal(t_write(r, &x, 1, b * PAGE + PAGE - 1), 1);
 	assert_int_equal(region__resident(r), 2 * PAGE);
 
-	assert_int_equal(region__seek_data(r, 0), a * PAGE);
-	assert_int_equal(region__seek_data(r, a * PAGE + 5), a * PAGE + 5);
-	assert_int_equal(region__seek_hole(r, a * PAGE), (a + 1) * PAGE);
-	assert_int_equal(region__seek_data(r, (a + 1) * PAGE), b * PAGE);
-	assert_int_equal(region__seek_hole(r, b * PAGE), (b + 1) * PAGE);
-	assert_int_equal(region__seek_hole(r, 0), 0);
-	assert_int_equal(region__seek_hole(r, (a + 1) * PAGE), (a + 1) * PAGE);
-	assert_int_equal(region__seek_data(r, (b + 1) * PAGE), -ENXIO);
-	assert_int_equal(region__seek_hole(r, size - 1), size - 1);
-	assert_int_equal(region__seek_data(r, size), -ENXIO);
-	assert_int_equal(region__seek_hole(r, size), -ENXIO);
-	assert_int_equal(region__seek_data(r, UINT64_MAX), -ENXIO);
+	assert_int_equal(t_seek_data(r, 0), a * PAGE);
+	assert_int_equal(t_seek_data(r, a * PAGE + 5), a * PAGE + 5);
+	assert_int_equal(t_seek_hole(r, a * PAGE), (a + 1) * PAGE);
+	assert_int_equal(t_seek_data(r, (a + 1) * PAGE), b * PAGE);
+	assert_int_equal(t_seek_hole(r, b * PAGE), (b + 1) * PAGE);
+	assert_int_equal(t_seek_hole(r, 0), 0);
+	assert_int_equal(t_seek_hole(r, (a + 1) * PAGE), (a + 1) * PAGE);
+	assert_int_equal(t_seek_data(r, (b + 1) * PAGE), -ENXIO);
+	assert_int_equal(t_seek_hole(r, size - 1), size - 1);
+	assert_int_equal(t_seek_data(r, size), -ENXIO);
+	assert_int_equal(t_seek_hole(r, size), -ENXIO);
+	assert_int_equal(t_seek_data(r, UINT64_MAX), -ENXIO);
 	region__put(r);
 }
 
@@ -440,7 +425,7 @@ struct holder {
 	struct region *r;
 	bool exclusive;
 	unsigned hold_ms;	/* 0: until hold_stop */
-	struct vm *start_guest;	/* set running just before letting go */
+	struct fake_guest *start_guest;	/* set running just before letting go */
 	sem_t ready, release;
 	int ret;
 };
@@ -449,7 +434,7 @@ static void *hold(void *arg)
 {
 	struct holder *h = arg;
 
-	h->ret = h->exclusive ? region__exclusive_begin(h->r) :
+	h->ret = h->exclusive ? region__exclusive_begin(h->r, NULL) :
 				region__shared_begin(h->r);
 	sem_post(&h->ready);
 	if (h->ret)
@@ -460,7 +445,7 @@ static void *hold(void *arg)
 		while (sem_wait(&h->release) < 0 && errno == EINTR)
 			;
 	if (h->start_guest)
-		assert_int_equal(vm__guest_enter(h->start_guest), 0);
+		h->start_guest->running = true;
 	if (h->exclusive)
 		region__exclusive_end(h->r);
 	else
@@ -469,7 +454,7 @@ static void *hold(void *arg)
 }
 
 static void hold_start(struct holder *h, struct region *r, bool exclusive,
-		       unsigned hold_ms, struct vm *start_guest)
+		       unsigned hold_ms, struct fake_guest *start_guest)
 {
 	memset(h, 0, sizeof(*h));
 	h->r = r;
@@ -506,8 +491,8 @@ static void test_shared_shared(void **state)
 	t0 = now_ms();
 	assert_int_equal(region__shared_begin(r), 0);
 	region__shared_end(r);
-	assert_int_equal(region__write(r, &x, 1, 0), 1);
-	assert_int_equal(region__read(r, &x, 1, 0), 1);
+	assert_int_equal(t_write(r, &x, 1, 0), 1);
+	assert_int_equal(t_read(r, &x, 1, 0), 1);
 	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS / 2);
 	hold_stop(&h);
 	region__put(r);
@@ -523,13 +508,13 @@ static void test_exclusive_waits_bounded(void **state)
 	r = new_region(PAGE);
 	hold_start(&h, r, false, 0, NULL);
 	t0 = now_ms();
-	assert_int_equal(region__exclusive_begin(r), EBUSY);
+	assert_int_equal(region__exclusive_begin(r, NULL), EBUSY);
 	waited = now_ms() - t0;
 	assert_true(waited >= REGION_EXCL_WAIT_MS);
 	assert_true(waited < 10 * REGION_EXCL_WAIT_MS);
 	t0 = now_ms();
-	assert_int_equal(region__zero(r), EBUSY);
-	assert_int_equal(region__resize(r, 2 * PAGE), EBUSY);
+	assert_int_equal(region__zero(r, NULL), EBUSY);
+	assert_int_equal(region__resize(r, 2 * PAGE, NULL), EBUSY);
 	assert_int_equal(region__mem_size(r), PAGE);
 	assert_true(now_ms() - t0 >= 2 * REGION_EXCL_WAIT_MS);
 
@@ -541,14 +526,14 @@ static void test_exclusive_waits_bounded(void **state)
 
 	hold_stop(&h);
 	t0 = now_ms();
-	assert_int_equal(region__exclusive_begin(r), 0);
+	assert_int_equal(region__exclusive_begin(r, NULL), 0);
 	region__exclusive_end(r);
 	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS / 2);
 
 	/* A host access that ends inside the bound: granted when it ends. */
 	hold_start(&h, r, false, REGION_EXCL_WAIT_MS / 5, NULL);
 	t0 = now_ms();
-	assert_int_equal(region__exclusive_begin(r), 0);
+	assert_int_equal(region__exclusive_begin(r, NULL), 0);
 	waited = now_ms() - t0;
 	region__exclusive_end(r);
 	assert_true(waited < REGION_EXCL_WAIT_MS);
@@ -572,9 +557,9 @@ static void test_shared_waits_bounded(void **state)
 	assert_true(waited >= REGION_SHARED_WAIT_MS);
 	assert_true(waited < 10 * REGION_SHARED_WAIT_MS);
 	/* Host I/O gives up the same way, with -EBUSY. */
-	assert_int_equal(region__read(r, &x, 1, 0), -EBUSY);
+	assert_int_equal(t_read(r, &x, 1, 0), -EBUSY);
 	hold_stop(&h);
-	assert_int_equal(region__read(r, &x, 1, 0), 1);
+	assert_int_equal(t_read(r, &x, 1, 0), 1);
 	region__put(r);
 }
 
@@ -586,14 +571,14 @@ static void test_readonly(void **state)
 
 	(void)state;
 	r = new_region(PAGE);
-	assert_int_equal(region__write(r, msg, sizeof(msg), 0), sizeof(msg));
+	assert_int_equal(t_write(r, msg, sizeof(msg), 0), sizeof(msg));
 	r->readonly = true;
 	assert_int_equal(region__kind(r), REGION_READONLY);
-	assert_int_equal(region__exclusive_begin(r), EPERM);
-	assert_int_equal(region__zero(r), EPERM);
-	assert_int_equal(region__resize(r, 2 * PAGE), EPERM);
-	assert_int_equal(region__write(r, "x", 1, 0), -EPERM);
-	assert_int_equal(region__read(r, buf, sizeof(msg), 0), sizeof(msg));
+	assert_int_equal(region__exclusive_begin(r, NULL), EPERM);
+	assert_int_equal(region__zero(r, NULL), EPERM);
+	assert_int_equal(region__resize(r, 2 * PAGE, NULL), EPERM);
+	assert_int_equal(t_write(r, "x", 1, 0), -EPERM);
+	assert_int_equal(t_read(r, buf, sizeof(msg), 0), sizeof(msg));
 	assert_memory_equal(buf, msg, sizeof(msg));
 	assert_int_equal(region__mem_size(r), PAGE);
 	/* Shared access (reads) is still allowed. */
@@ -602,79 +587,61 @@ static void test_readonly(void **state)
 	region__put(r);
 }
 
-/* A vm that is never opened: region/ only looks at running and the slot. */
-static struct vm *fake_guest(struct region *r)
-{
-	struct vm *vm = calloc(1, sizeof(*vm));
-
-	assert_non_null(vm);
-	r->vm = vm;
-	r->slot = 0;
-	return vm;
-}
-
-static void fake_guest_free(struct region *r, struct vm *vm)
-{
-	r->vm = NULL;
-	r->slot = -1;
-	free(vm);
-}
-
 static void test_guest_running(void **state)
 {
+	struct fake_guest g = { .running = false };
 	struct holder h;
 	struct region *r;
-	struct vm *vm;
 	uint64_t t0;
 
 	(void)state;
 	r = new_region(PAGE);
-	vm = fake_guest(r);
+	fake_guest_attach(r, &g);
 	assert_int_equal(region__kind(r), REGION_HOST);
-	assert_int_equal(vm__guest_enter(vm), 0);
+	g.running = true;
 	/* EBUSY at once, even with a host access in flight to wait for. */
 	hold_start(&h, r, false, 0, NULL);
 	t0 = now_ms();
-	assert_int_equal(region__exclusive_begin(r), EBUSY);
-	assert_int_equal(region__zero(r), EBUSY);
-	assert_int_equal(region__resize(r, 2 * PAGE), EBUSY);
+	assert_int_equal(region__exclusive_begin(r, NULL), EBUSY);
+	assert_int_equal(region__zero(r, NULL), EBUSY);
+	assert_int_equal(region__resize(r, 2 * PAGE, NULL), EBUSY);
 	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS / 2);
 	hold_stop(&h);
-	assert_int_equal(region__exclusive_begin(r), EBUSY);
+	assert_int_equal(region__exclusive_begin(r, NULL), EBUSY);
 	/* The host still reads and writes while the guest runs. */
-	assert_int_equal(region__write(r, "g", 1, 0), 1);
+	assert_int_equal(t_write(r, "g", 1, 0), 1);
 
-	vm__guest_exit(vm);
-	assert_int_equal(region__exclusive_begin(r), 0);
+	g.running = false;
+	assert_int_equal(region__exclusive_begin(r, NULL), 0);
 	region__exclusive_end(r);
-	assert_int_equal(region__zero(r), 0);
+	assert_int_equal(region__zero(r, NULL), 0);
 	/* Mapped but paused: a resize is refused, not a zero. */
-	assert_int_equal(region__resize(r, 2 * PAGE), EPERM);
-	fake_guest_free(r, vm);
+	assert_int_equal(region__resize(r, 2 * PAGE, NULL), EPERM);
+	fake_guest_detach(r);
 	region__put(r);
 }
 
 static void test_guest_started_while_waiting(void **state)
 {
+	struct fake_guest g = { .running = false };
 	struct holder h;
 	struct region *r;
-	struct vm *vm;
 	uint64_t t0;
 
 	(void)state;
 	r = new_region(PAGE);
-	vm = fake_guest(r);
+	fake_guest_attach(r, &g);
 	/* A host access ends, but the vCPU started in the meantime. */
-	hold_start(&h, r, false, REGION_EXCL_WAIT_MS / 5, vm);
+	hold_start(&h, r, false, REGION_EXCL_WAIT_MS / 5, &g);
 	t0 = now_ms();
-	assert_int_equal(region__exclusive_begin(r), EBUSY);
+	assert_int_equal(region__exclusive_begin(r, NULL), EBUSY);
 	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS);
 	hold_stop(&h);
-	assert_true(vm__guest_running(vm));
+	assert_true(g.running);
 	/* And the lock was let go: a reader gets in at once. */
 	assert_int_equal(region__shared_begin(r), 0);
 	region__shared_end(r);
-	fake_guest_free(r, vm);
+	fake_guest_detach(r);
 	region__put(r);
 }
 

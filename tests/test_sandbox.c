@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/sandbox.h"
+#include "region/sandbox/sandbox.h"
+#include "tests/helpers.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,24 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#define PAGE ((uint64_t)region__page_size())
 
-static struct sandbox *new_sandbox(unsigned max_regions, uint64_t max_total)
-{
-	struct sandbox *sb = NULL;
 
-	assert_int_equal(sandbox__new(&sb, max_regions, max_total), 0);
-	assert_non_null(sb);
-	return sb;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* The sum the limits are checked against, recomputed from the table. */
 static uint64_t table_total(struct sandbox *sb)
@@ -56,8 +41,8 @@ static void test_create_find(void **state)
 
 	(void)state;
 	sb = new_sandbox(0, 0);
-	assert_int_equal(sandbox__create(sb, "ram", 1 << 20, &id_ram), 0);
-	assert_int_equal(sandbox__create(sb, "rom", 100, &id_rom), 0);
+	assert_int_equal(sandbox__create(sb, "ram", 1 << 20, &id_ram, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "rom", 100, &id_rom, NULL), 0);
 	assert_true(id_ram != 0);
 	assert_true(id_rom != id_ram);
 
@@ -101,7 +86,7 @@ static void test_create_find(void **state)
 	assert_int_equal(sb->total, (1 << 20) + PAGE);
 	assert_int_equal(sb->total, table_total(sb));
 
-	assert_int_equal(sandbox__remove(sb, "ram"), 0);
+	assert_int_equal(sandbox__remove(sb, "ram", NULL), 0);
 	assert_null(sandbox__find(sb, "ram", NULL));
 	assert_null(sandbox__find_id(sb, id_ram));
 	r = sandbox__nth(sb, 0, &id);
@@ -122,23 +107,30 @@ static void test_names(void **state)
 	char name[REGION_NAME_MAX + 2];
 	struct sandbox *sb;
 
+	static const char *const reserved[] = {
+		"vcpu", "console", "snapshot", "restore", "snapshots", "metrics",
+		NULL,
+	};
+
 	(void)state;
 	sb = new_sandbox(0, 0);
+	/* fs/ reserves the names of the mount's own files. */
+	sandbox__reserve_names(sb, reserved);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (sandbox__create(sb, bad[i], PAGE, NULL) != EINVAL)
+		if (sandbox__create(sb, bad[i], PAGE, NULL, NULL) != EINVAL)
 			fail_msg("name \"%s\" was not refused with EINVAL",
 				 bad[i]);
 	memset(name, 'n', REGION_NAME_MAX);
 	name[REGION_NAME_MAX] = '\0';
-	assert_int_equal(sandbox__create(sb, name, PAGE, NULL), 0);
+	assert_int_equal(sandbox__create(sb, name, PAGE, NULL, NULL), 0);
 	name[REGION_NAME_MAX] = 'n';
 	name[REGION_NAME_MAX + 1] = '\0';
-	assert_int_equal(sandbox__create(sb, name, PAGE, NULL), ENAMETOOLONG);
-	assert_int_equal(sandbox__create(sb, "a.b-c_D9", PAGE, NULL), 0);
-	assert_int_equal(sandbox__create(sb, "a.b-c_D9", PAGE, NULL), EEXIST);
-	assert_int_equal(sandbox__create(sb, "zero", 0, NULL), EINVAL);
+	assert_int_equal(sandbox__create(sb, name, PAGE, NULL, NULL), ENAMETOOLONG);
+	assert_int_equal(sandbox__create(sb, "a.b-c_D9", PAGE, NULL, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "a.b-c_D9", PAGE, NULL, NULL), EEXIST);
+	assert_int_equal(sandbox__create(sb, "zero", 0, NULL, NULL), EINVAL);
 	assert_int_equal(sandbox__create(sb, "huge", REGION_SIZE_MAX + 1,
-					 NULL), EINVAL);
+					 NULL, NULL), EINVAL);
 	assert_null(sandbox__find(sb, "zero", NULL));
 	assert_null(sandbox__find(sb, "huge", NULL));
 	assert_null(sandbox__nth(sb, 2, NULL));
@@ -152,13 +144,13 @@ static void test_max_regions(void **state)
 
 	(void)state;
 	sb = new_sandbox(2, 0);
-	assert_int_equal(sandbox__create(sb, "a", PAGE, NULL), 0);
-	assert_int_equal(sandbox__create(sb, "b", PAGE, NULL), 0);
-	assert_int_equal(sandbox__create(sb, "c", PAGE, NULL), ENOSPC);
+	assert_int_equal(sandbox__create(sb, "a", PAGE, NULL, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "b", PAGE, NULL, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "c", PAGE, NULL, NULL), ENOSPC);
 	assert_null(sandbox__find(sb, "c", NULL));
-	assert_int_equal(sandbox__remove(sb, "a"), 0);
-	assert_int_equal(sandbox__create(sb, "c", PAGE, NULL), 0);
-	assert_int_equal(sandbox__create(sb, "d", PAGE, NULL), ENOSPC);
+	assert_int_equal(sandbox__remove(sb, "a", NULL), 0);
+	assert_int_equal(sandbox__create(sb, "c", PAGE, NULL, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "d", PAGE, NULL, NULL), ENOSPC);
 	sandbox__free(sb);
 }
 
@@ -169,25 +161,25 @@ static void test_max_total(void **state)
 
 	(void)state;
 	sb = new_sandbox(0, 4 * PAGE);
-	assert_int_equal(sandbox__create(sb, "a", 3 * PAGE, NULL), 0);
-	assert_int_equal(sandbox__create(sb, "b", 2 * PAGE, NULL), ENOSPC);
-	assert_int_equal(sandbox__create(sb, "b", PAGE, NULL), 0);
-	assert_int_equal(sandbox__create(sb, "c", 1, NULL), ENOSPC);
+	assert_int_equal(sandbox__create(sb, "a", 3 * PAGE, NULL, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "b", 2 * PAGE, NULL, NULL), ENOSPC);
+	assert_int_equal(sandbox__create(sb, "b", PAGE, NULL, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "c", 1, NULL, NULL), ENOSPC);
 	assert_int_equal(sb->total, 4 * PAGE);
 
 	/* Growing counts against the same budget; shrinking gives back. */
 	a = sandbox__find(sb, "a", NULL);
 	assert_non_null(a);
-	assert_int_equal(sandbox__resize(sb, a, 4 * PAGE), ENOSPC);
+	assert_int_equal(sandbox__resize(sb, a, 4 * PAGE, NULL), ENOSPC);
 	assert_int_equal(region__mem_size(a), 3 * PAGE);
-	assert_int_equal(sandbox__resize(sb, a, 2 * PAGE), 0);
+	assert_int_equal(sandbox__resize(sb, a, 2 * PAGE, NULL), 0);
 	assert_int_equal(sb->total, 3 * PAGE);
-	assert_int_equal(sandbox__create(sb, "c", 1, NULL), 0);
-	assert_int_equal(sandbox__resize(sb, a, 3 * PAGE), ENOSPC);
-	assert_int_equal(sandbox__remove(sb, "b"), 0);
-	assert_int_equal(sandbox__resize(sb, a, 3 * PAGE), 0);
+	assert_int_equal(sandbox__create(sb, "c", 1, NULL, NULL), 0);
+	assert_int_equal(sandbox__resize(sb, a, 3 * PAGE, NULL), ENOSPC);
+	assert_int_equal(sandbox__remove(sb, "b", NULL), 0);
+	assert_int_equal(sandbox__resize(sb, a, 3 * PAGE, NULL), 0);
 	assert_int_equal(region__mem_size(a), 3 * PAGE);
-	assert_int_equal(sandbox__resize(sb, a, 0), EINVAL);
+	assert_int_equal(sandbox__resize(sb, a, 0, NULL), EINVAL);
 	assert_int_equal(sb->total, 4 * PAGE);
 	assert_int_equal(sb->total, table_total(sb));
 	region__put(a);
@@ -209,15 +201,15 @@ static void test_max_total_rounding(void **state)
 
 	(void)state;
 	sb = new_sandbox(0, limit);
-	assert_int_equal(sandbox__create(sb, "a", PAGE + 1, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "a", PAGE + 1, NULL, NULL), 0);
 	assert_int_equal(sb->total, 2 * PAGE);
 	/*
 	 * PAGE / 4 fits in what is left, but it takes a whole page.  If it
 	 * was let in, show the worse effect first: the limit is gone.
 	 */
-	ret = sandbox__create(sb, "b", PAGE / 4, NULL);
+	ret = sandbox__create(sb, "b", PAGE / 4, NULL, NULL);
 	if (ret == 0)
-		assert_int_equal(sandbox__create(sb, "big", 1ULL << 30, NULL),
+		assert_int_equal(sandbox__create(sb, "big", 1ULL << 30, NULL, NULL),
 				 ENOSPC);
 	assert_int_equal(ret, ENOSPC);
 	assert_true(sb->total <= sb->max_total);
@@ -225,7 +217,7 @@ static void test_max_total_rounding(void **state)
 	/* The same on resize: 2 pages + 1 byte is 3 pages. */
 	a = sandbox__find(sb, "a", NULL);
 	assert_non_null(a);
-	assert_int_equal(sandbox__resize(sb, a, 2 * PAGE + 1), ENOSPC);
+	assert_int_equal(sandbox__resize(sb, a, 2 * PAGE + 1, NULL), ENOSPC);
 	assert_int_equal(region__mem_size(a), 2 * PAGE);
 	assert_true(sb->total <= sb->max_total);
 	region__put(a);
@@ -240,10 +232,10 @@ static void test_ids_not_reused(void **state)
 
 	(void)state;
 	sb = new_sandbox(0, 0);
-	assert_int_equal(sandbox__create(sb, "a", PAGE, &id1), 0);
-	assert_int_equal(sandbox__remove(sb, "a"), 0);
-	assert_int_equal(sandbox__create(sb, "a", PAGE, &id2), 0);
-	assert_int_equal(sandbox__create(sb, "b", PAGE, &id3), 0);
+	assert_int_equal(sandbox__create(sb, "a", PAGE, &id1, NULL), 0);
+	assert_int_equal(sandbox__remove(sb, "a", NULL), 0);
+	assert_int_equal(sandbox__create(sb, "a", PAGE, &id2, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "b", PAGE, &id3, NULL), 0);
 	assert_true(id2 != id1);
 	assert_true(id3 != id1 && id3 != id2);
 	assert_null(sandbox__find_id(sb, id1));
@@ -252,9 +244,9 @@ static void test_ids_not_reused(void **state)
 	assert_int_equal(id, id2);
 	region__put(r);
 	/* A failed create consumes no id that a later one could repeat. */
-	assert_int_equal(sandbox__create(sb, "a", PAGE, &id), EEXIST);
-	assert_int_equal(sandbox__remove(sb, "b"), 0);
-	assert_int_equal(sandbox__create(sb, "c", PAGE, &id), 0);
+	assert_int_equal(sandbox__create(sb, "a", PAGE, &id, NULL), EEXIST);
+	assert_int_equal(sandbox__remove(sb, "b", NULL), 0);
+	assert_int_equal(sandbox__create(sb, "c", PAGE, &id, NULL), 0);
 	assert_true(id != id1 && id != id2 && id != id3);
 	sandbox__free(sb);
 }
@@ -265,10 +257,10 @@ static void test_remove_unknown(void **state)
 
 	(void)state;
 	sb = new_sandbox(0, 0);
-	assert_int_equal(sandbox__remove(sb, "ghost"), ENOENT);
-	assert_int_equal(sandbox__create(sb, "a", PAGE, NULL), 0);
-	assert_int_equal(sandbox__remove(sb, "a"), 0);
-	assert_int_equal(sandbox__remove(sb, "a"), ENOENT);
+	assert_int_equal(sandbox__remove(sb, "ghost", NULL), ENOENT);
+	assert_int_equal(sandbox__create(sb, "a", PAGE, NULL, NULL), 0);
+	assert_int_equal(sandbox__remove(sb, "a", NULL), 0);
+	assert_int_equal(sandbox__remove(sb, "a", NULL), ENOENT);
 	assert_int_equal(sb->nr, 0);
 	assert_int_equal(sb->total, 0);
 	sandbox__free(sb);
@@ -304,7 +296,7 @@ static void test_remove_busy(void **state)
 
 	(void)state;
 	sb = new_sandbox(0, 0);
-	assert_int_equal(sandbox__create(sb, "busy", PAGE, &id), 0);
+	assert_int_equal(sandbox__create(sb, "busy", PAGE, &id, NULL), 0);
 	rd.r = sandbox__find(sb, "busy", NULL);
 	assert_non_null(rd.r);
 	assert_int_equal(sem_init(&rd.ready, 0, 0), 0);
@@ -316,7 +308,7 @@ static void test_remove_busy(void **state)
 	assert_int_equal(rd.ret, 0);
 
 	t0 = now_ms();
-	assert_int_equal(sandbox__remove(sb, "busy"), EBUSY);
+	assert_int_equal(sandbox__remove(sb, "busy", NULL), EBUSY);
 	waited = now_ms() - t0;
 	assert_true(waited >= REGION_EXCL_WAIT_MS);
 	assert_true(waited < 10 * REGION_EXCL_WAIT_MS);
@@ -328,7 +320,7 @@ static void test_remove_busy(void **state)
 
 	sem_post(&rd.release);
 	assert_int_equal(pthread_join(rd.thread, NULL), 0);
-	assert_int_equal(sandbox__remove(sb, "busy"), 0);
+	assert_int_equal(sandbox__remove(sb, "busy", NULL), 0);
 	assert_null(sandbox__find(sb, "busy", &id_after));
 	region__put(rd.r);
 	sem_destroy(&rd.ready);
@@ -338,31 +330,25 @@ static void test_remove_busy(void **state)
 
 static void test_remove_guest_running(void **state)
 {
+	struct fake_guest g = { .running = true };
 	struct region *r;
 	struct sandbox *sb;
-	struct vm *vm;
 	uint64_t t0;
 
 	(void)state;
 	sb = new_sandbox(0, 0);
-	assert_int_equal(sandbox__create(sb, "ram", PAGE, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "ram", PAGE, NULL, NULL), 0);
 	r = sandbox__find(sb, "ram", NULL);
 	assert_non_null(r);
-	/* A vm never opened: region/ only looks at running and the slot. */
-	vm = calloc(1, sizeof(*vm));
-	assert_non_null(vm);
-	r->vm = vm;
-	r->slot = 0;
-	assert_int_equal(vm__guest_enter(vm), 0);
+	/* A guest that is only a flag: region/ only asks it if it runs. */
+	fake_guest_attach(r, &g);
 	t0 = now_ms();
-	assert_int_equal(sandbox__remove(sb, "ram"), EBUSY);
+	assert_int_equal(sandbox__remove(sb, "ram", NULL), EBUSY);
 	assert_true(now_ms() - t0 < REGION_EXCL_WAIT_MS / 2);
 	assert_int_equal(sb->nr, 1);
-	r->vm = NULL;
-	r->slot = -1;
-	free(vm);
+	fake_guest_detach(r);
 	region__put(r);
-	assert_int_equal(sandbox__remove(sb, "ram"), 0);
+	assert_int_equal(sandbox__remove(sb, "ram", NULL), 0);
 	assert_int_equal(sb->nr, 0);
 	sandbox__free(sb);
 }
@@ -376,26 +362,26 @@ static void test_reference_outlives_remove(void **state)
 
 	(void)state;
 	sb = new_sandbox(0, 0);
-	assert_int_equal(sandbox__create(sb, "open", 4 * PAGE, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "open", 4 * PAGE, NULL, NULL), 0);
 	r = sandbox__find(sb, "open", NULL);
 	assert_non_null(r);
-	assert_int_equal(region__write(r, msg, sizeof(msg), 2 * PAGE),
+	assert_int_equal(t_write(r, msg, sizeof(msg), 2 * PAGE),
 			 sizeof(msg));
-	assert_int_equal(sandbox__remove(sb, "open"), 0);
+	assert_int_equal(sandbox__remove(sb, "open", NULL), 0);
 	assert_null(sandbox__find(sb, "open", NULL));
 	/* A reader mid-copy finishes on memory that is still there. */
 	assert_int_equal(atomic_load(&r->refs), 1);
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(region__read(r, buf, sizeof(buf), 2 * PAGE),
+	assert_int_equal(t_read(r, buf, sizeof(buf), 2 * PAGE),
 			 sizeof(buf));
 	assert_memory_equal(buf, msg, sizeof(msg));
 	assert_memory_equal(region__base_addr(r) + 2 * PAGE, msg, sizeof(msg));
 	/* The name is free again, for a new, empty region. */
-	assert_int_equal(sandbox__create(sb, "open", 4 * PAGE, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "open", 4 * PAGE, NULL, NULL), 0);
 	region__put(r);
 	r = sandbox__find(sb, "open", NULL);
 	assert_non_null(r);
-	assert_int_equal(region__read(r, buf, sizeof(buf), 2 * PAGE),
+	assert_int_equal(t_read(r, buf, sizeof(buf), 2 * PAGE),
 			 sizeof(buf));
 	assert_int_equal(buf[0], 0);
 	region__put(r);
@@ -413,33 +399,33 @@ static void test_no_vm(void **state)
 	/* A VM that cannot be opened leaves an inspection-only sandbox. */
 	assert_int_equal(sandbox__open_vm(sb, "/nonexistent/kvm"), ENOENT);
 	assert_null(sb->vm);
-	assert_non_null(strstr(sb->vm_why, "/nonexistent/kvm"));
+	assert_non_null(strstr(sb->vm_why.msg, "/nonexistent/kvm"));
 
-	assert_int_equal(sandbox__create(sb, "ram", 2 * PAGE, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "ram", 2 * PAGE, NULL, NULL), 0);
 	r = sandbox__find(sb, "ram", NULL);
 	assert_non_null(r);
-	assert_int_equal(sandbox__set_guest_addr(sb, r, false, 0x100000),
+	assert_int_equal(sandbox__set_guest_addr(sb, r, false, 0x100000, NULL),
 			 ENODEV);
-	assert_int_equal(sandbox__set_guest_addr(sb, r, true, 0), ENODEV);
+	assert_int_equal(sandbox__set_guest_addr(sb, r, true, 0, NULL), ENODEV);
 	assert_false(region__mapped(r));
 	assert_int_equal(region__kind(r), REGION_EXCLUSIVE);
 
 	assert_false(r->guest_ro);
-	assert_int_equal(sandbox__set_access(sb, r, true), 0);
+	assert_int_equal(sandbox__set_access(sb, r, true, NULL), 0);
 	assert_true(r->guest_ro);
-	assert_int_equal(sandbox__set_access(sb, r, false), 0);
+	assert_int_equal(sandbox__set_access(sb, r, false, NULL), 0);
 	assert_false(r->guest_ro);
 
-	assert_int_equal(sandbox__resize(sb, r, 5 * PAGE), 0);
+	assert_int_equal(sandbox__resize(sb, r, 5 * PAGE, NULL), 0);
 	assert_int_equal(region__mem_size(r), 5 * PAGE);
 	assert_int_equal(sb->total, 5 * PAGE);
 
 	/* A readonly region takes no control write at all. */
 	r->readonly = true;
-	assert_int_equal(sandbox__set_guest_addr(sb, r, false, 0x100000),
+	assert_int_equal(sandbox__set_guest_addr(sb, r, false, 0x100000, NULL),
 			 EPERM);
-	assert_int_equal(sandbox__set_access(sb, r, true), EPERM);
-	assert_int_equal(sandbox__resize(sb, r, PAGE), EPERM);
+	assert_int_equal(sandbox__set_access(sb, r, true, NULL), EPERM);
+	assert_int_equal(sandbox__resize(sb, r, PAGE, NULL), EPERM);
 	assert_false(r->guest_ro);
 	assert_int_equal(region__mem_size(r), 5 * PAGE);
 	r->readonly = false;

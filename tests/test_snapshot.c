@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/snapshot.h"
+#include "region/dirty_text.h"
+#include "region/sandbox/snapshot.h"
+#include "tests/helpers.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,25 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-#define PAGE ((uint64_t)region__page_size())
-
-static struct sandbox *new_sandbox(void)
-{
-	struct sandbox *sb = NULL;
-
-	assert_int_equal(sandbox__new(&sb, 0, 0), 0);
-	return sb;
-}
-
-static struct region *add(struct sandbox *sb, const char *name, uint64_t size)
-{
-	struct region *r;
-
-	assert_int_equal(sandbox__create(sb, name, size, NULL), 0);
-	r = sandbox__find(sb, name, NULL);
-	assert_non_null(r);
-	return r;
-}
 
 /* The whole text of dirty, read in pieces of step bytes. */
 static char *dirty_text(struct region *r, size_t step)
@@ -44,7 +27,7 @@ static char *dirty_text(struct region *r, size_t step)
 	struct dirty_text *t;
 	size_t n, pos = 0;
 
-	assert_int_equal(region__dirty_text(r, &t), 0);
+	assert_int_equal(dirty_text__take(r, &t), 0);
 	while ((n = dirty_text__read(t, out + pos, step, pos)) > 0) {
 		pos += n;
 		assert_true(pos < sizeof(out));
@@ -57,28 +40,28 @@ static char *dirty_text(struct region *r, size_t step)
 
 static void put_byte(struct region *r, uint64_t off, uint8_t v)
 {
-	assert_int_equal(region__write(r, &v, 1, off), 1);
+	assert_int_equal(t_write(r, &v, 1, off), 1);
 }
 
 static uint8_t get_byte(struct region *r, uint64_t off)
 {
 	uint8_t v = 0;
 
-	assert_int_equal(region__read(r, &v, 1, off), 1);
+	assert_int_equal(t_read(r, &v, 1, off), 1);
 	return v;
 }
 
 static void test_dirty_host(void **state)
 {
-	struct sandbox *sb = new_sandbox();
-	struct region *r = add(sb, "a", 64 * PAGE);
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "a", 64 * PAGE);
 	char expect[256];
 
 	(void)state;
 	assert_string_equal(dirty_text(r, 4096), "");
 	/* Pages 0, 1 and 2 (one write across two), 5, and the last one. */
 	put_byte(r, 0, 1);
-	assert_int_equal(region__write(r, "xy", 2, 2 * PAGE - 1), 2);
+	assert_int_equal(t_write(r, "xy", 2, 2 * PAGE - 1), 2);
 	put_byte(r, 5 * PAGE + 7, 1);
 	put_byte(r, 64 * PAGE - 1, 1);
 	snprintf(expect, sizeof(expect), "0x0-0x%llx\n0x%llx-0x%llx\n0x%llx-0x%llx\n",
@@ -91,24 +74,24 @@ static void test_dirty_host(void **state)
 	assert_string_equal(dirty_text(r, 7), expect);
 	/* Reading does not clear; clearing does. */
 	assert_string_equal(dirty_text(r, 4096), expect);
-	assert_int_equal(region__dirty_clear(r), 0);
+	assert_int_equal(region__dirty_clear(r, NULL), 0);
 	assert_string_equal(dirty_text(r, 4096), "");
 	put_byte(r, 9 * PAGE, 1);
 	snprintf(expect, sizeof(expect), "0x%llx-0x%llx\n",
 		 (unsigned long long)(9 * PAGE), (unsigned long long)(10 * PAGE));
 	assert_string_equal(dirty_text(r, 4096), expect);
 	/* Zero writes every page. */
-	assert_int_equal(region__zero(r), 0);
+	assert_int_equal(region__zero(r, NULL), 0);
 	snprintf(expect, sizeof(expect), "0x0-0x%llx\n",
 		 (unsigned long long)(64 * PAGE));
 	assert_string_equal(dirty_text(r, 4096), expect);
 	/* A writer we cannot see makes every page dirty while it is open. */
-	assert_int_equal(region__dirty_clear(r), 0);
+	assert_int_equal(region__dirty_clear(r, NULL), 0);
 	region__dirty_hold(r);
 	assert_string_equal(dirty_text(r, 4096), expect);
 	region__dirty_release(r);
 	assert_string_equal(dirty_text(r, 4096), expect);
-	assert_int_equal(region__dirty_clear(r), 0);
+	assert_int_equal(region__dirty_clear(r, NULL), 0);
 	assert_string_equal(dirty_text(r, 4096), "");
 	region__put(r);
 	sandbox__free(sb);
@@ -116,32 +99,25 @@ static void test_dirty_host(void **state)
 
 static void test_dirty_untracked(void **state)
 {
-	struct sandbox *sb = new_sandbox();
+	struct sandbox *sb = new_sandbox(0, 0);
 	struct region *r;
 
 	(void)state;
 	dirty__set_tracking(false);
-	r = add(sb, "a", 16 * PAGE);
+	r = add_region(sb, "a", 16 * PAGE);
 	dirty__set_tracking(true);
 	put_byte(r, 0, 1);
 	assert_string_equal(dirty_text(r, 4096), "untracked\n");
-	assert_int_equal(region__dirty_clear(r), EOPNOTSUPP);
+	assert_int_equal(region__dirty_clear(r, NULL), EOPNOTSUPP);
 	region__put(r);
 	sandbox__free(sb);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static struct region *copy_of(struct sandbox *sb, const char *snap,
 			      const char *name)
 {
-	struct snapshot *s = snapshot__find(sb, snap);
+	struct snapshot *s = snapshot__find(&sb->snaps, snap);
 	struct region *c;
 
 	assert_non_null(s);
@@ -153,23 +129,23 @@ static struct region *copy_of(struct sandbox *sb, const char *snap,
 
 static void take(struct sandbox *sb, const char *name)
 {
-	char why[256] = "";
+	struct why why = { "" };
 
-	assert_int_equal(snapshot__take(sb, NULL, name, why, sizeof(why)), 0);
+	assert_int_equal(snapshot__take(sb, NULL, name, &why), 0);
 }
 
 static void restore(struct sandbox *sb, const char *name)
 {
-	char why[256] = "";
+	struct why why = { "" };
 
-	assert_int_equal(snapshot__restore(sb, NULL, name, why, sizeof(why)), 0);
+	assert_int_equal(snapshot__restore(sb, NULL, name, &why), 0);
 }
 
 /* A 16 GiB region with 64 MiB written: the copy costs about 64 MiB. */
 static void test_sparse(void **state)
 {
-	struct sandbox *sb = new_sandbox();
-	struct region *r = add(sb, "big", 16ULL << 30), *c;
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "big", 16ULL << 30), *c;
 	uint8_t *chunk = malloc(1 << 20);
 	uint64_t t0, ms;
 
@@ -177,11 +153,11 @@ static void test_sparse(void **state)
 	memset(chunk, 0x5a, 1 << 20);
 	/* 64 pieces of 1 MiB, 256 MiB apart. */
 	for (uint64_t i = 0; i < 64; i++)
-		assert_int_equal(region__write(r, chunk, 1 << 20, i << 28),
+		assert_int_equal(t_write(r, chunk, 1 << 20, i << 28),
 				 1 << 20);
 	/* And pages of zeros: data for the memfd, not worth copying. */
 	memset(chunk, 0, 1 << 20);
-	assert_int_equal(region__write(r, chunk, 1 << 20, (5ULL << 30) + (64 << 20)),
+	assert_int_equal(t_write(r, chunk, 1 << 20, (5ULL << 30) + (64 << 20)),
 			 1 << 20);
 	t0 = now_ms();
 	take(sb, "s");
@@ -195,10 +171,10 @@ static void test_sparse(void **state)
 	assert_int_equal(region__kind(c), REGION_READONLY);
 	assert_int_equal(get_byte(c, 3ULL << 28), 0x5a);
 	assert_int_equal(get_byte(c, (3ULL << 28) + (1 << 20)), 0);
-	assert_int_equal(sb->snap_bytes, 64ULL << 20);
+	assert_int_equal(sb->snaps.bytes, 64ULL << 20);
 	region__put(c);
-	assert_int_equal(snapshot__remove(sb, "s"), 0);
-	assert_int_equal(sb->snap_bytes, 0);
+	assert_int_equal(snapshot__remove(sb, "s", NULL), 0);
+	assert_int_equal(sb->snaps.bytes, 0);
 	free(chunk);
 	region__put(r);
 	sandbox__free(sb);
@@ -206,8 +182,8 @@ static void test_sparse(void **state)
 
 static void test_restore_dirty_only(void **state)
 {
-	struct sandbox *sb = new_sandbox();
-	struct region *a = add(sb, "a", 256 * PAGE), *b = add(sb, "b", 4 * PAGE);
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 256 * PAGE), *b = add_region(sb, "b", 4 * PAGE);
 	struct region *c;
 	char expect[256];
 
@@ -218,16 +194,16 @@ static void test_restore_dirty_only(void **state)
 	take(sb, "s");
 	/* A copy is readonly: every control operation is EPERM. */
 	c = copy_of(sb, "s", "a");
-	assert_int_equal(region__zero(c), EPERM);
-	assert_int_equal(region__dirty_clear(c), EPERM);
-	assert_int_equal(region__write(c, "x", 1, 0), -EPERM);
-	assert_int_equal(sandbox__resize(sb, c, PAGE), EPERM);
+	assert_int_equal(region__zero(c, NULL), EPERM);
+	assert_int_equal(region__dirty_clear(c, NULL), EPERM);
+	assert_int_equal(t_write(c, "x", 1, 0), -EPERM);
+	assert_int_equal(sandbox__resize(sb, c, PAGE, NULL), EPERM);
 	assert_string_equal(dirty_text(c, 4096), "");
 	region__put(c);
 
 	/* Clear, then change a: page 10 rewritten, 30 new, 20 as it was. */
-	assert_int_equal(region__dirty_clear(a), 0);
-	assert_int_equal(region__dirty_clear(b), 0);
+	assert_int_equal(region__dirty_clear(a, NULL), 0);
+	assert_int_equal(region__dirty_clear(b, NULL), 0);
 	put_byte(a, 10 * PAGE, 0x99);
 	put_byte(a, 30 * PAGE + 5, 0x77);
 	restore(sb, "s");
@@ -244,7 +220,7 @@ static void test_restore_dirty_only(void **state)
 	assert_string_equal(dirty_text(a, 4096), expect);
 	assert_string_equal(dirty_text(b, 4096), "");
 	/* Restored, nothing written since: a second restore writes nothing. */
-	assert_int_equal(region__dirty_clear(a), 0);
+	assert_int_equal(region__dirty_clear(a, NULL), 0);
 	restore(sb, "s");
 	assert_string_equal(dirty_text(a, 4096), "");
 	put_byte(a, 40 * PAGE, 0x44);
@@ -255,8 +231,8 @@ static void test_restore_dirty_only(void **state)
 	assert_int_equal(get_byte(a, 40 * PAGE), 0);
 
 	/* Zero, then restore: every page is back. */
-	assert_int_equal(region__zero(a), 0);
-	assert_int_equal(region__zero(b), 0);
+	assert_int_equal(region__zero(a, NULL), 0);
+	assert_int_equal(region__zero(b, NULL), 0);
 	restore(sb, "s");
 	assert_int_equal(get_byte(a, 10 * PAGE), 0x11);
 	assert_int_equal(get_byte(a, 20 * PAGE), 0x22);
@@ -269,8 +245,8 @@ static void test_restore_dirty_only(void **state)
 /* Two snapshots: restoring either gives its own bytes. */
 static void test_two_snapshots(void **state)
 {
-	struct sandbox *sb = new_sandbox();
-	struct region *a = add(sb, "a", 64 * PAGE);
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 64 * PAGE);
 
 	(void)state;
 	put_byte(a, 0, 1);
@@ -299,51 +275,51 @@ static void test_two_snapshots(void **state)
 /* Every refusal says why and changes nothing. */
 static void test_refusals(void **state)
 {
-	struct sandbox *sb = new_sandbox();
-	struct region *a = add(sb, "a", 16 * PAGE);
-	char why[256];
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 16 * PAGE);
+	struct why why = { "" };
 
 	(void)state;
 	put_byte(a, 0, 1);
-	why[0] = '\0';
-	assert_int_equal(snapshot__take(sb, NULL, "", why, sizeof(why)), EINVAL);
-	assert_true(why[0]);
-	assert_int_equal(snapshot__take(sb, NULL, "a/b", why, sizeof(why)), EINVAL);
-	assert_int_equal(snapshot__take(sb, NULL, ".x", why, sizeof(why)), EINVAL);
-	assert_int_equal(sb->nr_snaps, 0);
+	why.msg[0] = '\0';
+	assert_int_equal(snapshot__take(sb, NULL, "", &why), EINVAL);
+	assert_true(why.msg[0]);
+	assert_int_equal(snapshot__take(sb, NULL, "a/b", &why), EINVAL);
+	assert_int_equal(snapshot__take(sb, NULL, ".x", &why), EINVAL);
+	assert_int_equal(sb->snaps.nr, 0);
 	take(sb, "s");
-	why[0] = '\0';
-	assert_int_equal(snapshot__take(sb, NULL, "s", why, sizeof(why)), EEXIST);
-	assert_true(why[0]);
-	assert_int_equal(snapshot__restore(sb, NULL, "nope", why, sizeof(why)),
+	why.msg[0] = '\0';
+	assert_int_equal(snapshot__take(sb, NULL, "s", &why), EEXIST);
+	assert_true(why.msg[0]);
+	assert_int_equal(snapshot__restore(sb, NULL, "nope", &why),
 			 ENOENT);
 
 	/* Resized since: EINVAL, bytes untouched. */
 	put_byte(a, 0, 2);
-	assert_int_equal(sandbox__resize(sb, a, 32 * PAGE), 0);
-	why[0] = '\0';
-	assert_int_equal(snapshot__restore(sb, NULL, "s", why, sizeof(why)), EINVAL);
-	assert_non_null(strstr(why, "region a"));
+	assert_int_equal(sandbox__resize(sb, a, 32 * PAGE, NULL), 0);
+	why.msg[0] = '\0';
+	assert_int_equal(snapshot__restore(sb, NULL, "s", &why), EINVAL);
+	assert_non_null(strstr(why.msg, "region a"));
 	assert_int_equal(get_byte(a, 0), 2);
-	assert_int_equal(sandbox__resize(sb, a, 16 * PAGE), 0);
+	assert_int_equal(sandbox__resize(sb, a, 16 * PAGE, NULL), 0);
 
 	/* A region removed since: ENOENT, and the others are left as they are. */
 	region__put(a);
-	assert_int_equal(sandbox__create(sb, "b", PAGE, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "b", PAGE, NULL, NULL), 0);
 	take(sb, "t");
 	a = sandbox__find(sb, "b", NULL);
 	put_byte(a, 0, 7);
 	region__put(a);
-	assert_int_equal(sandbox__remove(sb, "a"), 0);
-	why[0] = '\0';
-	assert_int_equal(snapshot__restore(sb, NULL, "t", why, sizeof(why)), ENOENT);
-	assert_non_null(strstr(why, "region a was removed"));
+	assert_int_equal(sandbox__remove(sb, "a", NULL), 0);
+	why.msg[0] = '\0';
+	assert_int_equal(snapshot__restore(sb, NULL, "t", &why), ENOENT);
+	assert_non_null(strstr(why.msg, "region a was removed"));
 	a = sandbox__find(sb, "b", NULL);
 	assert_int_equal(get_byte(a, 0), 7);
 	region__put(a);
 	/* A region created since is left alone. */
-	assert_int_equal(sandbox__create(sb, "a", 16 * PAGE, NULL), 0);
-	assert_int_equal(sandbox__create(sb, "new", PAGE, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "a", 16 * PAGE, NULL, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "new", PAGE, NULL, NULL), 0);
 	a = sandbox__find(sb, "new", NULL);
 	put_byte(a, 0, 9);
 	restore(sb, "t");
@@ -353,47 +329,48 @@ static void test_refusals(void **state)
 	assert_int_equal(get_byte(a, 0), 0);
 	region__put(a);
 
-	assert_int_equal(snapshot__remove(sb, "nope"), ENOENT);
-	assert_int_equal(snapshot__remove(sb, "t"), 0);
-	assert_int_equal(snapshot__restore(sb, NULL, "t", why, sizeof(why)), ENOENT);
+	assert_int_equal(snapshot__remove(sb, "nope", NULL), ENOENT);
+	assert_int_equal(snapshot__remove(sb, "t", NULL), 0);
+	assert_int_equal(snapshot__restore(sb, NULL, "t", &why), ENOENT);
 	sandbox__free(sb);
 }
 
 static void test_limits(void **state)
 {
-	struct sandbox *sb = new_sandbox();
-	struct region *a = add(sb, "a", 64 * PAGE);
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 64 * PAGE);
 	uint8_t page[4096];
-	char why[256], name[8];
+	struct why why = { "" };
+	char name[8];
 
 	(void)state;
 	sandbox__snapshot_limits(sb, 3, 10 * PAGE);
 	memset(page, 1, sizeof(page));
 	for (uint64_t i = 0; i < 4; i++)
-		assert_int_equal(region__write(a, page, sizeof(page), i * PAGE),
+		assert_int_equal(t_write(a, page, sizeof(page), i * PAGE),
 				 sizeof(page));
 	take(sb, "s0");
 	take(sb, "s1");
 	/* 8 of 10 pages used: 4 more do not fit. */
-	why[0] = '\0';
-	assert_int_equal(snapshot__take(sb, NULL, "s2", why, sizeof(why)), ENOSPC);
-	assert_non_null(strstr(why, "max_snapshot_total"));
-	assert_int_equal(sb->nr_snaps, 2);
+	why.msg[0] = '\0';
+	assert_int_equal(snapshot__take(sb, NULL, "s2", &why), ENOSPC);
+	assert_non_null(strstr(why.msg, "max_snapshot_total"));
+	assert_int_equal(sb->snaps.nr, 2);
 	/* A limit lowered below what is in use refuses too (no wrap). */
 	sandbox__snapshot_limits(sb, 3, 4 * PAGE);
-	assert_int_equal(snapshot__take(sb, NULL, "s2", why, sizeof(why)), ENOSPC);
+	assert_int_equal(snapshot__take(sb, NULL, "s2", &why), ENOSPC);
 	sandbox__snapshot_limits(sb, 3, 10 * PAGE);
-	assert_int_equal(snapshot__remove(sb, "s1"), 0);
+	assert_int_equal(snapshot__remove(sb, "s1", NULL), 0);
 	sandbox__snapshot_limits(sb, 2, 0);
 	take(sb, "s1");
-	assert_int_equal(snapshot__take(sb, NULL, "s2", why, sizeof(why)), ENOSPC);
-	assert_non_null(strstr(why, "max_snapshots"));
+	assert_int_equal(snapshot__take(sb, NULL, "s2", &why), ENOSPC);
+	assert_non_null(strstr(why.msg, "max_snapshots"));
 	for (unsigned i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "s%u", i);
-		assert_int_equal(snapshot__remove(sb, name), 0);
+		assert_int_equal(snapshot__remove(sb, name, NULL), 0);
 	}
-	assert_int_equal(sb->nr_snaps, 0);
-	assert_int_equal(sb->snap_bytes, 0);
+	assert_int_equal(sb->snaps.nr, 0);
+	assert_int_equal(sb->snaps.bytes, 0);
 	region__put(a);
 	sandbox__free(sb);
 }
@@ -401,8 +378,8 @@ static void test_limits(void **state)
 /* Ids of snapshots and their regions never collide with the regions'. */
 static void test_ids(void **state)
 {
-	struct sandbox *sb = new_sandbox();
-	struct region *a = add(sb, "a", PAGE), *c;
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", PAGE), *c;
 	struct snapshot *s;
 	uint64_t id_a = 0, id_c = 0, id_new = 0;
 
@@ -410,26 +387,27 @@ static void test_ids(void **state)
 	region__put(a);
 	a = sandbox__find(sb, "a", &id_a);
 	take(sb, "s");
-	s = snapshot__find(sb, "s");
+	s = snapshot__find(&sb->snaps, "s");
 	c = snapshot__region(s, "a", &id_c);
 	assert_true(id_c != id_a && s->id != id_a && s->id != id_c);
-	assert_int_equal(sandbox__create(sb, "z", PAGE, &id_new), 0);
+	assert_int_equal(sandbox__create(sb, "z", PAGE, &id_new, NULL), 0);
 	assert_true(id_new != id_c && id_new != s->id);
 	region__put(c);
-	/* By id: a live region, or a snapshot's copy. */
-	c = sandbox__find_id(sb, id_c);
+	/* By id: a live region in the table, a copy in the snapshots. */
+	assert_null(sandbox__find_id(sb, id_c));
+	c = snapshot__find_region_id(&sb->snaps, id_c);
 	assert_non_null(c);
 	assert_int_equal(region__kind(c), REGION_READONLY);
 	region__put(c);
 	snapshot__put(s);
-	s = snapshot__find_id(sb, s->id);
+	s = snapshot__find_id(&sb->snaps, s->id);
 	assert_non_null(s);
 	assert_string_equal(s->name, "s");
 	snapshot__put(s);
 	/* Removed: the copy stays for whoever holds it. */
-	c = sandbox__find_id(sb, id_c);
-	assert_int_equal(snapshot__remove(sb, "s"), 0);
-	assert_null(sandbox__find_id(sb, id_c));
+	c = snapshot__find_region_id(&sb->snaps, id_c);
+	assert_int_equal(snapshot__remove(sb, "s", NULL), 0);
+	assert_null(snapshot__find_region_id(&sb->snaps, id_c));
 	assert_int_equal(region__mem_size(c), PAGE);
 	region__put(c);
 	region__put(a);

@@ -10,10 +10,11 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/guest.h"
-#include "region/sandbox.h"
-#include "region/vcpu.h"
-#include "region/vcpu_priv.h"	/* white box: the vCPU's fd and kvm_run */
+#include "region/guest/guest.h"
+#include "region/sandbox/sandbox.h"
+#include "region/kvm/vcpu.h"
+#include "tests/helpers.h"
+#include "region/kvm/vcpu_priv.h"	/* white box: the vCPU's fd and kvm_run */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,31 +53,12 @@ static void log_line(void *arg, const char *fmt, ...)
 	va_end(ap);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void nap_ms(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-}
-
-static struct region *add(struct sandbox *sb, const char *name,
-			  uint64_t size, uint64_t gpa)
-{
-	struct region *r;
-
-	assert_int_equal(sandbox__create(sb, name, size, NULL), 0);
-	r = sandbox__find(sb, name, NULL);
-	assert_non_null(r);
-	assert_int_equal(sandbox__set_guest_addr(sb, r, false, gpa), 0);
-	return r;
 }
 
 static int setup(void **state)
@@ -112,16 +94,17 @@ static struct vcpu *start(struct fix *f, const char *guest, size_t con_max)
 		.log = log_line,
 	};
 	const char *dir = getenv("GUESTS_DIR");
-	char path[4096], why[512] = "";
+	char path[4096];
+	struct why why = { "" };
 
-	f->ram = add(f->sb, "ram", RAM_SIZE, RAM_GPA);
-	f->data = add(f->sb, "data", DATA_SIZE, DATA_GPA);
+	f->ram = add_mapped(f->sb, "ram", RAM_SIZE, RAM_GPA);
+	f->data = add_mapped(f->sb, "data", DATA_SIZE, DATA_GPA);
 	snprintf(path, sizeof(path), "%s/%s.elf", dir ? dir : "tests/guests",
 		 guest);
-	if (guest__load_elf(f->sb, path, &cfg.entry, why, sizeof(why)))
-		fail_msg("%s", why);
-	if (vcpu__new(f->sb, &cfg, &f->v, why, sizeof(why)))
-		fail_msg("vcpu__new: %s", why);
+	if (guest__load_elf(f->sb, path, &cfg.entry, &why))
+		fail_msg("%s", why.msg);
+	if (sandbox__new_vcpu(f->sb, &cfg, &f->v, &why))
+		fail_msg("vcpu__new: %s", why.msg);
 	assert_int_equal(vcpu__state(f->v), VCPU_STOPPED);
 	return f->v;
 }
@@ -167,7 +150,7 @@ static uint64_t qword(struct region *r, uint64_t off)
 {
 	uint64_t q = 0;
 
-	assert_int_equal(region__read(r, &q, 8, off), 8);
+	assert_int_equal(t_read(r, &q, 8, off), 8);
 	return q;
 }
 
@@ -177,12 +160,14 @@ static void test_pattern(void **state)
 	struct vcpu *v = start(f, "pattern", 0);
 	uint8_t buf[4096];
 	struct region *boot;
+	uint64_t gpa;
 
 	assert_string_equal(vcpu__state_name(VCPU_FAULTED), "faulted");
 	/* The page tables are plain memory: PML4[0] -> PDPT at 0x2000. */
 	boot = sandbox__find(f->sb, VCPU_BOOT_REGION, NULL);
 	assert_non_null(boot);
-	assert_int_equal(boot->gpa, VCPU_BOOT_GPA);
+	assert_true(sandbox__guest_addr(f->sb, boot, &gpa));
+	assert_int_equal(gpa, VCPU_BOOT_GPA);
 	assert_int_equal(qword(boot, 0), 0x2003);
 	assert_int_equal(qword(boot, 0x2000 + 8 * 511), (511ULL << 21) | 0x83);
 	region__put(boot);
@@ -190,7 +175,7 @@ static void test_pattern(void **state)
 	assert_int_equal(vcpu__run(v), 0);
 	wait_state(v, VCPU_HALTED);
 	wait_console(v, 0, "pattern done\n");
-	assert_int_equal(region__read(f->data, buf, sizeof(buf), 0),
+	assert_int_equal(t_read(f->data, buf, sizeof(buf), 0),
 			 sizeof(buf));
 	for (unsigned i = 0; i < sizeof(buf); i++)
 		if (buf[i] != (uint8_t)(i * 7 + 3))
@@ -201,7 +186,7 @@ static void test_pattern(void **state)
 	assert_int_equal(vcpu__pause(v), EINVAL);
 	assert_int_equal(vcpu__stop(v), 0);
 	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
-	assert_int_equal(region__zero(f->data), 0);
+	assert_int_equal(region__zero(f->data, NULL), 0);
 	assert_int_equal(vcpu__run(v), 0);
 	wait_state(v, VCPU_HALTED);
 	assert_int_equal(vcpu__console_end(v), 2 * strlen("pattern done\n"));
@@ -218,14 +203,14 @@ static void test_reporter_zero(void **state)
 	uint64_t pos, t0;
 
 	/* Host writes, guest reports them on the console. */
-	assert_int_equal(region__write(f->data, bytes, 16, 0), 16);
+	assert_int_equal(t_write(f->data, bytes, 16, 0), 16);
 	assert_int_equal(vcpu__run(v), 0);
 	assert_int_equal(vcpu__run(v), 0);	/* running: no-op */
 	pos = wait_console(v, 0, "11223344deadbeef00010203fedcba98\n");
 
 	/* Zero while running: EBUSY, and nothing changes. */
-	assert_int_equal(region__zero(f->data), EBUSY);
-	assert_int_equal(region__read(f->data, back, 16, 0), 16);
+	assert_int_equal(region__zero(f->data, NULL), EBUSY);
+	assert_int_equal(t_read(f->data, back, 16, 0), 16);
 	assert_memory_equal(back, bytes, 16);
 	pos = wait_console(v, pos, "11223344deadbeef00010203fedcba98\n");
 
@@ -235,7 +220,7 @@ static void test_reporter_zero(void **state)
 	printf("  pause took %llu ms\n", (unsigned long long)(now_ms() - t0));
 	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
 	assert_int_equal(vcpu__pause(v), 0);	/* paused: no-op */
-	assert_int_equal(region__zero(f->data), 0);
+	assert_int_equal(region__zero(f->data, NULL), 0);
 	pos = vcpu__console_end(v);
 	assert_int_equal(vcpu__run(v), 0);
 	wait_console(v, pos, "00000000000000000000000000000000\n");
@@ -258,7 +243,7 @@ static void test_run_busy(void **state)
 	wait_console(v, 0, "halting\n");
 	/* Halted: the guest no longer holds the regions. */
 	assert_false(vm__guest_running(f->sb->vm));
-	assert_int_equal(region__zero(f->data), 0);
+	assert_int_equal(region__zero(f->data, NULL), 0);
 }
 
 static void test_zerocheck(void **state)
@@ -267,19 +252,19 @@ static void test_zerocheck(void **state)
 	struct vcpu *v = start(f, "zerocheck", 0);
 	uint8_t one = 1;
 
-	assert_int_equal(region__write(f->data, &one, 1, DATA_SIZE - 1), 1);
+	assert_int_equal(t_write(f->data, &one, 1, DATA_SIZE - 1), 1);
 	assert_int_equal(vcpu__run(v), 0);
 	wait_state(v, VCPU_HALTED);
 	wait_console(v, 0, "nonzero\n");
 	assert_int_equal(vcpu__stop(v), 0);
-	assert_int_equal(region__zero(f->data), 0);
+	assert_int_equal(region__zero(f->data, NULL), 0);
 	assert_int_equal(vcpu__run(v), 0);
 	wait_state(v, VCPU_HALTED);
 	wait_console(v, 0, "zero ok\n");
 
 	/* Unmapped: the guest's read is an access to nothing, a fault. */
 	assert_int_equal(vcpu__stop(v), 0);
-	assert_int_equal(sandbox__set_guest_addr(f->sb, f->data, true, 0), 0);
+	assert_int_equal(sandbox__set_guest_addr(f->sb, f->data, true, 0, NULL), 0);
 	assert_int_equal(vcpu__run(v), 0);
 	wait_state(v, VCPU_FAULTED);
 	printf("  fault: %s\n", vcpu__fault(v));
@@ -304,9 +289,9 @@ static void test_ro_write(void **state)
 		nap_ms(1);
 	assert_true(qword(f->data, 0) >= 3);
 	/* Running: no access change. */
-	assert_int_equal(sandbox__set_access(f->sb, f->data, true), EBUSY);
+	assert_int_equal(sandbox__set_access(f->sb, f->data, true, NULL), EBUSY);
 	assert_int_equal(vcpu__pause(v), 0);
-	assert_int_equal(sandbox__set_access(f->sb, f->data, true), 0);
+	assert_int_equal(sandbox__set_access(f->sb, f->data, true, NULL), 0);
 	count = qword(f->data, 0);
 	assert_int_equal(vcpu__run(v), 0);
 	wait_state(v, VCPU_FAULTED);
@@ -455,15 +440,16 @@ static void test_demo(void **state)
 	struct fix *f = *state;
 	struct vcpu_config cfg = { .log = log_line };
 	struct region *hb;
-	char why[512] = "";
-	uint64_t ticks, t0;
+	struct why why = { "" };
+	uint64_t ticks, t0, gpa;
 
-	if (guest__demo(f->sb, &cfg.entry, &cfg.stack, why, sizeof(why)))
-		fail_msg("guest__demo: %s", why);
-	assert_int_equal(vcpu__new(f->sb, &cfg, &f->v, why, sizeof(why)), 0);
+	if (guest__demo(f->sb, &cfg.entry, &cfg.stack, &why))
+		fail_msg("guest__demo: %s", why.msg);
+	assert_int_equal(sandbox__new_vcpu(f->sb, &cfg, &f->v, &why), 0);
 	hb = sandbox__find(f->sb, "heartbeat", NULL);
 	assert_non_null(hb);
-	assert_int_equal(hb->gpa, GUEST_DEMO_HEARTBEAT_GPA);
+	assert_true(sandbox__guest_addr(f->sb, hb, &gpa));
+	assert_int_equal(gpa, GUEST_DEMO_HEARTBEAT_GPA);
 	assert_int_equal(vcpu__run(f->v), 0);
 	wait_console(f->v, 0, "regionfs demo guest: hello");
 	t0 = now_ms();
@@ -647,7 +633,7 @@ static void test_save_restore(void **state)
 	assert_true(qword(f->data, 0) >= saved + 5);
 	assert_int_equal(vcpu__pause(v), 0);
 	pos = vcpu__console_end(v);
-	assert_int_equal(region__write(f->data, &saved, 8, 0), 8);
+	assert_int_equal(t_write(f->data, &saved, 8, 0), 8);
 	assert_int_equal(vcpu__load(v, s), 0);
 	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
 	assert_int_equal(vcpu__run(v), 0);
@@ -663,7 +649,7 @@ static void test_save_restore(void **state)
 	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
 	assert_int_equal(vcpu__load(v, st), 0);
 	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
-	assert_int_equal(region__zero(f->data), 0);
+	assert_int_equal(region__zero(f->data, NULL), 0);
 	pos = vcpu__console_end(v);
 	assert_int_equal(vcpu__run(v), 0);
 	wait_console_at(v, pos, "tick 0000000000000001\ntick 0000000000000002\n");
@@ -712,9 +698,9 @@ static void test_save_halted(void **state)
 	assert_int_equal(vcpu__run(v), 0);
 	wait_state(v, VCPU_HALTED);
 	wait_console(v, 0, "dirtied\n");
-	assert_int_equal(region__read(f->data, &b, 1, 0x1000), 1);
+	assert_int_equal(t_read(f->data, &b, 1, 0x1000), 1);
 	assert_int_equal(b, 0xa1);
-	assert_int_equal(region__read(f->data, &b, 1, 0x5000), 1);
+	assert_int_equal(t_read(f->data, &b, 1, 0x5000), 1);
 	assert_int_equal(b, 0xb2);
 	assert_int_equal(vcpu__save(v, &s), 0);
 	assert_int_equal(vcpu__saved_state(s), VCPU_HALTED);
@@ -780,7 +766,7 @@ static void test_save_anywhere(void **state)
 		pause_after_line(v);
 
 		pos = vcpu__console_end(v);
-		assert_int_equal(region__write(f->data, &saved, 8, 0), 8);
+		assert_int_equal(t_write(f->data, &saved, 8, 0), 8);
 		assert_int_equal(vcpu__load(v, s), 0);
 		vcpu__saved_free(s);
 		assert_int_equal(vcpu__run(v), 0);
@@ -811,7 +797,7 @@ static void test_save_faulted(void **state)
 	assert_int_equal(vcpu__save(v, &s), 0);
 
 	/* data unmapped: the guest's next look at it is a fault. */
-	assert_int_equal(sandbox__set_guest_addr(f->sb, f->data, true, 0), 0);
+	assert_int_equal(sandbox__set_guest_addr(f->sb, f->data, true, 0, NULL), 0);
 	assert_int_equal(vcpu__run(v), 0);
 	wait_state(v, VCPU_FAULTED);
 	vcpu__fault_copy(v, fault, sizeof(fault));
@@ -823,8 +809,8 @@ static void test_save_faulted(void **state)
 
 	/* Straight from faulted to the paused state: it goes on from there. */
 	assert_int_equal(sandbox__set_guest_addr(f->sb, f->data, false,
-						 DATA_GPA), 0);
-	assert_int_equal(region__write(f->data, &saved, 8, 0), 8);
+						 DATA_GPA, NULL), 0);
+	assert_int_equal(t_write(f->data, &saved, 8, 0), 8);
 	assert_int_equal(vcpu__load(v, s), 0);
 	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
 	assert_string_equal(vcpu__fault(v), "");	/* saved before it */
@@ -849,13 +835,13 @@ static void test_no_vm(void **state)
 	struct vcpu_config cfg = { 0 };
 	struct sandbox *sb;
 	struct vcpu *v = NULL;
-	char why[256] = "";
+	struct why why = { "" };
 
 	(void)state;
 	assert_int_equal(sandbox__new(&sb, 0, 0), 0);
-	assert_int_equal(vcpu__new(sb, &cfg, &v, why, sizeof(why)), ENODEV);
+	assert_int_equal(sandbox__new_vcpu(sb, &cfg, &v, &why), ENODEV);
 	assert_null(v);
-	assert_non_null(strstr(why, "no VM"));
+	assert_non_null(strstr(why.msg, "no VM"));
 	sandbox__free(sb);
 }
 

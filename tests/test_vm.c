@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/sandbox.h"
+#include "region/sandbox/sandbox.h"
+#include "tests/helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,6 @@
 #include <unistd.h>
 
 #define KVM_PATH "/dev/kvm"
-#define PAGE ((uint64_t)region__page_size())
 
 /* Bound on KVM_RUN calls for one run of the guest code. */
 #define MAX_EXITS 100
@@ -41,7 +41,7 @@ static int setup(void **state)
 		return -1;
 	ret = sandbox__open_vm(sb, KVM_PATH);
 	if (ret) {
-		fprintf(stderr, "sandbox__open_vm: %s\n", sb->vm_why);
+		fprintf(stderr, "sandbox__open_vm: %s\n", sb->vm_why.msg);
 		sandbox__free(sb);
 		return -1;
 	}
@@ -60,31 +60,57 @@ static struct region *new_region(struct sandbox *sb, const char *name,
 {
 	struct region *r;
 
-	assert_int_equal(sandbox__create(sb, name, size, NULL), 0);
+	assert_int_equal(sandbox__create(sb, name, size, NULL, NULL), 0);
 	r = sandbox__find(sb, name, NULL);
 	assert_non_null(r);
+	return r;
+}
+
+/* White box: the slot that holds r, or -1. */
+static int slot_of(struct vm *vm, struct region *r)
+{
+	for (unsigned i = 0; i < vm->nr_slots; i++)
+		if (vm->slots[i].region == r)
+			return (int)i;
+	return -1;
+}
+
+static uint64_t gpa_of(struct vm *vm, struct region *r)
+{
+	uint64_t gpa = ~0ULL;
+
+	assert_true(vm__mapping(vm, r, &gpa, NULL));
+	return gpa;
+}
+
+/* The region mapped at gpa, for comparing (no reference kept). */
+static struct region *region_at(struct vm *vm, uint64_t gpa)
+{
+	struct region *r = vm__region_at(vm, gpa, NULL);
+
+	region__put(r);
 	return r;
 }
 
 /* vm__map_region and vm__unmap_region want the caller to hold r exclusive. */
 static int map(struct vm *vm, struct region *r, uint64_t gpa, bool ro)
 {
-	int ret = region__exclusive_begin(r);
+	int ret = region__exclusive_begin(r, NULL);
 
 	if (ret)
 		return ret;
-	ret = vm__map_region(vm, r, gpa, ro);
+	ret = vm__map_region(vm, r, gpa, ro, NULL);
 	region__exclusive_end(r);
 	return ret;
 }
 
 static int unmap(struct vm *vm, struct region *r)
 {
-	int ret = region__exclusive_begin(r);
+	int ret = region__exclusive_begin(r, NULL);
 
 	if (ret)
 		return ret;
-	ret = vm__unmap_region(vm, r);
+	ret = vm__unmap_region(vm, r, NULL);
 	region__exclusive_end(r);
 	return ret;
 }
@@ -123,7 +149,7 @@ static void test_open(void **state)
 {
 	struct sandbox *sb = *state;
 	struct vm *vm = sb->vm, *other = NULL;
-	char why[160] = "";
+	struct why why = { "" };
 
 	assert_non_null(vm);
 	assert_true(vm->kvm_fd >= 0);
@@ -133,12 +159,11 @@ static void test_open(void **state)
 	assert_true(vm->nr_slots >= 32 && vm->nr_slots <= VM_MAX_SLOTS);
 	assert_true(vm->phys_bits >= 32 && vm->phys_bits <= 52);
 	assert_false(vm__guest_running(vm));
-	assert_null(vm__region_at(vm, 0));
+	assert_null(region_at(vm, 0));
 
-	assert_int_equal(vm__open("/nonexistent/kvm", &other, why,
-				  sizeof(why)), ENOENT);
+	assert_int_equal(vm__open("/nonexistent/kvm", &other, &why), ENOENT);
 	assert_null(other);
-	assert_non_null(strstr(why, "/nonexistent/kvm"));
+	assert_non_null(strstr(why.msg, "/nonexistent/kvm"));
 }
 
 static void test_map(void **state)
@@ -155,22 +180,22 @@ static void test_map(void **state)
 	assert_int_equal(map(vm, r, 0x100000, false), 0);
 	assert_true(region__mapped(r));
 	assert_int_equal(region__kind(r), REGION_HOST);
-	assert_ptr_equal(r->vm, vm);
-	assert_int_equal(r->gpa, 0x100000);
+	assert_true(slot_of(vm, r) >= 0);
+	assert_int_equal(gpa_of(vm, r), 0x100000);
 	assert_false(r->guest_ro);
-	assert_ptr_equal(vm->slots[r->slot], r);
-	assert_ptr_equal(vm__region_at(vm, 0x100000), r);
-	assert_ptr_equal(vm__region_at(vm, 0x10ffff), r);
-	assert_null(vm__region_at(vm, 0x110000));
-	assert_null(vm__region_at(vm, 0xfffff));
+	assert_ptr_equal(vm->slots[slot_of(vm, r)].region, r);
+	assert_ptr_equal(region_at(vm, 0x100000), r);
+	assert_ptr_equal(region_at(vm, 0x10ffff), r);
+	assert_null(region_at(vm, 0x110000));
+	assert_null(region_at(vm, 0xfffff));
 	/* KVM holds the range: its first and last pages, not the next. */
 	assert_int_equal(kvm_probe(vm, 0x100000), EEXIST);
 	assert_int_equal(kvm_probe(vm, 0x10f000), EEXIST);
 	assert_int_equal(kvm_probe(vm, 0x110000), 0);
 	/* Mapping again where it is changes nothing. */
-	slot = r->slot;
+	slot = slot_of(vm, r);
 	assert_int_equal(map(vm, r, 0x100000, false), 0);
-	assert_int_equal(r->slot, slot);
+	assert_int_equal(slot_of(vm, r), slot);
 
 	/* Refused before KVM is asked, and nothing changes. */
 	assert_int_equal(map(vm, r2, 0x200001, false), EINVAL);
@@ -184,52 +209,52 @@ static void test_map(void **state)
 	assert_int_equal(kvm_probe(vm, 0x200000), 0);
 	/* Adjacent is not overlapping. */
 	assert_int_equal(map(vm, r2, 0x110000, false), 0);
-	assert_true(r2->slot != r->slot);
+	assert_true(slot_of(vm, r2) != slot_of(vm, r));
 	assert_int_equal(kvm_probe(vm, 0x110000), EEXIST);
 
 	/* Move: same slot, the old range is free in KVM, the new is taken. */
 	assert_int_equal(map(vm, r, 0x400000, false), 0);
-	assert_int_equal(r->slot, slot);
-	assert_int_equal(r->gpa, 0x400000);
-	assert_null(vm__region_at(vm, 0x100000));
-	assert_ptr_equal(vm__region_at(vm, 0x40f000), r);
+	assert_int_equal(slot_of(vm, r), slot);
+	assert_int_equal(gpa_of(vm, r), 0x400000);
+	assert_null(region_at(vm, 0x100000));
+	assert_ptr_equal(region_at(vm, 0x40f000), r);
 	assert_int_equal(kvm_probe(vm, 0x100000), 0);
 	assert_int_equal(kvm_probe(vm, 0x400000), EEXIST);
 	/* A move onto another mapping leaves it where it was. */
 	assert_int_equal(map(vm, r, 0x118000, false), EEXIST);
-	assert_int_equal(r->gpa, 0x400000);
+	assert_int_equal(gpa_of(vm, r), 0x400000);
 	assert_int_equal(kvm_probe(vm, 0x400000), EEXIST);
 
 	/* Mapped: no resize. */
-	assert_int_equal(sandbox__resize(sb, r, 128 << 10), EPERM);
+	assert_int_equal(sandbox__resize(sb, r, 128 << 10, NULL), EPERM);
 	assert_int_equal(region__mem_size(r), 64 << 10);
 
 	/* Unmap: gone from our table and from KVM; twice is harmless. */
 	assert_int_equal(unmap(vm, r), 0);
 	assert_false(region__mapped(r));
-	assert_null(r->vm);
+	assert_int_equal(slot_of(vm, r), -1);
 	assert_int_equal(region__kind(r), REGION_EXCLUSIVE);
-	assert_null(vm->slots[slot]);
-	assert_null(vm__region_at(vm, 0x400000));
+	assert_null(vm->slots[slot].region);
+	assert_null(region_at(vm, 0x400000));
 	assert_int_equal(kvm_probe(vm, 0x400000), 0);
 	assert_int_equal(unmap(vm, r), 0);
 
 	/* The same through the sandbox's control operation. */
-	assert_int_equal(sandbox__set_guest_addr(sb, r, false, 0x500000), 0);
-	assert_ptr_equal(vm__region_at(vm, 0x500000), r);
+	assert_int_equal(sandbox__set_guest_addr(sb, r, false, 0x500000, NULL), 0);
+	assert_ptr_equal(region_at(vm, 0x500000), r);
 	assert_int_equal(kvm_probe(vm, 0x500000), EEXIST);
-	assert_int_equal(sandbox__set_guest_addr(sb, r, false, 0x500001),
+	assert_int_equal(sandbox__set_guest_addr(sb, r, false, 0x500001, NULL),
 			 EINVAL);
-	assert_int_equal(r->gpa, 0x500000);
-	assert_int_equal(sandbox__set_guest_addr(sb, r, true, 0), 0);
+	assert_int_equal(gpa_of(vm, r), 0x500000);
+	assert_int_equal(sandbox__set_guest_addr(sb, r, true, 0, NULL), 0);
 	assert_false(region__mapped(r));
 	assert_int_equal(kvm_probe(vm, 0x500000), 0);
 
 	/* Removing a mapped region unmaps it from KVM first. */
 	assert_int_equal(kvm_probe(vm, 0x110000), EEXIST);
 	region__put(r2);
-	assert_int_equal(sandbox__remove(sb, "rom"), 0);
-	assert_null(vm__region_at(vm, 0x110000));
+	assert_int_equal(sandbox__remove(sb, "rom", NULL), 0);
+	assert_null(region_at(vm, 0x110000));
 	assert_int_equal(kvm_probe(vm, 0x110000), 0);
 	region__put(r);
 }
@@ -244,30 +269,30 @@ static void test_access_ro(void **state)
 	r = new_region(sb, "rom", 4 * PAGE);
 	if (!vm->readonly_mem) {
 		assert_int_equal(map(vm, r, 0x100000, true), EOPNOTSUPP);
-		assert_int_equal(sandbox__set_access(sb, r, true), EOPNOTSUPP);
+		assert_int_equal(sandbox__set_access(sb, r, true, NULL), EOPNOTSUPP);
 		assert_false(region__mapped(r));
 		printf("note: no KVM_CAP_READONLY_MEM, ro mappings untested\n");
 		region__put(r);
 		return;
 	}
 	assert_int_equal(map(vm, r, 0x100000, false), 0);
-	slot = r->slot;
+	slot = slot_of(vm, r);
 	/* Remapped ro in place: same range, same slot, still in KVM. */
-	assert_int_equal(sandbox__set_access(sb, r, true), 0);
+	assert_int_equal(sandbox__set_access(sb, r, true, NULL), 0);
 	assert_true(r->guest_ro);
-	assert_int_equal(r->gpa, 0x100000);
-	assert_int_equal(r->slot, slot);
+	assert_int_equal(gpa_of(vm, r), 0x100000);
+	assert_int_equal(slot_of(vm, r), slot);
 	assert_int_equal(kvm_probe(vm, 0x100000), EEXIST);
-	assert_int_equal(sandbox__set_access(sb, r, false), 0);
+	assert_int_equal(sandbox__set_access(sb, r, false, NULL), 0);
 	assert_false(r->guest_ro);
 	assert_int_equal(kvm_probe(vm, 0x103000), EEXIST);
 
 	/* Set while unmapped: remembered, and applied by the next map. */
-	assert_int_equal(sandbox__set_guest_addr(sb, r, true, 0), 0);
-	assert_int_equal(sandbox__set_access(sb, r, true), 0);
+	assert_int_equal(sandbox__set_guest_addr(sb, r, true, 0, NULL), 0);
+	assert_int_equal(sandbox__set_access(sb, r, true, NULL), 0);
 	assert_true(r->guest_ro);
 	assert_false(region__mapped(r));
-	assert_int_equal(sandbox__set_guest_addr(sb, r, false, 0x200000), 0);
+	assert_int_equal(sandbox__set_guest_addr(sb, r, false, 0x200000, NULL), 0);
 	assert_true(r->guest_ro);
 	assert_int_equal(kvm_probe(vm, 0x200000), EEXIST);
 	region__put(r);
@@ -282,11 +307,11 @@ static void test_slots_full(void **state)
 
 	for (unsigned i = 0; i < vm->nr_slots; i++) {
 		snprintf(name, sizeof(name), "r%u", i);
-		assert_int_equal(sandbox__create(sb, name, PAGE, NULL), 0);
+		assert_int_equal(sandbox__create(sb, name, PAGE, NULL, NULL), 0);
 		extra = sandbox__find(sb, name, NULL);
 		assert_non_null(extra);
 		if (sandbox__set_guest_addr(sb, extra, false,
-					    0x100000 + i * PAGE))
+					    0x100000 + i * PAGE, NULL))
 			fail_msg("mapping slot %u of %u failed", i,
 				 vm->nr_slots);
 		region__put(extra);
@@ -295,9 +320,9 @@ static void test_slots_full(void **state)
 	assert_int_equal(map(vm, extra, 0x10000000, false), ENOSPC);
 	assert_false(region__mapped(extra));
 	/* A freed slot is used again. */
-	assert_int_equal(sandbox__remove(sb, "r7"), 0);
+	assert_int_equal(sandbox__remove(sb, "r7", NULL), 0);
 	assert_int_equal(map(vm, extra, 0x10000000, false), 0);
-	assert_ptr_equal(vm__region_at(vm, 0x10000000), extra);
+	assert_ptr_equal(region_at(vm, 0x10000000), extra);
 	region__put(extra);
 }
 
@@ -379,13 +404,13 @@ static uint8_t byte_at(struct region *r)
 {
 	uint8_t b = 0xee;
 
-	assert_int_equal(region__read(r, &b, 1, 0), 1);
+	assert_int_equal(t_read(r, &b, 1, 0), 1);
 	return b;
 }
 
 static void put_byte(struct region *r, uint8_t b)
 {
-	assert_int_equal(region__write(r, &b, 1, 0), 1);
+	assert_int_equal(t_write(r, &b, 1, 0), 1);
 }
 
 /* Run the guest once from the top and check that it reached its hlt. */
@@ -423,11 +448,11 @@ static void test_vcpu(void **state)
 	text = new_region(sb, "code", PAGE);
 	src = new_region(sb, "src", PAGE);
 	dst = new_region(sb, "dst", PAGE);
-	assert_int_equal(region__write(text, code, sizeof(code), 0),
+	assert_int_equal(t_write(text, code, sizeof(code), 0),
 			 sizeof(code));
-	assert_int_equal(sandbox__set_guest_addr(sb, text, false, CODE_GPA), 0);
-	assert_int_equal(sandbox__set_guest_addr(sb, src, false, SRC_GPA), 0);
-	assert_int_equal(sandbox__set_guest_addr(sb, dst, false, DST_GPA), 0);
+	assert_int_equal(sandbox__set_guest_addr(sb, text, false, CODE_GPA, NULL), 0);
+	assert_int_equal(sandbox__set_guest_addr(sb, src, false, SRC_GPA, NULL), 0);
+	assert_int_equal(sandbox__set_guest_addr(sb, dst, false, DST_GPA, NULL), 0);
 	vcpu_create(vm, &v);
 
 	/* The host's byte reaches the guest, the guest's store the host. */
@@ -442,12 +467,12 @@ static void test_vcpu(void **state)
 	assert_int_equal(byte_at(dst), 100);
 
 	/* Zeroed by hole punch: the guest reads 0, not its old page. */
-	assert_int_equal(region__zero(src), 0);
+	assert_int_equal(region__zero(src, NULL), 0);
 	assert_int_equal(region__resident(src), 0);
 	run_to_hlt(vm, &v, hlt_end);
 	assert_int_equal(byte_at(dst), 1);
 	/* And a store after the punch lands in the memfd the host reads. */
-	assert_int_equal(region__zero(dst), 0);
+	assert_int_equal(region__zero(dst, NULL), 0);
 	put_byte(src, 9);
 	run_to_hlt(vm, &v, hlt_end);
 	assert_int_equal(byte_at(dst), 10);
@@ -458,7 +483,7 @@ static void test_vcpu(void **state)
 		goto out;
 	}
 	/* Read-only for the guest: its store exits as MMIO, memory stays. */
-	assert_int_equal(sandbox__set_access(sb, dst, true), 0);
+	assert_int_equal(sandbox__set_access(sb, dst, true, NULL), 0);
 	put_byte(dst, 0x55);
 	put_byte(src, 7);
 	vcpu_reset(&v);
@@ -473,7 +498,7 @@ static void test_vcpu(void **state)
 	assert_int_equal(byte_at(dst), 0x55);
 
 	/* Writable again: the store lands. */
-	assert_int_equal(sandbox__set_access(sb, dst, false), 0);
+	assert_int_equal(sandbox__set_access(sb, dst, false, NULL), 0);
 	run_to_hlt(vm, &v, hlt_end);
 	assert_int_equal(byte_at(dst), 8);
 out:

@@ -3,7 +3,7 @@
  * control file or on the command line.  Beyond not crashing, it checks
  * that what a parser accepts is what it says it accepted.
  */
-#include "region/parse.h"
+#include "region/util/parse.h"
 #include "region/region.h"
 
 #include <errno.h>

@@ -8,9 +8,10 @@
  * (writes, zero, resize, rmdir and mkdir again, other restores), or
  * refuse and change nothing.
  */
-#include "region/parse.h"
-#include "region/sandbox.h"
-#include "region/snapshot.h"
+#include "region/util/parse.h"
+#include "region/sandbox/sandbox.h"
+#include "region/sandbox/snapshot.h"
+#include "tests/helpers.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -72,10 +73,10 @@ static void verify(struct sandbox *sb, unsigned i)
 	if (!r)
 		return;
 	check(region__mem_size(r) == shadow[i].size);
-	n = region__read(r, buf, sizeof(buf), 0);
+	n = t_read(r, buf, sizeof(buf), 0);
 	check(n == (ssize_t)shadow[i].size);
 	check(memcmp(buf, shadow[i].bytes, (size_t)n) == 0);
-	check(region__read(r, buf, 1, shadow[i].size) == 0);
+	check(t_read(r, buf, 1, shadow[i].size) == 0);
 	region__put(r);
 }
 
@@ -97,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned steps = 0; in.left && steps < 256; steps++) {
 		unsigned op = take(&in, 1) % 12, i = take(&in, 1) % NAMES;
 		struct snap_shadow *sn = &snaps[i % SNAPS];
-		char why[256];
+		struct why why = { "" };
 		struct region *r;
 		char name[8];
 		uint64_t off, len, sz;
@@ -107,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch (op) {
 		case 0:	/* mkdir */
 			sz = take(&in, 2) % MAX_SIZE;
-			ret = sandbox__create(sb, name, sz, NULL);
+			ret = sandbox__create(sb, name, sz, NULL, NULL);
 			/* The size is checked before the name is looked up. */
 			if (sz == 0) {
 				check(ret == EINVAL);
@@ -122,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		case 1:	/* rmdir */
-			ret = sandbox__remove(sb, name);
+			ret = sandbox__remove(sb, name, NULL);
 			check(ret == (shadow[i].live ? 0 : ENOENT));
 			shadow[i].live = false;
 			break;
@@ -133,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r = sandbox__find(sb, name, NULL);
 			if (!r)
 				break;
-			ret = (int)region__write(r, chunk, len, off);
+			ret = (int)t_write(r, chunk, len, off);
 			if (off >= shadow[i].size) {
 				check(ret == (len ? -ENOSPC : 0));
 			} else {
@@ -148,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r = sandbox__find(sb, name, NULL);
 			if (!r)
 				break;
-			check(region__zero(r) == 0);
+			check(region__zero(r, NULL) == 0);
 			memset(shadow[i].bytes, 0, MAX_SIZE);
 			region__put(r);
 			break;
@@ -157,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r = sandbox__find(sb, name, NULL);
 			if (!r)
 				break;
-			ret = sandbox__resize(sb, r, sz);
+			ret = sandbox__resize(sb, r, sz, NULL);
 			if (sz == 0) {
 				check(ret == EINVAL);
 			} else if (ret == 0) {
@@ -178,11 +179,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!r)
 				break;
 			if (off >= shadow[i].size) {
-				check(region__seek_data(r, off) == -ENXIO);
-				check(region__seek_hole(r, off) == -ENXIO);
+				check(t_seek_data(r, off) == -ENXIO);
+				check(t_seek_hole(r, off) == -ENXIO);
 			} else {
-				int64_t d = region__seek_data(r, off);
-				int64_t h = region__seek_hole(r, off);
+				int64_t d = t_seek_data(r, off);
+				int64_t h = t_seek_hole(r, off);
 
 				/* Holes read as zeros; the end is a hole. */
 				check(h >= (int64_t)off &&
@@ -199,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!r)
 				break;
 			check(sandbox__set_guest_addr(sb, r, false,
-						      take(&in, 2) * 4096ULL) == ENODEV);
+						      take(&in, 2) * 4096ULL, NULL) == ENODEV);
 			check(!region__mapped(r));
 			region__put(r);
 			break;
@@ -207,13 +208,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r = sandbox__find(sb, name, NULL);
 			if (!r)
 				break;
-			ret = sandbox__set_access(sb, r, take(&in, 1) & 1);
+			ret = sandbox__set_access(sb, r, take(&in, 1) & 1, NULL);
 			check(ret == 0);
 			region__put(r);
 			break;
 		case 8:	/* echo sN > snapshot */
 			snprintf(name, sizeof(name), "s%u", i % SNAPS);
-			ret = snapshot__take(sb, NULL, name, why, sizeof(why));
+			ret = snapshot__take(sb, NULL, name, &why);
 			if (sn->exists) {
 				check(ret == EEXIST);
 				break;
@@ -224,7 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 9:	/* echo sN > restore */
 			snprintf(name, sizeof(name), "s%u", i % SNAPS);
-			ret = snapshot__restore(sb, NULL, name, why, sizeof(why));
+			ret = snapshot__restore(sb, NULL, name, &why);
 			if (!sn->exists) {
 				check(ret == ENOENT);
 				break;
@@ -251,7 +252,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 10: /* rmdir snapshots/sN */
 			snprintf(name, sizeof(name), "s%u", i % SNAPS);
-			check(snapshot__remove(sb, name) ==
+			check(snapshot__remove(sb, name, NULL) ==
 			      (sn->exists ? 0 : ENOENT));
 			sn->exists = false;
 			break;

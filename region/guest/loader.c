@@ -3,8 +3,8 @@
  * into the mapped regions that cover them.  Every check comes before the
  * first write, so a refused image leaves memory as it was.
  */
-#include "region/guest.h"
-#include "region/sandbox.h"
+#include "region/guest/guest.h"
+#include "region/sandbox/sandbox.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -20,15 +20,21 @@
 #define MAX_PHDRS 64
 
 /* The region whose guest range holds [gpa, gpa + len), with a reference. */
-static struct region *covering(struct sandbox *sb, uint64_t gpa, uint64_t len)
+static struct region *covering(struct sandbox *sb, uint64_t gpa, uint64_t len,
+			       uint64_t *off)
 {
 	struct region *r;
 
+	uint64_t start;
+
 	for (unsigned i = 0; (r = sandbox__nth(sb, i, NULL)); i++) {
-		if (region__mapped(r) && gpa >= r->gpa &&
-		    gpa - r->gpa <= r->mem_size &&
-		    len <= r->mem_size - (gpa - r->gpa))
+		if (sandbox__guest_addr(sb, r, &start) && gpa >= start &&
+		    gpa - start <= r->mem_size &&
+		    len <= r->mem_size - (gpa - start)) {
+			if (off)
+				*off = gpa - start;
 			return r;
+		}
 		region__put(r);
 	}
 	return NULL;
@@ -39,15 +45,16 @@ static void list_regions(struct sandbox *sb, char *buf, size_t len)
 {
 	struct region *r;
 	size_t used = 0;
+	uint64_t gpa;
 	int n = 0;
 
 	buf[0] = '\0';
 	for (unsigned i = 0; (r = sandbox__nth(sb, i, NULL)); i++) {
-		if (region__mapped(r) && used < len) {
+		if (sandbox__guest_addr(sb, r, &gpa) && used < len) {
 			used += (size_t)snprintf(buf + used, len - used,
 				"%s%s [0x%llx-0x%llx)", n++ ? ", " : "regions: ",
-				r->name, (unsigned long long)r->gpa,
-				(unsigned long long)(r->gpa + r->mem_size));
+				r->name, (unsigned long long)gpa,
+				(unsigned long long)(gpa + r->mem_size));
 		}
 		region__put(r);
 	}
@@ -56,100 +63,86 @@ static void list_regions(struct sandbox *sb, char *buf, size_t len)
 }
 
 static int not_covered(struct sandbox *sb, const char *what, uint64_t start,
-		       uint64_t end, char *why, size_t why_len)
+		       uint64_t end, struct why *why)
 {
-	char regions[512];
+	char regions[320];
 
 	list_regions(sb, regions, sizeof(regions));
-	snprintf(why, why_len, "%s [0x%llx-0x%llx) is not covered by any "
-		 "region; %s", what, (unsigned long long)start,
-		 (unsigned long long)end, regions);
-	return ERANGE;
+	return why__set(why, ERANGE, "%s [0x%llx-0x%llx) is not covered by "
+			"any region; %s", what, (unsigned long long)start,
+			(unsigned long long)end, regions);
 }
 
 static int write_at(struct sandbox *sb, uint64_t gpa, const void *src,
-		    uint64_t filesz, uint64_t memsz, char *why, size_t why_len)
+		    uint64_t filesz, uint64_t memsz, struct why *why)
 {
 	static const uint8_t zeros[4096];
-	struct region *r = covering(sb, gpa, memsz);
-	uint64_t off, done;
-	ssize_t n = 0;
+	uint64_t off, done, left;
+	struct region *r = covering(sb, gpa, memsz, &off);
+	size_t n = 0;
+	int ret = 0;
 
 	if (!r)
 		return ERANGE;	/* checked before: only a racing unmap */
-	off = gpa - r->gpa;
-	for (done = 0; done < memsz; done += (uint64_t)n) {
-		uint64_t left = memsz - done;
-
+	for (done = 0; done < memsz && !ret; done += n) {
+		left = memsz - done;
 		if (done < filesz)
-			n = region__write(r, (const uint8_t *)src + done,
-					  filesz - done, off + done);
+			ret = region__write(r, (const uint8_t *)src + done,
+					    filesz - done, off + done, &n);
 		else
-			n = region__write(r, zeros, left < sizeof(zeros) ?
-					  left : sizeof(zeros), off + done);
-		if (n <= 0)
-			break;
+			ret = region__write(r, zeros, left < sizeof(zeros) ?
+					    left : sizeof(zeros), off + done, &n);
+		if (!ret && n == 0)
+			ret = EIO;
 	}
 	region__put(r);
-	if (done < memsz) {
-		snprintf(why, why_len, "writing region at 0x%llx: %s",
-			 (unsigned long long)gpa,
-			 strerror(n < 0 ? (int)-n : EIO));
-		return n < 0 ? (int)-n : EIO;
-	}
-	return 0;
+	if (ret)
+		why__set(why, ret, "writing region at 0x%llx: %s",
+			 (unsigned long long)gpa, strerror(ret));
+	return ret;
 }
 
-static int check_ehdr(const Elf64_Ehdr *eh, size_t size, char *why,
-		      size_t why_len)
+static int check_ehdr(const Elf64_Ehdr *eh, size_t size, struct why *why)
 {
 	if (size < EI_NIDENT || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
-		snprintf(why, why_len, "not an ELF file%s",
+		return why__set(why, ENOEXEC, "not an ELF file%s",
 			 size < EI_NIDENT ? " (truncated: too short)" : "");
-		return ENOEXEC;
 	}
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh->e_ident[EI_DATA] != ELFDATA2LSB) {
-		snprintf(why, why_len, "not ELF64 little-endian (class %u, "
+		return why__set(why, ENOEXEC, "not ELF64 little-endian (class %u, "
 			 "data %u)", eh->e_ident[EI_CLASS],
 			 eh->e_ident[EI_DATA]);
-		return ENOEXEC;
 	}
 	if (size < sizeof(*eh)) {
-		snprintf(why, why_len, "truncated: %zu bytes, the ELF header "
+		return why__set(why, ENOEXEC, "truncated: %zu bytes, the ELF header "
 			 "alone is %zu", size, sizeof(*eh));
-		return ENOEXEC;
 	}
 	if (eh->e_machine != EM_X86_64) {
-		snprintf(why, why_len, "wrong machine %u, want %u (x86-64)",
+		return why__set(why, ENOEXEC, "wrong machine %u, want %u (x86-64)",
 			 eh->e_machine, EM_X86_64);
-		return ENOEXEC;
 	}
 	if (eh->e_type != ET_EXEC) {
-		snprintf(why, why_len, "not ET_EXEC (e_type %u%s): link it "
+		return why__set(why, ENOEXEC, "not ET_EXEC (e_type %u%s): link it "
 			 "-static -no-pie", eh->e_type,
 			 eh->e_type == ET_DYN ? ", a PIE or shared object" : "");
-		return ENOEXEC;
 	}
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 ||
 	    eh->e_phnum > MAX_PHDRS) {
-		snprintf(why, why_len, "bad program headers (%u of %u bytes)",
+		return why__set(why, ENOEXEC, "bad program headers (%u of %u bytes)",
 			 eh->e_phnum, eh->e_phentsize);
-		return ENOEXEC;
 	}
 	if (eh->e_phoff > size ||
 	    (size - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum) {
-		snprintf(why, why_len, "truncated: %zu bytes, program headers "
+		return why__set(why, ENOEXEC, "truncated: %zu bytes, program headers "
 			 "end at %llu", size, (unsigned long long)
 			 (eh->e_phoff + eh->e_phnum * sizeof(Elf64_Phdr)));
-		return ENOEXEC;
 	}
 	return 0;
 }
 
 static int check_segments(struct sandbox *sb, const Elf64_Ehdr *eh,
-			  const Elf64_Phdr *ph, size_t size, char *why,
-			  size_t why_len)
+			  const Elf64_Phdr *ph, size_t size, struct why *why)
 {
 	bool entry_ok = false;
 	struct region *r;
@@ -162,19 +155,17 @@ static int check_segments(struct sandbox *sb, const Elf64_Ehdr *eh,
 			continue;
 		if (p->p_filesz > p->p_memsz ||
 		    p->p_paddr + p->p_memsz < p->p_paddr) {
-			snprintf(why, why_len, "segment %u: bad sizes (file "
+			return why__set(why, ENOEXEC, "segment %u: bad sizes (file "
 				 "%llu, memory %llu)", i,
 				 (unsigned long long)p->p_filesz,
 				 (unsigned long long)p->p_memsz);
-			return ENOEXEC;
 		}
 		if (p->p_offset > size || p->p_filesz > size - p->p_offset) {
-			snprintf(why, why_len, "truncated: %zu bytes, segment "
+			return why__set(why, ENOEXEC, "truncated: %zu bytes, segment "
 				 "%u needs [%llu-%llu)", size, i,
 				 (unsigned long long)p->p_offset,
 				 (unsigned long long)(p->p_offset +
 						      p->p_filesz));
-			return ENOEXEC;
 		}
 		for (unsigned j = 0; j < i; j++) {
 			const Elf64_Phdr *q = &ph[j];
@@ -182,11 +173,10 @@ static int check_segments(struct sandbox *sb, const Elf64_Ehdr *eh,
 			if (q->p_type == PT_LOAD &&
 			    p->p_paddr < q->p_paddr + q->p_memsz &&
 			    q->p_paddr < p->p_paddr + p->p_memsz) {
-				snprintf(why, why_len, "segments %u and %u "
+				return why__set(why, ENOEXEC, "segments %u and %u "
 					 "overlap at 0x%llx", j, i,
 					 (unsigned long long)(p->p_paddr >
 					 q->p_paddr ? p->p_paddr : q->p_paddr));
-				return ENOEXEC;
 			}
 		}
 		if (eh->e_entry >= p->p_vaddr &&
@@ -194,39 +184,38 @@ static int check_segments(struct sandbox *sb, const Elf64_Ehdr *eh,
 			entry_ok = true;
 	}
 	if (!entry_ok) {
-		snprintf(why, why_len, "entry point 0x%llx is outside every "
+		return why__set(why, ENOEXEC, "entry point 0x%llx is outside every "
 			 "loaded segment", (unsigned long long)eh->e_entry);
-		return ENOEXEC;
 	}
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
 		const Elf64_Phdr *p = &ph[i];
 
 		if (p->p_type != PT_LOAD || p->p_memsz == 0)
 			continue;
-		r = covering(sb, p->p_paddr, p->p_memsz);
+		r = covering(sb, p->p_paddr, p->p_memsz, NULL);
 		if (r) {
 			region__put(r);
 			continue;
 		}
 		snprintf(what, sizeof(what), "segment %u", i);
 		return not_covered(sb, what, p->p_paddr,
-				   p->p_paddr + p->p_memsz, why, why_len);
+				   p->p_paddr + p->p_memsz, why);
 	}
 	return 0;
 }
 
 int guest__load_elf_mem(struct sandbox *sb, const void *image, size_t size,
-			uint64_t *entry, char *why, size_t why_len)
+			uint64_t *entry, struct why *why)
 {
 	const Elf64_Ehdr *eh = image;
 	const Elf64_Phdr *ph;
 	int ret;
 
-	ret = check_ehdr(eh, size, why, why_len);
+	ret = check_ehdr(eh, size, why);
 	if (ret)
 		return ret;
 	ph = (const Elf64_Phdr *)((const uint8_t *)image + eh->e_phoff);
-	ret = check_segments(sb, eh, ph, size, why, why_len);
+	ret = check_segments(sb, eh, ph, size, why);
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
@@ -234,7 +223,7 @@ int guest__load_elf_mem(struct sandbox *sb, const void *image, size_t size,
 			continue;
 		ret = write_at(sb, ph[i].p_paddr,
 			       (const uint8_t *)image + ph[i].p_offset,
-			       ph[i].p_filesz, ph[i].p_memsz, why, why_len);
+			       ph[i].p_filesz, ph[i].p_memsz, why);
 		if (ret)
 			return ret;
 	}
@@ -243,8 +232,8 @@ int guest__load_elf_mem(struct sandbox *sb, const void *image, size_t size,
 }
 
 /* Map the whole file read-only: the checks then see exactly its bytes. */
-static int map_file(const char *path, void **image, size_t *size, char *why,
-		    size_t why_len)
+static int map_file(const char *path, void **image, size_t *size,
+		    struct why *why)
 {
 	struct stat st;
 	int fd, ret = 0;
@@ -252,26 +241,26 @@ static int map_file(const char *path, void **image, size_t *size, char *why,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = errno;
-		snprintf(why, why_len, "cannot open %s: %s", path,
+		why__set(why, ret, "cannot open %s: %s", path,
 			 strerror(ret));
 		return ret;
 	}
 	if (fstat(fd, &st) < 0) {
 		ret = errno;
-		snprintf(why, why_len, "%s: %s", path, strerror(ret));
+		why__set(why, ret, "%s: %s", path, strerror(ret));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
-		ret = ENOEXEC;
-		snprintf(why, why_len, "%s: %s", path, S_ISREG(st.st_mode) ?
-			 "empty file" : "not a regular file");
+		ret = why__set(why, ENOEXEC, "%s: %s", path,
+			       S_ISREG(st.st_mode) ? "empty file" :
+			       "not a regular file");
 		goto out;
 	}
 	*size = (size_t)st.st_size;
 	*image = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (*image == MAP_FAILED) {
 		ret = errno;
-		snprintf(why, why_len, "mmap %s: %s", path, strerror(ret));
+		why__set(why, ret, "mmap %s: %s", path, strerror(ret));
 	}
 out:
 	close(fd);
@@ -279,42 +268,40 @@ out:
 }
 
 int guest__load_elf(struct sandbox *sb, const char *path, uint64_t *entry,
-		    char *why, size_t why_len)
+		    struct why *why)
 {
-	char inner[480];
 	void *image;
 	size_t size;
 	int ret;
 
-	ret = map_file(path, &image, &size, why, why_len);
+	ret = map_file(path, &image, &size, why);
 	if (ret)
 		return ret;
-	ret = guest__load_elf_mem(sb, image, size, entry, inner,
-				  sizeof(inner));
+	ret = guest__load_elf_mem(sb, image, size, entry, why);
 	if (ret)
-		snprintf(why, why_len, "%s: %s", path, inner);
+		why__prefix(why, ret, "%s: ", path);
 	munmap(image, size);
 	return ret;
 }
 
 int guest__load_flat(struct sandbox *sb, const char *path, uint64_t gpa,
-		     char *why, size_t why_len)
+		     struct why *why)
 {
 	struct region *r;
 	void *image;
 	size_t size;
 	int ret;
 
-	ret = map_file(path, &image, &size, why, why_len);
+	ret = map_file(path, &image, &size, why);
 	if (ret)
 		return ret;
-	r = covering(sb, gpa, size);
+	r = covering(sb, gpa, size, NULL);
 	if (!r) {
-		ret = not_covered(sb, path, gpa, gpa + size, why, why_len);
+		ret = not_covered(sb, path, gpa, gpa + size, why);
 		goto out;
 	}
 	region__put(r);
-	ret = write_at(sb, gpa, image, size, size, why, why_len);
+	ret = write_at(sb, gpa, image, size, size, why);
 out:
 	munmap(image, size);
 	return ret;

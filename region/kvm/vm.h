@@ -1,4 +1,11 @@
-/* The KVM virtual machine and its memory slots. */
+/*
+ * The KVM virtual machine and its memory slots.  The VM owns the mapping
+ * of regions to slots: which region is where, and with what access; a
+ * mapped region carries the VM's guard (region.h), which is how the
+ * region's exclusivity keeps the guest out.
+ *
+ * Errors: 0 or a positive errno.
+ */
 #ifndef REGIONFS_VM_H
 #define REGIONFS_VM_H
 
@@ -8,10 +15,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "region/util/why.h"
+
 struct region;
 
 /* KVM guarantees at least 32 user slots; we never track more than this. */
 #define VM_MAX_SLOTS 512
+
+struct vm_slot {
+	struct region *region;	/* NULL: free */
+	uint64_t gpa;
+	bool ro;
+};
 
 struct vm {
 	int kvm_fd;
@@ -21,7 +36,7 @@ struct vm {
 	bool readonly_mem;	/* KVM_CAP_READONLY_MEM */
 	/* Slot bookkeeping: every map, move and unmap happens under it. */
 	pthread_mutex_t lock;
-	struct region *slots[VM_MAX_SLOTS];
+	struct vm_slot slots[VM_MAX_SLOTS];
 
 	/*
 	 * The guest side of exclusivity.  A running vCPU holds every mapped
@@ -34,24 +49,25 @@ struct vm {
 	unsigned excl_ops;	/* exclusive operations on mapped regions */
 };
 
-/*
- * Open /dev/kvm (or path), check the API version and create the VM.
- * Returns 0 or a positive errno, with a sentence in why.
- */
-int vm__open(const char *path, struct vm **out, char *why, size_t why_len);
+/* Open /dev/kvm (or path), check the API version and create the VM. */
+int vm__open(const char *path, struct vm **out, struct why *why);
 void vm__close(struct vm *vm);
 
 /*
  * Map r at gpa (or move it there, or change its access): the caller holds
  * r exclusive.  EINVAL: gpa not page-aligned or beyond phys_bits;
  * EEXIST: overlaps another mapping; ENOSPC: no free slot; EOPNOTSUPP: ro
- * without KVM_CAP_READONLY_MEM.
+ * without KVM_CAP_READONLY_MEM; why says which.
  */
-int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro);
-int vm__unmap_region(struct vm *vm, struct region *r);
+int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro,
+		   struct why *why);
+int vm__unmap_region(struct vm *vm, struct region *r, struct why *why);
 bool vm__guest_running(struct vm *vm);
 /* The guest's writes to r's slot since the last call, into r's stamps. */
 int vm__dirty_harvest(struct vm *vm, struct region *r);
+/* Where r is mapped: true with *gpa (and *ro), false when it is not. */
+bool vm__mapping(struct vm *vm, const struct region *r, uint64_t *gpa,
+		 bool *ro);
 
 /* The vCPU: EBUSY while an exclusive operation on a mapped region runs. */
 int vm__guest_enter(struct vm *vm);
@@ -60,7 +76,10 @@ void vm__guest_exit(struct vm *vm);
 int vm__excl_enter(struct vm *vm);
 void vm__excl_exit(struct vm *vm);
 
-/* The region mapped at gpa, if any (no reference taken). */
-struct region *vm__region_at(struct vm *vm, uint64_t gpa);
+/*
+ * The region mapped over gpa, with a reference (region__put it), and the
+ * guest address where it starts; NULL when nothing is mapped there.
+ */
+struct region *vm__region_at(struct vm *vm, uint64_t gpa, uint64_t *start);
 
 #endif

@@ -3,7 +3,7 @@
  * (console, sleep), hlt, and everything that ends in "faulted".
  * All of it runs on the vCPU thread with v->lock held.
  */
-#include "region/vcpu_priv.h"
+#include "region/kvm/vcpu_priv.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -48,48 +48,6 @@ void vcpu_fault_locked(struct vcpu *v, const char *fmt, ...)
 	vcpu_leave_locked(v, VCPU_FAULTED);
 }
 
-static void console_put(struct vcpu *v, const uint8_t *p, size_t n)
-{
-	/* The ring keeps the newest con_max bytes: skip what would not fit. */
-	if (n > v->con_max) {
-		v->con_end += n - v->con_max;
-		p += n - v->con_max;
-		n = v->con_max;
-	}
-	for (size_t i = 0; i < n; i++)
-		v->con[(v->con_end + i) % v->con_max] = p[i];
-	v->con_end += n;
-}
-
-uint64_t vcpu__console_end(struct vcpu *v)
-{
-	uint64_t end;
-
-	pthread_mutex_lock(&v->lock);
-	end = v->con_end;
-	pthread_mutex_unlock(&v->lock);
-	return end;
-}
-
-ssize_t vcpu__console_read(struct vcpu *v, void *buf, size_t len,
-			   uint64_t off)
-{
-	uint64_t start;
-	size_t n = 0;
-
-	pthread_mutex_lock(&v->lock);
-	start = v->con_end > v->con_max ? v->con_end - v->con_max : 0;
-	if (off < start)
-		off = start;
-	if (off < v->con_end) {
-		n = len < v->con_end - off ? len : (size_t)(v->con_end - off);
-		for (size_t i = 0; i < n; i++)
-			((uint8_t *)buf)[i] = v->con[(off + i) % v->con_max];
-	}
-	pthread_mutex_unlock(&v->lock);
-	return (ssize_t)n;
-}
-
 /*
  * The sleep hypercall: wait on the condition variable, so the thread
  * burns no CPU, until the time is up or someone wants the vCPU (pause,
@@ -122,7 +80,7 @@ static void port_io(struct vcpu *v)
 	}
 	switch (run->io.port) {
 	case VCPU_PORT_CONSOLE:
-		console_put(v, data, n);
+		vcpu_console_put(v, data, n);
 		break;
 	case VCPU_PORT_SLEEP:
 		/* The last value of a rep outs, of whatever width it was. */
@@ -138,16 +96,20 @@ static void port_io(struct vcpu *v)
 static void mmio_fault(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
-	uint64_t gpa = run->mmio.phys_addr;
-	struct region *r = vm__region_at(v->vm, gpa);
+	uint64_t gpa = run->mmio.phys_addr, start;
+	struct region *r = vm__region_at(v->vm, gpa, &start);
+	bool ro = false;
 
+	if (r)
+		vm__mapping(v->vm, r, &start, &ro);
 	vcpu_fault_locked(v, "exit reason %u (MMIO) at rip 0x%llx: %s of %u "
 			  "bytes at 0x%llx (%s%s)", KVM_EXIT_MMIO,
 			  (unsigned long long)rip(v),
 			  run->mmio.is_write ? "write" : "read", run->mmio.len,
 			  (unsigned long long)gpa,
 			  r ? r->name : "no region there",
-			  r ? (r->guest_ro ? ": read-only" : "") : "");
+			  ro ? ": read-only" : "");
+	region__put(r);
 }
 
 void vcpu_exit_locked(struct vcpu *v)

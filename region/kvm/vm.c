@@ -3,7 +3,7 @@
  * KVM_SET_USER_MEMORY_REGION; the host address is the region's base, so
  * the guest and the host share the memfd's pages.
  */
-#include "region/vm.h"
+#include "region/kvm/vm.h"
 #include "region/region.h"
 
 #include <cpuid.h>
@@ -25,7 +25,7 @@ static unsigned host_phys_bits(void)
 	return 36;	/* the architectural minimum with PAE */
 }
 
-int vm__open(const char *path, struct vm **out, char *why, size_t why_len)
+int vm__open(const char *path, struct vm **out, struct why *why)
 {
 	struct vm *vm;
 	int ret, n;
@@ -40,13 +40,13 @@ int vm__open(const char *path, struct vm **out, char *why, size_t why_len)
 	vm->kvm_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		ret = errno;
-		snprintf(why, why_len, "cannot open %s: %s", path, strerror(ret));
+		why__set(why, ret, "cannot open %s: %s", path, strerror(ret));
 		goto out_free;
 	}
 	n = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (n != KVM_API_VERSION) {
 		ret = ENOTSUP;
-		snprintf(why, why_len, "%s speaks KVM API %d, not %d", path, n,
+		why__set(why, ret, "%s speaks KVM API %d, not %d", path, n,
 			 KVM_API_VERSION);
 		goto out_close;
 	}
@@ -58,7 +58,7 @@ int vm__open(const char *path, struct vm **out, char *why, size_t why_len)
 	}
 	if (vm->vm_fd < 0) {
 		ret = errno;
-		snprintf(why, why_len, "KVM_CREATE_VM: %s", strerror(ret));
+		why__set(why, ret, "KVM_CREATE_VM: %s", strerror(ret));
 		goto out_close;
 	}
 	n = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
@@ -141,9 +141,18 @@ void vm__excl_exit(struct vm *vm)
 	pthread_mutex_unlock(&vm->run_lock);
 }
 
+/* The slot r is in, or -1; under vm->lock. */
+static int slot_of(struct vm *vm, const struct region *r)
+{
+	for (unsigned i = 0; i < vm->nr_slots; i++)
+		if (vm->slots[i].region == r)
+			return (int)i;
+	return -1;
+}
+
 /*
  * Tracked regions log the guest's writes (KVM write-protects their pages
- * and records the first write to each): dirty.c harvests the log.
+ * and records the first write to each): harvest_locked collects the log.
  */
 static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
 		    struct region *r, bool ro)
@@ -151,7 +160,7 @@ static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
 	struct kvm_userspace_memory_region mem = {
 		.slot = (uint32_t)slot,
 		.flags = (ro ? KVM_MEM_READONLY : 0) |
-			 (r && r->track ? KVM_MEM_LOG_DIRTY_PAGES : 0),
+			 (r && r->dirty.track ? KVM_MEM_LOG_DIRTY_PAGES : 0),
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = r ? (uint64_t)(uintptr_t)region__base_addr(r) : 0,
@@ -167,27 +176,28 @@ static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
  * (KVM_GET_DIRTY_LOG also clears the log and write-protects the pages
  * again).  Before a slot goes away, or its log goes with it.
  */
-static int harvest_locked(struct vm *vm, struct region *r)
+static int harvest_locked(struct vm *vm, int slot)
 {
+	struct region *r = vm->slots[slot].region;
 	uint64_t npages = r->mem_size / region__page_size();
-	struct kvm_dirty_log log = { .slot = (uint32_t)r->slot };
+	struct kvm_dirty_log log = { .slot = (uint32_t)slot };
 	uint64_t *bits;
 	int ret = 0;
 
-	if (r->slot < 0 || !r->track)
+	if (!r->dirty.track)
 		return 0;
 	bits = calloc((npages + 63) / 64, sizeof(*bits));
 	if (!bits)
 		return ENOMEM;
 	log.dirty_bitmap = bits;
 	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) == 0) {
-		region__dirty_stamp_bits(r, bits, npages);
+		dirty__mark_bits(&r->dirty, bits, npages);
 	} else if (errno == ENOENT) {
 		/*
 		 * KVM has no log for the slot (a failed move left it
 		 * without one): the guest may have written anything.
 		 */
-		region__dirty_mark_all(r);
+		dirty__mark_all(&r->dirty);
 	} else {
 		ret = errno;
 	}
@@ -197,118 +207,205 @@ static int harvest_locked(struct vm *vm, struct region *r)
 
 int vm__dirty_harvest(struct vm *vm, struct region *r)
 {
-	int ret;
+	int slot, ret = 0;
 
 	pthread_mutex_lock(&vm->lock);
-	ret = harvest_locked(vm, r);
+	slot = slot_of(vm, r);
+	if (slot >= 0)
+		ret = harvest_locked(vm, slot);
 	pthread_mutex_unlock(&vm->lock);
 	return ret;
 }
+
+/* The guard a mapped region carries: the guest side of its exclusivity. */
+static bool guard_running(void *vm)
+{
+	return vm__guest_running(vm);
+}
+
+static int guard_enter(void *vm)
+{
+	return vm__excl_enter(vm);
+}
+
+static void guard_exit(void *vm)
+{
+	vm__excl_exit(vm);
+}
+
+static int guard_harvest(void *vm, struct region *r)
+{
+	return vm__dirty_harvest(vm, r);
+}
+
+static const struct region_guard guard = {
+	.running = guard_running,
+	.enter = guard_enter,
+	.exit = guard_exit,
+	.harvest = guard_harvest,
+};
 
 /* Overlaps are refused here, before KVM is asked, so errors are ours. */
 static struct region *overlapping(struct vm *vm, struct region *self,
 				  uint64_t gpa, uint64_t size)
 {
 	for (unsigned i = 0; i < vm->nr_slots; i++) {
-		struct region *o = vm->slots[i];
+		struct vm_slot *o = &vm->slots[i];
 
-		if (!o || o == self)
+		if (!o->region || o->region == self)
 			continue;
-		if (gpa < o->gpa + o->mem_size && o->gpa < gpa + size)
-			return o;
+		if (gpa < o->gpa + o->region->mem_size && o->gpa < gpa + size)
+			return o->region;
 	}
 	return NULL;
 }
 
-int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro)
+static int check_range(struct vm *vm, uint64_t gpa, uint64_t size, bool ro,
+		       struct why *why)
 {
-	uint64_t page = region__page_size();
-	uint64_t size = r->mem_size;
-	int slot, ret = 0;
-
-	if (gpa & (page - 1))
-		return EINVAL;
+	if (gpa & (region__page_size() - 1))
+		return why__set(why, EINVAL, "the address is not page-aligned");
 	if (gpa >= (1ULL << vm->phys_bits) ||
 	    size > (1ULL << vm->phys_bits) - gpa)
-		return EINVAL;
+		return why__set(why, EINVAL, "the range passes the guest's "
+				"physical address width (%u bits)",
+				vm->phys_bits);
 	if (ro && !vm->readonly_mem)
-		return EOPNOTSUPP;
-
-	pthread_mutex_lock(&vm->lock);
-	if (overlapping(vm, r, gpa, size)) {
-		ret = EEXIST;
-		goto out;
-	}
-	if (r->slot >= 0) {
-		if (r->gpa == gpa && r->guest_ro == ro)
-			goto out;
-		/*
-		 * KVM moves a slot in place but cannot change its flags:
-		 * delete and recreate, and put the old one back on failure.
-		 */
-		slot = r->slot;
-		ret = harvest_locked(vm, r);
-		if (!ret)
-			ret = set_slot(vm, slot, r->gpa, 0, NULL, false);
-		if (ret)
-			goto out;
-		ret = set_slot(vm, slot, gpa, size, r, ro);
-		if (ret) {
-			set_slot(vm, slot, r->gpa, size, r, r->guest_ro);
-			goto out;
-		}
-	} else {
-		for (slot = 0; slot < (int)vm->nr_slots; slot++)
-			if (!vm->slots[slot])
-				break;
-		if (slot == (int)vm->nr_slots) {
-			ret = ENOSPC;
-			goto out;
-		}
-		ret = set_slot(vm, slot, gpa, size, r, ro);
-		if (ret)
-			goto out;
-		vm->slots[slot] = r;
-		r->slot = slot;
-		r->vm = vm;
-	}
-	r->gpa = gpa;
-	r->guest_ro = ro;
-out:
-	pthread_mutex_unlock(&vm->lock);
-	return ret;
+		return why__set(why, EOPNOTSUPP, "KVM lacks "
+				"KVM_CAP_READONLY_MEM");
+	return 0;
 }
 
-int vm__unmap_region(struct vm *vm, struct region *r)
+/*
+ * KVM moves a slot in place but cannot change its flags: delete and
+ * recreate, and put the old one back on failure.
+ */
+static int move_locked(struct vm *vm, int slot, uint64_t gpa, bool ro)
 {
-	int ret = 0;
+	struct vm_slot *s = &vm->slots[slot];
+	int ret;
 
-	pthread_mutex_lock(&vm->lock);
-	if (r->slot < 0)
-		goto out;
-	ret = harvest_locked(vm, r);
+	ret = harvest_locked(vm, slot);
 	if (!ret)
-		ret = set_slot(vm, r->slot, r->gpa, 0, NULL, false);
+		ret = set_slot(vm, slot, s->gpa, 0, NULL, false);
 	if (ret)
+		return ret;
+	ret = set_slot(vm, slot, gpa, s->region->mem_size, s->region, ro);
+	if (ret) {
+		set_slot(vm, slot, s->gpa, s->region->mem_size, s->region,
+			 s->ro);
+		return ret;
+	}
+	s->gpa = gpa;
+	s->ro = ro;
+	return 0;
+}
+
+static int add_locked(struct vm *vm, struct region *r, uint64_t gpa, bool ro,
+		      struct why *why)
+{
+	int slot, ret;
+
+	for (slot = 0; slot < (int)vm->nr_slots; slot++)
+		if (!vm->slots[slot].region)
+			break;
+	if (slot == (int)vm->nr_slots)
+		return why__set(why, ENOSPC, "no free KVM memory slot (%u in "
+				"use)", vm->nr_slots);
+	ret = set_slot(vm, slot, gpa, r->mem_size, r, ro);
+	if (ret)
+		return why__set(why, ret, "KVM_SET_USER_MEMORY_REGION: %s",
+				strerror(ret));
+	vm->slots[slot] = (struct vm_slot){ .region = r, .gpa = gpa, .ro = ro };
+	region__set_guard(r, &guard, vm);
+	return 0;
+}
+
+int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro,
+		   struct why *why)
+{
+	struct region *o;
+	int slot, ret;
+
+	ret = check_range(vm, gpa, r->mem_size, ro, why);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&vm->lock);
+	o = overlapping(vm, r, gpa, r->mem_size);
+	if (o) {
+		ret = why__set(why, EEXIST, "the range overlaps region %s",
+			       o->name);
 		goto out;
-	vm->slots[r->slot] = NULL;
-	r->slot = -1;
-	r->vm = NULL;
+	}
+	slot = slot_of(vm, r);
+	if (slot < 0) {
+		ret = add_locked(vm, r, gpa, ro, why);
+	} else if (vm->slots[slot].gpa != gpa || vm->slots[slot].ro != ro) {
+		ret = move_locked(vm, slot, gpa, ro);
+		if (ret)
+			why__set(why, ret, "moving the KVM slot: %s",
+				 strerror(ret));
+	}
 out:
 	pthread_mutex_unlock(&vm->lock);
 	return ret;
 }
 
-struct region *vm__region_at(struct vm *vm, uint64_t gpa)
+int vm__unmap_region(struct vm *vm, struct region *r, struct why *why)
+{
+	int slot, ret = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	slot = slot_of(vm, r);
+	if (slot < 0)
+		goto out;
+	ret = harvest_locked(vm, slot);
+	if (ret) {
+		why__set(why, ret, "KVM_GET_DIRTY_LOG: %s", strerror(ret));
+		goto out;
+	}
+	ret = set_slot(vm, slot, vm->slots[slot].gpa, 0, NULL, false);
+	if (ret) {
+		why__set(why, ret, "KVM_SET_USER_MEMORY_REGION: %s",
+			 strerror(ret));
+		goto out;
+	}
+	vm->slots[slot] = (struct vm_slot){ 0 };
+	region__set_guard(r, NULL, NULL);
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
+}
+
+bool vm__mapping(struct vm *vm, const struct region *r, uint64_t *gpa,
+		 bool *ro)
+{
+	int slot;
+
+	pthread_mutex_lock(&vm->lock);
+	slot = slot_of(vm, r);
+	if (slot >= 0) {
+		*gpa = vm->slots[slot].gpa;
+		if (ro)
+			*ro = vm->slots[slot].ro;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return slot >= 0;
+}
+
+struct region *vm__region_at(struct vm *vm, uint64_t gpa, uint64_t *start)
 {
 	struct region *found = NULL;
 
 	pthread_mutex_lock(&vm->lock);
 	for (unsigned i = 0; i < vm->nr_slots; i++) {
-		struct region *o = vm->slots[i];
+		struct vm_slot *o = &vm->slots[i];
 
-		if (o && gpa >= o->gpa && gpa - o->gpa < o->mem_size) {
-			found = o;
+		if (o->region && gpa >= o->gpa &&
+		    gpa - o->gpa < o->region->mem_size) {
+			found = region__get(o->region);
+			if (start)
+				*start = o->gpa;
 			break;
 		}
 	}

@@ -1,5 +1,4 @@
-#include "region/parse.h"
-#include "region/region.h"
+#include "region/util/parse.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -83,25 +82,13 @@ int parse__gpa(const char *s, uint64_t *out, bool *none)
 	return parse__size(s, out);
 }
 
-static const char *const reserved[] = {
-	"vcpu", "console", "snapshot", "restore", "snapshots", "metrics",
-};
-
-bool parse__reserved_name(const char *s)
-{
-	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
-		if (strcmp(s, reserved[i]) == 0)
-			return true;
-	return false;
-}
-
 int parse__region_name(const char *s)
 {
 	size_t len = strlen(s);
 
 	if (len == 0 || s[0] == '.')
 		return EINVAL;
-	if (len > REGION_NAME_MAX)
+	if (len > PARSE_NAME_MAX)
 		return ENAMETOOLONG;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
@@ -110,8 +97,6 @@ int parse__region_name(const char *s)
 		    c != '-')
 			return EINVAL;
 	}
-	if (parse__reserved_name(s))
-		return EINVAL;
 	return 0;
 }
 

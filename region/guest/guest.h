@@ -5,9 +5,13 @@
  * static ELF's p_paddr is where each segment goes: into the region mapped
  * over that guest-physical range, through region__write, like any other
  * host write.  Nothing is written unless the whole image checks out.
+ *
+ * Errors: 0 or a positive errno, with the reason in why.
  */
 #ifndef REGIONFS_GUEST_H
 #define REGIONFS_GUEST_H
+
+#include "region/util/why.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,21 +21,20 @@ struct sandbox;
 /*
  * A static x86-64 ELF executable (ET_EXEC, EM_X86_64, ELFCLASS64, little
  * endian).  Every PT_LOAD segment must lie inside one mapped region, and
- * e_entry inside a loaded segment.  Returns 0 with *entry, or a positive
- * errno with a sentence in why: ENOEXEC for a malformed or unsuitable image
+ * e_entry inside a loaded segment.  Returns 0 with *entry, or: ENOEXEC for a malformed or unsuitable image
  * (truncated, not ELF64, wrong machine, not ET_EXEC, overlapping segments,
  * entry outside them), ERANGE for a segment no region covers, or what
  * opening, reading or writing said.
  */
 int guest__load_elf(struct sandbox *sb, const char *path, uint64_t *entry,
-		    char *why, size_t why_len);
+		    struct why *why);
 /* The same for an image already in memory. */
 int guest__load_elf_mem(struct sandbox *sb, const void *image, size_t size,
-			uint64_t *entry, char *why, size_t why_len);
+			uint64_t *entry, struct why *why);
 
 /* A flat binary, copied to gpa (which one region must cover); entry = gpa. */
 int guest__load_flat(struct sandbox *sb, const char *path, uint64_t gpa,
-		     char *why, size_t why_len);
+		     struct why *why);
 
 /*
  * The demo sandbox, with its guest built into the daemon: creates and maps
@@ -45,6 +48,6 @@ int guest__load_flat(struct sandbox *sb, const char *path, uint64_t gpa,
 #define GUEST_DEMO_HEARTBEAT_GPA	0x200000ULL
 #define GUEST_DEMO_HEARTBEAT_SIZE	0x1000ULL
 int guest__demo(struct sandbox *sb, uint64_t *entry, uint64_t *stack,
-		char *why, size_t why_len);
+		struct why *why);
 
 #endif

@@ -1,4 +1,9 @@
-/* Parsers for what people write into control files and on the command line. */
+/*
+ * Parsers for what people write into control files and on the command
+ * line.  Text only: which names the mount itself uses is not known here.
+ *
+ * Errors: 0 or a positive errno.
+ */
 #ifndef REGIONFS_PARSE_H
 #define REGIONFS_PARSE_H
 
@@ -6,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The longest region or snapshot name. */
+#define PARSE_NAME_MAX 64
 /* A control value is one short line: anything longer is EINVAL. */
 #define PARSE_VALUE_MAX 128
 
@@ -19,12 +26,11 @@ int parse__value(const char *buf, size_t len, char *out, size_t out_len);
 int parse__size(const char *s, uint64_t *out);
 /* A guest-physical address: "none" (sets *none) or a number as parse__size. */
 int parse__gpa(const char *s, uint64_t *out, bool *none);
-/* Region names: [A-Za-z0-9_.-]{1,64}, not starting with '.', not reserved. */
+/* Region names: [A-Za-z0-9_.-]{1,64}, not starting with '.'. */
 int parse__region_name(const char *s);
-bool parse__reserved_name(const char *s);
 
 struct region_spec {
-	char name[65];
+	char name[PARSE_NAME_MAX + 1];
 	uint64_t size;
 	bool mapped;
 	uint64_t gpa;

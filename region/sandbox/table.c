@@ -1,6 +1,6 @@
-#include "region/sandbox.h"
-#include "region/parse.h"
-#include "region/snapshot.h"
+/* The region table of the sandbox (sandbox.h), and its life. */
+#include "region/sandbox/sandbox.h"
+#include "region/util/parse.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -21,9 +21,7 @@ int sandbox__new(struct sandbox **out, unsigned max_regions,
 	sb->next_id = 1;
 	pthread_rwlock_init(&sb->lock, NULL);
 	pthread_mutex_init(&sb->acct, NULL);
-	pthread_rwlock_init(&sb->snap_lock, NULL);
-	pthread_mutex_init(&sb->snap_op, NULL);
-	sandbox__snapshot_limits(sb, 0, 0);
+	snaps__init(&sb->snaps);
 	*out = sb;
 	return 0;
 }
@@ -31,44 +29,34 @@ int sandbox__new(struct sandbox **out, unsigned max_regions,
 void sandbox__snapshot_limits(struct sandbox *sb, unsigned max_snaps,
 			      uint64_t max_bytes)
 {
-	if (max_snaps == 0)
-		max_snaps = SNAPSHOTS_DEFAULT;
-	if (max_snaps > SANDBOX_SNAPSHOTS_MAX)
-		max_snaps = SANDBOX_SNAPSHOTS_MAX;
-	if (max_bytes == 0) {
-		long pages = sysconf(_SC_PHYS_PAGES);
+	snaps__limits(&sb->snaps, max_snaps, max_bytes);
+}
 
-		max_bytes = pages > 0 ? (uint64_t)pages / 2 *
-					(uint64_t)region__page_size() :
-					UINT64_MAX;
-	}
-	sb->max_snaps = max_snaps;
-	sb->max_snap_bytes = max_bytes;
+void sandbox__reserve_names(struct sandbox *sb, const char *const *names)
+{
+	sb->reserved = names;
 }
 
 int sandbox__open_vm(struct sandbox *sb, const char *kvm_path)
 {
-	return vm__open(kvm_path, &sb->vm, sb->vm_why, sizeof(sb->vm_why));
+	return vm__open(kvm_path, &sb->vm, &sb->vm_why);
 }
 
 void sandbox__free(struct sandbox *sb)
 {
 	if (!sb)
 		return;
-	for (unsigned i = 0; i < sb->nr_snaps; i++)
-		snapshot__put(sb->snaps[i]);
+	snaps__free(&sb->snaps);
 	for (unsigned i = 0; i < sb->nr; i++) {
 		struct region *r = sb->slots[i].region;
 
 		if (sb->vm)
-			vm__unmap_region(sb->vm, r);
+			vm__unmap_region(sb->vm, r, NULL);
 		region__put(r);
 	}
 	vm__close(sb->vm);
 	pthread_mutex_destroy(&sb->acct);
 	pthread_rwlock_destroy(&sb->lock);
-	pthread_mutex_destroy(&sb->snap_op);
-	pthread_rwlock_destroy(&sb->snap_lock);
 	free(sb);
 }
 
@@ -76,12 +64,23 @@ void sandbox__free(struct sandbox *sb)
  * Changes to the table wait for readers, and a snapshot or restore reads
  * it for as long as its copy takes: bounded, like every wait.
  */
-static int table_wrlock(struct sandbox *sb)
+static int table_wrlock(struct sandbox *sb, struct why *why)
 {
 	struct timespec ts = region__deadline_ms(SANDBOX_TABLE_WAIT_MS);
 	int ret = pthread_rwlock_clockwrlock(&sb->lock, CLOCK_MONOTONIC, &ts);
 
-	return ret == ETIMEDOUT ? EBUSY : ret;
+	if (ret == ETIMEDOUT)
+		return why__set(why, EBUSY, "a snapshot or restore holds the "
+				"region table");
+	return ret;
+}
+
+static bool reserved(struct sandbox *sb, const char *name)
+{
+	for (const char *const *n = sb->reserved; n && *n; n++)
+		if (strcmp(*n, name) == 0)
+			return true;
+	return false;
 }
 
 static int find_locked(struct sandbox *sb, const char *name)
@@ -92,32 +91,51 @@ static int find_locked(struct sandbox *sb, const char *name)
 	return -1;
 }
 
+static int check_new(struct sandbox *sb, const char *name, uint64_t size,
+		     struct why *why)
+{
+	int ret = parse__region_name(name);
+
+	if (ret == ENAMETOOLONG)
+		return why__set(why, ret, "names are at most %d characters",
+				REGION_NAME_MAX);
+	if (ret || reserved(sb, name))
+		return why__set(why, EINVAL, "names are [A-Za-z0-9_.-], not "
+				"starting with '.', not reserved");
+	if (size == 0 || size > REGION_SIZE_MAX)
+		return why__set(why, EINVAL, "size must be between 1 byte "
+				"and 1T");
+	return 0;
+}
+
 int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
-		    uint64_t *id)
+		    uint64_t *id, struct why *why)
 {
 	struct region *r;
 	int ret;
 
-	ret = parse__region_name(name);
+	ret = check_new(sb, name, size, why);
 	if (ret)
 		return ret;
-	if (size == 0 || size > REGION_SIZE_MAX)
-		return EINVAL;
-
-	ret = table_wrlock(sb);
+	ret = table_wrlock(sb, why);
 	if (ret)
 		return ret;
 	if (find_locked(sb, name) >= 0) {
-		ret = EEXIST;
+		ret = why__set(why, EEXIST, "the name is taken");
 		goto out;
 	}
 	/* Count what the region takes, whole pages, not what was asked. */
 	size = region__round_size(size);
 	pthread_mutex_lock(&sb->acct);
-	if (sb->nr >= sb->max_regions || size > sb->max_total - sb->total)
-		ret = ENOSPC;
-	else
+	if (sb->nr >= sb->max_regions || size > sb->max_total - sb->total) {
+		ret = why__set(why, ENOSPC, "the region limits are reached "
+			       "(-o max_regions, max_total)");
+	} else {
 		ret = region__new(name, size, &r);
+		if (ret)
+			why__set(why, ret, "cannot make the region: %s",
+				 strerror(ret));
+	}
 	if (!ret) {
 		sb->total += r->mem_size;
 		sb->slots[sb->nr].id = sb->next_id++;
@@ -139,25 +157,25 @@ out:
  * only then does the region leave the table.  Open files keep their
  * reference, so a reader mid-copy finishes on memory that is still there.
  */
-int sandbox__remove(struct sandbox *sb, const char *name)
+int sandbox__remove(struct sandbox *sb, const char *name, struct why *why)
 {
 	struct region *r;
 	int idx, ret;
 
-	ret = table_wrlock(sb);
+	ret = table_wrlock(sb, why);
 	if (ret)
 		return ret;
 	idx = find_locked(sb, name);
 	if (idx < 0) {
-		ret = ENOENT;
+		ret = why__set(why, ENOENT, "no region of that name");
 		goto out;
 	}
 	r = sb->slots[idx].region;
-	ret = region__exclusive_begin(r);
+	ret = region__exclusive_begin(r, why);
 	if (ret)
 		goto out;
 	if (sb->vm)
-		ret = vm__unmap_region(sb->vm, r);
+		ret = vm__unmap_region(sb->vm, r, why);
 	region__exclusive_end(r);
 	if (ret)
 		goto out;
@@ -202,7 +220,7 @@ struct region *sandbox__find_id(struct sandbox *sb, uint64_t id)
 		}
 	}
 	pthread_rwlock_unlock(&sb->lock);
-	return r ? r : snapshot__find_region_id(sb, id);
+	return r;
 }
 
 struct region *sandbox__nth(struct sandbox *sb, unsigned idx, uint64_t *id)
@@ -217,65 +235,4 @@ struct region *sandbox__nth(struct sandbox *sb, unsigned idx, uint64_t *id)
 	}
 	pthread_rwlock_unlock(&sb->lock);
 	return r;
-}
-
-int sandbox__set_guest_addr(struct sandbox *sb, struct region *r,
-			    bool none, uint64_t gpa)
-{
-	int ret;
-
-	if (r->readonly)
-		return EPERM;
-	if (!sb->vm)
-		return ENODEV;
-	ret = region__exclusive_begin(r);
-	if (ret)
-		return ret;
-	if (none)
-		ret = vm__unmap_region(sb->vm, r);
-	else
-		ret = vm__map_region(sb->vm, r, gpa, r->guest_ro);
-	region__exclusive_end(r);
-	return ret;
-}
-
-int sandbox__set_access(struct sandbox *sb, struct region *r, bool ro)
-{
-	int ret = region__exclusive_begin(r);
-
-	if (ret)
-		return ret;
-	if (region__mapped(r))
-		ret = vm__map_region(sb->vm, r, r->gpa, ro);
-	else if (ro && sb->vm && !sb->vm->readonly_mem)
-		ret = EOPNOTSUPP;
-	else
-		r->guest_ro = ro;
-	region__exclusive_end(r);
-	return ret;
-}
-
-int sandbox__resize(struct sandbox *sb, struct region *r, uint64_t size)
-{
-	uint64_t old;
-	int ret;
-
-	if (size == 0 || size > REGION_SIZE_MAX)
-		return EINVAL;
-	size = region__round_size(size);
-	ret = region__exclusive_begin(r);
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&sb->acct);
-	old = r->mem_size;
-	if (size > old && size - old > sb->max_total - sb->total) {
-		ret = ENOSPC;
-	} else {
-		ret = region__resize_locked(r, size);
-		if (!ret)
-			sb->total = sb->total - old + r->mem_size;
-	}
-	pthread_mutex_unlock(&sb->acct);
-	region__exclusive_end(r);
-	return ret;
 }

@@ -1,13 +1,11 @@
 /*
  * One vCPU in 64-bit long mode, run by a thread of its own.
  *
- * The daemon writes identity-mapped page tables (2 MiB pages over the first
- * 4 GiB of guest-physical space: no 1 GiB-page CPUID dependency) and a GDT
- * into a region named "boot" mapped at VCPU_BOOT_GPA, so they can be
- * inspected through the mount like any other memory (xxd MOUNT/boot/contents):
- *   +0x0000 PML4   +0x1000 PDPT   +0x2000..+0x5fff four PDs   +0x6000 GDT
- * They are rewritten at every run from stopped, so a guest that scribbled
- * on them starts clean.  Guest memory outside regions is unmapped: touching
+ * The vCPU writes identity-mapped page tables and a GDT (x86/x86.h) into
+ * its boot region, which its creator maps at VCPU_BOOT_GPA (the sandbox
+ * names it "boot"), so they can be inspected through the mount like any
+ * other memory (xxd MOUNT/boot/contents).  They are rewritten at every run
+ * from stopped, so a guest that scribbled on them starts clean.  Guest memory outside regions is unmapped: touching
  * it faults the vCPU.  Only one vCPU per sandbox, ever (KVM vCPU id 0).
  * The rest of the daemon never blocks on KVM_RUN: every control call below
  * waits at most VCPU_WAIT_MS.
@@ -24,12 +22,16 @@
 #ifndef REGIONFS_VCPU_H
 #define REGIONFS_VCPU_H
 
+#include "region/util/why.h"
+#include "region/x86/x86.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-struct sandbox;
+struct region;
 struct vcpu;
+struct vm;
 
 #define VCPU_PORT_SLEEP		0xE8
 #define VCPU_PORT_CONSOLE	0xE9
@@ -37,10 +39,10 @@ struct vcpu;
 /* The boot region, [0x1000, 0x8000): page 0 stays unmapped (NULL faults). */
 #define VCPU_BOOT_REGION	"boot"
 #define VCPU_BOOT_GPA		0x1000ULL
-#define VCPU_BOOT_SIZE		0x7000ULL
+#define VCPU_BOOT_SIZE		X86_BOOT_SIZE
 /* GDT selectors the vCPU starts with. */
-#define VCPU_SEL_CODE		0x08
-#define VCPU_SEL_DATA		0x10
+#define VCPU_SEL_CODE		X86_SEL_CODE
+#define VCPU_SEL_DATA		X86_SEL_DATA
 
 /*
  * How long pause/stop wait for the thread to leave KVM_RUN.  The thread is
@@ -80,18 +82,20 @@ struct vcpu_config {
 const char *vcpu__state_name(enum vcpu_state s);
 
 /*
- * Create the vCPU (state stopped) and its boot region, and start its
- * thread.  Returns 0 or a positive errno with a sentence in why: ENODEV
- * without a VM, EEXIST when a region named "boot" or a vCPU already exists.
+ * Create the vCPU (state stopped) on boot, a region of VCPU_BOOT_SIZE
+ * mapped at VCPU_BOOT_GPA (the vCPU keeps a reference), and start its
+ * thread.  Returns 0 or a positive errno, with the reason in why: EEXIST
+ * when the VM has its vCPU already.
  */
-int vcpu__new(struct sandbox *sb, const struct vcpu_config *cfg,
-	      struct vcpu **out, char *why, size_t why_len);
+int vcpu__new(struct vm *vm, struct region *boot,
+	      const struct vcpu_config *cfg, struct vcpu **out,
+	      struct why *why);
 /*
  * Stops and joins the thread: kicked, then waited for up to 5 x
  * VCPU_WAIT_MS; a thread still stuck in the kernel past that is logged and
- * leaked rather than freed under it.  Call it before sandbox__free.  The
- * boot region stays (it is the sandbox's); KVM keeps vCPU id 0, so a
- * sandbox gets one vCPU in its life.
+ * leaked rather than freed under it.  Call it before the VM goes.  The
+ * boot region stays (it is its creator's); KVM keeps vCPU id 0, so a VM
+ * gets one vCPU in its life.
  */
 void vcpu__free(struct vcpu *v);
 
@@ -137,20 +141,16 @@ void vcpu__fault_copy(struct vcpu *v, char *buf, size_t len);
  * than getting an error), an offset at or past the end reads 0 bytes.
  */
 uint64_t vcpu__console_end(struct vcpu *v);
-ssize_t vcpu__console_read(struct vcpu *v, void *buf, size_t len,
-			   uint64_t off);
+size_t vcpu__console_read(struct vcpu *v, void *buf, size_t len,
+			  uint64_t off);
 
 /*
- * Saving and restoring the vCPU, for snapshots.  Memory is the caller's
+ * Saving and restoring the vCPU, for snapshots (save.c).  Memory is the caller's
  * business (regions); these hold what KVM and the vCPU thread hold.
  */
 struct vcpu_saved;	/* opaque: registers and the vCPU's state */
 /*
- * Save everything KVM holds of the vCPU (general, segment/control, FPU/SSE
- * (XSAVE when KVM has it), XCRs, the MSRs a long-mode guest uses (sysenter,
- * STAR/LSTAR/CSTAR/SFMASK, KERNEL_GS_BASE, TSC, TSC_AUX, PAT, MISC_ENABLE;
- * those KVM refuses are left out), pending events, debug registers) plus
- * its state (paused, stopped, halted, faulted, and the fault text).
+ * Save everything KVM holds of the vCPU (struct x86_state) plus its state (paused, stopped, halted, faulted, and the fault text).
  * A vCPU paused in the middle of an I/O exit has already completed it
  * (rip is past the instruction): see vcpu.c.  EBUSY while the vCPU is
  * running (a pause still pending included); ENOMEM; another errno when

@@ -1,10 +1,10 @@
-/* The vCPU's insides, shared by vcpu.c, vcpu_boot.c and vcpu_exit.c. */
+/* The vCPU's insides, shared by vcpu.c, exit.c, console.c and save.c. */
 #ifndef REGIONFS_VCPU_PRIV_H
 #define REGIONFS_VCPU_PRIV_H
 
-#include "region/vcpu.h"
+#include "region/kvm/vcpu.h"
+#include "region/kvm/vm.h"
 #include "region/region.h"
-#include "region/vm.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -22,7 +22,6 @@
 enum vcpu_req { VCPU_REQ_NONE, VCPU_REQ_PAUSE, VCPU_REQ_STOP };
 
 struct vcpu {
-	struct sandbox *sb;
 	struct vm *vm;
 	struct region *boot;	/* a reference: the page tables and GDT */
 	struct vcpu_config cfg;
@@ -64,14 +63,12 @@ void vcpu_timeout(struct timespec *ts, unsigned ms);
 void vcpu_leave_locked(struct vcpu *v, enum vcpu_state to);
 bool vcpu_io_exit(const struct kvm_run *run);
 
-/* vcpu_boot.c */
-int vcpu_boot_create(struct vcpu *v, char *why, size_t why_len);
-int vcpu_setup_cpuid(struct vcpu *v, char *why, size_t why_len);
-int vcpu_reset(struct vcpu *v, char *why, size_t why_len);
-
-/* vcpu_exit.c */
+/* exit.c */
 void vcpu_exit_locked(struct vcpu *v);
 void vcpu_fault_locked(struct vcpu *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* console.c: append to the ring, v->lock held. */
+void vcpu_console_put(struct vcpu *v, const uint8_t *p, size_t n);
 
 #endif

@@ -8,9 +8,8 @@
  * leaves running, so "a running vCPU holds every mapped region shared"
  * holds for the whole running period (sleep hypercalls included).
  */
-#include "region/vcpu.h"
-#include "region/vcpu_priv.h"
-#include "region/sandbox.h"
+#include "region/kvm/vcpu.h"
+#include "region/kvm/vcpu_priv.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -145,6 +144,57 @@ static void complete_io_locked(struct vcpu *v)
 	v->run->immediate_exit = 0;
 }
 
+/* The page tables and GDT, into the boot region like any host write. */
+static int write_tables(struct vcpu *v, struct why *why)
+{
+	uint8_t *tables = malloc(VCPU_BOOT_SIZE);
+	size_t n;
+	int ret;
+
+	if (!tables)
+		return why__set(why, ENOMEM, "no memory for the page tables");
+	x86__boot_tables(tables, VCPU_BOOT_GPA);
+	ret = region__write(v->boot, tables, VCPU_BOOT_SIZE, 0, &n);
+	free(tables);
+	if (!ret && n != VCPU_BOOT_SIZE)
+		ret = EIO;
+	if (ret)
+		return why__set(why, ret, "cannot write the page tables: %s",
+				strerror(ret));
+	return 0;
+}
+
+/*
+ * Back to the entry point.  Called by the thread, unlocked, in the running
+ * state (so the guest side already holds the regions).
+ */
+static int reset(struct vcpu *v, struct why *why)
+{
+	uint64_t gpa;
+	int ret;
+
+	if (!vm__mapping(v->vm, v->boot, &gpa, NULL) || gpa != VCPU_BOOT_GPA)
+		return why__set(why, EINVAL, "region %s is not mapped at "
+				"0x%llx: no page tables", v->boot->name,
+				VCPU_BOOT_GPA);
+	/*
+	 * An I/O or MMIO exit is only complete once KVM_RUN is entered
+	 * again; do that without running the guest before the registers
+	 * are overwritten, or the stale completion lands after the reset.
+	 * (A kick that sets immediate_exit meanwhile comes with a request,
+	 * which the thread looks at before its next KVM_RUN.)
+	 */
+	v->run->immediate_exit = 1;
+	ioctl(v->fd, KVM_RUN, 0);
+	v->run->immediate_exit = 0;
+
+	ret = write_tables(v, why);
+	if (ret)
+		return ret;
+	return x86__reset(v->fd, VCPU_BOOT_GPA, v->cfg.entry, v->cfg.stack,
+			  why);
+}
+
 static int apply_request_locked(struct vcpu *v)
 {
 	enum vcpu_req req = v->request;
@@ -164,7 +214,7 @@ static int apply_request_locked(struct vcpu *v)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
-	char why[VCPU_FAULT_MAX];
+	struct why why;
 	sigset_t set;
 	int ret, err;
 
@@ -191,12 +241,12 @@ static void *vcpu_thread(void *arg)
 			 * meanwhile is seen at the top of the loop.
 			 */
 			pthread_mutex_unlock(&v->lock);
-			ret = vcpu_reset(v, why, sizeof(why));
+			ret = reset(v, &why);
 			pthread_mutex_lock(&v->lock);
-			/* vcpu_reset completed what was pending. */
+			/* reset completed what was pending. */
 			v->io_pending = false;
 			if (ret)
-				vcpu_fault_locked(v, "%s", why);
+				vcpu_fault_locked(v, "%s", why.msg);
 			else
 				v->reset = false;
 			continue;
@@ -317,7 +367,7 @@ void vcpu__fault_copy(struct vcpu *v, char *buf, size_t len)
 	pthread_mutex_unlock(&v->lock);
 }
 
-static int create_fd(struct vcpu *v, char *why, size_t why_len)
+static int create_fd(struct vcpu *v, struct why *why)
 {
 	int size, ret;
 
@@ -326,16 +376,14 @@ static int create_fd(struct vcpu *v, char *why, size_t why_len)
 	v->fd = ioctl(v->vm->vm_fd, KVM_CREATE_VCPU, 0);
 	if (v->fd < 0) {
 		ret = errno;
-		snprintf(why, why_len, "KVM_CREATE_VCPU: %s%s", strerror(ret),
-			 ret == EEXIST ? " (one vCPU per sandbox)" : "");
-		return ret;
+		return why__set(why, ret, "KVM_CREATE_VCPU: %s%s", strerror(ret),
+				ret == EEXIST ? " (one vCPU per sandbox)" : "");
 	}
 	size = ioctl(v->vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size < (int)sizeof(struct kvm_run)) {
 		ret = size < 0 ? errno : EINVAL;
-		snprintf(why, why_len, "KVM_GET_VCPU_MMAP_SIZE: %s",
-			 strerror(ret));
-		return ret;
+		return why__set(why, ret, "KVM_GET_VCPU_MMAP_SIZE: %s",
+				strerror(ret));
 	}
 	v->run_size = (size_t)size;
 	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -343,10 +391,9 @@ static int create_fd(struct vcpu *v, char *why, size_t why_len)
 	if (v->run == MAP_FAILED) {
 		v->run = NULL;
 		ret = errno;
-		snprintf(why, why_len, "mmap kvm_run: %s", strerror(ret));
-		return ret;
+		return why__set(why, ret, "mmap kvm_run: %s", strerror(ret));
 	}
-	return vcpu_setup_cpuid(v, why, why_len);
+	return x86__setup_cpuid(v->vm->kvm_fd, v->fd, why);
 }
 
 static void destroy(struct vcpu *v)
@@ -355,32 +402,28 @@ static void destroy(struct vcpu *v)
 		munmap(v->run, v->run_size);
 	if (v->fd >= 0)
 		close(v->fd);
-	if (v->boot)
-		region__put(v->boot);
+	region__put(v->boot);
 	free(v->con);
 	pthread_cond_destroy(&v->cond);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }
 
-int vcpu__new(struct sandbox *sb, const struct vcpu_config *cfg,
-	      struct vcpu **out, char *why, size_t why_len)
+int vcpu__new(struct vm *vm, struct region *boot,
+	      const struct vcpu_config *cfg, struct vcpu **out,
+	      struct why *why)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_condattr_t ca;
 	struct vcpu *v;
 	int ret;
 
-	if (!sb->vm) {
-		snprintf(why, why_len, "no VM: %s", sb->vm_why);
-		return ENODEV;
-	}
 	v = calloc(1, sizeof(*v));
 	if (!v)
-		return ENOMEM;
+		return why__set(why, ENOMEM, "out of memory");
 	v->fd = -1;
-	v->sb = sb;
-	v->vm = sb->vm;
+	v->vm = vm;
+	v->boot = region__get(boot);
 	v->cfg = *cfg;
 	v->con_max = cfg->console_max ? cfg->console_max : VCPU_CONSOLE_DEFAULT;
 	v->state = VCPU_STOPPED;
@@ -394,33 +437,25 @@ int vcpu__new(struct sandbox *sb, const struct vcpu_config *cfg,
 
 	v->con = malloc(v->con_max);
 	if (!v->con) {
-		ret = ENOMEM;
-		snprintf(why, why_len, "no memory for a %zu-byte console",
-			 v->con_max);
+		ret = why__set(why, ENOMEM, "no memory for a %zu-byte console",
+			       v->con_max);
 		goto out;
 	}
-	ret = vcpu_boot_create(v, why, why_len);
-	if (ret)
-		goto out;
-	ret = create_fd(v, why, why_len);
+	ret = write_tables(v, why);
+	if (!ret)
+		ret = create_fd(v, why);
 	if (ret)
 		goto out;
 	pthread_once(&once, install_kick);
 	ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
 	if (ret) {
-		snprintf(why, why_len, "pthread_create: %s", strerror(ret));
+		why__set(why, ret, "pthread_create: %s", strerror(ret));
 		goto out;
 	}
 	v->thread_started = true;
 	*out = v;
 	return 0;
 out:
-	/* The boot region goes with the vCPU that failed to come up. */
-	if (v->boot) {
-		region__put(v->boot);
-		v->boot = NULL;
-		sandbox__remove(sb, VCPU_BOOT_REGION);
-	}
 	destroy(v);
 	return ret;
 }

@@ -1,0 +1,190 @@
+/*
+ * The nodes of the mount: inode numbers, what each inode is, and the
+ * operations of each kind of file (struct node_ops), chosen once when the
+ * inode is resolved, never by comparing names or kinds on every request.
+ *
+ * Adding a file to the root is one file with its node_ops and one entry
+ * in root.c's table; adding one to every region directory is one entry
+ * in attr.c's table.
+ *
+ * Helpers return 0 or a positive errno; every FUSE handler sends exactly
+ * one reply.
+ */
+#ifndef REGIONFS_NODE_H
+#define REGIONFS_NODE_H
+
+#include "fs/state.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+struct dirty_text;
+
+/*
+ * Inode numbers: the root is 1; a region with id N is N << INO_SHIFT and
+ * its files follow it.  Ids are never reused, so an inode number never
+ * names two things in one mount.
+ */
+#define INO_SHIFT 6
+#define FS_ROOT_INO FUSE_ROOT_ID
+/* The root's own files sit below the first region (1 << INO_SHIFT). */
+#define FS_VCPU_INO 2
+#define FS_CONSOLE_INO 3
+#define FS_SNAPSHOT_INO 4
+#define FS_RESTORE_INO 5
+#define FS_SNAPSHOTS_INO 6	/* the directory */
+
+/* The files of a region directory, in readdir order. */
+enum rfile {
+	F_CONTENTS,
+	F_BASE_ADDR,
+	F_MEM_SIZE,
+	F_RAW_ADDR,
+	F_RAW_SIZE,
+	F_HOST_REGION_BASE,
+	F_HOST_REGION_END,
+	F_KIND,
+	F_GUEST_ADDR,
+	F_ACCESS,
+	F_ZERO,
+	F_DIRTY,
+	F_COUNT
+};
+
+static inline fuse_ino_t ino_dir(uint64_t id)
+{
+	return (fuse_ino_t)(id << INO_SHIFT);
+}
+
+static inline fuse_ino_t ino_file(uint64_t id, unsigned f)
+{
+	return (fuse_ino_t)((id << INO_SHIFT) | (f + 1));
+}
+
+static inline uint64_t ino_id(fuse_ino_t ino)
+{
+	return ino >> INO_SHIFT;
+}
+
+/* -1 for the directory itself, else the enum rfile. */
+static inline int ino_file_index(fuse_ino_t ino)
+{
+	return (int)(ino & ((1u << INO_SHIFT) - 1)) - 1;
+}
+
+/* The directories that are not regions: the root and snapshots/. */
+static inline bool ino_top_dir(fuse_ino_t ino)
+{
+	return ino == FS_ROOT_INO || ino == FS_SNAPSHOTS_INO;
+}
+
+/* The longest rendered attribute value ("0x" + 16 hex digits + '\n'). */
+#define ATTR_TEXT_MAX 64
+/* st_blksize of contents: big enough that cat and cp issue 1 MiB reads. */
+#define CONTENTS_BLKSIZE (1 << 20)
+
+struct node_ops;
+
+/* A file of the mount, resolved from its inode number. */
+struct node {
+	fuse_ino_t ino;
+	const char *name;		/* for the log */
+	const struct node_ops *ops;
+	struct region *r;	/* a reference; NULL for the root's files */
+	unsigned file;		/* enum rfile, for a region's files */
+	mode_t mode;		/* permission bits before reader_gid */
+	bool readable;		/* the ABI: what an open may ask for */
+	bool writable;
+};
+
+/* An open file: what a fuse_file_info's fh points to. */
+struct handle {
+	struct node n;
+	/* Generated text (attributes, vcpu): rendered at offset 0. */
+	size_t len;
+	char text[ATTR_TEXT_MAX];
+	/* contents: its passthrough backing (0 when not used). */
+	int backing_id;
+	bool pt_writer;		/* a writer that passthrough took over */
+	/* dirty: taken at offset 0, under lock. */
+	struct dirty_text *dirty;
+	pthread_mutex_t lock;
+};
+
+struct node_ops {
+	/* Size, blocks and whatever else differs from a plain file. */
+	void (*stat)(struct node *n, struct stat *st);
+	/*
+	 * Reply to the open with fuse_reply_open and return what it returned
+	 * (-ENOENT: interrupted, no release will come), or return a positive
+	 * errno without replying.  NULL: generated text, direct_io.
+	 */
+	int (*open)(fuse_req_t req, struct handle *h,
+		    struct fuse_file_info *fi);
+	void (*read)(fuse_req_t req, struct handle *h, size_t size, off_t off);
+	/* A control write: 0 and the reply is the whole size, or an errno. */
+	int (*write)(struct handle *h, const char *buf, size_t size, off_t off);
+	/* Data writes reply themselves (contents). */
+	void (*write_data)(fuse_req_t req, struct handle *h, const char *buf,
+			   size_t size, off_t off);
+	/* Text files: render the value, newline-terminated (or -errno). */
+	int (*render)(struct node *n, char *buf, size_t len);
+	/* NULL: data from 0 to size(h), no holes. */
+	void (*lseek)(fuse_req_t req, struct handle *h, off_t off, int whence);
+	uint64_t (*size)(struct handle *h);
+	void (*release)(struct handle *h);
+};
+
+/* node.c: resolve an inode (a region reference is taken: node__put). */
+int node__get(fuse_ino_t ino, struct node *n);
+void node__put(struct node *n);
+/* A live region or a snapshot's copy, by id. */
+struct region *node__region(uint64_t id);
+/* The stat of a file: the common fields, then its ops->stat. */
+void node__stat(struct node *n, struct stat *st);
+
+/* text.c: files whose value is rendered (attributes, vcpu). */
+int text__render(struct handle *h);
+void text__read(fuse_req_t req, struct handle *h, size_t size, off_t off);
+uint64_t text__size(struct handle *h);
+/* A control value written whole at offset 0, trimmed into val. */
+int text__value(const char *file, const char *buf, size_t len, off_t off,
+		char *val, size_t val_len);
+
+/* attr.c: the files of a region directory. */
+struct attr_desc {
+	const char *name;
+	mode_t mode;
+	const struct node_ops *ops;	/* NULL: a text attribute */
+	/* Render the value, newline-terminated; returns its length. */
+	int (*show)(struct region *r, char *buf, size_t len);
+	/* Apply a trimmed value: 0 or a positive errno with why set. */
+	int (*store)(struct region *r, const char *val, struct why *why);
+};
+extern const struct attr_desc attr_files[F_COUNT];
+extern const struct node_ops attr_ops;
+int attr__lookup(const char *name);
+/* A control write to a region's file, through its store. */
+int attr__write(struct handle *h, const char *buf, size_t size, off_t off);
+
+/* The kinds of file, one file each. */
+extern const struct node_ops contents_ops;	/* contents.c */
+extern const struct node_ops dirty_ops;		/* dirty.c */
+extern const struct node_ops vcpu_ops;		/* vcpu.c */
+extern const struct node_ops console_ops;	/* console.c */
+extern const struct node_ops snapshot_ops;	/* snapshot.c */
+extern const struct node_ops restore_ops;	/* snapshot.c */
+
+/* root.c: the root's own files. */
+unsigned root__count(void);
+const char *root__name(unsigned i, fuse_ino_t *ino);
+bool root__is_file(fuse_ino_t ino);
+fuse_ino_t root__lookup(const char *name);
+/* Fill n for a root file; false when ino is none. */
+bool root__node(fuse_ino_t ino, struct node *n);
+/* What no region may be called: the root's names, NULL-ended. */
+extern const char *const root_reserved[];
+
+#endif

@@ -1,0 +1,114 @@
+/* The daemon's state, its log, and the workers' reply buffers (state.h). */
+#include "fs/state.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <syslog.h>
+#include <unistd.h>
+
+struct rfs rfs = { .log_fd = -1 };
+
+/*
+ * Whoever may write a control file chooses bytes that end up here: escape
+ * control characters, so one refusal is always exactly one log line.
+ */
+static void escape(const char *in, char *out, size_t out_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (; *in && o + 5 < out_len; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c < 0x20 || c == 0x7f) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
+void fs_log(const char *fmt, ...)
+{
+	char raw[768], line[1536];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	escape(raw, line, sizeof(line));
+	if (rfs.log_fd >= 0) {
+		char stamp[32];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
+			 localtime_r(&now, &tm));
+		dprintf(rfs.log_fd, "%s regionfs[%d]: %s\n", stamp,
+			(int)getpid(), line);
+	} else if (rfs.daemonized) {
+		syslog(LOG_NOTICE, "%s", line);
+	} else {
+		fprintf(stderr, "regionfs: %s\n", line);
+	}
+}
+
+/*
+ * The daemon's read paths copy into a buffer of the worker thread, then
+ * write it to /dev/fuse.  The buffer lives as long as the thread: a fresh
+ * 1 MiB buffer per request costs 256 page faults, more than the copy
+ * itself.
+ */
+#define REPLY_BUF_SIZE (1 << 20)	/* = max_read: the kernel never asks more */
+
+static pthread_key_t buf_key;
+
+static void free_buf(void *buf)
+{
+	munmap(buf, REPLY_BUF_SIZE);
+}
+
+int fs_reply_buf_init(void)
+{
+	return pthread_key_create(&buf_key, free_buf);
+}
+
+void *fs_reply_buf(size_t *size)
+{
+	void *buf = pthread_getspecific(buf_key);
+
+	if (*size > REPLY_BUF_SIZE)
+		*size = REPLY_BUF_SIZE;
+	if (buf)
+		return buf;
+	buf = mmap(NULL, REPLY_BUF_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (buf == MAP_FAILED)
+		return NULL;
+	pthread_setspecific(buf_key, buf);
+	return buf;
+}
+
+void *fs_read_start(fuse_req_t req, off_t off, size_t *size)
+{
+	void *buf;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return NULL;
+	}
+	buf = fs_reply_buf(size);
+	if (!buf)
+		fuse_reply_err(req, ENOMEM);
+	return buf;
+}

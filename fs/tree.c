@@ -1,0 +1,491 @@
+/*
+ * The tree: the root, region directories, snapshots/ and each snapshot's
+ * directory; lookup, getattr, readdir, and the directory operations
+ * (mkdir and rmdir make and remove regions; the rest is refused).
+ */
+#include "fs/node.h"
+#include "fs/tree.h"
+#include "region/sandbox/snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void stat_dir(fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFDIR | 0755;
+	st->st_nlink = 2;
+	st->st_uid = rfs.uid;
+	st->st_gid = rfs.gid;
+	st->st_blksize = 4096;
+	st->st_atim = st->st_mtim = st->st_ctim = rfs.started;
+}
+
+static void stat_snapshot(struct snapshot *s, struct stat *st)
+{
+	stat_dir(ino_dir(s->id), st);
+	st->st_nlink = 2 + s->nr;
+	st->st_atim = st->st_mtim = st->st_ctim = s->created;
+}
+
+static void stat_region_dir(struct region *r, uint64_t id, struct stat *st)
+{
+	stat_dir(ino_dir(id), st);
+	st->st_atim = st->st_mtim = st->st_ctim = r->created;
+}
+
+/* A directory that is a region's or a snapshot's: 0 or ENOENT. */
+static int stat_id_dir(uint64_t id, struct stat *st)
+{
+	struct region *r = node__region(id);
+	struct snapshot *s;
+
+	if (r) {
+		stat_region_dir(r, id, st);
+		region__put(r);
+		return 0;
+	}
+	s = snapshot__find_id(&rfs.sb->snaps, id);
+	if (!s)
+		return ENOENT;
+	stat_snapshot(s, st);
+	snapshot__put(s);
+	return 0;
+}
+
+int tree__stat(fuse_ino_t ino, struct stat *st)
+{
+	struct node n;
+	int ret;
+
+	if (ino == FS_ROOT_INO) {
+		stat_dir(FS_ROOT_INO, st);
+		st->st_nlink = 3 + rfs.sb->nr;	/* snapshots/ too */
+		return 0;
+	}
+	if (ino == FS_SNAPSHOTS_INO) {
+		stat_dir(ino, st);
+		st->st_nlink = 2 + rfs.sb->snaps.nr;
+		return 0;
+	}
+	ret = node__get(ino, &n);
+	if (ret == EISDIR)
+		return stat_id_dir(ino_id(ino), st);
+	if (ret)
+		return ret;
+	node__stat(&n, st);
+	node__put(&n);
+	return 0;
+}
+
+static void reply_entry(fuse_req_t req, const struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = st->st_ino;
+	e.attr = *st;
+	/*
+	 * No caching of names or attributes: sizes, modes and the set of
+	 * regions change under control writes, and a stat must be honest.
+	 */
+	e.attr_timeout = 0;
+	e.entry_timeout = 0;
+	fuse_reply_entry(req, &e);
+}
+
+/* The inode of name in the root: a file, snapshots/, or a region. */
+static int lookup_root(const char *name, fuse_ino_t *ino)
+{
+	struct region *r;
+	uint64_t id;
+
+	*ino = root__lookup(name);
+	if (*ino)
+		return 0;
+	if (strcmp(name, "snapshots") == 0) {
+		*ino = FS_SNAPSHOTS_INO;
+		return 0;
+	}
+	r = sandbox__find(rfs.sb, name, &id);
+	if (!r)
+		return ENOENT;
+	region__put(r);
+	*ino = ino_dir(id);
+	return 0;
+}
+
+/* A snapshot in snapshots/, or a region's copy in a snapshot. */
+static int lookup_snapshot(fuse_ino_t parent, const char *name,
+			   fuse_ino_t *ino)
+{
+	struct snapshot *s;
+	struct region *r;
+	uint64_t id;
+
+	if (parent == FS_SNAPSHOTS_INO) {
+		s = snapshot__find(&rfs.sb->snaps, name);
+		if (!s)
+			return ENOENT;
+		*ino = ino_dir(s->id);
+		snapshot__put(s);
+		return 0;
+	}
+	s = snapshot__find_id(&rfs.sb->snaps, ino_id(parent));
+	if (!s)
+		return ENOTDIR;	/* not a snapshot: a region directory */
+	r = snapshot__region(s, name, &id);
+	snapshot__put(s);
+	if (!r)
+		return ENOENT;
+	region__put(r);
+	*ino = ino_dir(id);
+	return 0;
+}
+
+void tree__lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct stat st;
+	fuse_ino_t ino;
+	int f, ret;
+
+	if (parent == FS_ROOT_INO) {
+		ret = lookup_root(name, &ino);
+	} else if (!ino_top_dir(parent) && ino_file_index(parent) != -1) {
+		ret = ENOTDIR;
+	} else {
+		ret = lookup_snapshot(parent, name, &ino);
+		if (ret == ENOTDIR) {
+			/* A region directory: one of its files. */
+			f = attr__lookup(name);
+			ret = f < 0 ? ENOENT : 0;
+			ino = f < 0 ? 0 : ino_file(ino_id(parent), (unsigned)f);
+		}
+	}
+	if (!ret)
+		ret = tree__stat(ino, &st);
+	if (ret)
+		fuse_reply_err(req, ret);
+	else
+		reply_entry(req, &st);
+}
+
+void tree__getattr(fuse_req_t req, fuse_ino_t ino,
+			 struct fuse_file_info *fi)
+{
+	struct stat st;
+	int ret;
+
+	(void)fi;
+	ret = tree__stat(ino, &st);
+	if (ret)
+		fuse_reply_err(req, ret);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+/*
+ * A truncate of a file: only what standard tools need.  O_TRUNC of a
+ * control or attribute file (echo 1 > zero) and ftruncate of contents to
+ * its size change nothing; the rest is EPERM.
+ */
+static int truncate_ok(struct node *n, off_t size)
+{
+	bool contents = n->ops == &contents_ops;
+
+	if (contents ? (uint64_t)size == region__mem_size(n->r) : size == 0)
+		return 0;
+	if (!n->r)
+		fs_log("truncate of %s refused: only O_TRUNC", n->name);
+	else
+		fs_log("%s/%s: truncate to %lld refused: %s", n->r->name,
+		       n->name, (long long)size, contents ?
+		       "contents is always mem_size long (write mem_size to resize)" :
+		       "attribute files take O_TRUNC only");
+	return EPERM;
+}
+
+/* touch is accepted; modes and owners are EPERM. */
+void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			 int to_set, struct fuse_file_info *fi)
+{
+	struct stat st;
+	struct node n;
+	int ret;
+
+	(void)fi;
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+		      FUSE_SET_ATTR_GID)) {
+		fs_log("setattr on inode %lu refused: modes and owners are "
+		       "set by mount options", (unsigned long)ino);
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	ret = tree__stat(ino, &st);
+	if (!ret && (to_set & FUSE_SET_ATTR_SIZE)) {
+		ret = node__get(ino, &n);
+		if (!ret) {
+			ret = truncate_ok(&n, attr->st_size);
+			node__put(&n);
+		}
+	}
+	if (ret)
+		fuse_reply_err(req, ret);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+void tree__mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode)
+{
+	struct why why = { "" };
+	struct stat st;
+	uint64_t id;
+	int ret;
+
+	(void)mode;
+	if (parent != FS_ROOT_INO) {
+		fs_log("mkdir %s refused: %s", name, parent == FS_SNAPSHOTS_INO ?
+		       "write the name to snapshot to take one" :
+		       "regions live at the root");
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	ret = sandbox__create(rfs.sb, name, rfs.default_size, &id, &why);
+	if (ret) {
+		fs_log("mkdir %s refused: %s", name, why__text(&why, ret));
+		fuse_reply_err(req, ret);
+		return;
+	}
+	stat_dir(ino_dir(id), &st);
+	reply_entry(req, &st);
+}
+
+/* rmdir in a snapshot's directory, or of a name that is not a region. */
+static int rmdir_other(fuse_ino_t parent, const char *name)
+{
+	struct snapshot *s = snapshot__find_id(&rfs.sb->snaps, ino_id(parent));
+
+	if (!s)
+		return ENOTDIR;
+	fs_log("rmdir %s in snapshots/%s refused: a snapshot is removed "
+	       "whole (rmdir snapshots/%s)", name, s->name, s->name);
+	snapshot__put(s);
+	return EPERM;
+}
+
+void tree__rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct why why = { "" };
+	int ret;
+
+	if (parent == FS_SNAPSHOTS_INO) {
+		ret = snapshot__remove(rfs.sb, name, &why);
+		if (ret == EBUSY)
+			fs_log("rmdir snapshots/%s refused: %s", name,
+			       why__text(&why, ret));
+	} else if (parent != FS_ROOT_INO) {
+		ret = rmdir_other(parent, name);
+	} else if (strcmp(name, "snapshots") == 0) {
+		fs_log("rmdir snapshots refused: the tree is fixed");
+		ret = EPERM;
+	} else {
+		ret = sandbox__remove(rfs.sb, name, &why);
+		if (ret && ret != ENOENT)
+			fs_log("rmdir %s refused: %s", name,
+			       why__text(&why, ret));
+	}
+	fuse_reply_err(req, ret);
+}
+
+static void refuse(fuse_req_t req, const char *what, const char *name)
+{
+	fs_log("%s %s refused: the tree is fixed (mkdir/rmdir make regions)",
+	       what, name);
+	fuse_reply_err(req, EPERM);
+}
+
+void tree__mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)mode, (void)rdev;
+	refuse(req, "mknod", name);
+}
+
+void tree__create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent, (void)mode, (void)fi;
+	refuse(req, "create", name);
+}
+
+void tree__unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent;
+	refuse(req, "unlink", name);
+}
+
+void tree__rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			fuse_ino_t newparent, const char *newname,
+			unsigned int flags)
+{
+	(void)parent, (void)newparent, (void)newname, (void)flags;
+	refuse(req, "rename", name);
+}
+
+void tree__opendir(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct stat st;
+	int ret = 0;
+
+	if (!ino_top_dir(ino) && ino_file_index(ino) != -1)
+		ret = ENOTDIR;
+	else if (!ino_top_dir(ino))
+		ret = stat_id_dir(ino_id(ino), &st);
+	if (ret)
+		fuse_reply_err(req, ret);
+	else
+		fuse_reply_open(req, fi);
+}
+
+/* Add one entry; false when the reply buffer is full. */
+static bool add_entry(fuse_req_t req, char *buf, size_t size, size_t *pos,
+		      const char *name, fuse_ino_t ino, mode_t mode, off_t next)
+{
+	struct stat st = { .st_ino = ino, .st_mode = mode };
+	size_t need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+
+	if (*pos + need > size)
+		return false;
+	fuse_add_direntry(req, buf + *pos, size - *pos, name, &st, next);
+	*pos += need;
+	return true;
+}
+
+/*
+ * The idx-th child of a directory other than a region's: its name, inode
+ * and type; false past the last.  The root: its own files, snapshots/,
+ * then the regions in table order.  snapshots/: the snapshots.  A
+ * snapshot: its regions.  An rmdir during a listing may shift them, as on
+ * any filesystem with concurrent changes.
+ */
+static bool nth_child(fuse_ino_t ino, struct snapshot *snap, unsigned idx,
+		      char *name, size_t len, fuse_ino_t *child, mode_t *mode)
+{
+	struct snapshot *s;
+	struct region *r = NULL;
+	uint64_t id;
+
+	*mode = S_IFDIR;
+	if (ino == FS_ROOT_INO && idx < root__count()) {
+		snprintf(name, len, "%s", root__name(idx, child));
+		*mode = S_IFREG;
+		return true;
+	}
+	if (ino == FS_ROOT_INO && idx == root__count()) {
+		snprintf(name, len, "snapshots");
+		*child = FS_SNAPSHOTS_INO;
+		return true;
+	}
+	if (ino == FS_ROOT_INO)
+		r = sandbox__nth(rfs.sb, idx - root__count() - 1, &id);
+	else if (snap)
+		r = snapshot__nth_region(snap, idx, &id);
+	if (r) {
+		snprintf(name, len, "%s", r->name);
+		*child = ino_dir(id);
+		region__put(r);
+		return true;
+	}
+	if (ino != FS_SNAPSHOTS_INO)
+		return false;
+	s = snapshot__nth(&rfs.sb->snaps, idx);
+	if (!s)
+		return false;
+	snprintf(name, len, "%s", s->name);
+	*child = ino_dir(s->id);
+	snapshot__put(s);
+	return true;
+}
+
+/* Offsets: 1 and 2 are "." and "..", 3 + i is the i-th child. */
+void tree__readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			off_t off, struct fuse_file_info *fi)
+{
+	struct snapshot *snap = NULL;
+	size_t pos = 0;
+	char *buf;
+	bool files = !ino_top_dir(ino);
+
+	(void)fi;
+	if (files) {
+		/* A snapshot lists regions, a region its files. */
+		struct region *r = node__region(ino_id(ino));
+
+		if (!r)
+			snap = snapshot__find_id(&rfs.sb->snaps, ino_id(ino));
+		region__put(r);
+		if (!r && !snap) {
+			fuse_reply_err(req, ENOENT);	/* removed meanwhile */
+			return;
+		}
+		files = !snap;
+	}
+	if (size > 65536)
+		size = 65536;
+	buf = malloc(size);
+	if (!buf) {
+		snapshot__put(snap);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (;; off++) {
+		char name[REGION_NAME_MAX + 1];
+		fuse_ino_t child;
+		mode_t mode;
+		bool ok;
+
+		if (off == 0) {
+			ok = add_entry(req, buf, size, &pos, ".", ino,
+				       S_IFDIR, 1);
+		} else if (off == 1) {
+			ok = add_entry(req, buf, size, &pos, "..",
+				       FS_ROOT_INO, S_IFDIR, 2);
+		} else if (!files) {
+			if (!nth_child(ino, snap, (unsigned)(off - 2), name,
+				       sizeof(name), &child, &mode))
+				break;
+			ok = add_entry(req, buf, size, &pos, name, child, mode,
+				       off + 1);
+		} else {
+			if (off - 2 >= F_COUNT)
+				break;
+			ok = add_entry(req, buf, size, &pos,
+				       attr_files[off - 2].name,
+				       ino_file(ino_id(ino), (unsigned)(off - 2)),
+				       S_IFREG, off + 1);
+		}
+		if (!ok)
+			break;
+	}
+	snapshot__put(snap);
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+void tree__statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+
+	(void)ino;
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = 4096;
+	st.f_frsize = 4096;
+	st.f_namemax = REGION_NAME_MAX;
+	st.f_files = rfs.sb->nr;
+	fuse_reply_statfs(req, &st);
+}

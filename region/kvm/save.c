@@ -1,0 +1,127 @@
+/*
+ * Saving and loading the vCPU whole, for snapshots: what KVM holds of it
+ * (x86/cpu_state.c) and what the vCPU thread holds (its state, the fault
+ * text).  Both run with v->lock held and the vCPU not running, so the
+ * thread is idle and no run can start under them.
+ */
+#include "region/kvm/vcpu_priv.h"
+#include "region/x86/x86.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+struct vcpu_saved {
+	enum vcpu_state state;
+	char fault[VCPU_FAULT_MAX];
+	struct x86_state *cpu;
+};
+
+void vcpu__saved_free(struct vcpu_saved *s)
+{
+	if (!s)
+		return;
+	x86__state_free(s->cpu);
+	free(s);
+}
+
+enum vcpu_state vcpu__saved_state(const struct vcpu_saved *s)
+{
+	return s->state;
+}
+
+int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
+{
+	const char *step = "";
+	struct vcpu_saved *s;
+	int ret = 0;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (s)
+		s->cpu = x86__state_alloc(v->vm->kvm_fd, v->vm->vm_fd);
+	if (!s || !s->cpu) {
+		vcpu__saved_free(s);
+		return ENOMEM;
+	}
+	pthread_mutex_lock(&v->lock);
+	/* A pause still pending reads running: the registers move yet. */
+	if (v->state == VCPU_RUNNING) {
+		ret = EBUSY;
+		goto out;
+	}
+	s->state = v->state;
+	memcpy(s->fault, v->fault, sizeof(s->fault));
+	ret = x86__state_save(v->fd, s->cpu, &step);
+	if (ret)
+		vcpu_log(v, "vcpu: save: %s: %s", step, strerror(ret));
+out:
+	pthread_mutex_unlock(&v->lock);
+	if (ret) {
+		vcpu__saved_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+/*
+ * A fault leaves its MMIO exit pending in KVM, which would complete it at
+ * the next KVM_RUN: on the registers just loaded, moving rip and writing a
+ * register from the old instruction.  Complete it now instead, before they
+ * are loaded (immediate_exit: no guest instruction runs).  Whatever it
+ * leaves in the registers is overwritten; the old instruction could only
+ * write memory if it was a memory-to-memory one (movs from MMIO).
+ */
+static void discard_pending_locked(struct vcpu *v)
+{
+	int i;
+
+	for (i = 0; i < VCPU_COMPLETE_MAX; i++) {
+		v->run->immediate_exit = 1;
+		/* 0: it asked for more (a next fragment); give it garbage. */
+		if (ioctl(v->fd, KVM_RUN, 0) < 0 || !vcpu_io_exit(v->run))
+			break;
+	}
+	v->run->immediate_exit = 0;
+	v->io_pending = false;
+}
+
+int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
+{
+	const char *step = "";
+	int ret;
+
+	pthread_mutex_lock(&v->lock);
+	if (v->state == VCPU_RUNNING) {
+		ret = EBUSY;
+		goto out;
+	}
+	if (v->io_pending)
+		discard_pending_locked(v);
+	ret = x86__state_load(v->fd, s->cpu, &step);
+	if (ret) {
+		/* Half loaded: only a run from entry makes sense of it. */
+		vcpu_log(v, "vcpu: load: %s: %s; the vCPU is stopped", step,
+			 strerror(ret));
+		v->state = VCPU_STOPPED;
+		v->reset = true;
+	} else {
+		/*
+		 * Without an in-kernel APIC, every KVM_RUN sets CR8 from
+		 * kvm_run, which still holds the value of the last exit, not
+		 * the loaded one.
+		 */
+		v->run->cr8 = x86__state_cr8(s->cpu);
+		v->state = s->state;
+		/* Paused, halted, faulted: the registers are the loaded ones. */
+		v->reset = s->state == VCPU_STOPPED;
+		memcpy(v->fault, s->fault, sizeof(v->fault));
+	}
+	pthread_cond_broadcast(&v->cond);
+out:
+	pthread_mutex_unlock(&v->lock);
+	return ret;
+}

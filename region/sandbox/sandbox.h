@@ -1,0 +1,104 @@
+/*
+ * The sandbox: its named regions, its VM, its vCPU's boot region and its
+ * snapshots.  What the mount shows.  table.c keeps the region table;
+ * control.c holds every control operation, one entry each; snapshot.c
+ * takes and restores snapshots.
+ *
+ * Errors: 0 or a positive errno; every operation that can refuse takes a
+ * struct why (it may be NULL) and says there why it refused.
+ */
+#ifndef REGIONFS_SANDBOX_H
+#define REGIONFS_SANDBOX_H
+
+#include "region/kvm/vm.h"
+#include "region/region.h"
+#include "region/sandbox/snaps.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Hard ceiling on the region table; the limit in force is an option. */
+#define SANDBOX_REGIONS_MAX 4096
+/* How long mkdir and rmdir wait for a snapshot or restore (EBUSY). */
+#define SANDBOX_TABLE_WAIT_MS 2000
+
+struct vcpu;
+struct vcpu_config;
+
+struct sandbox {
+	pthread_rwlock_t lock;	/* the table; regions have their own locks */
+	struct sandbox_slot slots[SANDBOX_REGIONS_MAX];
+	unsigned nr;
+	unsigned max_regions;
+	uint64_t max_total;	/* bytes of mem_size, all regions together */
+	uint64_t total;
+	/* total is also changed by resize, which holds a region: own lock. */
+	pthread_mutex_t acct;
+	uint64_t next_id;
+	/* Names no region may take (the mount's own files), NULL-ended. */
+	const char *const *reserved;
+	struct vm *vm;		/* NULL: no KVM, inspection only */
+	struct why vm_why;	/* why there is no VM */
+	struct snaps snaps;
+};
+
+int sandbox__new(struct sandbox **out, unsigned max_regions,
+		 uint64_t max_total);
+/* Limits of the snapshots: 0 keeps the defaults (snaps.h). */
+void sandbox__snapshot_limits(struct sandbox *sb, unsigned max_snaps,
+			      uint64_t max_bytes);
+/* Names that are the mount's own: region names may not be one of them. */
+void sandbox__reserve_names(struct sandbox *sb, const char *const *names);
+/* Open the VM; on failure the sandbox works without one (ENODEV later). */
+int sandbox__open_vm(struct sandbox *sb, const char *kvm_path);
+void sandbox__free(struct sandbox *sb);
+
+/*
+ * EINVAL/ENAMETOOLONG: bad name or size; EEXIST: taken; ENOSPC: limits;
+ * EBUSY: a snapshot or restore held the table past SANDBOX_TABLE_WAIT_MS.
+ */
+int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
+		    uint64_t *id, struct why *why);
+/* Unmaps first; EBUSY when exclusivity is not available. */
+int sandbox__remove(struct sandbox *sb, const char *name, struct why *why);
+
+/* Lookups return a reference (region__put it) or NULL. */
+struct region *sandbox__find(struct sandbox *sb, const char *name,
+			     uint64_t *id);
+/* By id: a live region (snapshot__find_region_id finds the copies). */
+struct region *sandbox__find_id(struct sandbox *sb, uint64_t id);
+/* The idx-th region in table order, for readdir; NULL past the end. */
+struct region *sandbox__nth(struct sandbox *sb, unsigned idx, uint64_t *id);
+
+/*
+ * Control operations (control.c): each takes exclusivity on the region.
+ * set_guest_addr: map, move or (none) unmap; ENODEV without a VM.
+ * set_access: rw/ro for the guest, applied at once when mapped.
+ * resize: EPERM while mapped; ENOSPC past max_total.
+ * zero: punch the whole region.  dirty_clear: `echo 0 > dirty`.
+ */
+int sandbox__set_guest_addr(struct sandbox *sb, struct region *r,
+			    bool none, uint64_t gpa, struct why *why);
+int sandbox__set_access(struct sandbox *sb, struct region *r, bool ro,
+			struct why *why);
+int sandbox__resize(struct sandbox *sb, struct region *r, uint64_t size,
+		    struct why *why);
+int sandbox__zero(struct sandbox *sb, struct region *r, struct why *why);
+int sandbox__dirty_clear(struct sandbox *sb, struct region *r,
+			 struct why *why);
+/* Where r is mapped in the guest: true with *gpa, false when not. */
+bool sandbox__guest_addr(struct sandbox *sb, const struct region *r,
+			 uint64_t *gpa);
+/* Create region name of size and map it at gpa (the demo, --region). */
+int sandbox__add_mapped(struct sandbox *sb, const char *name, uint64_t size,
+			uint64_t gpa, struct why *why);
+/*
+ * The vCPU on a region "boot" made for it (vcpu.h): ENODEV without a VM,
+ * EEXIST when a region named "boot" exists.  The region goes again when
+ * the vCPU cannot be made.
+ */
+int sandbox__new_vcpu(struct sandbox *sb, const struct vcpu_config *cfg,
+		      struct vcpu **out, struct why *why);
+
+#endif

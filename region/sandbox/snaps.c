@@ -1,0 +1,190 @@
+/* The snapshot table (snaps.h). */
+#include "region/sandbox/snaps.h"
+#include "region/kvm/vcpu.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void snaps__init(struct snaps *t)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_rwlock_init(&t->lock, NULL);
+	pthread_mutex_init(&t->op, NULL);
+	snaps__limits(t, 0, 0);
+}
+
+void snaps__limits(struct snaps *t, unsigned max, uint64_t max_bytes)
+{
+	if (max == 0)
+		max = SNAPSHOTS_DEFAULT;
+	if (max > SANDBOX_SNAPSHOTS_MAX)
+		max = SANDBOX_SNAPSHOTS_MAX;
+	if (max_bytes == 0) {
+		long pages = sysconf(_SC_PHYS_PAGES);
+
+		max_bytes = pages > 0 ? (uint64_t)pages / 2 *
+					(uint64_t)region__page_size() :
+					UINT64_MAX;
+	}
+	t->max = max;
+	t->max_bytes = max_bytes;
+}
+
+void snaps__free(struct snaps *t)
+{
+	for (unsigned i = 0; i < t->nr; i++)
+		snapshot__put(t->snaps[i]);
+	t->nr = 0;
+	pthread_rwlock_destroy(&t->lock);
+	pthread_mutex_destroy(&t->op);
+}
+
+static void free_snapshot(struct snapshot *s)
+{
+	for (unsigned i = 0; i < s->nr; i++)
+		region__put(s->regions[i].region);
+	free(s->regions);
+	free(s->synced);
+	vcpu__saved_free(s->cpu);
+	free(s);
+}
+
+struct snapshot *snapshot__alloc(const char *name, unsigned nr)
+{
+	struct snapshot *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->regions = calloc(nr ? nr : 1, sizeof(*s->regions));
+	s->synced = calloc(nr ? nr : 1, sizeof(*s->synced));
+	if (!s->regions || !s->synced) {
+		free_snapshot(s);
+		return NULL;
+	}
+	atomic_init(&s->refs, 1);
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->nr = nr;
+	return s;
+}
+
+void snapshot__put(struct snapshot *s)
+{
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+		free_snapshot(s);
+}
+
+static struct snapshot *get(struct snapshot *s)
+{
+	if (s)
+		atomic_fetch_add(&s->refs, 1);
+	return s;
+}
+
+int snaps__index_locked(struct snaps *t, const char *name)
+{
+	for (unsigned i = 0; i < t->nr; i++)
+		if (strcmp(t->snaps[i]->name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+void snaps__add(struct snaps *t, struct snapshot *s)
+{
+	pthread_rwlock_wrlock(&t->lock);
+	t->snaps[t->nr++] = s;
+	t->bytes += s->bytes;
+	pthread_rwlock_unlock(&t->lock);
+}
+
+int snaps__remove(struct snaps *t, const char *name)
+{
+	struct snapshot *s = NULL;
+	int idx;
+
+	pthread_rwlock_wrlock(&t->lock);
+	idx = snaps__index_locked(t, name);
+	if (idx >= 0) {
+		s = t->snaps[idx];
+		memmove(&t->snaps[idx], &t->snaps[idx + 1],
+			(t->nr - (unsigned)idx - 1) * sizeof(t->snaps[0]));
+		t->nr--;
+		t->bytes -= s->bytes;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	/* Open files keep their copy; the rest is freed now. */
+	snapshot__put(s);
+	return idx < 0 ? ENOENT : 0;
+}
+
+struct snapshot *snapshot__find(struct snaps *t, const char *name)
+{
+	struct snapshot *s;
+	int idx;
+
+	pthread_rwlock_rdlock(&t->lock);
+	idx = snaps__index_locked(t, name);
+	s = idx < 0 ? NULL : get(t->snaps[idx]);
+	pthread_rwlock_unlock(&t->lock);
+	return s;
+}
+
+struct snapshot *snapshot__find_id(struct snaps *t, uint64_t id)
+{
+	struct snapshot *s = NULL;
+
+	pthread_rwlock_rdlock(&t->lock);
+	for (unsigned i = 0; i < t->nr && !s; i++)
+		if (t->snaps[i]->id == id)
+			s = get(t->snaps[i]);
+	pthread_rwlock_unlock(&t->lock);
+	return s;
+}
+
+struct snapshot *snapshot__nth(struct snaps *t, unsigned idx)
+{
+	struct snapshot *s = NULL;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (idx < t->nr)
+		s = get(t->snaps[idx]);
+	pthread_rwlock_unlock(&t->lock);
+	return s;
+}
+
+struct region *snapshot__region(struct snapshot *s, const char *name,
+				uint64_t *id)
+{
+	for (unsigned i = 0; i < s->nr; i++)
+		if (strcmp(s->regions[i].region->name, name) == 0)
+			return snapshot__nth_region(s, i, id);
+	return NULL;
+}
+
+struct region *snapshot__nth_region(struct snapshot *s, unsigned idx,
+				    uint64_t *id)
+{
+	if (idx >= s->nr)
+		return NULL;
+	if (id)
+		*id = s->regions[idx].id;
+	return region__get(s->regions[idx].region);
+}
+
+struct region *snapshot__find_region_id(struct snaps *t, uint64_t id)
+{
+	struct region *r = NULL;
+
+	pthread_rwlock_rdlock(&t->lock);
+	for (unsigned i = 0; i < t->nr && !r; i++) {
+		struct snapshot *s = t->snaps[i];
+
+		for (unsigned j = 0; j < s->nr && !r; j++)
+			if (s->regions[j].id == id)
+				r = region__get(s->regions[j].region);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return r;
+}

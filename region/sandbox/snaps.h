@@ -1,0 +1,90 @@
+/*
+ * The snapshot table: the snapshots a sandbox holds, their copies, and the
+ * limits on them.  Taking and restoring them is snapshot.h's business;
+ * this file only keeps them and finds them.
+ *
+ * Errors: 0 or a positive errno.
+ */
+#ifndef REGIONFS_SNAPS_H
+#define REGIONFS_SNAPS_H
+
+#include "region/region.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+struct vcpu_saved;
+
+/* Hard ceiling on the snapshot table; the limit in force is an option. */
+#define SANDBOX_SNAPSHOTS_MAX 256
+/*
+ * Default limits (options): a count, and the memory the copies take (half
+ * of the machine's RAM when 0).
+ */
+#define SNAPSHOTS_DEFAULT 16
+
+/* A region of the sandbox, or a copy in a snapshot, with its id. */
+struct sandbox_slot {
+	struct region *region;
+	uint64_t id;		/* never reused, so inode numbers stay unique */
+};
+
+struct snapshot {
+	char name[REGION_NAME_MAX + 1];
+	uint64_t id;		/* from the sandbox's ids: inode numbers */
+	atomic_int refs;
+	struct timespec created;
+	uint32_t boundary;	/* dirty epoch at the snapshot point */
+	/*
+	 * Per region, the epoch since which the live region may differ from
+	 * the copy: the boundary, or the end of the last restore of it
+	 * (changed only under the table's op lock).
+	 */
+	uint32_t *synced;
+	unsigned nr;
+	struct sandbox_slot *regions;	/* sealed (readonly) copies */
+	struct vcpu_saved *cpu;		/* NULL without a vCPU */
+	uint64_t bytes;			/* memory the copies take */
+};
+
+struct snaps {
+	pthread_rwlock_t lock;	/* the table below */
+	struct snapshot *snaps[SANDBOX_SNAPSHOTS_MAX];
+	unsigned nr;
+	unsigned max;
+	uint64_t max_bytes;
+	uint64_t bytes;
+	/* One snapshot, restore or snapshot removal at a time. */
+	pthread_mutex_t op;
+};
+
+void snaps__init(struct snaps *t);
+/* Limits: 0 keeps the defaults. */
+void snaps__limits(struct snaps *t, unsigned max, uint64_t max_bytes);
+void snaps__free(struct snaps *t);
+
+/* A new, empty snapshot of nr regions, or NULL (ENOMEM). */
+struct snapshot *snapshot__alloc(const char *name, unsigned nr);
+void snapshot__put(struct snapshot *s);
+/* Add s (the table takes the reference); remove by name (ENOENT). */
+void snaps__add(struct snaps *t, struct snapshot *s);
+int snaps__remove(struct snaps *t, const char *name);
+/* Under t->lock: the index of name, or -1. */
+int snaps__index_locked(struct snaps *t, const char *name);
+
+/* Lookups return a reference (snapshot__put it) or NULL. */
+struct snapshot *snapshot__find(struct snaps *t, const char *name);
+struct snapshot *snapshot__find_id(struct snaps *t, uint64_t id);
+struct snapshot *snapshot__nth(struct snaps *t, unsigned idx);
+
+/* A snapshot's regions (references, or NULL). */
+struct region *snapshot__region(struct snapshot *s, const char *name,
+				uint64_t *id);
+struct region *snapshot__nth_region(struct snapshot *s, unsigned idx,
+				    uint64_t *id);
+/* The copy with this id in any snapshot. */
+struct region *snapshot__find_region_id(struct snaps *t, uint64_t id);
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * Snapshots: what exclusivity exists for.  Taking one holds every region
+ * exclusive at once (so the guest is out, and no host write is half-way),
+ * copies each sparsely into a sealed region of its own, and saves the
+ * vCPU.  Restoring holds the snapshot's regions exclusive and copies back
+ * only the pages written since (the dirty stamps say which).
+ */
+#include "region/sandbox/snapshot.h"
+#include "region/sandbox/copy.h"
+#include "region/kvm/vcpu.h"
+#include "region/util/parse.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int op_begin(struct sandbox *sb, struct why *why)
+{
+	struct timespec ts = region__deadline_ms(SNAPSHOT_WAIT_MS);
+	int ret = pthread_mutex_clocklock(&sb->snaps.op, CLOCK_MONOTONIC, &ts);
+
+	if (ret == ETIMEDOUT)
+		ret = EBUSY;
+	if (ret)
+		why__set(why, ret, "another snapshot or restore is under way");
+	return ret;
+}
+
+static void release(struct region **held, unsigned n)
+{
+	while (n)
+		region__exclusive_end(held[--n]);
+}
+
+/* Exclusivity on every region given, or on none: EBUSY/EPERM. */
+static int hold_all(struct region **rs, unsigned n, struct why *why)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int ret = region__exclusive_begin(rs[i], why);
+
+		if (ret) {
+			release(rs, i);
+			return why__prefix(why, ret, "region %s: ",
+					   rs[i]->name);
+		}
+	}
+	return 0;
+}
+
+static int refuse_running(struct vcpu *v, struct why *why)
+{
+	if (v && vcpu__state(v) == VCPU_RUNNING)
+		return why__set(why, EBUSY, "the vCPU is running (pause first)");
+	return 0;
+}
+
+/* The copies, made while the caller holds every live region exclusive. */
+static int copy_regions(struct snapshot *s, struct region **live,
+			struct why *why)
+{
+	uint8_t *buf = malloc(COPY_CHUNK);
+	int ret = 0;
+
+	if (!buf)
+		return why__set(why, ENOMEM, "out of memory");
+	for (unsigned i = 0; i < s->nr && !ret; i++) {
+		struct region *r = live[i], *c;
+
+		ret = region__new_readonly(r->name, r->mem_size, &c);
+		if (ret) {
+			why__set(why, ret, "region %s: cannot make the copy: %s",
+				 r->name, strerror(ret));
+			break;
+		}
+		s->regions[i].region = c;
+		ret = copy__range(c->memfd, r->memfd, buf,
+				  &(struct extents){ .hole = 0 }, 0,
+				  r->mem_size, false);
+		if (ret)
+			why__set(why, ret, "region %s: copy failed: %s",
+				 r->name, strerror(ret));
+		s->bytes += region__resident(c);
+	}
+	free(buf);
+	return ret;
+}
+
+/* Checks before anything is copied: the name and the count... */
+static int check_name(struct snaps *t, const char *name, struct why *why)
+{
+	int ret = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (snaps__index_locked(t, name) >= 0)
+		ret = why__set(why, EEXIST, "the name is taken");
+	else if (t->nr >= t->max)
+		ret = why__set(why, ENOSPC, "%u snapshots already "
+			       "(-o max_snapshots)", t->nr);
+	pthread_rwlock_unlock(&t->lock);
+	return ret;
+}
+
+/* ...and the memory the copies will take. */
+static int check_bytes(struct snaps *t, struct region **live, unsigned n,
+		       struct why *why)
+{
+	uint64_t need = 0, left;
+
+	for (unsigned i = 0; i < n; i++)
+		need += region__resident(live[i]);
+	/* What the copies will take at most: refuse before copying. */
+	left = t->bytes > t->max_bytes ? 0 : t->max_bytes - t->bytes;
+	if (need > left)
+		return why__set(why, ENOSPC, "the copies would take %llu bytes, "
+				"%llu of %llu are left (-o max_snapshot_total)",
+				(unsigned long long)need,
+				(unsigned long long)left,
+				(unsigned long long)t->max_bytes);
+	return 0;
+}
+
+/*
+ * The snapshot point, with every region held: every guest write so far
+ * harvested, then the boundary, before the copy, so that a writer we
+ * cannot see (passthrough) that writes during the copy is stamped above
+ * it.  Exclusivity keeps the guest out: the vCPU cannot start now.
+ */
+static int take_held(struct snapshot *s, struct vcpu *v, struct region **live,
+		     struct why *why)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; i < s->nr && !ret; i++) {
+		ret = region__dirty_harvest(live[i]);
+		if (ret)
+			why__set(why, ret, "region %s: KVM_GET_DIRTY_LOG: %s",
+				 live[i]->name, strerror(ret));
+	}
+	s->boundary = dirty__boundary();
+	for (unsigned i = 0; i < s->nr; i++)
+		s->synced[i] = s->boundary;
+	if (!ret && v) {
+		ret = vcpu__save(v, &s->cpu);
+		if (ret)
+			why__set(why, ret, "cannot save the vCPU: %s",
+				 ret == EBUSY ? "it is running (pause first)" :
+				 strerror(ret));
+	}
+	if (!ret)
+		ret = copy_regions(s, live, why);
+	return ret;
+}
+
+/* Its ids come from the sandbox's: the inode numbers of the mount. */
+static void publish(struct sandbox *sb, struct snapshot *s)
+{
+	clock_gettime(CLOCK_REALTIME, &s->created);
+	pthread_mutex_lock(&sb->acct);
+	s->id = sb->next_id++;
+	for (unsigned i = 0; i < s->nr; i++)
+		s->regions[i].id = sb->next_id++;
+	pthread_mutex_unlock(&sb->acct);
+	snaps__add(&sb->snaps, s);
+}
+
+int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
+		   struct why *why)
+{
+	struct region **live = NULL;
+	struct snapshot *s = NULL;
+	unsigned n;
+	int ret;
+
+	if (parse__region_name(name))
+		return why__set(why, EINVAL, "names are [A-Za-z0-9_.-]{1,64}, "
+				"not starting with '.'");
+	ret = op_begin(sb, why);
+	if (ret)
+		return ret;
+	/* The table stays as it is until the copy is complete. */
+	pthread_rwlock_rdlock(&sb->lock);
+	ret = check_name(&sb->snaps, name, why);
+	if (!ret)
+		ret = refuse_running(v, why);
+	if (ret)
+		goto out;
+	n = sb->nr;
+	live = calloc(n ? n : 1, sizeof(*live));
+	s = snapshot__alloc(name, n);
+	if (!live || !s) {
+		ret = why__set(why, ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++)
+		live[i] = sb->slots[i].region;
+	ret = check_bytes(&sb->snaps, live, n, why);
+	if (!ret)
+		ret = hold_all(live, n, why);
+	if (ret)
+		goto out;
+	ret = take_held(s, v, live, why);
+	release(live, n);
+	if (!ret) {
+		publish(sb, s);
+		s = NULL;
+	}
+out:
+	pthread_rwlock_unlock(&sb->lock);
+	pthread_mutex_unlock(&sb->snaps.op);
+	free(live);
+	snapshot__put(s);
+	return ret;
+}
+
+/* Give r the bytes of copy c: the pages written since the boundary. */
+static int restore_region(struct region *r, struct region *c,
+			  uint32_t since, uint8_t *buf)
+{
+	uint64_t page = region__page_size(), first, end, p = 0;
+	struct extents x = { .hole = 0 };
+	int ret;
+
+	ret = region__dirty_harvest(r);
+	if (ret)
+		return ret;
+	if (!r->dirty.track)
+		/* Nothing says which pages changed: all of them may have. */
+		return copy__range(r->memfd, c->memfd, buf, &x, 0, r->mem_size,
+				   true);
+	while (region__dirty_next(r, since, p, &first, &end)) {
+		ret = copy__range(r->memfd, c->memfd, buf, &x, first * page,
+				  end * page, true);
+		if (ret)
+			return ret;
+		/* Written by the host, as far as `dirty` is concerned. */
+		region__dirty_mark(r, first * page, (end - first) * page);
+		p = end;
+	}
+	return 0;
+}
+
+/* The live regions of s, by name; ENOENT for one removed since. */
+static int find_live(struct sandbox *sb, struct snapshot *s,
+		     struct region **live, struct why *why)
+{
+	for (unsigned i = 0; i < s->nr; i++) {
+		struct region *c = s->regions[i].region;
+
+		live[i] = NULL;
+		for (unsigned j = 0; j < sb->nr; j++)
+			if (strcmp(sb->slots[j].region->name, c->name) == 0)
+				live[i] = sb->slots[j].region;
+		if (!live[i])
+			return why__set(why, ENOENT, "region %s was removed "
+					"since the snapshot (mkdir it, with "
+					"mem_size %llu)", c->name,
+					(unsigned long long)c->mem_size);
+	}
+	return 0;
+}
+
+static int check_sizes(struct snapshot *s, struct region **live,
+		       struct why *why)
+{
+	for (unsigned i = 0; i < s->nr; i++) {
+		uint64_t want = s->regions[i].region->mem_size;
+
+		if (live[i]->mem_size != want)
+			return why__set(why, EINVAL, "region %s is %llu bytes, "
+					"the snapshot's is %llu (write that to "
+					"its mem_size)", live[i]->name,
+					(unsigned long long)live[i]->mem_size,
+					(unsigned long long)want);
+	}
+	return 0;
+}
+
+/*
+ * With every region held: the vCPU first, since loading it may complete
+ * an I/O exit a fault left pending, which can write guest memory (logged,
+ * so the copy below puts those pages back too); then the pages.
+ */
+static int restore_held(struct snapshot *s, struct vcpu *v,
+			struct region **live, uint8_t *buf, struct why *why)
+{
+	unsigned restored = 0;
+	uint32_t b;
+	int ret = 0;
+
+	if (v && s->cpu) {
+		ret = vcpu__load(v, s->cpu);
+		if (ret)
+			why__set(why, ret, "cannot load the vCPU: %s",
+				 strerror(ret));
+	}
+	for (unsigned i = 0; i < s->nr && !ret; i++) {
+		ret = restore_region(live[i], s->regions[i].region,
+				     s->synced[i], buf);
+		if (!ret) {
+			restored = i + 1;
+			continue;
+		}
+		why__set(why, ret, "region %s: copy failed: %s; %u of %u "
+			 "regions restored, the vCPU is stopped",
+			 live[i]->name, strerror(ret), i, s->nr);
+		/* Half-restored memory must not run on. */
+		if (v)
+			vcpu__stop(v);
+	}
+	/*
+	 * Now the regions hold the snapshot's bytes: a later restore of it
+	 * needs only the pages written after this point (for every other
+	 * snapshot, the pages just written count as changed).  One epoch
+	 * for the whole restore; those restored before a failure count too.
+	 */
+	b = dirty__boundary();
+	for (unsigned i = 0; i < restored; i++)
+		s->synced[i] = b;
+	return ret;
+}
+
+int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
+		      struct why *why)
+{
+	struct region **live = NULL;
+	struct snapshot *s;
+	uint8_t *buf = NULL;
+	int ret;
+
+	ret = op_begin(sb, why);
+	if (ret)
+		return ret;
+	pthread_rwlock_rdlock(&sb->lock);
+	s = snapshot__find(&sb->snaps, name);
+	if (!s) {
+		ret = why__set(why, ENOENT, "no snapshot of that name");
+		goto out;
+	}
+	live = calloc(s->nr ? s->nr : 1, sizeof(*live));
+	buf = malloc(COPY_CHUNK);
+	if (!live || !buf) {
+		ret = why__set(why, ENOMEM, "out of memory");
+		goto out;
+	}
+	/* Everything is checked before anything changes. */
+	ret = find_live(sb, s, live, why);
+	if (!ret)
+		ret = refuse_running(v, why);
+	if (!ret)
+		ret = hold_all(live, s->nr, why);
+	if (ret)
+		goto out;
+	ret = check_sizes(s, live, why);
+	if (!ret)
+		ret = restore_held(s, v, live, buf, why);
+	release(live, s->nr);
+out:
+	pthread_rwlock_unlock(&sb->lock);
+	pthread_mutex_unlock(&sb->snaps.op);
+	snapshot__put(s);
+	free(live);
+	free(buf);
+	return ret;
+}
+
+int snapshot__remove(struct sandbox *sb, const char *name, struct why *why)
+{
+	int ret = op_begin(sb, why);
+
+	if (ret)
+		return ret;
+	ret = snaps__remove(&sb->snaps, name);
+	if (ret)
+		why__set(why, ret, "no snapshot of that name");
+	pthread_mutex_unlock(&sb->snaps.op);
+	return ret;
+}

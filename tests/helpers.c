@@ -1,0 +1,54 @@
+/* Helpers shared by the cmocka tests (helpers.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "tests/helpers.h"
+
+#include <errno.h>
+#include <time.h>
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+struct sandbox *new_sandbox(unsigned max_regions, uint64_t max_total)
+{
+	struct sandbox *sb = NULL;
+
+	assert_int_equal(sandbox__new(&sb, max_regions, max_total), 0);
+	assert_non_null(sb);
+	return sb;
+}
+
+struct region *add_region(struct sandbox *sb, const char *name, uint64_t size)
+{
+	struct region *r;
+
+	assert_int_equal(sandbox__create(sb, name, size, NULL, NULL), 0);
+	r = sandbox__find(sb, name, NULL);
+	assert_non_null(r);
+	return r;
+}
+
+struct region *add_mapped(struct sandbox *sb, const char *name,
+			  uint64_t size, uint64_t gpa)
+{
+	struct region *r = add_region(sb, name, size);
+
+	assert_int_equal(sandbox__set_guest_addr(sb, r, false, gpa, NULL), 0);
+	return r;
+}
