@@ -1,9 +1,9 @@
 /*
  * The demo guest: a greeting on the console, then a heartbeat every 100 ms.
- * Region layout (keep in step with region/guest.h, GUEST_DEMO_*):
+ * Region layout (keep in step with region/guest/guest.h, GUEST_DEMO_*):
  *   ram        [0x100000-0x200000)  this code; the stack grows down from its top
  *   heartbeat  [0x200000-0x201000)  +0 ticks (uint64), +8 TSC of the last tick
- * Ports (region/vcpu.h): out byte to 0xE9 = console, out dword to 0xE8 =
+ * Ports (region/kvm/vcpu.h): out byte to 0xE9 = console, out dword to 0xE8 =
  * sleep that many milliseconds.
  */
 	.equ CONSOLE, 0xe9
