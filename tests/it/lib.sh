@@ -64,11 +64,10 @@ REFUSALS=0	# refusal lines the test expects in LOG
 # The lines a log may hold besides refusals (an ERE; a test may add its own).
 LOG_NOTICES=': no KVM \(|: mounted at |: guest: |: contents read path: |: unmounted$'
 
-# True when /dev/kvm can be opened: the daemon then has a VM.
-have_kvm() {
-	[ -c /dev/kvm ] &&
-		py -c 'import os; os.close(os.open("/dev/kvm", os.O_RDWR))' 2>/dev/null
-}
+# have_kvm: /dev/kvm can be opened, so the daemon has a VM.  The one probe
+# every script uses.
+# shellcheck source=scripts/kvm.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/kvm.sh"
 
 # ---------------------------------------------------------------------------
 # errno_of OP ARGS...: run one system call and print OK, SHORT:N (a write
