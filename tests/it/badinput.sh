@@ -2,6 +2,7 @@
 # Bad input, table-driven: for every writable file and every directory
 # operation, each bad value or call gets its exact errno, changes nothing
 # that can be read back, and leaves exactly one log line saying why.
+# shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 LONG=$(head -c 5000 /dev/zero | tr '\0' 1)	# longer than a page

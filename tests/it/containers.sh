@@ -1,8 +1,10 @@
+#!/bin/bash
 # Inspection from containers: the mount bound read-only into a bwrap
 # sandbox (new user, PID and network namespaces) running as another uid,
 # and the same uid on the host through setpriv.  The kernel checks the
 # mode bits (default_permissions); allow_other lets other uids in at all.
-. "$TESTS_DIR/it/lib.sh"
+# shellcheck source=tests/it/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 command -v bwrap >/dev/null || skip "bwrap (bubblewrap) missing"
 command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"

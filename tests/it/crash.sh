@@ -1,9 +1,11 @@
+#!/bin/bash
 # Faults: the daemon killed with -9 while readers are mid-read leaves no
 # dead mount (auto_unmount), the readers get an answer (an error, or for a
 # passthrough reader the memory it already holds) instead of hanging, and
 # a new daemon mounts at the same place at once.  A reader killed mid-read
 # never takes the daemon down.
-. "$TESTS_DIR/it/lib.sh"
+# shellcheck source=tests/it/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # A reader that keeps reading contents until it gets an error or 20 s
 # pass; it prints how it ended.

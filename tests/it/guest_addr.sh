@@ -3,6 +3,7 @@
 # write is refused with ENODEV and changes nothing; with /dev/kvm, map,
 # overlap, move, unmap, alignment, resize while mapped and rmdir of a
 # mapped region.
+# shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # mapped REGION GPA: kind and guest_addr say where it is (GPA "none": not).

@@ -1,9 +1,17 @@
-# Shared by the integration tests: source it.
+# shellcheck shell=bash
+# Shared by the integration tests: each starts the same way,
 #
-# Each test starts the real daemon on a mktemp -d mountpoint, drives it
-# with standard tools, and ends by checking that the daemon is alive, that
-# its log holds exactly the refusals the test caused, and that it unmounts
-# cleanly.  Environment: REGIONFS (the binary), TESTS_DIR (tests/).
+#	#!/bin/bash
+#	# What it tests...
+#	# shellcheck source=tests/it/lib.sh
+#	. "$(dirname "$0")/lib.sh"
+#
+# starts the real daemon with start_daemon (or start_daemon_at) on a
+# mktemp -d mountpoint, drives it with standard tools, and ends with
+# finish: the daemon is alive, its log holds exactly the refusals the test
+# caused, and it unmounts cleanly.  A start that must fail goes through
+# expect_start_fails.  Environment: REGIONFS (the binary), GUESTS_DIR (the
+# test guests' ELF files, for the tests that run one).
 set -euo pipefail
 
 TEST_NAME=$(basename "$0" .sh)
@@ -286,6 +294,28 @@ start_daemon_at() {
 # start_daemon [ARGS...]: on a fresh mktemp -d mountpoint.
 start_daemon() {
 	start_daemon_at "$(mktemp -d -p "$WORK" mnt.XXXXXX)" "$@"
+}
+
+# expect_start_fails PATTERN ARGS...: regionfs exits non-zero, says why
+# on stderr (matching PATTERN), and leaves nothing mounted.
+expect_start_fails() {
+	local pattern=$1 rc=0 target
+	shift
+	timeout 20 "$REGIONFS" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		bad "regionfs $*: exit 0, want a failure"
+	elif [ "$rc" -eq 124 ]; then
+		bad "regionfs $*: still running after 20 s"
+	fi
+	grep -qiE -- "$pattern" "$WORK/err" ||
+		bad "regionfs $*: stderr '$(cat "$WORK/err")' does not match /$pattern/"
+	# Whatever it was given last is the would-be mountpoint: a wrongly
+	# successful start must not leave a mount behind for the next case.
+	target=${*: -1}
+	if awk -v t="$target" '$2 == t { f = 1 } END { exit !f }' /proc/self/mounts; then
+		bad "regionfs $*: left $target mounted"
+		fusermount3 -u -z "$target" || true
+	fi
 }
 
 # The log holds the daemon's notices and exactly the refusals the test

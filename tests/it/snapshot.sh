@@ -4,6 +4,7 @@
 # copies, refusals, limits, a sparse 16 GiB snapshot, and the save-to-disk
 # round trip with cp --sparse.  With /dev/kvm, the guest's side: its
 # writes in dirty, and a snapshot it continues from after a restore.
+# shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 LOG_NOTICES+='|: vcpu: halted at rip '
 

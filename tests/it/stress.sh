@@ -1,10 +1,12 @@
+#!/bin/bash
 # Load: readers and writers of contents, zero, resize, guest_addr,
 # mkdir/rmdir, snapshots and dirty, all at once for STRESS_SECONDS (30).  It passes when the
 # daemon survives, no operation outlives the watchdog (OP_BOUND seconds),
 # every error is one DESIGN.md allows for the operation, the daemon's
 # threads and memory stay bounded, and the bytes a writer wrote are the
 # bytes a later reader reads.
-. "$TESTS_DIR/it/lib.sh"
+# shellcheck source=tests/it/lib.sh
+. "$(dirname "$0")/lib.sh"
 # Control writes use bash -c "echo": dash reports any failed write as
 # "I/O error", hiding the errno this test checks.
 
