@@ -12,6 +12,12 @@
 # caused, and it unmounts cleanly.  A start that must fail goes through
 # expect_start_fails.  Environment: REGIONFS (the binary), GUESTS_DIR (the
 # test guests' ELF files, for the tests that run one).
+#
+# Results, as meson and scripts/test count them: exit 0 passed, 77
+# skipped (after a line "skip: WHY"), anything else failed.  A test that
+# cannot run one of its parts here (no usable /dev/kvm) says so with
+# skip_part, one line "skip: PART: WHY" that scripts/test counts as a skip
+# of its own, "NAME (PART)", beside the test's pass.
 set -euo pipefail
 
 TEST_NAME=$(basename "$0" .sh)
@@ -23,6 +29,16 @@ say() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
 skip() {
 	printf 'skip: %s\n' "$*"
 	exit 77
+}
+
+# skip_part PART WHY: a part of the test that does not run here; the rest
+# does.  Never silent: scripts/test counts the line as one skip.
+SKIPPED_PARTS=0
+skip_part() {
+	local part=$1
+	shift
+	printf 'skip: %s: %s\n' "$part" "$*"
+	SKIPPED_PARTS=$((SKIPPED_PARTS + 1))
 }
 
 # Fatal: what follows cannot run meaningfully.
@@ -76,6 +92,11 @@ LOG_NOTICES=': no KVM \(|: mounted at |: guest: |: contents read path: |: unmoun
 # every script uses.
 # shellcheck source=scripts/kvm.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../../scripts/kvm.sh"
+
+# NO_KVM: daemon options for a sandbox without a VM on any machine, usable
+# /dev/kvm or not: a KVM device that does not exist.
+# shellcheck disable=SC2034  # used by the tests that source this
+NO_KVM=(-o "kvm=$WORK/no-kvm")
 
 # ---------------------------------------------------------------------------
 # errno_of OP ARGS...: run one system call and print OK, SHORT:N (a write
@@ -349,7 +370,11 @@ stop_daemon() {
 finish() {
 	[ -z "$DAEMON_PID" ] || stop_daemon
 	[ "$FAILURES" -eq 0 ] || fail "$FAILURES check(s) failed"
-	say ok
+	if [ "$SKIPPED_PARTS" -gt 0 ]; then
+		say "ok ($SKIPPED_PARTS part(s) skipped, see the skip: lines)"
+	else
+		say ok
+	fi
 }
 
 cleanup() {
