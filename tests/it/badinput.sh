@@ -49,7 +49,7 @@ WRITES=(
 	'guest_addr|none|EINVAL|1'
 	# The files without a store are closed to writers.  Root passes the
 	# kernel's mode check (CAP_DAC_OVERRIDE), so the daemon refuses: with
-	# a log line, like every refusal (DESIGN.md, Errors).
+	# a log line, like every refusal (README: one log line saying why).
 	'base_addr|0x1000|EACCES'
 	'raw_addr|0x1000|EACCES'
 	'raw_size|4096|EACCES'

@@ -2,11 +2,13 @@
 # The sandbox runs a guest, seen and steered through the mount with
 # standard tools: the demo guest (--demo) prints on the console and ticks
 # a heartbeat; control writes on mapped regions are refused while it runs
-# and work once it is paused; guest images are checked at start.
+# and work once it is paused; guest images are checked at start.  It needs
+# a usable /dev/kvm and skips without one; scripts/test then runs it in the
+# KVM lab (it is one of KVMLAB_TESTS there).
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-have_kvm || skip "/dev/kvm missing: the guest cannot run here (not in the KVM lab yet: see KVMLAB_TESTS in scripts/test)"
+have_kvm || skip "no usable /dev/kvm: the guest cannot run here (scripts/test runs this test in the KVM lab)"
 
 # ticks: the demo's 64-bit counter, at offset 0 of heartbeat.
 ticks() {

@@ -413,8 +413,9 @@ ls_sorted() {
 	ls -A "$1" | sort | tr '\n' ' '
 }
 
-# The root's own entries (DESIGN.md, "The mount"): never regions, and
-# never names for mkdir.  Which of them exist depends on the build.
+# The root's own entries (README: the root files, and the names mkdir
+# refuses): never regions, and never names for mkdir.  Which of them exist
+# depends on the build.
 ROOT_NAMES=(vcpu console snapshot restore snapshots metrics)
 
 # ls_regions: the regions, i.e. what ls shows at the root except the
