@@ -455,8 +455,7 @@ snapshot() {
 # CMD is run anew each time: what it reads must be read inside it (a
 # "$(...)" in its arguments would be read once, before the first try).
 wait_for() {
-	local i
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		"$@" && return 0
 		sleep 0.1
 	done

@@ -157,7 +157,7 @@ vcpuer() {
 sampler() {
 	local t rss
 	while running; do
-		t=$(ls "/proc/$DAEMON_PID/task" 2>/dev/null | wc -l)
+		t=$(awk '/^Threads:/ { print $2 }' "/proc/$DAEMON_PID/status" 2>/dev/null || echo 0)
 		rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON_PID/status" 2>/dev/null || echo 0)
 		echo "$t $rss" >>"$OUT/samples"
 		sleep 0.5
