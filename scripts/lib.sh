@@ -1,7 +1,13 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # DEPS_*: used by the scripts that source this
 # Shared by scripts/run, scripts/test and scripts/bench: source it.
-# Installs what is missing (Debian packages) and builds regionfs.
+# Installs what is missing (Debian packages) and builds regionfs; have_kvm
+# (scripts/kvm.sh) says whether /dev/kvm is usable.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# shellcheck source=scripts/kvm.sh
+. "$ROOT/scripts/kvm.sh"
 
 # Packages by what needs them; every script installs what it uses.
 DEPS_BUILD="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev"

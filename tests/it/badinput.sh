@@ -2,6 +2,7 @@
 # Bad input, table-driven: for every writable file and every directory
 # operation, each bad value or call gets its exact errno, changes nothing
 # that can be read back, and leaves exactly one log line saying why.
+# shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 LONG=$(head -c 5000 /dev/zero | tr '\0' 1)	# longer than a page
@@ -48,7 +49,7 @@ WRITES=(
 	'guest_addr|none|EINVAL|1'
 	# The files without a store are closed to writers.  Root passes the
 	# kernel's mode check (CAP_DAC_OVERRIDE), so the daemon refuses: with
-	# a log line, like every refusal (DESIGN.md, Errors).
+	# a log line, like every refusal (README: one log line saying why).
 	'base_addr|0x1000|EACCES'
 	'raw_addr|0x1000|EACCES'
 	'raw_size|4096|EACCES'
@@ -58,7 +59,8 @@ WRITES=(
 )
 
 # Without KVM, any well-formed guest_addr write is ENODEV (the parse comes
-# first, so garbage above is still EINVAL).  With KVM, guest_addr.sh.
+# first, so garbage above is still EINVAL).  With KVM these map: its
+# ENODEV side is checked on every machine by guest_addr.sh (no_kvm).
 if ! have_kvm; then
 	WRITES+=(
 		'guest_addr|0x100000|ENODEV'

@@ -1,17 +1,22 @@
+#!/bin/bash
 # Inspection from containers: the mount bound read-only into a bwrap
 # sandbox (new user, PID and network namespaces) running as another uid,
 # and the same uid on the host through setpriv.  The kernel checks the
 # mode bits (default_permissions); allow_other lets other uids in at all.
-. "$TESTS_DIR/it/lib.sh"
+# shellcheck source=tests/it/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 command -v bwrap >/dev/null || skip "bwrap (bubblewrap) missing"
 command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
+# Debian's python3 for the other uid on the host: a pyenv shim under /root
+# is out of its reach.
+PY=/usr/bin/python3
+[ -x $PY ] || skip "$PY missing (the other uid cannot use root's python)"
 
 READER=2000	# the reader group
 OTHER=1234	# a uid that owns nothing here
 
-# The other uid must reach the mountpoint: mktemp -d makes it 0700.
-chmod 755 "$WORK"
+# The other uid reaches the mountpoint: lib.sh made $WORK 755.
 start_daemon --region secret:1M --region public:64K -o reader_gid=$READER
 printf 'top secret bytes' | dd of="$MNT/secret/contents" conv=notrunc status=none
 before_secret=$(snapshot secret)
@@ -19,12 +24,13 @@ before_public=$(snapshot public)
 
 # as UID GID CMD: run CMD inside a container with the mount at /sandbox.
 as() {
-	local uid=$1 gid=$2
+	local uid=$1 gid=$2 lib64=()
 	shift 2
+	if [ -e /lib64 ]; then lib64=(--ro-bind /lib64 /lib64); fi
 	setpriv --reuid="$uid" --regid="$gid" --clear-groups \
 		bwrap --unshare-user --unshare-pid --unshare-net --die-with-parent \
 		--ro-bind /usr /usr --ro-bind /lib /lib --ro-bind /bin /bin \
-		$( [ -e /lib64 ] && echo --ro-bind /lib64 /lib64 ) \
+		${lib64[@]+"${lib64[@]}"} \
 		--proc /proc --dev /dev --tmpfs /tmp \
 		--ro-bind "$MNT" /sandbox -- "$@"
 }
@@ -34,7 +40,11 @@ pid1=$(as $OTHER $OTHER sh -c 'cat /proc/1/comm')
 expect_eq "pid 1 inside the container" "$pid1" bwrap
 # ... and no network but loopback.
 ifaces=$(as $OTHER $OTHER sh -c 'ls /sys/class/net 2>/dev/null || cat /proc/net/dev | tail -n +3 | cut -d: -f1' | tr -d ' ' | sort | tr '\n' ' ')
-case $ifaces in *eth*|*ens*|*enp*) bad "the container sees host interfaces: $ifaces" ;; esac
+case " $ifaces " in
+*eth*|*ens*|*enp*) bad "the container sees host interfaces: $ifaces" ;;
+*" lo "*) ;;
+*) bad "the container's interfaces could not be listed: got '$ifaces', want lo among them" ;;
+esac
 
 # The reader group reads memory and addresses with standard tools.
 got=$(as $OTHER $READER dd if=/sandbox/secret/contents bs=16 count=1 status=none)
@@ -58,31 +68,28 @@ done
 # Every control write fails inside the read-only bind, for both.
 for gid in $READER $OTHER; do
 	for w in "zero 1" "mem_size 2M" "guest_addr 0x100000" "access ro" "dirty 0"; do
-		set -- $w
-		out=$(as $OTHER $gid sh -c "echo $2 > /sandbox/secret/$1" 2>&1 || true)
+		read -r f v <<<"$w"
+		out=$(as $OTHER "$gid" sh -c "echo $v > /sandbox/secret/$f" 2>&1 || true)
 		case $out in
 		*"Read-only file system"*|*"Permission denied"*) ;;
-		*) bad "container gid $gid: echo $2 > $1: want a refusal, got '$out'" ;;
+		*) bad "container gid $gid: echo $v > $f: want a refusal, got '$out'" ;;
 		esac
 	done
-	out=$(as $OTHER $gid mkdir /sandbox/new 2>&1 || true)
+	out=$(as $OTHER "$gid" mkdir /sandbox/new 2>&1 || true)
 	case $out in *"Read-only file system"*|*"Permission denied"*) ;;
 	*) bad "container gid $gid: mkdir: got '$out'" ;; esac
 done
 
 # The same uid on the host, without the read-only bind: the mode bits
 # alone keep it out (EACCES, decided by the kernel, so no daemon log line).
-# Debian's python3: a pyenv shim under /root is out of the other uid's reach.
-PY=/usr/bin/python3
-[ -x $PY ] || skip "$PY missing (the other uid cannot use root's python)"
 hostas() {
 	setpriv --reuid=$OTHER --regid="$1" --clear-groups $PY "$WORK/errno_of.py" "${@:2}"
 }
 expect_eq "host uid: read contents" "$(hostas $OTHER read "$MNT/secret/contents")" EACCES
 expect_eq "host reader: read contents" "$(hostas $READER read "$MNT/secret/contents")" OK
 for w in "zero 1" "mem_size 2M" "guest_addr 0x100000" "access ro" "dirty 0"; do
-	set -- $w
-	expect_eq "host uid: write $1" "$(hostas $READER write "$MNT/secret/$1" "$2")" EACCES
+	read -r f v <<<"$w"
+	expect_eq "host uid: write $f" "$(hostas $READER write "$MNT/secret/$f" "$v")" EACCES
 done
 for f in snapshot restore; do
 	expect_eq "host uid: write $f" "$(hostas $READER write "$MNT/$f" s)" EACCES
@@ -101,8 +108,8 @@ stop_daemon
 start_daemon --region r:1M -o ro
 before=$(snapshot r)
 for w in "zero 1" "mem_size 2M" "guest_addr 0x100000" "access ro" "dirty 0"; do
-	set -- $w
-	expect_eq "-o ro: write $1" "$(errno_of write "$MNT/r/$1" "$2")" EROFS
+	read -r f v <<<"$w"
+	expect_eq "-o ro: write $f" "$(errno_of write "$MNT/r/$f" "$v")" EROFS
 done
 expect_eq "-o ro: write contents" "$(errno_of pwrite "$MNT/r/contents" x 0)" EROFS
 expect_eq "-o ro: snapshot" "$(errno_of write "$MNT/snapshot" s)" EROFS

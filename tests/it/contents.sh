@@ -2,6 +2,7 @@
 # contents: the region's bytes through cat, dd, cp, cmp and xxd; its
 # bounds, its sparseness, and that every read returns what the memory
 # holds now (through FUSE passthrough and through the daemon).
+# shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SIZE=$((16 << 20))

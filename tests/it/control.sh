@@ -1,6 +1,7 @@
 #!/bin/bash
 # Control writes that succeed, and the limits: zero, mkdir/rmdir of
 # regions, resize through mem_size, -o max_regions and -o max_total.
+# shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # The sizes that follow mem_size: raw_size, st_size of contents, the

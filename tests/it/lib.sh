@@ -1,9 +1,23 @@
-# Shared by the integration tests: source it.
+# shellcheck shell=bash
+# Shared by the integration tests: each starts the same way,
 #
-# Each test starts the real daemon on a mktemp -d mountpoint, drives it
-# with standard tools, and ends by checking that the daemon is alive, that
-# its log holds exactly the refusals the test caused, and that it unmounts
-# cleanly.  Environment: REGIONFS (the binary), TESTS_DIR (tests/).
+#	#!/bin/bash
+#	# What it tests...
+#	# shellcheck source=tests/it/lib.sh
+#	. "$(dirname "$0")/lib.sh"
+#
+# starts the real daemon with start_daemon (or start_daemon_at) on a
+# mktemp -d mountpoint, drives it with standard tools, and ends with
+# finish: the daemon is alive, its log holds exactly the refusals the test
+# caused, and it unmounts cleanly.  A start that must fail goes through
+# expect_start_fails.  Environment: REGIONFS (the binary), GUESTS_DIR (the
+# test guests' ELF files, for the tests that run one).
+#
+# Results, as meson and scripts/test count them: exit 0 passed, 77
+# skipped (after a line "skip: WHY"), anything else failed.  A test that
+# cannot run one of its parts here (no usable /dev/kvm) says so with
+# skip_part, one line "skip: PART: WHY" that scripts/test counts as a skip
+# of its own, "NAME (PART)", beside the test's pass.
 set -euo pipefail
 
 TEST_NAME=$(basename "$0" .sh)
@@ -15,6 +29,16 @@ say() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
 skip() {
 	printf 'skip: %s\n' "$*"
 	exit 77
+}
+
+# skip_part PART WHY: a part of the test that does not run here; the rest
+# does.  Never silent: scripts/test counts the line as one skip.
+SKIPPED_PARTS=0
+skip_part() {
+	local part=$1
+	shift
+	printf 'skip: %s: %s\n' "$part" "$*"
+	SKIPPED_PARTS=$((SKIPPED_PARTS + 1))
 }
 
 # Fatal: what follows cannot run meaningfully.
@@ -64,11 +88,15 @@ REFUSALS=0	# refusal lines the test expects in LOG
 # The lines a log may hold besides refusals (an ERE; a test may add its own).
 LOG_NOTICES=': no KVM \(|: mounted at |: guest: |: contents read path: |: unmounted$'
 
-# True when /dev/kvm can be opened: the daemon then has a VM.
-have_kvm() {
-	[ -c /dev/kvm ] &&
-		py -c 'import os; os.close(os.open("/dev/kvm", os.O_RDWR))' 2>/dev/null
-}
+# have_kvm: /dev/kvm can be opened, so the daemon has a VM.  The one probe
+# every script uses.
+# shellcheck source=scripts/kvm.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/kvm.sh"
+
+# NO_KVM: daemon options for a sandbox without a VM on any machine, usable
+# /dev/kvm or not: a KVM device that does not exist.
+# shellcheck disable=SC2034  # used by the tests that source this
+NO_KVM=(-o "kvm=$WORK/no-kvm")
 
 # ---------------------------------------------------------------------------
 # errno_of OP ARGS...: run one system call and print OK, SHORT:N (a write
@@ -289,6 +317,28 @@ start_daemon() {
 	start_daemon_at "$(mktemp -d -p "$WORK" mnt.XXXXXX)" "$@"
 }
 
+# expect_start_fails PATTERN ARGS...: regionfs exits non-zero, says why
+# on stderr (matching PATTERN), and leaves nothing mounted.
+expect_start_fails() {
+	local pattern=$1 rc=0 target
+	shift
+	timeout 20 "$REGIONFS" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		bad "regionfs $*: exit 0, want a failure"
+	elif [ "$rc" -eq 124 ]; then
+		bad "regionfs $*: still running after 20 s"
+	fi
+	grep -qiE -- "$pattern" "$WORK/err" ||
+		bad "regionfs $*: stderr '$(cat "$WORK/err")' does not match /$pattern/"
+	# Whatever it was given last is the would-be mountpoint: a wrongly
+	# successful start must not leave a mount behind for the next case.
+	target=${*: -1}
+	if awk -v t="$target" '$2 == t { f = 1 } END { exit !f }' /proc/self/mounts; then
+		bad "regionfs $*: left $target mounted"
+		fusermount3 -u -z "$target" || true
+	fi
+}
+
 # The log holds the daemon's notices and exactly the refusals the test
 # expected, nothing else.
 log_clean() {
@@ -320,7 +370,11 @@ stop_daemon() {
 finish() {
 	[ -z "$DAEMON_PID" ] || stop_daemon
 	[ "$FAILURES" -eq 0 ] || fail "$FAILURES check(s) failed"
-	say ok
+	if [ "$SKIPPED_PARTS" -gt 0 ]; then
+		say "ok ($SKIPPED_PARTS part(s) skipped, see the skip: lines)"
+	else
+		say ok
+	fi
 }
 
 cleanup() {
@@ -359,8 +413,9 @@ ls_sorted() {
 	ls -A "$1" | sort | tr '\n' ' '
 }
 
-# The root's own entries (DESIGN.md, "The mount"): never regions, and
-# never names for mkdir.  Which of them exist depends on the build.
+# The root's own entries (README: the root files, and the names mkdir
+# refuses): never regions, and never names for mkdir.  Which of them exist
+# depends on the build.
 ROOT_NAMES=(vcpu console snapshot restore snapshots metrics)
 
 # ls_regions: the regions, i.e. what ls shows at the root except the
@@ -400,8 +455,7 @@ snapshot() {
 # CMD is run anew each time: what it reads must be read inside it (a
 # "$(...)" in its arguments would be read once, before the first try).
 wait_for() {
-	local i
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		"$@" && return 0
 		sleep 0.1
 	done

@@ -4,6 +4,7 @@
 # copies, refusals, limits, a sparse 16 GiB snapshot, and the save-to-disk
 # round trip with cp --sparse.  With /dev/kvm, the guest's side: its
 # writes in dirty, and a snapshot it continues from after a restore.
+# shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 LOG_NOTICES+='|: vcpu: halted at rip '
 
@@ -291,6 +292,6 @@ if have_kvm; then
 	guest_dirty
 	guest_snapshot
 else
-	say "no usable /dev/kvm: the guest's part runs in the KVM lab (scripts/test)"
+	skip_part guest "no usable /dev/kvm: the guest's dirty pages and snapshot not tested here (scripts/test runs this test in the KVM lab)"
 fi
 finish
