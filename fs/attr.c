@@ -71,19 +71,26 @@ static int show_access(struct region *r, char *buf, size_t len)
 	return snprintf(buf, len, "%s\n", r->guest_ro ? "ro" : "rw");
 }
 
-static int store_mem_size(struct region *r, const char *val, struct why *why)
+static int store_mem_size(struct node *n, const char *val, struct why *why)
 {
+	struct region *r = n->r;
+
 	uint64_t size;
 
 	if (parse__size(val, &size))
 		return why__set(why, EINVAL, "not a size (4096, 0x1000, 64K, "
 				"2M, 1G)");
+	/* A resize makes new memory: passthrough opens would keep the old. */
+	if (contents__passthrough_open(ino_file(ino_id(n->ino), F_CONTENTS)))
+		return why__set(why, EBUSY, "contents is open (passthrough); "
+				"close it first, and unmap any mmap of it");
 	return sandbox__resize(rfs.sb, r, size, why);
 }
 
-static int store_guest_addr(struct region *r, const char *val,
-			    struct why *why)
+static int store_guest_addr(struct node *n, const char *val, struct why *why)
 {
+	struct region *r = n->r;
+
 	uint64_t gpa;
 	bool none;
 
@@ -93,22 +100,28 @@ static int store_guest_addr(struct region *r, const char *val,
 	return sandbox__set_guest_addr(rfs.sb, r, none, gpa, why);
 }
 
-static int store_access(struct region *r, const char *val, struct why *why)
+static int store_access(struct node *n, const char *val, struct why *why)
 {
+	struct region *r = n->r;
+
 	if (strcmp(val, "ro") != 0 && strcmp(val, "rw") != 0)
 		return why__set(why, EINVAL, "access is \"rw\" or \"ro\"");
 	return sandbox__set_access(rfs.sb, r, strcmp(val, "ro") == 0, why);
 }
 
-static int store_zero(struct region *r, const char *val, struct why *why)
+static int store_zero(struct node *n, const char *val, struct why *why)
 {
+	struct region *r = n->r;
+
 	if (strcmp(val, "1") != 0)
 		return why__set(why, EINVAL, "write 1 to zero the region");
 	return sandbox__zero(rfs.sb, r, why);
 }
 
-static int store_dirty(struct region *r, const char *val, struct why *why)
+static int store_dirty(struct node *n, const char *val, struct why *why)
 {
+	struct region *r = n->r;
+
 	if (strcmp(val, "0") != 0)
 		return why__set(why, EINVAL, "write 0 to clear the record");
 	return sandbox__dirty_clear(rfs.sb, r, why);
@@ -130,7 +143,7 @@ const struct attr_desc attr_files[F_COUNT] = {
 	[F_KIND]             = { "kind", 0444, NULL, show_kind, NULL },
 	[F_GUEST_ADDR]       = { "guest_addr", 0644, NULL, show_guest_addr, store_guest_addr },
 	[F_ACCESS]           = { "access", 0644, NULL, show_access, store_access },
-	[F_ZERO]             = { "zero", 0200, NULL, NULL, store_zero },
+	[F_ZERO]             = { "zero", 0600, NULL, NULL, store_zero },
 	/*
 	 * Which pages the guest writes says what it does, like its memory:
 	 * the owner's, readable by the reader group.  Its text has no fixed
@@ -183,7 +196,7 @@ int attr__write(struct handle *h, const char *buf, size_t size, off_t off)
 	ret = text__value(file, buf, size, off, val, sizeof(val));
 	if (ret)
 		return ret;
-	ret = d->store(h->n.r, val, &why);
+	ret = d->store(&h->n, val, &why);
 	if (ret)
 		fs_log("%s: write '%s' refused: %s (%s)", file, val,
 		       why__text(&why, ret), strerror(ret));

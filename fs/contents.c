@@ -70,17 +70,21 @@ static void pt_drop(fuse_ino_t ino)
 
 /*
  * Which path for this open.  The kernel refuses (EIO) an open that is not
- * passthrough while the inode is open for passthrough, and a passthrough
- * open of an inode open in caching mode; every passthrough open of it must
- * share one backing.  So the kind of the opens already there decides, and
- * counting them here, under one lock, at decision time, keeps every
- * decision consistent with the opens the kernel may still be completing:
- *   passthrough opens exist: passthrough (a writer too);
- *   daemon-path opens exist: the daemon (a reader too);
- *   none: readers passthrough, writers the daemon (which holds the region
- *   shared and answers ENOSPC past the end).
- * Counts drop at release, after the kernel closed the file: a stale count
- * only delays a switch of path until the last open of the old kind is gone.
+ * passthrough once the inode is open for passthrough, and the order in
+ * which concurrent opens complete is the kernel's, so when passthrough is
+ * available every open of contents is a passthrough open, sharing one
+ * backing per inode:
+ *   O_RDONLY, O_RDWR: plain passthrough (reads at tmpfs speed, and mmap,
+ *   which only a passthrough open offers coherently).  A read-write one
+ *   may write through a mapping nobody sees: while it is open and from
+ *   its close on, every page counts as written.
+ *   O_WRONLY: passthrough and direct_io, which sends its writes to the
+ *   daemon (direct_io overrides passthrough for reads and writes), so
+ *   each one's pages are stamped exactly; it cannot mmap.
+ * Without passthrough, every open is direct_io through the daemon.  The
+ * memfd is sealed at mem_size: the kernel refuses writes past the end by
+ * passthrough writers (EPERM).  The backing goes when the last
+ * passthrough open of the inode is released, after the kernel let go.
  */
 static int choose_path(struct handle *h, int acc, bool *pt)
 {
@@ -93,9 +97,7 @@ static int choose_path(struct handle *h, int acc, bool *pt)
 		pthread_mutex_unlock(&backing_lock);
 		return ENOMEM;
 	}
-	*pt = rfs.passthrough && !rfs.no_passthrough &&
-	      (e->backing_opens > 0 ||
-	       (e->daemon_opens == 0 && acc == O_RDONLY));
+	*pt = rfs.passthrough && !rfs.no_passthrough;
 	if (*pt && !e->backing_id) {
 		int id = passthrough__open_backing(r->memfd);
 
@@ -105,8 +107,8 @@ static int choose_path(struct handle *h, int acc, bool *pt)
 	if (*pt) {
 		e->backing_opens++;
 		h->backing_id = e->backing_id;
-		h->pt_writer = acc != O_RDONLY;
-		/* Its writes never reach us: every page may be dirty. */
+		h->pt_writer = acc == O_RDWR;
+		/* Its writes may never reach us: every page may be dirty. */
 		if (h->pt_writer)
 			region__dirty_hold(r);
 	} else {
@@ -116,12 +118,31 @@ static int choose_path(struct handle *h, int acc, bool *pt)
 	return 0;
 }
 
+/*
+ * O_TRUNC zeroes the region, so `cp image contents` leaves exactly the
+ * image: a control operation, exclusive (EBUSY while the guest runs).
+ */
+static int truncate_at_open(struct region *r)
+{
+	struct why why = { "" };
+	int ret = sandbox__zero(rfs.sb, r, &why);
+
+	if (ret)
+		fs_log("%s/contents: open with O_TRUNC refused: %s (%s)",
+		       r->name, why__text(&why, ret), strerror(ret));
+	return ret;
+}
+
 static int contents_open(fuse_req_t req, struct handle *h,
 			 struct fuse_file_info *fi)
 {
+	int acc = fi->flags & O_ACCMODE, ret = 0;
 	bool pt;
-	int ret = choose_path(h, fi->flags & O_ACCMODE, &pt);
 
+	if ((fi->flags & O_TRUNC) && acc != O_RDONLY)
+		ret = truncate_at_open(h->n.r);
+	if (!ret)
+		ret = choose_path(h, acc, &pt);
 	if (ret)
 		return ret;
 	/*
@@ -130,24 +151,21 @@ static int contents_open(fuse_req_t req, struct handle *h,
 	 * shared.
 	 */
 	if (pt)
-		return passthrough__reply_open(req, fi, h->backing_id);
+		return passthrough__reply_open(req, fi, h->backing_id,
+					       acc == O_WRONLY);
 	/*
-	 * Never the page cache: a read returns what the memory holds now.
-	 * A reader that opened with O_DIRECT gets no direct_io flag, so the
-	 * kernel may send its requests in parallel (async DIO).
+	 * Never the page cache, whatever the open flags (an O_DIRECT open
+	 * without direct_io could be put in cached mode by fcntl or mmap): a
+	 * read returns what the memory holds now.
 	 */
-	fi->direct_io = !(fi->flags & O_DIRECT);
+	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	return fuse_reply_open(req, fi);
 }
 
 static void contents_release(struct handle *h)
 {
-	struct region *r = h->n.r;
-	struct why why = { "" };
 	struct pt_inode *e;
-	uint64_t cut;
-	int ret;
 
 	pthread_mutex_lock(&backing_lock);
 	e = *pt_slot(h->n.ino);
@@ -159,15 +177,46 @@ static void contents_release(struct handle *h)
 	}
 	pt_drop(h->n.ino);
 	pthread_mutex_unlock(&backing_lock);
-	if (!h->pt_writer)
-		return;
-	/* A passthrough write past the end grew the memfd: take it back. */
-	region__dirty_release(r);
-	ret = region__trim(r, &cut, &why);
-	if (!ret && cut > 0)
-		fs_log("%s/contents: write past mem_size by a passthrough "
-		       "writer refused: %llu bytes dropped at close", r->name,
-		       (unsigned long long)cut);
+	if (h->pt_writer)
+		region__dirty_release(h->n.r);
+}
+
+bool contents__passthrough_open(fuse_ino_t ino)
+{
+	struct pt_inode *e;
+	bool open;
+
+	pthread_mutex_lock(&backing_lock);
+	e = *pt_slot(ino);
+	open = e && e->backing_opens;
+	pthread_mutex_unlock(&backing_lock);
+	return open;
+}
+
+/*
+ * ftruncate(size): the file is truncated and extended back, as a regular
+ * file would be: zeros from size to the end, and the size stays.  So a
+ * copy that ends on a hole (cp --sparse, tar -S, rsync --inplace) leaves
+ * zeros there.  Past mem_size: EFBIG, the size never changes.
+ */
+int contents__truncate(struct node *n, off_t size)
+{
+	struct why why = { "" };
+	int ret;
+
+	if (size < 0 || (uint64_t)size > region__mem_size(n->r)) {
+		fs_log("%s/contents: truncate to %lld refused: past mem_size "
+		       "%llu (write mem_size to resize)", n->r->name,
+		       (long long)size,
+		       (unsigned long long)region__mem_size(n->r));
+		return EFBIG;
+	}
+	ret = sandbox__zero_from(rfs.sb, n->r, (uint64_t)size, &why);
+	if (ret)
+		fs_log("%s/contents: truncate to %lld refused: %s (%s)",
+		       n->r->name, (long long)size, why__text(&why, ret),
+		       strerror(ret));
+	return ret;
 }
 
 /*
@@ -243,12 +292,29 @@ static void contents_lseek(fuse_req_t req, struct handle *h, off_t off,
 		fuse_reply_lseek(req, (off_t)pos);
 }
 
+/* Without the region's lock: a stat never waits for a control write. */
 static void contents_stat(struct node *n, struct stat *st)
 {
-	st->st_size = (off_t)region__mem_size(n->r);
+	struct region_geometry g;
+
+	region__geometry(n->r, &g, true);
+	st->st_size = (off_t)g.mem_size;
 	/* The memfd's real allocation: cp --sparse skips the rest. */
-	st->st_blocks = (blkcnt_t)(region__resident(n->r) / 512);
+	st->st_blocks = (blkcnt_t)(g.resident / 512);
 	st->st_blksize = CONTENTS_BLKSIZE;
+	region__times(n->r, &st->st_mtim, &st->st_ctim);
+	/*
+	 * Writers we cannot see (the guest while it runs and may write, a
+	 * passthrough writer): the bytes may change at any moment, so the
+	 * time is now, as procfs says of its live files.
+	 */
+	if ((region__guest_running(n->r) && !n->r->guest_ro) ||
+	    atomic_load(&n->r->dirty.untracked) > 0)
+		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+	if (st->st_ctim.tv_sec < st->st_mtim.tv_sec ||
+	    (st->st_ctim.tv_sec == st->st_mtim.tv_sec &&
+	     st->st_ctim.tv_nsec < st->st_mtim.tv_nsec))
+		st->st_ctim = st->st_mtim;
 }
 
 const struct node_ops contents_ops = {

@@ -1,14 +1,21 @@
 /*
  * dirty: the pages of a region written since the last `echo 0 > dirty`,
- * one range per line (region/dirty_text.h renders it).  A read at offset 0
- * takes the record anew for this open; later offsets read that copy.
+ * one range per line (region/dirty_text.h), streamed from the stamps: an
+ * open file keeps a cursor, never a copy.
+ *
+ * Who pays for what: the owner's read at offset 0 fetches the guest's
+ * writes from KVM first (a cost in the region's size); anyone else's
+ * does so at most once a second per region, so no other uid can make the
+ * daemon walk KVM's log in a loop.  st_size is the text's length as of
+ * the last fetch, known in O(1), so a stat by anyone costs nothing.
  */
 #include "fs/node.h"
-#include "region/dirty_text.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
+
+/* How stale the guest's writes may be for a reader who is not the owner. */
+#define HARVEST_SHARED_MS 1000
 
 static int dirty_open(fuse_req_t req, struct handle *h,
 		      struct fuse_file_info *fi)
@@ -19,12 +26,12 @@ static int dirty_open(fuse_req_t req, struct handle *h,
 	return fuse_reply_open(req, fi);
 }
 
-/* Take the record for this open (h->lock held). */
-static int take(struct handle *h)
+static bool may_harvest(fuse_req_t req, struct region *r)
 {
-	dirty_text__free(h->dirty);
-	h->dirty = NULL;
-	return dirty_text__take(h->n.r, &h->dirty);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	return ctx->uid == rfs.uid || ctx->uid == 0 ||
+	       region__harvest_age_ms(r) >= HARVEST_SHARED_MS;
 }
 
 static void dirty_read(fuse_req_t req, struct handle *h, size_t size,
@@ -37,12 +44,14 @@ static void dirty_read(fuse_req_t req, struct handle *h, size_t size,
 	buf = fs_read_start(req, off, &size);
 	if (!buf)
 		return;
-	/* Two reads of one open file must not free its rendering mutually. */
+	/* Two reads of one open file must not move its cursor mutually. */
 	pthread_mutex_lock(&h->lock);
-	if (off == 0 || !h->dirty)
-		ret = take(h);
+	if (off == 0)
+		ret = dirty_text__start(h->n.r, &h->cursor,
+					may_harvest(req, h->n.r));
 	if (!ret)
-		n = dirty_text__read(h->dirty, buf, size, (uint64_t)off);
+		ret = dirty_text__read(h->n.r, &h->cursor, buf, size,
+				       (uint64_t)off, &n);
 	pthread_mutex_unlock(&h->lock);
 	/*
 	 * Reply after unlocking, from the thread's own buffer: once the
@@ -59,29 +68,19 @@ static void dirty_read(fuse_req_t req, struct handle *h, size_t size,
 	fuse_reply_buf(req, buf, n);
 }
 
-/* Its length, taking the record for this open if it was not yet. */
 static uint64_t dirty_size(struct handle *h)
 {
-	uint64_t size = 0;
-
-	pthread_mutex_lock(&h->lock);
-	if (h->dirty || !take(h))
-		size = dirty_text__size(h->dirty);
-	pthread_mutex_unlock(&h->lock);
-	return size;
+	return dirty_text__size(h->n.r);
 }
 
 static void dirty_release(struct handle *h)
 {
-	dirty_text__free(h->dirty);
 	pthread_mutex_destroy(&h->lock);
 }
 
 static void dirty_stat(struct node *n, struct stat *st)
 {
-	uint64_t size;
-
-	st->st_size = dirty_text__size_now(n->r, &size) ? 0 : (off_t)size;
+	st->st_size = (off_t)dirty_text__size(n->r);
 }
 
 const struct node_ops dirty_ops = {

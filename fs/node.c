@@ -22,10 +22,10 @@ static void region_file(struct node *n, struct region *r, unsigned f)
 	n->ops = d->ops ? d->ops : &attr_ops;
 	n->mode = d->mode;
 	/*
-	 * A readonly region takes no writes; its write-only files (zero)
-	 * read empty instead, so cp -r of a snapshot copies every file.
+	 * Every file reads (a control file reads empty), so cp -r, rsync -a,
+	 * tar and diff -r copy a region whole; mode bits keep others out.
 	 */
-	n->readable = d->show || (d->ops && d->ops->read) || r->readonly;
+	n->readable = true;
 	n->writable = d->store || (d->ops && d->ops->write_data);
 }
 
@@ -65,17 +65,19 @@ void node__stat(struct node *n, struct stat *st)
 	st->st_uid = rfs.uid;
 	st->st_gid = rfs.gid;
 	st->st_blksize = 4096;
-	st->st_atim = st->st_mtim = st->st_ctim =
-		n->r ? n->r->created : rfs.started;
+	st->st_atim = st->st_mtim = st->st_ctim = rfs.started;
 	/*
-	 * A readonly region takes no writes; its write-only files (zero)
-	 * read empty instead, so cp -r of a snapshot copies every file.
+	 * A region's files change when an attribute does (mapping, access,
+	 * size, a clear of dirty) or its bytes do: ctime is the later.
 	 */
-	if (n->r && n->r->readonly) {
-		st->st_mode &= ~(mode_t)0222;
-		if (!(st->st_mode & 0444))
-			st->st_mode |= 0400;
+	if (n->r) {
+		region__times(n->r, &st->st_mtim, &st->st_ctim);
+		st->st_mtim = st->st_ctim;
+		st->st_atim = n->r->created;
 	}
+	/* A readonly region (a snapshot's copy) takes no writes. */
+	if (n->r && n->r->readonly)
+		st->st_mode &= ~(mode_t)0222;
 	/*
 	 * The owner's secrets (memory, host addresses, the console) are
 	 * shared with the reader group only: it is the file's group, with

@@ -14,13 +14,12 @@
 #define REGIONFS_NODE_H
 
 #include "fs/state.h"
+#include "region/dirty_text.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
-
-struct dirty_text;
 
 /*
  * Inode numbers: the root is 1; a region with id N is N << INO_SHIFT and
@@ -108,8 +107,8 @@ struct handle {
 	/* contents: its passthrough backing (0 when not used). */
 	int backing_id;
 	bool pt_writer;		/* a writer that passthrough took over */
-	/* dirty: taken at offset 0, under lock. */
-	struct dirty_text *dirty;
+	/* dirty: where this open is in the text, under lock. */
+	struct dirty_cursor cursor;
 	pthread_mutex_t lock;
 };
 
@@ -161,13 +160,18 @@ struct attr_desc {
 	/* Render the value, newline-terminated; returns its length. */
 	int (*show)(struct region *r, char *buf, size_t len);
 	/* Apply a trimmed value: 0 or a positive errno with why set. */
-	int (*store)(struct region *r, const char *val, struct why *why);
+	int (*store)(struct node *n, const char *val, struct why *why);
 };
 extern const struct attr_desc attr_files[F_COUNT];
 extern const struct node_ops attr_ops;
 int attr__lookup(const char *name);
 /* A control write to a region's file, through its store. */
 int attr__write(struct handle *h, const char *buf, size_t size, off_t off);
+
+/* Whether contents of a region (its inode) is open for passthrough. */
+bool contents__passthrough_open(fuse_ino_t ino);
+/* ftruncate(size) of contents: zero from size to the end. */
+int contents__truncate(struct node *n, off_t size);
 
 /* The kinds of file, one file each. */
 extern const struct node_ops contents_ops;	/* contents.c */

@@ -113,9 +113,13 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	    iov[1].iov_len == sizeof(struct open_out_740)) {
 		struct open_out_740 *arg = iov[1].iov_base;
 
+		/*
+		 * With FOPEN_DIRECT_IO too, reads and writes still come to us
+		 * (direct_io overrides passthrough for them) and only mmap
+		 * goes to the backing: what a writer of an inode open for
+		 * passthrough needs to stay visible.
+		 */
 		arg->open_flags |= FOPEN_PASSTHROUGH;
-		/* Passthrough and direct_io exclude each other. */
-		arg->open_flags &= ~(uint32_t)FOPEN_DIRECT_IO;
 		arg->backing_id = patch_open_backing;
 	}
 	patch_open_backing = 0;
@@ -138,18 +142,21 @@ void passthrough__init(struct fuse_conn_info *conn)
 	(void)conn;
 	if (rfs.no_passthrough) {
 		fs_log("contents read path: daemon (direct_io): passthrough "
-		       "turned off by -o no_passthrough");
+		       "turned off by -o no_passthrough, so mmap of contents "
+		       "fails with ENODEV");
 		return;
 	}
 	if (dev_fd < 0 || !atomic_load(&kernel_offers)) {
 		fs_log("contents read path: daemon (direct_io): the kernel "
-		       "does not offer FUSE passthrough");
+		       "does not offer FUSE passthrough, so mmap of contents "
+		       "fails with ENODEV");
 		return;
 	}
 	rfs.passthrough = true;
 	patch_init = true;
-	fs_log("contents read path: FUSE passthrough for read-only opens "
-	       "(and for writers while readers are open)");
+	fs_log("contents read path: FUSE passthrough for read-only and "
+	       "read-write opens (mmap works); write-only opens write "
+	       "through the daemon");
 }
 
 int passthrough__open_backing(int fd)
@@ -164,8 +171,8 @@ int passthrough__open_backing(int fd)
 		rfs.passthrough = false;
 		if (!atomic_exchange(&warned, true))
 			fs_log("contents read path: daemon (direct_io): FUSE "
-			       "passthrough refused the backing file: %s",
-			       strerror(err));
+			       "passthrough refused the backing file: %s; mmap "
+			       "of contents fails with ENODEV", strerror(err));
 		return -err;
 	}
 	return id;
@@ -179,9 +186,9 @@ void passthrough__close_backing(int backing_id)
 }
 
 int passthrough__reply_open(fuse_req_t req, struct fuse_file_info *fi,
-			    int backing_id)
+			    int backing_id, bool direct)
 {
-	fi->direct_io = 0;
+	fi->direct_io = direct;
 	fi->keep_cache = 0;
 	patch_open_backing = backing_id;
 	return fuse_reply_open(req, fi);

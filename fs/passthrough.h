@@ -14,8 +14,11 @@ void passthrough__init(struct fuse_conn_info *conn);
 /* A backing id for fd (> 0), or -errno (then passthrough is off for good). */
 int passthrough__open_backing(int fd);
 void passthrough__close_backing(int backing_id);
-/* Reply to an open, passed through to backing_id. */
+/*
+ * Reply to an open, passed through to backing_id; direct: reads and
+ * writes still come to the daemon, only mmap goes to the backing.
+ */
 int passthrough__reply_open(fuse_req_t req, struct fuse_file_info *fi,
-			    int backing_id);
+			    int backing_id, bool direct);
 
 #endif

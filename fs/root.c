@@ -20,9 +20,9 @@ static const struct {
 	{ "vcpu", FS_VCPU_INO, 0644, &vcpu_ops, true, true },
 	/* What the guest prints may be as secret as its memory. */
 	{ "console", FS_CONSOLE_INO, 0400, &console_ops, true, false },
-	/* Control files: the owner's, write-only like zero. */
-	{ "snapshot", FS_SNAPSHOT_INO, 0200, &snapshot_ops, false, true },
-	{ "restore", FS_RESTORE_INO, 0200, &restore_ops, false, true },
+	/* Control files: the owner's; they read empty, like zero. */
+	{ "snapshot", FS_SNAPSHOT_INO, 0600, &snapshot_ops, true, true },
+	{ "restore", FS_RESTORE_INO, 0600, &restore_ops, true, true },
 };
 
 #define NR_ROOT_FILES (sizeof(root_files) / sizeof(root_files[0]))

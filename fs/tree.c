@@ -188,49 +188,71 @@ void tree__getattr(fuse_req_t req, fuse_ino_t ino,
 }
 
 /*
- * A truncate of a file: only what standard tools need.  O_TRUNC of a
- * control or attribute file (echo 1 > zero) and ftruncate of contents to
- * its size change nothing; the rest is EPERM.
+ * A truncate of a file: contents zeroes from the size on (and keeps its
+ * size); O_TRUNC of a control or attribute file (echo 1 > zero) changes
+ * nothing; any other size is EPERM.
  */
-static int truncate_ok(struct node *n, off_t size)
+static int truncate_node(struct node *n, off_t size)
 {
-	bool contents = n->ops == &contents_ops;
-
-	if (contents ? (uint64_t)size == region__mem_size(n->r) : size == 0)
+	if (n->ops == &contents_ops)
+		return contents__truncate(n, size);
+	if (size == 0)
 		return 0;
 	if (!n->r)
 		fs_log("truncate of %s refused: only O_TRUNC", n->name);
 	else
-		fs_log("%s/%s: truncate to %lld refused: %s", n->r->name,
-		       n->name, (long long)size, contents ?
-		       "contents is always mem_size long (write mem_size to resize)" :
-		       "attribute files take O_TRUNC only");
+		fs_log("%s/%s: truncate to %lld refused: attribute files take "
+		       "O_TRUNC only", n->r->name, n->name, (long long)size);
 	return EPERM;
 }
 
-/* touch is accepted; modes and owners are EPERM. */
+/*
+ * Owners and modes are the mount's (uid=, gid=, reader_gid=): a chown or
+ * chmod that changes nothing succeeds, as tar -x, cp -a and rsync -a
+ * expect; one that would change them is EPERM.
+ */
+static int check_owner_mode(fuse_ino_t ino, const struct stat *attr,
+			    int to_set, const struct stat *st)
+{
+	const char *what = NULL;
+
+	if ((to_set & FUSE_SET_ATTR_MODE) &&
+	    (attr->st_mode & 07777) != (st->st_mode & 07777))
+		what = "modes";
+	else if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st->st_uid)
+		what = "owners";
+	else if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st->st_gid)
+		what = "groups";
+	if (!what)
+		return 0;
+	fs_log("setattr on inode %lu refused: %s are set by mount options "
+	       "(uid=, gid=, reader_gid=)", (unsigned long)ino, what);
+	return EPERM;
+}
+
+/*
+ * Times are the daemon's: they say when the memory changed.  A touch, or
+ * the times tar and rsync set, are accepted and change nothing.
+ */
 void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-			 int to_set, struct fuse_file_info *fi)
+		   int to_set, struct fuse_file_info *fi)
 {
 	struct stat st;
 	struct node n;
 	int ret;
 
 	(void)fi;
-	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-		      FUSE_SET_ATTR_GID)) {
-		fs_log("setattr on inode %lu refused: modes and owners are "
-		       "set by mount options", (unsigned long)ino);
-		fuse_reply_err(req, EPERM);
-		return;
-	}
 	ret = tree__stat(ino, &st);
+	if (!ret)
+		ret = check_owner_mode(ino, attr, to_set, &st);
 	if (!ret && (to_set & FUSE_SET_ATTR_SIZE)) {
 		ret = node__get(ino, &n);
 		if (!ret) {
-			ret = truncate_ok(&n, attr->st_size);
+			ret = truncate_node(&n, attr->st_size);
 			node__put(&n);
 		}
+		if (!ret)
+			ret = tree__stat(ino, &st);
 	}
 	if (ret)
 		fuse_reply_err(req, ret);

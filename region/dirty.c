@@ -1,5 +1,7 @@
 /*
- * Dirty stamps (dirty.h): four bytes a page, an epoch each.
+ * Dirty stamps (dirty.h): four bytes a page, an epoch each, and the
+ * highest stamp of each group of pages, so that a walk skips clean groups
+ * whole and costs what was written, not the size of the memory.
  *
  * Host writes stamp their pages as they happen.  Guest writes sit in the
  * KVM dirty log of the region's slot until the region harvests them
@@ -37,37 +39,60 @@ uint32_t dirty__boundary(void)
 	return atomic_fetch_add(&epoch, 1);
 }
 
+static uint64_t nr_groups(uint64_t npages)
+{
+	return (npages + (1ULL << DIRTY_GROUP_SHIFT) - 1) >> DIRTY_GROUP_SHIFT;
+}
+
 /*
  * Mapped lazily (0.1 % of the memory): a 1 TiB region reserves 1 GiB of
  * address space for its stamps, but only the stamps of written pages
- * ever take memory.
+ * ever take memory.  Resized with mremap, which moves page tables, not
+ * bytes, so a resize never touches the stamps of unwritten pages.
  */
-static _Atomic uint32_t *stamps_alloc(uint64_t npages)
+static _Atomic uint32_t *array_map(uint64_t n)
 {
-	void *p = mmap(NULL, npages * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+	void *p = mmap(NULL, n * sizeof(uint32_t), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static void stamps_free(_Atomic uint32_t *a, uint64_t npages)
+static int array_remap(_Atomic uint32_t **a, uint64_t old, uint64_t n)
 {
-	if (a)
-		munmap((void *)a, npages * sizeof(uint32_t));
+	void *p = mremap((void *)*a, old * sizeof(uint32_t),
+			 n * sizeof(uint32_t), MREMAP_MAYMOVE);
+
+	if (p == MAP_FAILED)
+		return errno;
+	*a = p;
+	return 0;
 }
 
-int dirty__init(struct dirty *d, uint64_t npages, bool track)
+static void array_unmap(_Atomic uint32_t *a, uint64_t n)
+{
+	if (a)
+		munmap((void *)a, n * sizeof(uint32_t));
+}
+
+int dirty__init(struct dirty *d, uint64_t npages, unsigned page_shift,
+		bool track)
 {
 	uint32_t e;
 
 	memset(d, 0, sizeof(*d));
 	d->npages = npages;
+	d->page_shift = page_shift;
 	d->track = track && npages;
+	pthread_mutex_init(&d->runs_lock, NULL);
 	if (!d->track)
 		return 0;
-	d->stamps = stamps_alloc(npages);
-	if (!d->stamps)
-		return errno;
+	d->stamps = array_map(npages);
+	d->groups = d->stamps ? array_map(nr_groups(npages)) : NULL;
+	if (!d->groups) {
+		dirty__free(d);
+		return ENOMEM;
+	}
 	/*
 	 * Written now (with zeros), after every snapshot already taken, so
 	 * restoring one into memory made since rewrites it whole.
@@ -80,32 +105,100 @@ int dirty__init(struct dirty *d, uint64_t npages, bool track)
 
 int dirty__resize(struct dirty *d, uint64_t npages)
 {
-	_Atomic uint32_t *a;
+	uint64_t old = d->npages;
+	int ret;
 
 	if (!d->track) {
 		d->npages = npages;
 		return 0;
 	}
 	/*
-	 * A new array: the stamps of the pages both sizes have move over,
-	 * and every page counts as written (the caller marks them all), so
-	 * nothing is lost by starting the others at 0.
+	 * The stamps of the pages both sizes have stay; the others start at
+	 * 0, and every page counts as written (the caller marks them all).
 	 */
-	a = stamps_alloc(npages);
-	if (!a)
-		return errno;
-	memcpy((void *)a, (void *)d->stamps,
-	       (npages < d->npages ? npages : d->npages) * sizeof(*a));
-	stamps_free(d->stamps, d->npages);
-	d->stamps = a;
+	ret = array_remap(&d->stamps, old, npages);
+	if (!ret) {
+		ret = array_remap(&d->groups, nr_groups(old), nr_groups(npages));
+		if (ret)
+			array_remap(&d->stamps, npages, old);
+	}
+	if (ret)
+		return ret;
+	/* Growing maps fresh pages: a tail cut before comes back as 0. */
 	d->npages = npages;
 	return 0;
 }
 
 void dirty__free(struct dirty *d)
 {
-	stamps_free(d->stamps, d->npages);
+	array_unmap(d->stamps, d->npages);
+	array_unmap(d->groups, nr_groups(d->npages));
 	d->stamps = NULL;
+	d->groups = NULL;
+	pthread_mutex_destroy(&d->runs_lock);
+}
+
+static bool page_dirty(struct dirty *d, uint32_t since, uint64_t p)
+{
+	return atomic_load_explicit(&d->stamps[p], memory_order_relaxed) > since;
+}
+
+/* Hex digits of page p's byte offset, as the record prints it. */
+static uint64_t digits(struct dirty *d, uint64_t p)
+{
+	uint64_t v = p << d->page_shift, n = 1;
+
+	while (v >>= 4)
+		n++;
+	return n;
+}
+
+/*
+ * Page p, clean since the last clear, becomes dirty: a run begins, grows
+ * at one end, or two runs become one.  Under runs_lock, like every such
+ * change, so the neighbours cannot change meanwhile.
+ */
+static void count_new_page(struct dirty *d, uint64_t p)
+{
+	bool left = p > 0 && page_dirty(d, d->cleared, p - 1);
+	bool right = p + 1 < d->npages && page_dirty(d, d->cleared, p + 1);
+	uint64_t a = digits(d, p), b = digits(d, p + 1);
+
+	if (!left && !right) {
+		d->runs++;
+		d->digits += a + b;
+	} else if (left && !right) {
+		d->digits += b - a;		/* the end moves from p to p + 1 */
+	} else if (!left && right) {
+		d->digits -= b - a;		/* the start moves from p + 1 to p */
+	} else {
+		d->runs--;
+		d->digits -= a + b;		/* [s, p) and [p + 1, e) join */
+	}
+}
+
+static void raise_group(struct dirty *d, uint64_t p, uint32_t e)
+{
+	_Atomic uint32_t *g = &d->groups[p >> DIRTY_GROUP_SHIFT];
+	uint32_t cur = atomic_load_explicit(g, memory_order_relaxed);
+
+	while (cur < e && !atomic_compare_exchange_weak(g, &cur, e))
+		;
+}
+
+static void mark_page(struct dirty *d, uint64_t p, uint32_t e)
+{
+	raise_group(d, p, e);
+	/* Already dirty since the clear: the record's shape stays. */
+	if (page_dirty(d, d->cleared, p)) {
+		atomic_store_explicit(&d->stamps[p], e, memory_order_relaxed);
+		return;
+	}
+	pthread_mutex_lock(&d->runs_lock);
+	if (!page_dirty(d, d->cleared, p) && e > d->cleared)
+		count_new_page(d, p);
+	atomic_store_explicit(&d->stamps[p], e, memory_order_relaxed);
+	pthread_mutex_unlock(&d->runs_lock);
 }
 
 void dirty__mark(struct dirty *d, uint64_t first, uint64_t end)
@@ -118,7 +211,7 @@ void dirty__mark(struct dirty *d, uint64_t first, uint64_t end)
 		end = d->npages;
 	e = dirty__epoch();
 	for (uint64_t p = first; p < end; p++)
-		atomic_store_explicit(&d->stamps[p], e, memory_order_relaxed);
+		mark_page(d, p, e);
 }
 
 void dirty__mark_all(struct dirty *d)
@@ -143,8 +236,7 @@ void dirty__mark_bits(struct dirty *d, const uint64_t *bits, uint64_t npages)
 
 			word &= word - 1;
 			if (p < npages)
-				atomic_store_explicit(&d->stamps[p], e,
-						      memory_order_relaxed);
+				mark_page(d, p, e);
 		}
 	}
 }
@@ -163,7 +255,11 @@ void dirty__release(struct dirty *d)
 
 void dirty__clear(struct dirty *d)
 {
+	pthread_mutex_lock(&d->runs_lock);
 	d->cleared = dirty__boundary();
+	d->runs = 0;
+	d->digits = 0;
+	pthread_mutex_unlock(&d->runs_lock);
 }
 
 bool dirty__all_since(struct dirty *d, uint32_t since)
@@ -172,9 +268,39 @@ bool dirty__all_since(struct dirty *d, uint32_t since)
 	       atomic_load(&d->floor) > since;
 }
 
-static bool page_dirty(struct dirty *d, uint32_t since, uint64_t p)
+void dirty__record(struct dirty *d, uint64_t *runs, uint64_t *digits_out)
 {
-	return atomic_load_explicit(&d->stamps[p], memory_order_relaxed) > since;
+	if (!d->npages) {
+		*runs = *digits_out = 0;
+	} else if (dirty__all_since(d, d->cleared)) {
+		*runs = 1;
+		*digits_out = digits(d, 0) + digits(d, d->npages);
+	} else {
+		pthread_mutex_lock(&d->runs_lock);
+		*runs = d->runs;
+		*digits_out = d->digits;
+		pthread_mutex_unlock(&d->runs_lock);
+	}
+}
+
+/* The first page at or after p stamped above since, or npages. */
+static uint64_t next_dirty(struct dirty *d, uint32_t since, uint64_t p)
+{
+	uint64_t n = d->npages;
+
+	while (p < n) {
+		uint64_t g = p >> DIRTY_GROUP_SHIFT;
+
+		if (atomic_load_explicit(&d->groups[g], memory_order_relaxed) <=
+		    since) {
+			p = (g + 1) << DIRTY_GROUP_SHIFT;
+			continue;
+		}
+		if (page_dirty(d, since, p))
+			return p;
+		p++;
+	}
+	return n;
 }
 
 bool dirty__next(struct dirty *d, uint32_t since, uint64_t from,
@@ -190,9 +316,8 @@ bool dirty__next(struct dirty *d, uint32_t since, uint64_t from,
 		*end = n;
 		return true;
 	}
-	for (p = from; p < n && !page_dirty(d, since, p); p++)
-		;
-	if (p == n)
+	p = next_dirty(d, since, from);
+	if (p >= n)
 		return false;
 	*first = p;
 	for (*end = p + 1; *end < n && page_dirty(d, since, *end); (*end)++)

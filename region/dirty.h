@@ -15,22 +15,37 @@
 #ifndef REGIONFS_DIRTY_H
 #define REGIONFS_DIRTY_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Pages per group: a group's highest stamp lets a walk skip it whole. */
+#define DIRTY_GROUP_SHIFT 9
+
 struct dirty {
 	bool track;		/* false: -o nodirty, and snapshot copies */
 	uint64_t npages;
+	unsigned page_shift;	/* bytes = pages << page_shift */
 	/*
 	 * Stamps are written atomically by whoever holds the memory shared
-	 * or exclusive; the array itself only changes under exclusive.
+	 * or exclusive; the arrays themselves only change under exclusive.
 	 * floor stamps every page at once (zero, resize).
 	 */
 	_Atomic uint32_t *stamps;
+	_Atomic uint32_t *groups;	/* the highest stamp of each group */
 	_Atomic uint32_t floor;
 	uint32_t cleared;	/* the epoch of the last `echo 0 > dirty` */
 	atomic_int untracked;	/* open writers whose writes we cannot see */
+	/*
+	 * The runs of pages stamped above cleared, counted as pages become
+	 * dirty (a page does once per clear): how many runs, and the hex
+	 * digits of their byte offsets.  The length of the `dirty` text is
+	 * then known in O(1), without a walk.  Under runs_lock.
+	 */
+	pthread_mutex_t runs_lock;
+	uint64_t runs;
+	uint64_t digits;
 };
 
 /* Whether new memory (and its KVM slots) is tracked; default true. */
@@ -41,11 +56,12 @@ uint32_t dirty__epoch(void);
 uint32_t dirty__boundary(void);
 
 /*
- * New memory of npages: every page counts as written now (with zeros),
- * after every snapshot already taken, and the record of `dirty` starts
- * empty.  track false: untracked (no array).
+ * New memory of npages of 1 << page_shift bytes: every page counts as
+ * written now (with zeros), after every snapshot already taken, and the
+ * record of `dirty` starts empty.  track false: untracked (no array).
  */
-int dirty__init(struct dirty *d, uint64_t npages, bool track);
+int dirty__init(struct dirty *d, uint64_t npages, unsigned page_shift,
+		bool track);
 /* Keep the stamps of the pages both sizes have; the rest count as written. */
 int dirty__resize(struct dirty *d, uint64_t npages);
 void dirty__free(struct dirty *d);
@@ -69,5 +85,10 @@ bool dirty__next(struct dirty *d, uint32_t since, uint64_t from,
 		 uint64_t *first, uint64_t *end);
 /* Whether every page counts as written since since (floor, held writers). */
 bool dirty__all_since(struct dirty *d, uint32_t since);
+/*
+ * The record since the last clear as runs: *runs of them, *digits hex
+ * digits in their first and end byte offsets.  O(1).
+ */
+void dirty__record(struct dirty *d, uint64_t *runs, uint64_t *digits);
 
 #endif

@@ -4,8 +4,10 @@
  * the daemon and every reader of the memfd see the same pages.
  */
 #include "region/region.h"
+#include "region/copy.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stdlib.h>
@@ -62,6 +64,52 @@ static int map_memfd(int memfd, uint64_t mem_size, uint8_t **raw_out)
 	return 0;
 }
 
+/*
+ * A memfd of size bytes that nobody can grow or shrink: a writer of the
+ * memfd itself (a FUSE passthrough writer, whoever has the fd) gets EPERM
+ * past the end from the kernel, so the region never holds more than
+ * mem_size.  A resize makes a new one.
+ */
+static int new_memfd(const char *name, uint64_t size, int *out)
+{
+	/* The memfd name shows in /proc/PID/maps: say whose memory it is. */
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), ret;
+
+	if (fd < 0)
+		return errno;
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+		ret = errno;
+		close(fd);
+		return ret;
+	}
+	*out = fd;
+	return 0;
+}
+
+static unsigned page_shift(void)
+{
+	return (unsigned)__builtin_ctzll(region__page_size());
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void region__touch(struct region *r)
+{
+	atomic_store(&r->mtime_ns, now_ns());
+}
+
+void region__touch_attr(struct region *r)
+{
+	atomic_store(&r->ctime_ns, now_ns());
+}
+
 static int create(const char *name, uint64_t size, bool readonly,
 		  struct region **out)
 {
@@ -83,21 +131,15 @@ static int create(const char *name, uint64_t size, bool readonly,
 	r->readonly = readonly;
 	atomic_init(&r->refs, 1);
 	clock_gettime(CLOCK_REALTIME, &r->created);
+	r->mtime_ns = r->ctime_ns = now_ns();
 
-	/* The memfd name shows in /proc/PID/maps: say whose memory it is. */
-	r->memfd = memfd_create(name, MFD_CLOEXEC);
-	if (r->memfd < 0) {
-		ret = errno;
+	ret = new_memfd(name, size, &r->memfd);
+	if (ret)
 		goto out_free;
-	}
-	if (ftruncate(r->memfd, (off_t)size) < 0) {
-		ret = errno;
-		goto out_close;
-	}
 	ret = map_memfd(r->memfd, size, &r->raw);
 	if (ret)
 		goto out_close;
-	ret = dirty__init(&r->dirty, size / region__page_size(),
+	ret = dirty__init(&r->dirty, size / region__page_size(), page_shift(),
 			  dirty__tracking() && !readonly);
 	if (ret) {
 		munmap(r->raw, size + 2 * region__page_size());
@@ -351,10 +393,30 @@ int region__zero_locked(struct region *r)
 {
 	/* Every page is written (with zeros), whatever it held. */
 	dirty__mark_all(&r->dirty);
+	region__touch(r);
 	/* A memfd (shmem) always punches holes: no fallback to memset. */
 	if (fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      0, (off_t)r->mem_size) < 0)
 		return errno;
+	return 0;
+}
+
+int region__zero_from_locked(struct region *r, uint64_t off)
+{
+	static const uint8_t zeros[4096];
+	uint64_t page = region__page_size(), end;
+
+	if (off >= r->mem_size)
+		return 0;
+	end = (off + page - 1) & ~(page - 1);
+	/* The part of a page before the cut keeps its bytes: write zeros. */
+	if (end > off && pwrite(r->memfd, zeros, end - off, (off_t)off) < 0)
+		return errno;
+	if (end < r->mem_size &&
+	    fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)end, (off_t)(r->mem_size - end)) < 0)
+		return errno;
+	region__dirty_mark(r, off, r->mem_size - off);
 	return 0;
 }
 
@@ -380,13 +442,16 @@ int region__zero(struct region *r, struct why *why)
 }
 
 /*
- * A new reservation rather than mremap: the guard pages must follow the
- * new end, and a fresh reservation keeps the trailing guard PROT_NONE.
+ * A new memfd (the old one is sealed at its size) with the old one's data
+ * copied sparsely, and a new reservation rather than mremap: the guard
+ * pages must follow the new end, and a fresh reservation keeps the
+ * trailing guard PROT_NONE.  Costs the data, not the size.
  */
 int region__resize_locked(struct region *r, uint64_t size)
 {
-	uint8_t *raw;
-	int ret;
+	uint64_t keep;
+	uint8_t *raw, *buf;
+	int fd, ret;
 
 	if (size == 0 || size > REGION_SIZE_MAX)
 		return EINVAL;
@@ -395,25 +460,36 @@ int region__resize_locked(struct region *r, uint64_t size)
 	size = round_up_page(size);
 	if (size == r->mem_size)
 		return 0;
-	if (ftruncate(r->memfd, (off_t)size) < 0)
-		return errno;
-	ret = map_memfd(r->memfd, size, &raw);
+	ret = new_memfd(r->name, size, &fd);
+	if (ret)
+		return ret;
+	keep = size < r->mem_size ? size : r->mem_size;
+	buf = malloc(COPY_CHUNK);
+	ret = buf ? copy__range(fd, r->memfd, buf, &(struct extents){ 0 }, 0,
+				keep, false) : ENOMEM;
+	free(buf);
+	if (!ret)
+		ret = map_memfd(fd, size, &raw);
 	if (!ret) {
 		ret = dirty__resize(&r->dirty, size / region__page_size());
 		if (ret)
 			munmap(raw, size + 2 * region__page_size());
 	}
 	if (ret) {
-		/* Put the old size back; shrinking already dropped data. */
-		if (ftruncate(r->memfd, (off_t)r->mem_size) < 0)
-			return errno;
+		close(fd);
 		return ret;
 	}
 	/* The pages past the old end or the new one changed: say so. */
 	dirty__mark_all(&r->dirty);
+	atomic_fetch_add(&r->geo_seq, 1);
 	munmap(r->raw, r->mem_size + 2 * region__page_size());
-	r->raw = raw;
-	r->mem_size = size;
+	close(r->memfd);
+	__atomic_store_n(&r->memfd, fd, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->raw, raw, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->mem_size, size, __ATOMIC_RELEASE);
+	atomic_fetch_add(&r->geo_seq, 1);
+	region__touch(r);
+	region__touch_attr(r);
 	return 0;
 }
 
@@ -424,26 +500,6 @@ int region__resize(struct region *r, uint64_t size, struct why *why)
 	if (ret)
 		return ret;
 	ret = region__resize_locked(r, size);
-	region__exclusive_end(r);
-	return ret;
-}
-
-int region__trim(struct region *r, uint64_t *cut, struct why *why)
-{
-	struct stat st;
-	int ret;
-
-	*cut = 0;
-	ret = region__exclusive_begin(r, why);
-	if (ret)
-		return ret;
-	if (fstat(r->memfd, &st) < 0) {
-		ret = errno;
-	} else if ((uint64_t)st.st_size > r->mem_size) {
-		*cut = (uint64_t)st.st_size - r->mem_size;
-		if (ftruncate(r->memfd, (off_t)r->mem_size) < 0)
-			ret = errno;
-	}
 	region__exclusive_end(r);
 	return ret;
 }
@@ -473,11 +529,50 @@ int region__seek_hole(struct region *r, uint64_t off, uint64_t *pos)
 
 uint64_t region__resident(struct region *r)
 {
+	struct region_geometry g;
+
+	region__geometry(r, &g, true);
+	return g.resident;
+}
+
+/*
+ * A seqlock over what a resize changes: the reader retries while a resize
+ * is under way or happened meanwhile.  An fd read here may be closed and
+ * reused before the fstat: that answer is about another file, and the
+ * changed sequence throws it away.
+ */
+void region__geometry(struct region *r, struct region_geometry *g,
+		      bool resident)
+{
+	unsigned seq;
 	struct stat st;
 
-	if (fstat(r->memfd, &st) < 0)
-		return 0;
-	return (uint64_t)st.st_blocks * 512;
+	for (;;) {
+		seq = atomic_load(&r->geo_seq);
+		if (seq & 1) {
+			sched_yield();
+			continue;
+		}
+		g->raw = __atomic_load_n(&r->raw, __ATOMIC_ACQUIRE);
+		g->mem_size = __atomic_load_n(&r->mem_size, __ATOMIC_ACQUIRE);
+		g->resident = 0;
+		if (resident &&
+		    fstat(__atomic_load_n(&r->memfd, __ATOMIC_ACQUIRE), &st) == 0)
+			g->resident = (uint64_t)st.st_blocks * 512;
+		if (atomic_load(&r->geo_seq) == seq)
+			return;
+	}
+}
+
+void region__times(struct region *r, struct timespec *mtime,
+		   struct timespec *ctime)
+{
+	int64_t m = atomic_load(&r->mtime_ns), c = atomic_load(&r->ctime_ns);
+
+	if (c < m)
+		c = m;	/* a change of the data is a change of the file */
+	*mtime = (struct timespec){ m / 1000000000LL, m % 1000000000LL };
+	*ctime = (struct timespec){ c / 1000000000LL, c % 1000000000LL };
 }
 
 void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)
@@ -489,6 +584,7 @@ void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)
 	if (len > r->mem_size - off)
 		len = r->mem_size - off;
 	dirty__mark(&r->dirty, off / page, (off + len + page - 1) / page);
+	region__touch(r);
 }
 
 void region__dirty_hold(struct region *r)
@@ -499,13 +595,34 @@ void region__dirty_hold(struct region *r)
 void region__dirty_release(struct region *r)
 {
 	dirty__release(&r->dirty);
+	region__touch(r);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 int region__dirty_harvest(struct region *r)
 {
+	int ret;
+
 	if (!r->dirty.track || !r->guard)
 		return 0;
-	return r->guard->harvest(r->guard_owner, r);
+	ret = r->guard->harvest(r->guard_owner, r);
+	if (!ret)
+		atomic_store(&r->harvest_ms, mono_ms());
+	return ret;
+}
+
+uint64_t region__harvest_age_ms(struct region *r)
+{
+	uint64_t last = atomic_load(&r->harvest_ms);
+
+	return last ? mono_ms() - last : UINT64_MAX;
 }
 
 bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,

@@ -91,6 +91,24 @@ struct region {
 	void *excl_owner;
 
 	struct dirty dirty;
+
+	/*
+	 * Odd while a resize changes memfd, raw and mem_size: lets metadata
+	 * readers (stat, attribute files) go without the region's lock.
+	 */
+	atomic_uint geo_seq;
+	/* Times of the last change of the bytes, and of an attribute. */
+	_Atomic int64_t mtime_ns;
+	_Atomic int64_t ctime_ns;
+	/* CLOCK_MONOTONIC ms of the last harvest of the guest's writes. */
+	_Atomic uint64_t harvest_ms;
+};
+
+/* What a resize changes, read consistently without the region's lock. */
+struct region_geometry {
+	uint8_t *raw;
+	uint64_t mem_size;
+	uint64_t resident;	/* bytes the memfd holds (when asked for) */
 };
 
 size_t region__page_size(void);
@@ -148,13 +166,9 @@ int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
 
 /* The following need the caller to hold the region exclusive. */
 int region__zero_locked(struct region *r);
+/* Zeros from off to the end (a truncate that keeps the size). */
+int region__zero_from_locked(struct region *r, uint64_t off);
 int region__resize_locked(struct region *r, uint64_t size);
-
-/*
- * Something that writes the memfd directly (a FUSE passthrough writer) can
- * grow it past mem_size: cut it back; *cut is the bytes cut.
- */
-int region__trim(struct region *r, uint64_t *cut, struct why *why);
 
 /* Convenience: take exclusivity, do it, release. */
 int region__zero(struct region *r, struct why *why);
@@ -167,6 +181,18 @@ int region__resize(struct region *r, uint64_t size, struct why *why);
 int region__seek_data(struct region *r, uint64_t off, uint64_t *pos);
 int region__seek_hole(struct region *r, uint64_t off, uint64_t *pos);
 uint64_t region__resident(struct region *r);
+/* Without the lock: never waits for an exclusive holder. */
+void region__geometry(struct region *r, struct region_geometry *g,
+		      bool resident);
+/*
+ * The bytes changed now (host writes, zero, restore, resize, the guest's
+ * writes as harvested), or an attribute did (mapping, access, size); and
+ * the times of the last of each (ctime is never before mtime).
+ */
+void region__touch(struct region *r);
+void region__touch_attr(struct region *r);
+void region__times(struct region *r, struct timespec *mtime,
+		   struct timespec *ctime);
 
 /*
  * Dirty tracking (dirty.h) in bytes: host writes stamp as they go, the
@@ -181,6 +207,8 @@ void region__dirty_release(struct region *r);
  * or untracked).  The caller holds the region shared or exclusive.
  */
 int region__dirty_harvest(struct region *r);
+/* Milliseconds since the last harvest (UINT64_MAX: never). */
+uint64_t region__harvest_age_ms(struct region *r);
 /* The next run of pages written since epoch since, as dirty__next. */
 bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,
 			uint64_t *first, uint64_t *end);

@@ -27,12 +27,11 @@ struct region *add_region(struct sandbox *sb, const char *name,
 struct region *add_mapped(struct sandbox *sb, const char *name,
 			  uint64_t size, uint64_t gpa);
 
-/* region__read/write/seek/trim as "bytes (or offset) or -errno". */
+/* region__read/write/seek as "bytes (or offset) or -errno". */
 ssize_t t_read(struct region *r, void *buf, size_t len, uint64_t off);
 ssize_t t_write(struct region *r, const void *buf, size_t len, uint64_t off);
 int64_t t_seek_data(struct region *r, uint64_t off);
 int64_t t_seek_hole(struct region *r, uint64_t off);
-int64_t t_trim(struct region *r);
 
 /*
  * A guest that is only a flag: installed as r's guard it makes r mapped,

@@ -38,14 +38,6 @@ int64_t t_seek_hole(struct region *r, uint64_t off)
 	return ret ? -ret : (int64_t)pos;
 }
 
-int64_t t_trim(struct region *r)
-{
-	uint64_t cut;
-	int ret = region__trim(r, &cut, NULL);
-
-	return ret ? -ret : (int64_t)cut;
-}
-
 static bool fake_running(void *owner)
 {
 	return ((struct fake_guest *)owner)->running;

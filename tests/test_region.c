@@ -12,6 +12,7 @@
 #include "tests/helpers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -363,7 +364,8 @@ static void test_resize(void **state)
 	region__put(r);
 }
 
-static void test_trim(void **state)
+/* Nobody can grow or shrink the memfd behind the region's back. */
+static void test_sealed(void **state)
 {
 	uint8_t x = 7, buf[8];
 	struct region *r;
@@ -371,19 +373,30 @@ static void test_trim(void **state)
 
 	(void)state;
 	r = new_region(2 * PAGE);
-	assert_int_equal(t_trim(r), 0);
-	/* A writer of the memfd itself can grow it past mem_size... */
-	assert_int_equal(pwrite(r->memfd, &x, 1, (off_t)(5 * PAGE)), 1);
-	assert_int_equal(t_read(r, buf, sizeof(buf), 2 * PAGE), 0);
-	/* ...and trim cuts it back to mem_size, saying how much. */
-	assert_int_equal(t_trim(r), 3 * PAGE + 1);
+	/* A writer of the memfd itself gets EPERM past the end... */
+	errno = 0;
+	assert_int_equal(pwrite(r->memfd, &x, 1, (off_t)(5 * PAGE)), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(ftruncate(r->memfd, (off_t)(4 * PAGE)), -1);
+	assert_int_equal(ftruncate(r->memfd, (off_t)PAGE), -1);
+	/* ...and cannot take the seals off or add its own. */
+	assert_int_equal(fcntl(r->memfd, F_ADD_SEALS, F_SEAL_WRITE), -1);
 	assert_int_equal(fstat(r->memfd, &st), 0);
 	assert_int_equal(st.st_size, 2 * PAGE);
-	assert_int_equal(region__mem_size(r), 2 * PAGE);
-	assert_int_equal(region__resident(r), 0);
-	assert_int_equal(t_trim(r), 0);
-	r->readonly = true;
-	assert_int_equal(t_trim(r), -EPERM);
+	assert_int_equal(t_read(r, buf, sizeof(buf), 2 * PAGE), 0);
+	/* Inside it, the memfd is written like any file. */
+	assert_int_equal(pwrite(r->memfd, &x, 1, (off_t)(PAGE + 3)), 1);
+	assert_int_equal(t_read(r, buf, 1, PAGE + 3), 1);
+	assert_int_equal(buf[0], 7);
+	/* A resize makes a new memfd, sealed too, with the data kept. */
+	assert_int_equal(region__resize(r, 8 * PAGE, NULL), 0);
+	assert_int_equal(fstat(r->memfd, &st), 0);
+	assert_int_equal(st.st_size, 8 * PAGE);
+	assert_int_equal(pwrite(r->memfd, &x, 1, (off_t)(9 * PAGE)), -1);
+	assert_int_equal(t_read(r, buf, 1, PAGE + 3), 1);
+	assert_int_equal(buf[0], 7);
+	/* Only the data is copied: the new memfd holds one page. */
+	assert_int_equal(region__resident(r), PAGE);
 	region__put(r);
 }
 
@@ -657,7 +670,7 @@ int main(void)
 		cmocka_unit_test(test_read_does_not_allocate),
 		cmocka_unit_test(test_zero),
 		cmocka_unit_test(test_resize),
-		cmocka_unit_test(test_trim),
+		cmocka_unit_test(test_sealed),
 		cmocka_unit_test(test_seek),
 		cmocka_unit_test(test_shared_shared),
 		cmocka_unit_test(test_exclusive_waits_bounded),

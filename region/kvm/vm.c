@@ -192,12 +192,20 @@ static int harvest_locked(struct vm *vm, int slot)
 	log.dirty_bitmap = bits;
 	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) == 0) {
 		dirty__mark_bits(&r->dirty, bits, npages);
+		/* What the guest wrote is a change of the bytes, now known. */
+		for (uint64_t w = 0; w < (npages + 63) / 64; w++) {
+			if (bits[w]) {
+				region__touch(r);
+				break;
+			}
+		}
 	} else if (errno == ENOENT) {
 		/*
 		 * KVM has no log for the slot (a failed move left it
 		 * without one): the guest may have written anything.
 		 */
 		dirty__mark_all(&r->dirty);
+		region__touch(r);
 	} else {
 		ret = errno;
 	}

@@ -10,8 +10,8 @@
 
 static int no_vm(struct sandbox *sb, struct why *why)
 {
-	return why__set(why, ENODEV, "no VM (%s): this sandbox can only be "
-			"inspected", why__text(&sb->vm_why, ENODEV));
+	return why__set(why, ENODEV, "no VM: no KVM (%s): this sandbox can "
+			"only be inspected", why__text(&sb->vm_why, ENODEV));
 }
 
 int sandbox__set_guest_addr(struct sandbox *sb, struct region *r,
@@ -31,6 +31,8 @@ int sandbox__set_guest_addr(struct sandbox *sb, struct region *r,
 		ret = vm__unmap_region(sb->vm, r, why);
 	else
 		ret = vm__map_region(sb->vm, r, gpa, r->guest_ro, why);
+	if (!ret)
+		region__touch_attr(r);
 	region__exclusive_end(r);
 	return ret;
 }
@@ -48,8 +50,10 @@ int sandbox__set_access(struct sandbox *sb, struct region *r, bool ro,
 	else if (ro && sb->vm && !sb->vm->readonly_mem)
 		ret = why__set(why, EOPNOTSUPP, "KVM lacks "
 			       "KVM_CAP_READONLY_MEM");
-	if (!ret)
+	if (!ret && r->guest_ro != ro) {
 		r->guest_ro = ro;
+		region__touch_attr(r);
+	}
 	region__exclusive_end(r);
 	return ret;
 }
@@ -96,11 +100,34 @@ int sandbox__zero(struct sandbox *sb, struct region *r, struct why *why)
 	return region__zero(r, why);
 }
 
+int sandbox__zero_from(struct sandbox *sb, struct region *r, uint64_t off,
+		       struct why *why)
+{
+	int ret;
+
+	(void)sb;
+	if (off > r->mem_size)
+		return why__set(why, EFBIG, "past mem_size");
+	ret = region__exclusive_begin(r, why);
+	if (ret)
+		return ret;
+	ret = region__zero_from_locked(r, off);
+	if (ret)
+		why__set(why, ret, "cannot zero: %s", strerror(ret));
+	region__exclusive_end(r);
+	return ret;
+}
+
 int sandbox__dirty_clear(struct sandbox *sb, struct region *r,
 			 struct why *why)
 {
+	int ret;
+
 	(void)sb;
-	return region__dirty_clear(r, why);
+	ret = region__dirty_clear(r, why);
+	if (!ret)
+		region__touch_attr(r);
+	return ret;
 }
 
 bool sandbox__guest_addr(struct sandbox *sb, const struct region *r,

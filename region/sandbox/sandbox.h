@@ -76,7 +76,8 @@ struct region *sandbox__nth(struct sandbox *sb, unsigned idx, uint64_t *id);
  * set_guest_addr: map, move or (none) unmap; ENODEV without a VM.
  * set_access: rw/ro for the guest, applied at once when mapped.
  * resize: EPERM while mapped; ENOSPC past max_total.
- * zero: punch the whole region.  dirty_clear: `echo 0 > dirty`.
+ * zero: punch the whole region (zero_from: from an offset on).
+ * dirty_clear: `echo 0 > dirty`.
  */
 int sandbox__set_guest_addr(struct sandbox *sb, struct region *r,
 			    bool none, uint64_t gpa, struct why *why);
@@ -85,6 +86,9 @@ int sandbox__set_access(struct sandbox *sb, struct region *r, bool ro,
 int sandbox__resize(struct sandbox *sb, struct region *r, uint64_t size,
 		    struct why *why);
 int sandbox__zero(struct sandbox *sb, struct region *r, struct why *why);
+/* Zeros from off to the end; EFBIG past mem_size. */
+int sandbox__zero_from(struct sandbox *sb, struct region *r, uint64_t off,
+		       struct why *why);
 int sandbox__dirty_clear(struct sandbox *sb, struct region *r,
 			 struct why *why);
 /* Where r is mapped in the guest: true with *gpa, false when not. */

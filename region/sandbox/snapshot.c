@@ -6,7 +6,7 @@
  * only the pages written since (the dirty stamps say which).
  */
 #include "region/sandbox/snapshot.h"
-#include "region/sandbox/copy.h"
+#include "region/copy.h"
 #include "region/kvm/vcpu.h"
 #include "region/util/parse.h"
 

@@ -94,11 +94,10 @@ OPS=(
 	'chmod|r/kind|EPERM|1'
 	'chmod|r|EPERM|1'
 	'chown|r/mem_size|EPERM|1'
-	'truncate:0|r/contents|EPERM|1'
-	'truncate:4096|r/contents|EPERM|1'
+	'truncate:9999999999|r/contents|EFBIG|1'
 	'truncate:1|r/mem_size|EPERM|1'
-	# zero has no value to read; as above, root reaches the daemon.
-	'read|r/zero|EACCES|1'
+	# console takes no writes; as above, root reaches the daemon.
+	'create|console|EACCES|1'
 )
 
 # run_op OP PATH: the errno_of call for a table entry.

@@ -34,8 +34,7 @@ blocks() {
 	stat -c %b "$MNT/$1/contents"
 }
 
-# The bytes, whole: cp in (O_TRUNC is accepted and changes nothing), cmp,
-# cp out.
+# The bytes, whole: cp in, cmp, cp out; O_TRUNC zeroes the region.
 check_copy() {
 	dd if=/dev/urandom of="$WORK/img" bs=1M count=16 status=none
 	cp "$WORK/img" "$MNT/r/contents" || bad "cp img contents failed"
@@ -43,10 +42,12 @@ check_copy() {
 	cmp "$WORK/img" "$MNT/r/contents" || bad "contents differs from what cp wrote"
 	cp "$MNT/r/contents" "$WORK/out" || bad "cp contents out failed"
 	cmp "$WORK/img" "$WORK/out" || bad "cp contents out: not the bytes written"
-	# An open with O_TRUNC and nothing written: the bytes stay.
+	# An open with O_TRUNC and nothing written: zeros, the size stays.
 	: >"$MNT/r/contents" || bad ": > contents failed"
-	cmp "$WORK/img" "$MNT/r/contents" || bad "O_TRUNC changed the bytes"
+	cmp -n "$SIZE" /dev/zero "$MNT/r/contents" || bad "O_TRUNC left bytes"
 	expect_eq "st_size after O_TRUNC" "$(stat -c %s "$MNT/r/contents")" "$SIZE"
+	expect_eq "st_blocks after O_TRUNC" "$(blocks r)" 0
+	cp "$WORK/img" "$MNT/r/contents" || bad "cp img contents failed"
 }
 
 # dd at an offset with conv=notrunc: exactly those bytes change.
@@ -63,7 +64,8 @@ check_offset_write() {
 }
 
 # Bounds: reads past the end return 0 bytes; writes starting at the end
-# fail ENOSPC, straddling ones are short; only ftruncate(mem_size) works.
+# fail ENOSPC, straddling ones are short; ftruncate(N) zeroes from N on,
+# past mem_size it is EFBIG.
 check_bounds() {
 	expect_eq "bytes read past the end (dd)" \
 		"$(dd if="$MNT/r/contents" bs=4096 skip=$((SIZE / 4096)) status=none | wc -c)" 0
@@ -71,37 +73,37 @@ check_bounds() {
 		"$(tail -c +$((SIZE - 99)) "$MNT/r/contents" | wc -c)" 100
 	check_write_bounds "no reader open"
 	truncate -s "$SIZE" "$MNT/r/contents" || bad "truncate -s mem_size failed"
-	expect_errno EPERM truncate "$MNT/r/contents" 0
-	expect_errno EPERM truncate "$MNT/r/contents" $((SIZE + 4096))
+	cmp "$WORK/img" "$MNT/r/contents" || bad "truncate to mem_size changed bytes"
+	expect_errno EFBIG truncate "$MNT/r/contents" $((SIZE + 4096))
 	expect_eq "st_size = mem_size" "$(stat -c %s "$MNT/r/contents")" "$(attr r mem_size)"
 	# While a reader (less, xxd, a container) holds contents open for
-	# passthrough, the kernel passes writers through too (README: read
-	# paths): writes inside the region work, a write past mem_size cannot
-	# be refused and is cut off when the writer closes, with one log line.
+	# passthrough, a write-only opener still goes through the daemon
+	# (bounds as above); a read-write one is passed through, and the
+	# sealed memory refuses its writes past the end (EPERM, the kernel's
+	# answer: the daemon never sees them) and cuts straddling ones short.
 	exec 3<"$MNT/r/contents"
+	check_write_bounds "a reader open"
 	if log_has 'contents read path: FUSE passthrough'; then
-		expect_errno_unlogged OK pwrite "$MNT/r/contents" xy $((SIZE - 2))
-		expect_eq "the last two bytes, a reader open" "$(tail -c 2 "$MNT/r/contents")" xy
-		expect_eq "a write past the end, a reader open" \
-			"$(errno_of pwrite "$MNT/r/contents" past "$SIZE")" OK
-		# The cut happens at release, which the kernel sends after
-		# close() returns: wait for its log line, boundedly.
-		for _ in $(seq 50); do
-			log_has 'write past mem_size by a passthrough writer refused: 4 bytes dropped' && break
-			sleep 0.1
-		done
-		log_has 'write past mem_size by a passthrough writer refused: 4 bytes dropped' ||
-			bad "no log line for the write past the end"
-		REFUSALS=$((REFUSALS + 1))
-		expect_errno_unlogged OK pwrite "$MNT/r/contents" ab $((SIZE - 2))
-	else
-		check_write_bounds "a reader open"
+		expect_errno_unlogged EPERM rwpwrite "$MNT/r/contents" past "$SIZE"
+		expect_errno_unlogged SHORT:2 rwpwrite "$MNT/r/contents" xy12 $((SIZE - 2))
+		expect_eq "the last two bytes, read-write" "$(tail -c 2 "$MNT/r/contents")" xy
+		expect_errno_unlogged OK rwpwrite "$MNT/r/contents" ab $((SIZE - 2))
 	fi
 	expect_eq "bytes read past the end, a reader open" \
 		"$(dd if="$MNT/r/contents" bs=4096 skip=$((SIZE / 4096)) status=none | wc -c)" 0
 	exec 3<&-
 	expect_eq "st_size after writes with a reader open" "$(stat -c %s "$MNT/r/contents")" "$SIZE"
 	cmp "$WORK/img" "$MNT/r/contents" || bad "a refused or short write changed other bytes"
+}
+
+# ftruncate(N) keeps the size and zeroes from N on: a partial page too.
+check_truncate() {
+	local n=$((3 * 4096 + 100))
+	truncate -s $n "$MNT/r/contents" || bad "truncate -s $n failed"
+	expect_eq "st_size after truncate" "$(stat -c %s "$MNT/r/contents")" "$SIZE"
+	cmp -n $n "$WORK/img" "$MNT/r/contents" || bad "bytes before $n changed"
+	expect_eq "zeros from $n" "$(tail -c +$((n + 1)) "$MNT/r/contents" | tr -d '\0' | wc -c)" 0
+	cp "$WORK/img" "$MNT/r/contents" || bad "cp img contents failed"
 }
 
 # check_write_bounds WHEN: writes at and past the end, and one straddling.
@@ -169,6 +171,7 @@ start_daemon --region r:16M --region big:1G
 check_copy
 check_offset_write
 check_bounds
+check_truncate
 check_sparse
 fresh_on_same_fd "$MNT/r/contents" 8192 || bad "passthrough: a reader and a writer cannot share contents"
 check_zero

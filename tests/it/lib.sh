@@ -122,6 +122,11 @@ try:
         print(write(a[0], data(a[1])))
     elif op == 'pwrite':	# PATH DATA OFF: no O_TRUNC, at an offset
         print(write(a[0], data(a[1]), int(a[2], 0), os.O_WRONLY))
+    elif op == 'rwpwrite':	# PATH DATA OFF: pwrite on an O_RDWR open
+        print(write(a[0], data(a[1]), int(a[2], 0), os.O_RDWR))
+    elif op == 'fill':	# PATH BYTE OFF LEN: LEN bytes of hex BYTE at OFF, O_WRONLY
+        print(write(a[0], bytes([int(a[1], 16)]) * int(a[3], 0), int(a[2], 0),
+                    os.O_WRONLY))
     elif op == 'read':	# PATH: open for reading and read it all
         fd = os.open(a[0], os.O_RDONLY)
         try:

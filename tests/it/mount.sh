@@ -23,7 +23,7 @@ check_modes() {
 	declare -A want=(
 		[contents]=600 [base_addr]=400 [mem_size]=644 [raw_addr]=400
 		[raw_size]=444 [host_region_base]=400 [host_region_end]=400
-		[kind]=444 [guest_addr]=644 [access]=644 [zero]=200
+		[kind]=444 [guest_addr]=644 [access]=644 [zero]=600
 		[dirty]=600
 	)
 	for f in "${REGION_FILES[@]}"; do

@@ -1,5 +1,5 @@
 /* Sparse copies between memfds (copy.h). */
-#include "region/sandbox/copy.h"
+#include "region/copy.h"
 
 #include <errno.h>
 #include <fcntl.h>
