@@ -22,34 +22,51 @@ static int show_dec(char *buf, size_t len, uint64_t v)
 	return snprintf(buf, len, "%" PRIu64 "\n", v);
 }
 
+/*
+ * Shows read the geometry through its seqlock, never the region's lock:
+ * a stat or a read of an attribute never waits for a control write.
+ */
+static struct region_geometry geometry(struct region *r)
+{
+	struct region_geometry g;
+
+	region__geometry(r, &g, false);
+	return g;
+}
+
 static int show_base_addr(struct region *r, char *buf, size_t len)
 {
-	return show_hex(buf, len, (uintptr_t)region__base_addr(r));
+	return show_hex(buf, len, (uintptr_t)geometry(r).raw +
+			region__page_size());
 }
 
 static int show_mem_size(struct region *r, char *buf, size_t len)
 {
-	return show_dec(buf, len, region__mem_size(r));
+	return show_dec(buf, len, geometry(r).mem_size);
 }
 
 static int show_raw_addr(struct region *r, char *buf, size_t len)
 {
-	return show_hex(buf, len, (uintptr_t)region__raw_addr(r));
+	return show_hex(buf, len, (uintptr_t)geometry(r).raw);
 }
 
 static int show_raw_size(struct region *r, char *buf, size_t len)
 {
-	return show_dec(buf, len, region__raw_size(r));
+	return show_dec(buf, len, geometry(r).mem_size +
+			2 * region__page_size());
 }
 
 static int show_hrb(struct region *r, char *buf, size_t len)
 {
-	return show_hex(buf, len, (uintptr_t)region__host_region_base(r));
+	return show_base_addr(r, buf, len);
 }
 
 static int show_hre(struct region *r, char *buf, size_t len)
 {
-	return show_hex(buf, len, (uintptr_t)region__host_region_end(r));
+	struct region_geometry g = geometry(r);
+
+	return show_hex(buf, len, (uintptr_t)g.raw + region__page_size() +
+			g.mem_size);
 }
 
 static int show_kind(struct region *r, char *buf, size_t len)
@@ -68,7 +85,9 @@ static int show_guest_addr(struct region *r, char *buf, size_t len)
 
 static int show_access(struct region *r, char *buf, size_t len)
 {
-	return snprintf(buf, len, "%s\n", r->guest_ro ? "ro" : "rw");
+	return snprintf(buf, len, "%s\n",
+			__atomic_load_n(&r->guest_ro, __ATOMIC_RELAXED) ? "ro" :
+			"rw");
 }
 
 static int store_mem_size(struct node *n, const char *val, struct why *why)
@@ -162,17 +181,9 @@ int attr__lookup(const char *name)
 
 static int attr_render(struct node *n, char *buf, size_t len)
 {
-	int ret, len_out;
-
 	if (!attr_files[n->file].show)
 		return 0;
-	/* Shared, so a resize cannot change the values half-way. */
-	ret = region__shared_begin(n->r);
-	if (ret)
-		return -ret;
-	len_out = attr_files[n->file].show(n->r, buf, len);
-	region__shared_end(n->r);
-	return len_out;
+	return attr_files[n->file].show(n->r, buf, len);
 }
 
 /* Honest: the length of what a read at offset 0 returns. */

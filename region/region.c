@@ -209,21 +209,31 @@ uint8_t *region__host_region_end(const struct region *r)
 	return region__base_addr(r) + r->mem_size;
 }
 
+/*
+ * The guard changes under exclusive, but metadata readers (kind, stat)
+ * look without the lock: the owner is published before the guard, and
+ * read after it.
+ */
 bool region__mapped(const struct region *r)
 {
-	return r->guard != NULL;
+	return __atomic_load_n(&r->guard, __ATOMIC_ACQUIRE) != NULL;
 }
 
 void region__set_guard(struct region *r, const struct region_guard *guard,
 		       void *owner)
 {
-	r->guard = guard;
-	r->guard_owner = owner;
+	if (guard)
+		__atomic_store_n(&r->guard_owner, owner, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->guard, guard, __ATOMIC_RELEASE);
 }
 
 bool region__guest_running(struct region *r)
 {
-	return r->guard && r->guard->running(r->guard_owner);
+	const struct region_guard *g = __atomic_load_n(&r->guard,
+						       __ATOMIC_ACQUIRE);
+
+	return g && g->running(__atomic_load_n(&r->guard_owner,
+					       __ATOMIC_RELAXED));
 }
 
 enum region_kind region__kind(const struct region *r)

@@ -51,7 +51,8 @@ int sandbox__set_access(struct sandbox *sb, struct region *r, bool ro,
 		ret = why__set(why, EOPNOTSUPP, "KVM lacks "
 			       "KVM_CAP_READONLY_MEM");
 	if (!ret && r->guest_ro != ro) {
-		r->guest_ro = ro;
+		/* Read without the lock by the access file: one atomic store. */
+		__atomic_store_n(&r->guest_ro, ro, __ATOMIC_RELAXED);
 		region__touch_attr(r);
 	}
 	region__exclusive_end(r);
