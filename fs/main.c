@@ -95,7 +95,7 @@ static void usage(const char *prog)
 	       "     default_size=SIZE           size of a region made by mkdir (64M)\n"
 	       "     max_regions=N               at most N regions (%u)\n"
 	       "     max_total=SIZE              at most SIZE of regions in all (no limit)\n"
-	       "     max_threads=N               FUSE worker threads (2 x cores, at most %d)\n"
+	       "     max_threads=N               FUSE worker threads (16, or 2 x cores; at most %d)\n"
 	       "     kvm=PATH                    the KVM device (/dev/kvm)\n"
 	       "     log=FILE                    append log lines to FILE\n"
 	       "     console_max=SIZE            console bytes kept, oldest dropped (64K)\n"
@@ -388,11 +388,16 @@ static void raise_nofile(void)
 	}
 }
 
+/*
+ * Enough workers that other uids' requests (each bounded, none waiting on
+ * a region's lock for metadata) cannot take every one from the owner:
+ * 16, or 2 per core where there are more cores.
+ */
 static unsigned default_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	n = n > 0 ? 2 * n : 4;
+	n = n > 8 ? 2 * n : 16;
 	return n > THREADS_MAX ? THREADS_MAX : (unsigned)n;
 }
 

@@ -350,6 +350,20 @@ void tree__unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	refuse(req, "unlink", name);
 }
 
+void tree__symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		   const char *name)
+{
+	(void)link, (void)parent;
+	refuse(req, "symlink", name);
+}
+
+void tree__link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		const char *newname)
+{
+	(void)ino, (void)newparent;
+	refuse(req, "link", newname);
+}
+
 void tree__rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			fuse_ino_t newparent, const char *newname,
 			unsigned int flags)

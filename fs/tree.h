@@ -22,6 +22,10 @@ void tree__mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 void tree__create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			mode_t mode, struct fuse_file_info *fi);
 void tree__unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void tree__symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		   const char *name);
+void tree__link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		const char *newname);
 void tree__rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			fuse_ino_t newparent, const char *newname,
 			unsigned int flags);

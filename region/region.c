@@ -171,6 +171,8 @@ void region__put(struct region *r)
 {
 	if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
 		return;
+	if (r->charge)
+		atomic_fetch_sub(r->charge, r->charged);
 	/* The sandbox unmaps before it drops its reference. */
 	munmap(r->raw, r->mem_size + 2 * region__page_size());
 	dirty__free(&r->dirty);

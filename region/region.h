@@ -102,6 +102,12 @@ struct region {
 	_Atomic int64_t ctime_ns;
 	/* CLOCK_MONOTONIC ms of the last harvest of the guest's writes. */
 	_Atomic uint64_t harvest_ms;
+	/*
+	 * A counter that holds this region's bytes until it is freed (the
+	 * snapshot limit counts a copy as long as anyone has it open).
+	 */
+	_Atomic uint64_t *charge;
+	uint64_t charged;
 };
 
 /* What a resize changes, read consistently without the region's lock. */

@@ -34,6 +34,13 @@ static void test_sizes(void **state)
 		{ "1KX", EINVAL, 0 },
 		{ "0x", EINVAL, 0 },
 		{ "+5", EINVAL, 0 },
+		/* A leading 0 is decimal, never octal; hex only with 0x. */
+		{ "010", 0, 10 },
+		{ "08", 0, 8 },
+		{ "0X1f", 0, 31 },
+		{ "0x-1", EINVAL, 0 },
+		{ "0x 1", EINVAL, 0 },
+		{ "0xg", EINVAL, 0 },
 	};
 
 	(void)state;
@@ -65,6 +72,13 @@ static void test_values(void **state)
 	assert_int_equal(parse__value("1\0002", 3, out, sizeof(out)), EINVAL);
 	memset(big, 'a', sizeof(big));
 	assert_int_equal(parse__value(big, sizeof(big), out, sizeof(out)), EINVAL);
+	/* The length is the write's, blanks included: not checked after trimming. */
+	memset(big, ' ', sizeof(big));
+	big[sizeof(big) - 1] = '1';
+	assert_int_equal(parse__value(big, sizeof(big), out, sizeof(out)), EINVAL);
+	assert_int_equal(parse__value(big + sizeof(big) - PARSE_VALUE_MAX + 1,
+				      PARSE_VALUE_MAX - 1, out, sizeof(out)), 0);
+	assert_string_equal(out, "1");
 }
 
 static void test_gpa(void **state)

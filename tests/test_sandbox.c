@@ -11,6 +11,7 @@
 #include "tests/helpers.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdlib.h>
@@ -433,6 +434,33 @@ static void test_no_vm(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * With no max_total, the default shares the address space between the
+ * regions and the snapshots' copies: 1 TiB regions run into ENOSPC, not
+ * into ENOMEM from a reservation that no longer fits.
+ */
+static void test_default_max_total(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	uint64_t want = SANDBOX_ADDRESS_SPACE / (1 + SNAPSHOTS_DEFAULT);
+	char name[16];
+	unsigned i;
+	int ret = 0;
+
+	(void)state;
+	assert_int_equal(sb->max_total, want);
+	for (i = 0; i < 200 && !ret; i++) {
+		snprintf(name, sizeof(name), "t%u", i);
+		ret = sandbox__create(sb, name, 1ULL << 40, NULL, NULL);
+	}
+	assert_int_equal(ret, ENOSPC);
+	assert_int_equal(i - 1, want >> 40);
+	/* A lower snapshot limit leaves more to the regions. */
+	sandbox__snapshot_limits(sb, 1, 0);
+	assert_int_equal(sb->max_total, SANDBOX_ADDRESS_SPACE / 2);
+	sandbox__free(sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +469,7 @@ int main(void)
 		cmocka_unit_test(test_max_regions),
 		cmocka_unit_test(test_max_total),
 		cmocka_unit_test(test_max_total_rounding),
+		cmocka_unit_test(test_default_max_total),
 		cmocka_unit_test(test_ids_not_reused),
 		cmocka_unit_test(test_remove_unknown),
 		cmocka_unit_test(test_remove_busy),

@@ -22,6 +22,14 @@
 #define SANDBOX_REGIONS_MAX 4096
 /* How long mkdir and rmdir wait for a snapshot or restore (EBUSY). */
 #define SANDBOX_TABLE_WAIT_MS 2000
+/*
+ * The address space regions and their snapshot copies may reserve: half
+ * of x86-64's 128 TiB of user space, the rest left to the process.  The
+ * default max_total shares it between the regions and max_snapshots
+ * copies of them, so mkdir gives ENOSPC, never ENOMEM, and a snapshot
+ * always finds room for its copies.
+ */
+#define SANDBOX_ADDRESS_SPACE (1ULL << 46)
 
 struct vcpu;
 struct vcpu_config;
@@ -32,6 +40,7 @@ struct sandbox {
 	unsigned nr;
 	unsigned max_regions;
 	uint64_t max_total;	/* bytes of mem_size, all regions together */
+	bool max_total_default;	/* derived from the snapshot limit */
 	uint64_t total;
 	/* total is also changed by resize, which holds a region: own lock. */
 	pthread_mutex_t acct;
@@ -43,6 +52,7 @@ struct sandbox {
 	struct snaps snaps;
 };
 
+/* max_total 0: SANDBOX_ADDRESS_SPACE / (1 + max_snapshots). */
 int sandbox__new(struct sandbox **out, unsigned max_regions,
 		 uint64_t max_total);
 /* Limits of the snapshots: 0 keeps the defaults (snaps.h). */

@@ -95,7 +95,13 @@ void snaps__add(struct snaps *t, struct snapshot *s)
 {
 	pthread_rwlock_wrlock(&t->lock);
 	t->snaps[t->nr++] = s;
-	t->bytes += s->bytes;
+	for (unsigned i = 0; i < s->nr; i++) {
+		struct region *c = s->regions[i].region;
+
+		c->charged = region__resident(c);
+		c->charge = &t->bytes;
+		atomic_fetch_add(&t->bytes, c->charged);
+	}
 	pthread_rwlock_unlock(&t->lock);
 }
 
@@ -111,10 +117,12 @@ int snaps__remove(struct snaps *t, const char *name)
 		memmove(&t->snaps[idx], &t->snaps[idx + 1],
 			(t->nr - (unsigned)idx - 1) * sizeof(t->snaps[0]));
 		t->nr--;
-		t->bytes -= s->bytes;
 	}
 	pthread_rwlock_unlock(&t->lock);
-	/* Open files keep their copy; the rest is freed now. */
+	/*
+	 * Open files keep their copy, and its bytes count until they close;
+	 * the rest is freed now.
+	 */
 	snapshot__put(s);
 	return idx < 0 ? ENOENT : 0;
 }

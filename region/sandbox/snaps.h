@@ -55,7 +55,12 @@ struct snaps {
 	unsigned nr;
 	unsigned max;
 	uint64_t max_bytes;
-	uint64_t bytes;
+	/*
+	 * What the copies take, until they are really freed: each copy holds
+	 * its part (region.h's charge), so a removed snapshot a reader still
+	 * holds open counts against the limit until it is closed.
+	 */
+	_Atomic uint64_t bytes;
 	/* One snapshot, restore or snapshot removal at a time. */
 	pthread_mutex_t op;
 };

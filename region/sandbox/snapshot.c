@@ -105,12 +105,12 @@ static int check_name(struct snaps *t, const char *name, struct why *why)
 static int check_bytes(struct snaps *t, struct region **live, unsigned n,
 		       struct why *why)
 {
-	uint64_t need = 0, left;
+	uint64_t need = 0, used = atomic_load(&t->bytes), left;
 
 	for (unsigned i = 0; i < n; i++)
 		need += region__resident(live[i]);
 	/* What the copies will take at most: refuse before copying. */
-	left = t->bytes > t->max_bytes ? 0 : t->max_bytes - t->bytes;
+	left = used > t->max_bytes ? 0 : t->max_bytes - used;
 	if (need > left)
 		return why__set(why, ENOSPC, "the copies would take %llu bytes, "
 				"%llu of %llu are left (-o max_snapshot_total)",

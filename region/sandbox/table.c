@@ -17,11 +17,13 @@ int sandbox__new(struct sandbox **out, unsigned max_regions,
 	if (max_regions == 0 || max_regions > SANDBOX_REGIONS_MAX)
 		max_regions = SANDBOX_REGIONS_MAX;
 	sb->max_regions = max_regions;
-	sb->max_total = max_total ? max_total : UINT64_MAX;
+	sb->max_total = max_total;
+	sb->max_total_default = max_total == 0;
 	sb->next_id = 1;
 	pthread_rwlock_init(&sb->lock, NULL);
 	pthread_mutex_init(&sb->acct, NULL);
 	snaps__init(&sb->snaps);
+	sandbox__snapshot_limits(sb, 0, 0);
 	*out = sb;
 	return 0;
 }
@@ -30,6 +32,8 @@ void sandbox__snapshot_limits(struct sandbox *sb, unsigned max_snaps,
 			      uint64_t max_bytes)
 {
 	snaps__limits(&sb->snaps, max_snaps, max_bytes);
+	if (sb->max_total_default)
+		sb->max_total = SANDBOX_ADDRESS_SPACE / (1 + sb->snaps.max);
 }
 
 void sandbox__reserve_names(struct sandbox *sb, const char *const *names)

@@ -9,7 +9,8 @@ int parse__value(const char *buf, size_t len, char *out, size_t out_len)
 {
 	size_t start = 0, end = len;
 
-	if (memchr(buf, '\0', len))
+	/* The whole write is one short line: blanks count too. */
+	if (len >= out_len || memchr(buf, '\0', len))
 		return EINVAL;
 	while (start < end && isspace((unsigned char)buf[start]))
 		start++;
@@ -31,8 +32,19 @@ int parse__size(const char *s, uint64_t *out)
 	/* strtoull takes "-1" and leading blanks: we take neither. */
 	if (!isdigit((unsigned char)s[0]))
 		return EINVAL;
+	/*
+	 * Hex only with 0x; a leading 0 is not octal (010 is ten, as anyone
+	 * but a C compiler reads it).
+	 */
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		/* strtoull would take "0x-1" and "0x 1" too. */
+		if (!isxdigit((unsigned char)s[2]))
+			return EINVAL;
+		v = strtoull(s + 2, &end, 16);
+	} else {
+		v = strtoull(s, &end, 10);
+	}
 	if (errno)
 		return errno == ERANGE ? ERANGE : EINVAL;
 	if (end == s)

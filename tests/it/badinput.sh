@@ -7,6 +7,7 @@
 
 LONG=$(head -c 5000 /dev/zero | tr '\0' 1)	# longer than a page
 NAME65=$(head -c 65 /dev/zero | tr '\0' a)
+BLANKS=$(head -c 5000 /dev/zero | tr '\0' ' ')	# a long write of blanks around a value
 
 # "file|value|errno[|offset]": a write of value to r/file, in one write()
 # at offset 0 (or the offset given, without O_TRUNC).  "Empty" is what
@@ -34,6 +35,8 @@ WRITES=(
 	'zero|11|EINVAL'
 	$'zero|\n|EINVAL'
 	'zero|1|EINVAL|1'
+	"zero|${BLANKS}1|EINVAL"
+	"mem_size|${BLANKS}8192|EINVAL"
 	'access|RW|EINVAL'
 	'access|x|EINVAL'
 	'access|r|EINVAL'
@@ -98,6 +101,8 @@ OPS=(
 	'truncate:1|r/mem_size|EPERM|1'
 	# console takes no writes; as above, root reaches the daemon.
 	'create|console|EACCES|1'
+	'symlink|r/lnk|EPERM|1'
+	'link|r/kind|EPERM|1'
 )
 
 # run_op OP PATH: the errno_of call for a table entry.

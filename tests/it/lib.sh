@@ -152,6 +152,10 @@ try:
         os.rename(a[0], a[1]); print('OK')
     elif op == 'create':
         os.close(os.open(a[0], os.O_WRONLY | os.O_CREAT, 0o644)); print('OK')
+    elif op == 'symlink':
+        os.symlink('target', a[0]); print('OK')
+    elif op == 'link':
+        os.link(a[0], a[0] + '.link'); print('OK')
     elif op == 'mknod':
         os.mknod(a[0], 0o644); print('OK')
     elif op == 'chmod':
