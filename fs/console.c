@@ -15,16 +15,14 @@ static uint64_t console_end(void)
 static void console_read(fuse_req_t req, struct handle *h, size_t size,
 			 off_t off)
 {
-	size_t n = 0;
 	char *buf;
 
 	(void)h;
 	buf = fs_read_start(req, off, &size);
-	if (!buf)
-		return;
-	if (rfs.vcpu)
-		n = vcpu__console_read(rfs.vcpu, buf, size, (uint64_t)off);
-	fuse_reply_buf(req, buf, n);
+	if (buf)
+		fuse_reply_buf(req, buf, rfs.vcpu ?
+			       vcpu__console_read(rfs.vcpu, buf, size,
+						  (uint64_t)off) : 0);
 }
 
 static uint64_t console_size(struct handle *h)

@@ -299,7 +299,7 @@ static void detach(int notify_fd)
 		if (null > 2)
 			close(null);
 	}
-	rfs.daemonized = true;
+	fs_log_detach();
 	if (write(notify_fd, &ok, 1) != 1)
 		fs_log("cannot tell the parent the mount is ready");
 	close(notify_fd);
@@ -404,6 +404,10 @@ static unsigned default_threads(void)
 /* The daemon's settings from the options: log, owner, read path. */
 static int setup_daemon(struct options *o)
 {
+	if (fs_log_init()) {
+		fprintf(stderr, "regionfs: no memory for the log\n");
+		return ENOMEM;
+	}
 	if (o->log) {
 		rfs.log_fd = open(o->log, O_WRONLY | O_APPEND | O_CREAT |
 				  O_CLOEXEC, 0600);
@@ -497,6 +501,7 @@ static int run_mount(struct options *o, struct fuse_args *args,
 		fs_log("cannot hook /dev/fuse for passthrough: %s",
 		       strerror(-err));
 	fs_log("mounted at %s with %u region(s)", cmd->mountpoint, rfs.sb->nr);
+	fs_log_say_where(cmd->mountpoint, notify_fd >= 0);
 	if (notify_fd >= 0)
 		detach(notify_fd);
 	ret = serve(o, cmd);

@@ -34,6 +34,7 @@
 #define FS_SNAPSHOT_INO 4
 #define FS_RESTORE_INO 5
 #define FS_SNAPSHOTS_INO 6	/* the directory */
+#define FS_LOG_INO 7
 
 /* The files of a region directory, in readdir order. */
 enum rfile {
@@ -178,13 +179,13 @@ extern const struct node_ops contents_ops;	/* contents.c */
 extern const struct node_ops dirty_ops;		/* dirty.c */
 extern const struct node_ops vcpu_ops;		/* vcpu.c */
 extern const struct node_ops console_ops;	/* console.c */
+extern const struct node_ops log_ops;		/* log.c */
 extern const struct node_ops snapshot_ops;	/* snapshot.c */
 extern const struct node_ops restore_ops;	/* snapshot.c */
 
 /* root.c: the root's own files. */
 unsigned root__count(void);
 const char *root__name(unsigned i, fuse_ino_t *ino);
-bool root__is_file(fuse_ino_t ino);
 fuse_ino_t root__lookup(const char *name);
 /* Fill n for a root file; false when ino is none. */
 bool root__node(fuse_ino_t ino, struct node *n);

@@ -20,6 +20,8 @@ static const struct {
 	{ "vcpu", FS_VCPU_INO, 0644, &vcpu_ops, true, true },
 	/* What the guest prints may be as secret as its memory. */
 	{ "console", FS_CONSOLE_INO, 0400, &console_ops, true, false },
+	/* Refusals quote the values written: the owner's and readers'. */
+	{ "log", FS_LOG_INO, 0400, &log_ops, true, false },
 	/* Control files: the owner's; they read empty, like zero. */
 	{ "snapshot", FS_SNAPSHOT_INO, 0600, &snapshot_ops, true, true },
 	{ "restore", FS_RESTORE_INO, 0600, &restore_ops, true, true },
@@ -29,7 +31,8 @@ static const struct {
 
 /* The root's names, and one kept for a file to come. */
 const char *const root_reserved[] = {
-	"vcpu", "console", "snapshot", "restore", "snapshots", "metrics", NULL,
+	"vcpu", "console", "log", "snapshot", "restore", "snapshots", "metrics",
+	NULL,
 };
 
 unsigned root__count(void)
@@ -41,11 +44,6 @@ const char *root__name(unsigned i, fuse_ino_t *ino)
 {
 	*ino = root_files[i].ino;
 	return root_files[i].name;
-}
-
-bool root__is_file(fuse_ino_t ino)
-{
-	return ino >= FS_VCPU_INO && ino <= FS_RESTORE_INO;
 }
 
 fuse_ino_t root__lookup(const char *name)

@@ -1,15 +1,21 @@
 /* The daemon's state, its log, and the workers' reply buffers (state.h). */
 #include "fs/state.h"
+#include "region/util/ring.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 struct rfs rfs = { .log_fd = -1 };
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ring log_ring;
 
 /*
  * Whoever may write a control file chooses bytes that end up here: escape
@@ -35,9 +41,62 @@ static void escape(const char *in, char *out, size_t out_len)
 	out[o] = '\0';
 }
 
+int fs_log_init(void)
+{
+	return ring__init(&log_ring, LOG_RING_SIZE);
+}
+
+/* A syslog daemon listens on /dev/log; containers and minimal hosts have none. */
+static bool have_syslog(void)
+{
+	struct stat st;
+
+	return stat("/dev/log", &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+void fs_log_detach(void)
+{
+	rfs.syslog = have_syslog();
+	rfs.daemonized = true;
+}
+
+void fs_log_say_where(const char *mount, bool detach)
+{
+	const char *to = rfs.log_fd >= 0 ? "the file of -o log" :
+			 !detach ? "stderr" : have_syslog() ? "syslog" : NULL;
+
+	if (to)
+		fs_log("log: to %s and to %s/log", to, mount);
+	else
+		fs_log("log: to %s/log only (there is no syslog here)", mount);
+}
+
+uint64_t fs_log_end(void)
+{
+	uint64_t end;
+
+	pthread_mutex_lock(&log_lock);
+	end = log_ring.end;
+	pthread_mutex_unlock(&log_lock);
+	return end;
+}
+
+size_t fs_log_read(void *buf, size_t len, uint64_t off)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&log_lock);
+	if (log_ring.buf)
+		n = ring__read(&log_ring, buf, len, off);
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}
+
 void fs_log(const char *fmt, ...)
 {
-	char raw[768], line[1536];
+	char raw[768], line[1536], full[1600], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
 	va_list ap;
 	int n;
 
@@ -47,20 +106,22 @@ void fs_log(const char *fmt, ...)
 	if (n < 0)
 		return;
 	escape(raw, line, sizeof(line));
-	if (rfs.log_fd >= 0) {
-		char stamp[32];
-		time_t now = time(NULL);
-		struct tm tm;
-
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
-			 localtime_r(&now, &tm));
-		dprintf(rfs.log_fd, "%s regionfs[%d]: %s\n", stamp,
-			(int)getpid(), line);
-	} else if (rfs.daemonized) {
-		syslog(LOG_NOTICE, "%s", line);
-	} else {
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
+		 localtime_r(&now, &tm));
+	n = snprintf(full, sizeof(full), "%s regionfs[%d]: %s\n", stamp,
+		     (int)getpid(), line);
+	if (n > (int)sizeof(full) - 1)
+		n = (int)sizeof(full) - 1;
+	pthread_mutex_lock(&log_lock);
+	if (log_ring.buf)
+		ring__put(&log_ring, full, (size_t)n);
+	pthread_mutex_unlock(&log_lock);
+	if (rfs.log_fd >= 0)
+		dprintf(rfs.log_fd, "%s", full);
+	else if (!rfs.daemonized)
 		fprintf(stderr, "regionfs: %s\n", line);
-	}
+	else if (rfs.syslog)
+		syslog(LOG_NOTICE, "%s", line);
 }
 
 /*

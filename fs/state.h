@@ -29,14 +29,31 @@ struct rfs {
 	struct timespec started;
 	bool passthrough;	/* negotiated at INIT */
 	bool no_passthrough;	/* -o no_passthrough */
-	int log_fd;		/* -1: syslog once daemonized, else stderr */
+	int log_fd;		/* -o log=FILE, or -1 */
 	bool daemonized;
+	bool syslog;		/* daemonized, and /dev/log is there */
 };
 
 extern struct rfs rfs;
 
-/* One log line, saying why. */
+/*
+ * One log line, saying why: to -o log=FILE, to stderr in the foreground,
+ * to syslog once daemonized (when there is one), and always to the ring
+ * the mount's `log` file shows.
+ */
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The ring of the last LOG_RING_SIZE bytes of log lines. */
+#define LOG_RING_SIZE (64 * 1024)
+int fs_log_init(void);
+uint64_t fs_log_end(void);
+size_t fs_log_read(void *buf, size_t len, uint64_t off);
+/*
+ * Say, in one line, where the log goes from now on (detach: once the
+ * daemon has left the terminal), mount being the mountpoint.
+ */
+void fs_log_say_where(const char *mount, bool detach);
+/* Leave the terminal: from now on lines go to syslog, if there is one. */
+void fs_log_detach(void);
 
 /*
  * The worker thread's reply buffer (1 MiB, kept for the thread's life):

@@ -403,7 +403,7 @@ static void destroy(struct vcpu *v)
 	if (v->fd >= 0)
 		close(v->fd);
 	region__put(v->boot);
-	free(v->con);
+	ring__free(&v->con);
 	pthread_cond_destroy(&v->cond);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
@@ -425,7 +425,6 @@ int vcpu__new(struct vm *vm, struct region *boot,
 	v->vm = vm;
 	v->boot = region__get(boot);
 	v->cfg = *cfg;
-	v->con_max = cfg->console_max ? cfg->console_max : VCPU_CONSOLE_DEFAULT;
 	v->state = VCPU_STOPPED;
 	v->reset = true;
 	pthread_mutex_init(&v->lock, NULL);
@@ -435,10 +434,11 @@ int vcpu__new(struct vm *vm, struct region *boot,
 	pthread_cond_init(&v->cond, &ca);
 	pthread_condattr_destroy(&ca);
 
-	v->con = malloc(v->con_max);
-	if (!v->con) {
-		ret = why__set(why, ENOMEM, "no memory for a %zu-byte console",
-			       v->con_max);
+	ret = ring__init(&v->con, cfg->console_max ? cfg->console_max :
+					       VCPU_CONSOLE_DEFAULT);
+	if (ret) {
+		why__set(why, ret, "no memory for a %zu-byte console",
+			 v->con.max);
 		goto out;
 	}
 	ret = write_tables(v, why);

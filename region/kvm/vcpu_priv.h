@@ -5,6 +5,7 @@
 #include "region/kvm/vcpu.h"
 #include "region/kvm/vm.h"
 #include "region/region.h"
+#include "region/util/ring.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -51,10 +52,8 @@ struct vcpu {
 	bool quit;
 	char fault[VCPU_FAULT_MAX];
 
-	/* The console ring: the last con_max of con_end bytes. */
-	uint8_t *con;
-	size_t con_max;
-	uint64_t con_end;
+	/* The console: the last console_max bytes the guest wrote. */
+	struct ring con;
 };
 
 void vcpu_log(struct vcpu *v, const char *fmt, ...)

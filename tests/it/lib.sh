@@ -86,7 +86,7 @@ LOG=
 DAEMON_PID=
 REFUSALS=0	# refusal lines the test expects in LOG
 # The lines a log may hold besides refusals (an ERE; a test may add its own).
-LOG_NOTICES=': no KVM \(|: mounted at |: guest: |: contents read path: |: unmounted$'
+LOG_NOTICES=': no KVM \(|: mounted at |: log: to |: guest: |: contents read path: |: unmounted$'
 
 # have_kvm: /dev/kvm can be opened, so the daemon has a VM.  The one probe
 # every script uses.
@@ -425,7 +425,7 @@ ls_sorted() {
 # The root's own entries (README: the root files, and the names mkdir
 # refuses): never regions, and never names for mkdir.  Which of them exist
 # depends on the build.
-ROOT_NAMES=(vcpu console snapshot restore snapshots metrics)
+ROOT_NAMES=(vcpu console log snapshot restore snapshots metrics)
 
 # ls_regions: the regions, i.e. what ls shows at the root except the
 # root's own entries, sorted, on one line ("a b c ").

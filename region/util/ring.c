@@ -1,0 +1,49 @@
+/* A byte ring of the last max bytes (ring.h). */
+#include "region/util/ring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int ring__init(struct ring *r, size_t max)
+{
+	r->buf = malloc(max);
+	r->max = max;
+	r->end = 0;
+	return r->buf ? 0 : ENOMEM;
+}
+
+void ring__free(struct ring *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
+void ring__put(struct ring *r, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	/* Skip what would not fit: only the newest max bytes stay. */
+	if (n > r->max) {
+		r->end += n - r->max;
+		b += n - r->max;
+		n = r->max;
+	}
+	for (size_t i = 0; i < n; i++)
+		r->buf[(r->end + i) % r->max] = b[i];
+	r->end += n;
+}
+
+size_t ring__read(const struct ring *r, void *buf, size_t len, uint64_t off)
+{
+	uint64_t start = r->end > r->max ? r->end - r->max : 0;
+	size_t n = 0;
+
+	if (off < start)
+		off = start;
+	if (off < r->end) {
+		n = len < r->end - off ? len : (size_t)(r->end - off);
+		for (size_t i = 0; i < n; i++)
+			((uint8_t *)buf)[i] = r->buf[(off + i) % r->max];
+	}
+	return n;
+}
