@@ -513,15 +513,32 @@ void tree__readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	free(buf);
 }
 
+/*
+ * df shows the sandbox's memory: the size is the regions' (or -o
+ * max_total), used is what their memory really holds; inodes count the
+ * root's entries, each region directory with its files, and each
+ * snapshot with its copies; free inodes are the regions still allowed.
+ */
 void tree__statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	const uint64_t per_dir = 1 + F_COUNT, bsize = 4096;
+	struct sandbox_usage u;
 	struct statvfs st;
 
 	(void)ino;
+	sandbox__usage(rfs.sb, &u);
 	memset(&st, 0, sizeof(st));
-	st.f_bsize = 4096;
-	st.f_frsize = 4096;
+	st.f_bsize = bsize;
+	st.f_frsize = bsize;
 	st.f_namemax = REGION_NAME_MAX;
-	st.f_files = rfs.sb->nr;
+	st.f_blocks = u.limit / bsize;
+	st.f_bfree = u.limit > u.resident ? (u.limit - u.resident) / bsize : 0;
+	st.f_bavail = st.f_bfree;
+	st.f_files = 2 + root__count() + u.regions * per_dir + u.snapshots +
+		     u.copies * per_dir;
+	st.f_ffree = rfs.sb->max_regions > u.regions ?
+		     (rfs.sb->max_regions - u.regions) * per_dir : 0;
+	st.f_favail = st.f_ffree;
+	st.f_files += st.f_ffree;
 	fuse_reply_statfs(req, &st);
 }

@@ -53,6 +53,15 @@ struct sandbox {
 };
 
 /* max_total 0: SANDBOX_ADDRESS_SPACE / (1 + max_snapshots). */
+/* What the sandbox holds, for statfs: O(regions). */
+struct sandbox_usage {
+	uint64_t mem_size;	/* of every region */
+	uint64_t limit;		/* -o max_total, or mem_size without one */
+	uint64_t resident;	/* bytes the regions' memfds hold */
+	unsigned regions, snapshots, copies;
+};
+void sandbox__usage(struct sandbox *sb, struct sandbox_usage *u);
+
 int sandbox__new(struct sandbox **out, unsigned max_regions,
 		 uint64_t max_total);
 /* Limits of the snapshots: 0 keeps the defaults (snaps.h). */

@@ -240,3 +240,22 @@ struct region *sandbox__nth(struct sandbox *sb, unsigned idx, uint64_t *id)
 	pthread_rwlock_unlock(&sb->lock);
 	return r;
 }
+
+void sandbox__usage(struct sandbox *sb, struct sandbox_usage *u)
+{
+	memset(u, 0, sizeof(*u));
+	pthread_rwlock_rdlock(&sb->lock);
+	u->regions = sb->nr;
+	for (unsigned i = 0; i < sb->nr; i++)
+		u->resident += region__resident(sb->slots[i].region);
+	pthread_rwlock_unlock(&sb->lock);
+	pthread_mutex_lock(&sb->acct);
+	u->mem_size = sb->total;
+	u->limit = sb->max_total_default ? sb->total : sb->max_total;
+	pthread_mutex_unlock(&sb->acct);
+	pthread_rwlock_rdlock(&sb->snaps.lock);
+	for (unsigned i = 0; i < sb->snaps.nr; i++)
+		u->copies += sb->snaps.snaps[i]->nr;
+	u->snapshots = sb->snaps.nr;
+	pthread_rwlock_unlock(&sb->snaps.lock);
+}
