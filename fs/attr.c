@@ -92,24 +92,27 @@ static int show_access(struct region *r, char *buf, size_t len)
 
 static int store_mem_size(struct node *n, const char *val, struct why *why)
 {
+	fuse_ino_t contents = ino_file(ino_id(n->ino), F_CONTENTS);
 	struct region *r = n->r;
-
 	uint64_t size;
+	int ret;
 
 	if (parse__size(val, &size))
 		return why__set(why, EINVAL, "not a size (4096, 0x1000, 64K, "
 				"2M, 1G)");
 	/* A resize makes new memory: passthrough opens would keep the old. */
-	if (contents__passthrough_open(ino_file(ino_id(n->ino), F_CONTENTS)))
-		return why__set(why, EBUSY, "contents is open (passthrough); "
+	ret = contents__resize_begin(contents);
+	if (ret)
+		return why__set(why, ret, "contents is open (passthrough); "
 				"close it first, and unmap any mmap of it");
-	return sandbox__resize(rfs.sb, r, size, why);
+	ret = sandbox__resize(rfs.sb, r, size, why);
+	contents__resize_end(contents);
+	return ret;
 }
 
 static int store_guest_addr(struct node *n, const char *val, struct why *why)
 {
 	struct region *r = n->r;
-
 	uint64_t gpa;
 	bool none;
 

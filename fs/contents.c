@@ -28,6 +28,7 @@ struct pt_inode {
 	int backing_id;
 	unsigned backing_opens;
 	unsigned daemon_opens;
+	bool resizing;		/* a resize makes a new memfd: no opens */
 	struct pt_inode *next;
 };
 
@@ -62,7 +63,7 @@ static void pt_drop(fuse_ino_t ino)
 {
 	struct pt_inode **p = pt_slot(ino), *e = *p;
 
-	if (e && !e->backing_opens && !e->daemon_opens) {
+	if (e && !e->backing_opens && !e->daemon_opens && !e->resizing) {
 		*p = e->next;
 		free(e);
 	}
@@ -93,9 +94,12 @@ static int choose_path(struct handle *h, int acc, bool *pt)
 
 	pthread_mutex_lock(&backing_lock);
 	e = pt_get(h->n.ino);
-	if (!e) {
+	if (!e || e->resizing) {
 		pthread_mutex_unlock(&backing_lock);
-		return ENOMEM;
+		if (e)
+			fs_log("%s/contents: open refused: a resize is under way",
+			       r->name);
+		return e ? EBUSY : ENOMEM;
 	}
 	*pt = rfs.passthrough && !rfs.no_passthrough;
 	if (*pt && !e->backing_id) {
@@ -181,16 +185,33 @@ static void contents_release(struct handle *h)
 		region__dirty_release(h->n.r);
 }
 
-bool contents__passthrough_open(fuse_ino_t ino)
+int contents__resize_begin(fuse_ino_t ino)
 {
 	struct pt_inode *e;
-	bool open;
+	int ret = 0;
+
+	pthread_mutex_lock(&backing_lock);
+	e = pt_get(ino);
+	if (!e)
+		ret = ENOMEM;
+	else if (e->backing_opens || e->resizing)
+		ret = EBUSY;
+	else
+		e->resizing = true;
+	pthread_mutex_unlock(&backing_lock);
+	return ret;
+}
+
+void contents__resize_end(fuse_ino_t ino)
+{
+	struct pt_inode *e;
 
 	pthread_mutex_lock(&backing_lock);
 	e = *pt_slot(ino);
-	open = e && e->backing_opens;
+	if (e)
+		e->resizing = false;
+	pt_drop(ino);
 	pthread_mutex_unlock(&backing_lock);
-	return open;
 }
 
 /*

@@ -169,8 +169,13 @@ int attr__lookup(const char *name);
 /* A control write to a region's file, through its store. */
 int attr__write(struct handle *h, const char *buf, size_t size, off_t off);
 
-/* Whether contents of a region (its inode) is open for passthrough. */
-bool contents__passthrough_open(fuse_ino_t ino);
+/*
+ * A resize makes a new memfd, which passthrough opens would not see:
+ * refused (EBUSY) while contents (its inode) is open for passthrough, and
+ * no open of it starts until resize_end.
+ */
+int contents__resize_begin(fuse_ino_t ino);
+void contents__resize_end(fuse_ino_t ino);
 /* ftruncate(size) of contents: zero from size to the end. */
 int contents__truncate(struct node *n, off_t size);
 

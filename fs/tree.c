@@ -63,12 +63,14 @@ int tree__stat(fuse_ino_t ino, struct stat *st)
 
 	if (ino == FS_ROOT_INO) {
 		stat_dir(FS_ROOT_INO, st);
-		st->st_nlink = 3 + rfs.sb->nr;	/* snapshots/ too */
+		/* snapshots/ too; counts read without the tables' locks. */
+		st->st_nlink = 3 + __atomic_load_n(&rfs.sb->nr, __ATOMIC_ACQUIRE);
 		return 0;
 	}
 	if (ino == FS_SNAPSHOTS_INO) {
 		stat_dir(ino, st);
-		st->st_nlink = 2 + rfs.sb->snaps.nr;
+		st->st_nlink = 2 + __atomic_load_n(&rfs.sb->snaps.nr,
+						   __ATOMIC_ACQUIRE);
 		return 0;
 	}
 	ret = node__get(ino, &n);

@@ -109,7 +109,7 @@ int dirty__resize(struct dirty *d, uint64_t npages)
 	int ret;
 
 	if (!d->track) {
-		d->npages = npages;
+		__atomic_store_n(&d->npages, npages, __ATOMIC_RELEASE);
 		return 0;
 	}
 	/*
@@ -125,7 +125,7 @@ int dirty__resize(struct dirty *d, uint64_t npages)
 	if (ret)
 		return ret;
 	/* Growing maps fresh pages: a tail cut before comes back as 0. */
-	d->npages = npages;
+	__atomic_store_n(&d->npages, npages, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -256,7 +256,7 @@ void dirty__release(struct dirty *d)
 void dirty__clear(struct dirty *d)
 {
 	pthread_mutex_lock(&d->runs_lock);
-	d->cleared = dirty__boundary();
+	__atomic_store_n(&d->cleared, dirty__boundary(), __ATOMIC_RELEASE);
 	d->runs = 0;
 	d->digits = 0;
 	pthread_mutex_unlock(&d->runs_lock);
@@ -264,17 +264,22 @@ void dirty__clear(struct dirty *d)
 
 bool dirty__all_since(struct dirty *d, uint32_t since)
 {
-	return !d->stamps || atomic_load(&d->untracked) > 0 ||
+	/* track, not stamps: a stat asks without the region's lock. */
+	return !d->track || atomic_load(&d->untracked) > 0 ||
 	       atomic_load(&d->floor) > since;
 }
 
 void dirty__record(struct dirty *d, uint64_t *runs, uint64_t *digits_out)
 {
-	if (!d->npages) {
+	/* Without the region's lock (stat): npages moves with a resize. */
+	uint64_t n = __atomic_load_n(&d->npages, __ATOMIC_ACQUIRE);
+
+	if (!n) {
 		*runs = *digits_out = 0;
-	} else if (dirty__all_since(d, d->cleared)) {
+	} else if (dirty__all_since(d, __atomic_load_n(&d->cleared,
+						       __ATOMIC_ACQUIRE))) {
 		*runs = 1;
-		*digits_out = digits(d, 0) + digits(d, d->npages);
+		*digits_out = digits(d, 0) + digits(d, n);
 	} else {
 		pthread_mutex_lock(&d->runs_lock);
 		*runs = d->runs;

@@ -34,7 +34,7 @@ int dirty_text__start(struct region *r, struct dirty_cursor *c, bool harvest)
 	ret = region__dirty_harvest(r);
 	region__shared_end(r);
 out:
-	c->since = r->dirty.cleared;
+	c->since = __atomic_load_n(&r->dirty.cleared, __ATOMIC_ACQUIRE);
 	return ret;
 }
 

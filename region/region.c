@@ -5,6 +5,7 @@
  */
 #include "region/region.h"
 #include "region/copy.h"
+#include "region/util/lock.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -260,25 +261,13 @@ const char *region__kind_name(enum region_kind kind)
 
 struct timespec region__deadline_ms(unsigned ms)
 {
-	struct timespec ts;
-
 	/* Monotonic: setting the clock back must not stretch a bounded wait. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
+	return lock__deadline(CLOCK_MONOTONIC, ms);
 }
 
 int region__shared_begin(struct region *r)
 {
-	struct timespec ts = region__deadline_ms(REGION_SHARED_WAIT_MS);
-	int ret = pthread_rwlock_clockrdlock(&r->lock, CLOCK_MONOTONIC, &ts);
-
-	return ret == ETIMEDOUT ? EBUSY : ret;
+	return lock__rd(&r->lock, REGION_SHARED_WAIT_MS);
 }
 
 void region__shared_end(struct region *r)
@@ -288,7 +277,6 @@ void region__shared_end(struct region *r)
 
 int region__exclusive_begin(struct region *r, struct why *why)
 {
-	struct timespec ts;
 	int ret;
 
 	if (r->readonly)
@@ -298,9 +286,8 @@ int region__exclusive_begin(struct region *r, struct why *why)
 	if (region__guest_running(r))
 		return why__set(why, EBUSY, "the vCPU is running and the "
 				"region is mapped (pause first)");
-	ts = region__deadline_ms(REGION_EXCL_WAIT_MS);
-	ret = pthread_rwlock_clockwrlock(&r->lock, CLOCK_MONOTONIC, &ts);
-	if (ret == ETIMEDOUT)
+	ret = lock__wr(&r->lock, REGION_EXCL_WAIT_MS);
+	if (ret == EBUSY)
 		return why__set(why, EBUSY, "host accesses did not drain "
 				"within %d ms", REGION_EXCL_WAIT_MS);
 	if (ret)
@@ -549,15 +536,15 @@ uint64_t region__resident(struct region *r)
 
 /*
  * A seqlock over what a resize changes: the reader retries while a resize
- * is under way or happened meanwhile.  An fd read here may be closed and
- * reused before the fstat: that answer is about another file, and the
- * changed sequence throws it away.
+ * is under way or happened meanwhile.  The resident bytes need the memfd,
+ * which a resize closes: they are read under the region's lock when it
+ * is free at once, else the last value read is given (never a wait).
  */
 void region__geometry(struct region *r, struct region_geometry *g,
 		      bool resident)
 {
-	unsigned seq;
 	struct stat st;
+	unsigned seq;
 
 	for (;;) {
 		seq = atomic_load(&r->geo_seq);
@@ -567,13 +554,19 @@ void region__geometry(struct region *r, struct region_geometry *g,
 		}
 		g->raw = __atomic_load_n(&r->raw, __ATOMIC_ACQUIRE);
 		g->mem_size = __atomic_load_n(&r->mem_size, __ATOMIC_ACQUIRE);
-		g->resident = 0;
-		if (resident &&
-		    fstat(__atomic_load_n(&r->memfd, __ATOMIC_ACQUIRE), &st) == 0)
-			g->resident = (uint64_t)st.st_blocks * 512;
 		if (atomic_load(&r->geo_seq) == seq)
-			return;
+			break;
 	}
+	g->resident = 0;
+	if (!resident)
+		return;
+	if (pthread_rwlock_tryrdlock(&r->lock) == 0) {
+		if (fstat(r->memfd, &st) == 0)
+			atomic_store(&r->resident_seen,
+				     (uint64_t)st.st_blocks * 512);
+		pthread_rwlock_unlock(&r->lock);
+	}
+	g->resident = atomic_load(&r->resident_seen);
 }
 
 void region__times(struct region *r, struct timespec *mtime,

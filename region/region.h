@@ -108,6 +108,8 @@ struct region {
 	 */
 	_Atomic uint64_t *charge;
 	uint64_t charged;
+	/* The resident bytes last read (region__geometry). */
+	_Atomic uint64_t resident_seen;
 };
 
 /* What a resize changes, read consistently without the region's lock. */

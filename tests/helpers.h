@@ -9,6 +9,7 @@
 
 #include "region/sandbox/sandbox.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -38,8 +39,8 @@ int64_t t_seek_hole(struct region *r, uint64_t off);
  * and running says whether the guest holds it.
  */
 struct fake_guest {
-	bool running;
-	unsigned excl;		/* exclusive operations under way */
+	atomic_bool running;
+	atomic_uint excl;	/* exclusive operations under way */
 };
 void fake_guest_attach(struct region *r, struct fake_guest *g);
 void fake_guest_detach(struct region *r);

@@ -103,8 +103,13 @@ static void test_sizes(void **state)
 	char long_name[REGION_NAME_MAX + 2];
 	struct region *r = NULL;
 
+	size_t n = sizeof(ok) / sizeof(ok[0]);
+
 	(void)state;
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+#ifdef __SANITIZE_THREAD__
+	n--;	/* ThreadSanitizer's shadow leaves no room for 1 TiB */
+#endif
+	for (size_t i = 0; i < n; i++) {
 		r = new_region(ok[i].size);
 		if (region__mem_size(r) != ok[i].want)
 			fail_msg("size %llu: mem_size %llu, want %llu",

@@ -80,12 +80,12 @@ static void discard_pending_locked(struct vcpu *v)
 	int i;
 
 	for (i = 0; i < VCPU_COMPLETE_MAX; i++) {
-		v->run->immediate_exit = 1;
+		vcpu_immediate_exit(v, 1);
 		/* 0: it asked for more (a next fragment); give it garbage. */
 		if (ioctl(v->fd, KVM_RUN, 0) < 0 || !vcpu_io_exit(v->run))
 			break;
 	}
-	v->run->immediate_exit = 0;
+	vcpu_immediate_exit(v, 0);
 	v->io_pending = false;
 }
 

@@ -95,7 +95,7 @@ void vcpu_leave_locked(struct vcpu *v, enum vcpu_state to)
  */
 static void kick_locked(struct vcpu *v)
 {
-	v->run->immediate_exit = 1;
+	vcpu_immediate_exit(v, 1);
 	pthread_cond_broadcast(&v->cond);
 	if (v->thread_started)
 		pthread_kill(v->thread, kick_signal());
@@ -124,7 +124,7 @@ static void complete_io_locked(struct vcpu *v)
 
 	for (int i = 0; i < VCPU_COMPLETE_MAX && v->io_pending && !v->reset &&
 			v->state == VCPU_RUNNING; i++) {
-		v->run->immediate_exit = 1;
+		vcpu_immediate_exit(v, 1);
 		ret = ioctl(v->fd, KVM_RUN, 0);
 		err = errno;
 		if (ret < 0) {
@@ -141,7 +141,7 @@ static void complete_io_locked(struct vcpu *v)
 	if (v->io_pending && !v->reset && v->state == VCPU_RUNNING)
 		vcpu_log(v, "vcpu: I/O still pending after %d completions",
 			 VCPU_COMPLETE_MAX);
-	v->run->immediate_exit = 0;
+	vcpu_immediate_exit(v, 0);
 }
 
 /* The page tables and GDT, into the boot region like any host write. */
@@ -184,9 +184,9 @@ static int reset(struct vcpu *v, struct why *why)
 	 * (A kick that sets immediate_exit meanwhile comes with a request,
 	 * which the thread looks at before its next KVM_RUN.)
 	 */
-	v->run->immediate_exit = 1;
+	vcpu_immediate_exit(v, 1);
 	ioctl(v->fd, KVM_RUN, 0);
-	v->run->immediate_exit = 0;
+	vcpu_immediate_exit(v, 0);
 
 	ret = write_tables(v, why);
 	if (ret)
@@ -202,7 +202,7 @@ static int apply_request_locked(struct vcpu *v)
 	/* Before the request goes: a sleep met on the way must not wait. */
 	complete_io_locked(v);
 	v->request = VCPU_REQ_NONE;
-	v->run->immediate_exit = 0;
+	vcpu_immediate_exit(v, 0);
 	/* A fault met completing stays, unless it was asked to stop. */
 	if (req == VCPU_REQ_PAUSE && v->state == VCPU_RUNNING)
 		vcpu_leave_locked(v, VCPU_PAUSED);
@@ -260,7 +260,7 @@ static void *vcpu_thread(void *arg)
 		if (ret < 0) {
 			/* A kick nobody wants any more must not spin us. */
 			if (v->request == VCPU_REQ_NONE && !v->quit)
-				v->run->immediate_exit = 0;
+				vcpu_immediate_exit(v, 0);
 			if (err == EINTR || err == EAGAIN)
 				continue;
 			vcpu_fault_locked(v, "KVM_RUN: %s", strerror(err));
@@ -268,6 +268,9 @@ static void *vcpu_thread(void *arg)
 		}
 		vcpu_exit_locked(v);
 	}
+	/* Said under the lock: vcpu__free waits for it, boundedly. */
+	v->exited = true;
+	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
 	return NULL;
 }
@@ -296,7 +299,7 @@ int vcpu__run(struct vcpu *v)
 	case VCPU_RUNNING:
 		/* A pause or stop still pending past its wait: cancel it. */
 		v->request = VCPU_REQ_NONE;
-		v->run->immediate_exit = 0;
+		vcpu_immediate_exit(v, 0);
 		break;
 	case VCPU_STOPPED:
 	case VCPU_PAUSED:
@@ -304,7 +307,7 @@ int vcpu__run(struct vcpu *v)
 		if (ret)
 			break;
 		v->request = VCPU_REQ_NONE;
-		v->run->immediate_exit = 0;
+		vcpu_immediate_exit(v, 0);
 		v->state = VCPU_RUNNING;
 		pthread_cond_broadcast(&v->cond);
 		break;
@@ -463,21 +466,29 @@ out:
 void vcpu__free(struct vcpu *v)
 {
 	struct timespec deadline;
-	int ret = EBUSY;
+	bool exited = false;
 
 	if (!v)
 		return;
-	/* Kick until it goes, a bounded number of times. */
-	for (int i = 0; i < 5 && ret; i++) {
-		pthread_mutex_lock(&v->lock);
+	/*
+	 * Kick until it says it has left its loop, a bounded number of
+	 * times; then the join does not wait.
+	 */
+	pthread_mutex_lock(&v->lock);
+	for (int i = 0; i < 5 && !v->exited; i++) {
 		v->quit = true;
 		kick_locked(v);
-		pthread_mutex_unlock(&v->lock);
 		vcpu_timeout(&deadline, VCPU_WAIT_MS);
-		ret = pthread_clockjoin_np(v->thread, NULL, CLOCK_MONOTONIC,
-					   &deadline);
+		while (!v->exited &&
+		       pthread_cond_timedwait(&v->cond, &v->lock, &deadline) !=
+		       ETIMEDOUT)
+			;
 	}
-	if (ret) {
+	exited = v->exited;
+	pthread_mutex_unlock(&v->lock);
+	if (exited)
+		pthread_join(v->thread, NULL);
+	if (!exited) {
 		/* Stuck in the kernel: leak it rather than free under it. */
 		vcpu_log(v, "vcpu: thread did not stop within %d ms, leaked",
 			 5 * VCPU_WAIT_MS);

@@ -50,11 +50,21 @@ struct vcpu {
 	 */
 	bool io_pending;
 	bool quit;
+	bool exited;		/* the thread left its loop */
 	char fault[VCPU_FAULT_MAX];
 
 	/* The console: the last console_max bytes the guest wrote. */
 	struct ring con;
 };
+
+/*
+ * kvm_run->immediate_exit is set by whoever kicks (under v->lock) and by
+ * the thread around its own KVM_RUNs (unlocked): one atomic byte store.
+ */
+static inline void vcpu_immediate_exit(struct vcpu *v, uint8_t on)
+{
+	__atomic_store_n(&v->run->immediate_exit, on, __ATOMIC_RELAXED);
+}
 
 void vcpu_log(struct vcpu *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

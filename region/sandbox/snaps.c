@@ -94,7 +94,8 @@ int snaps__index_locked(struct snaps *t, const char *name)
 void snaps__add(struct snaps *t, struct snapshot *s)
 {
 	pthread_rwlock_wrlock(&t->lock);
-	t->snaps[t->nr++] = s;
+	t->snaps[t->nr] = s;
+	__atomic_store_n(&t->nr, t->nr + 1, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
 
@@ -116,7 +117,7 @@ int snaps__remove(struct snaps *t, const char *name)
 		s = t->snaps[idx];
 		memmove(&t->snaps[idx], &t->snaps[idx + 1],
 			(t->nr - (unsigned)idx - 1) * sizeof(t->snaps[0]));
-		t->nr--;
+		__atomic_store_n(&t->nr, t->nr - 1, __ATOMIC_RELEASE);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	/*

@@ -15,13 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * One operation at a time, waiting at most SNAPSHOT_WAIT_MS: polled with
+ * trylock every millisecond (bounded on the monotonic clock, and a lock
+ * every thread sanitizer sees, which pthread_mutex_clocklock is not).
+ */
 static int op_begin(struct sandbox *sb, struct why *why)
 {
-	struct timespec ts = region__deadline_ms(SNAPSHOT_WAIT_MS);
-	int ret = pthread_mutex_clocklock(&sb->snaps.op, CLOCK_MONOTONIC, &ts);
+	struct timespec nap = { 0, 1000000L }, now,
+			end = region__deadline_ms(SNAPSHOT_WAIT_MS);
+	int ret;
 
-	if (ret == ETIMEDOUT)
-		ret = EBUSY;
+	while ((ret = pthread_mutex_trylock(&sb->snaps.op)) == EBUSY) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > end.tv_sec ||
+		    (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+			break;
+		nanosleep(&nap, NULL);
+	}
 	if (ret)
 		why__set(why, ret, "another snapshot or restore is under way");
 	return ret;

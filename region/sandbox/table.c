@@ -1,5 +1,6 @@
 /* The region table of the sandbox (sandbox.h), and its life. */
 #include "region/sandbox/sandbox.h"
+#include "region/util/lock.h"
 #include "region/util/parse.h"
 
 #include <errno.h>
@@ -70,10 +71,9 @@ void sandbox__free(struct sandbox *sb)
  */
 static int table_wrlock(struct sandbox *sb, struct why *why)
 {
-	struct timespec ts = region__deadline_ms(SANDBOX_TABLE_WAIT_MS);
-	int ret = pthread_rwlock_clockwrlock(&sb->lock, CLOCK_MONOTONIC, &ts);
+	int ret = lock__wr(&sb->lock, SANDBOX_TABLE_WAIT_MS);
 
-	if (ret == ETIMEDOUT)
+	if (ret == EBUSY)
 		return why__set(why, EBUSY, "a snapshot or restore holds the "
 				"region table");
 	return ret;
@@ -150,7 +150,8 @@ int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 	sb->slots[sb->nr].region = r;
 	if (id)
 		*id = sb->slots[sb->nr].id;
-	sb->nr++;
+	/* Read without the table's lock for a directory's link count. */
+	__atomic_store_n(&sb->nr, sb->nr + 1, __ATOMIC_RELEASE);
 out:
 	pthread_rwlock_unlock(&sb->lock);
 	return ret;
@@ -188,7 +189,7 @@ int sandbox__remove(struct sandbox *sb, const char *name, struct why *why)
 	pthread_mutex_unlock(&sb->acct);
 	memmove(&sb->slots[idx], &sb->slots[idx + 1],
 		(sb->nr - (unsigned)idx - 1) * sizeof(sb->slots[0]));
-	sb->nr--;
+	__atomic_store_n(&sb->nr, sb->nr - 1, __ATOMIC_RELEASE);
 	region__put(r);
 out:
 	pthread_rwlock_unlock(&sb->lock);

@@ -24,9 +24,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool none;
 
 	if (parse__value((const char *)data, size, val, sizeof(val)) == 0) {
-		/* Trimmed, bounded, no NUL inside. */
+		/*
+		 * The write as a whole was one short line (blanks count), with
+		 * no NUL; trimmed, bounded.
+		 */
+		check(size < sizeof(val) && !memchr(data, '\0', size));
 		check(strlen(val) > 0 && strlen(val) < sizeof(val));
 		check(val[0] != ' ' && val[strlen(val) - 1] != '\n');
+		/* Decimal unless 0x: a leading 0 is never octal. */
+		if (parse__size(val, &v) == 0 && val[0] == '0' && val[1] >= '0' &&
+		    val[1] <= '9' && strspn(val, "0123456789") == strlen(val))
+			check(v == strtoull(val, NULL, 10));
 		if (parse__size(val, &v) == 0) {
 			/* Printing and parsing again gives the same number. */
 			snprintf(again, sizeof(again), "%" PRIu64, v);

@@ -1,0 +1,146 @@
+#!/bin/bash
+# Hostile tenants: other uids (nobody) and members of the reader group,
+# through setpriv and inside bwrap, hammer stat, ls -lR, opens, reads and
+# held file descriptors on a large region while the owner does control
+# writes.  The owner must keep service: no control write refused, none
+# slower than OWNER_MS; the daemon's memory stays under RSS_KB whatever
+# they do.  Prints the owner's worst latency and the daemon's peak RSS.
+# shellcheck source=tests/it/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
+command -v bwrap >/dev/null || skip "bwrap (bubblewrap) missing"
+PY=/usr/bin/python3
+[ -x $PY ] || skip "$PY missing (the other uids cannot use root's python)"
+
+READER=2000
+SECONDS_UNDER_ATTACK=${HOSTILE_SECONDS:-8}
+OWNER_MS=100
+RSS_KB=$((128 << 10))
+# A sanitizer build is several times slower and bigger: same test, looser
+# bounds (the point there is what the sanitizer finds).
+if grep -qa __asan_init "$REGIONFS" || grep -qa __tsan_init "$REGIONFS"; then
+	OWNER_MS=1000
+	RSS_KB=$((1024 << 10))
+fi
+
+start_daemon --region big:64G --region small:1M -o reader_gid=$READER
+# Scattered writes in the big region: its dirty record has many ranges.
+for i in $(seq 0 63); do
+	errno_of fill "$MNT/big/contents" 5a $((i << 30)) 8192 >/dev/null
+done
+
+# attack KIND ID: one attacker's loop, for SECONDS_UNDER_ATTACK.
+cat >"$WORK/attack.py" <<'EOF'
+import os, sys, time
+kind, mnt, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+end = time.time() + secs
+held = []
+n = 0
+while time.time() < end:
+    try:
+        if kind == 'stat':
+            for f in ('big/dirty', 'big/contents', 'big/mem_size', 'small/dirty'):
+                os.stat(os.path.join(mnt, f))
+        elif kind == 'ls':
+            for root, dirs, files in os.walk(mnt):
+                for f in files:
+                    os.lstat(os.path.join(root, f))
+        elif kind == 'read':
+            for f in ('big/dirty', 'small/contents', 'console', 'big/mem_size'):
+                fd = os.open(os.path.join(mnt, f), os.O_RDONLY)
+                while os.read(fd, 1 << 16):
+                    pass
+                os.close(fd)
+        elif kind == 'hold':
+            if len(held) < 64:
+                for f in ('big/dirty', 'big/contents', 'small/contents'):
+                    fd = os.open(os.path.join(mnt, f), os.O_RDONLY)
+                    os.read(fd, 4096)
+                    held.append(fd)
+            else:
+                os.pread(held[n % len(held)], 4096, 0)
+    except OSError:
+        pass	# EACCES for nobody: the attack goes on
+    n += 1
+print(kind, n)
+EOF
+
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+as_reader() {
+	local lib64=()
+	if [ -e /lib64 ]; then lib64=(--ro-bind /lib64 /lib64); fi
+	setpriv --reuid=65534 --regid=65534 --groups=$READER \
+		bwrap --unshare-pid --die-with-parent \
+		--ro-bind /usr /usr --ro-bind /lib /lib --ro-bind /bin /bin \
+		${lib64[@]+"${lib64[@]}"} --ro-bind "$WORK/attack.py" /attack.py \
+		--proc /proc --dev /dev --tmpfs /tmp \
+		--bind "$MNT" /sandbox -- "$@"
+}
+
+pids=()
+i=0
+for kind in stat stat ls read; do
+	as_nobody $PY "$WORK/attack.py" $kind "$MNT" "$SECONDS_UNDER_ATTACK" >"$WORK/attacker.$((i++))" 2>&1 &
+	pids+=($!)
+done
+for kind in read read hold stat; do
+	as_reader $PY /attack.py $kind /sandbox "$SECONDS_UNDER_ATTACK" >"$WORK/attacker.$((i++))" 2>&1 &
+	pids+=($!)
+done
+
+# The owner, meanwhile: control writes and reads, each timed.
+$PY - "$MNT" "$SECONDS_UNDER_ATTACK" "$DAEMON_PID" >"$WORK/owner" <<'EOF'
+import errno, os, sys, time
+mnt, secs, pid = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+end = time.time() + secs
+worst, refused, n, peak = 0.0, {}, 0, 0
+def timed(fn):
+    global worst
+    t0 = time.monotonic()
+    try:
+        fn()
+    except OSError as e:
+        refused[errno.errorcode[e.errno]] = refused.get(errno.errorcode[e.errno], 0) + 1
+    worst = max(worst, time.monotonic() - t0)
+def write(f, v):
+    fd = os.open(os.path.join(mnt, f), os.O_WRONLY | os.O_TRUNC)
+    try:
+        os.write(fd, v)
+    finally:
+        os.close(fd)
+def read(f):
+    with open(os.path.join(mnt, f), 'rb') as fh:
+        fh.read()
+time.sleep(0.5)	# let the attack start
+while time.time() < end:
+    timed(lambda: write('small/zero', b'1\n'))
+    timed(lambda: write('big/dirty', b'0\n'))
+    timed(lambda: read('small/mem_size'))
+    timed(lambda: write('small/access', b'rw\n'))
+    n += 4
+    with open('/proc/%s/status' % pid) as st:
+        for line in st:
+            if line.startswith('VmHWM:'):
+                peak = max(peak, int(line.split()[1]))
+    time.sleep(0.02)
+print('ops %d worst_ms %d refused %s peak_kb %d' % (n, worst * 1000, refused, peak))
+EOF
+wait "${pids[@]}"
+read -r _ ops _ worst _ refused _ peak <"$WORK/owner"
+say "owner: $ops control writes and reads under attack, worst $worst ms; daemon peak RSS $((peak / 1024)) MiB"
+say "attackers (kind, rounds): $(cat "$WORK"/attacker.* | tr '\n' ' ')"
+[ "$ops" -gt 20 ] || bad "the owner did only $ops operations"
+expect_eq "owner's refused operations" "$refused" "{}"
+[ "$worst" -le $OWNER_MS ] || bad "the owner's worst latency $worst ms is over $OWNER_MS ms"
+[ "$peak" -le $RSS_KB ] || bad "the daemon's peak RSS $peak KiB is over $RSS_KB KiB"
+# Other uids read nothing secret, and nothing changed under them.
+expect_eq "nobody reads big/contents" "$(as_nobody $PY -c "
+import os, errno
+try:
+    os.open('$MNT/big/contents', os.O_RDONLY); print('OK')
+except OSError as e:
+    print(errno.errorcode[e.errno])")" EACCES
+finish
