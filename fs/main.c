@@ -200,10 +200,18 @@ static int check_mountpoint(const char *path)
 		fprintf(stderr, "regionfs: no mountpoint (see --help)\n");
 		return EINVAL;
 	}
-	if (stat(path, &st) != 0) {
-		fprintf(stderr, "regionfs: mountpoint %s: %s\n", path,
-			strerror(errno));
-		return errno;
+	/*
+	 * A FUSE daemon killed there leaves a dead mount (ENOTCONN) until
+	 * auto_unmount's helper takes it away: give it a moment, bounded.
+	 */
+	for (int i = 0; stat(path, &st) != 0; i++) {
+		if (errno != ENOTCONN || i == 50) {
+			fprintf(stderr, "regionfs: mountpoint %s: %s%s\n", path,
+				strerror(errno), errno == ENOTCONN ?
+				" (a dead FUSE mount: fusermount3 -u it)" : "");
+			return errno;
+		}
+		usleep(100 * 1000);
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "regionfs: mountpoint %s: not a directory\n",

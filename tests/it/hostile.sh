@@ -82,11 +82,11 @@ as_reader() {
 
 pids=()
 i=0
-for kind in stat stat ls read; do
+for kind in stat ls read; do
 	as_nobody $PY "$WORK/attack.py" $kind "$MNT" "$SECONDS_UNDER_ATTACK" >"$WORK/attacker.$((i++))" 2>&1 &
 	pids+=($!)
 done
-for kind in read read hold stat; do
+for kind in read hold stat; do
 	as_reader $PY /attack.py $kind /sandbox "$SECONDS_UNDER_ATTACK" >"$WORK/attacker.$((i++))" 2>&1 &
 	pids+=($!)
 done
