@@ -405,6 +405,32 @@ static void test_sealed(void **state)
 	region__put(r);
 }
 
+/*
+ * Resizing a 1 TiB region by a page touches neither its data nor its
+ * stamps: the stamp arrays move with mremap, the data is copied sparsely.
+ */
+static void test_resize_huge_cheap(void **state)
+{
+	struct rusage before, after;
+	struct region *r;
+
+	(void)state;
+#ifdef __SANITIZE_THREAD__
+	skip();	/* ThreadSanitizer's shadow leaves no room for 1 TiB */
+#endif
+	r = new_region(REGION_SIZE_MAX);
+	assert_int_equal(t_write(r, "x", 1, REGION_SIZE_MAX / 2), 1);
+	getrusage(RUSAGE_SELF, &before);
+	assert_int_equal(region__resize(r, REGION_SIZE_MAX - PAGE, NULL), 0);
+	getrusage(RUSAGE_SELF, &after);
+	print_message("resize of 1 TiB by a page: max RSS %ld -> %ld KiB\n",
+		      before.ru_maxrss, after.ru_maxrss);
+	assert_true(after.ru_maxrss - before.ru_maxrss < 64 * 1024);
+	assert_int_equal(region__mem_size(r), REGION_SIZE_MAX - PAGE);
+	assert_int_equal(region__resident(r), PAGE);
+	region__put(r);
+}
+
 static void test_seek(void **state)
 {
 	const uint64_t a = 3, b = 200;	/* the pages written */
@@ -676,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_zero),
 		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_sealed),
+		cmocka_unit_test(test_resize_huge_cheap),
 		cmocka_unit_test(test_seek),
 		cmocka_unit_test(test_shared_shared),
 		cmocka_unit_test(test_exclusive_waits_bounded),

@@ -83,11 +83,13 @@ as_reader() {
 pids=()
 i=0
 for kind in stat ls read; do
-	as_nobody $PY "$WORK/attack.py" $kind "$MNT" "$SECONDS_UNDER_ATTACK" >"$WORK/attacker.$((i++))" 2>&1 &
+	i=$((i + 1))
+	as_nobody $PY "$WORK/attack.py" $kind "$MNT" "$SECONDS_UNDER_ATTACK" >"$WORK/attacker.$i" 2>&1 &
 	pids+=($!)
 done
 for kind in read hold stat; do
-	as_reader $PY /attack.py $kind /sandbox "$SECONDS_UNDER_ATTACK" >"$WORK/attacker.$((i++))" 2>&1 &
+	i=$((i + 1))
+	as_reader $PY /attack.py $kind /sandbox "$SECONDS_UNDER_ATTACK" >"$WORK/attacker.$i" 2>&1 &
 	pids+=($!)
 done
 
@@ -136,6 +138,33 @@ say "attackers (kind, rounds): $(cat "$WORK"/attacker.* | tr '\n' ' ')"
 expect_eq "owner's refused operations" "$refused" "{}"
 [ "$worst" -le $OWNER_MS ] || bad "the owner's worst latency $worst ms is over $OWNER_MS ms"
 [ "$peak" -le $RSS_KB ] || bad "the daemon's peak RSS $peak KiB is over $RSS_KB KiB"
+# Metadata never waits on a region's lock: while a snapshot holds every
+# region exclusive for a while (copying 512 MiB), another uid's stat of
+# attribute files and contents answers at once.
+echo 1G >"$MNT/small/mem_size" || bad "resize of small failed"
+dd if=/dev/urandom of="$MNT/small/contents" bs=1M count=512 conv=notrunc status=none
+as_nobody $PY - "$MNT" >"$WORK/meta" <<'EOF' &
+import os, sys, time
+mnt = sys.argv[1]
+worst, n, end = 0.0, 0, time.time() + 3
+while time.time() < end:
+    t0 = time.monotonic()
+    for f in ('small/mem_size', 'small/kind', 'big/raw_size', 'small/contents'):
+        os.stat(os.path.join(mnt, f))
+    worst = max(worst, time.monotonic() - t0)
+    n += 1
+print(n, int(worst * 1000))
+EOF
+meta=$!
+sleep 0.5
+t0=$(date +%s%N)
+echo big >"$MNT/snapshot" || bad "snapshot under attack failed"
+t1=$(date +%s%N)
+wait $meta
+read -r n meta_worst <"$WORK/meta"
+say "a snapshot held the regions for $(((t1 - t0) / 1000000)) ms; another uid's $n stats took $meta_worst ms at worst"
+[ "$meta_worst" -le $OWNER_MS ] || bad "stat waited $meta_worst ms on a region's lock"
+
 # Other uids read nothing secret, and nothing changed under them.
 expect_eq "nobody reads big/contents" "$(as_nobody $PY -c "
 import os, errno

@@ -201,6 +201,22 @@ mmaps() {
 	EOF
 	)
 	expect_eq "mmap" "$got" coherent
+	# O_DIRECT cleared with fcntl, or an mmap of such an fd, must not
+	# put contents in the kernel's cached mode: reads stay fresh.
+	got=$($PY - "$MNT/r/contents" <<-'EOF'
+		import fcntl, mmap, os, sys
+		p = sys.argv[1]
+		fd = os.open(p, os.O_RDWR | os.O_DIRECT)
+		fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+		first = os.pread(fd, 4, 12288)
+		m = mmap.mmap(fd, 16384)
+		w = os.open(p, os.O_WRONLY)
+		os.pwrite(w, bytes(b ^ 0xff for b in first), 12288)
+		fresh = os.pread(fd, 4, 12288) != first and m[12288:12292] != first
+		print('fresh' if fresh else 'STALE')
+	EOF
+	)
+	expect_eq "O_DIRECT cleared by fcntl, then mmap" "$got" fresh
 	fio --name=mmap --filename="$MNT/r/contents" --ioengine=mmap --rw=randwrite \
 		--bs=4k --size=2M --verify=crc32c --do_verify=1 --output="$WORK/fio.out" \
 		>/dev/null 2>&1 || bad "fio --ioengine=mmap --verify=crc32c failed: $(tail -5 "$WORK/fio.out")"
