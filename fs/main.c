@@ -23,6 +23,10 @@
 
 #define DEFAULT_REGION_SIZE (64ULL << 20)
 #define MAX_SPECS 256
+/* SOURCE becomes the mount's fsname: what findmnt shows, mount -a compares. */
+#define SOURCE_MAX 64
+#define SOURCE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+		     "0123456789_.:@+/-"
 /* Bounds of the FUSE thread pool: never more than this many workers. */
 #define THREADS_MAX 64
 
@@ -46,6 +50,10 @@ struct options {
 	char *max_snapshot_total;
 	int show_help;
 	int show_version;
+	/* [SOURCE] MOUNTPOINT, as given (mount.fuse3 passes both). */
+	const char *nonopts[2];
+	unsigned nr_nonopts;
+	const char *source;
 	bool bad;
 };
 
@@ -64,16 +72,34 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("max_snapshots=%u", max_snapshots),
 	OPT("max_snapshot_total=%s", max_snapshot_total),
 	OPT("console_max=%s", console_max),
+	/* Every flag has an -o form, so fstab and mount -t can say it. */
 	OPT("--guest=%s", guest),
 	OPT("--guest %s", guest),
+	OPT("guest=%s", guest),
 	OPT("--entry=%s", entry),
 	OPT("--entry %s", entry),
+	OPT("entry=%s", entry),
 	OPT("--demo", demo),
+	OPT("demo", demo),
 	OPT("uid=%d", uid),
 	OPT("gid=%d", gid),
 	OPT("reader_gid=%d", reader_gid),
 	FUSE_OPT_KEY("--region=", KEY_REGION),
 	FUSE_OPT_KEY("--region ", KEY_REGION),
+	FUSE_OPT_KEY("region=", KEY_REGION),
+	/*
+	 * fstab's words for mount(8) and mount.fuse3, which drop them before
+	 * they reach us; accepted here too, so a line copied from fstab to a
+	 * command line means the same.  x-* in opt_proc.
+	 */
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -84,13 +110,17 @@ static const struct fuse_opt opt_spec[] = {
 static void usage(const char *prog)
 {
 	printf("usage: %s [OPTIONS] MOUNTPOINT\n"
-	       "  --region NAME:SIZE[@GPA][:ro]  create a region at start (repeatable);\n"
+	       "       %s SOURCE MOUNTPOINT [-o OPT[,OPT]]   (how mount -t fuse.regionfs calls it;\n"
+	       "                                 SOURCE names the mount, e.g. regionfs)\n"
+	       "  --region NAME:SIZE[@GPA][:ro]  create a region at start (repeatable; -o region=...);\n"
 	       "                                 @GPA maps it into the VM, :ro read-only for the guest\n"
 	       "  --guest FILE                   load a static x86-64 ELF (or, with --entry, a flat binary)\n"
-	       "                                 into the mapped regions and run it\n"
+	       "                                 into the mapped regions and run it (-o guest=FILE)\n"
 	       "  --entry GPA                    FILE is a flat binary: load it at GPA and start there\n"
-	       "  --demo                         the built-in demo sandbox (regions ram, heartbeat)\n"
+	       "                                 (-o entry=GPA)\n"
+	       "  --demo                         the built-in demo sandbox (regions ram, heartbeat; -o demo)\n"
 	       "  -f / -d / -s                   foreground / debug / single-threaded\n"
+	       "  -h / -V                        this help / the version\n"
 	       "  -o OPT[,OPT]                   mount options:\n"
 	       "     default_size=SIZE           size of a region made by mkdir (64M)\n"
 	       "     max_regions=N               at most N regions (%u)\n"
@@ -106,38 +136,75 @@ static void usage(const char *prog)
 	       "     max_snapshot_total=SIZE     at most SIZE of memory for snapshots (half the RAM)\n"
 	       "     uid=N,gid=N                 owner of every file (the mounting user)\n"
 	       "     reader_gid=N                a group that may read contents and host addresses\n"
-	       "     and FUSE's own: ro, allow_other, auto_unmount, ...\n",
-	       prog, SANDBOX_REGIONS_MAX, THREADS_MAX, SNAPSHOTS_DEFAULT,
+	       "     ro                          the whole mount is read-only (EROFS)\n"
+	       "     and FUSE's own: allow_other, noatime, nosuid, ...; fstab's nofail,\n"
+	       "     _netdev, noauto, x-* are accepted and ignored\n",
+	       prog, prog, SANDBOX_REGIONS_MAX, THREADS_MAX, SNAPSHOTS_DEFAULT,
 	       SANDBOX_SNAPSHOTS_MAX);
 }
+
+/* A refused option: one line. */
+static void opt_error(struct options *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void opt_error(struct options *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "regionfs: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	o->bad = true;
+}
+
+/*
+ * --region=SPEC, region=SPEC (an -o word), or --region SPEC, which
+ * fuse_opt hands over glued: "--regionSPEC".
+ */
+static void add_region(struct options *o, const char *arg)
+{
+	const char *form = arg[0] == '-' ? "--region " : "region=";
+	int ret;
+
+	arg += arg[0] == '-' ? strlen("--region") : strlen("region");
+	arg += strspn(arg, "= ");
+	if (o->nr_specs == MAX_SPECS) {
+		opt_error(o, "at most %d regions at start", MAX_SPECS);
+		return;
+	}
+	ret = parse__region_spec(arg, &o->specs[o->nr_specs]);
+	if (ret) {
+		opt_error(o, "%s%s: expected NAME:SIZE[@GPA][:ro] with NAME of "
+			  "[A-Za-z0-9_.-]{1,64} (%s)", form, arg, strerror(ret));
+		return;
+	}
+	o->nr_specs++;
+}
+
+/* [SOURCE] MOUNTPOINT: kept aside, fuse_parse_cmdline takes only one. */
+static void add_nonopt(struct options *o, const char *arg)
+{
+	if (o->nr_nonopts == 2) {
+		opt_error(o, "%s: one argument too many (usage: regionfs "
+			  "[SOURCE] MOUNTPOINT [OPTIONS])", arg);
+		return;
+	}
+	o->nonopts[o->nr_nonopts++] = arg;
+}
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs);
 
 static int opt_proc(void *data, const char *arg, int key,
 		    struct fuse_args *outargs)
 {
 	struct options *o = data;
-	int ret;
 
 	(void)outargs;
 	switch (key) {
 	case KEY_REGION:
-		arg += strlen("--region");
-		arg += strspn(arg, "= ");
-		if (o->nr_specs == MAX_SPECS) {
-			fprintf(stderr, "regionfs: at most %d --region\n",
-				MAX_SPECS);
-			o->bad = true;
-			return 0;
-		}
-		ret = parse__region_spec(arg, &o->specs[o->nr_specs]);
-		if (ret) {
-			fprintf(stderr, "regionfs: --region %s: expected "
-				"NAME:SIZE[@GPA][:ro] with NAME of "
-				"[A-Za-z0-9_.-]{1,64} (%s)\n", arg,
-				strerror(ret));
-			o->bad = true;
-			return 0;
-		}
-		o->nr_specs++;
+		add_region(o, arg);
 		return 0;
 	case KEY_HELP:
 		o->show_help = 1;
@@ -145,8 +212,39 @@ static int opt_proc(void *data, const char *arg, int key,
 	case KEY_VERSION:
 		o->show_version = 1;
 		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		add_nonopt(o, arg);
+		return 0;
+	case FUSE_OPT_KEY_OPT:
+		/* fstab's x-systemd.*, x-gvfs-*: for other readers of fstab. */
+		return strncmp(arg, "x-", 2) == 0 ? 0 : 1;
 	}
 	return 1;
+}
+
+/*
+ * After parsing: SOURCE (when given) names the mount, MOUNTPOINT goes
+ * back to fuse_parse_cmdline, which refuses a second argument.
+ */
+static int take_nonopts(struct options *o, struct fuse_args *args)
+{
+	const char *s;
+
+	o->source = "regionfs";
+	if (o->nr_nonopts == 0)
+		return 0;
+	if (o->nr_nonopts == 2) {
+		s = o->nonopts[0];
+		if (!*s || strlen(s) > SOURCE_MAX ||
+		    strspn(s, SOURCE_CHARS) != strlen(s)) {
+			fprintf(stderr, "regionfs: source '%s': expected 1 to %d "
+				"of [A-Za-z0-9_.:@+/-] (it names the mount, "
+				"e.g. regionfs)\n", s, SOURCE_MAX);
+			return EINVAL;
+		}
+		o->source = s;
+	}
+	return fuse_opt_add_arg(args, o->nonopts[o->nr_nonopts - 1]) ? ENOMEM : 0;
 }
 
 /* Size options: absent is fine, present must be a size above 0. */
@@ -198,6 +296,18 @@ static int check_mountpoint(const char *path)
 
 	if (!path) {
 		fprintf(stderr, "regionfs: no mountpoint (see --help)\n");
+		return EINVAL;
+	}
+	/*
+	 * mount.fuse3 -o drop_privileges mounts itself and passes the fd:
+	 * without our options, default_permissions above all, the modes we
+	 * show would protect nothing.
+	 */
+	if (strncmp(path, "/dev/fd/", strlen("/dev/fd/")) == 0) {
+		fprintf(stderr, "regionfs: mountpoint %s: a mount made by "
+			"another program (mount.fuse3 -o drop_privileges) is "
+			"not supported: regionfs mounts with its own options\n",
+			path);
 		return EINVAL;
 	}
 	if (stat(path, &st) != 0) {
@@ -474,10 +584,13 @@ static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
 static int run_mount(struct options *o, struct fuse_args *args,
 		     struct fuse_cmdline_opts *cmd, int notify_fd)
 {
+	char opts[128 + SOURCE_MAX];
 	int ret = 1, err;
 
-	fuse_opt_add_arg(args, "-oauto_unmount,default_permissions,"
-			 "fsname=regionfs,subtype=regionfs");
+	/* fsname: SOURCE, so mount -a sees an fstab line as mounted. */
+	snprintf(opts, sizeof(opts), "-oauto_unmount,default_permissions,"
+		 "fsname=%s,subtype=regionfs", o->source);
+	fuse_opt_add_arg(args, opts);
 	if (geteuid() == 0)
 		fuse_opt_add_arg(args, "-oallow_other");
 	rfs.se = fuse_session_new(args, &rfs_ops, sizeof(rfs_ops), NULL);
@@ -524,7 +637,7 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out_args;
 	}
-	if (fuse_parse_cmdline(&args, &cmd) != 0 ||
+	if (take_nonopts(&o, &args) || fuse_parse_cmdline(&args, &cmd) != 0 ||
 	    check_mountpoint(cmd.mountpoint) || check_options(&o, &limits) ||
 	    setup_daemon(&o))
 		goto out_args;
