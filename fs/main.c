@@ -23,6 +23,9 @@
 
 #define DEFAULT_REGION_SIZE (64ULL << 20)
 #define MAX_SPECS 256
+/* conf=FILE is read whole at start: bound it, and each of its lines. */
+#define CONF_MAX_BYTES (64 << 10)
+#define CONF_LINE_MAX 4096
 /* SOURCE becomes the mount's fsname: what findmnt shows, mount -a compares. */
 #define SOURCE_MAX 64
 #define SOURCE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
@@ -54,10 +57,12 @@ struct options {
 	const char *nonopts[2];
 	unsigned nr_nonopts;
 	const char *source;
+	/* "FILE:LINE" while a conf= file is read, for the messages. */
+	const char *where;
 	bool bad;
 };
 
-enum { KEY_REGION, KEY_HELP, KEY_VERSION };
+enum { KEY_REGION, KEY_CONF, KEY_HELP, KEY_VERSION };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
 static const struct fuse_opt opt_spec[] = {
@@ -87,10 +92,11 @@ static const struct fuse_opt opt_spec[] = {
 	FUSE_OPT_KEY("--region=", KEY_REGION),
 	FUSE_OPT_KEY("--region ", KEY_REGION),
 	FUSE_OPT_KEY("region=", KEY_REGION),
+	FUSE_OPT_KEY("conf=", KEY_CONF),
 	/*
 	 * fstab's words for mount(8) and mount.fuse3, which drop them before
-	 * they reach us; accepted here too, so a line copied from fstab to a
-	 * command line means the same.  x-* in opt_proc.
+	 * they reach us; accepted here too, so a line copied from fstab into
+	 * a conf file or a command line means the same.  x-* in opt_proc.
 	 */
 	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
@@ -122,6 +128,7 @@ static void usage(const char *prog)
 	       "  -f / -d / -s                   foreground / debug / single-threaded\n"
 	       "  -h / -V                        this help / the version\n"
 	       "  -o OPT[,OPT]                   mount options:\n"
+	       "     conf=FILE                   more options from FILE, one per line (# comments)\n"
 	       "     default_size=SIZE           size of a region made by mkdir (64M)\n"
 	       "     max_regions=N               at most N regions (%u)\n"
 	       "     max_total=SIZE              at most SIZE of regions in all (no limit)\n"
@@ -143,7 +150,7 @@ static void usage(const char *prog)
 	       SANDBOX_SNAPSHOTS_MAX);
 }
 
-/* A refused option: one line. */
+/* A refused option: one line, saying where when a conf file gave it. */
 static void opt_error(struct options *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void opt_error(struct options *o, const char *fmt, ...)
@@ -151,6 +158,8 @@ static void opt_error(struct options *o, const char *fmt, ...)
 	va_list ap;
 
 	fprintf(stderr, "regionfs: ");
+	if (o->where)
+		fprintf(stderr, "%s: ", o->where);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -193,18 +202,91 @@ static void add_nonopt(struct options *o, const char *arg)
 	o->nonopts[o->nr_nonopts++] = arg;
 }
 
+/* A conf line without its comment and surrounding blanks; "" to skip. */
+static char *conf_words(char *line)
+{
+	size_t n;
+
+	line += strspn(line, " \t\r\n");
+	if (*line == '#')
+		return "";
+	n = strlen(line);
+	while (n && strchr(" \t\r\n", line[n - 1]))
+		line[--n] = '\0';
+	return line;
+}
+
 static int opt_proc(void *data, const char *arg, int key,
 		    struct fuse_args *outargs);
+
+/* One conf line, parsed as "-o LINE"; what is not ours goes to libfuse. */
+static void conf_line(struct options *o, char *words, struct fuse_args *outargs)
+{
+	char *argv[] = { "regionfs", "-o", words, NULL };
+	struct fuse_args a = FUSE_ARGS_INIT(3, argv);
+
+	if (fuse_opt_parse(&a, o, opt_spec, opt_proc) == -1)
+		o->bad = true;
+	for (int i = 1; i < a.argc; i++)
+		fuse_opt_add_arg(outargs, a.argv[i]);
+	fuse_opt_free_args(&a);
+}
+
+/*
+ * conf=FILE: more -o words, one option (or a comma-separated list) per
+ * line; blank lines and lines starting with # are skipped.  It is how
+ * regionfs@.service reads /etc/regionfs/NAME.conf, and works in fstab.
+ */
+static void read_conf(struct options *o, const char *path,
+		      struct fuse_args *outargs)
+{
+	char where[PATH_MAX + 32], *line = NULL, *words;
+	unsigned lineno = 0;
+	size_t cap = 0;
+	struct stat st;
+	ssize_t n;
+	FILE *f;
+
+	if (o->where) {
+		opt_error(o, "conf=%s: a conf file cannot name another", path);
+		return;
+	}
+	f = fopen(path, "re");
+	if (!f) {
+		opt_error(o, "conf=%s: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CONF_MAX_BYTES) {
+		opt_error(o, "conf=%s: not a regular file of at most %d KiB",
+			  path, CONF_MAX_BYTES >> 10);
+		fclose(f);
+		return;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		snprintf(where, sizeof(where), "%s:%u", path, ++lineno);
+		o->where = where;
+		if (n > CONF_LINE_MAX)
+			opt_error(o, "line longer than %d bytes", CONF_LINE_MAX);
+		else if (*(words = conf_words(line)))
+			conf_line(o, words, outargs);
+		o->where = NULL;
+	}
+	free(line);
+	fclose(f);
+}
 
 static int opt_proc(void *data, const char *arg, int key,
 		    struct fuse_args *outargs)
 {
 	struct options *o = data;
 
-	(void)outargs;
 	switch (key) {
 	case KEY_REGION:
 		add_region(o, arg);
+		return 0;
+	case KEY_CONF:
+		read_conf(o, arg + strlen("conf="), outargs);
 		return 0;
 	case KEY_HELP:
 		o->show_help = 1;
