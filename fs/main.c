@@ -346,6 +346,26 @@ struct limits {
 	uint64_t max_total, max_snap_total, console_max;
 };
 
+/*
+ * --demo brings its own regions, at addresses its code knows: say so
+ * before building, rather than "the name is taken" from half-way.
+ */
+static int check_demo_regions(const struct options *o)
+{
+	for (unsigned i = 0; o->demo && i < o->nr_specs; i++) {
+		const char *n = o->specs[i].name;
+
+		if (strcmp(n, "ram") && strcmp(n, "heartbeat"))
+			continue;
+		fprintf(stderr, "regionfs: region %s: --demo (-o demo) brings its "
+			"own ram (1M at 0x%llx) and heartbeat (4K at 0x%llx): "
+			"give your regions other names and addresses\n", n,
+			GUEST_DEMO_RAM_GPA, GUEST_DEMO_HEARTBEAT_GPA);
+		return EEXIST;
+	}
+	return 0;
+}
+
 static int check_options(struct options *o, struct limits *l)
 {
 	rfs.default_size = DEFAULT_REGION_SIZE;
@@ -369,7 +389,7 @@ static int check_options(struct options *o, struct limits *l)
 			THREADS_MAX);
 		return EINVAL;
 	}
-	return 0;
+	return check_demo_regions(o);
 }
 
 static int check_mountpoint(const char *path)
