@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -517,6 +519,39 @@ static void detach(int notify_fd)
 	close(notify_fd);
 }
 
+/*
+ * In the foreground under systemd (Type=notify sets $NOTIFY_SOCKET), say
+ * READY=1 once the mount is usable: what detach() tells the waiting
+ * parent otherwise.  The protocol is one datagram on a unix socket
+ * (sd_notify(3), a stable interface): not worth linking libsystemd.
+ */
+static void notify_ready(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = getenv("NOTIFY_SOCKET");
+	size_t len = path ? strlen(path) : 0;
+	int fd;
+
+	if (!path)
+		return;
+	if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sa.sun_path)) {
+		fs_log("NOTIFY_SOCKET=%s: not a socket path, readiness not told",
+		       path);
+		return;
+	}
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')	/* an abstract socket */
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, "READY=1", strlen("READY=1"), MSG_NOSIGNAL,
+			     (struct sockaddr *)&sa,
+			     offsetof(struct sockaddr_un, sun_path) + len) < 0)
+		fs_log("cannot tell systemd the mount is ready "
+		       "(NOTIFY_SOCKET=%s): %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 static void log_vcpu(void *arg, const char *fmt, ...)
 {
 	char line[400];
@@ -709,6 +744,8 @@ static int run_mount(struct options *o, struct fuse_args *args,
 	fs_log("mounted at %s with %u region(s)", cmd->mountpoint, rfs.sb->nr);
 	if (notify_fd >= 0)
 		detach(notify_fd);
+	else
+		notify_ready();
 	ret = serve(o, cmd);
 	fs_log("unmounted");
 	fuse_session_unmount(rfs.se);
