@@ -692,6 +692,7 @@ static int build_sandbox(struct options *o, const struct limits *l)
 static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
 {
 	struct fuse_loop_config *loop;
+	unsigned threads;
 	int ret;
 
 	if (rfs.vcpu) {
@@ -703,11 +704,15 @@ static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
 	loop = fuse_loop_cfg_create();
 	if (!loop)
 		return 1;
+	threads = o->max_threads ? o->max_threads : default_threads();
 	fuse_loop_cfg_set_clone_fd(loop, 0);
-	fuse_loop_cfg_set_max_threads(loop, o->max_threads ? o->max_threads :
-				      default_threads());
-	/* Idle workers stay: a new one costs a fresh 1 MiB request buffer. */
-	fuse_loop_cfg_set_idle_threads(loop, UINT_MAX);
+	fuse_loop_cfg_set_max_threads(loop, threads);
+	/*
+	 * Idle workers stay: a new one costs a fresh 1 MiB request buffer.
+	 * As many idle as workers, not UINT_MAX: libfuse 3.14 refuses that
+	 * with a line on stderr, which -f puts in the journal.
+	 */
+	fuse_loop_cfg_set_idle_threads(loop, threads);
 	ret = fuse_session_loop_mt(rfs.se, loop) ? 1 : 0;
 	fuse_loop_cfg_destroy(loop);
 	return ret;
