@@ -118,8 +118,9 @@ static const struct fuse_opt opt_spec[] = {
 static void usage(const char *prog)
 {
 	printf("usage: %s [OPTIONS] MOUNTPOINT\n"
-	       "       %s SOURCE MOUNTPOINT [-o OPT[,OPT]]   (how mount -t fuse.regionfs calls it;\n"
-	       "                                 SOURCE names the mount, e.g. regionfs)\n"
+	       "       %s SOURCE MOUNTPOINT [-o OPT[,OPT]]\n"
+	       "                                 as mount -t fuse.regionfs and fstab call it;\n"
+	       "                                 SOURCE names the mount (e.g. regionfs)\n"
 	       "  --region NAME:SIZE[@GPA][:ro]  create a region at start (repeatable; -o region=...);\n"
 	       "                                 @GPA maps it into the VM, :ro read-only for the guest\n"
 	       "  --guest FILE                   load a static x86-64 ELF (or, with --entry, a flat binary)\n"
@@ -128,7 +129,7 @@ static void usage(const char *prog)
 	       "                                 (-o entry=GPA)\n"
 	       "  --demo                         the built-in demo sandbox (regions ram, heartbeat; -o demo)\n"
 	       "  -f / -d / -s                   foreground / debug / single-threaded\n"
-	       "  -h / -V                        this help / the version\n"
+	       "  -h, --help / -V, --version     this help / the version\n"
 	       "  -o OPT[,OPT]                   mount options:\n"
 	       "     conf=FILE                   more options from FILE, one per line (# comments)\n"
 	       "     default_size=SIZE           size of a region made by mkdir (64M)\n"
@@ -146,8 +147,8 @@ static void usage(const char *prog)
 	       "     uid=N,gid=N                 owner of every file (the mounting user)\n"
 	       "     reader_gid=N                a group that may read contents and host addresses\n"
 	       "     ro                          the whole mount is read-only (EROFS)\n"
-	       "     and FUSE's own: allow_other, noatime, nosuid, ...; fstab's nofail,\n"
-	       "     _netdev, noauto, x-* are accepted and ignored\n",
+	       "     FUSE's own too: allow_other, noatime, nosuid, ...\n"
+	       "     Ignored, as fstab's words for mount: defaults, nofail, _netdev, noauto, x-*\n",
 	       prog, prog, SANDBOX_REGIONS_MAX, THREADS_MAX, SNAPSHOTS_DEFAULT,
 	       SANDBOX_SNAPSHOTS_MAX);
 }
