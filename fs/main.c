@@ -18,11 +18,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_REGION_SIZE (64ULL << 20)
 #define MAX_SPECS 256
+/* conf=FILE is read whole at start: bound it, and each of its lines. */
+#define CONF_MAX_BYTES (64 << 10)
+#define CONF_LINE_MAX 4096
+/* SOURCE becomes the mount's fsname: what findmnt shows, mount -a compares. */
+#define SOURCE_MAX 64
+#define SOURCE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+		     "0123456789_.:@+/-"
 /* Bounds of the FUSE thread pool: never more than this many workers. */
 #define THREADS_MAX 64
 
@@ -46,10 +55,16 @@ struct options {
 	char *max_snapshot_total;
 	int show_help;
 	int show_version;
+	/* [SOURCE] MOUNTPOINT, as given (mount.fuse3 passes both). */
+	const char *nonopts[2];
+	unsigned nr_nonopts;
+	const char *source;
+	/* "FILE:LINE" while a conf= file is read, for the messages. */
+	const char *where;
 	bool bad;
 };
 
-enum { KEY_REGION, KEY_HELP, KEY_VERSION };
+enum { KEY_REGION, KEY_CONF, KEY_HELP, KEY_VERSION };
 
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
 static const struct fuse_opt opt_spec[] = {
@@ -64,16 +79,35 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("max_snapshots=%u", max_snapshots),
 	OPT("max_snapshot_total=%s", max_snapshot_total),
 	OPT("console_max=%s", console_max),
+	/* Every flag has an -o form, so fstab and mount -t can say it. */
 	OPT("--guest=%s", guest),
 	OPT("--guest %s", guest),
+	OPT("guest=%s", guest),
 	OPT("--entry=%s", entry),
 	OPT("--entry %s", entry),
+	OPT("entry=%s", entry),
 	OPT("--demo", demo),
+	OPT("demo", demo),
 	OPT("uid=%d", uid),
 	OPT("gid=%d", gid),
 	OPT("reader_gid=%d", reader_gid),
 	FUSE_OPT_KEY("--region=", KEY_REGION),
 	FUSE_OPT_KEY("--region ", KEY_REGION),
+	FUSE_OPT_KEY("region=", KEY_REGION),
+	FUSE_OPT_KEY("conf=", KEY_CONF),
+	/*
+	 * fstab's words for mount(8) and mount.fuse3, which drop them before
+	 * they reach us; accepted here too, so a line copied from fstab into
+	 * a conf file or a command line means the same.  x-* in opt_proc.
+	 */
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -84,14 +118,20 @@ static const struct fuse_opt opt_spec[] = {
 static void usage(const char *prog)
 {
 	printf("usage: %s [OPTIONS] MOUNTPOINT\n"
-	       "  --region NAME:SIZE[@GPA][:ro]  create a region at start (repeatable);\n"
+	       "       %s SOURCE MOUNTPOINT [-o OPT[,OPT]]\n"
+	       "                                 as mount -t fuse.regionfs and fstab call it;\n"
+	       "                                 SOURCE names the mount (e.g. regionfs)\n"
+	       "  --region NAME:SIZE[@GPA][:ro]  create a region at start (repeatable; -o region=...);\n"
 	       "                                 @GPA maps it into the VM, :ro read-only for the guest\n"
 	       "  --guest FILE                   load a static x86-64 ELF (or, with --entry, a flat binary)\n"
-	       "                                 into the mapped regions and run it\n"
+	       "                                 into the mapped regions and run it (-o guest=FILE)\n"
 	       "  --entry GPA                    FILE is a flat binary: load it at GPA and start there\n"
-	       "  --demo                         the built-in demo sandbox (regions ram, heartbeat)\n"
+	       "                                 (-o entry=GPA)\n"
+	       "  --demo                         the built-in demo sandbox (regions ram, heartbeat; -o demo)\n"
 	       "  -f / -d / -s                   foreground / debug / single-threaded\n"
+	       "  -h, --help / -V, --version     this help / the version\n"
 	       "  -o OPT[,OPT]                   mount options:\n"
+	       "     conf=FILE                   more options from FILE, one per line (# comments)\n"
 	       "     default_size=SIZE           size of a region made by mkdir (64M)\n"
 	       "     max_regions=N               at most N regions (%u)\n"
 	       "     max_total=SIZE              at most SIZE of regions in all (no limit)\n"
@@ -106,38 +146,150 @@ static void usage(const char *prog)
 	       "     max_snapshot_total=SIZE     at most SIZE of memory for snapshots (half the RAM)\n"
 	       "     uid=N,gid=N                 owner of every file (the mounting user)\n"
 	       "     reader_gid=N                a group that may read contents and host addresses\n"
-	       "     and FUSE's own: ro, allow_other, auto_unmount, ...\n",
-	       prog, SANDBOX_REGIONS_MAX, THREADS_MAX, SNAPSHOTS_DEFAULT,
+	       "     ro                          the whole mount is read-only (EROFS)\n"
+	       "     FUSE's own too: allow_other, noatime, nosuid, ...\n"
+	       "     Ignored, as fstab's words for mount: defaults, nofail, _netdev, noauto, x-*\n",
+	       prog, prog, SANDBOX_REGIONS_MAX, THREADS_MAX, SNAPSHOTS_DEFAULT,
 	       SANDBOX_SNAPSHOTS_MAX);
+}
+
+/* A refused option: one line, saying where when a conf file gave it. */
+static void opt_error(struct options *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void opt_error(struct options *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "regionfs: ");
+	if (o->where)
+		fprintf(stderr, "%s: ", o->where);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	o->bad = true;
+}
+
+/*
+ * --region=SPEC, region=SPEC (an -o word), or --region SPEC, which
+ * fuse_opt hands over glued: "--regionSPEC".
+ */
+static void add_region(struct options *o, const char *arg)
+{
+	const char *form = arg[0] == '-' ? "--region " : "region=";
+	int ret;
+
+	arg += arg[0] == '-' ? strlen("--region") : strlen("region");
+	arg += strspn(arg, "= ");
+	if (o->nr_specs == MAX_SPECS) {
+		opt_error(o, "at most %d regions at start", MAX_SPECS);
+		return;
+	}
+	ret = parse__region_spec(arg, &o->specs[o->nr_specs]);
+	if (ret) {
+		opt_error(o, "%s%s: expected NAME:SIZE[@GPA][:ro] with NAME of "
+			  "[A-Za-z0-9_.-]{1,64} (%s)", form, arg, strerror(ret));
+		return;
+	}
+	o->nr_specs++;
+}
+
+/* [SOURCE] MOUNTPOINT: kept aside, fuse_parse_cmdline takes only one. */
+static void add_nonopt(struct options *o, const char *arg)
+{
+	if (o->nr_nonopts == 2) {
+		opt_error(o, "%s: one argument too many (usage: regionfs "
+			  "[SOURCE] MOUNTPOINT [OPTIONS])", arg);
+		return;
+	}
+	o->nonopts[o->nr_nonopts++] = arg;
+}
+
+/* A conf line without its comment and surrounding blanks; "" to skip. */
+static char *conf_words(char *line)
+{
+	size_t n;
+
+	line += strspn(line, " \t\r\n");
+	if (*line == '#')
+		return "";
+	n = strlen(line);
+	while (n && strchr(" \t\r\n", line[n - 1]))
+		line[--n] = '\0';
+	return line;
+}
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs);
+
+/* One conf line, parsed as "-o LINE"; what is not ours goes to libfuse. */
+static void conf_line(struct options *o, char *words, struct fuse_args *outargs)
+{
+	char *argv[] = { "regionfs", "-o", words, NULL };
+	struct fuse_args a = FUSE_ARGS_INIT(3, argv);
+
+	if (fuse_opt_parse(&a, o, opt_spec, opt_proc) == -1)
+		o->bad = true;
+	for (int i = 1; i < a.argc; i++)
+		fuse_opt_add_arg(outargs, a.argv[i]);
+	fuse_opt_free_args(&a);
+}
+
+/*
+ * conf=FILE: more -o words, one option (or a comma-separated list) per
+ * line; blank lines and lines starting with # are skipped.  It is how
+ * regionfs@.service reads /etc/regionfs/NAME.conf, and works in fstab.
+ */
+static void read_conf(struct options *o, const char *path,
+		      struct fuse_args *outargs)
+{
+	char where[PATH_MAX + 32], *line = NULL, *words;
+	unsigned lineno = 0;
+	size_t cap = 0;
+	struct stat st;
+	ssize_t n;
+	FILE *f;
+
+	if (o->where) {
+		opt_error(o, "conf=%s: a conf file cannot name another", path);
+		return;
+	}
+	f = fopen(path, "re");
+	if (!f) {
+		opt_error(o, "conf=%s: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CONF_MAX_BYTES) {
+		opt_error(o, "conf=%s: not a regular file of at most %d KiB",
+			  path, CONF_MAX_BYTES >> 10);
+		fclose(f);
+		return;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		snprintf(where, sizeof(where), "%s:%u", path, ++lineno);
+		o->where = where;
+		if (n > CONF_LINE_MAX)
+			opt_error(o, "line longer than %d bytes", CONF_LINE_MAX);
+		else if (*(words = conf_words(line)))
+			conf_line(o, words, outargs);
+		o->where = NULL;
+	}
+	free(line);
+	fclose(f);
 }
 
 static int opt_proc(void *data, const char *arg, int key,
 		    struct fuse_args *outargs)
 {
 	struct options *o = data;
-	int ret;
 
-	(void)outargs;
 	switch (key) {
 	case KEY_REGION:
-		arg += strlen("--region");
-		arg += strspn(arg, "= ");
-		if (o->nr_specs == MAX_SPECS) {
-			fprintf(stderr, "regionfs: at most %d --region\n",
-				MAX_SPECS);
-			o->bad = true;
-			return 0;
-		}
-		ret = parse__region_spec(arg, &o->specs[o->nr_specs]);
-		if (ret) {
-			fprintf(stderr, "regionfs: --region %s: expected "
-				"NAME:SIZE[@GPA][:ro] with NAME of "
-				"[A-Za-z0-9_.-]{1,64} (%s)\n", arg,
-				strerror(ret));
-			o->bad = true;
-			return 0;
-		}
-		o->nr_specs++;
+		add_region(o, arg);
+		return 0;
+	case KEY_CONF:
+		read_conf(o, arg + strlen("conf="), outargs);
 		return 0;
 	case KEY_HELP:
 		o->show_help = 1;
@@ -145,8 +297,39 @@ static int opt_proc(void *data, const char *arg, int key,
 	case KEY_VERSION:
 		o->show_version = 1;
 		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		add_nonopt(o, arg);
+		return 0;
+	case FUSE_OPT_KEY_OPT:
+		/* fstab's x-systemd.*, x-gvfs-*: for other readers of fstab. */
+		return strncmp(arg, "x-", 2) == 0 ? 0 : 1;
 	}
 	return 1;
+}
+
+/*
+ * After parsing: SOURCE (when given) names the mount, MOUNTPOINT goes
+ * back to fuse_parse_cmdline, which refuses a second argument.
+ */
+static int take_nonopts(struct options *o, struct fuse_args *args)
+{
+	const char *s;
+
+	o->source = "regionfs";
+	if (o->nr_nonopts == 0)
+		return 0;
+	if (o->nr_nonopts == 2) {
+		s = o->nonopts[0];
+		if (!*s || strlen(s) > SOURCE_MAX ||
+		    strspn(s, SOURCE_CHARS) != strlen(s)) {
+			fprintf(stderr, "regionfs: source '%s': expected 1 to %d "
+				"of [A-Za-z0-9_.:@+/-] (it names the mount, "
+				"e.g. regionfs)\n", s, SOURCE_MAX);
+			return EINVAL;
+		}
+		o->source = s;
+	}
+	return fuse_opt_add_arg(args, o->nonopts[o->nr_nonopts - 1]) ? ENOMEM : 0;
 }
 
 /* Size options: absent is fine, present must be a size above 0. */
@@ -165,6 +348,26 @@ static int size_opt(const char *name, const char *val, uint64_t *out)
 struct limits {
 	uint64_t max_total, max_snap_total, console_max;
 };
+
+/*
+ * --demo brings its own regions, at addresses its code knows: say so
+ * before building, rather than "the name is taken" from half-way.
+ */
+static int check_demo_regions(const struct options *o)
+{
+	for (unsigned i = 0; o->demo && i < o->nr_specs; i++) {
+		const char *n = o->specs[i].name;
+
+		if (strcmp(n, "ram") && strcmp(n, "heartbeat"))
+			continue;
+		fprintf(stderr, "regionfs: region %s: --demo (-o demo) brings its "
+			"own ram (1M at 0x%llx) and heartbeat (4K at 0x%llx): "
+			"give your regions other names and addresses\n", n,
+			GUEST_DEMO_RAM_GPA, GUEST_DEMO_HEARTBEAT_GPA);
+		return EEXIST;
+	}
+	return 0;
+}
 
 static int check_options(struct options *o, struct limits *l)
 {
@@ -189,7 +392,7 @@ static int check_options(struct options *o, struct limits *l)
 			THREADS_MAX);
 		return EINVAL;
 	}
-	return 0;
+	return check_demo_regions(o);
 }
 
 static int check_mountpoint(const char *path)
@@ -198,6 +401,18 @@ static int check_mountpoint(const char *path)
 
 	if (!path) {
 		fprintf(stderr, "regionfs: no mountpoint (see --help)\n");
+		return EINVAL;
+	}
+	/*
+	 * mount.fuse3 -o drop_privileges mounts itself and passes the fd:
+	 * without our options, default_permissions above all, the modes we
+	 * show would protect nothing.
+	 */
+	if (strncmp(path, "/dev/fd/", strlen("/dev/fd/")) == 0) {
+		fprintf(stderr, "regionfs: mountpoint %s: a mount made by "
+			"another program (mount.fuse3 -o drop_privileges) is "
+			"not supported: regionfs mounts with its own options\n",
+			path);
 		return EINVAL;
 	}
 	/*
@@ -311,6 +526,39 @@ static void detach(int notify_fd)
 	if (write(notify_fd, &ok, 1) != 1)
 		fs_log("cannot tell the parent the mount is ready");
 	close(notify_fd);
+}
+
+/*
+ * In the foreground under systemd (Type=notify sets $NOTIFY_SOCKET), say
+ * READY=1 once the mount is usable: what detach() tells the waiting
+ * parent otherwise.  The protocol is one datagram on a unix socket
+ * (sd_notify(3), a stable interface): not worth linking libsystemd.
+ */
+static void notify_ready(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = getenv("NOTIFY_SOCKET");
+	size_t len = path ? strlen(path) : 0;
+	int fd;
+
+	if (!path)
+		return;
+	if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sa.sun_path)) {
+		fs_log("NOTIFY_SOCKET=%s: not a socket path, readiness not told",
+		       path);
+		return;
+	}
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')	/* an abstract socket */
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, "READY=1", strlen("READY=1"), MSG_NOSIGNAL,
+			     (struct sockaddr *)&sa,
+			     offsetof(struct sockaddr_un, sun_path) + len) < 0)
+		fs_log("cannot tell systemd the mount is ready "
+		       "(NOTIFY_SOCKET=%s): %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 static void log_vcpu(void *arg, const char *fmt, ...)
@@ -462,6 +710,7 @@ static int build_sandbox(struct options *o, const struct limits *l)
 static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
 {
 	struct fuse_loop_config *loop;
+	unsigned threads;
 	int ret;
 
 	if (rfs.vcpu) {
@@ -473,11 +722,15 @@ static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
 	loop = fuse_loop_cfg_create();
 	if (!loop)
 		return 1;
+	threads = o->max_threads ? o->max_threads : default_threads();
 	fuse_loop_cfg_set_clone_fd(loop, 0);
-	fuse_loop_cfg_set_max_threads(loop, o->max_threads ? o->max_threads :
-				      default_threads());
-	/* Idle workers stay: a new one costs a fresh 1 MiB request buffer. */
-	fuse_loop_cfg_set_idle_threads(loop, UINT_MAX);
+	fuse_loop_cfg_set_max_threads(loop, threads);
+	/*
+	 * Idle workers stay: a new one costs a fresh 1 MiB request buffer.
+	 * As many idle as workers, not UINT_MAX: libfuse 3.14 refuses that
+	 * with a line on stderr, which -f puts in the journal.
+	 */
+	fuse_loop_cfg_set_idle_threads(loop, threads);
 	ret = fuse_session_loop_mt(rfs.se, loop) ? 1 : 0;
 	fuse_loop_cfg_destroy(loop);
 	return ret;
@@ -491,10 +744,13 @@ static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
 static int run_mount(struct options *o, struct fuse_args *args,
 		     struct fuse_cmdline_opts *cmd, int notify_fd)
 {
+	char opts[128 + SOURCE_MAX];
 	int ret = 1, err;
 
-	fuse_opt_add_arg(args, "-oauto_unmount,default_permissions,"
-			 "fsname=regionfs,subtype=regionfs");
+	/* fsname: SOURCE, so mount -a sees an fstab line as mounted. */
+	snprintf(opts, sizeof(opts), "-oauto_unmount,default_permissions,"
+		 "fsname=%s,subtype=regionfs", o->source);
+	fuse_opt_add_arg(args, opts);
 	if (geteuid() == 0)
 		fuse_opt_add_arg(args, "-oallow_other");
 	rfs.se = fuse_session_new(args, &rfs_ops, sizeof(rfs_ops), NULL);
@@ -512,6 +768,8 @@ static int run_mount(struct options *o, struct fuse_args *args,
 	fs_log_say_where(cmd->mountpoint, notify_fd >= 0);
 	if (notify_fd >= 0)
 		detach(notify_fd);
+	else
+		notify_ready();
 	ret = serve(o, cmd);
 	fs_log("unmounted");
 	fuse_session_unmount(rfs.se);
@@ -542,7 +800,7 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out_args;
 	}
-	if (fuse_parse_cmdline(&args, &cmd) != 0 ||
+	if (take_nonopts(&o, &args) || fuse_parse_cmdline(&args, &cmd) != 0 ||
 	    check_mountpoint(cmd.mountpoint) || check_options(&o, &limits) ||
 	    setup_daemon(&o))
 		goto out_args;
