@@ -48,7 +48,7 @@ struct options {
 	char *entry;
 	char *console_max;
 	int demo;
-	int uid, gid, reader_gid;
+	char *uid, *gid, *reader_gid;
 	int no_passthrough;
 	int nodirty;
 	unsigned max_snapshots;
@@ -88,9 +88,9 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("entry=%s", entry),
 	OPT("--demo", demo),
 	OPT("demo", demo),
-	OPT("uid=%d", uid),
-	OPT("gid=%d", gid),
-	OPT("reader_gid=%d", reader_gid),
+	OPT("uid=%s", uid),
+	OPT("gid=%s", gid),
+	OPT("reader_gid=%s", reader_gid),
 	FUSE_OPT_KEY("--region=", KEY_REGION),
 	FUSE_OPT_KEY("--region ", KEY_REGION),
 	FUSE_OPT_KEY("region=", KEY_REGION),
@@ -369,8 +369,49 @@ static int check_demo_regions(const struct options *o)
 	return 0;
 }
 
+/*
+ * uid=, gid=, reader_gid=: a user or group id, decimal, below (uid_t)-1.
+ * "-2" or "x" is refused, not taken as "not given".
+ */
+static int id_opt(const char *name, const char *val, unsigned *out)
+{
+	uint64_t v;
+
+	if (parse__size(val, &v) || v >= UINT32_MAX ||
+	    strspn(val, "0123456789") != strlen(val)) {
+		fprintf(stderr, "regionfs: -o %s=%s: not a user or group id "
+			"(a decimal number)\n", name, val);
+		return EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int check_ids(struct options *o)
+{
+	unsigned id;
+
+	rfs.uid = getuid();
+	rfs.gid = getgid();
+	if (o->uid && id_opt("uid", o->uid, &id))
+		return EINVAL;
+	if (o->uid)
+		rfs.uid = id;
+	if (o->gid && id_opt("gid", o->gid, &id))
+		return EINVAL;
+	if (o->gid)
+		rfs.gid = id;
+	if (o->reader_gid && id_opt("reader_gid", o->reader_gid, &id))
+		return EINVAL;
+	rfs.has_reader_gid = o->reader_gid != NULL;
+	rfs.reader_gid = rfs.has_reader_gid ? id : 0;
+	return 0;
+}
+
 static int check_options(struct options *o, struct limits *l)
 {
+	if (check_ids(o))
+		return EINVAL;
 	rfs.default_size = DEFAULT_REGION_SIZE;
 	if (size_opt("default_size", o->default_size, &rfs.default_size) ||
 	    size_opt("max_total", o->max_total, &l->max_total) ||
@@ -676,10 +717,6 @@ static int setup_daemon(struct options *o)
 	raise_nofile();
 	dirty__set_tracking(!o->nodirty);
 	rfs.no_passthrough = o->no_passthrough;
-	rfs.uid = o->uid >= 0 ? (uid_t)o->uid : getuid();
-	rfs.gid = o->gid >= 0 ? (gid_t)o->gid : getgid();
-	rfs.has_reader_gid = o->reader_gid >= 0;
-	rfs.reader_gid = (gid_t)o->reader_gid;
 	clock_gettime(CLOCK_REALTIME, &rfs.started);
 	return 0;
 }
@@ -788,7 +825,6 @@ int main(int argc, char *argv[])
 	static struct options o;
 	int ret = 1, notify_fd = -1;
 
-	o.uid = o.gid = o.reader_gid = -1;
 	if (fuse_opt_parse(&args, &o, opt_spec, opt_proc) == -1 || o.bad)
 		goto out_args;
 	if (o.show_help || o.show_version) {

@@ -74,6 +74,8 @@ check_bad_command_lines() {
 	expect_start_fails 'vcpu' --region vcpu:1M "$dir"
 	expect_start_fails 'twice' --region a:1M --region a:2M "$dir"
 	expect_start_fails 'default_size' -o default_size=0 "$dir"
+	expect_start_fails "reader_gid=-2: not a user or group id" -o reader_gid=-2 "$dir"
+	expect_start_fails "uid=x: not a user or group id" -o uid=x "$dir"
 	expect_start_fails 'mountpoint' --region a:1M
 	expect_start_fails "$WORK/nope" --region a:1M "$WORK/nope"
 	# The root is a directory: a file mountpoint gives a mount where every
