@@ -4,6 +4,8 @@
  * (write a name).  Without a guest they are still there, like sysfs
  * attributes of an idle device: vcpu reads "stopped" and refuses run with
  * ENODEV, console is empty, snapshots hold the regions alone.
+ * Inspecting the guest: regs, fault (empty without a guest), layout, pmem,
+ * vmem and core (region/inspect/).
  */
 #include "fs/node.h"
 
@@ -23,13 +25,22 @@ static const struct {
 	/* Control files: the owner's, write-only like zero. */
 	{ "snapshot", FS_SNAPSHOT_INO, 0200, &snapshot_ops, false, true },
 	{ "restore", FS_RESTORE_INO, 0200, &restore_ops, false, true },
+	/* The guest as a debugger sees it: its state is as secret as its memory. */
+	{ "regs", FS_REGS_INO, 0400, &regs_ops, true, false },
+	{ "fault", FS_FAULT_INO, 0400, &fault_ops, true, false },
+	/* Guest addresses and names only: public, like sizes and guest_addr. */
+	{ "layout", FS_LAYOUT_INO, 0444, &layout_ops, true, false },
+	{ "pmem", FS_PMEM_INO, 0600, &pmem_ops, true, true },
+	{ "vmem", FS_VMEM_INO, 0400, &vmem_ops, true, false },
+	{ "core", FS_CORE_INO, 0400, &core_ops, true, false },
 };
 
 #define NR_ROOT_FILES (sizeof(root_files) / sizeof(root_files[0]))
 
 /* The root's names, and one kept for a file to come. */
 const char *const root_reserved[] = {
-	"vcpu", "console", "snapshot", "restore", "snapshots", "metrics", NULL,
+	"vcpu", "console", "snapshot", "restore", "snapshots", "metrics",
+	"regs", "fault", "layout", "pmem", "vmem", "core", NULL,
 };
 
 unsigned root__count(void)
@@ -45,7 +56,10 @@ const char *root__name(unsigned i, fuse_ino_t *ino)
 
 bool root__is_file(fuse_ino_t ino)
 {
-	return ino >= FS_VCPU_INO && ino <= FS_RESTORE_INO;
+	for (unsigned i = 0; i < NR_ROOT_FILES; i++)
+		if (root_files[i].ino == ino)
+			return true;
+	return false;
 }
 
 fuse_ino_t root__lookup(const char *name)
