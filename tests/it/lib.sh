@@ -361,7 +361,8 @@ ls_sorted() {
 
 # The root's own entries (DESIGN.md, "The mount"): never regions, and
 # never names for mkdir.  Which of them exist depends on the build.
-ROOT_NAMES=(vcpu console snapshot restore snapshots metrics)
+ROOT_NAMES=(vcpu console regs fault layout pmem vmem core snapshot restore snapshots
+	metrics)
 
 # ls_regions: the regions, i.e. what ls shows at the root except the
 # root's own entries, sorted, on one line ("a b c ").
