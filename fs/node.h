@@ -193,6 +193,9 @@ extern const struct node_ops pmem_ops;		/* pmem.c */
 extern const struct node_ops vmem_ops;		/* vmem.c */
 extern const struct node_ops core_ops;		/* core.c */
 extern const struct node_ops metrics_ops;	/* metrics.c */
+/* metrics.c: a read or write request of n's kind; a control write's result. */
+void metrics__count(const struct node *n, bool write, size_t size);
+void metrics__control(const struct node *n, int err);
 
 /* root.c: the root's own files. */
 unsigned root__count(void);

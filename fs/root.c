@@ -5,7 +5,7 @@
  * attributes of an idle device: vcpu reads "stopped" and refuses run with
  * ENODEV, console is empty, snapshots hold the regions alone.
  * Inspecting the guest: regs, fault (empty without a guest), layout, pmem,
- * vmem and core (region/inspect/).
+ * vmem and core (region/inspect/), and metrics.
  */
 #include "fs/node.h"
 
@@ -33,6 +33,8 @@ static const struct {
 	{ "pmem", FS_PMEM_INO, 0600, &pmem_ops, true, true },
 	{ "vmem", FS_VMEM_INO, 0400, &vmem_ops, true, false },
 	{ "core", FS_CORE_INO, 0400, &core_ops, true, false },
+	/* Counts, guest addresses and names: no host address, no memory. */
+	{ "metrics", FS_METRICS_INO, 0444, &metrics_ops, true, false },
 };
 
 #define NR_ROOT_FILES (sizeof(root_files) / sizeof(root_files[0]))

@@ -4,7 +4,8 @@
 # region's contents, holes, writes and refusals, a sparse 64 GiB core.
 # With guests: the demo (EBUSY while running, the README's gdb session
 # verbatim), regset (known registers), the faults (read-only write,
-# unmapped access, triple fault) and vpaging (page tables of its own).
+# unmapped access, triple fault) and vpaging (page tables of its own);
+# metrics through Debian's prometheus_client parser, following actions.
 . "$TESTS_DIR/it/lib.sh"
 LOG_NOTICES+='|: vcpu: halted at rip |: vcpu: faulted: '
 
@@ -276,6 +277,72 @@ readelf -lW "$MNT/core" >"$WORK/readelf.out" 2>&1 || bad "readelf -l core failed
 expect_eq "core: p_vaddr 0 for data (not identity), = p_paddr for the rest" \
 	"$(awk '$1 == "LOAD" { print $3, $4 }' "$WORK/readelf.out" | tr '\n' ' ')" \
 	"0x0000000000001000 0x0000000000001000 0x0000000000100000 0x0000000000100000 0x0000000000000000 0x0000000000200000 "
+stop_daemon
+
+# ---------------------------------------------------------------------------
+say "metrics: parsed by prometheus_client, values following actions"
+# Debian's python3-prometheus-client, with Debian's python3.
+/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null ||
+	skip "python3-prometheus-client missing (scripts/test installs it)"
+cat >"$WORK/metric.py" <<'EOF2'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+# metric.py FILE NAME [k=v...]: the value of the one sample that matches.
+text = open(sys.argv[1]).read()
+name, want = sys.argv[2], dict(a.split('=', 1) for a in sys.argv[3:])
+found = [s.value for f in text_string_to_metric_families(text)
+         for s in f.samples
+         if s.name == name and all(s.labels.get(k) == v for k, v in want.items())]
+print(int(found[0]) if len(found) == 1 and found[0] == int(found[0])
+      else found[0] if len(found) == 1 else 'none' if not found else 'many')
+EOF2
+# metric NAME [k=v...]: read the file once (like a scrape) and look it up.
+metric() {
+	cat "$MNT/metrics" >"$WORK/scrape.txt"
+	/usr/bin/python3 "$WORK/metric.py" "$WORK/scrape.txt" "$@"
+}
+start_daemon --demo --region spare:2M
+expect_eq "metrics mode" "$(stat -c %A "$MNT/metrics")" "-r--r--r--"
+expect_eq "metrics' st_size" "$(stat -c %s "$MNT/metrics")" "$(wc -c <"$MNT/metrics")"
+/usr/bin/python3 -c '
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+n = sum(len(f.samples) for f in text_string_to_metric_families(open(sys.argv[1]).read()))
+print(n)' "$MNT/metrics" >"$WORK/n" 2>&1 || bad "prometheus_client cannot parse metrics: $(cat "$WORK/n")"
+expect_eq "ram's mem_size" "$(metric regionfs_region_mem_size_bytes region=ram guest_addr=0x100000 access=rw kind=host)" 1048576
+expect_eq "spare, unmapped" "$(metric regionfs_region_mem_size_bytes region=spare guest_addr=none kind=exclusive)" 2097152
+expect_eq "regions" "$(metric regionfs_regions)" 4
+expect_eq "mappings" "$(metric regionfs_mappings)" 3
+expect_eq "vcpu running" "$(metric regionfs_vcpu_state state=running)" 1
+[ "$(metric regionfs_vcpu_exits_total reason=IO code=2)" -gt 0 ] || bad "no IO exits counted"
+expect_eq "no EINVAL of zero yet" "$(metric regionfs_control_writes_total file=zero result=EINVAL)" none
+expect_errno EINVAL write "$MNT/spare/zero" 2
+expect_eq "a refused write counts" "$(metric regionfs_control_writes_total file=zero result=EINVAL)" 1
+expect_errno EBUSY write "$MNT/heartbeat/zero" 1
+expect_eq "EBUSY counts" "$(metric regionfs_control_writes_total file=zero result=EBUSY)" 1
+expect_eq "ebusy_total" "$(metric regionfs_ebusy_total)" 1
+echo 1 >"$MNT/spare/zero"
+expect_eq "an accepted write counts" "$(metric regionfs_control_writes_total file=zero result=ok)" 1
+dd if=/dev/urandom of="$MNT/spare/contents" bs=4K count=3 conv=notrunc status=none
+expect_eq "spare's resident bytes" "$(metric regionfs_region_resident_bytes region=spare)" $((3 * 4096))
+w0=$(metric regionfs_fuse_bytes_total op=write file=contents)
+dd if=/dev/zero of="$MNT/spare/contents" bs=4K count=1 seek=10 conv=notrunc status=none
+expect_eq "bytes written through contents" "$(metric regionfs_fuse_bytes_total op=write file=contents)" $((w0 + 4096))
+echo pause >"$MNT/vcpu"
+expect_eq "vcpu paused" "$(metric regionfs_vcpu_state state=paused)" 1
+t1=$(metric regionfs_vcpu_run_seconds_total)
+sleep 0.2
+expect_eq "no run time while paused" "$(metric regionfs_vcpu_run_seconds_total)" "$t1"
+echo s1 >"$MNT/snapshot"
+expect_eq "snapshots" "$(metric regionfs_snapshots)" 1
+[ "$(metric regionfs_snapshot_bytes)" -ge $((3 * 4096)) ] || bad "snapshot bytes: $(metric regionfs_snapshot_bytes)"
+dd if=/dev/urandom of="$MNT/spare/contents" bs=4K count=2 seek=100 conv=notrunc status=none
+echo s1 >"$MNT/restore"
+expect_eq "restores" "$(metric regionfs_restores_total)" 1
+expect_eq "pages restored: the two written since" "$(metric regionfs_restore_pages_total)" 2
+last=$(metric regionfs_restore_last_seconds)
+/usr/bin/python3 -c "import sys; sys.exit(0 if 0 < float('$last') < 10 else 1)" ||
+	bad "last restore latency: $last"
 stop_daemon
 
 # ---------------------------------------------------------------------------
