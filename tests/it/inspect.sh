@@ -374,6 +374,20 @@ expect_eq "reader group: the heartbeat through vmem" \
 	"$(xxd -l 8 -p "$MNT/heartbeat/contents")"
 expect_eq "anyone reads layout" "$(hostas 1234 read "$MNT/layout")" OK
 expect_eq "the reader group cannot write pmem" "$(hostas 2000 pwrite "$MNT/pmem" x $((0x200000)))" EACCES
+# In a container (bwrap: new user, PID and network namespaces, the mount
+# bound read-only), the reader group answers with cat, xxd and gdb.
+if command -v bwrap >/dev/null; then
+	got=$(setpriv --reuid=1234 --regid=2000 --clear-groups \
+		bwrap --unshare-user --unshare-pid --unshare-net --die-with-parent \
+		--ro-bind /usr /usr --ro-bind /lib /lib --ro-bind /bin /bin \
+		$([ -e /lib64 ] && echo --ro-bind /lib64 /lib64) \
+		--proc /proc --dev /dev --tmpfs /tmp --ro-bind "$MNT" /sandbox -- \
+		sh -c 'grep "^rip " /sandbox/regs; xxd -s 0x200000 -l 8 -p /sandbox/pmem
+			gdb -nx -batch -ex "info registers rip" -c /sandbox/core 2>&1 | grep "^rip"' |
+		awk '{ print $1 (NF > 1 ? " " $2 : "") }' | tr '\n' ' ')
+	expect_eq "a container with the reader group: regs, pmem, gdb" "$got" \
+		"rip $(reg rip) $(xxd -l 8 -p "$MNT/heartbeat/contents") rip $(printf '0x%x' "$(reg rip)") "
+fi
 expect_eq "the reader group runs gdb on the core" \
 	"$(setpriv --reuid=1234 --regid=2000 --clear-groups gdb -batch -ex 'info registers rip' -c "$MNT/core" 2>&1 | awk '$1 == "rip" { print $2 }')" \
 	"$(printf '0x%x' "$(reg rip)")"
