@@ -279,6 +279,37 @@ static void test_walk_read_seek(void **state)
 	vm__layout_free(l);
 }
 
+static void test_end(void **state)
+{
+	struct vm_layout *l = walk_layout();
+	struct x86_paging p = long_mode;
+	uint64_t end;
+
+	(void)state;
+	/* The 1 GiB page of PDPT[2] is the highest. */
+	assert_int_equal(pt__end(l, &long_mode, &end), 0);
+	assert_int_equal(end, 3ULL << 30);
+	put64(l->maps[0].r, 0x1000 + 2 * 8, 0);
+	assert_int_equal(pt__end(l, &long_mode, &end), 0);
+	assert_int_equal(end, (1ULL << 30) + 4 * MIB);	/* PD[1] under PDPT[1] */
+	/* A present PML4 entry whose table maps nothing is passed over. */
+	put64(l->maps[0].r, 8 * 255, (PT_GPA + 0x3000) | P);
+	put64(l->maps[0].r, 0x3000, 0);
+	put64(l->maps[0].r, 0x3008, 0);
+	assert_int_equal(pt__end(l, &long_mode, &end), 0);
+	assert_int_equal(end, (1ULL << 30) + 4 * MIB);
+	/* Nothing at all. */
+	put64(l->maps[0].r, 0, 0);
+	put64(l->maps[0].r, 8 * 255, 0);
+	assert_int_equal(pt__end(l, &long_mode, &end), 0);
+	assert_int_equal(end, 0);
+	/* Paging off: physical memory's end. */
+	p.cr0 = 1;
+	assert_int_equal(pt__end(l, &p, &end), 0);
+	assert_int_equal(end, MEM_GPA + 2 * MIB);
+	vm__layout_free(l);
+}
+
 static void test_identity(void **state)
 {
 	struct vm_layout *l = walk_layout();
@@ -413,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_walk_modes),
 		cmocka_unit_test(test_walk_read_seek),
+		cmocka_unit_test(test_end),
 		cmocka_unit_test(test_identity),
 		cmocka_unit_test(test_core),
 		cmocka_unit_test(test_core_identity),

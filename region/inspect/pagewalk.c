@@ -183,6 +183,58 @@ int pt__seek_hole(const struct vm_layout *l, const struct x86_paging *p,
 	return seek(l, p, va, false, pos);
 }
 
+/* The highest leaf under table (entries [0, n) at level shift): its end. */
+static int top(const struct vm_layout *l, uint64_t table, unsigned shift,
+	       uint64_t base, unsigned n, unsigned *budget, uint64_t *end)
+{
+	uint64_t e[512];
+	int ret;
+
+	*end = 0;
+	if (!*budget) {
+		*end = base + ((uint64_t)n << shift);	/* an upper bound */
+		return 0;
+	}
+	(*budget)--;
+	ret = phys__read(l, e, n * sizeof(e[0]), table);
+	if (ret)
+		return ret;
+	for (unsigned i = n; i-- > 0;) {
+		uint64_t start = base + ((uint64_t)i << shift);
+
+		if (!(e[i] & PTE_P))
+			continue;
+		if (shift == 12 || ((shift == 30 || shift == 21) &&
+				    (e[i] & PTE_PS))) {
+			*end = start + (1ULL << shift);
+			return 0;
+		}
+		ret = top(l, e[i] & PTE_ADDR, shift - 9, start, 512, budget,
+			  end);
+		if (ret || *end)
+			return ret;
+	}
+	return 0;
+}
+
+int pt__end(const struct vm_layout *l, const struct x86_paging *p,
+	    uint64_t *end)
+{
+	unsigned budget = PT_END_BUDGET;
+	bool paging;
+	int ret = mode(p, &paging);
+
+	if (ret)
+		return ret;
+	if (!paging) {
+		*end = vm__layout_end(l) < PT_VA_END ? vm__layout_end(l) :
+		       PT_VA_END;
+		return 0;
+	}
+	/* The lower canonical half: PML4 entries 0-255. */
+	return top(l, p->cr3 & PTE_ADDR, 39, 0, 256, &budget, end);
+}
+
 bool pt__identity(const struct vm_layout *l, const struct x86_paging *p,
 		  uint64_t gpa, uint64_t size, unsigned budget)
 {

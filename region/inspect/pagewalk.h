@@ -51,6 +51,16 @@ int pt__seek_data(const struct vm_layout *l, const struct x86_paging *p,
 int pt__seek_hole(const struct vm_layout *l, const struct x86_paging *p,
 		  uint64_t va, uint64_t *pos);
 /*
+ * The end of the highest mapped page below PT_VA_END (0: none mapped), so
+ * vmem's size says where the guest's address space ends.  It reads the
+ * tables from the top down, at most PT_END_BUDGET of them; past that it
+ * answers the end of the range it was in (an upper bound).  With paging
+ * off: the end of physical memory.
+ */
+#define PT_END_BUDGET 64
+int pt__end(const struct vm_layout *l, const struct x86_paging *p,
+	    uint64_t *end);
+/*
  * Whether [gpa, gpa + size) is mapped at the same virtual addresses,
  * within budget walks (false when the budget runs out).
  */
