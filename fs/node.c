@@ -88,7 +88,11 @@ void node__stat(struct node *n, struct stat *st)
 		st->st_mode |= 0040;
 	}
 	n->ops->stat(n, st);
-	/* Generated, not sparse: cp reads it rather than seek for holes. */
-	if (!st->st_blocks && n->ops != &contents_ops)
+	/*
+	 * Generated, not sparse: cp reads it rather than seek for holes.
+	 * Files that seek for their holes (contents, pmem, core) count
+	 * their blocks themselves.
+	 */
+	if (!st->st_blocks && !n->ops->lseek)
 		st->st_blocks = (st->st_size + 511) / 512;
 }

@@ -35,6 +35,14 @@
 #define FS_RESTORE_INO 5
 #define FS_SNAPSHOTS_INO 6	/* the directory */
 #define FS_LOG_INO 7
+/* Inspecting the guest (7 is kept for the log). */
+#define FS_REGS_INO 8
+#define FS_FAULT_INO 9
+#define FS_LAYOUT_INO 10
+#define FS_PMEM_INO 11
+#define FS_VMEM_INO 12
+#define FS_CORE_INO 13
+#define FS_METRICS_INO 14
 
 /* The files of a region directory, in readdir order. */
 enum rfile {
@@ -111,6 +119,8 @@ struct handle {
 	/* dirty: where this open is in the text, under lock. */
 	struct dirty_cursor cursor;
 	pthread_mutex_t lock;
+	/* A kind's own state for this open (regs, core, ...), under lock. */
+	void *priv;
 };
 
 struct node_ops {
@@ -187,6 +197,16 @@ extern const struct node_ops console_ops;	/* console.c */
 extern const struct node_ops log_ops;		/* log.c */
 extern const struct node_ops snapshot_ops;	/* snapshot.c */
 extern const struct node_ops restore_ops;	/* snapshot.c */
+extern const struct node_ops regs_ops;		/* regs.c */
+extern const struct node_ops fault_ops;		/* fault.c */
+extern const struct node_ops layout_ops;	/* layout.c */
+extern const struct node_ops pmem_ops;		/* pmem.c */
+extern const struct node_ops vmem_ops;		/* vmem.c */
+extern const struct node_ops core_ops;		/* core.c */
+extern const struct node_ops metrics_ops;	/* metrics.c */
+/* metrics.c: a read or write request of n's kind; a control write's result. */
+void metrics__count(const struct node *n, bool write, size_t size);
+void metrics__control(const struct node *n, int err);
 
 /* root.c: the root's own files. */
 unsigned root__count(void);

@@ -96,6 +96,7 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct handle *h = handle_of(fi);
 
 	(void)ino;
+	metrics__count(&h->n, false, size);
 	if (h->n.ops->read)
 		h->n.ops->read(req, h, size, off);
 	else
@@ -109,11 +110,13 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	int ret;
 
 	(void)ino;
+	metrics__count(&h->n, true, size);
 	if (h->n.ops->write_data) {
 		h->n.ops->write_data(req, h, buf, size, off);
 		return;
 	}
 	ret = h->n.ops->write ? h->n.ops->write(h, buf, size, off) : EBADF;
+	metrics__control(&h->n, ret);
 	if (ret)
 		fuse_reply_err(req, ret);
 	else

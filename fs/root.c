@@ -4,6 +4,8 @@
  * (write a name).  Without a guest they are still there, like sysfs
  * attributes of an idle device: vcpu reads "stopped" and refuses run with
  * ENODEV, console is empty, snapshots hold the regions alone.
+ * Inspecting the guest: regs, fault (empty without a guest), layout, pmem,
+ * vmem and core (region/inspect/), and metrics.
  */
 #include "fs/node.h"
 
@@ -25,6 +27,16 @@ static const struct {
 	/* Control files: the owner's; they read empty, like zero. */
 	{ "snapshot", FS_SNAPSHOT_INO, 0600, &snapshot_ops, true, true },
 	{ "restore", FS_RESTORE_INO, 0600, &restore_ops, true, true },
+	/* The guest as a debugger sees it: its state is as secret as its memory. */
+	{ "regs", FS_REGS_INO, 0400, &regs_ops, true, false },
+	{ "fault", FS_FAULT_INO, 0400, &fault_ops, true, false },
+	/* Guest addresses and names only: public, like sizes and guest_addr. */
+	{ "layout", FS_LAYOUT_INO, 0444, &layout_ops, true, false },
+	{ "pmem", FS_PMEM_INO, 0600, &pmem_ops, true, true },
+	{ "vmem", FS_VMEM_INO, 0400, &vmem_ops, true, false },
+	{ "core", FS_CORE_INO, 0400, &core_ops, true, false },
+	/* Counts, guest addresses and names: no host address, no memory. */
+	{ "metrics", FS_METRICS_INO, 0444, &metrics_ops, true, false },
 };
 
 #define NR_ROOT_FILES (sizeof(root_files) / sizeof(root_files[0]))
@@ -32,7 +44,7 @@ static const struct {
 /* The root's names, and one kept for a file to come. */
 const char *const root_reserved[] = {
 	"vcpu", "console", "log", "snapshot", "restore", "snapshots", "metrics",
-	NULL,
+	"regs", "fault", "layout", "pmem", "vmem", "core", NULL,
 };
 
 unsigned root__count(void)

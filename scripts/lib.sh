@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Packages by what needs them; every script installs what it uses.
 DEPS_BUILD="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev scdoc"
 DEPS_RUN="fuse3 xxd"
-DEPS_TEST="libcmocka-dev python3 util-linux bubblewrap clang libclang-rt-dev rsync fio libtsan2 mandoc man-db systemd"
+DEPS_TEST="libcmocka-dev python3 util-linux bubblewrap clang libclang-rt-dev rsync fio libtsan2 mandoc man-db systemd gdb binutils elfutils python3-prometheus-client"
 DEPS_BENCH="fio"
 DEPS_KVMLAB="qemu-system-x86 linux-image-amd64 busybox-static cpio"
 

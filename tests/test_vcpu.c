@@ -12,6 +12,7 @@
 
 #include "region/guest/guest.h"
 #include "region/sandbox/sandbox.h"
+#include "region/kvm/inspect.h"
 #include "region/kvm/vcpu.h"
 #include "tests/helpers.h"
 #include "region/kvm/vcpu_priv.h"	/* white box: the vCPU's fd and kvm_run */
@@ -299,6 +300,86 @@ static void test_ro_write(void **state)
 	assert_non_null(strstr(vcpu__fault(v), "write of 8 bytes at 0x200000 "
 				"(data: read-only)"));
 	assert_int_equal(qword(f->data, 0), count);
+	/* The same fault as a record, rip as the registers have it. */
+	{
+		struct vcpu_fault rec;
+		enum vcpu_state st;
+		struct x86_regs r;
+
+		vcpu__fault_info(v, &rec);
+		assert_true(rec.valid);
+		assert_int_equal(rec.exit_reason, KVM_EXIT_MMIO);
+		assert_string_equal(rec.exit_name, "MMIO");
+		assert_true(rec.memory && rec.write && rec.region_ro);
+		assert_int_equal(rec.gpa, 0x200000);
+		assert_int_equal(rec.len, 8);
+		assert_string_equal(rec.region, "data");
+		assert_string_equal(rec.text, vcpu__fault(v));
+		assert_int_equal(vcpu__regs(v, &r, &st), 0);
+		assert_int_equal(st, VCPU_FAULTED);
+		assert_int_equal(rec.rip, r.rip);
+	}
+}
+
+/* Known values in the registers after hlt; EBUSY while it runs. */
+static void test_regs(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "regset", 0);
+	struct vcpu_stats stats;
+	struct vcpu_fault rec;
+	struct x86_paging p;
+	enum vcpu_state st;
+	struct x86_regs r;
+	bool live;
+
+	assert_int_equal(vcpu__regs(v, &r, &st), 0);
+	assert_int_equal(st, VCPU_STOPPED);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_state(v, VCPU_HALTED);
+	assert_int_equal(vcpu__regs(v, &r, &st), 0);
+	assert_int_equal(st, VCPU_HALTED);
+	assert_int_equal(r.rax, 0x1111111111111151ULL);
+	assert_int_equal(r.rdi, 0x6666666666666656ULL);
+	assert_int_equal(r.r8, 0x8888888888888858ULL);
+	assert_int_equal(r.r15, 0xffffffffffffff5fULL);
+	assert_int_equal(r.rsp, RAM_GPA + RAM_SIZE);
+	assert_int_equal(r.cr3, VCPU_BOOT_GPA);
+	assert_int_equal(r.cs.selector, VCPU_SEL_CODE);
+	assert_int_equal(vcpu__paging(v, &p, &live), 0);
+	assert_false(live);
+	assert_int_equal(p.cr3, VCPU_BOOT_GPA);
+	vcpu__fault_info(v, &rec);
+	assert_false(rec.valid);
+	vcpu__stats(v, &stats);
+	assert_int_equal(stats.state, VCPU_HALTED);
+	assert_int_equal(stats.runs, 1);
+	assert_int_equal(stats.exits[KVM_EXIT_HLT], 1);
+	assert_true(stats.run_ns > 0);
+}
+
+static void test_regs_running(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "spinner", 0);
+	struct x86_paging p;
+	enum vcpu_state st;
+	struct x86_regs r;
+	uint64_t t0 = now_ms();
+	bool live;
+
+	assert_int_equal(vcpu__run(v), 0);
+	while (qword(f->data, 0) == 0 && now_ms() - t0 < GUEST_WAIT_MS)
+		nap_ms(1);
+	assert_int_equal(vcpu__regs(v, &r, &st), EBUSY);
+	assert_int_equal(st, VCPU_RUNNING);
+	/* The paging registers it was reset with, without stopping it. */
+	assert_int_equal(vcpu__paging(v, &p, &live), 0);
+	assert_true(live);
+	assert_int_equal(p.cr3, VCPU_BOOT_GPA);
+	assert_int_equal(vcpu__state(v), VCPU_RUNNING);
+	assert_int_equal(vcpu__pause(v), 0);
+	assert_int_equal(vcpu__regs(v, &r, &st), 0);
 }
 
 static void test_triple_fault(void **state)
@@ -860,6 +941,8 @@ int main(void)
 		T(test_console_window),
 		T(test_demo),
 		T(test_triple_fault),
+		T(test_regs),
+		T(test_regs_running),
 		T(test_save_restore),
 		T(test_save_busy),
 		T(test_save_anywhere),

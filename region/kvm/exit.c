@@ -10,21 +10,25 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
-static const char *exit_name(uint32_t reason)
+const char *vcpu__exit_name(uint32_t reason)
 {
 	switch (reason) {
 	case KVM_EXIT_UNKNOWN: return "UNKNOWN";
 	case KVM_EXIT_EXCEPTION: return "EXCEPTION";
 	case KVM_EXIT_IO: return "IO";
+	case KVM_EXIT_HYPERCALL: return "HYPERCALL";
+	case KVM_EXIT_DEBUG: return "DEBUG";
 	case KVM_EXIT_HLT: return "HLT";
 	case KVM_EXIT_MMIO: return "MMIO";
+	case KVM_EXIT_IRQ_WINDOW_OPEN: return "IRQ_WINDOW_OPEN";
 	case KVM_EXIT_SHUTDOWN: return "SHUTDOWN";
 	case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
 	case KVM_EXIT_INTR: return "INTR";
 	case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
 	case KVM_EXIT_SYSTEM_EVENT: return "SYSTEM_EVENT";
-	default: return "?";
+	default: return "other";
 	}
 }
 
@@ -37,13 +41,40 @@ static uint64_t rip(struct vcpu *v)
 	return regs.rip;
 }
 
+struct vcpu_fault *vcpu_fault_prepare_locked(struct vcpu *v, uint32_t reason,
+					     uint64_t at)
+{
+	struct vcpu_fault *f = &v->fault_rec;
+
+	memset(f, 0, sizeof(*f));
+	f->exit_reason = reason;
+	snprintf(f->exit_name, sizeof(f->exit_name), "%s",
+		 vcpu__exit_name(reason));
+	f->has_rip = at != ~0ULL;
+	f->rip = at;
+	v->fault_ready = true;
+	return f;
+}
+
 void vcpu_fault_locked(struct vcpu *v, const char *fmt, ...)
 {
+	struct vcpu_fault *f = &v->fault_rec;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(v->fault, sizeof(v->fault), fmt, ap);
 	va_end(ap);
+	/* Not at an exit: KVM_RUN failed, or the vCPU could not be reset. */
+	if (!v->fault_ready) {
+		memset(f, 0, sizeof(*f));
+		f->exit_reason = VCPU_FAULT_NO_EXIT;
+		snprintf(f->exit_name, sizeof(f->exit_name), "none");
+	}
+	v->fault_ready = false;
+	f->valid = true;
+	snprintf(f->text, sizeof(f->text), "%s", v->fault);
+	clock_gettime(CLOCK_REALTIME, &f->when);
+	v->faults++;
 	vcpu_log(v, "vcpu: faulted: %s", v->fault);
 	vcpu_leave_locked(v, VCPU_FAULTED);
 }
@@ -98,13 +129,23 @@ static void mmio_fault(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	uint64_t gpa = run->mmio.phys_addr, start;
 	struct region *r = vm__region_at(v->vm, gpa, &start);
+	uint64_t at = rip(v);
+	struct vcpu_fault *f;
 	bool ro = false;
 
 	if (r)
 		vm__mapping(v->vm, r, &start, &ro);
+	f = vcpu_fault_prepare_locked(v, KVM_EXIT_MMIO, at);
+	f->memory = true;
+	f->gpa = gpa;
+	f->len = run->mmio.len;
+	f->write = run->mmio.is_write;
+	f->region_ro = ro;
+	if (r)
+		snprintf(f->region, sizeof(f->region), "%s", r->name);
 	vcpu_fault_locked(v, "exit reason %u (MMIO) at rip 0x%llx: %s of %u "
 			  "bytes at 0x%llx (%s%s)", KVM_EXIT_MMIO,
-			  (unsigned long long)rip(v),
+			  (unsigned long long)at,
 			  run->mmio.is_write ? "write" : "read", run->mmio.len,
 			  (unsigned long long)gpa,
 			  r ? r->name : "no region there",
@@ -116,7 +157,9 @@ void vcpu_exit_locked(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	uint32_t reason = run->exit_reason;
+	uint64_t at;
 
+	v->exits[reason < VCPU_EXIT_REASONS ? reason : VCPU_EXIT_REASONS - 1]++;
 	switch (reason) {
 	case KVM_EXIT_IO:
 		port_io(v);
@@ -132,28 +175,36 @@ void vcpu_exit_locked(struct vcpu *v)
 		mmio_fault(v);
 		return;
 	case KVM_EXIT_FAIL_ENTRY:
+		at = rip(v);
+		vcpu_fault_prepare_locked(v, reason, at);
 		vcpu_fault_locked(v, "exit reason %u (FAIL_ENTRY) at rip 0x%llx:"
 				  " hardware reason 0x%llx", reason,
-				  (unsigned long long)rip(v),
+				  (unsigned long long)at,
 				  (unsigned long long)run->fail_entry
 					  .hardware_entry_failure_reason);
 		return;
 	case KVM_EXIT_INTERNAL_ERROR:
+		at = rip(v);
+		vcpu_fault_prepare_locked(v, reason, at);
 		vcpu_fault_locked(v, "exit reason %u (INTERNAL_ERROR) at rip "
 				  "0x%llx: suberror %u", reason,
-				  (unsigned long long)rip(v),
+				  (unsigned long long)at,
 				  run->internal.suberror);
 		return;
 	case KVM_EXIT_SHUTDOWN:
 		/* KVM has INITed the vCPU (the VMCB is undefined after it). */
+		at = rip(v);
+		vcpu_fault_prepare_locked(v, reason, at);
 		vcpu_fault_locked(v, "exit reason %u (SHUTDOWN) at rip 0x%llx: "
 				  "a triple fault; KVM has reset the vCPU, so "
 				  "rip is the reset vector", reason,
-				  (unsigned long long)rip(v));
+				  (unsigned long long)at);
 		return;
 	default:
+		at = rip(v);
+		vcpu_fault_prepare_locked(v, reason, at);
 		vcpu_fault_locked(v, "exit reason %u (%s) at rip 0x%llx",
-				  reason, exit_name(reason),
-				  (unsigned long long)rip(v));
+				  reason, vcpu__exit_name(reason),
+				  (unsigned long long)at);
 	}
 }

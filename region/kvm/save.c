@@ -16,6 +16,7 @@
 struct vcpu_saved {
 	enum vcpu_state state;
 	char fault[VCPU_FAULT_MAX];
+	struct vcpu_fault fault_rec;
 	struct x86_state *cpu;
 };
 
@@ -54,6 +55,7 @@ int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 	}
 	s->state = v->state;
 	memcpy(s->fault, v->fault, sizeof(s->fault));
+	s->fault_rec = v->fault_rec;
 	ret = x86__state_save(v->fd, s->cpu, &step);
 	if (ret)
 		vcpu_log(v, "vcpu: save: %s: %s", step, strerror(ret));
@@ -119,6 +121,7 @@ int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
 		/* Paused, halted, faulted: the registers are the loaded ones. */
 		v->reset = s->state == VCPU_STOPPED;
 		memcpy(v->fault, s->fault, sizeof(v->fault));
+		v->fault_rec = s->fault_rec;
 	}
 	pthread_cond_broadcast(&v->cond);
 out:

@@ -80,8 +80,10 @@ void vcpu_timeout(struct timespec *ts, unsigned ms)
 /* Called by the thread, v->lock held, when it leaves the running state. */
 void vcpu_leave_locked(struct vcpu *v, enum vcpu_state to)
 {
-	if (v->state == VCPU_RUNNING)
+	if (v->state == VCPU_RUNNING) {
 		vm__guest_exit(v->vm);
+		vcpu_run_end_locked(v);
+	}
 	v->state = to;
 	if (to == VCPU_STOPPED)
 		v->reset = true;
@@ -170,6 +172,7 @@ static int write_tables(struct vcpu *v, struct why *why)
  */
 static int reset(struct vcpu *v, struct why *why)
 {
+	struct x86_paging paging;
 	uint64_t gpa;
 	int ret;
 
@@ -191,8 +194,16 @@ static int reset(struct vcpu *v, struct why *why)
 	ret = write_tables(v, why);
 	if (ret)
 		return ret;
-	return x86__reset(v->fd, VCPU_BOOT_GPA, v->cfg.entry, v->cfg.stack,
-			  why);
+	ret = x86__reset(v->fd, VCPU_BOOT_GPA, v->cfg.entry, v->cfg.stack,
+			 why);
+	/* What vmem walks while this run goes on (inspect.h). */
+	if (!ret && !x86__get_paging(v->fd, &paging)) {
+		pthread_mutex_lock(&v->lock);
+		v->paging = paging;
+		v->paging_known = true;
+		pthread_mutex_unlock(&v->lock);
+	}
+	return ret;
 }
 
 static int apply_request_locked(struct vcpu *v)
@@ -309,6 +320,7 @@ int vcpu__run(struct vcpu *v)
 		v->request = VCPU_REQ_NONE;
 		vcpu_immediate_exit(v, 0);
 		v->state = VCPU_RUNNING;
+		vcpu_run_begin_locked(v);
 		pthread_cond_broadcast(&v->cond);
 		break;
 	default:

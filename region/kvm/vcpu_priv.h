@@ -2,6 +2,7 @@
 #ifndef REGIONFS_VCPU_PRIV_H
 #define REGIONFS_VCPU_PRIV_H
 
+#include "region/kvm/inspect.h"
 #include "region/kvm/vcpu.h"
 #include "region/kvm/vm.h"
 #include "region/region.h"
@@ -52,6 +53,23 @@ struct vcpu {
 	bool quit;
 	bool exited;		/* the thread left its loop */
 	char fault[VCPU_FAULT_MAX];
+	/*
+	 * The same fault as a record (inspect.h).  exit.c prepares it for
+	 * a KVM exit (fault_ready) before vcpu_fault_locked finishes it;
+	 * a fault that is no exit gets a record without one.
+	 */
+	struct vcpu_fault fault_rec;
+	bool fault_ready;
+	/*
+	 * The paging registers as of the last time the thread left running
+	 * or reset the vCPU: what vmem walks while the guest runs.
+	 */
+	struct x86_paging paging;
+	bool paging_known;
+	/* Counters for metrics. */
+	uint64_t exits[VCPU_EXIT_REASONS];
+	uint64_t runs, faults, run_ns;
+	struct timespec run_since;	/* CLOCK_MONOTONIC, while running */
 
 	/* The console: the last console_max bytes the guest wrote. */
 	struct ring con;
@@ -74,8 +92,15 @@ bool vcpu_io_exit(const struct kvm_run *run);
 
 /* exit.c */
 void vcpu_exit_locked(struct vcpu *v);
+/* Prepare the record of a fault at a KVM exit (then vcpu_fault_locked). */
+struct vcpu_fault *vcpu_fault_prepare_locked(struct vcpu *v, uint32_t reason,
+					     uint64_t rip);
 void vcpu_fault_locked(struct vcpu *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* inspect.c: the running period starts or ends (v->lock held). */
+void vcpu_run_begin_locked(struct vcpu *v);
+void vcpu_run_end_locked(struct vcpu *v);
 
 /* console.c: append to the ring, v->lock held. */
 void vcpu_console_put(struct vcpu *v, const uint8_t *p, size_t n);

@@ -63,6 +63,8 @@ struct snaps {
 	_Atomic uint64_t bytes;
 	/* One snapshot, restore or snapshot removal at a time. */
 	pthread_mutex_t op;
+	/* For metrics: restores done, pages they copied, the last one's time. */
+	atomic_uint_fast64_t restores, restored_pages, restore_last_ns;
 };
 
 void snaps__init(struct snaps *t);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * One operation at a time, waiting at most SNAPSHOT_WAIT_MS: polled with
@@ -224,9 +225,12 @@ out:
 	return ret;
 }
 
-/* Give r the bytes of copy c: the pages written since the boundary. */
+/*
+ * Give r the bytes of copy c: the pages written since the boundary
+ * (*pages counts them, for metrics).
+ */
 static int restore_region(struct region *r, struct region *c,
-			  uint32_t since, uint8_t *buf)
+			  uint32_t since, uint8_t *buf, uint64_t *pages)
 {
 	uint64_t page = region__page_size(), first, end, p = 0;
 	struct extents x = { .hole = 0 };
@@ -235,11 +239,14 @@ static int restore_region(struct region *r, struct region *c,
 	ret = region__dirty_harvest(r);
 	if (ret)
 		return ret;
-	if (!r->dirty.track)
+	if (!r->dirty.track) {
 		/* Nothing says which pages changed: all of them may have. */
+		*pages += r->mem_size / page;
 		return copy__range(r->memfd, c->memfd, buf, &x, 0, r->mem_size,
 				   true);
+	}
 	while (region__dirty_next(r, since, p, &first, &end)) {
+		*pages += end - first;
 		ret = copy__range(r->memfd, c->memfd, buf, &x, first * page,
 				  end * page, true);
 		if (ret)
@@ -293,7 +300,8 @@ static int check_sizes(struct snapshot *s, struct region **live,
  * so the copy below puts those pages back too); then the pages.
  */
 static int restore_held(struct snapshot *s, struct vcpu *v,
-			struct region **live, uint8_t *buf, struct why *why)
+			struct region **live, uint8_t *buf, uint64_t *pages,
+			struct why *why)
 {
 	unsigned restored = 0;
 	uint32_t b;
@@ -307,7 +315,7 @@ static int restore_held(struct snapshot *s, struct vcpu *v,
 	}
 	for (unsigned i = 0; i < s->nr && !ret; i++) {
 		ret = restore_region(live[i], s->regions[i].region,
-				     s->synced[i], buf);
+				     s->synced[i], buf, pages);
 		if (!ret) {
 			restored = i + 1;
 			continue;
@@ -335,10 +343,13 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 		      struct why *why)
 {
 	struct region **live = NULL;
+	struct timespec t0, t1;
 	struct snapshot *s;
 	uint8_t *buf = NULL;
+	uint64_t pages = 0;
 	int ret;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = op_begin(sb, why);
 	if (ret)
 		return ret;
@@ -364,8 +375,16 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 		goto out;
 	ret = check_sizes(s, live, why);
 	if (!ret)
-		ret = restore_held(s, v, live, buf, why);
+		ret = restore_held(s, v, live, buf, &pages, why);
 	release(live, s->nr);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	atomic_fetch_add(&sb->snaps.restored_pages, pages);
+	if (!ret) {
+		atomic_fetch_add(&sb->snaps.restores, 1);
+		atomic_store(&sb->snaps.restore_last_ns,
+			     (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000ULL +
+			     (uint64_t)(t1.tv_nsec - t0.tv_nsec));
+	}
 out:
 	pthread_rwlock_unlock(&sb->lock);
 	pthread_mutex_unlock(&sb->snaps.op);

@@ -425,7 +425,8 @@ ls_sorted() {
 # The root's own entries (README: the root files, and the names mkdir
 # refuses): never regions, and never names for mkdir.  Which of them exist
 # depends on the build.
-ROOT_NAMES=(vcpu console log snapshot restore snapshots metrics)
+ROOT_NAMES=(vcpu console log regs fault layout pmem vmem core snapshot restore
+	snapshots metrics)
 
 # ls_regions: the regions, i.e. what ls shows at the root except the
 # root's own entries, sorted, on one line ("a b c ").

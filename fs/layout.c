@@ -1,0 +1,56 @@
+/*
+ * layout: one line per mapping of the guest-physical address space, by
+ * address, like /proc/PID/maps (end exclusive):
+ *   0x0000000000100000-0x0000000000200000 rw ram
+ * Public: guest addresses and names, no host address.
+ */
+#include "fs/longtext.h"
+#include "region/kvm/layout.h"
+
+#include <inttypes.h>
+
+static int layout_render(struct sbuf *b, const char **why)
+{
+	struct vm_layout *l;
+	int ret = vm__layout(rfs.sb->vm, &l);
+
+	if (ret) {
+		*why = "no memory for the slot table's copy";
+		return ret;
+	}
+	for (unsigned i = 0; i < l->n; i++) {
+		const struct vm_map *m = &l->maps[i];
+
+		sbuf__printf(b, "0x%016" PRIx64 "-0x%016" PRIx64 " %s %s\n",
+			     m->gpa, m->gpa + m->size, m->ro ? "ro" : "rw",
+			     m->r->name);
+	}
+	vm__layout_free(l);
+	return 0;
+}
+
+static void layout_read(fuse_req_t req, struct handle *h, size_t size,
+			off_t off)
+{
+	longtext__read(req, h, size, off, layout_render);
+}
+
+static uint64_t layout_size(struct handle *h)
+{
+	(void)h;
+	return longtext__size(layout_render);
+}
+
+static void layout_stat(struct node *n, struct stat *st)
+{
+	(void)n;
+	st->st_size = (off_t)longtext__size(layout_render);
+}
+
+const struct node_ops layout_ops = {
+	.stat = layout_stat,
+	.open = longtext__open,
+	.read = layout_read,
+	.size = layout_size,
+	.release = longtext__release,
+};
