@@ -53,6 +53,17 @@ enum rfile {
 	F_COUNT
 };
 
+/*
+ * The files of a snapshot's directory besides its regions, after them in
+ * readdir order; their inodes are ino_file(snapshot id, SF_...).
+ */
+enum sfile {
+	SF_VCPU_STATE,
+	SF_INFO,
+	SF_COUNT
+};
+extern const char *const snap_files[SF_COUNT];
+
 static inline fuse_ino_t ino_dir(uint64_t id)
 {
 	return (fuse_ino_t)(id << INO_SHIFT);
@@ -93,6 +104,7 @@ struct node {
 	const char *name;		/* for the log */
 	const struct node_ops *ops;
 	struct region *r;	/* a reference; NULL for the root's files */
+	struct snapshot *snap;	/* a reference, for a snapshot's own files */
 	unsigned file;		/* enum rfile, for a region's files */
 	mode_t mode;		/* permission bits before reader_gid */
 	bool readable;		/* the ABI: what an open may ask for */
@@ -187,6 +199,11 @@ extern const struct node_ops console_ops;	/* console.c */
 extern const struct node_ops log_ops;		/* log.c */
 extern const struct node_ops snapshot_ops;	/* snapshot.c */
 extern const struct node_ops restore_ops;	/* snapshot.c */
+extern const struct node_ops snapfile_ops;	/* snapfile.c */
+
+/* snapfile.c: a snapshot's file sf (by its id), or false. */
+bool snapfile__node(fuse_ino_t ino, struct node *n);
+int snapfile__lookup(const char *name);
 
 /* root.c: the root's own files. */
 unsigned root__count(void);

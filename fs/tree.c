@@ -127,6 +127,7 @@ static int lookup_snapshot(fuse_ino_t parent, const char *name,
 	struct snapshot *s;
 	struct region *r;
 	uint64_t id;
+	int f;
 
 	if (parent == FS_SNAPSHOTS_INO) {
 		s = snapshot__find(&rfs.sb->snaps, name);
@@ -140,7 +141,12 @@ static int lookup_snapshot(fuse_ino_t parent, const char *name,
 	if (!s)
 		return ENOTDIR;	/* not a snapshot: a region directory */
 	r = snapshot__region(s, name, &id);
+	f = r ? -1 : snapfile__lookup(name);
+	if (f >= 0)
+		*ino = ino_file(s->id, (unsigned)f);
 	snapshot__put(s);
+	if (f >= 0)
+		return 0;
 	if (!r)
 		return ENOENT;
 	region__put(r);
@@ -437,6 +443,13 @@ static bool nth_child(fuse_ino_t ino, struct snapshot *snap, unsigned idx,
 		snprintf(name, len, "%s", r->name);
 		*child = ino_dir(id);
 		region__put(r);
+		return true;
+	}
+	/* After a snapshot's regions, its own files. */
+	if (snap && idx >= snap->nr && idx - snap->nr < SF_COUNT) {
+		snprintf(name, len, "%s", snap_files[idx - snap->nr]);
+		*child = ino_file(snap->id, idx - snap->nr);
+		*mode = S_IFREG;
 		return true;
 	}
 	if (ino != FS_SNAPSHOTS_INO)
