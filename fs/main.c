@@ -3,6 +3,7 @@
  * filesystem.  The top of fs/: main parses and checks the options, builds
  * the sandbox, mounts, runs the loop, and unwinds in reverse order.
  */
+#include "fs/from.h"
 #include "fs/ops.h"
 #include "fs/node.h"
 #include "fs/passthrough.h"
@@ -38,6 +39,7 @@ struct options {
 	char *guest;
 	char *entry;
 	char *console_max;
+	char *from;
 	int demo;
 	int uid, gid, reader_gid;
 	int no_passthrough;
@@ -69,6 +71,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("--entry=%s", entry),
 	OPT("--entry %s", entry),
 	OPT("--demo", demo),
+	OPT("--from %s", from), OPT("--from=%s", from), OPT("from=%s", from),
 	OPT("uid=%d", uid),
 	OPT("gid=%d", gid),
 	OPT("reader_gid=%d", reader_gid),
@@ -454,6 +457,8 @@ static int build_sandbox(struct options *o, const struct limits *l)
 	if (!err)
 		err = load_guest(o, l->console_max);
 	if (!err)
+		err = from__load(o->from, l->console_max);
+	if (!err)
 		err = fs_reply_buf_init();
 	return err;
 }
@@ -464,7 +469,7 @@ static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
 	struct fuse_loop_config *loop;
 	int ret;
 
-	if (rfs.vcpu) {
+	if (rfs.vcpu && !o->from) {
 		ret = vcpu__run(rfs.vcpu);
 		fs_log("guest: %s", ret ? strerror(ret) : "running");
 	}
