@@ -213,7 +213,12 @@ static int decode(struct x86_state *s, uint32_t tag, struct codec *c,
 			return why__set(why, EINVAL, "xsave: %zu bytes (%zu to "
 					"%d, a multiple of 64)", c->len,
 					sizeof(struct kvm_xsave), XSAVE_MAX);
-		s->xsave = calloc(1, c->len);
+		/*
+		 * KVM_SET_XSAVE reads as many bytes as this host's XSAVE area
+		 * has, which may be more than the file holds: room for the
+		 * largest, zeroed (the unused components' init state).
+		 */
+		s->xsave = calloc(1, XSAVE_MAX);
 		if (!s->xsave)
 			return why__set(why, ENOMEM, "out of memory");
 		s->xsave_size = c->len;
