@@ -183,6 +183,11 @@ static void test_damage(void **state)
 		"status=none", EINVAL, "vcpu_state: format version 3");
 	damaged("mkdir 'bad name'", EINVAL, "not a region name");
 	damaged("rm -r a b", EINVAL, "no region directories");
+	/* A FIFO would block a read: refused without opening it blocking. */
+	damaged("rm b/mem_size && mkfifo b/mem_size", EINVAL,
+		"b/mem_size: not a regular file");
+	damaged("rm a/contents && mkfifo a/contents", EINVAL,
+		"a/contents: not a regular file");
 }
 
 int main(void)

@@ -44,10 +44,17 @@ struct saved_dir {
 static int read_file(struct saved_dir *d, const char *path, char *buf,
 		     size_t max, size_t *len, struct why *why)
 {
-	int fd = openat(d->dfd, path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put there must not hang the start. */
+	int fd = openat(d->dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
 	ssize_t n = -1;
 	int ret = 0;
 
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		return why__set(why, EINVAL, "%s/%s: not a regular file",
+				d->dir, path);
+	}
 	if (fd >= 0) {
 		n = read(fd, buf, max);
 		ret = n < 0 ? errno : 0;
@@ -124,11 +131,14 @@ static int load_region(struct saved_dir *d, const char *name,
 				"ro", d->dir, name, val);
 	s->ro = strcmp(val, "ro") == 0;
 	snprintf(path, sizeof(path), "%s/contents", name);
-	s->fd = openat(d->dfd, path, O_RDONLY | O_CLOEXEC);
+	s->fd = openat(d->dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (s->fd < 0 || fstat(s->fd, &st) < 0)
 		return why__set(why, errno, "%s/%s: %s", d->dir, path,
 				strerror(errno));
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != s->size)
+	if (!S_ISREG(st.st_mode))
+		return why__set(why, EINVAL, "%s/%s: not a regular file",
+				d->dir, path);
+	if ((uint64_t)st.st_size != s->size)
 		return why__set(why, EINVAL, "%s/%s: %llu bytes, mem_size says "
 				"%llu: %s", d->dir, path,
 				(unsigned long long)st.st_size,
