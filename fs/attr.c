@@ -78,6 +78,10 @@ static int show_guest_addr(struct region *r, char *buf, size_t len)
 {
 	uint64_t gpa;
 
+	/* A snapshot's copy: where the region was when it was taken. */
+	if (r->readonly)
+		return r->snap_mapped ? show_hex(buf, len, r->snap_gpa) :
+		       snprintf(buf, len, "none\n");
 	if (!sandbox__guest_addr(rfs.sb, r, &gpa))
 		return snprintf(buf, len, "none\n");
 	return show_hex(buf, len, gpa);

@@ -3,6 +3,7 @@
  * filesystem.  The top of fs/: main parses and checks the options, builds
  * the sandbox, mounts, runs the loop, and unwinds in reverse order.
  */
+#include "fs/from.h"
 #include "fs/ops.h"
 #include "fs/node.h"
 #include "fs/passthrough.h"
@@ -47,6 +48,7 @@ struct options {
 	char *guest;
 	char *entry;
 	char *console_max;
+	char *from;
 	int demo;
 	char *uid, *gid, *reader_gid;
 	int no_passthrough;
@@ -88,6 +90,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("entry=%s", entry),
 	OPT("--demo", demo),
 	OPT("demo", demo),
+	OPT("--from %s", from), OPT("--from=%s", from), OPT("from=%s", from),
 	OPT("uid=%s", uid),
 	OPT("gid=%s", gid),
 	OPT("reader_gid=%s", reader_gid),
@@ -128,6 +131,7 @@ static void usage(const char *prog)
 	       "  --entry GPA                    FILE is a flat binary: load it at GPA and start there\n"
 	       "                                 (-o entry=GPA)\n"
 	       "  --demo                         the built-in demo sandbox (regions ram, heartbeat; -o demo)\n"
+	       "  --from DIR                     start from a saved snapshot directory, paused (-o from=DIR)\n"
 	       "  -f / -d / -s                   foreground / debug / single-threaded\n"
 	       "  -h, --help / -V, --version     this help / the version\n"
 	       "  -o OPT[,OPT]                   mount options:\n"
@@ -739,6 +743,8 @@ static int build_sandbox(struct options *o, const struct limits *l)
 	if (!err)
 		err = load_guest(o, l->console_max);
 	if (!err)
+		err = from__load(o->from, l->console_max);
+	if (!err)
 		err = fs_reply_buf_init();
 	return err;
 }
@@ -750,7 +756,7 @@ static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
 	unsigned threads;
 	int ret;
 
-	if (rfs.vcpu) {
+	if (rfs.vcpu && !o->from) {
 		ret = vcpu__run(rfs.vcpu);
 		fs_log("guest: %s", ret ? strerror(ret) : "running");
 	}

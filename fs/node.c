@@ -44,7 +44,7 @@ int node__get(fuse_ino_t ino, struct node *n)
 		return ENOENT;
 	r = node__region(ino_id(ino));
 	if (!r)
-		return ENOENT;
+		return snapfile__node(ino, n) ? 0 : ENOENT;
 	n->ino = ino;
 	region_file(n, r, (unsigned)f);
 	return 0;
@@ -54,6 +54,8 @@ void node__put(struct node *n)
 {
 	region__put(n->r);
 	n->r = NULL;
+	snapshot__put(n->snap);
+	n->snap = NULL;
 }
 
 void node__stat(struct node *n, struct stat *st)

@@ -61,6 +61,17 @@ enum rfile {
 	F_COUNT
 };
 
+/*
+ * The files of a snapshot's directory besides its regions, after them in
+ * readdir order; their inodes are ino_file(snapshot id, SF_...).
+ */
+enum sfile {
+	SF_VCPU_STATE,
+	SF_INFO,
+	SF_COUNT
+};
+extern const char *const snap_files[SF_COUNT];
+
 static inline fuse_ino_t ino_dir(uint64_t id)
 {
 	return (fuse_ino_t)(id << INO_SHIFT);
@@ -101,6 +112,7 @@ struct node {
 	const char *name;		/* for the log */
 	const struct node_ops *ops;
 	struct region *r;	/* a reference; NULL for the root's files */
+	struct snapshot *snap;	/* a reference, for a snapshot's own files */
 	unsigned file;		/* enum rfile, for a region's files */
 	mode_t mode;		/* permission bits before reader_gid */
 	bool readable;		/* the ABI: what an open may ask for */
@@ -207,6 +219,11 @@ extern const struct node_ops metrics_ops;	/* metrics.c */
 /* metrics.c: a read or write request of n's kind; a control write's result. */
 void metrics__count(const struct node *n, bool write, size_t size);
 void metrics__control(const struct node *n, int err);
+extern const struct node_ops snapfile_ops;	/* snapfile.c */
+
+/* snapfile.c: a snapshot's file sf (by its id), or false. */
+bool snapfile__node(fuse_ino_t ino, struct node *n);
+int snapfile__lookup(const char *name);
 
 /* root.c: the root's own files. */
 unsigned root__count(void);

@@ -41,10 +41,14 @@ static const struct {
 
 #define NR_ROOT_FILES (sizeof(root_files) / sizeof(root_files[0]))
 
-/* The root's names, and one kept for a file to come. */
+/*
+ * The root's names, one kept for a file to come, and the files of a
+ * snapshot's directory, which sit beside its regions.
+ */
 const char *const root_reserved[] = {
 	"vcpu", "console", "log", "snapshot", "restore", "snapshots", "metrics",
-	"regs", "fault", "layout", "pmem", "vmem", "core", NULL,
+	"regs", "fault", "layout", "pmem", "vmem", "core", "vcpu_state", "info",
+	NULL,
 };
 
 unsigned root__count(void)

@@ -127,6 +127,7 @@ static int lookup_snapshot(fuse_ino_t parent, const char *name,
 	struct snapshot *s;
 	struct region *r;
 	uint64_t id;
+	int f;
 
 	if (parent == FS_SNAPSHOTS_INO) {
 		s = snapshot__find(&rfs.sb->snaps, name);
@@ -140,7 +141,12 @@ static int lookup_snapshot(fuse_ino_t parent, const char *name,
 	if (!s)
 		return ENOTDIR;	/* not a snapshot: a region directory */
 	r = snapshot__region(s, name, &id);
+	f = r ? -1 : snapfile__lookup(name);
+	if (f >= 0)
+		*ino = ino_file(s->id, (unsigned)f);
 	snapshot__put(s);
+	if (f >= 0)
+		return 0;
 	if (!r)
 		return ENOENT;
 	region__put(r);
@@ -439,6 +445,13 @@ static bool nth_child(fuse_ino_t ino, struct snapshot *snap, unsigned idx,
 		region__put(r);
 		return true;
 	}
+	/* After a snapshot's regions, its own files. */
+	if (snap && idx >= snap->nr && idx - snap->nr < SF_COUNT) {
+		snprintf(name, len, "%s", snap_files[idx - snap->nr]);
+		*child = ino_file(snap->id, idx - snap->nr);
+		*mode = S_IFREG;
+		return true;
+	}
 	if (ino != FS_SNAPSHOTS_INO)
 		return false;
 	s = snapshot__nth(&rfs.sb->snaps, idx);
@@ -536,8 +549,9 @@ void tree__statfs(fuse_req_t req, fuse_ino_t ino)
 	st.f_blocks = u.limit / bsize;
 	st.f_bfree = u.limit > u.resident ? (u.limit - u.resident) / bsize : 0;
 	st.f_bavail = st.f_bfree;
-	st.f_files = 2 + root__count() + u.regions * per_dir + u.snapshots +
-		     u.copies * per_dir;
+	/* A snapshot: its directory and its own files, then its copies. */
+	st.f_files = 2 + root__count() + u.regions * per_dir +
+		     u.snapshots * (1 + SF_COUNT) + u.copies * per_dir;
 	st.f_ffree = rfs.sb->max_regions > u.regions ?
 		     (rfs.sb->max_regions - u.regions) * per_dir : 0;
 	st.f_favail = st.f_ffree;

@@ -75,6 +75,14 @@ struct region {
 	struct timespec created;	/* shown as the files' times */
 	/* The access the guest gets when mapped: changed under exclusive. */
 	bool guest_ro;
+	/*
+	 * A snapshot's copy: where the region was mapped in the guest when
+	 * the snapshot was taken (the copy itself is never mapped), shown as
+	 * its guest_addr; guest_ro is its access then.  Set before the copy
+	 * is published, never changed.
+	 */
+	bool snap_mapped;
+	uint64_t snap_gpa;
 
 	/*
 	 * Host accesses hold it shared for one request; control writes hold

@@ -6,19 +6,13 @@
  */
 #include "region/kvm/vcpu_priv.h"
 #include "region/x86/x86.h"
+#include "region/util/codec.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-
-struct vcpu_saved {
-	enum vcpu_state state;
-	char fault[VCPU_FAULT_MAX];
-	struct vcpu_fault fault_rec;
-	struct x86_state *cpu;
-};
 
 void vcpu__saved_free(struct vcpu_saved *s)
 {
@@ -31,6 +25,17 @@ void vcpu__saved_free(struct vcpu_saved *s)
 enum vcpu_state vcpu__saved_state(const struct vcpu_saved *s)
 {
 	return s->state;
+}
+
+void vcpu__saved_config(const struct vcpu_saved *s, struct vcpu_config *cfg)
+{
+	cfg->entry = s->entry;
+	cfg->stack = s->stack;
+}
+
+uint64_t vcpu__saved_rip(const struct vcpu_saved *s)
+{
+	return x86__state_rip(s->cpu);
 }
 
 int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
@@ -54,6 +59,8 @@ int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 		goto out;
 	}
 	s->state = v->state;
+	s->entry = v->cfg.entry;
+	s->stack = v->cfg.stack;
 	memcpy(s->fault, v->fault, sizeof(s->fault));
 	s->fault_rec = v->fault_rec;
 	ret = x86__state_save(v->fd, s->cpu, &step);

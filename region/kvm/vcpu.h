@@ -172,5 +172,34 @@ int vcpu__load(struct vcpu *v, const struct vcpu_saved *s);
 void vcpu__saved_free(struct vcpu_saved *s);
 /* The state the vCPU was in when saved. */
 enum vcpu_state vcpu__saved_state(const struct vcpu_saved *s);
+/* Its entry and stack (a run from stopped), and rip. */
+void vcpu__saved_config(const struct vcpu_saved *s, struct vcpu_config *cfg);
+uint64_t vcpu__saved_rip(const struct vcpu_saved *s);
+
+/*
+ * The vcpu_state file of a snapshot directory (state_file.c): s (NULL:
+ * the sandbox has no vCPU) in a versioned, self-describing little-endian
+ * format, which a later regionfs on this kind of host loads back:
+ *
+ *   header, 32 bytes: magic "RFSVCPU\0", u32 version (VCPU_STATE_VERSION),
+ *     u32 header size (32), u64 total length (header + payload),
+ *     u32 CRC-32 of the payload, u32 reserved (0)
+ *   payload: records, each u32 tag, u32 length, then its fields:
+ *     1 run: u32 state (0 stopped, 2 paused, 3 halted, 4 faulted),
+ *        u8 has_cpu, u64 entry, u64 stack
+ *     2 fault: the fault text (bytes, no NUL)
+ *     16-23: the x86 state (x86.h): regs, sregs, fpu or xsave, xcrs,
+ *        events, debugregs, msrs
+ *
+ * encode: a malloc'd buffer (ENOMEM).  decode: EINVAL with why saying
+ * what is wrong (truncated, bad magic, another version, a CRC that does
+ * not match, a bad record); *out is NULL for a sandbox without a vCPU.
+ */
+#define VCPU_STATE_VERSION	1
+#define VCPU_STATE_HEADER	32
+int vcpu__saved_encode(const struct vcpu_saved *s, uint8_t **buf,
+		       size_t *len);
+int vcpu__saved_decode(const void *buf, size_t len, struct vcpu_saved **out,
+		       struct why *why);
 
 #endif

@@ -21,6 +21,15 @@
  */
 #define VCPU_COMPLETE_MAX 16
 
+/* What vcpu__save keeps (save.c), and the vcpu_state file holds. */
+struct vcpu_saved {
+	enum vcpu_state state;
+	char fault[VCPU_FAULT_MAX];
+	struct vcpu_fault fault_rec;	/* not in a vcpu_state file (yet) */
+	uint64_t entry, stack;	/* where a run from stopped starts */
+	struct x86_state *cpu;	/* NULL: no vCPU (a decoded file only) */
+};
+
 enum vcpu_req { VCPU_REQ_NONE, VCPU_REQ_PAUSE, VCPU_REQ_STOP };
 
 struct vcpu {

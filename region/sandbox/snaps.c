@@ -49,6 +49,8 @@ static void free_snapshot(struct snapshot *s)
 	free(s->regions);
 	free(s->synced);
 	vcpu__saved_free(s->cpu);
+	free(s->state_file);
+	free(s->info);
 	free(s);
 }
 

@@ -47,6 +47,14 @@ struct snapshot {
 	struct sandbox_slot *regions;	/* sealed (readonly) copies */
 	struct vcpu_saved *cpu;		/* NULL without a vCPU */
 	uint64_t bytes;			/* memory the copies take */
+	/*
+	 * The files that make its directory resumable (snapfiles.c), made
+	 * once when it is taken: vcpu_state (vcpu.h's format) and info.
+	 */
+	uint8_t *state_file;
+	size_t state_len;
+	char *info;
+	size_t info_len;
 };
 
 struct snaps {
@@ -91,6 +99,12 @@ struct region *snapshot__region(struct snapshot *s, const char *name,
 				uint64_t *id);
 struct region *snapshot__nth_region(struct snapshot *s, unsigned idx,
 				    uint64_t *id);
+/*
+ * Make s's vcpu_state and info (s complete: its copies, the vCPU, the time
+ * and name): ENOMEM.
+ */
+int snapshot__make_files(struct snapshot *s);
+
 /* The copy with this id in any snapshot. */
 struct region *snapshot__find_region_id(struct snaps *t, uint64_t id);
 

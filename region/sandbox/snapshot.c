@@ -68,8 +68,8 @@ static int refuse_running(struct vcpu *v, struct why *why)
 }
 
 /* The copies, made while the caller holds every live region exclusive. */
-static int copy_regions(struct snapshot *s, struct region **live,
-			struct why *why)
+static int copy_regions(struct sandbox *sb, struct snapshot *s,
+			struct region **live, struct why *why)
 {
 	uint8_t *buf = malloc(COPY_CHUNK);
 	int ret = 0;
@@ -86,6 +86,9 @@ static int copy_regions(struct snapshot *s, struct region **live,
 			break;
 		}
 		s->regions[i].region = c;
+		/* The mapping as it is now: the directory says where to map it. */
+		c->guest_ro = r->guest_ro;
+		c->snap_mapped = sandbox__guest_addr(sb, r, &c->snap_gpa);
 		ret = copy__range(c->memfd, r->memfd, buf,
 				  &(struct extents){ .hole = 0 }, 0,
 				  r->mem_size, false);
@@ -138,8 +141,8 @@ static int check_bytes(struct snaps *t, struct region **live, unsigned n,
  * cannot see (passthrough) that writes during the copy is stamped above
  * it.  Exclusivity keeps the guest out: the vCPU cannot start now.
  */
-static int take_held(struct snapshot *s, struct vcpu *v, struct region **live,
-		     struct why *why)
+static int take_held(struct sandbox *sb, struct snapshot *s, struct vcpu *v,
+		     struct region **live, struct why *why)
 {
 	int ret = 0;
 
@@ -160,14 +163,13 @@ static int take_held(struct snapshot *s, struct vcpu *v, struct region **live,
 				 strerror(ret));
 	}
 	if (!ret)
-		ret = copy_regions(s, live, why);
+		ret = copy_regions(sb, s, live, why);
 	return ret;
 }
 
 /* Its ids come from the sandbox's: the inode numbers of the mount. */
 static void publish(struct sandbox *sb, struct snapshot *s)
 {
-	clock_gettime(CLOCK_REALTIME, &s->created);
 	pthread_mutex_lock(&sb->acct);
 	s->id = sb->next_id++;
 	for (unsigned i = 0; i < s->nr; i++)
@@ -211,8 +213,15 @@ int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 		ret = hold_all(live, n, why);
 	if (ret)
 		goto out;
-	ret = take_held(s, v, live, why);
+	ret = take_held(sb, s, v, live, why);
 	release(live, n);
+	if (!ret) {
+		clock_gettime(CLOCK_REALTIME, &s->created);
+		ret = snapshot__make_files(s);
+		if (ret)
+			why__set(why, ret, "cannot make vcpu_state and info: %s",
+				 strerror(ret));
+	}
 	if (!ret) {
 		publish(sb, s);
 		s = NULL;

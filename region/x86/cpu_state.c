@@ -3,7 +3,7 @@
  * MSRs a long-mode guest uses, pending events, debug registers.  The
  * caller makes sure the vCPU is not running meanwhile (kvm/save.c).
  */
-#include "region/x86/x86.h"
+#include "region/x86/cpu_priv.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -33,19 +33,7 @@ static const uint32_t msr_list[] = {
 	0x000001a0,	/* IA32_MISC_ENABLE */
 };
 #define NR_MSRS (sizeof(msr_list) / sizeof(msr_list[0]))
-
-struct x86_state {
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_xsave *xsave;	/* xsave_size bytes; NULL: fpu */
-	size_t xsave_size;
-	struct kvm_fpu fpu;
-	bool has_xcrs, has_events, has_debugregs;
-	struct kvm_xcrs xcrs;
-	struct kvm_vcpu_events events;
-	struct kvm_debugregs debugregs;
-	struct kvm_msrs *msrs;		/* those KVM returned, of msr_list */
-};
+_Static_assert(NR_MSRS == X86_MSRS_MAX, "cpu_priv.h bounds the list");
 
 /* A capability's value on the VM (where KVM answers most), or the system. */
 static int check_cap(int kvm_fd, int vm_fd, long cap)

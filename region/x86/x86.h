@@ -51,4 +51,23 @@ int x86__state_load(int vcpu_fd, const struct x86_state *s,
 uint64_t x86__state_cr8(const struct x86_state *s);
 void x86__state_free(struct x86_state *s);
 
+/*
+ * The state as records of the vcpu_state file (util/codec.h), one per
+ * part, each field explicit and little-endian: tags X86_REC_FIRST to
+ * X86_REC_LAST.  put writes them all; decoding starts from an empty
+ * state, feeds it each record (EINVAL with why: a bad length, a value out
+ * of range, a record twice) and checks that the parts a load needs are
+ * all there.
+ */
+struct codec;
+#define X86_REC_FIRST	16
+#define X86_REC_LAST	23
+void x86__state_put(const struct x86_state *s, struct codec *c);
+struct x86_state *x86__state_empty(void);
+int x86__state_record(struct x86_state *s, uint32_t tag, struct codec *rec,
+		      struct why *why);
+int x86__state_complete(const struct x86_state *s, struct why *why);
+/* rip, for the info file. */
+uint64_t x86__state_rip(const struct x86_state *s);
+
 #endif

@@ -89,7 +89,11 @@ snapshots() {
 	expect_eq "no snapshots yet" "$(ls_sorted "$MNT/snapshots")" ""
 	echo s1 >"$MNT/snapshot" || bad "echo s1 > snapshot failed"
 	expect_eq "snapshots" "$(ls_sorted "$MNT/snapshots")" "s1 "
-	expect_eq "snapshots/s1" "$(ls_sorted "$MNT/snapshots/s1")" "a b "
+	expect_eq "snapshots/s1" "$(ls_sorted "$MNT/snapshots/s1")" "a b info vcpu_state "
+	# Its own files: the owner's, read-only; no vCPU here, and info says so.
+	expect_eq "modes of info, vcpu_state" "$(stat -c '%a' "$MNT/snapshots/s1/info" "$MNT/snapshots/s1/vcpu_state" | tr '\n' ' ')" "400 400 "
+	grep -qx 'vcpu none' "$MNT/snapshots/s1/info" || bad "info does not say there is no vCPU"
+	expect_eq "vcpu_state magic" "$(head -c 7 "$MNT/snapshots/s1/vcpu_state")" RFSVCPU
 	want=$(printf '%s\n' "${REGION_FILES[@]}" | sort | tr '\n' ' ')
 	expect_eq "snapshots/s1/a" "$(ls_sorted "$MNT/snapshots/s1/a")" "$want"
 	expect_eq "kind of a copy" "$(attr snapshots/s1/a kind)" readonly

@@ -1,0 +1,51 @@
+/*
+ * --from DIR (-o from=DIR): the sandbox as a saved snapshot directory
+ * left it (region/sandbox/load.c does the work and says why it refuses).
+ * The vCPU stays paused: `echo run > vcpu` goes on from the snapshot
+ * point.
+ */
+#include "fs/from.h"
+#include "fs/state.h"
+#include "region/kvm/vcpu.h"
+#include "region/sandbox/snapshot.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+static void log_vcpu(void *arg, const char *fmt, ...)
+{
+	char line[400];
+	va_list ap;
+
+	(void)arg;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fs_log("%s", line);
+}
+
+int from__load(const char *dir, uint64_t console_max)
+{
+	struct vcpu_config cfg = { .log = log_vcpu, .console_max = console_max };
+	struct why why = { "" };
+	int ret;
+
+	if (!dir)
+		return 0;
+	/* The directory says what the sandbox is: nothing else may. */
+	if (rfs.sb->nr || rfs.vcpu) {
+		fprintf(stderr, "regionfs: --from %s: it cannot be combined "
+			"with --region, --guest or --demo\n", dir);
+		return EINVAL;
+	}
+	ret = sandbox__load_dir(rfs.sb, dir, &cfg, &rfs.vcpu, &why);
+	if (ret) {
+		fprintf(stderr, "regionfs: --from %s: %s\n", dir,
+			why__text(&why, ret));
+		return ret;
+	}
+	fs_log("started from %s: %u region(s), the vCPU %s", dir, rfs.sb->nr,
+	       rfs.vcpu ? vcpu__state_name(vcpu__state(rfs.vcpu)) : "none");
+	return 0;
+}

@@ -1,0 +1,98 @@
+/*
+ * A snapshot's own files, vcpu_state and info: made once when it was taken
+ * (region/sandbox/snapfiles.c) and never changed, so a read at any offset
+ * serves the bytes there.  Like contents, they are the owner's and the
+ * reader group's: the registers hold what the memory does.
+ */
+#include "fs/node.h"
+#include "region/sandbox/snaps.h"
+
+#include <string.h>
+
+const char *const snap_files[SF_COUNT] = {
+	[SF_VCPU_STATE] = "vcpu_state",
+	[SF_INFO] = "info",
+};
+
+int snapfile__lookup(const char *name)
+{
+	for (unsigned i = 0; i < SF_COUNT; i++)
+		if (strcmp(snap_files[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const void *bytes(struct node *n, size_t *len)
+{
+	if (n->file == SF_VCPU_STATE) {
+		*len = n->snap->state_len;
+		return n->snap->state_file;
+	}
+	*len = n->snap->info_len;
+	return n->snap->info;
+}
+
+bool snapfile__node(fuse_ino_t ino, struct node *n)
+{
+	int f = ino_file_index(ino);
+	struct snapshot *s;
+
+	if (f < 0 || f >= SF_COUNT)
+		return false;
+	s = snapshot__find_id(&rfs.sb->snaps, ino_id(ino));
+	if (!s)
+		return false;
+	*n = (struct node){
+		.ino = ino,
+		.name = snap_files[f],
+		.ops = &snapfile_ops,
+		.snap = s,
+		.file = (unsigned)f,
+		.mode = 0400,
+		.readable = true,
+	};
+	return true;
+}
+
+static void snapfile_stat(struct node *n, struct stat *st)
+{
+	size_t len;
+
+	bytes(n, &len);
+	st->st_size = (off_t)len;
+	st->st_atim = st->st_mtim = st->st_ctim = n->snap->created;
+}
+
+/* From the worker's buffer: the snapshot may go once the reader has them. */
+static void snapfile_read(fuse_req_t req, struct handle *h, size_t size,
+			  off_t off)
+{
+	size_t len;
+	const char *p = bytes(&h->n, &len);
+	char *buf = fs_read_start(req, off, &size);
+
+	if (!buf)
+		return;
+	if ((uint64_t)off >= len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > len - (size_t)off)
+		size = len - (size_t)off;
+	memcpy(buf, p + off, size);
+	fuse_reply_buf(req, buf, size);
+}
+
+static uint64_t snapfile_size(struct handle *h)
+{
+	size_t len;
+
+	bytes(&h->n, &len);
+	return len;
+}
+
+const struct node_ops snapfile_ops = {
+	.stat = snapfile_stat,
+	.read = snapfile_read,
+	.size = snapfile_size,
+};

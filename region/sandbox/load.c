@@ -1,0 +1,383 @@
+/*
+ * A sandbox from a saved snapshot directory (snapshot.h): everything is
+ * read and checked first, every file named in the reason of a refusal,
+ * and only then is anything built.  A sandbox that was being loaded when
+ * the copy failed is left half-built: the caller gives up and exits.
+ */
+#include "region/sandbox/snapshot.h"
+#include "region/copy.h"
+#include "region/kvm/vcpu.h"
+#include "region/util/parse.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A vcpu_state larger than this is not one (XSAVE areas are ~11 KiB). */
+#define STATE_FILE_MAX (1 << 20)
+
+struct saved_region {
+	char name[REGION_NAME_MAX + 1];
+	uint64_t size;
+	bool mapped;
+	uint64_t gpa;
+	bool ro;
+	int fd;			/* contents, open */
+};
+
+struct saved_dir {
+	const char *dir;
+	int dfd;
+	struct saved_region *rs;
+	unsigned nr;
+	struct vcpu_saved *cpu;
+	bool has_cpu;
+};
+
+/* A small file of dir, whole: 0 or an errno with why naming it. */
+static int read_file(struct saved_dir *d, const char *path, char *buf,
+		     size_t max, size_t *len, struct why *why)
+{
+	/* O_NONBLOCK: a FIFO put there must not hang the start. */
+	int fd = openat(d->dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	ssize_t n = -1;
+	int ret = 0;
+
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		return why__set(why, EINVAL, "%s/%s: not a regular file",
+				d->dir, path);
+	}
+	if (fd >= 0) {
+		n = read(fd, buf, max);
+		ret = n < 0 ? errno : 0;
+		/* One more byte than the maximum: too big. */
+		if (!ret && (size_t)n == max)
+			ret = EFBIG;
+		close(fd);
+	} else {
+		ret = errno;
+	}
+	if (ret)
+		return why__set(why, ret == EFBIG ? EINVAL : ret,
+				"%s/%s: %s", d->dir, path, ret == EFBIG ?
+				"too big" : strerror(ret));
+	*len = (size_t)n;
+	return 0;
+}
+
+/* An attribute file of region dir r, trimmed: its one value. */
+static int read_attr(struct saved_dir *d, const char *r, const char *file,
+		     char *val, struct why *why)
+{
+	char path[PATH_MAX], buf[PARSE_VALUE_MAX];
+	size_t len;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%s", r, file);
+	ret = read_file(d, path, buf, sizeof(buf), &len, why);
+	if (ret)
+		return ret;
+	if (parse__value(buf, len, val, PARSE_VALUE_MAX))
+		return why__set(why, EINVAL, "%s/%s: not one value", d->dir,
+				path);
+	return 0;
+}
+
+static int load_region(struct saved_dir *d, const char *name,
+		       struct saved_region *s, struct why *why)
+{
+	char val[PARSE_VALUE_MAX], path[PATH_MAX];
+	uint64_t raw, page = region__page_size();
+	struct stat st;
+	int ret;
+
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	ret = read_attr(d, name, "mem_size", val, why);
+	if (ret)
+		return ret;
+	if (parse__size(val, &s->size) || s->size == 0 || s->size % page ||
+	    s->size > REGION_SIZE_MAX)
+		return why__set(why, EINVAL, "%s/%s/mem_size: '%s' is not a "
+				"size in whole pages up to 1T", d->dir, name,
+				val);
+	ret = read_attr(d, name, "raw_size", val, why);
+	if (ret)
+		return ret;
+	if (parse__size(val, &raw) || raw != s->size + 2 * page)
+		return why__set(why, EINVAL, "%s/%s/raw_size: '%s', but "
+				"mem_size is %llu: the sizes disagree", d->dir,
+				name, val, (unsigned long long)s->size);
+	ret = read_attr(d, name, "guest_addr", val, why);
+	if (ret)
+		return ret;
+	if (parse__gpa(val, &s->gpa, &s->mapped) || s->gpa % page)
+		return why__set(why, EINVAL, "%s/%s/guest_addr: '%s' is not "
+				"\"none\" or a page-aligned address", d->dir,
+				name, val);
+	s->mapped = !s->mapped;
+	ret = read_attr(d, name, "access", val, why);
+	if (ret)
+		return ret;
+	if (strcmp(val, "rw") != 0 && strcmp(val, "ro") != 0)
+		return why__set(why, EINVAL, "%s/%s/access: '%s' is not rw or "
+				"ro", d->dir, name, val);
+	s->ro = strcmp(val, "ro") == 0;
+	snprintf(path, sizeof(path), "%s/contents", name);
+	s->fd = openat(d->dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (s->fd < 0 || fstat(s->fd, &st) < 0)
+		return why__set(why, errno, "%s/%s: %s", d->dir, path,
+				strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return why__set(why, EINVAL, "%s/%s: not a regular file",
+				d->dir, path);
+	if ((uint64_t)st.st_size != s->size)
+		return why__set(why, EINVAL, "%s/%s: %llu bytes, mem_size says "
+				"%llu: %s", d->dir, path,
+				(unsigned long long)st.st_size,
+				(unsigned long long)s->size,
+				(uint64_t)st.st_size < s->size ? "truncated" :
+				"the sizes disagree");
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct saved_region *)a)->name,
+		      ((const struct saved_region *)b)->name);
+}
+
+/* Every subdirectory is a region. */
+static int load_regions(struct saved_dir *d, struct why *why)
+{
+	int fd = openat(d->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *e;
+	int ret = 0;
+
+	if (!dir)
+		return why__set(why, errno, "%s: %s", d->dir, strerror(errno));
+	d->rs = calloc(SANDBOX_REGIONS_MAX, sizeof(*d->rs));
+	if (!d->rs) {
+		closedir(dir);
+		return why__set(why, ENOMEM, "out of memory");
+	}
+	while (!ret && (e = readdir(dir))) {
+		struct stat st;
+
+		if (e->d_name[0] == '.' ||
+		    fstatat(d->dfd, e->d_name, &st, 0) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			continue;
+		if (parse__region_name(e->d_name))
+			ret = why__set(why, EINVAL, "%s/%s: not a region name",
+				       d->dir, e->d_name);
+		else if (d->nr == SANDBOX_REGIONS_MAX)
+			ret = why__set(why, EINVAL, "%s: more than %d regions",
+				       d->dir, SANDBOX_REGIONS_MAX);
+		else
+			ret = load_region(d, e->d_name, &d->rs[d->nr++], why);
+	}
+	closedir(dir);
+	if (!ret && d->nr == 0)
+		ret = why__set(why, EINVAL, "%s: no region directories: not a "
+			       "snapshot", d->dir);
+	if (!ret)
+		qsort(d->rs, d->nr, sizeof(*d->rs), by_name);
+	return ret;
+}
+
+/* Overlapping guest ranges would be refused half-way: refuse them now. */
+static int check_overlaps(struct saved_dir *d, struct why *why)
+{
+	for (unsigned i = 0; i < d->nr; i++)
+		for (unsigned j = i + 1; j < d->nr; j++) {
+			struct saved_region *a = &d->rs[i], *b = &d->rs[j];
+
+			if (!a->mapped || !b->mapped ||
+			    a->gpa >= b->gpa + b->size ||
+			    b->gpa >= a->gpa + a->size)
+				continue;
+			return why__set(why, EINVAL, "%s/%s/guest_addr 0x%llx "
+					"and %s/guest_addr 0x%llx: the guest "
+					"ranges overlap", d->dir, a->name,
+					(unsigned long long)a->gpa, b->name,
+					(unsigned long long)b->gpa);
+		}
+	return 0;
+}
+
+static struct saved_region *find(struct saved_dir *d, const char *name)
+{
+	for (unsigned i = 0; i < d->nr; i++)
+		if (strcmp(d->rs[i].name, name) == 0)
+			return &d->rs[i];
+	return NULL;
+}
+
+static int load_state(struct saved_dir *d, struct why *why)
+{
+	struct saved_region *boot;
+	struct why inner = { "" };
+	size_t len;
+	char *buf;
+	int ret;
+
+	buf = malloc(STATE_FILE_MAX);
+	if (!buf)
+		return why__set(why, ENOMEM, "out of memory");
+	ret = read_file(d, "vcpu_state", buf, STATE_FILE_MAX, &len, why);
+	if (!ret) {
+		ret = vcpu__saved_decode(buf, len, &d->cpu, &inner);
+		if (ret)
+			why__set(why, ret, "%s/vcpu_state: %s", d->dir,
+				 why__text(&inner, ret));
+	}
+	/* info is for people; its absence says the copy is not whole. */
+	if (!ret && faccessat(d->dfd, "info", R_OK, 0) < 0)
+		ret = why__set(why, errno, "%s/info: %s", d->dir,
+			       strerror(errno));
+	free(buf);
+	if (ret || !d->cpu)
+		return ret;
+	/* The vCPU's tables are in its boot region, where it maps it. */
+	boot = find(d, VCPU_BOOT_REGION);
+	if (!boot || boot->size != VCPU_BOOT_SIZE || !boot->mapped ||
+	    boot->gpa != VCPU_BOOT_GPA)
+		return why__set(why, EINVAL, "%s/%s: the vCPU's boot region "
+				"must be there, %llu bytes at 0x%llx",
+				d->dir, VCPU_BOOT_REGION,
+				(unsigned long long)VCPU_BOOT_SIZE,
+				(unsigned long long)VCPU_BOOT_GPA);
+	d->has_cpu = true;
+	return 0;
+}
+
+/* The region's bytes: the data extents of contents, holes left holes. */
+static int fill(struct saved_dir *d, struct region *r, struct saved_region *s,
+		uint8_t *buf, struct why *why)
+{
+	int ret = copy__range(r->memfd, s->fd, buf,
+			      &(struct extents){ .hole = 0 }, 0, s->size,
+			      false);
+
+	if (ret)
+		return why__set(why, ret, "%s/%s/contents: %s", d->dir,
+				s->name, strerror(ret));
+	region__touch(r);
+	return 0;
+}
+
+static int build_region(struct sandbox *sb, struct saved_dir *d,
+			struct saved_region *s, uint8_t *buf, struct why *why)
+{
+	struct region *r;
+	int ret;
+
+	ret = sandbox__create(sb, s->name, s->size, NULL, why);
+	if (ret)
+		return why__prefix(why, ret, "region %s: ", s->name);
+	r = sandbox__find(sb, s->name, NULL);
+	if (s->ro)
+		ret = sandbox__set_access(sb, r, true, why);
+	if (!ret && s->mapped)
+		ret = sandbox__set_guest_addr(sb, r, false, s->gpa, why);
+	if (ret)
+		why__prefix(why, ret, "%s/%s: cannot map it: ", d->dir,
+			    s->name);
+	else
+		ret = fill(d, r, s, buf, why);
+	region__put(r);
+	return ret;
+}
+
+/* The vCPU on its boot region, then its bytes and the registers. */
+static int build_vcpu(struct sandbox *sb, struct saved_dir *d,
+		      const struct vcpu_config *base, struct vcpu **v,
+		      uint8_t *buf, struct why *why)
+{
+	struct vcpu_config cfg = *base;
+	struct region *boot;
+	int ret;
+
+	vcpu__saved_config(d->cpu, &cfg);
+	ret = sandbox__new_vcpu(sb, &cfg, v, why);
+	if (ret)
+		return why__prefix(why, ret, "the vCPU: ");
+	boot = sandbox__find(sb, VCPU_BOOT_REGION, NULL);
+	ret = fill(d, boot, find(d, VCPU_BOOT_REGION), buf, why);
+	region__put(boot);
+	if (ret)
+		return ret;
+	ret = vcpu__load(*v, d->cpu);
+	if (ret)
+		return why__set(why, ret, "%s/vcpu_state: KVM refused it: %s",
+				d->dir, strerror(ret));
+	return 0;
+}
+
+/* The snapshot's name in the new mount: the directory's, if it is one. */
+static void snap_name(const char *dir, char *name, size_t len)
+{
+	char *full = realpath(dir, NULL);
+	const char *base = full ? strrchr(full, '/') : NULL;
+
+	snprintf(name, len, "%s", base && base[1] ? base + 1 : "from");
+	if (parse__region_name(name))
+		snprintf(name, len, "from");
+	free(full);
+}
+
+int sandbox__load_dir(struct sandbox *sb, const char *dir,
+		      const struct vcpu_config *cfg, struct vcpu **v,
+		      struct why *why)
+{
+	struct saved_dir d = { .dir = dir };
+	char name[REGION_NAME_MAX + 1];
+	uint8_t *buf = NULL;
+	int ret;
+
+	*v = NULL;
+	d.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d.dfd < 0)
+		return why__set(why, errno, "%s: %s", dir, strerror(errno));
+	ret = load_regions(&d, why);
+	if (!ret)
+		ret = check_overlaps(&d, why);
+	if (!ret)
+		ret = load_state(&d, why);
+	if (!ret && d.has_cpu && !sb->vm)
+		ret = why__set(why, ENODEV, "%s/vcpu_state holds a vCPU, and "
+			       "there is no KVM: %s", dir,
+			       why__text(&sb->vm_why, ENODEV));
+	/* Checked: now build. */
+	if (!ret && !(buf = malloc(COPY_CHUNK)))
+		ret = why__set(why, ENOMEM, "out of memory");
+	for (unsigned i = 0; !ret && i < d.nr; i++)
+		if (!d.has_cpu || strcmp(d.rs[i].name, VCPU_BOOT_REGION) != 0)
+			ret = build_region(sb, &d, &d.rs[i], buf, why);
+	if (!ret && d.has_cpu)
+		ret = build_vcpu(sb, &d, cfg, v, buf, why);
+	/* The snapshot itself, so that a restore works at once. */
+	if (!ret) {
+		snap_name(dir, name, sizeof(name));
+		ret = snapshot__take(sb, *v, name, why);
+		if (ret)
+			why__prefix(why, ret, "the snapshot %s: ", name);
+	}
+	for (unsigned i = 0; i < d.nr; i++)
+		if (d.rs[i].fd > 0)
+			close(d.rs[i].fd);
+	free(d.rs);
+	free(buf);
+	vcpu__saved_free(d.cpu);
+	close(d.dfd);
+	return ret;
+}

@@ -1,0 +1,201 @@
+/*
+ * --from's library side (sandbox__load_dir): a snapshot directory written
+ * by hand, as cp -r leaves one, becomes a sandbox with the same regions,
+ * sizes, access and bytes, holes left holes, and the snapshot again; and
+ * every kind of damage is refused before anything is built, the file
+ * named.  Without KVM: the regions are unmapped and there is no vCPU.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "region/kvm/vcpu.h"
+#include "region/sandbox/snapshot.h"
+#include "tests/helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char root[64], dir[128];
+
+static void put(const char *rel, const void *buf, size_t len)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+static void put_text(const char *rel, const char *text)
+{
+	put(rel, text, strlen(text));
+}
+
+static void put_region(const char *name, uint64_t pages, const char *gpa,
+		       const char *access)
+{
+	char path[256], val[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/mem_size", name);
+	snprintf(val, sizeof(val), "%llu\n", (unsigned long long)(pages * PAGE));
+	put_text(path, val);
+	snprintf(path, sizeof(path), "%s/raw_size", name);
+	snprintf(val, sizeof(val), "%llu\n",
+		 (unsigned long long)((pages + 2) * PAGE));
+	put_text(path, val);
+	snprintf(path, sizeof(path), "%s/guest_addr", name);
+	put_text(path, gpa);
+	snprintf(path, sizeof(path), "%s/access", name);
+	put_text(path, access);
+	snprintf(path, sizeof(path), "%s/%s/contents", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)(pages * PAGE)), 0);
+	if (pages > 2)
+		assert_int_equal(pwrite(fd, "hello", 5, (off_t)(2 * PAGE)), 5);
+	close(fd);
+}
+
+/* The directory "snap": regions a (4 pages, ro, data in page 2) and b. */
+static void make_dir(void)
+{
+	uint8_t *state;
+	size_t len;
+	char cmd[200];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/snap", root);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	put_region("a", 4, "none\n", "ro\n");
+	put_region("b", 1, "none\n", "rw\n");
+	assert_int_equal(vcpu__saved_encode(NULL, &state, &len), 0);
+	put("vcpu_state", state, len);
+	free(state);
+	put_text("info", "snapshot snap\n");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/regionfs-load.XXXXXX");
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/snap", root);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[200];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	return system(cmd);
+}
+
+static int load(struct sandbox *sb, struct why *why)
+{
+	struct vcpu_config cfg = { 0 };
+	struct vcpu *v = (void *)1;
+	int ret = sandbox__load_dir(sb, dir, &cfg, &v, why);
+
+	assert_null(v);
+	return ret;
+}
+
+static void test_load(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct why why = { "" };
+	struct snapshot *s;
+	struct region *a;
+	char buf[8] = "";
+
+	(void)state;
+	make_dir();
+	assert_int_equal(load(sb, &why), 0);
+	assert_int_equal(sb->nr, 2);
+	a = sandbox__find(sb, "a", NULL);
+	assert_non_null(a);
+	assert_int_equal(a->mem_size, 4 * PAGE);
+	assert_true(a->guest_ro);
+	assert_int_equal(t_read(a, buf, 5, 2 * PAGE), 5);
+	assert_memory_equal(buf, "hello", 5);
+	/* Only the data was copied: one page, the rest holes. */
+	assert_int_equal(region__resident(a), PAGE);
+	assert_int_equal(t_seek_data(a, 0), 2 * PAGE);
+	region__put(a);
+	s = snapshot__find(&sb->snaps, "snap");
+	assert_non_null(s);
+	assert_int_equal(s->nr, 2);
+	assert_null(s->cpu);
+	snapshot__put(s);
+	sandbox__free(sb);
+}
+
+/* damaged(CMD, ERR, WANT): after CMD (run in the directory), refused. */
+static void damaged(const char *cmd, int err, const char *want)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct why why = { "" };
+	char line[512];
+
+	make_dir();
+	snprintf(line, sizeof(line), "cd %s && %s", dir, cmd);
+	assert_int_equal(system(line), 0);
+	assert_int_equal(load(sb, &why), err);
+	if (!strstr(why.msg, want))
+		fail_msg("%s: reason '%s' lacks '%s'", cmd, why.msg, want);
+	/* Checked before anything was built. */
+	assert_int_equal(sb->nr, 0);
+	assert_int_equal(sb->snaps.nr, 0);
+	sandbox__free(sb);
+}
+
+static void test_damage(void **state)
+{
+	(void)state;
+	damaged("rm vcpu_state", ENOENT, "snap/vcpu_state: No such file");
+	damaged("rm info", ENOENT, "snap/info");
+	damaged("rm a/access", ENOENT, "snap/a/access");
+	damaged("truncate -s 4096 a/contents", EINVAL,
+		"a/contents: 4096 bytes, mem_size says 16384: truncated");
+	damaged("truncate -s 32768 a/contents", EINVAL, "the sizes disagree");
+	damaged("echo 8192 > b/mem_size", EINVAL, "b/raw_size");
+	damaged("echo 0x1001 > b/guest_addr", EINVAL, "b/guest_addr");
+	damaged("echo 0x100000 > a/guest_addr; echo 0x102000 > b/guest_addr",
+		EINVAL, "the guest ranges overlap");
+	damaged("printf x | dd of=vcpu_state bs=1 seek=40 conv=notrunc "
+		"status=none", EINVAL, "vcpu_state: CRC-32");
+	damaged("printf '\\003' | dd of=vcpu_state bs=1 seek=8 conv=notrunc "
+		"status=none", EINVAL, "vcpu_state: format version 3");
+	damaged("mkdir 'bad name'", EINVAL, "not a region name");
+	damaged("rm -r a b", EINVAL, "no region directories");
+	/* A FIFO would block a read: refused without opening it blocking. */
+	damaged("rm b/mem_size && mkfifo b/mem_size", EINVAL,
+		"b/mem_size: not a regular file");
+	damaged("rm a/contents && mkfifo a/contents", EINVAL,
+		"a/contents: not a regular file");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_damage),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
