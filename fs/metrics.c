@@ -80,14 +80,17 @@ static void regions(struct sbuf *b, const struct vm_layout *l)
 	static const char *const metric[] = {
 		"regionfs_region_mem_size_bytes",
 		"regionfs_region_resident_bytes",
+		"regionfs_region_dirty_pages",
 	};
 	static const char *const help[] = {
 		"Usable bytes of the region, guard pages excluded.",
 		"Bytes of memory the region really holds (its memfd's blocks).",
+		"Pages written since the last clear of dirty (the guest's as of "
+		"the last fetch of its log; kept as pages are stamped, O(1)).",
 	};
 	unsigned nr = 0;
 
-	for (unsigned m = 0; m < 2; m++) {
+	for (unsigned m = 0; m < 3; m++) {
 		struct region *r;
 
 		head(b, metric[m], "gauge", help[m]);
@@ -104,7 +107,8 @@ static void regions(struct sbuf *b, const struct vm_layout *l)
 				     region__kind_name(region__kind(r)), gpa,
 				     map ? (map->ro ? "ro" : "rw") : "none",
 				     m == 0 ? region__mem_size(r) :
-				     region__resident(r));
+				     m == 1 ? region__resident(r) :
+				     dirty__pages(&r->dirty));
 			region__put(r);
 			nr = i + 1;
 		}
@@ -169,7 +173,7 @@ static const char *errno_label(int e)
 
 static void controls(struct sbuf *b)
 {
-	uint64_t busy = 0;
+	uint64_t busy = 0, waits, ebusy;
 
 	head(b, "regionfs_control_writes_total", "counter",
 	     "Control writes by file and result: ok, or the errno of the refusal.");
@@ -197,6 +201,14 @@ static void controls(struct sbuf *b)
 	head(b, "regionfs_ebusy_total", "counter",
 	     "Control writes refused with EBUSY (exclusivity not available).");
 	sbuf__printf(b, "regionfs_ebusy_total %" PRIu64 "\n", busy);
+	region__exclusive_stats(&waits, &ebusy);
+	head(b, "regionfs_exclusive_waits_total", "counter",
+	     "Exclusive operations that waited for host accesses to drain.");
+	sbuf__printf(b, "regionfs_exclusive_waits_total %" PRIu64 "\n", waits);
+	head(b, "regionfs_exclusive_busy_total", "counter",
+	     "Exclusive operations refused with EBUSY (the guest ran, or the "
+	     "bounded wait ran out).");
+	sbuf__printf(b, "regionfs_exclusive_busy_total %" PRIu64 "\n", ebusy);
 }
 
 static void vcpu(struct sbuf *b)

@@ -164,6 +164,7 @@ static void count_new_page(struct dirty *d, uint64_t p)
 	bool right = p + 1 < d->npages && page_dirty(d, d->cleared, p + 1);
 	uint64_t a = digits(d, p), b = digits(d, p + 1);
 
+	d->pages++;
 	if (!left && !right) {
 		d->runs++;
 		d->digits += a + b;
@@ -259,6 +260,7 @@ void dirty__clear(struct dirty *d)
 	__atomic_store_n(&d->cleared, dirty__boundary(), __ATOMIC_RELEASE);
 	d->runs = 0;
 	d->digits = 0;
+	d->pages = 0;
 	pthread_mutex_unlock(&d->runs_lock);
 }
 
@@ -286,6 +288,20 @@ void dirty__record(struct dirty *d, uint64_t *runs, uint64_t *digits_out)
 		*digits_out = d->digits;
 		pthread_mutex_unlock(&d->runs_lock);
 	}
+}
+
+uint64_t dirty__pages(struct dirty *d)
+{
+	uint64_t n = __atomic_load_n(&d->npages, __ATOMIC_ACQUIRE), pages;
+
+	if (!d->track)
+		return 0;
+	if (dirty__all_since(d, __atomic_load_n(&d->cleared, __ATOMIC_ACQUIRE)))
+		return n;
+	pthread_mutex_lock(&d->runs_lock);
+	pages = d->pages;
+	pthread_mutex_unlock(&d->runs_lock);
+	return pages;
 }
 
 /* The first page at or after p stamped above since, or npages. */

@@ -46,6 +46,7 @@ struct dirty {
 	pthread_mutex_t runs_lock;
 	uint64_t runs;
 	uint64_t digits;
+	uint64_t pages;		/* pages dirty since cleared, by stamps */
 };
 
 /* Whether new memory (and its KVM slots) is tracked; default true. */
@@ -90,5 +91,7 @@ bool dirty__all_since(struct dirty *d, uint32_t since);
  * digits in their first and end byte offsets.  O(1).
  */
 void dirty__record(struct dirty *d, uint64_t *runs, uint64_t *digits);
+/* Pages written since the last clear (as of the last harvest), O(1). */
+uint64_t dirty__pages(struct dirty *d);
 
 #endif

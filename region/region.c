@@ -275,6 +275,15 @@ void region__shared_end(struct region *r)
 	pthread_rwlock_unlock(&r->lock);
 }
 
+/* Exclusive operations that had to wait, and those refused EBUSY. */
+static _Atomic uint64_t excl_waits, excl_busy;
+
+void region__exclusive_stats(uint64_t *waits, uint64_t *busy)
+{
+	*waits = atomic_load(&excl_waits);
+	*busy = atomic_load(&excl_busy);
+}
+
 int region__exclusive_begin(struct region *r, struct why *why)
 {
 	int ret;
@@ -283,10 +292,18 @@ int region__exclusive_begin(struct region *r, struct why *why)
 		return why__set(why, EPERM, "the region is readonly (a "
 				"snapshot's copy)");
 	/* A running vCPU holds every mapped region: refuse at once. */
-	if (region__guest_running(r))
+	if (region__guest_running(r)) {
+		atomic_fetch_add(&excl_busy, 1);
 		return why__set(why, EBUSY, "the vCPU is running and the "
 				"region is mapped (pause first)");
-	ret = lock__wr(&r->lock, REGION_EXCL_WAIT_MS);
+	}
+	ret = pthread_rwlock_trywrlock(&r->lock);
+	if (ret == EBUSY) {
+		atomic_fetch_add(&excl_waits, 1);
+		ret = lock__wr(&r->lock, REGION_EXCL_WAIT_MS);
+	}
+	if (ret == EBUSY)
+		atomic_fetch_add(&excl_busy, 1);
 	if (ret == EBUSY)
 		return why__set(why, EBUSY, "host accesses did not drain "
 				"within %d ms", REGION_EXCL_WAIT_MS);

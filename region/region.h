@@ -168,6 +168,8 @@ bool region__guest_running(struct region *r);
 int region__shared_begin(struct region *r);
 void region__shared_end(struct region *r);
 int region__exclusive_begin(struct region *r, struct why *why);
+/* Exclusive operations so far that waited for host accesses, and EBUSYs. */
+void region__exclusive_stats(uint64_t *waits, uint64_t *busy);
 void region__exclusive_end(struct region *r);
 
 /*

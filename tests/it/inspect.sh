@@ -328,6 +328,13 @@ echo 1 >"$MNT/spare/zero"
 expect_eq "an accepted write counts" "$(metric regionfs_control_writes_total file=zero result=ok)" 1
 dd if=/dev/urandom of="$MNT/spare/contents" bs=4K count=3 conv=notrunc status=none
 expect_eq "spare's resident bytes" "$(metric regionfs_region_resident_bytes region=spare)" $((3 * 4096))
+echo 0 >"$MNT/spare/dirty"
+expect_eq "spare's dirty pages after a clear" "$(metric regionfs_region_dirty_pages region=spare)" 0
+errno_of fill "$MNT/spare/contents" 11 $((20 * 4096)) 8192 >/dev/null
+errno_of fill "$MNT/spare/contents" 11 $((40 * 4096)) 1 >/dev/null
+expect_eq "spare's dirty pages" "$(metric regionfs_region_dirty_pages region=spare)" 3
+[ "$(metric regionfs_exclusive_busy_total)" -ge 1 ] ||
+	bad "the refused zero of a running guest's region is not in exclusive_busy_total"
 w0=$(metric regionfs_fuse_bytes_total op=write file=contents)
 # Write-only opens write through the daemon (dd with seek= opens read-write,
 # which is passed through and counted by nobody).
