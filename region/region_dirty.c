@@ -1,0 +1,88 @@
+/*
+ * The region's side of dirty tracking (region.h): host writes in bytes to
+ * the pages of dirty.h, the guest's writes fetched through the guard, and
+ * `echo 0 > dirty`.
+ */
+#include "region/region.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)
+{
+	uint64_t page = region__page_size();
+
+	if (!len || off >= r->mem_size)
+		return;
+	if (len > r->mem_size - off)
+		len = r->mem_size - off;
+	dirty__mark(&r->dirty, off / page, (off + len + page - 1) / page);
+	region__touch(r);
+}
+
+void region__dirty_hold(struct region *r)
+{
+	dirty__hold(&r->dirty);
+}
+
+void region__dirty_release(struct region *r)
+{
+	dirty__release(&r->dirty);
+	region__touch(r);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int region__dirty_harvest(struct region *r)
+{
+	int ret;
+
+	if (!r->dirty.track || !r->guard)
+		return 0;
+	ret = r->guard->harvest(r->guard_owner, r);
+	if (!ret)
+		atomic_store(&r->harvest_ms, mono_ms());
+	return ret;
+}
+
+uint64_t region__harvest_age_ms(struct region *r)
+{
+	uint64_t last = atomic_load(&r->harvest_ms);
+
+	return last ? mono_ms() - last : UINT64_MAX;
+}
+
+bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,
+			uint64_t *first, uint64_t *end)
+{
+	return dirty__next(&r->dirty, since, from, first, end);
+}
+
+int region__dirty_clear(struct region *r, struct why *why)
+{
+	int ret;
+
+	if (r->readonly)
+		return why__set(why, EPERM, "the region is readonly (a "
+				"snapshot's copy)");
+	if (!r->dirty.track)
+		return why__set(why, EOPNOTSUPP, "dirty tracking is off "
+				"(-o nodirty)");
+	ret = region__exclusive_begin(r, why);
+	if (ret)
+		return ret;
+	ret = region__dirty_harvest(r);
+	if (ret)
+		why__set(why, ret, "KVM_GET_DIRTY_LOG: %s", strerror(ret));
+	else
+		dirty__clear(&r->dirty);
+	region__exclusive_end(r);
+	return ret;
+}
