@@ -182,24 +182,29 @@ void region__put(struct region *r)
 	free(r);
 }
 
+/*
+ * A resize stores raw and mem_size atomically: these accessors may be
+ * called without the region's lock (metrics, stat), one word at a time;
+ * a consistent pair comes from region__geometry.
+ */
 uint8_t *region__raw_addr(const struct region *r)
 {
-	return r->raw;
+	return __atomic_load_n(&r->raw, __ATOMIC_ACQUIRE);
 }
 
 uint64_t region__raw_size(const struct region *r)
 {
-	return r->mem_size + 2 * region__page_size();
+	return region__mem_size(r) + 2 * region__page_size();
 }
 
 uint8_t *region__base_addr(const struct region *r)
 {
-	return r->raw + region__page_size();
+	return region__raw_addr(r) + region__page_size();
 }
 
 uint64_t region__mem_size(const struct region *r)
 {
-	return r->mem_size;
+	return __atomic_load_n(&r->mem_size, __ATOMIC_ACQUIRE);
 }
 
 uint8_t *region__host_region_base(const struct region *r)
@@ -209,7 +214,7 @@ uint8_t *region__host_region_base(const struct region *r)
 
 uint8_t *region__host_region_end(const struct region *r)
 {
-	return region__base_addr(r) + r->mem_size;
+	return region__base_addr(r) + region__mem_size(r);
 }
 
 /*
