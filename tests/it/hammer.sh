@@ -135,7 +135,8 @@ ops=$(sed -n 's/^ops \([0-9]*\).*/\1/p' "$WORK/hammer.out")
 read -r _ writes all < <(grep '^errors' "$WORK/hammer.out")
 logged=$(refusals_logged)
 say "errors: $all, of control writes $writes; refusals logged: $logged"
-[ "$logged" -ge "$writes" ] && [ "$logged" -le "$all" ] ||
+[ "$logged" -ge "$writes" ] || bad "refusals logged ($logged) fewer than refused writes ($writes)"
+[ "$logged" -le "$all" ] ||
 	bad "refusals logged ($logged) not between refused writes ($writes) and errors ($all)"
 REFUSALS=$logged
 finish

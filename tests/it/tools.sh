@@ -54,13 +54,17 @@ expect_load() {
 loads() {
 	say "loads of sparse images are exact"
 	make_images
-	fill && cp "$WORK/img" "$MNT/r/contents" || bad "cp failed"
+	fill
+	cp "$WORK/img" "$MNT/r/contents" || bad "cp failed"
 	expect_load "cp" "$WORK/img"
-	fill && cp --sparse=always "$WORK/img" "$MNT/r/contents" || bad "cp --sparse=always failed"
+	fill
+	cp --sparse=always "$WORK/img" "$MNT/r/contents" || bad "cp --sparse=always failed"
 	expect_load "cp --sparse=always" "$WORK/img"
-	fill && cp --sparse=always "$WORK/short" "$MNT/r/contents" || bad "cp of a short image failed"
+	fill
+	cp --sparse=always "$WORK/short" "$MNT/r/contents" || bad "cp of a short image failed"
 	expect_load "cp of a shorter image" "$WORK/short"
-	fill && dd if="$WORK/img" of="$MNT/r/contents" bs=1M status=none || bad "dd failed"
+	fill
+	dd if="$WORK/img" of="$MNT/r/contents" bs=1M status=none || bad "dd failed"
 	expect_load "dd" "$WORK/img"
 	# tar -xS: an archive holding r/contents, sparse, extracted into the
 	# mount.  --overwrite: by default tar opens with O_EXCL and, on
@@ -70,13 +74,17 @@ loads() {
 	chown --reference="$MNT/r/contents" "$WORK/stage/r/contents"
 	chmod --reference="$MNT/r/contents" "$WORK/stage/r/contents"
 	tar -cSf "$WORK/img.tar" -C "$WORK/stage" r/contents
-	fill && tar -xS --overwrite -f "$WORK/img.tar" -C "$MNT" r/contents || bad "tar -xS failed"
+	fill
+	tar -xS --overwrite -f "$WORK/img.tar" -C "$MNT" r/contents || bad "tar -xS failed"
 	expect_load "tar -xS" "$WORK/img"
-	fill && tar -xpS --overwrite -f "$WORK/img.tar" -C "$MNT" r/contents || bad "tar -xpS failed"
+	fill
+	tar -xpS --overwrite -f "$WORK/img.tar" -C "$MNT" r/contents || bad "tar -xpS failed"
 	expect_load "tar -xpS (owner and mode kept)" "$WORK/img"
-	fill && rsync --inplace "$WORK/img" "$MNT/r/contents" || bad "rsync --inplace failed"
+	fill
+	rsync --inplace "$WORK/img" "$MNT/r/contents" || bad "rsync --inplace failed"
 	expect_load "rsync --inplace" "$WORK/img"
-	fill && rsync --inplace --sparse "$WORK/short" "$MNT/r/contents" || bad "rsync --inplace --sparse failed"
+	fill
+	rsync --inplace --sparse "$WORK/short" "$MNT/r/contents" || bad "rsync --inplace --sparse failed"
 	expect_load "rsync --inplace --sparse of a shorter image" "$WORK/short"
 	# A patch keeps its meaning: dd conv=notrunc changes those bytes only.
 	printf 'patch' | dd of="$MNT/r/contents" bs=1 seek=100 conv=notrunc status=none
@@ -128,7 +136,8 @@ copies() {
 	rsync -a "$dir/" "$out/rsync/" || bad "$what: rsync -a failed"
 	"${diff[@]}" "$dir" "$out/rsync" >/dev/null || bad "$what: diff -r after rsync -a"
 	tar -cSf "$out.tar" -C "$(dirname "$dir")" "$(basename "$dir")" || bad "$what: tar -cS failed"
-	mkdir "$out/tar" && tar -xSf "$out.tar" -C "$out/tar" || bad "$what: tar -x failed"
+	mkdir "$out/tar"
+	tar -xSf "$out.tar" -C "$out/tar" || bad "$what: tar -x failed"
 	"${diff[@]}" "$dir" "$out/tar/$(basename "$dir")" >/dev/null || bad "$what: diff -r after tar"
 }
 
