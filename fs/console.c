@@ -17,12 +17,17 @@ static void console_read(fuse_req_t req, struct handle *h, size_t size,
 {
 	char *buf;
 
-	(void)h;
+	size_t n = 0;
+
 	buf = fs_read_start(req, off, &size);
-	if (buf)
-		fuse_reply_buf(req, buf, rfs.vcpu ?
-			       vcpu__console_read(rfs.vcpu, buf, size,
-						  (uint64_t)off) : 0);
+	if (!buf)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (rfs.vcpu)
+		n = vcpu__console_read(rfs.vcpu, buf, size, (uint64_t)off,
+				       &h->skip);
+	pthread_mutex_unlock(&h->lock);
+	fuse_reply_buf(req, buf, n);
 }
 
 static uint64_t console_size(struct handle *h)

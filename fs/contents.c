@@ -94,14 +94,20 @@ static int choose_path(struct handle *h, int acc, bool *pt)
 
 	pthread_mutex_lock(&backing_lock);
 	e = pt_get(h->n.ino);
-	if (!e || e->resizing) {
+	/* Only a passthrough open could keep the memfd a resize replaces. */
+	if (!e || (e->resizing && rfs.passthrough && !rfs.no_passthrough)) {
 		pthread_mutex_unlock(&backing_lock);
 		if (e)
 			fs_log("%s/contents: open refused: a resize is under way",
 			       r->name);
 		return e ? EBUSY : ENOMEM;
 	}
-	*pt = rfs.passthrough && !rfs.no_passthrough;
+	/*
+	 * A snapshot's copy is served by the daemon only: a mapping of it
+	 * would keep its memory after its last close and after rmdir,
+	 * outside max_snapshot_total.
+	 */
+	*pt = rfs.passthrough && !rfs.no_passthrough && !r->readonly;
 	if (*pt && !e->backing_id) {
 		int id = passthrough__open_backing(r->memfd);
 
@@ -111,13 +117,17 @@ static int choose_path(struct handle *h, int acc, bool *pt)
 	if (*pt) {
 		e->backing_opens++;
 		h->backing_id = e->backing_id;
-		h->pt_writer = acc == O_RDWR;
-		/* Its writes may never reach us: every page may be dirty. */
-		if (h->pt_writer)
-			region__dirty_hold(r);
+		/*
+		 * Its writes, and those of a mapping of it that may outlive
+		 * it, never reach us: every page counts as written from now
+		 * until a resize replaces this memory.
+		 */
+		if (acc == O_RDWR)
+			region__writer_open(r);
 	} else {
 		e->daemon_opens++;
 	}
+	h->counted = true;
 	pthread_mutex_unlock(&backing_lock);
 	return 0;
 }
@@ -143,10 +153,16 @@ static int contents_open(fuse_req_t req, struct handle *h,
 	int acc = fi->flags & O_ACCMODE, ret = 0;
 	bool pt;
 
-	if ((fi->flags & O_TRUNC) && acc != O_RDONLY)
+	h->acc_flags = fi->flags;
+
+	/*
+	 * The path first, so that a refusal changes nothing; then O_TRUNC,
+	 * whatever the access mode (the kernel checked the permission); a
+	 * refused truncate is undone by the release the caller makes.
+	 */
+	ret = choose_path(h, acc, &pt);
+	if (!ret && (fi->flags & O_TRUNC))
 		ret = truncate_at_open(h->n.r);
-	if (!ret)
-		ret = choose_path(h, acc, &pt);
 	if (ret)
 		return ret;
 	/*
@@ -171,6 +187,8 @@ static void contents_release(struct handle *h)
 {
 	struct pt_inode *e;
 
+	if (!h->counted)
+		return;	/* refused before choose_path counted it */
 	pthread_mutex_lock(&backing_lock);
 	e = *pt_slot(h->n.ino);
 	if (e && !h->backing_id) {
@@ -181,8 +199,9 @@ static void contents_release(struct handle *h)
 	}
 	pt_drop(h->n.ino);
 	pthread_mutex_unlock(&backing_lock);
-	if (h->pt_writer)
-		region__dirty_release(h->n.r);
+	/* What a read-write opener wrote, it wrote by now at the latest. */
+	if ((h->acc_flags & O_ACCMODE) == O_RDWR && h->backing_id)
+		region__writer_close(h->n.r);
 }
 
 int contents__resize_begin(fuse_ino_t ino)
@@ -330,7 +349,7 @@ static void contents_stat(struct node *n, struct stat *st)
 	 * time is now, as procfs says of its live files.
 	 */
 	if ((region__guest_running(n->r) && !n->r->guest_ro) ||
-	    atomic_load(&n->r->dirty.untracked) > 0)
+	    region__writer_is_open(n->r))
 		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 	if (st->st_ctim.tv_sec < st->st_mtim.tv_sec ||
 	    (st->st_ctim.tv_sec == st->st_mtim.tv_sec &&

@@ -20,7 +20,6 @@
 static int dirty_open(fuse_req_t req, struct handle *h,
 		      struct fuse_file_info *fi)
 {
-	pthread_mutex_init(&h->lock, NULL);
 	/* Generated text: never cached. */
 	fi->direct_io = 1;
 	return fuse_reply_open(req, fi);
@@ -73,11 +72,6 @@ static uint64_t dirty_size(struct handle *h)
 	return dirty_text__size(h->n.r);
 }
 
-static void dirty_release(struct handle *h)
-{
-	pthread_mutex_destroy(&h->lock);
-}
-
 static void dirty_stat(struct node *n, struct stat *st)
 {
 	st->st_size = (off_t)dirty_text__size(n->r);
@@ -89,5 +83,4 @@ const struct node_ops dirty_ops = {
 	.read = dirty_read,
 	.write = attr__write,
 	.size = dirty_size,
-	.release = dirty_release,
 };

@@ -9,10 +9,15 @@ static void log_read(fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
 	char *buf;
 
-	(void)h;
+	size_t n;
+
 	buf = fs_read_start(req, off, &size);
-	if (buf)
-		fuse_reply_buf(req, buf, fs_log_read(buf, size, (uint64_t)off));
+	if (!buf)
+		return;
+	pthread_mutex_lock(&h->lock);
+	n = fs_log_read(buf, size, (uint64_t)off, &h->skip);
+	pthread_mutex_unlock(&h->lock);
+	fuse_reply_buf(req, buf, n);
 }
 
 static uint64_t log_size(struct handle *h)

@@ -69,7 +69,6 @@ static int render_into(struct sbuf *b, longtext_render *render,
 int longtext__open(fuse_req_t req, struct handle *h,
 		   struct fuse_file_info *fi)
 {
-	pthread_mutex_init(&h->lock, NULL);
 	/* Generated: never cached, rendered at offset 0. */
 	fi->direct_io = 1;
 	return fuse_reply_open(req, fi);
@@ -136,5 +135,4 @@ void longtext__release(struct handle *h)
 		free(t->buf);
 	free(t);
 	h->priv = NULL;
-	pthread_mutex_destroy(&h->lock);
 }

@@ -127,9 +127,12 @@ struct handle {
 	char text[ATTR_TEXT_MAX];
 	/* contents: its passthrough backing (0 when not used). */
 	int backing_id;
-	bool pt_writer;		/* a writer that passthrough took over */
+	bool counted;		/* its path is counted: release undoes it */
+	int acc_flags;		/* the open's flags */
 	/* dirty: where this open is in the text, under lock. */
 	struct dirty_cursor cursor;
+	/* log, console: how far this open was moved past dropped bytes. */
+	uint64_t skip;
 	pthread_mutex_t lock;
 	/* A kind's own state for this open (regs, core, ...), under lock. */
 	void *priv;

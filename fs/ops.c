@@ -24,6 +24,7 @@ static void drop_handle(struct handle *h)
 	if (h->n.ops->release)
 		h->n.ops->release(h);
 	node__put(&h->n);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
 
@@ -71,6 +72,8 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	h->n = n;
+	/* Two requests on one open file: a kind that keeps state locks it. */
+	pthread_mutex_init(&h->lock, NULL);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	if (h->n.ops->open) {
 		ret = h->n.ops->open(req, h, fi);

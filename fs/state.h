@@ -46,7 +46,8 @@ void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define LOG_RING_SIZE (64 * 1024)
 int fs_log_init(void);
 uint64_t fs_log_end(void);
-size_t fs_log_read(void *buf, size_t len, uint64_t off);
+/* The log from off, for a reader whose skip is *skip (see ring__read). */
+size_t fs_log_read(void *buf, size_t len, uint64_t off, uint64_t *skip);
 /*
  * Say, in one line, where the log goes from now on (detach: once the
  * daemon has left the terminal), mount being the mountpoint.

@@ -20,33 +20,40 @@ int text__render(struct handle *h)
 void text__read(fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
 	char text[ATTR_TEXT_MAX];
-	int n;
+	int n = 0;
 
-	if (off == 0) {
+	/* A read at 0 renders anew while another may copy: one at a time. */
+	pthread_mutex_lock(&h->lock);
+	if (off == 0)
 		n = text__render(h);
-		if (n < 0) {
-			fuse_reply_err(req, -n);
-			return;
-		}
-	}
-	if (off < 0 || (size_t)off >= h->len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (size > h->len - (size_t)off)
+	if (n < 0 || off < 0 || (size_t)off >= h->len) {
+		size = 0;
+	} else if (size > h->len - (size_t)off) {
 		size = h->len - (size_t)off;
+	}
 	/*
-	 * Reply from a copy: once the kernel has the bytes the reader may
-	 * close, and the release may free h while writev is still returning.
+	 * Reply from a copy, unlocked: once the kernel has the bytes the
+	 * reader may close, and the release may free h while writev is
+	 * still returning.
 	 */
-	memcpy(text, h->text + off, size);
-	fuse_reply_buf(req, text, size);
+	if (size)
+		memcpy(text, h->text + off, size);
+	pthread_mutex_unlock(&h->lock);
+	if (n < 0)
+		fuse_reply_err(req, -n);
+	else
+		fuse_reply_buf(req, text, size);
 }
 
 /* What a read at offset 0 would render now. */
 uint64_t text__size(struct handle *h)
 {
-	return text__render(h) < 0 ? 0 : h->len;
+	uint64_t len;
+
+	pthread_mutex_lock(&h->lock);
+	len = text__render(h) < 0 ? 0 : h->len;
+	pthread_mutex_unlock(&h->lock);
+	return len;
 }
 
 int text__value(const char *file, const char *buf, size_t len, off_t off,

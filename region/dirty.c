@@ -242,16 +242,14 @@ void dirty__mark_bits(struct dirty *d, const uint64_t *bits, uint64_t npages)
 	}
 }
 
-void dirty__hold(struct dirty *d)
+void dirty__unseen(struct dirty *d)
 {
-	atomic_fetch_add(&d->untracked, 1);
+	atomic_store(&d->unseen, true);
 }
 
-void dirty__release(struct dirty *d)
+void dirty__reset_unseen(struct dirty *d)
 {
-	/* Whatever it wrote, it wrote before now. */
-	dirty__mark_all(d);
-	atomic_fetch_sub(&d->untracked, 1);
+	atomic_store(&d->unseen, false);
 }
 
 void dirty__clear(struct dirty *d)
@@ -267,7 +265,7 @@ void dirty__clear(struct dirty *d)
 bool dirty__all_since(struct dirty *d, uint32_t since)
 {
 	/* track, not stamps: a stat asks without the region's lock. */
-	return !d->track || atomic_load(&d->untracked) > 0 ||
+	return !d->track || atomic_load(&d->unseen) ||
 	       atomic_load(&d->floor) > since;
 }
 

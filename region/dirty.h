@@ -36,7 +36,11 @@ struct dirty {
 	_Atomic uint32_t *groups;	/* the highest stamp of each group */
 	_Atomic uint32_t floor;
 	uint32_t cleared;	/* the epoch of the last `echo 0 > dirty` */
-	atomic_int untracked;	/* open writers whose writes we cannot see */
+	/*
+	 * A writer nobody sees may still be writing (a mapping outlives its
+	 * open): every page counts as written until the memory is replaced.
+	 */
+	atomic_bool unseen;
 	/*
 	 * The runs of pages stamped above cleared, counted as pages become
 	 * dirty (a page does once per clear): how many runs, and the hex
@@ -72,9 +76,12 @@ void dirty__mark(struct dirty *d, uint64_t first, uint64_t end);
 void dirty__mark_all(struct dirty *d);
 /* From a KVM dirty log: bit p of bits is page p. */
 void dirty__mark_bits(struct dirty *d, const uint64_t *bits, uint64_t npages);
-/* A writer nobody can see: every page counts as written meanwhile. */
-void dirty__hold(struct dirty *d);
-void dirty__release(struct dirty *d);
+/*
+ * A writer nobody can see, which may go on writing for good (a mapping):
+ * every page counts as written until dirty__reset_unseen.
+ */
+void dirty__unseen(struct dirty *d);
+void dirty__reset_unseen(struct dirty *d);
 /* Start the record of `dirty` over: the caller holds the memory exclusive. */
 void dirty__clear(struct dirty *d);
 

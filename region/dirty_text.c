@@ -53,17 +53,31 @@ static bool next_line(struct region *r, struct dirty_cursor *c)
 	return true;
 }
 
-/* Hand out bytes from the text at c->pos on; skip ones before off. */
+/* Lines generated while holding the region shared, at most. */
+#define LINES_PER_HOLD 1024
+
+/*
+ * Hand out bytes from the text at c->pos on, skipping ones before off,
+ * for at most LINES_PER_HOLD new lines; *end says the text ended.
+ */
 static size_t produce(struct region *r, struct dirty_cursor *c, char *buf,
-		      size_t len, uint64_t off)
+		      size_t len, uint64_t off, bool *end)
 {
+	unsigned lines = 0;
 	size_t done = 0;
 
+	*end = false;
 	while (done < len) {
 		size_t take;
 
-		if (c->line_off == c->line_len && !next_line(r, c))
-			break;
+		if (c->line_off == c->line_len) {
+			if (lines++ == LINES_PER_HOLD)
+				break;
+			if (!next_line(r, c)) {
+				*end = true;
+				break;
+			}
+		}
 		take = c->line_len - c->line_off;
 		if (c->pos < off) {
 			/* Before the offset asked for: skip. */
@@ -103,11 +117,18 @@ int dirty_text__read(struct region *r, struct dirty_cursor *c, char *buf,
 		if (ret)
 			return ret;
 	}
-	/* The stamp arrays only change under exclusive: hold them still. */
-	ret = region__shared_begin(r);
-	if (ret)
-		return ret;
-	*done = produce(r, c, buf, len, off);
-	region__shared_end(r);
+	/*
+	 * The stamp arrays only change under exclusive: hold them still,
+	 * a batch of lines at a time, so that a read far from the cursor
+	 * (which walks from the top) never keeps a control write waiting.
+	 */
+	for (bool end = false; !end && *done < len;) {
+		ret = region__shared_begin(r);
+		if (ret)
+			return *done ? 0 : ret;
+		*done += produce(r, c, buf + *done, len - *done, off + *done,
+				 &end);
+		region__shared_end(r);
+	}
 	return 0;
 }

@@ -500,8 +500,12 @@ int region__resize_locked(struct region *r, uint64_t size)
 		close(fd);
 		return ret;
 	}
-	/* The pages past the old end or the new one changed: say so. */
+	/*
+	 * The pages past the old end or the new one changed: say so.  New
+	 * memory: no mapping of the old one writes this one.
+	 */
 	dirty__mark_all(&r->dirty);
+	dirty__reset_unseen(&r->dirty);
 	atomic_fetch_add(&r->geo_seq, 1);
 	munmap(r->raw, r->mem_size + 2 * region__page_size());
 	close(r->memfd);
@@ -525,17 +529,25 @@ int region__resize(struct region *r, uint64_t size, struct why *why)
 	return ret;
 }
 
+/* Held shared: a resize replaces the memfd, and closes the old one. */
 static int seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 {
 	off_t p;
+	int ret = region__shared_begin(r);
 
-	if (off >= r->mem_size)
-		return ENXIO;
-	p = lseek(r->memfd, (off_t)off, whence);
-	if (p < 0)
-		return errno;
-	*pos = (uint64_t)p;
-	return 0;
+	if (ret)
+		return ret;
+	if (off >= r->mem_size) {
+		ret = ENXIO;
+	} else {
+		p = lseek(r->memfd, (off_t)off, whence);
+		if (p < 0)
+			ret = errno;
+		else
+			*pos = (uint64_t)p;
+	}
+	region__shared_end(r);
+	return ret;
 }
 
 int region__seek_data(struct region *r, uint64_t off, uint64_t *pos)

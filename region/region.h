@@ -35,6 +35,12 @@
  */
 #define REGION_SIZE_MAX (1ULL << 40)
 
+/*
+ * A host write of more pages than this marks the whole region dirty rather
+ * than stamp each (16 MiB of 4 KiB pages): the cost stays bounded.
+ */
+#define DIRTY_MARK_MAX_PAGES 4096
+
 /* How long an exclusive operation waits for host accesses to drain. */
 #define REGION_EXCL_WAIT_MS 500
 /* How long a host access waits for an exclusive operation to finish. */
@@ -118,6 +124,7 @@ struct region {
 	uint64_t charged;
 	/* The resident bytes last read (region__geometry). */
 	_Atomic uint64_t resident_seen;
+	atomic_int writers;	/* read-write openers of the memfd itself */
 };
 
 /* What a resize changes, read consistently without the region's lock. */
@@ -218,8 +225,17 @@ void region__times(struct region *r, struct timespec *mtime,
  */
 /* Host writes the region cannot see ([off, off + len), or a writer). */
 void region__dirty_mark(struct region *r, uint64_t off, uint64_t len);
-void region__dirty_hold(struct region *r);
-void region__dirty_release(struct region *r);
+/*
+ * A read-write opener of the memfd itself (a passthrough open, which may
+ * mmap): its writes, and those of a mapping that outlives it, are never
+ * seen, so every page counts as written from its open until a resize
+ * gives the region new memory.  While it is open the times read as now;
+ * after, the time of its close (as tmpfs, which a mapping's writes do not
+ * date either).
+ */
+void region__writer_open(struct region *r);
+void region__writer_close(struct region *r);
+bool region__writer_is_open(struct region *r);
 /*
  * Fetch the guest's writes into the stamps (nothing to do when unmapped
  * or untracked).  The caller holds the region shared or exclusive.

@@ -17,19 +17,34 @@ void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)
 		return;
 	if (len > r->mem_size - off)
 		len = r->mem_size - off;
-	dirty__mark(&r->dirty, off / page, (off + len + page - 1) / page);
+	/*
+	 * Stamping costs a word per page: past a bound (a truncate or a
+	 * restore of a large range) every page is marked at once instead,
+	 * which says more than was written, never less.
+	 */
+	if (len / page > DIRTY_MARK_MAX_PAGES)
+		dirty__mark_all(&r->dirty);
+	else
+		dirty__mark(&r->dirty, off / page, (off + len + page - 1) / page);
 	region__touch(r);
 }
 
-void region__dirty_hold(struct region *r)
+void region__writer_open(struct region *r)
 {
-	dirty__hold(&r->dirty);
+	dirty__unseen(&r->dirty);
+	atomic_fetch_add(&r->writers, 1);
+	region__touch(r);
 }
 
-void region__dirty_release(struct region *r)
+void region__writer_close(struct region *r)
 {
-	dirty__release(&r->dirty);
 	region__touch(r);
+	atomic_fetch_sub(&r->writers, 1);
+}
+
+bool region__writer_is_open(struct region *r)
+{
+	return atomic_load(&r->writers) > 0;
 }
 
 static uint64_t mono_ms(void)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 int ring__init(struct ring *r, size_t max)
 {
@@ -33,13 +34,21 @@ void ring__put(struct ring *r, const void *p, size_t n)
 	r->end += n;
 }
 
-size_t ring__read(const struct ring *r, void *buf, size_t len, uint64_t off)
+size_t ring__read(const struct ring *r, void *buf, size_t len, uint64_t off,
+		  uint64_t *skip)
 {
 	uint64_t start = r->end > r->max ? r->end - r->max : 0;
 	size_t n = 0;
 
-	if (off < start)
+	off += *skip;
+	if (off < start) {
+		/*
+		 * This reader is behind the oldest kept byte: it goes on from
+		 * there, and so do its next (sequential) offsets.
+		 */
+		*skip += start - off;
 		off = start;
+	}
 	if (off < r->end) {
 		n = len < r->end - off ? len : (size_t)(r->end - off);
 		for (size_t i = 0; i < n; i++)

@@ -20,10 +20,13 @@ void ring__free(struct ring *r);
 /* Append; only the newest max bytes are kept. */
 void ring__put(struct ring *r, const void *p, size_t n);
 /*
- * The bytes at logical offset off: an offset before the kept window reads
- * from the window's start (a reader that fell behind resumes with the
- * oldest kept byte), one at or past the end reads 0 bytes.
+ * The bytes at logical offset off + *skip; at or past the end, 0 bytes.
+ * *skip is the reader's own (one per open, 0 at first): when its offset is
+ * before the oldest kept byte, *skip grows so that it reads from there, and
+ * its next offsets follow on.  So cat reads the kept bytes once from offset
+ * 0, tail -f that fell behind goes on, and nobody reads a byte twice.
  */
-size_t ring__read(const struct ring *r, void *buf, size_t len, uint64_t off);
+size_t ring__read(const struct ring *r, void *buf, size_t len, uint64_t off,
+		  uint64_t *skip);
 
 #endif

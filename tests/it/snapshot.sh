@@ -67,15 +67,24 @@ host_dirty() {
 	expect_eq "st_size of the long dirty" "$(stat -c %s "$MNT/a/dirty")" "$(wc -c <"$WORK/dirty.copy")"
 	echo 0 >"$MNT/a/dirty"
 	# A read-write open (dd with seek= makes one) is passed through and
-	# can write through a mapping nobody sees: every page counts.  (It
-	# writes the byte page 3 holds already.)
-	printf '\245' | dd of="$MNT/a/contents" bs=1 seek=$((3 * PAGE)) conv=notrunc status=none
+	# can write through a mapping nobody sees, even after its close:
+	# every page counts, cleared or not, until a resize (which gives the
+	# region new memory).  On a region of its own, rw.
+	mkdir "$MNT/rw" && echo 1M >"$MNT/rw/mem_size" || bad "mkdir rw failed"
+	printf '\245' | dd of="$MNT/rw/contents" bs=1 seek=$((3 * PAGE)) conv=notrunc status=none
 	if log_has 'contents read path: FUSE passthrough'; then
-		expect_eq "dirty after a read-write open" "$(dirty a)" "$(range 0 "$(attr a mem_size)")"
+		expect_eq "dirty after a read-write open" "$(dirty rw)" "$(range 0 $((1 << 20)))"
+		echo 0 >"$MNT/rw/dirty"
+		expect_eq "dirty cleared after a read-write open" "$(dirty rw)" "$(range 0 $((1 << 20)))"
+		echo 2M >"$MNT/rw/mem_size"
+		echo 0 >"$MNT/rw/dirty"
+		page rw 5 01
+		expect_eq "dirty after a resize" "$(dirty rw)" "$(range $((5 * PAGE)) $((6 * PAGE)))"
 	else
-		expect_eq "dirty after a read-write open" "$(dirty a)" "$(range $((3 * PAGE)) $((4 * PAGE)))"
+		expect_eq "dirty after a read-write open" "$(dirty rw)" "$(range $((3 * PAGE)) $((4 * PAGE)))"
 	fi
-	echo 0 >"$MNT/a/dirty"
+	expect_eq "the byte written read-write" "$(byte_at rw $((3 * PAGE)))" a5
+	rmdir "$MNT/rw"
 }
 
 snapshots() {

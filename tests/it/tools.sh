@@ -228,6 +228,44 @@ mmaps() {
 	EOF
 	)
 	expect_eq "O_DIRECT cleared by fcntl, then mmap" "$got" fresh
+	# A mapping outlives its open: what it writes after the close must
+	# still count, or a restore would keep bytes the snapshot lacks.
+	echo s3 >"$MNT/snapshot" || bad "snapshot s3 failed"
+	got=$($PY - "$MNT" <<-'EOF'
+		import mmap, os, sys
+		m = sys.argv[1]
+		fd = os.open(m + '/small/contents', os.O_RDWR)
+		mp = mmap.mmap(fd, 4096)
+		os.close(fd)
+		def w(path, v):
+		    f = os.open(m + '/' + path, os.O_WRONLY | os.O_TRUNC)
+		    os.write(f, v)
+		    os.close(f)
+		w('small/dirty', b'0')
+		w('snapshot', b's4')
+		before = os.pread(os.open(m + '/small/contents', os.O_RDONLY), 5, 0)
+		mp[0:5] = b'HELLO'
+		dirty = open(m + '/small/dirty').read()
+		w('restore', b's4')
+		after = os.pread(os.open(m + '/small/contents', os.O_RDONLY), 5, 0)
+		print('ok' if dirty.startswith('0x0-') and after == before else
+		      'WRONG dirty=%r after=%r before=%r' % (dirty, after, before))
+	EOF
+	)
+	expect_eq "a mapping's writes after close, then restore" "$got" ok
+	# O_TRUNC zeroes whatever the access mode (the kernel checked it).
+	errno_of fill "$MNT/small/contents" 5a 0 100 >/dev/null
+	$PY -c "import os; os.close(os.open('$MNT/small/contents', os.O_RDONLY | os.O_TRUNC))"
+	expect_eq "O_RDONLY|O_TRUNC zeroes" "$(head -c 100 "$MNT/small/contents" | tr -d '\0' | wc -c)" 0
+	# A snapshot's copy is served by the daemon: no mapping keeps its
+	# memory after rmdir.
+	expect_eq "mmap of a snapshot's copy" "$($PY -c "
+import mmap, os, errno
+fd = os.open('$MNT/snapshots/s3/small/contents', os.O_RDONLY)
+try:
+    mmap.mmap(fd, 4096, prot=mmap.PROT_READ); print('OK')
+except OSError as e:
+    print(errno.errorcode[e.errno])")" ENODEV
 	fio --name=mmap --filename="$MNT/r/contents" --ioengine=mmap --rw=randwrite \
 		--bs=4k --size=2M --verify=crc32c --do_verify=1 --output="$WORK/fio.out" \
 		>/dev/null 2>&1 || bad "fio --ioengine=mmap --verify=crc32c failed: $(tail -5 "$WORK/fio.out")"
@@ -239,6 +277,16 @@ logs() {
 	expect_refused r EINVAL 1 errno_of write "$MNT/r/zero" 2
 	tail -n 1 "$MNT/log" | grep -q 'r/zero: write .2. refused: write 1 to zero the region' ||
 		bad "tail MOUNT/log: '$(tail -n 1 "$MNT/log")'"
+	# Once the ring has dropped lines, cat reads what is kept once.
+	local i n0
+	n0=$(refusals_logged)
+	for i in $(seq 1500); do
+		printf '%s' "bad$i" >"$MNT/r/mem_size" 2>/dev/null || true
+	done
+	REFUSALS=$((REFUSALS + $(refusals_logged) - n0))
+	[ "$(stat -c %s "$MNT/log")" -gt 65536 ] || bad "the log did not wrap"
+	[ "$(cat "$MNT/log" | wc -c)" -le 65536 ] || bad "cat log read more than the ring keeps"
+	expect_eq "lines repeated by cat log" "$(cat "$MNT/log" | sort | uniq -d | wc -l)" 0
 }
 
 start_daemon --region r:4M --region small:64K -o reader_gid=$READER
