@@ -25,7 +25,7 @@ static void console_read(fuse_req_t req, struct handle *h, size_t size,
 	pthread_mutex_lock(&h->lock);
 	if (rfs.vcpu)
 		n = vcpu__console_read(rfs.vcpu, buf, size, (uint64_t)off,
-				       &h->skip);
+				       &h->reader);
 	pthread_mutex_unlock(&h->lock);
 	fuse_reply_buf(req, buf, n);
 }

@@ -117,13 +117,6 @@ static int choose_path(struct handle *h, int acc, bool *pt)
 	if (*pt) {
 		e->backing_opens++;
 		h->backing_id = e->backing_id;
-		/*
-		 * Its writes, and those of a mapping of it that may outlive
-		 * it, never reach us: every page counts as written from now
-		 * until a resize replaces this memory.
-		 */
-		if (acc == O_RDWR)
-			region__writer_open(r);
 	} else {
 		e->daemon_opens++;
 	}
@@ -153,8 +146,6 @@ static int contents_open(fuse_req_t req, struct handle *h,
 	int acc = fi->flags & O_ACCMODE, ret = 0;
 	bool pt;
 
-	h->acc_flags = fi->flags;
-
 	/*
 	 * The path first, so that a refusal changes nothing; then O_TRUNC,
 	 * whatever the access mode (the kernel checked the permission); a
@@ -170,6 +161,16 @@ static int contents_open(fuse_req_t req, struct handle *h,
 	 * the guest: they see the memory as it is, without taking the region
 	 * shared.
 	 */
+	if (pt && acc == O_RDWR) {
+		/*
+		 * Its writes, and those of a mapping of it that may outlive
+		 * it, never reach us: every page counts as written from now
+		 * (before the kernel can write) until a resize replaces this
+		 * memory.  Not before: a refused O_TRUNC wrote nothing.
+		 */
+		region__writer_open(h->n.r);
+		h->writer = true;
+	}
 	if (pt)
 		return passthrough__reply_open(req, fi, h->backing_id,
 					       acc == O_WRONLY);
@@ -200,7 +201,7 @@ static void contents_release(struct handle *h)
 	pt_drop(h->n.ino);
 	pthread_mutex_unlock(&backing_lock);
 	/* What a read-write opener wrote, it wrote by now at the latest. */
-	if ((h->acc_flags & O_ACCMODE) == O_RDWR && h->backing_id)
+	if (h->writer)
 		region__writer_close(h->n.r);
 }
 

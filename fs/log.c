@@ -15,7 +15,7 @@ static void log_read(fuse_req_t req, struct handle *h, size_t size, off_t off)
 	if (!buf)
 		return;
 	pthread_mutex_lock(&h->lock);
-	n = fs_log_read(buf, size, (uint64_t)off, &h->skip);
+	n = fs_log_read(buf, size, (uint64_t)off, &h->reader);
 	pthread_mutex_unlock(&h->lock);
 	fuse_reply_buf(req, buf, n);
 }

@@ -128,11 +128,11 @@ struct handle {
 	/* contents: its passthrough backing (0 when not used). */
 	int backing_id;
 	bool counted;		/* its path is counted: release undoes it */
-	int acc_flags;		/* the open's flags */
+	bool writer;		/* a read-write passthrough open (see dirty) */
 	/* dirty: where this open is in the text, under lock. */
 	struct dirty_cursor cursor;
-	/* log, console: how far this open was moved past dropped bytes. */
-	uint64_t skip;
+	/* log, console: where this open reads (see ring__read), under lock. */
+	struct ring_reader reader;
 	pthread_mutex_t lock;
 	/* A kind's own state for this open (regs, core, ...), under lock. */
 	void *priv;

@@ -81,13 +81,14 @@ uint64_t fs_log_end(void)
 	return end;
 }
 
-size_t fs_log_read(void *buf, size_t len, uint64_t off, uint64_t *skip)
+size_t fs_log_read(void *buf, size_t len, uint64_t off,
+		   struct ring_reader *rd)
 {
 	size_t n = 0;
 
 	pthread_mutex_lock(&log_lock);
 	if (log_ring.buf)
-		n = ring__read(&log_ring, buf, len, off, skip);
+		n = ring__read(&log_ring, buf, len, off, rd);
 	pthread_mutex_unlock(&log_lock);
 	return n;
 }

@@ -9,6 +9,7 @@
 #include <fuse_lowlevel.h>
 
 #include "region/sandbox/sandbox.h"
+#include "region/util/ring.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,8 +47,9 @@ void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define LOG_RING_SIZE (64 * 1024)
 int fs_log_init(void);
 uint64_t fs_log_end(void);
-/* The log from off, for a reader whose skip is *skip (see ring__read). */
-size_t fs_log_read(void *buf, size_t len, uint64_t off, uint64_t *skip);
+/* The log from off, for the reader rd (see ring__read). */
+size_t fs_log_read(void *buf, size_t len, uint64_t off,
+		   struct ring_reader *rd);
 /*
  * Say, in one line, where the log goes from now on (detach: once the
  * daemon has left the terminal), mount being the mountpoint.

@@ -437,7 +437,18 @@ int region__zero_from_locked(struct region *r, uint64_t off)
 	    fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)end, (off_t)(r->mem_size - end)) < 0)
 		return errno;
-	region__dirty_mark(r, off, r->mem_size - off);
+	/*
+	 * Stamping costs a word per page, and a punch costs next to nothing:
+	 * past a bound every page is marked at once instead, which says more
+	 * than was written, never less.  (Writes and restores stamp exactly:
+	 * a word per page they copy.)
+	 */
+	if ((r->mem_size - off) / page > DIRTY_MARK_MAX_PAGES) {
+		dirty__mark_all(&r->dirty);
+		region__touch(r);
+	} else {
+		region__dirty_mark(r, off, r->mem_size - off);
+	}
 	return 0;
 }
 

@@ -36,8 +36,8 @@
 #define REGION_SIZE_MAX (1ULL << 40)
 
 /*
- * A host write of more pages than this marks the whole region dirty rather
- * than stamp each (16 MiB of 4 KiB pages): the cost stays bounded.
+ * A truncate that cuts more pages than this marks the whole region dirty
+ * rather than stamp each (16 MiB of 4 KiB pages): its cost stays bounded.
  */
 #define DIRTY_MARK_MAX_PAGES 4096
 

@@ -17,15 +17,7 @@ void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)
 		return;
 	if (len > r->mem_size - off)
 		len = r->mem_size - off;
-	/*
-	 * Stamping costs a word per page: past a bound (a truncate or a
-	 * restore of a large range) every page is marked at once instead,
-	 * which says more than was written, never less.
-	 */
-	if (len / page > DIRTY_MARK_MAX_PAGES)
-		dirty__mark_all(&r->dirty);
-	else
-		dirty__mark(&r->dirty, off / page, (off + len + page - 1) / page);
+	dirty__mark(&r->dirty, off / page, (off + len + page - 1) / page);
 	region__touch(r);
 }
 

@@ -256,6 +256,39 @@ static void test_restore_dirty_only(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * A restore of a long run (more pages than a truncate would stamp) marks
+ * exactly what it wrote: a run of it must not make the rest of the region
+ * dirty, or every later restore would copy it whole.
+ */
+static void test_restore_long_run(void **state)
+{
+	const uint64_t run = DIRTY_MARK_MAX_PAGES + 1, pages = 3 * run;
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", pages * PAGE);
+	char expect[256];
+
+	(void)state;
+	take(sb, "s");
+	for (uint64_t p = 0; p < run; p++)
+		put_byte(a, p * PAGE, 0x5a);
+	put_byte(a, (pages - 1) * PAGE, 0x5b);
+	assert_int_equal(region__dirty_clear(a, NULL), 0);
+	for (uint64_t p = 0; p < run; p++)
+		put_byte(a, p * PAGE, 0x6a);
+	restore(sb, "s");
+	assert_int_equal(get_byte(a, 0), 0);
+	assert_int_equal(get_byte(a, (pages - 1) * PAGE), 0);
+	/* Written since the clear: the run (twice) and the restore's pages. */
+	snprintf(expect, sizeof(expect), "0x0-0x%llx\n0x%llx-0x%llx\n",
+		 (unsigned long long)(run * PAGE),
+		 (unsigned long long)((pages - 1) * PAGE),
+		 (unsigned long long)(pages * PAGE));
+	assert_string_equal(dirty_text(a, 4096), expect);
+	region__put(a);
+	sandbox__free(sb);
+}
+
 /* Two snapshots: restoring either gives its own bytes. */
 static void test_two_snapshots(void **state)
 {
@@ -470,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_dirty_untracked),
 		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_restore_dirty_only),
+		cmocka_unit_test(test_restore_long_run),
 		cmocka_unit_test(test_two_snapshots),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_limits),

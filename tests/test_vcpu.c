@@ -28,8 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A new reader's skip for vcpu__console_read (see ring__read). */
-#define NOSKIP ((uint64_t[]){ 0 })
+/* A new reader for vcpu__console_read (see ring__read). */
+#define NOSKIP (&(struct ring_reader){ 0 })
 
 #define KVM_PATH "/dev/kvm"
 #define RAM_GPA 0x100000
@@ -499,7 +499,8 @@ static void test_console_window(void **state)
 	struct fix *f = *state;
 	struct vcpu *v = start(f, "reporter", 64);
 	char buf[256];
-	uint64_t end, skip = 0;
+	uint64_t end;
+	struct ring_reader rd = { 0 };
 	ssize_t n;
 
 	assert_int_equal(vcpu__run(v), 0);
@@ -508,11 +509,14 @@ static void test_console_window(void **state)
 	assert_int_equal(vcpu__pause(v), 0);
 	end = vcpu__console_end(v);
 	assert_int_equal(end % 33, 0);
-	n = vcpu__console_read(v, buf, sizeof(buf), 0, &skip);
+	n = vcpu__console_read(v, buf, sizeof(buf), 0, &rd);
 	assert_int_equal(n, 64);
 	/* cat's next read, at 64: the end, not the same bytes again. */
-	assert_int_equal(skip, end - 64);
-	assert_int_equal(vcpu__console_read(v, buf + 200, 10, 64, &skip), 0);
+	assert_int_equal(rd.skip, end - 64);
+	assert_int_equal(vcpu__console_read(v, buf + 200, 10, 64, &rd), 0);
+	/* A seek on the same open: the logical offset, not moved. */
+	assert_int_equal(vcpu__console_read(v, buf + 200, 10, end - 5, &rd), 5);
+	assert_memory_equal(buf + 200, buf + 59, 5);
 	/* The window's start: byte end - 64, within a line of 33. */
 	assert_int_equal(vcpu__console_read(v, buf + 100, 64, end - 64, NOSKIP), 64);
 	assert_memory_equal(buf, buf + 100, 64);

@@ -20,12 +20,12 @@ uint64_t vcpu__console_end(struct vcpu *v)
 }
 
 size_t vcpu__console_read(struct vcpu *v, void *buf, size_t len,
-			  uint64_t off, uint64_t *skip)
+			  uint64_t off, struct ring_reader *rd)
 {
 	size_t n;
 
 	pthread_mutex_lock(&v->lock);
-	n = ring__read(&v->con, buf, len, off, skip);
+	n = ring__read(&v->con, buf, len, off, rd);
 	pthread_mutex_unlock(&v->lock);
 	return n;
 }

@@ -22,6 +22,7 @@
 #ifndef REGIONFS_VCPU_H
 #define REGIONFS_VCPU_H
 
+#include "region/util/ring.h"
 #include "region/util/why.h"
 #include "region/x86/x86.h"
 
@@ -136,12 +137,12 @@ void vcpu__fault_copy(struct vcpu *v, char *buf, size_t len);
  * The console: bytes the guest wrote to VCPU_PORT_CONSOLE.  Only the last
  * console_max bytes are kept.  console_end is the total ever written (the
  * file's size).  console_read returns the bytes at logical offset off for
- * a reader whose skip is *skip: see ring__read (a reader that fell behind
- * goes on with the oldest kept byte, and never reads a byte twice).
+ * the reader rd: see ring__read (a reader that fell behind goes on with
+ * the oldest kept byte, and never reads a byte twice).
  */
 uint64_t vcpu__console_end(struct vcpu *v);
 size_t vcpu__console_read(struct vcpu *v, void *buf, size_t len,
-			  uint64_t off, uint64_t *skip);
+			  uint64_t off, struct ring_reader *rd);
 
 /*
  * Saving and restoring the vCPU, for snapshots (save.c).  Memory is the caller's

@@ -35,24 +35,29 @@ void ring__put(struct ring *r, const void *p, size_t n)
 }
 
 size_t ring__read(const struct ring *r, void *buf, size_t len, uint64_t off,
-		  uint64_t *skip)
+		  struct ring_reader *rd)
 {
 	uint64_t start = r->end > r->max ? r->end - r->max : 0;
+	uint64_t at;
 	size_t n = 0;
 
-	off += *skip;
-	if (off < start) {
+	/* A seek (tail's, less's, a pread's): the offset is the logical one. */
+	if (off != rd->next)
+		rd->skip = 0;
+	at = off + rd->skip;
+	if (at < start) {
 		/*
 		 * This reader is behind the oldest kept byte: it goes on from
-		 * there, and so do its next (sequential) offsets.
+		 * there, and so do the reads that follow on from this one.
 		 */
-		*skip += start - off;
-		off = start;
+		rd->skip += start - at;
+		at = start;
 	}
-	if (off < r->end) {
-		n = len < r->end - off ? len : (size_t)(r->end - off);
+	if (at < r->end) {
+		n = len < r->end - at ? len : (size_t)(r->end - at);
 		for (size_t i = 0; i < n; i++)
-			((uint8_t *)buf)[i] = r->buf[(off + i) % r->max];
+			((uint8_t *)buf)[i] = r->buf[(at + i) % r->max];
 	}
+	rd->next = off + n;
 	return n;
 }

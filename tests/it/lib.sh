@@ -166,6 +166,8 @@ try:
         os.truncate(a[0], int(a[1], 0)); print('OK')
     elif op == 'stat':
         os.stat(a[0]); print('OK')
+    elif op == 'rwtrunc':	# PATH: open O_RDWR|O_TRUNC, close
+        os.close(os.open(a[0], os.O_RDWR | os.O_TRUNC)); print('OK')
     else:
         sys.exit('errno_of: unknown op ' + op)
 except OSError as e:

@@ -282,7 +282,12 @@ guest_snapshot() {
 	# Running: EBUSY at once (the guest changes data meanwhile).
 	expect_errno EBUSY write "$MNT/snapshot" s
 	expect_eq "no snapshot while running" "$(ls_sorted "$MNT/snapshots")" ""
+	# A read-write open whose O_TRUNC is refused wrote nothing: dirty
+	# stays exact (nothing written while paused).
+	expect_errno EBUSY rwtrunc "$MNT/data/contents"
 	echo pause >"$MNT/vcpu"
+	echo 0 >"$MNT/data/dirty"
+	expect_eq "dirty after a refused read-write O_TRUNC" "$(dirty data)" ""
 	n=$(count)
 	echo s >"$MNT/snapshot" || bad "snapshot while paused failed"
 	echo run >"$MNT/vcpu"

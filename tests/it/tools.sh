@@ -287,6 +287,14 @@ logs() {
 	[ "$(stat -c %s "$MNT/log")" -gt 65536 ] || bad "the log did not wrap"
 	[ "$(cat "$MNT/log" | wc -c)" -le 65536 ] || bad "cat log read more than the ring keeps"
 	expect_eq "lines repeated by cat log" "$(cat "$MNT/log" | sort | uniq -d | wc -l)" 0
+	# On one open, a read of it all then a seek back from the end (as
+	# less does) reads the same last bytes as tail -c, not shifted ones.
+	expect_eq "read all, then seek from the end" "$(py -c '
+import os, sys
+f = open(sys.argv[1], "rb")
+f.read()
+f.seek(-100, os.SEEK_END)
+sys.stdout.write(f.read(100).decode())' "$MNT/log" | od -c)" "$(tail -c 100 "$MNT/log" | od -c)"
 }
 
 start_daemon --region r:4M --region small:64K -o reader_gid=$READER
