@@ -7,6 +7,7 @@
 #include "tests/helpers.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <time.h>
 
 uint64_t now_ms(void)
@@ -23,6 +24,17 @@ void sleep_ms(unsigned ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+uint64_t rss_bytes(void)
+{
+	unsigned long size, resident;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+	fclose(f);
+	return (uint64_t)resident * PAGE;
 }
 
 struct sandbox *new_sandbox(unsigned max_regions, uint64_t max_total)

@@ -18,6 +18,8 @@
 
 uint64_t now_ms(void);
 void sleep_ms(unsigned ms);
+/* This process's resident bytes now (/proc/self/statm). */
+uint64_t rss_bytes(void);
 
 /* A sandbox, asserted; 0 keeps the defaults. */
 struct sandbox *new_sandbox(unsigned max_regions, uint64_t max_total);

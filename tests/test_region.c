@@ -79,17 +79,6 @@ static void assert_guards(struct region *r)
 	assert_int_equal(touch_in_child(end - 1), 0);
 }
 
-static uint64_t rss_bytes(void)
-{
-	unsigned long size, resident;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	assert_non_null(f);
-	assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
-	fclose(f);
-	return (uint64_t)resident * PAGE;
-}
-
 static void test_sizes(void **state)
 {
 	const uint64_t page = PAGE;

@@ -514,9 +514,13 @@ static void test_console_window(void **state)
 	/* cat's next read, at 64: the end, not the same bytes again. */
 	assert_int_equal(rd.skip, end - 64);
 	assert_int_equal(vcpu__console_read(v, buf + 200, 10, 64, &rd), 0);
-	/* A seek on the same open: the logical offset, not moved. */
+	/* A seek back into what it read (the shell's read): the same bytes. */
+	assert_int_equal(vcpu__console_read(v, buf + 200, 10, 10, &rd), 10);
+	assert_memory_equal(buf + 200, buf + 10, 10);
+	/* A seek from the end: the logical offset. */
 	assert_int_equal(vcpu__console_read(v, buf + 200, 10, end - 5, &rd), 5);
 	assert_memory_equal(buf + 200, buf + 59, 5);
+
 	/* The window's start: byte end - 64, within a line of 33. */
 	assert_int_equal(vcpu__console_read(v, buf + 100, 64, end - 64, NOSKIP), 64);
 	assert_memory_equal(buf, buf + 100, 64);

@@ -248,11 +248,21 @@ static int restore_region(struct region *r, struct region *c,
 	ret = region__dirty_harvest(r);
 	if (ret)
 		return ret;
-	if (!r->dirty.track) {
-		/* Nothing says which pages changed: all of them may have. */
+	if (!r->dirty.track || dirty__all_since(&r->dirty, since)) {
+		/*
+		 * Nothing says which pages changed (no tracking, or every page
+		 * counts since: a zero, a truncate, a read-write open): all of
+		 * them may have.  The copy costs the data; the record is marked
+		 * whole at once, not stamped page by page.
+		 */
 		*pages += r->mem_size / page;
-		return copy__range(r->memfd, c->memfd, buf, &x, 0, r->mem_size,
-				   true);
+		ret = copy__range(r->memfd, c->memfd, buf, &x, 0, r->mem_size,
+				  true);
+		if (!ret && r->dirty.track) {
+			dirty__mark_all(&r->dirty);
+			region__touch(r);
+		}
+		return ret;
 	}
 	while (region__dirty_next(r, since, p, &first, &end)) {
 		*pages += end - first;

@@ -41,16 +41,20 @@ size_t ring__read(const struct ring *r, void *buf, size_t len, uint64_t off,
 	uint64_t at;
 	size_t n = 0;
 
-	/* A seek (tail's, less's, a pread's): the offset is the logical one. */
-	if (off != rd->next)
+	/*
+	 * Outside what this reader read since it was moved (a seek from the
+	 * end, tail's, a pread): the offset is the logical one.
+	 */
+	if (rd->skip && (off < rd->lo || off > rd->next))
 		rd->skip = 0;
 	at = off + rd->skip;
 	if (at < start) {
 		/*
-		 * This reader is behind the oldest kept byte: it goes on from
-		 * there, and so do the reads that follow on from this one.
+		 * Behind the oldest kept byte: it goes on from there, and so do
+		 * its next reads and seeks back into what it read.
 		 */
 		rd->skip += start - at;
+		rd->lo = off;
 		at = start;
 	}
 	if (at < r->end) {

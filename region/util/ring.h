@@ -21,21 +21,23 @@ void ring__free(struct ring *r);
 void ring__put(struct ring *r, const void *p, size_t n);
 /*
  * One reader (an open file): how far its reads were moved past dropped
- * bytes, and the offset its next read follows on from.  Zero at first.
+ * bytes (skip), the offset of the read that moved it (lo) and the end of
+ * its last read (next).  Zero at first.
  */
 struct ring_reader {
 	uint64_t skip;
+	uint64_t lo;
 	uint64_t next;
 };
 
 /*
- * The bytes at logical offset off; at or past the end, 0 bytes.  A read
- * that follows on from rd's last one (off == rd->next) is moved by
- * rd->skip; any other is taken as the logical offset.  When that is before
- * the oldest kept byte, the read starts there and skip grows by the gap.
- * So cat reads the kept bytes once from offset 0 and then finds the end,
- * tail -f that fell behind goes on, a seek (tail -c, less, pread) gets the
- * bytes at its logical offset, and nobody reads a byte twice in a row.
+ * The bytes at offset off for the reader rd; at or past the end, 0 bytes.
+ * An offset before the oldest kept byte reads from it, and rd is moved by
+ * the gap: its next reads, and seeks back into what it read since (the
+ * shell's read, head), go on in its moved offsets; any other offset (a
+ * seek from the end, tail's, a pread) is the logical one.  So cat reads
+ * the kept bytes once from offset 0, a tail -f that fell behind goes on,
+ * tail -c N reads the last N, and nobody reads a byte twice in a row.
  */
 size_t ring__read(const struct ring *r, void *buf, size_t len, uint64_t off,
 		  struct ring_reader *rd);

@@ -287,14 +287,21 @@ logs() {
 	[ "$(stat -c %s "$MNT/log")" -gt 65536 ] || bad "the log did not wrap"
 	[ "$(cat "$MNT/log" | wc -c)" -le 65536 ] || bad "cat log read more than the ring keeps"
 	expect_eq "lines repeated by cat log" "$(cat "$MNT/log" | sort | uniq -d | wc -l)" 0
-	# On one open, a read of it all then a seek back from the end (as
-	# less does) reads the same last bytes as tail -c, not shifted ones.
+	# On one open: a read of it all, then a seek back from the end (as
+	# less does) reads the same last bytes as tail -c; the shell's read
+	# and head, which seek back into what they read, go on line by line.
 	expect_eq "read all, then seek from the end" "$(py -c '
 import os, sys
 f = open(sys.argv[1], "rb")
 f.read()
 f.seek(-100, os.SEEK_END)
 sys.stdout.write(f.read(100).decode())' "$MNT/log" | od -c)" "$(tail -c 100 "$MNT/log" | od -c)"
+	local lines
+	lines=$(while IFS= read -r l; do printf '%s\n' "$l"; done <"$MNT/log")
+	expect_eq "a read loop of log" "$lines" "$(cat "$MNT/log")"
+	expect_eq "head -n 1, then cat, on one open" "$({ head -n 1; cat; } <"$MNT/log")" "$(cat "$MNT/log")"
+	tail -n 1 "$MNT/log" | grep -q 'r/mem_size: write .bad1500. refused' ||
+		bad "tail -n 1 of the wrapped log: '$(tail -n 1 "$MNT/log")'"
 }
 
 start_daemon --region r:4M --region small:64K -o reader_gid=$READER
