@@ -85,11 +85,12 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret > 0)
 		fuse_reply_err(req, ret);
 	/*
-	 * -ENOENT from the reply: the open was interrupted and the kernel
-	 * dropped it, so no release will come (libfuse's high-level API does
-	 * the same).
+	 * A failed reply: -ENOENT, the open was interrupted and the kernel
+	 * dropped it (libfuse's high-level API releases then too); any other,
+	 * the kernel refused the reply or the connection is gone.  Either
+	 * way no file was made, so no release will come.
 	 */
-	if (ret > 0 || ret == -ENOENT)
+	if (ret != 0)
 		drop_handle(h);
 }
 
