@@ -17,14 +17,6 @@
 /* How stale the guest's writes may be for a reader who is not the owner. */
 #define HARVEST_SHARED_MS 1000
 
-static int dirty_open(fuse_req_t req, struct handle *h,
-		      struct fuse_file_info *fi)
-{
-	/* Generated text: never cached. */
-	fi->direct_io = 1;
-	return fuse_reply_open(req, fi);
-}
-
 static bool may_harvest(fuse_req_t req, struct region *r)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -79,7 +71,6 @@ static void dirty_stat(struct node *n, struct stat *st)
 
 const struct node_ops dirty_ops = {
 	.stat = dirty_stat,
-	.open = dirty_open,
 	.read = dirty_read,
 	.write = attr__write,
 	.size = dirty_size,

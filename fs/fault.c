@@ -65,7 +65,6 @@ static void fault_stat(struct node *n, struct stat *st)
 
 const struct node_ops fault_ops = {
 	.stat = fault_stat,
-	.open = longtext__open,
 	.read = fault_read,
 	.size = fault_size,
 	.release = longtext__release,

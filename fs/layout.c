@@ -49,7 +49,6 @@ static void layout_stat(struct node *n, struct stat *st)
 
 const struct node_ops layout_ops = {
 	.stat = layout_stat,
-	.open = longtext__open,
 	.read = layout_read,
 	.size = layout_size,
 	.release = longtext__release,

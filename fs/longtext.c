@@ -66,14 +66,6 @@ static int render_into(struct sbuf *b, longtext_render *render,
 	return ret;
 }
 
-int longtext__open(fuse_req_t req, struct handle *h,
-		   struct fuse_file_info *fi)
-{
-	/* Generated: never cached, rendered at offset 0. */
-	fi->direct_io = 1;
-	return fuse_reply_open(req, fi);
-}
-
 void longtext__read(fuse_req_t req, struct handle *h, size_t size, off_t off,
 		    longtext_render *render)
 {

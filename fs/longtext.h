@@ -29,8 +29,6 @@ void sbuf__printf(struct sbuf *b, const char *fmt, ...)
 /* Render into b: 0, or an errno with *why set (b is then dropped). */
 typedef int longtext_render(struct sbuf *b, const char **why);
 
-int longtext__open(fuse_req_t req, struct handle *h,
-		   struct fuse_file_info *fi);
 void longtext__read(fuse_req_t req, struct handle *h, size_t size, off_t off,
 		    longtext_render *render);
 uint64_t longtext__size(longtext_render *render);

@@ -313,7 +313,6 @@ static void metrics_stat(struct node *n, struct stat *st)
 
 const struct node_ops metrics_ops = {
 	.stat = metrics_stat,
-	.open = longtext__open,
 	.read = metrics_read,
 	.size = metrics_size,
 	.release = longtext__release,

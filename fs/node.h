@@ -144,7 +144,9 @@ struct node_ops {
 	/*
 	 * Reply to the open with fuse_reply_open and return what it returned
 	 * (-ENOENT: interrupted, no release will come), or return a positive
-	 * errno without replying.  NULL: generated text, direct_io.
+	 * errno without replying.  NULL: direct_io (never the page cache: a
+	 * read is the value, or the memory, now), which generated text, dirty,
+	 * pmem and vmem want.
 	 */
 	int (*open)(fuse_req_t req, struct handle *h,
 		    struct fuse_file_info *fi);

@@ -20,15 +20,6 @@ static int layout(struct vm_layout **l)
 	return vm__layout(rfs.sb->vm, l);
 }
 
-static int pmem_open(fuse_req_t req, struct handle *h,
-		     struct fuse_file_info *fi)
-{
-	(void)h;
-	/* Never the page cache: every read is the memory now. */
-	fi->direct_io = 1;
-	return fuse_reply_open(req, fi);
-}
-
 static void pmem_read(fuse_req_t req, struct handle *h, size_t size,
 		      off_t off)
 {
@@ -157,7 +148,6 @@ static void pmem_stat(struct node *n, struct stat *st)
 
 const struct node_ops pmem_ops = {
 	.stat = pmem_stat,
-	.open = pmem_open,
 	.read = pmem_read,
 	.write_data = pmem_write,
 	.lseek = pmem_lseek,

@@ -94,7 +94,6 @@ static void regs_stat(struct node *n, struct stat *st)
 
 const struct node_ops regs_ops = {
 	.stat = regs_stat,
-	.open = longtext__open,
 	.read = regs_read,
 	.size = regs_size,
 	.release = longtext__release,

@@ -57,14 +57,6 @@ static int view(struct vm_layout **l, struct x86_paging *p, uint64_t *end,
 	return ret;
 }
 
-static int vmem_open(fuse_req_t req, struct handle *h,
-		     struct fuse_file_info *fi)
-{
-	(void)h;
-	fi->direct_io = 1;
-	return fuse_reply_open(req, fi);
-}
-
 static void vmem_read(fuse_req_t req, struct handle *h, size_t size,
 		      off_t off)
 {
@@ -169,7 +161,6 @@ static void vmem_stat(struct node *n, struct stat *st)
 
 const struct node_ops vmem_ops = {
 	.stat = vmem_stat,
-	.open = vmem_open,
 	.read = vmem_read,
 	.lseek = vmem_lseek,
 	.size = vmem_size,
