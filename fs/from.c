@@ -13,21 +13,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static void log_vcpu(void *arg, const char *fmt, ...)
-{
-	char line[400];
-	va_list ap;
-
-	(void)arg;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fs_log("%s", line);
-}
-
 int from__load(const char *dir, uint64_t console_max)
 {
-	struct vcpu_config cfg = { .log = log_vcpu, .console_max = console_max };
+	struct vcpu_config cfg = { .log = fs_log_vcpu, .console_max = console_max };
 	struct why why = { "" };
 	int ret;
 

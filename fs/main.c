@@ -146,19 +146,6 @@ static void notify_ready(void)
 		close(fd);
 }
 
-static void log_vcpu(void *arg, const char *fmt, ...)
-{
-	char line[400];
-	va_list ap;
-
-	(void)arg;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* Its lines say "vcpu: ..." already. */
-	fs_log("%s", line);
-}
-
 /* --guest FILE [--entry GPA]; the stack starts at the end of its region. */
 static int load_guest_file(struct options *o, struct vcpu_config *cfg,
 			   struct why *why)
@@ -188,7 +175,7 @@ static int load_guest_file(struct options *o, struct vcpu_config *cfg,
  */
 static int load_guest(struct options *o, uint64_t console_max)
 {
-	struct vcpu_config cfg = { .log = log_vcpu, .console_max = console_max };
+	struct vcpu_config cfg = { .log = fs_log_vcpu, .console_max = console_max };
 	const char *what = o->demo ? "--demo" : "--guest";
 	struct why why = { "" };
 	int ret;

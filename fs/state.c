@@ -125,6 +125,18 @@ void fs_log(const char *fmt, ...)
 		syslog(LOG_NOTICE, "%s", line);
 }
 
+void fs_log_vcpu(void *arg, const char *fmt, ...)
+{
+	char line[400];
+	va_list ap;
+
+	(void)arg;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fs_log("%s", line);
+}
+
 /*
  * The daemon's read paths copy into a buffer of the worker thread, then
  * write it to /dev/fuse.  The buffer lives as long as the thread: a fresh

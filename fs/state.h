@@ -43,6 +43,9 @@ extern struct rfs rfs;
  * the mount's `log` file shows.
  */
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The vCPU's logger (vcpu_config.log): its lines say "vcpu: ..." already. */
+void fs_log_vcpu(void *arg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* The ring of the last LOG_RING_SIZE bytes of log lines. */
 #define LOG_RING_SIZE (64 * 1024)
 int fs_log_init(void);
