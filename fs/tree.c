@@ -141,7 +141,7 @@ static int lookup_snapshot(fuse_ino_t parent, const char *name,
 	if (!s)
 		return ENOTDIR;	/* not a snapshot: a region directory */
 	r = snapshot__region(s, name, &id);
-	f = r ? -1 : snapfile__lookup(name);
+	f = r ? -1 : snapfile__lookup(s, name);
 	if (f >= 0)
 		*ino = ino_file(s->id, (unsigned)f);
 	snapshot__put(s);
@@ -446,7 +446,7 @@ static bool nth_child(fuse_ino_t ino, struct snapshot *snap, unsigned idx,
 		return true;
 	}
 	/* After a snapshot's regions, its own files. */
-	if (snap && idx >= snap->nr && idx - snap->nr < SF_COUNT) {
+	if (snap && idx >= snap->nr && idx - snap->nr < snapfile_count(snap)) {
 		snprintf(name, len, "%s", snap_files[idx - snap->nr]);
 		*child = ino_file(snap->id, idx - snap->nr);
 		*mode = S_IFREG;

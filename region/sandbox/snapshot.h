@@ -25,6 +25,14 @@ struct vcpu;
 int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 		   struct why *why);
 /*
+ * The same, with name and parent apart: name a diff snapshot of parent
+ * (diff.h) unless parent is NULL; token its identity (0: a new one; --from
+ * gives the saved one).  snapshot__take takes "NAME" or "NAME:PARENT".
+ * Also ENOENT (no parent), EOPNOTSUPP (-o nodirty), EMLINK (too deep).
+ */
+int snapshot__take_as(struct sandbox *sb, struct vcpu *v, const char *name,
+		      const char *parent, uint64_t token, struct why *why);
+/*
  * Put snapshot name back: every region it holds gets its bytes back (only
  * the pages written since the snapshot, when tracked), the vCPU its state.
  * Regions created since are left alone.  Checked before anything changes:
@@ -48,7 +56,10 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 int sandbox__load_dir(struct sandbox *sb, const char *dir,
 		      const struct vcpu_config *cfg, struct vcpu **v,
 		      struct why *why);
-/* rmdir: the copies go once nobody has them open.  ENOENT, EBUSY. */
+/*
+ * rmdir: the copies go once nobody has them open.  ENOENT, EBUSY (also:
+ * a diff snapshot of it exists).
+ */
 int snapshot__remove(struct sandbox *sb, const char *name, struct why *why);
 
 #endif

@@ -1,0 +1,386 @@
+/*
+ * Diff snapshots without a VM: the pages a diff holds (host writes,
+ * zeros written, truncate, zero, resize, new regions), its view read
+ * through to the parent (bytes, SEEK_DATA/SEEK_HOLE, st_blocks) against
+ * a full snapshot taken at the same moment, restore from it, chains, what
+ * it takes, and every refusal changing nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "region/dirty_text.h"
+#include "region/overlay.h"
+#include "region/sandbox/diff.h"
+#include "region/sandbox/snapshot.h"
+#include "tests/helpers.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct region *copy_in(struct sandbox *sb, const char *snap,
+			      const char *name)
+{
+	struct snapshot *s = snapshot__find(&sb->snaps, snap);
+	struct region *c;
+
+	assert_non_null(s);
+	c = snapshot__region(s, name, NULL);
+	snapshot__put(s);
+	assert_non_null(c);
+	return c;
+}
+
+static int take_spec(struct sandbox *sb, const char *spec, char *why_out)
+{
+	struct why why = { "" };
+	int ret = snapshot__take(sb, NULL, spec, &why);
+
+	if (why_out)
+		snprintf(why_out, WHY_MAX, "%s", why.msg);
+	return ret;
+}
+
+/* The `dirty` text of r, read through its cursor in small pieces. */
+static char *held_text(struct region *r)
+{
+	static char out[1 << 14];
+	struct dirty_cursor cur;
+	size_t n, pos = 0;
+
+	assert_int_equal(dirty_text__start(r, &cur, false), 0);
+	do {
+		assert_int_equal(dirty_text__read(r, &cur, out + pos, 5, pos,
+						  &n), 0);
+		pos += n;
+		assert_true(pos < sizeof(out) - 8);
+	} while (n);
+	out[pos] = '\0';
+	assert_int_equal(dirty_text__size(r), pos);
+	return out;
+}
+
+static void fill_page(struct region *r, uint64_t page, uint8_t v)
+{
+	uint8_t *buf = malloc(PAGE);
+
+	memset(buf, v, PAGE);
+	assert_int_equal(t_write(r, buf, PAGE, page * PAGE), (ssize_t)PAGE);
+	free(buf);
+}
+
+/* a and b hold the same bytes (read in pieces that straddle pages). */
+static void same_bytes(struct region *a, struct region *b)
+{
+	uint64_t size = region__mem_size(a), step = 3 * PAGE + 17;
+	uint8_t *x = malloc(step), *y = malloc(step);
+
+	assert_int_equal(region__mem_size(b), size);
+	for (uint64_t off = 0; off < size; off += step) {
+		ssize_t n = t_read(a, x, step, off);
+
+		assert_true(n > 0);
+		assert_int_equal(t_read(b, y, step, off), n);
+		assert_memory_equal(x, y, (size_t)n);
+	}
+	free(x);
+	free(y);
+}
+
+/*
+ * Two copies agree every way they can be looked at: the bytes, each
+ * SEEK_DATA and SEEK_HOLE answer from every half page, and the resident
+ * bytes stat shows.  (A live region keeps pages of zeros written to it,
+ * which copies leave out: compare it by its bytes.)
+ */
+static void same_view(struct region *a, struct region *b)
+{
+	uint64_t size = region__mem_size(a);
+	struct region_geometry ga, gb;
+
+	same_bytes(a, b);
+	for (uint64_t off = 0; off < size; off += PAGE / 2) {
+		assert_int_equal(t_seek_data(a, off), t_seek_data(b, off));
+		assert_int_equal(t_seek_hole(a, off), t_seek_hole(b, off));
+	}
+	assert_int_equal(t_seek_data(a, size), -ENXIO);
+	assert_int_equal(t_seek_data(b, size), -ENXIO);
+	region__geometry(a, &ga, true);
+	region__geometry(b, &gb, true);
+	assert_int_equal(ga.resident, gb.resident);
+}
+
+/*
+ * The diff holds exactly the pages written since its parent: a byte
+ * written, a page of zeros written over data (held, reads zeros, takes
+ * nothing), a truncate; and it reads as the full snapshot of that moment.
+ */
+static void test_diff_holds_written(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 64 * PAGE);
+	struct region *b = add_region(sb, "b", 8 * PAGE);
+	struct region *d, *f;
+	uint64_t before;
+	char expect[256];
+
+	(void)state;
+	for (uint64_t p = 0; p < 40; p += 2)
+		fill_page(a, p, (uint8_t)(0x10 + p));
+	fill_page(b, 1, 0xbb);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+
+	fill_page(a, 3, 0x33);		/* a hole in base: new data */
+	fill_page(a, 4, 0x00);		/* data in base: zeroed */
+	fill_page(a, 6, 0x66);		/* data in base: rewritten */
+	assert_int_equal(t_write(a, "z", 1, 50 * PAGE + 9), 1);
+	assert_int_equal(sandbox__zero_from(sb, a, 60 * PAGE, NULL), 0);
+	before = sb->snaps.bytes;
+	assert_int_equal(take_spec(sb, "d:base", NULL), 0);
+	assert_int_equal(take_spec(sb, "full", NULL), 0);
+
+	d = copy_in(sb, "d", "a");
+	f = copy_in(sb, "full", "a");
+	snprintf(expect, sizeof(expect),
+		 "0x%llx-0x%llx\n0x%llx-0x%llx\n0x%llx-0x%llx\n0x%llx-0x%llx\n",
+		 (unsigned long long)(3 * PAGE), (unsigned long long)(5 * PAGE),
+		 (unsigned long long)(6 * PAGE), (unsigned long long)(7 * PAGE),
+		 (unsigned long long)(50 * PAGE), (unsigned long long)(51 * PAGE),
+		 (unsigned long long)(60 * PAGE), (unsigned long long)(64 * PAGE));
+	assert_string_equal(held_text(d), expect);
+	same_view(d, f);
+	/* Page 4 is held and reads zeros, though base has 0x14 there. */
+	assert_int_equal(t_seek_data(d, 4 * PAGE), (int64_t)(6 * PAGE));
+	/* What it takes: its pages with data (3, 6, 50), not the view. */
+	assert_int_equal(region__resident(d), 3 * PAGE);
+	assert_int_equal(region__resident(f), 21 * PAGE);
+	region__put(d);
+	/* b was not written: the diff holds none of it, and reads it all. */
+	d = copy_in(sb, "d", "b");
+	assert_string_equal(held_text(d), "");
+	assert_int_equal(region__resident(d), 0);
+	region__put(f);
+	f = copy_in(sb, "full", "b");
+	same_view(d, f);
+	/* The limit counts what the diff takes, not its view. */
+	assert_int_equal(sb->snaps.bytes, before + 3 * PAGE + 22 * PAGE);
+	region__put(d);
+	region__put(f);
+	region__put(a);
+	region__put(b);
+	sandbox__free(sb);
+}
+
+/* Restoring a diff gives its moment back, from anywhere, exactly. */
+static void test_diff_restore(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 128 * PAGE), *f, *d;
+	struct why why = { "" };
+
+	(void)state;
+	for (uint64_t p = 0; p < 128; p += 3)
+		fill_page(a, p, (uint8_t)p);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	fill_page(a, 1, 0xa1);
+	fill_page(a, 3, 0);
+	fill_page(a, 100, 0xa2);
+	assert_int_equal(take_spec(sb, "d:base", NULL), 0);
+	assert_int_equal(take_spec(sb, "full", NULL), 0);
+	/* Anything at all since: rewritten, zeroed, and base put back. */
+	fill_page(a, 1, 0xee);
+	fill_page(a, 50, 0xee);
+	assert_int_equal(snapshot__restore(sb, NULL, "d", &why), 0);
+	f = copy_in(sb, "full", "a");
+	same_bytes(a, f);
+	assert_int_equal(snapshot__restore(sb, NULL, "base", &why), 0);
+	d = copy_in(sb, "base", "a");
+	same_bytes(a, d);
+	region__put(d);
+	/* From nothing: every page comes from the diff or through it. */
+	assert_int_equal(region__zero(a, NULL), 0);
+	assert_int_equal(snapshot__restore(sb, NULL, "d", &why), 0);
+	same_bytes(a, f);
+	assert_int_equal(region__resident(a), region__resident(f));
+	region__put(f);
+	region__put(a);
+	sandbox__free(sb);
+}
+
+/* A diff of a diff reads through two levels; each reads as its moment. */
+static void test_diff_chain(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 32 * PAGE), *x, *y;
+	char name[16], spec[40];
+
+	(void)state;
+	fill_page(a, 0, 1);
+	assert_int_equal(take_spec(sb, "s0", NULL), 0);
+	for (unsigned i = 1; i <= 4; i++) {
+		fill_page(a, i * 5, (uint8_t)(0x40 + i));
+		if (i == 3)
+			fill_page(a, 5, 0);
+		snprintf(spec, sizeof(spec), "s%u:s%u", i, i - 1);
+		assert_int_equal(take_spec(sb, spec, NULL), 0);
+		snprintf(name, sizeof(name), "f%u", i);
+		assert_int_equal(take_spec(sb, name, NULL), 0);
+	}
+	for (unsigned i = 1; i <= 4; i++) {
+		snprintf(name, sizeof(name), "s%u", i);
+		x = copy_in(sb, name, "a");
+		snprintf(name, sizeof(name), "f%u", i);
+		y = copy_in(sb, name, "a");
+		same_view(x, y);
+		/* Each level holds one page (s3 two: 5 zeroed, 15). */
+		assert_int_equal(x->overlay->pages, i == 3 ? 2 : 1);
+		assert_int_equal(x->overlay->depth, i);
+		region__put(x);
+		region__put(y);
+	}
+	region__put(a);
+	sandbox__free(sb);
+}
+
+/*
+ * What the diff cannot know page by page it holds whole: a region made
+ * since the parent, one resized since, one zeroed whole.
+ */
+static void test_diff_whole(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 16 * PAGE);
+	struct region *z = add_region(sb, "z", 16 * PAGE), *n, *c, *f;
+	char expect[64];
+
+	(void)state;
+	fill_page(a, 2, 0x22);
+	fill_page(z, 2, 0x22);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	assert_int_equal(sandbox__resize(sb, a, 20 * PAGE, NULL), 0);
+	assert_int_equal(region__zero(z, NULL), 0);
+	n = add_region(sb, "n", 4 * PAGE);
+	fill_page(n, 1, 0x11);
+	assert_int_equal(take_spec(sb, "d:base", NULL), 0);
+	assert_int_equal(take_spec(sb, "full", NULL), 0);
+	snprintf(expect, sizeof(expect), "0x0-0x%llx\n",
+		 (unsigned long long)(20 * PAGE));
+	c = copy_in(sb, "d", "a");
+	assert_string_equal(held_text(c), expect);
+	assert_null(c->overlay->base);
+	f = copy_in(sb, "full", "a");
+	same_view(c, f);
+	region__put(c);
+	region__put(f);
+	snprintf(expect, sizeof(expect), "0x0-0x%llx\n",
+		 (unsigned long long)(16 * PAGE));
+	c = copy_in(sb, "d", "z");
+	assert_string_equal(held_text(c), expect);
+	assert_int_equal(t_seek_data(c, 0), -ENXIO);
+	region__put(c);
+	snprintf(expect, sizeof(expect), "0x0-0x%llx\n",
+		 (unsigned long long)(4 * PAGE));
+	c = copy_in(sb, "d", "n");
+	assert_string_equal(held_text(c), expect);
+	f = copy_in(sb, "full", "n");
+	same_view(c, f);
+	region__put(c);
+	region__put(f);
+	region__put(n);
+	region__put(z);
+	region__put(a);
+	sandbox__free(sb);
+}
+
+/* Each refusal: its errno, its reason, and no snapshot more or less. */
+static void test_diff_refusals(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 16 * PAGE), *c;
+	char why[WHY_MAX], spec[200];
+	struct why w = { "" };
+
+	(void)state;
+	fill_page(a, 0, 1);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	assert_int_equal(take_spec(sb, "d:nope", why), ENOENT);
+	assert_string_equal(why, "no snapshot nope to take a diff of");
+	assert_int_equal(take_spec(sb, "d:", why), EINVAL);
+	assert_non_null(strstr(why, "not a snapshot name"));
+	assert_int_equal(take_spec(sb, ":base", why), EINVAL);
+	assert_int_equal(take_spec(sb, "d:base:base", why), EINVAL);
+	assert_int_equal(take_spec(sb, "d:.x", why), EINVAL);
+	memset(spec, 'x', 70);
+	strcpy(spec + 70, ":base");
+	assert_int_equal(take_spec(sb, spec, why), EINVAL);
+	assert_int_equal(take_spec(sb, "base:base", why), EEXIST);
+	dirty__set_tracking(false);
+	assert_int_equal(take_spec(sb, "d:base", why), EOPNOTSUPP);
+	dirty__set_tracking(true);
+	assert_non_null(strstr(why, "-o nodirty"));
+	assert_int_equal(sb->snaps.nr, 1);
+
+	/* A parent goes only after its diffs. */
+	assert_int_equal(take_spec(sb, "d:base", NULL), 0);
+	assert_int_equal(snapshot__remove(sb, "base", &w), EBUSY);
+	assert_string_equal(w.msg, "snapshot d is a diff of it and reads "
+			    "through to it (remove d first)");
+	assert_int_equal(sb->snaps.nr, 2);
+	/* A reader of the diff keeps the parent's copy it reads through. */
+	c = copy_in(sb, "d", "a");
+	assert_int_equal(snapshot__remove(sb, "d", NULL), 0);
+	assert_int_equal(snapshot__remove(sb, "base", NULL), 0);
+	assert_int_equal(sb->snaps.nr, 0);
+	assert_int_equal(t_read(c, spec, 1, 0), 1);
+	assert_int_equal(spec[0], 1);
+	assert_true(sb->snaps.bytes > 0);
+	region__put(c);
+	assert_int_equal(sb->snaps.bytes, 0);
+	region__put(a);
+	sandbox__free(sb);
+}
+
+/*
+ * The limit on the copies' memory: a full snapshot that would not fit is
+ * refused, a diff of the few pages written since fits.
+ */
+static void test_diff_limit(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 256 * PAGE);
+	char why[WHY_MAX];
+
+	(void)state;
+	for (uint64_t p = 0; p < 100; p++)
+		fill_page(a, p, 7);
+	sandbox__snapshot_limits(sb, 0, 150 * PAGE);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	fill_page(a, 200, 9);
+	assert_int_equal(take_spec(sb, "full", why), ENOSPC);
+	assert_int_equal(take_spec(sb, "d:base", why), 0);
+	assert_int_equal(sb->snaps.bytes, 101 * PAGE);
+	for (uint64_t p = 0; p < 60; p++)
+		fill_page(a, p, 8);
+	assert_int_equal(take_spec(sb, "d2:d", why), ENOSPC);
+	assert_non_null(strstr(why, "the diff would take"));
+	assert_int_equal(sb->snaps.nr, 2);
+	region__put(a);
+	sandbox__free(sb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_diff_holds_written),
+		cmocka_unit_test(test_diff_restore),
+		cmocka_unit_test(test_diff_chain),
+		cmocka_unit_test(test_diff_whole),
+		cmocka_unit_test(test_diff_refusals),
+		cmocka_unit_test(test_diff_limit),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
