@@ -11,15 +11,19 @@
 #include <cmocka.h>
 
 #include "region/dirty_text.h"
+#include "region/kvm/vcpu.h"
 #include "region/overlay.h"
 #include "region/sandbox/diff.h"
 #include "region/sandbox/snapshot.h"
 #include "tests/helpers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static struct region *copy_in(struct sandbox *sb, const char *snap,
 			      const char *name)
@@ -371,6 +375,235 @@ static void test_diff_limit(void **state)
 	sandbox__free(sb);
 }
 
+
+/*
+ * Saving, as cp -r --sparse=always of snapshots/NAME leaves it: every
+ * file of the directory the mount shows, contents with its holes.
+ */
+static char saved[64];
+
+static void save_region(const char *dir, struct region *c)
+{
+	char path[256], val[64];
+	uint8_t *buf = malloc(PAGE);
+	int64_t data = 0, hole;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, c->name);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/mem_size", c->name);
+	snprintf(val, sizeof(val), "%llu\n", (unsigned long long)c->mem_size);
+	put_file(dir, path, val, strlen(val));
+	snprintf(path, sizeof(path), "%s/raw_size", c->name);
+	snprintf(val, sizeof(val), "%llu\n",
+		 (unsigned long long)region__raw_size(c));
+	put_file(dir, path, val, strlen(val));
+	snprintf(path, sizeof(path), "%s/guest_addr", c->name);
+	put_file(dir, path, "none\n", 5);
+	snprintf(path, sizeof(path), "%s/access", c->name);
+	put_file(dir, path, c->guest_ro ? "ro\n" : "rw\n", 3);
+	snprintf(path, sizeof(path), "%s/dirty", c->name);
+	put_file(dir, path, held_text(c), dirty_text__size(c));
+	snprintf(path, sizeof(path), "%s/%s/contents", dir, c->name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)c->mem_size), 0);
+	while ((data = t_seek_data(c, (uint64_t)data)) >= 0) {
+		hole = t_seek_hole(c, (uint64_t)data);
+		for (; data < hole; data += (int64_t)PAGE) {
+			assert_int_equal(t_read(c, buf, PAGE, (uint64_t)data),
+					 (ssize_t)PAGE);
+			assert_int_equal(pwrite(fd, buf, PAGE, data),
+					 (ssize_t)PAGE);
+		}
+	}
+	close(fd);
+	free(buf);
+}
+
+static void save(struct sandbox *sb, const char *name)
+{
+	struct snapshot *s = snapshot__find(&sb->snaps, name);
+	char dir[128];
+
+	assert_non_null(s);
+	snprintf(dir, sizeof(dir), "%s/%s", saved, name);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	for (unsigned i = 0; i < s->nr; i++)
+		save_region(dir, s->regions[i].region);
+	put_file(dir, "vcpu_state", s->state_file, s->state_len);
+	put_file(dir, "info", s->info, s->info_len);
+	if (s->parent)
+		put_file(dir, "parent", s->parent_file, s->parent_len);
+	snapshot__put(s);
+}
+
+static int load(struct sandbox *sb, const char *name, struct why *why)
+{
+	struct vcpu_config cfg = { 0 };
+	struct vcpu *v = NULL;
+	char dir[128];
+
+	snprintf(dir, sizeof(dir), "%s/%s", saved, name);
+	return sandbox__load_dir(sb, dir, &cfg, &v, why);
+}
+
+/* The chain base <- d1 <- d2 of this sandbox, saved in saved/. */
+static struct sandbox *chain_sandbox(void)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 64 * PAGE);
+	struct region *b = add_region(sb, "b", 16 * PAGE);
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/*", saved);
+	assert_int_equal(system(cmd), 0);
+	for (uint64_t p = 0; p < 64; p += 4)
+		fill_page(a, p, (uint8_t)(p + 1));
+	fill_page(b, 3, 0xb3);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	fill_page(a, 5, 0x55);
+	fill_page(a, 8, 0);
+	assert_int_equal(take_spec(sb, "d1:base", NULL), 0);
+	assert_int_equal(take_spec(sb, "f1", NULL), 0);
+	fill_page(a, 63, 0x63);
+	assert_int_equal(region__zero(b, NULL), 0);
+	fill_page(b, 7, 0xb7);
+	assert_int_equal(take_spec(sb, "d2:d1", NULL), 0);
+	assert_int_equal(take_spec(sb, "f2", NULL), 0);
+	save(sb, "base");
+	save(sb, "d1");
+	save(sb, "d2");
+	region__put(a);
+	region__put(b);
+	return sb;
+}
+
+/*
+ * --from a saved diff: its parent loaded first, then only the pages it
+ * holds; the snapshots again, diffs of each other with their ids, each
+ * reading as the full snapshot of its moment.
+ */
+static void test_load_chain(void **state)
+{
+	struct sandbox *sb = chain_sandbox(), *nb = new_sandbox(0, 0);
+	const char *names[] = { "a", "b" };
+	struct snapshot *s, *t;
+	struct why why = { "" };
+	struct region *x, *y;
+	char held[256];
+
+	(void)state;
+	assert_int_equal(load(nb, "d2", &why), 0);
+	assert_int_equal(nb->snaps.nr, 3);
+	for (unsigned i = 0; i < 2; i++) {
+		/* The live regions hold d2's moment. */
+		x = sandbox__find(nb, names[i], NULL);
+		y = copy_in(sb, "f2", names[i]);
+		same_bytes(x, y);
+		region__put(x);
+		region__put(y);
+		x = copy_in(nb, "d1", names[i]);
+		y = copy_in(sb, "f1", names[i]);
+		same_view(x, y);
+		region__put(y);
+		/* And d1 holds what it held where it was taken. */
+		y = copy_in(sb, "d1", names[i]);
+		snprintf(held, sizeof(held), "%s", held_text(y));
+		assert_string_equal(held_text(x), held);
+		/* a: pages 5 and 8 written since base; b: none. */
+		if (i == 0)
+			snprintf(held, sizeof(held), "0x%llx-0x%llx\n"
+				 "0x%llx-0x%llx\n",
+				 (unsigned long long)(5 * PAGE),
+				 (unsigned long long)(6 * PAGE),
+				 (unsigned long long)(8 * PAGE),
+				 (unsigned long long)(9 * PAGE));
+		assert_string_equal(held_text(x), i == 0 ? held : "");
+		assert_int_equal(region__resident(x), region__resident(y));
+		region__put(x);
+		region__put(y);
+	}
+	s = snapshot__find(&nb->snaps, "d2");
+	t = snapshot__find(&sb->snaps, "d2");
+	assert_non_null(s->parent);
+	assert_string_equal(s->parent->name, "d1");
+	assert_int_equal(s->token, t->token);
+	assert_int_equal(s->parent->parent->token, t->parent->parent->token);
+	snapshot__put(s);
+	snapshot__put(t);
+	/* Restore works at once, and gives each moment back. */
+	assert_int_equal(snapshot__restore(nb, NULL, "d1", &why), 0);
+	x = sandbox__find(nb, "a", NULL);
+	y = copy_in(sb, "f1", "a");
+	same_bytes(x, y);
+	region__put(x);
+	region__put(y);
+	sandbox__free(nb);
+	sandbox__free(sb);
+}
+
+/* broken(CMD, ERR, WANT): after CMD in saved/, --from d2 is refused. */
+static void broken(const char *cmd, int err, const char *want)
+{
+	struct sandbox *sb = chain_sandbox(), *nb = new_sandbox(0, 0);
+	struct why why = { "" };
+	char line[512];
+	int ret;
+
+	snprintf(line, sizeof(line), "cd %s && %s", saved, cmd);
+	assert_int_equal(system(line), 0);
+	ret = load(nb, "d2", &why);
+	if (ret != err || !strstr(why.msg, want))
+		fail_msg("%s: %s (%s), want %s with '%s'", cmd, strerror(ret),
+			 why.msg, strerror(err), want);
+	/* Checked before anything was built. */
+	assert_int_equal(nb->nr, 0);
+	assert_int_equal(nb->snaps.nr, 0);
+	sandbox__free(nb);
+	sandbox__free(sb);
+}
+
+static void test_load_chain_damaged(void **state)
+{
+	(void)state;
+	broken("rm -r base", ENOENT, "d1/parent names base, and ");
+	broken("sed -i 's/^base /d2 /' d1/parent", EINVAL,
+	       "d1/parent names d2, which is in the chain already");
+	broken("rm -r d1 && cp -r base d1", EINVAL,
+	       "d2/parent names d1 0x");
+	broken("sed -i 's/^id 0x./id 0x0/' d1/info", EINVAL,
+	       "not the snapshot this diff was taken of");
+	broken("echo 'd1 12' > d2/parent", EINVAL, "d2/parent: not \"NAME 0xID\"");
+	broken("echo 'd1' > d2/parent", EINVAL, "d2/parent: not \"NAME 0xID\"");
+	broken("rm d2/a/dirty", ENOENT, "d2/a/dirty: No such file");
+	broken("echo 0x1-0x1000 > d2/a/dirty", EINVAL, "d2/a/dirty: line 1");
+	broken("printf '0x2000-0x3000\\n0x0-0x1000\\n' > d2/a/dirty", EINVAL,
+	       "d2/a/dirty: line 2");
+	broken("echo 0x0-0x1000000 > d2/a/dirty", EINVAL, "within mem_size");
+	broken("echo 32768 > base/a/mem_size && echo 40960 > base/a/raw_size"
+	       " && truncate -s 32768 base/a/contents", EINVAL,
+	       "d1/a/dirty: the diff holds some pages");
+	broken("truncate -s 4096 base/b/contents", EINVAL, "base/b/contents");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(saved, sizeof(saved), "/tmp/regionfs-diff.XXXXXX");
+	assert_non_null(mkdtemp(saved));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", saved);
+	return system(cmd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,7 +613,9 @@ int main(void)
 		cmocka_unit_test(test_diff_whole),
 		cmocka_unit_test(test_diff_refusals),
 		cmocka_unit_test(test_diff_limit),
+		cmocka_unit_test(test_load_chain),
+		cmocka_unit_test(test_load_chain_damaged),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }
