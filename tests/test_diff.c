@@ -455,6 +455,57 @@ static void test_diff_restore_cost(void **state)
 	sandbox__free(sb);
 }
 
+/* The saved forms --from reads: each accepted or refused exactly. */
+static void test_diff_parse(void **state)
+{
+	char name[REGION_NAME_MAX + 1], line[64];
+	uint64_t id, first, end;
+	const char *bad_parent[] = {
+		"base\n", "base 0x\n", "base 12\n", "base 0x12345678901234567\n",
+		"base  0x1\n", "base 0x1 \n", "base 0x1\n\n", ".base 0x1\n",
+		"ba/se 0x1\n", "base 0xg\n", " 0x1\n", "",
+	};
+	const char *bad_run[] = {
+		"0x1000-0x1000\n", "0x1001-0x2000\n", "0x1000-0x2001\n",
+		"0x-0x1000\n", " 0x1000-0x2000\n", "0x1000-0x2000 \n",
+		"0x1000 -0x2000\n", "0x1000-0x+2000\n", "0x2000-0x1000\n",
+		"0x1000-0x2000x\n", "1000-2000\n", "0x00000000000000001000-0x2000\n",
+		"0x0-0x41000\n", "",
+	};
+
+	(void)state;
+	assert_int_equal(diff__parse_parent("base 0x1f\n", 10, name, &id), 0);
+	assert_string_equal(name, "base");
+	assert_int_equal(id, 0x1f);
+	assert_int_equal(diff__parse_parent("b.1-x_ 0xFFFFFFFFFFFFFFFF", 25, name,
+					    &id), 0);
+	assert_string_equal(name, "b.1-x_");
+	assert_true(id == UINT64_MAX);
+	/* A NUL inside is not a shorter file. */
+	assert_int_equal(diff__parse_parent("base 0x1\0zz", 11, name, &id),
+			 EINVAL);
+	for (size_t i = 0; i < sizeof(bad_parent) / sizeof(bad_parent[0]); i++)
+		if (diff__parse_parent(bad_parent[i], strlen(bad_parent[i]), name,
+				       &id) != EINVAL)
+			fail_msg("parent '%s' accepted", bad_parent[i]);
+
+	snprintf(line, sizeof(line), "0x%llx-0x%llx\n",
+		 (unsigned long long)PAGE, (unsigned long long)(3 * PAGE));
+	assert_int_equal(diff__parse_run(line, 64 * PAGE, PAGE, &first, &end), 0);
+	assert_int_equal(first, 1);
+	assert_int_equal(end, 3);
+	/* Before the end of the last run: not ascending. */
+	assert_int_equal(diff__parse_run(line, 64 * PAGE, 2 * PAGE, &first,
+					 &end), EINVAL);
+	/* Past the size. */
+	assert_int_equal(diff__parse_run(line, 2 * PAGE, 0, &first, &end),
+			 EINVAL);
+	for (size_t i = 0; i < sizeof(bad_run) / sizeof(bad_run[0]); i++)
+		if (diff__parse_run(bad_run[i], 64 * PAGE, 0, &first, &end) !=
+		    EINVAL)
+			fail_msg("run '%s' accepted", bad_run[i]);
+}
+
 /*
  * Saving, as cp -r --sparse=always of snapshots/NAME leaves it: every
  * file of the directory the mount shows, contents with its holes.
@@ -693,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_diff_refusals),
 		cmocka_unit_test(test_diff_limit),
 		cmocka_unit_test(test_diff_restore_cost),
+		cmocka_unit_test(test_diff_parse),
 		cmocka_unit_test(test_load_chain),
 		cmocka_unit_test(test_load_chain_damaged),
 	};

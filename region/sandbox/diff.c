@@ -3,6 +3,7 @@
 #include "region/overlay.h"
 #include "region/util/parse.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -204,6 +205,62 @@ void diff__info(struct snapshot *s, FILE *f)
 			region__resident(c),
 			o && o->base ? "the rest read through" : "whole");
 	}
+}
+
+bool diff__parse_id(const char *s, uint64_t *id)
+{
+	size_t n = strlen(s);
+
+	if (n < 3 || n > 18 || strncmp(s, "0x", 2) != 0 ||
+	    strspn(s + 2, "0123456789abcdefABCDEF") != n - 2)
+		return false;
+	*id = strtoull(s + 2, NULL, 16);
+	return true;
+}
+
+int diff__parse_parent(const char *buf, size_t len, char *name, uint64_t *id)
+{
+	char line[REGION_NAME_MAX + 24], *sp;
+
+	/* One line: a newline only at the end, no NUL. */
+	if (len && buf[len - 1] == '\n')
+		len--;
+	if (len == 0 || len >= sizeof(line) || memchr(buf, '\n', len) ||
+	    memchr(buf, '\0', len))
+		return EINVAL;
+	memcpy(line, buf, len);
+	line[len] = '\0';
+	sp = strchr(line, ' ');
+	if (!sp)
+		return EINVAL;
+	*sp = '\0';
+	if (strlen(line) > REGION_NAME_MAX || parse__region_name(line) ||
+	    !diff__parse_id(sp + 1, id))
+		return EINVAL;
+	strcpy(name, line);
+	return 0;
+}
+
+int diff__parse_run(const char *line, uint64_t size, uint64_t prev_end,
+		    uint64_t *first, uint64_t *end)
+{
+	uint64_t page = region__page_size(), a, b;
+	char *dash, *rest;
+
+	/* strtoull would take blanks and signs: the digits are checked first. */
+	if (strncmp(line, "0x", 2) != 0 || !isxdigit((unsigned char)line[2]))
+		return EINVAL;
+	a = strtoull(line + 2, &dash, 16);
+	if (strncmp(dash, "-0x", 3) != 0 || !isxdigit((unsigned char)dash[3]))
+		return EINVAL;
+	b = strtoull(dash + 3, &rest, 16);
+	if ((*rest != '\0' && strcmp(rest, "\n") != 0) ||
+	    dash - line > 18 || rest - dash > 19 ||
+	    a % page || b % page || a >= b || b > size || a < prev_end)
+		return EINVAL;
+	*first = a / page;
+	*end = b / page;
+	return 0;
 }
 
 int diff__make_parent_file(struct snapshot *s)

@@ -50,6 +50,18 @@ int diff__copy_region(struct snapshot *s, struct region *r,
 		      struct region *c, uint8_t *buf);
 /* A snapshot that is some diff's parent cannot go: EBUSY. */
 int diff__check_remove(struct snaps *t, const char *name, struct why *why);
+/*
+ * The saved forms, for --from.  A parent file's text (len bytes, one
+ * line): name and id, or EINVAL.  A snapshot id: "0x" and 1 to 16 hex
+ * digits, whole (false otherwise).  One line of a diff's dirty file (NUL-
+ * terminated, its newline optional): pages [*first, *end), whole pages,
+ * ascending (not before page prev_end) and within size bytes, or EINVAL.
+ */
+int diff__parse_parent(const char *buf, size_t len, char *name,
+		       uint64_t *id);
+bool diff__parse_id(const char *s, uint64_t *id);
+int diff__parse_run(const char *line, uint64_t size, uint64_t prev_end,
+		    uint64_t *first, uint64_t *end);
 /* info's lines about identity and parentage; and the parent file. */
 void diff__info(struct snapshot *s, FILE *f);
 int diff__make_parent_file(struct snapshot *s);

@@ -8,12 +8,12 @@
 #include "region/copy.h"
 #include "region/kvm/vcpu.h"
 #include "region/overlay.h"
+#include "region/sandbox/diff.h"
 #include "region/util/parse.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,22 +415,10 @@ struct chain {
 	unsigned nr;
 };
 
-/* "0x" and 1 to 16 hex digits, whole. */
-static bool parse_id(const char *s, uint64_t *id)
-{
-	char *end;
-
-	if (strncmp(s, "0x", 2) != 0 || !s[2] || strlen(s + 2) > 16 ||
-	    strspn(s + 2, "0123456789abcdefABCDEF") != strlen(s + 2))
-		return false;
-	*id = strtoull(s + 2, &end, 16);
-	return *end == '\0';
-}
-
 /* The parent file, if there is one: its name and id. */
 static int read_parent(struct chain_link *l, struct why *why)
 {
-	char buf[PARENT_FILE_MAX + 1], *sp;
+	char buf[PARENT_FILE_MAX + 1];
 	size_t len;
 	int ret;
 
@@ -441,16 +429,9 @@ static int read_parent(struct chain_link *l, struct why *why)
 	ret = read_file(&l->d, "parent", buf, sizeof(buf) - 1, &len, why);
 	if (ret)
 		return ret;
-	buf[len] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	sp = strchr(buf, ' ');
-	if (sp)
-		*sp = '\0';
-	if (!sp || parse__region_name(buf) || strlen(buf) > REGION_NAME_MAX ||
-	    !parse_id(sp + 1, &l->parent_token))
+	if (diff__parse_parent(buf, len, l->parent, &l->parent_token))
 		return why__set(why, EINVAL, "%s/parent: not \"NAME 0xID\" (the "
 				"parent snapshot and its id)", l->path);
-	snprintf(l->parent, sizeof(l->parent), "%s", buf);
 	return 0;
 }
 
@@ -472,7 +453,7 @@ static int read_id(struct chain_link *l, struct why *why)
 			char *end = line + 4 + strcspn(line + 4, "\n");
 
 			*end = '\0';
-			if (!parse_id(line + 4, &l->token))
+			if (!diff__parse_id(line + 4, &l->token))
 				ret = why__set(why, EINVAL, "%s/info: id '%s' "
 					       "is not 0x and hex digits",
 					       l->path, line + 4);
@@ -486,7 +467,7 @@ static int read_id(struct chain_link *l, struct why *why)
 static int read_held(struct chain_link *l, unsigned k, struct why *why)
 {
 	struct saved_region *s = &l->d.rs[k];
-	uint64_t page = region__page_size(), prev = 0, a, b, cap = 0;
+	uint64_t prev = 0, a, b, cap = 0;
 	char path[PATH_MAX], line[80];
 	struct overlay_run *runs = NULL;
 	unsigned long lineno = 0;
@@ -505,13 +486,8 @@ static int read_held(struct chain_link *l, unsigned k, struct why *why)
 				strerror(ret));
 	}
 	while (!ret && fgets(line, sizeof(line), f)) {
-		int n = 0;
-
 		lineno++;
-		if (sscanf(line, "0x%" SCNx64 "-0x%" SCNx64 "%n", &a, &b,
-			   &n) != 2 || (line[n] != '\n' && line[n] != '\0') ||
-		    a % page || b % page || a >= b || b > s->size ||
-		    a < prev) {
+		if (diff__parse_run(line, s->size, prev, &a, &b)) {
 			ret = why__set(why, EINVAL, "%s/%s: line %lu is not a "
 				       "range of whole pages 0xA-0xB, "
 				       "ascending, within mem_size", l->path,
@@ -529,8 +505,8 @@ static int read_held(struct chain_link *l, unsigned k, struct why *why)
 			}
 			runs = nr;
 		}
-		runs[l->nheld[k]++] = (struct overlay_run){ a / page, b / page };
-		prev = b;
+		runs[l->nheld[k]++] = (struct overlay_run){ a, b };
+		prev = b * region__page_size();
 	}
 	if (!ret && ferror(f))
 		ret = why__set(why, EIO, "%s/%s: %s", l->path, path,
