@@ -549,9 +549,13 @@ void tree__statfs(fuse_req_t req, fuse_ino_t ino)
 	st.f_blocks = u.limit / bsize;
 	st.f_bfree = u.limit > u.resident ? (u.limit - u.resident) / bsize : 0;
 	st.f_bavail = st.f_bfree;
-	/* A snapshot: its directory and its own files, then its copies. */
+	/*
+	 * A snapshot: its directory and its own files (a diff's parent
+	 * file too), then its copies.
+	 */
 	st.f_files = 2 + root__count() + u.regions * per_dir +
-		     u.snapshots * (1 + SF_COUNT) + u.copies * per_dir;
+		     u.snapshots * (1 + SF_PARENT) + u.diffs +
+		     u.copies * per_dir;
 	st.f_ffree = rfs.sb->max_regions > u.regions ?
 		     (rfs.sb->max_regions - u.regions) * per_dir : 0;
 	st.f_favail = st.f_ffree;
