@@ -108,6 +108,14 @@ host() {
 	stop_daemon
 }
 
+# other_id INFO: its id made another (the last digit changed).
+other_id() {
+	local id
+	id=$(sed -n 's/^id //p' "$1")
+	sed -i -E '/^id /{s/0$/1/;t;s/.$/0/}' "$1"
+	[ "$(sed -n 's/^id //p' "$1")" != "$id" ]
+}
+
 # broken NAME PATTERN: a copy of the saved chain, changed by the commands
 # on stdin (run in it), is refused with PATTERN, nothing mounted.
 broken() {
@@ -123,7 +131,7 @@ damage() {
 	say "a missing or foreign parent, a damaged list of pages: refused"
 	broken no-parent 'd1/parent names base, and .*/base: No such file' <<<'rm -r base'
 	broken other-parent 'd1/parent names base 0x[0-9a-f]*, but .*base/info says id 0x[0-9a-f]*: not the snapshot' \
-		<<<"sed -i 's/^id 0x./id 0xf/' base/info; grep -q '^id 0xf' base/info"
+		<<<"$(declare -f other_id); other_id base/info"
 	broken bad-parent 'd1/parent: not "NAME 0xID"' <<<'echo base >parent.new; mv parent.new d1/parent'
 	broken no-dirty 'd1/a/dirty: No such file' <<<'rm d1/a/dirty'
 	broken bad-dirty 'd1/a/dirty: line 1 is not a range' <<<'echo 0x5000-0x5001 >d1/a/dirty'
