@@ -51,7 +51,9 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
  * file is checked before anything is built: a missing or malformed file,
  * contents whose size is not mem_size, sizes that disagree, overlapping
  * guest ranges, a damaged vcpu_state give EINVAL (ENOENT...) and why names
- * the file.  *v is NULL when the snapshot has no vCPU.
+ * the file.  *v is NULL when the snapshot has no vCPU.  A diff snapshot
+ * (a parent file) is loaded as a chain (chain.c): its parent, saved
+ * beside it under its name, first, each checked against the next.
  */
 int sandbox__load_dir(struct sandbox *sb, const char *dir,
 		      const struct vcpu_config *cfg, struct vcpu **v,
