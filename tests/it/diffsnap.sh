@@ -88,6 +88,7 @@ host() {
 	# Saved beside each other, sparse.
 	mkdir "$WORK/saved"
 	cp -r --sparse=always "$s/base" "$s/d1" "$WORK/saved/" || bad "cp -r failed"
+	tar -cSf "$WORK/chain.tar" -C "$s" base d1 || bad "tar -cS failed"
 	cp -r --sparse=always "$s/full" "$WORK/full" || bad "cp -r full failed"
 	expect_eq "saved d1/a blocks" "$(stat -c %b "$WORK/saved/d1/a/contents")" "$(stat -c %b "$WORK/full/a/contents")"
 	stop_daemon
@@ -105,6 +106,15 @@ host() {
 	diff -r -x info "${HOST_ADDRS[@]}" "$MNT/snapshots/d1" "$WORK/saved/d1" >"$WORK/diff.out" || bad "d1 differs from its saved copy: $(head -c 300 "$WORK/diff.out")"
 	echo base >"$MNT/restore" || bad "restore base failed"
 	cmp "$MNT/a/contents" "$WORK/saved/base/a/contents" || bad "a is not base's"
+	stop_daemon
+
+	say "--from the chain through tar -cS, tar -x"
+	mkdir "$WORK/untar"
+	tar -xf "$WORK/chain.tar" -C "$WORK/untar" || bad "tar -x failed"
+	start_daemon "${NO_KVM[@]}" -o "from=$WORK/untar/d1"
+	expect_eq "snapshots (tar)" "$(ls_sorted "$MNT/snapshots")" "base d1 "
+	cmp "$MNT/a/contents" "$WORK/full/a/contents" || bad "a is not d1's (tar)"
+	expect_eq "d1/a/dirty (tar)" "$(cat "$MNT/snapshots/d1/a/dirty")" "$(cat "$WORK/saved/d1/a/dirty")"
 	stop_daemon
 }
 
