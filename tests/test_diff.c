@@ -215,6 +215,45 @@ static void test_diff_restore(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * Restores count as writes, against the moment each makes: a diff of
+ * base right after base is restored holds nothing; after another
+ * snapshot is restored, exactly the pages that restore wrote.
+ */
+static void test_diff_after_restore(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 32 * PAGE), *c, *f;
+	struct why why = { "" };
+	char expect[128];
+
+	(void)state;
+	fill_page(a, 1, 0x11);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	fill_page(a, 2, 0x22);
+	fill_page(a, 9, 0x99);
+	assert_int_equal(take_spec(sb, "x", NULL), 0);
+	assert_int_equal(snapshot__restore(sb, NULL, "base", &why), 0);
+	assert_int_equal(take_spec(sb, "d0:base", NULL), 0);
+	c = copy_in(sb, "d0", "a");
+	assert_string_equal(held_text(c), "");
+	assert_int_equal(region__resident(c), 0);
+	region__put(c);
+	assert_int_equal(snapshot__restore(sb, NULL, "x", &why), 0);
+	assert_int_equal(take_spec(sb, "d1:base", NULL), 0);
+	c = copy_in(sb, "d1", "a");
+	snprintf(expect, sizeof(expect), "0x%llx-0x%llx\n0x%llx-0x%llx\n",
+		 (unsigned long long)(2 * PAGE), (unsigned long long)(3 * PAGE),
+		 (unsigned long long)(9 * PAGE), (unsigned long long)(10 * PAGE));
+	assert_string_equal(held_text(c), expect);
+	f = copy_in(sb, "x", "a");
+	same_view(c, f);
+	region__put(f);
+	region__put(c);
+	region__put(a);
+	sandbox__free(sb);
+}
+
 /* A diff of a diff reads through two levels; each reads as its moment. */
 static void test_diff_chain(void **state)
 {
@@ -740,6 +779,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_diff_holds_written),
 		cmocka_unit_test(test_diff_restore),
+		cmocka_unit_test(test_diff_after_restore),
 		cmocka_unit_test(test_diff_chain),
 		cmocka_unit_test(test_diff_whole),
 		cmocka_unit_test(test_diff_refusals),
