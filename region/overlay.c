@@ -247,18 +247,15 @@ int overlay__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 	return 0;
 }
 
-/* Bytes of data in [off, end) of r's view. */
-static int view_data(struct region *r, uint64_t off, uint64_t end,
-		     uint64_t *bytes)
+/* Bytes of data in [off, end) of r's view (cur: ranges moving forward). */
+static int view_data(struct region *r, struct overlay_cursor *cur,
+		     uint64_t off, uint64_t end, uint64_t *bytes)
 {
-	struct overlay_cursor cur;
-
-	memset(&cur, 0, sizeof(cur));
 	*bytes = 0;
 	while (off < end) {
 		uint64_t stop;
 		bool data;
-		int ret = piece(r, &cur, off, &data, &stop);
+		int ret = piece(r, cur, off, &data, &stop);
 
 		if (ret)
 			return ret;
@@ -287,7 +284,10 @@ int overlay__seal(struct region *r)
 {
 	struct overlay *o = r->overlay;
 	uint64_t page = region__page_size(), under = 0, base_shown;
+	/* One cursor for every run: a data extent is walked once, not per run. */
+	struct overlay_cursor cur;
 
+	memset(&cur, 0, sizeof(cur));
 	if (!o->base) {
 		o->shown = own_resident(r);
 		return 0;
@@ -296,7 +296,7 @@ int overlay__seal(struct region *r)
 					own_resident(o->base);
 	for (uint64_t i = 0; i < o->nr; i++) {
 		uint64_t b;
-		int ret = view_data(o->base, o->runs[i].first * page,
+		int ret = view_data(o->base, &cur, o->runs[i].first * page,
 				    o->runs[i].end * page, &b);
 
 		if (ret)
