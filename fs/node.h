@@ -68,9 +68,12 @@ enum rfile {
 enum sfile {
 	SF_VCPU_STATE,
 	SF_INFO,
+	SF_PARENT,	/* a diff snapshot's only: last */
 	SF_COUNT
 };
 extern const char *const snap_files[SF_COUNT];
+/* How many of them snapshot s has (a diff has a parent file). */
+#define snapfile_count(s) ((s)->parent ? SF_COUNT : SF_PARENT)
 
 static inline fuse_ino_t ino_dir(uint64_t id)
 {
@@ -228,7 +231,7 @@ extern const struct node_ops snapfile_ops;	/* snapfile.c */
 
 /* snapfile.c: a snapshot's file sf (by its id), or false. */
 bool snapfile__node(fuse_ino_t ino, struct node *n);
-int snapfile__lookup(const char *name);
+int snapfile__lookup(const struct snapshot *s, const char *name);
 
 /* root.c: the root's own files. */
 unsigned root__count(void);

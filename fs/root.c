@@ -48,6 +48,7 @@ static const struct {
 const char *const root_reserved[] = {
 	"vcpu", "console", "log", "snapshot", "restore", "snapshots", "metrics",
 	"regs", "fault", "layout", "pmem", "vmem", "core", "vcpu_state", "info",
+	"parent",
 	NULL,
 };
 

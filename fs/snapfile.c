@@ -12,11 +12,12 @@
 const char *const snap_files[SF_COUNT] = {
 	[SF_VCPU_STATE] = "vcpu_state",
 	[SF_INFO] = "info",
+	[SF_PARENT] = "parent",
 };
 
-int snapfile__lookup(const char *name)
+int snapfile__lookup(const struct snapshot *s, const char *name)
 {
-	for (unsigned i = 0; i < SF_COUNT; i++)
+	for (unsigned i = 0; i < snapfile_count(s); i++)
 		if (strcmp(snap_files[i], name) == 0)
 			return (int)i;
 	return -1;
@@ -27,6 +28,10 @@ static const void *bytes(struct node *n, size_t *len)
 	if (n->file == SF_VCPU_STATE) {
 		*len = n->snap->state_len;
 		return n->snap->state_file;
+	}
+	if (n->file == SF_PARENT) {
+		*len = n->snap->parent_len;
+		return n->snap->parent_file;
 	}
 	*len = n->snap->info_len;
 	return n->snap->info;
@@ -42,6 +47,10 @@ bool snapfile__node(fuse_ino_t ino, struct node *n)
 	s = snapshot__find_id(&rfs.sb->snaps, ino_id(ino));
 	if (!s)
 		return false;
+	if ((unsigned)f >= snapfile_count(s)) {
+		snapshot__put(s);	/* parent: a diff's only */
+		return false;
+	}
 	*n = (struct node){
 		.ino = ino,
 		.name = snap_files[f],

@@ -141,7 +141,7 @@ static int lookup_snapshot(fuse_ino_t parent, const char *name,
 	if (!s)
 		return ENOTDIR;	/* not a snapshot: a region directory */
 	r = snapshot__region(s, name, &id);
-	f = r ? -1 : snapfile__lookup(name);
+	f = r ? -1 : snapfile__lookup(s, name);
 	if (f >= 0)
 		*ino = ino_file(s->id, (unsigned)f);
 	snapshot__put(s);
@@ -446,7 +446,7 @@ static bool nth_child(fuse_ino_t ino, struct snapshot *snap, unsigned idx,
 		return true;
 	}
 	/* After a snapshot's regions, its own files. */
-	if (snap && idx >= snap->nr && idx - snap->nr < SF_COUNT) {
+	if (snap && idx >= snap->nr && idx - snap->nr < snapfile_count(snap)) {
 		snprintf(name, len, "%s", snap_files[idx - snap->nr]);
 		*child = ino_file(snap->id, idx - snap->nr);
 		*mode = S_IFREG;
@@ -549,9 +549,13 @@ void tree__statfs(fuse_req_t req, fuse_ino_t ino)
 	st.f_blocks = u.limit / bsize;
 	st.f_bfree = u.limit > u.resident ? (u.limit - u.resident) / bsize : 0;
 	st.f_bavail = st.f_bfree;
-	/* A snapshot: its directory and its own files, then its copies. */
+	/*
+	 * A snapshot: its directory and its own files (a diff's parent
+	 * file too), then its copies.
+	 */
 	st.f_files = 2 + root__count() + u.regions * per_dir +
-		     u.snapshots * (1 + SF_COUNT) + u.copies * per_dir;
+		     u.snapshots * (1 + SF_PARENT) + u.diffs +
+		     u.copies * per_dir;
 	st.f_ffree = rfs.sb->max_regions > u.regions ?
 		     (rfs.sb->max_regions - u.regions) * per_dir : 0;
 	st.f_favail = st.f_ffree;

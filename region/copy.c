@@ -122,3 +122,8 @@ int copy__range(int dst, int src, uint8_t *buf, struct extents *x,
 	}
 	return 0;
 }
+
+int copy__extent(int src, struct extents *x, uint64_t off)
+{
+	return find_extent(src, x, off);
+}

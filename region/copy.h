@@ -31,5 +31,11 @@ struct extents {
  */
 int copy__range(int dst, int src, uint8_t *buf, struct extents *x,
 		uint64_t off, uint64_t end, bool fill_holes);
+/*
+ * x made to hold the extent around off (x->data, x->hole: UINT64_MAX
+ * both when there is no data from off on), asking src only when x does
+ * not cover off already.
+ */
+int copy__extent(int src, struct extents *x, uint64_t off);
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include "region/region.h"
 #include "region/copy.h"
+#include "region/overlay.h"
 #include "region/util/lock.h"
 
 #include <errno.h>
@@ -178,6 +179,7 @@ void region__put(struct region *r)
 	munmap(r->raw, r->mem_size + 2 * region__page_size());
 	dirty__free(&r->dirty);
 	close(r->memfd);
+	overlay__free(r->overlay);
 	pthread_rwlock_destroy(&r->lock);
 	free(r);
 }
@@ -350,6 +352,8 @@ int region__read(struct region *r, void *buf, size_t len, uint64_t off,
 	ssize_t n = 0;
 	int ret;
 
+	if (r->overlay)
+		return overlay__read(r, buf, len, off, done);
 	*done = 0;
 	ret = region__shared_begin(r);
 	if (ret)
@@ -544,8 +548,11 @@ int region__resize(struct region *r, uint64_t size, struct why *why)
 static int seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 {
 	off_t p;
-	int ret = region__shared_begin(r);
+	int ret;
 
+	if (r->overlay)
+		return overlay__seek(r, off, whence, pos);
+	ret = region__shared_begin(r);
 	if (ret)
 		return ret;
 	if (off >= r->mem_size) {
@@ -576,7 +583,8 @@ uint64_t region__resident(struct region *r)
 	struct region_geometry g;
 
 	region__geometry(r, &g, true);
-	return g.resident;
+	/* The memory it takes: an overlay's view shows its base's too. */
+	return r->overlay ? atomic_load(&r->resident_seen) : g.resident;
 }
 
 /*
@@ -611,7 +619,8 @@ void region__geometry(struct region *r, struct region_geometry *g,
 				     (uint64_t)st.st_blocks * 512);
 		pthread_rwlock_unlock(&r->lock);
 	}
-	g->resident = atomic_load(&r->resident_seen);
+	g->resident = r->overlay ? r->overlay->shown :
+				   atomic_load(&r->resident_seen);
 }
 
 void region__times(struct region *r, struct timespec *mtime,

@@ -125,6 +125,12 @@ struct region {
 	/* The resident bytes last read (region__geometry). */
 	_Atomic uint64_t resident_seen;
 	atomic_int writers;	/* read-write openers of the memfd itself */
+	/*
+	 * A diff snapshot's copy: the pages it holds itself, the rest read
+	 * through from its base (overlay.h).  Set before the copy is handed
+	 * out, never changed; NULL for every other region.
+	 */
+	struct overlay *overlay;
 };
 
 /* What a resize changes, read consistently without the region's lock. */

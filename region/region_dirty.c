@@ -4,6 +4,7 @@
  * `echo 0 > dirty`.
  */
 #include "region/region.h"
+#include "region/overlay.h"
 
 #include <errno.h>
 #include <string.h>
@@ -69,6 +70,9 @@ uint64_t region__harvest_age_ms(struct region *r)
 bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,
 			uint64_t *first, uint64_t *end)
 {
+	/* A diff's copy: the pages it holds, whatever since says. */
+	if (r->overlay)
+		return overlay__next(r->overlay, from, first, end);
 	return dirty__next(&r->dirty, since, from, first, end);
 }
 

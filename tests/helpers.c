@@ -7,8 +7,10 @@
 #include "tests/helpers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t now_ms(void)
 {
@@ -63,4 +65,16 @@ struct region *add_mapped(struct sandbox *sb, const char *name,
 
 	assert_int_equal(sandbox__set_guest_addr(sb, r, false, gpa, NULL), 0);
 	return r;
+}
+
+void put_file(const char *dir, const char *rel, const void *buf, size_t len)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
 }

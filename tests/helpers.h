@@ -30,6 +30,9 @@ struct region *add_region(struct sandbox *sb, const char *name,
 struct region *add_mapped(struct sandbox *sb, const char *name,
 			  uint64_t size, uint64_t gpa);
 
+/* Write dir/rel, created or truncated, whole: asserted. */
+void put_file(const char *dir, const char *rel, const void *buf, size_t len);
+
 /* region__read/write/seek as "bytes (or offset) or -errno". */
 ssize_t t_read(struct region *r, void *buf, size_t len, uint64_t off);
 ssize_t t_write(struct region *r, const void *buf, size_t len, uint64_t off);

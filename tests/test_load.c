@@ -26,14 +26,7 @@ static char root[64], dir[128];
 
 static void put(const char *rel, const void *buf, size_t len)
 {
-	char path[256];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, buf, len), (ssize_t)len);
-	close(fd);
+	put_file(dir, rel, buf, len);
 }
 
 static void put_text(const char *rel, const char *text)

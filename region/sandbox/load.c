@@ -4,7 +4,7 @@
  * and only then is anything built.  A sandbox that was being loaded when
  * the copy failed is left half-built: the caller gives up and exits.
  */
-#include "region/sandbox/snapshot.h"
+#include "region/sandbox/saved.h"
 #include "region/copy.h"
 #include "region/kvm/vcpu.h"
 #include "region/util/parse.h"
@@ -19,29 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A vcpu_state larger than this is not one (XSAVE areas are ~11 KiB). */
-#define STATE_FILE_MAX (1 << 20)
-
-struct saved_region {
-	char name[REGION_NAME_MAX + 1];
-	uint64_t size;
-	bool mapped;
-	uint64_t gpa;
-	bool ro;
-	int fd;			/* contents, open */
-};
-
-struct saved_dir {
-	const char *dir;
-	int dfd;
-	struct saved_region *rs;
-	unsigned nr;
-	struct vcpu_saved *cpu;
-	bool has_cpu;
-};
-
 /* A small file of dir, whole: 0 or an errno with why naming it. */
-static int read_file(struct saved_dir *d, const char *path, char *buf,
+int saved__read_file(struct saved_dir *d, const char *path, char *buf,
 		     size_t max, size_t *len, struct why *why)
 {
 	/* O_NONBLOCK: a FIFO put there must not hang the start. */
@@ -82,7 +61,7 @@ static int read_attr(struct saved_dir *d, const char *r, const char *file,
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s", r, file);
-	ret = read_file(d, path, buf, sizeof(buf), &len, why);
+	ret = saved__read_file(d, path, buf, sizeof(buf), &len, why);
 	if (ret)
 		return ret;
 	if (parse__value(buf, len, val, PARSE_VALUE_MAX))
@@ -214,7 +193,7 @@ static int check_overlaps(struct saved_dir *d, struct why *why)
 	return 0;
 }
 
-static struct saved_region *find(struct saved_dir *d, const char *name)
+struct saved_region *saved__find(struct saved_dir *d, const char *name)
 {
 	for (unsigned i = 0; i < d->nr; i++)
 		if (strcmp(d->rs[i].name, name) == 0)
@@ -233,7 +212,8 @@ static int load_state(struct saved_dir *d, struct why *why)
 	buf = malloc(STATE_FILE_MAX);
 	if (!buf)
 		return why__set(why, ENOMEM, "out of memory");
-	ret = read_file(d, "vcpu_state", buf, STATE_FILE_MAX, &len, why);
+	ret = saved__read_file(d, "vcpu_state", buf, STATE_FILE_MAX, &len,
+			       why);
 	if (!ret) {
 		ret = vcpu__saved_decode(buf, len, &d->cpu, &inner);
 		if (ret)
@@ -248,7 +228,7 @@ static int load_state(struct saved_dir *d, struct why *why)
 	if (ret || !d->cpu)
 		return ret;
 	/* The vCPU's tables are in its boot region, where it maps it. */
-	boot = find(d, VCPU_BOOT_REGION);
+	boot = saved__find(d, VCPU_BOOT_REGION);
 	if (!boot || boot->size != VCPU_BOOT_SIZE || !boot->mapped ||
 	    boot->gpa != VCPU_BOOT_GPA)
 		return why__set(why, EINVAL, "%s/%s: the vCPU's boot region "
@@ -275,7 +255,7 @@ static int fill(struct saved_dir *d, struct region *r, struct saved_region *s,
 	return 0;
 }
 
-static int build_region(struct sandbox *sb, struct saved_dir *d,
+int saved__build_region(struct sandbox *sb, struct saved_dir *d,
 			struct saved_region *s, uint8_t *buf, struct why *why)
 {
 	struct region *r;
@@ -312,7 +292,7 @@ static int build_vcpu(struct sandbox *sb, struct saved_dir *d,
 	if (ret)
 		return why__prefix(why, ret, "the vCPU: ");
 	boot = sandbox__find(sb, VCPU_BOOT_REGION, NULL);
-	ret = fill(d, boot, find(d, VCPU_BOOT_REGION), buf, why);
+	ret = fill(d, boot, saved__find(d, VCPU_BOOT_REGION), buf, why);
 	region__put(boot);
 	if (ret)
 		return ret;
@@ -324,7 +304,7 @@ static int build_vcpu(struct sandbox *sb, struct saved_dir *d,
 }
 
 /* The snapshot's name in the new mount: the directory's, if it is one. */
-static void snap_name(const char *dir, char *name, size_t len)
+void saved__name(const char *dir, char *name, size_t len)
 {
 	char *full = realpath(dir, NULL);
 	const char *base = full ? strrchr(full, '/') : NULL;
@@ -335,49 +315,49 @@ static void snap_name(const char *dir, char *name, size_t len)
 	free(full);
 }
 
-int sandbox__load_dir(struct sandbox *sb, const char *dir,
-		      const struct vcpu_config *cfg, struct vcpu **v,
-		      struct why *why)
+/* Every file of d read and checked; nothing built yet. */
+int saved__check(struct sandbox *sb, struct saved_dir *d, struct why *why)
 {
-	struct saved_dir d = { .dir = dir };
-	char name[REGION_NAME_MAX + 1];
-	uint8_t *buf = NULL;
 	int ret;
 
-	*v = NULL;
-	d.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d.dfd < 0)
-		return why__set(why, errno, "%s: %s", dir, strerror(errno));
-	ret = load_regions(&d, why);
+	d->dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->dfd < 0)
+		return why__set(why, errno, "%s: %s", d->dir, strerror(errno));
+	ret = load_regions(d, why);
 	if (!ret)
-		ret = check_overlaps(&d, why);
+		ret = check_overlaps(d, why);
 	if (!ret)
-		ret = load_state(&d, why);
-	if (!ret && d.has_cpu && !sb->vm)
+		ret = load_state(d, why);
+	if (!ret && d->has_cpu && !sb->vm)
 		ret = why__set(why, ENODEV, "%s/vcpu_state holds a vCPU, and "
-			       "there is no KVM: %s", dir,
+			       "there is no KVM: %s", d->dir,
 			       why__text(&sb->vm_why, ENODEV));
-	/* Checked: now build. */
-	if (!ret && !(buf = malloc(COPY_CHUNK)))
-		ret = why__set(why, ENOMEM, "out of memory");
-	for (unsigned i = 0; !ret && i < d.nr; i++)
-		if (!d.has_cpu || strcmp(d.rs[i].name, VCPU_BOOT_REGION) != 0)
-			ret = build_region(sb, &d, &d.rs[i], buf, why);
-	if (!ret && d.has_cpu)
-		ret = build_vcpu(sb, &d, cfg, v, buf, why);
-	/* The snapshot itself, so that a restore works at once. */
-	if (!ret) {
-		snap_name(dir, name, sizeof(name));
-		ret = snapshot__take(sb, *v, name, why);
-		if (ret)
-			why__prefix(why, ret, "the snapshot %s: ", name);
-	}
-	for (unsigned i = 0; i < d.nr; i++)
-		if (d.rs[i].fd > 0)
-			close(d.rs[i].fd);
-	free(d.rs);
-	free(buf);
-	vcpu__saved_free(d.cpu);
-	close(d.dfd);
 	return ret;
 }
+
+/* The sandbox (empty until now) as d says. */
+int saved__build(struct sandbox *sb, struct saved_dir *d,
+		 const struct vcpu_config *cfg, struct vcpu **v, uint8_t *buf,
+		 struct why *why)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; !ret && i < d->nr; i++)
+		if (!d->has_cpu || strcmp(d->rs[i].name, VCPU_BOOT_REGION) != 0)
+			ret = saved__build_region(sb, d, &d->rs[i], buf, why);
+	if (!ret && d->has_cpu)
+		ret = build_vcpu(sb, d, cfg, v, buf, why);
+	return ret;
+}
+
+void saved__free(struct saved_dir *d)
+{
+	for (unsigned i = 0; i < d->nr; i++)
+		if (d->rs[i].fd > 0)
+			close(d->rs[i].fd);
+	free(d->rs);
+	vcpu__saved_free(d->cpu);
+	if (d->dfd > 0)
+		close(d->dfd);
+}
+

@@ -59,6 +59,7 @@ struct sandbox_usage {
 	uint64_t limit;		/* -o max_total, or mem_size without one */
 	uint64_t resident;	/* bytes the regions' memfds hold */
 	unsigned regions, snapshots, copies;
+	unsigned diffs;		/* snapshots that are diffs of another */
 };
 void sandbox__usage(struct sandbox *sb, struct sandbox_usage *u);
 

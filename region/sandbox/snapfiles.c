@@ -6,6 +6,7 @@
  */
 #include "region/sandbox/snaps.h"
 #include "region/kvm/vcpu.h"
+#include "region/sandbox/diff.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +22,7 @@ static void info_text(struct snapshot *s, FILE *f)
 	gmtime_r(&s->created.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(f, "snapshot %s\ntaken %s\nregions %u\n", s->name, when, s->nr);
+	diff__info(s, f);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
 

@@ -42,6 +42,21 @@ void snaps__free(struct snaps *t)
 	pthread_mutex_destroy(&t->op);
 }
 
+int snaps__fits(struct snaps *t, uint64_t need, const char *what,
+		struct why *why)
+{
+	uint64_t used = atomic_load(&t->bytes), left;
+
+	left = used > t->max_bytes ? 0 : t->max_bytes - used;
+	if (need > left)
+		return why__set(why, ENOSPC, "%s would take %llu bytes, %llu "
+				"of %llu are left (-o max_snapshot_total)",
+				what, (unsigned long long)need,
+				(unsigned long long)left,
+				(unsigned long long)t->max_bytes);
+	return 0;
+}
+
 static void free_snapshot(struct snapshot *s)
 {
 	for (unsigned i = 0; i < s->nr; i++)
@@ -51,6 +66,8 @@ static void free_snapshot(struct snapshot *s)
 	vcpu__saved_free(s->cpu);
 	free(s->state_file);
 	free(s->info);
+	free(s->parent_file);
+	snapshot__put(s->parent);
 	free(s);
 }
 

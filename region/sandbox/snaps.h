@@ -55,6 +55,15 @@ struct snapshot {
 	size_t state_len;
 	char *info;
 	size_t info_len;
+	/*
+	 * Who it is, wherever it is saved and loaded again (info's id line,
+	 * a diff's parent file), and for a diff snapshot the parent it reads
+	 * through to (a reference; diff.h).
+	 */
+	uint64_t token;
+	struct snapshot *parent;
+	char *parent_file;
+	size_t parent_len;
 };
 
 struct snaps {
@@ -79,6 +88,12 @@ void snaps__init(struct snaps *t);
 /* Limits: 0 keeps the defaults. */
 void snaps__limits(struct snaps *t, unsigned max, uint64_t max_bytes);
 void snaps__free(struct snaps *t);
+/*
+ * Whether need more bytes of copies fit under max_bytes: ENOSPC, with
+ * why saying what (e.g. "the copies") would take how much.
+ */
+int snaps__fits(struct snaps *t, uint64_t need, const char *what,
+		struct why *why);
 
 /* A new, empty snapshot of nr regions, or NULL (ENOMEM). */
 struct snapshot *snapshot__alloc(const char *name, unsigned nr);

@@ -8,6 +8,8 @@
 #include "region/sandbox/snapshot.h"
 #include "region/copy.h"
 #include "region/kvm/vcpu.h"
+#include "region/overlay.h"
+#include "region/sandbox/diff.h"
 #include "region/util/parse.h"
 
 #include <errno.h>
@@ -76,6 +78,9 @@ static int copy_regions(struct sandbox *sb, struct snapshot *s,
 
 	if (!buf)
 		return why__set(why, ENOMEM, "out of memory");
+	/* A diff's cost is known once the guest's writes are harvested. */
+	if (s->parent)
+		ret = diff__check_bytes(s, &sb->snaps, live, why);
 	for (unsigned i = 0; i < s->nr && !ret; i++) {
 		struct region *r = live[i], *c;
 
@@ -89,7 +94,8 @@ static int copy_regions(struct sandbox *sb, struct snapshot *s,
 		/* The mapping as it is now: the directory says where to map it. */
 		c->guest_ro = r->guest_ro;
 		c->snap_mapped = sandbox__guest_addr(sb, r, &c->snap_gpa);
-		ret = copy__range(c->memfd, r->memfd, buf,
+		ret = s->parent ? diff__copy_region(s, r, c, buf) :
+		      copy__range(c->memfd, r->memfd, buf,
 				  &(struct extents){ .hole = 0 }, 0,
 				  r->mem_size, false);
 		if (ret)
@@ -120,19 +126,12 @@ static int check_name(struct snaps *t, const char *name, struct why *why)
 static int check_bytes(struct snaps *t, struct region **live, unsigned n,
 		       struct why *why)
 {
-	uint64_t need = 0, used = atomic_load(&t->bytes), left;
+	uint64_t need = 0;
 
 	for (unsigned i = 0; i < n; i++)
 		need += region__resident(live[i]);
 	/* What the copies will take at most: refuse before copying. */
-	left = used > t->max_bytes ? 0 : t->max_bytes - used;
-	if (need > left)
-		return why__set(why, ENOSPC, "the copies would take %llu bytes, "
-				"%llu of %llu are left (-o max_snapshot_total)",
-				(unsigned long long)need,
-				(unsigned long long)left,
-				(unsigned long long)t->max_bytes);
-	return 0;
+	return snaps__fits(t, need, "the copies", why);
 }
 
 /*
@@ -178,8 +177,18 @@ static void publish(struct sandbox *sb, struct snapshot *s)
 	snaps__add(&sb->snaps, s);
 }
 
-int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
+int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *spec,
 		   struct why *why)
+{
+	char name[REGION_NAME_MAX + 1], parent[REGION_NAME_MAX + 1];
+	int ret = diff__split(spec, name, parent, why);
+
+	return ret ? ret : snapshot__take_as(sb, v, name,
+					     parent[0] ? parent : NULL, 0, why);
+}
+
+int snapshot__take_as(struct sandbox *sb, struct vcpu *v, const char *name,
+		      const char *parent, uint64_t token, struct why *why)
 {
 	struct region **live = NULL;
 	struct snapshot *s = NULL;
@@ -208,7 +217,10 @@ int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 	}
 	for (unsigned i = 0; i < n; i++)
 		live[i] = sb->slots[i].region;
-	ret = check_bytes(&sb->snaps, live, n, why);
+	s->token = token ? token : diff__new_token();
+	/* A diff's memory is checked once its pages are known. */
+	ret = parent ? diff__attach(sb, s, parent, why) :
+		       check_bytes(&sb->snaps, live, n, why);
 	if (!ret)
 		ret = hold_all(live, n, why);
 	if (ret)
@@ -218,6 +230,8 @@ int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 	if (!ret) {
 		clock_gettime(CLOCK_REALTIME, &s->created);
 		ret = snapshot__make_files(s);
+		if (!ret)
+			ret = diff__make_parent_file(s);
 		if (ret)
 			why__set(why, ret, "cannot make vcpu_state and info: %s",
 				 strerror(ret));
@@ -242,12 +256,14 @@ static int restore_region(struct region *r, struct region *c,
 			  uint32_t since, uint8_t *buf, uint64_t *pages)
 {
 	uint64_t page = region__page_size(), first, end, p = 0;
-	struct extents x = { .hole = 0 };
+	struct overlay_cursor x;
 	int ret;
 
 	ret = region__dirty_harvest(r);
 	if (ret)
 		return ret;
+	/* A diff's copy reads through to its parent's: every level a cursor. */
+	memset(&x, 0, sizeof(x));
 	if (!r->dirty.track || dirty__all_since(&r->dirty, since)) {
 		/*
 		 * Nothing says which pages changed (no tracking, or every page
@@ -256,8 +272,7 @@ static int restore_region(struct region *r, struct region *c,
 		 * whole at once, not stamped page by page.
 		 */
 		*pages += r->mem_size / page;
-		ret = copy__range(r->memfd, c->memfd, buf, &x, 0, r->mem_size,
-				  true);
+		ret = overlay__copy_out(c, r->memfd, buf, &x, 0, r->mem_size);
 		if (!ret && r->dirty.track) {
 			dirty__mark_all(&r->dirty);
 			region__touch(r);
@@ -266,8 +281,8 @@ static int restore_region(struct region *r, struct region *c,
 	}
 	while (region__dirty_next(r, since, p, &first, &end)) {
 		*pages += end - first;
-		ret = copy__range(r->memfd, c->memfd, buf, &x, first * page,
-				  end * page, true);
+		ret = overlay__copy_out(c, r->memfd, buf, &x, first * page,
+					end * page);
 		if (ret)
 			return ret;
 		/* Written by the host, as far as `dirty` is concerned. */
@@ -419,8 +434,8 @@ int snapshot__remove(struct sandbox *sb, const char *name, struct why *why)
 
 	if (ret)
 		return ret;
-	ret = snaps__remove(&sb->snaps, name);
-	if (ret)
+	ret = diff__check_remove(&sb->snaps, name, why);
+	if (!ret && (ret = snaps__remove(&sb->snaps, name)))
 		why__set(why, ret, "no snapshot of that name");
 	pthread_mutex_unlock(&sb->snaps.op);
 	return ret;

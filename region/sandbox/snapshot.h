@@ -25,6 +25,14 @@ struct vcpu;
 int snapshot__take(struct sandbox *sb, struct vcpu *v, const char *name,
 		   struct why *why);
 /*
+ * The same, with name and parent apart: name a diff snapshot of parent
+ * (diff.h) unless parent is NULL; token its identity (0: a new one; --from
+ * gives the saved one).  snapshot__take takes "NAME" or "NAME:PARENT".
+ * Also ENOENT (no parent), EOPNOTSUPP (-o nodirty), EMLINK (too deep).
+ */
+int snapshot__take_as(struct sandbox *sb, struct vcpu *v, const char *name,
+		      const char *parent, uint64_t token, struct why *why);
+/*
  * Put snapshot name back: every region it holds gets its bytes back (only
  * the pages written since the snapshot, when tracked), the vCPU its state.
  * Regions created since are left alone.  Checked before anything changes:
@@ -43,12 +51,17 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
  * file is checked before anything is built: a missing or malformed file,
  * contents whose size is not mem_size, sizes that disagree, overlapping
  * guest ranges, a damaged vcpu_state give EINVAL (ENOENT...) and why names
- * the file.  *v is NULL when the snapshot has no vCPU.
+ * the file.  *v is NULL when the snapshot has no vCPU.  A diff snapshot
+ * (a parent file) is loaded as a chain (chain.c): its parent, saved
+ * beside it under its name, first, each checked against the next.
  */
 int sandbox__load_dir(struct sandbox *sb, const char *dir,
 		      const struct vcpu_config *cfg, struct vcpu **v,
 		      struct why *why);
-/* rmdir: the copies go once nobody has them open.  ENOENT, EBUSY. */
+/*
+ * rmdir: the copies go once nobody has them open.  ENOENT, EBUSY (also:
+ * a diff snapshot of it exists).
+ */
 int snapshot__remove(struct sandbox *sb, const char *name, struct why *why);
 
 #endif

@@ -255,8 +255,10 @@ void sandbox__usage(struct sandbox *sb, struct sandbox_usage *u)
 	u->limit = sb->max_total_default ? sb->total : sb->max_total;
 	pthread_mutex_unlock(&sb->acct);
 	pthread_rwlock_rdlock(&sb->snaps.lock);
-	for (unsigned i = 0; i < sb->snaps.nr; i++)
+	for (unsigned i = 0; i < sb->snaps.nr; i++) {
 		u->copies += sb->snaps.snaps[i]->nr;
+		u->diffs += sb->snaps.snaps[i]->parent != NULL;
+	}
 	u->snapshots = sb->snaps.nr;
 	pthread_rwlock_unlock(&sb->snaps.lock);
 }

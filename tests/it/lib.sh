@@ -486,3 +486,27 @@ has() {
 	[ "$(dd if="$MNT/$1/contents" bs=16 iflag=skip_bytes skip="$2" count=1 status=none)" = \
 		"$(printf 'marker@%09d' "$2")" ]
 }
+
+# ---------------------------------------------------------------------------
+# The counter guest (tests/guests/counter.S): its count at DATA, the
+# first 8 bytes of region "data".
+
+counter_count() {
+	od -A n -t u8 -N 8 "$MNT/data/contents" | tr -d ' '
+}
+
+counter_above() {
+	[ "$(counter_count)" -gt "$1" ]
+}
+
+# counter_went_on CON N WHAT: the first tick the console got past byte CON
+# is N (paused between store and print) or N + 1, and the guest never saw
+# its registers and memory disagree.
+counter_went_on() {
+	local first
+	first=$(tail -c +$(($1 + 1)) "$MNT/console" | grep -m 1 -o 'tick [0-9a-f]*' | cut -d' ' -f2)
+	if [ -z "$first" ] || { [ $((16#$first)) -ne "$2" ] && [ $((16#$first)) -ne $(($2 + 1)) ]; }; then
+		bad "$3: first tick '$first', want $2 or $(($2 + 1)) (hex)"
+	fi
+	! grep -q MISMATCH "$MNT/console" || bad "$3: registers and memory disagree"
+}

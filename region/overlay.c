@@ -1,0 +1,329 @@
+/*
+ * Overlays (overlay.h): held runs looked up by binary search, so a read
+ * costs the pages it returns and a log of the runs, never the region's
+ * size; a chain of them is walked level by level, each level with its
+ * own extent cursor.
+ */
+#include "region/overlay.h"
+#include "region/region.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint64_t npages(const struct region *r)
+{
+	return r->mem_size / region__page_size();
+}
+
+int overlay__new(struct region *r, struct region *base)
+{
+	struct overlay *o;
+	unsigned depth = 1;
+
+	if (base && (!base->readonly || base->mem_size != r->mem_size))
+		return EINVAL;
+	if (base && base->overlay)
+		depth = base->overlay->depth + 1;
+	if (depth > OVERLAY_DEPTH_MAX)
+		return ELOOP;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return ENOMEM;
+	o->base = base ? region__get(base) : NULL;
+	o->depth = depth;
+	r->overlay = o;
+	return 0;
+}
+
+void overlay__free(struct overlay *o)
+{
+	if (!o)
+		return;
+	if (o->base)
+		region__put(o->base);
+	free(o->runs);
+	free(o);
+}
+
+/* Hex digits of byte offset v, as the `dirty` text prints it. */
+static uint64_t hex_digits(uint64_t v)
+{
+	uint64_t n = 1;
+
+	while (v >>= 4)
+		n++;
+	return n;
+}
+
+int overlay__hold(struct region *r, uint64_t first, uint64_t end)
+{
+	struct overlay *o = r->overlay;
+	uint64_t page = region__page_size();
+	struct overlay_run *last;
+
+	if (first >= end)
+		return 0;
+	if (end > npages(r) || (o->nr && first < o->runs[o->nr - 1].end))
+		return EINVAL;
+	last = o->nr ? &o->runs[o->nr - 1] : NULL;
+	o->pages += end - first;
+	if (last && last->end == first) {
+		/* Adjacent runs are one, as in `dirty`. */
+		o->digits -= hex_digits(last->end * page);
+		last->end = end;
+		o->digits += hex_digits(end * page);
+		return 0;
+	}
+	if (o->nr == o->cap) {
+		uint64_t cap = o->cap ? o->cap * 2 : 16;
+		struct overlay_run *n = realloc(o->runs, cap * sizeof(*n));
+
+		if (!n)
+			return ENOMEM;
+		o->runs = n;
+		o->cap = cap;
+	}
+	o->runs[o->nr++] = (struct overlay_run){ first, end };
+	o->digits += hex_digits(first * page) + hex_digits(end * page);
+	return 0;
+}
+
+/* The index of the first run ending after page p (nr: none). */
+static uint64_t run_after(const struct overlay *o, uint64_t p)
+{
+	uint64_t lo = 0, hi = o->nr;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if (o->runs[mid].end > p)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+bool overlay__next(const struct overlay *o, uint64_t from, uint64_t *first,
+		   uint64_t *end)
+{
+	uint64_t i = run_after(o, from);
+
+	if (i >= o->nr)
+		return false;
+	*first = o->runs[i].first > from ? o->runs[i].first : from;
+	*end = o->runs[i].end;
+	return true;
+}
+
+uint64_t overlay__text_size(const struct overlay *o)
+{
+	/* "0x" A "-0x" B "\n" per run. */
+	return o->nr * 6 + o->digits;
+}
+
+/*
+ * Which region of the chain holds page p, and the page where that stops
+ * being so (*end): the first level that holds p, or the plain region at
+ * the bottom.  *lvl is its level, for its cursor.
+ */
+static struct region *resolve(struct region *r, uint64_t p, uint64_t *end,
+			      unsigned *lvl)
+{
+	uint64_t lim = npages(r);
+	unsigned l = 0;
+
+	while (r->overlay && r->overlay->base) {
+		const struct overlay *o = r->overlay;
+		uint64_t i = run_after(o, p);
+
+		if (i < o->nr && o->runs[i].first <= p) {
+			if (o->runs[i].end < lim)
+				lim = o->runs[i].end;
+			break;
+		}
+		if (i < o->nr && o->runs[i].first < lim)
+			lim = o->runs[i].first;
+		r = o->base;
+		l++;
+	}
+	*end = lim;
+	*lvl = l;
+	return r;
+}
+
+int overlay__read(struct region *r, void *buf, size_t len, uint64_t off,
+		  size_t *done)
+{
+	uint64_t page = region__page_size(), size = r->mem_size;
+
+	/* Readonly all the way down: nothing changes, nothing to hold. */
+	*done = 0;
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	while (*done < len) {
+		uint64_t pos = off + *done, seg;
+		unsigned lvl;
+		struct region *src = resolve(r, pos / page, &seg, &lvl);
+		size_t chunk = len - *done;
+		ssize_t n;
+
+		if (seg * page - pos < chunk)
+			chunk = (size_t)(seg * page - pos);
+		/* pread of a hole: zeros, without allocating. */
+		n = pread(src->memfd, (uint8_t *)buf + *done, chunk, (off_t)pos);
+		if (n < 0)
+			return errno;
+		if ((size_t)n != chunk)
+			return EIO;
+		*done += chunk;
+	}
+	return 0;
+}
+
+/*
+ * Whether byte p of fd is data, and where that stops (*stop), with the
+ * extent remembered in x (copy.h's cursor).
+ */
+static int extent_at(int fd, struct extents *x, uint64_t p, bool *data,
+		     uint64_t *stop)
+{
+	int ret = copy__extent(fd, x, p);
+
+	if (ret)
+		return ret;
+	*data = p >= x->data;
+	*stop = *data ? x->hole : x->data;
+	return 0;
+}
+
+/*
+ * The piece of r's view at byte p that is all data or all hole: *data,
+ * and where it stops (at most r's size).
+ */
+static int piece(struct region *r, struct overlay_cursor *cur, uint64_t p,
+		 bool *data, uint64_t *stop)
+{
+	uint64_t page = region__page_size(), seg, e = 0;
+	unsigned lvl;
+	struct region *src = resolve(r, p / page, &seg, &lvl);
+	int ret = extent_at(src->memfd, &cur->x[lvl], p, data, &e);
+
+	if (ret)
+		return ret;
+	*stop = e < seg * page ? e : seg * page;
+	return 0;
+}
+
+int overlay__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
+{
+	struct overlay_cursor cur;
+	uint64_t p = off;
+
+	if (off >= r->mem_size)
+		return ENXIO;
+	memset(&cur, 0, sizeof(cur));
+	while (p < r->mem_size) {
+		uint64_t stop;
+		bool data;
+		int ret = piece(r, &cur, p, &data, &stop);
+
+		if (ret)
+			return ret;
+		if (data == (whence == SEEK_DATA)) {
+			*pos = p;
+			return 0;
+		}
+		p = stop;
+	}
+	if (whence == SEEK_DATA)
+		return ENXIO;
+	*pos = r->mem_size;
+	return 0;
+}
+
+/* Bytes of data in [off, end) of r's view (cur: ranges moving forward). */
+static int view_data(struct region *r, struct overlay_cursor *cur,
+		     uint64_t off, uint64_t end, uint64_t *bytes)
+{
+	*bytes = 0;
+	while (off < end) {
+		uint64_t stop;
+		bool data;
+		int ret = piece(r, cur, off, &data, &stop);
+
+		if (ret)
+			return ret;
+		if (stop > end)
+			stop = end;
+		if (data)
+			*bytes += stop - off;
+		off = stop;
+	}
+	return 0;
+}
+
+static uint64_t own_resident(struct region *r)
+{
+	struct stat st;
+
+	return fstat(r->memfd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+/*
+ * The view's resident bytes: the base's, less what the base has where
+ * this one holds the pages, plus this one's own.  Counted once (the runs
+ * and their data, never the size), since nothing changes after.
+ */
+int overlay__seal(struct region *r)
+{
+	struct overlay *o = r->overlay;
+	uint64_t page = region__page_size(), under = 0, base_shown;
+	/* One cursor for every run: a data extent is walked once, not per run. */
+	struct overlay_cursor cur;
+
+	memset(&cur, 0, sizeof(cur));
+	if (!o->base) {
+		o->shown = own_resident(r);
+		return 0;
+	}
+	base_shown = o->base->overlay ? o->base->overlay->shown :
+					own_resident(o->base);
+	for (uint64_t i = 0; i < o->nr; i++) {
+		uint64_t b;
+		int ret = view_data(o->base, &cur, o->runs[i].first * page,
+				    o->runs[i].end * page, &b);
+
+		if (ret)
+			return ret;
+		under += b;
+	}
+	o->shown = base_shown - under + own_resident(r);
+	return 0;
+}
+
+int overlay__copy_out(struct region *src, int dst, uint8_t *buf,
+		      struct overlay_cursor *cur, uint64_t off, uint64_t end)
+{
+	uint64_t page = region__page_size();
+
+	while (off < end) {
+		uint64_t seg, stop;
+		unsigned lvl;
+		struct region *from = resolve(src, off / page, &seg, &lvl);
+		int ret;
+
+		stop = seg * page < end ? seg * page : end;
+		ret = copy__range(dst, from->memfd, buf, &cur->x[lvl], off,
+				  stop, true);
+		if (ret)
+			return ret;
+		off = stop;
+	}
+	return 0;
+}

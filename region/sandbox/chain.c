@@ -1,0 +1,394 @@
+/*
+ * --from a chain of saved snapshots (snapshot.h): a saved diff snapshot
+ * (a parent file) is loaded over its parent, saved beside it under its
+ * name, which may be a diff too.  Each link is checked whole like any
+ * snapshot directory (saved.h), and against its parent: the parent's
+ * info must give the id the diff's parent file names, and a region the
+ * diff does not hold whole must be in the parent with its size.  The root
+ * is built; each diff then writes only the pages it holds (its regions'
+ * dirty files list them: the load costs the pages written, not the size)
+ * and is taken again as a diff of the one before, with its id.  A lone
+ * full snapshot is a chain of one.
+ */
+#include "region/sandbox/saved.h"
+#include "region/copy.h"
+#include "region/kvm/vcpu.h"
+#include "region/overlay.h"
+#include "region/sandbox/diff.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHAIN_MAX (OVERLAY_DEPTH_MAX + 1)
+/* The parent file: "NAME 0xID\n". */
+#define PARENT_FILE_MAX (REGION_NAME_MAX + 24)
+
+struct chain_link {
+	char path[PATH_MAX];
+	char name[REGION_NAME_MAX + 1];	/* its snapshot in the new mount */
+	struct saved_dir d;
+	uint64_t token;			/* info's id; 0: none */
+	char parent[REGION_NAME_MAX + 1];	/* "" for the root */
+	uint64_t parent_token;
+	struct overlay_run **held;	/* per region of d, for a diff */
+	uint64_t *nheld;
+};
+
+struct chain {
+	struct chain_link *links;	/* [0] the directory given, up to the root */
+	unsigned nr;
+};
+
+/* The parent file, if there is one: its name and id. */
+static int read_parent(struct chain_link *l, struct why *why)
+{
+	char buf[PARENT_FILE_MAX + 1];
+	size_t len;
+	int ret;
+
+	l->parent[0] = '\0';
+	if (faccessat(l->d.dfd, "parent", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno == ENOENT)
+		return 0;
+	ret = saved__read_file(&l->d, "parent", buf, sizeof(buf) - 1, &len, why);
+	if (ret)
+		return ret;
+	if (diff__parse_parent(buf, len, l->parent, &l->parent_token))
+		return why__set(why, EINVAL, "%s/parent: not \"NAME 0xID\" (the "
+				"parent snapshot and its id)", l->path);
+	return 0;
+}
+
+/* info's "id 0x..." line (0 without one: saved before ids). */
+static int read_id(struct chain_link *l, struct why *why)
+{
+	char *buf = malloc(STATE_FILE_MAX), *line;
+	size_t len;
+	int ret;
+
+	l->token = 0;
+	if (!buf)
+		return why__set(why, ENOMEM, "out of memory");
+	ret = saved__read_file(&l->d, "info", buf, STATE_FILE_MAX - 1, &len, why);
+	if (!ret) {
+		buf[len] = '\0';
+		line = strstr(buf, "\nid ");
+		if (line) {
+			char *end = line + 4 + strcspn(line + 4, "\n");
+
+			*end = '\0';
+			if (!diff__parse_id(line + 4, &l->token))
+				ret = why__set(why, EINVAL, "%s/info: id '%s' "
+					       "is not 0x and hex digits",
+					       l->path, line + 4);
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+/* One region's dirty file of a diff: the pages it holds, checked. */
+static int read_held(struct chain_link *l, unsigned k, struct why *why)
+{
+	struct saved_region *s = &l->d.rs[k];
+	uint64_t prev = 0, a, b, cap = 0;
+	char path[PATH_MAX], line[80];
+	struct overlay_run *runs = NULL;
+	unsigned long lineno = 0;
+	int fd, ret = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/dirty", s->name);
+	fd = openat(l->d.dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	f = fd < 0 ? NULL : fdopen(fd, "r");
+	if (!f) {
+		ret = errno;
+		if (fd >= 0)
+			close(fd);
+		return why__set(why, ret, "%s/%s: %s (a diff lists the pages "
+				"it holds there)", l->path, path,
+				strerror(ret));
+	}
+	while (!ret && fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (diff__parse_run(line, s->size, prev, &a, &b)) {
+			ret = why__set(why, EINVAL, "%s/%s: line %lu is not a "
+				       "range of whole pages 0xA-0xB, "
+				       "ascending, within mem_size", l->path,
+				       path, lineno);
+			break;
+		}
+		if (l->nheld[k] == cap) {
+			struct overlay_run *nr;
+
+			cap = cap ? cap * 2 : 16;
+			nr = realloc(runs, cap * sizeof(*runs));
+			if (!nr) {
+				ret = why__set(why, ENOMEM, "out of memory");
+				break;
+			}
+			runs = nr;
+		}
+		runs[l->nheld[k]++] = (struct overlay_run){ a, b };
+		prev = b * region__page_size();
+	}
+	if (!ret && ferror(f))
+		ret = why__set(why, EIO, "%s/%s: %s", l->path, path,
+			       strerror(EIO));
+	fclose(f);
+	l->held[k] = runs;
+	return ret;
+}
+
+static bool holds_whole(struct chain_link *l, unsigned k)
+{
+	uint64_t pages = l->d.rs[k].size / region__page_size();
+
+	return l->nheld[k] == 1 && l->held[k][0].first == 0 &&
+	       l->held[k][0].end == pages;
+}
+
+/* Diff l against its parent p: ids, the vCPU, what it reads through. */
+static int check_link(struct chain_link *l, struct chain_link *p,
+		      struct why *why)
+{
+	int ret = 0;
+
+	if (p->token != l->parent_token)
+		return why__set(why, EINVAL, "%s/parent names %s 0x%016llx, "
+				"but %s/info says id 0x%016llx: not the "
+				"snapshot this diff was taken of", l->path,
+				l->parent,
+				(unsigned long long)l->parent_token, p->path,
+				(unsigned long long)p->token);
+	if (l->d.has_cpu != p->d.has_cpu)
+		return why__set(why, EINVAL, "%s/vcpu_state %s a vCPU and "
+				"%s/vcpu_state %s", l->path,
+				l->d.has_cpu ? "holds" : "holds no", p->path,
+				p->d.has_cpu ? "does" : "does not");
+	l->held = calloc(l->d.nr, sizeof(*l->held));
+	l->nheld = calloc(l->d.nr, sizeof(*l->nheld));
+	if (!l->held || !l->nheld)
+		return why__set(why, ENOMEM, "out of memory");
+	for (unsigned k = 0; !ret && k < l->d.nr; k++) {
+		struct saved_region *s = &l->d.rs[k], *ps;
+
+		ret = read_held(l, k, why);
+		if (ret || holds_whole(l, k))
+			continue;
+		ps = saved__find(&p->d, s->name);
+		if (!ps || ps->size != s->size)
+			ret = why__set(why, EINVAL, "%s/%s/dirty: the diff holds "
+				       "some pages and reads the rest from "
+				       "its parent, but %s has no region %s "
+				       "of %llu bytes", l->path, s->name,
+				       p->path, s->name,
+				       (unsigned long long)s->size);
+	}
+	return ret;
+}
+
+static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
+		      struct why *why)
+{
+	int ret = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->links = calloc(CHAIN_MAX, sizeof(*c->links));
+	if (!c->links)
+		return why__set(why, ENOMEM, "out of memory");
+	snprintf(c->links[0].path, PATH_MAX, "%s", dir);
+	saved__name(dir, c->links[0].name, sizeof(c->links[0].name));
+	for (;;) {
+		struct chain_link *l = &c->links[c->nr++], *n;
+		char *slash;
+
+		l->d.dir = l->path;
+		ret = saved__check(sb, &l->d, why);
+		if (!ret)
+			ret = read_id(l, why);
+		if (!ret)
+			ret = read_parent(l, why);
+		if (ret || !l->parent[0])
+			break;
+		if (c->nr == CHAIN_MAX) {
+			ret = why__set(why, EINVAL, "%s: a chain of more than "
+				       "%d diffs", dir, OVERLAY_DEPTH_MAX);
+			break;
+		}
+		for (unsigned i = 0; i < c->nr && !ret; i++)
+			if (strcmp(c->links[i].name, l->parent) == 0)
+				ret = why__set(why, EINVAL, "%s/parent names "
+					       "%s, which is in the chain "
+					       "already", l->path, l->parent);
+		if (ret)
+			break;
+		/* The parent is saved beside the diff, under its name. */
+		n = &c->links[c->nr];
+		snprintf(n->name, sizeof(n->name), "%s", l->parent);
+		slash = strrchr(l->path, '/');
+		if (snprintf(n->path, PATH_MAX, "%.*s%s",
+			     slash ? (int)(slash - l->path + 1) : 0, l->path,
+			     l->parent) >= PATH_MAX) {
+			ret = why__set(why, ENAMETOOLONG, "%s: path too long",
+				       l->path);
+			break;
+		}
+		if (access(n->path, F_OK) < 0) {
+			ret = why__set(why, errno, "%s/parent names %s, and %s: "
+				       "%s (save the parent beside the diff, "
+				       "under its name)", l->path, l->parent,
+				       n->path, strerror(errno));
+			break;
+		}
+	}
+	for (unsigned i = 0; !ret && i + 1 < c->nr; i++)
+		ret = check_link(&c->links[i], &c->links[i + 1], why);
+	return ret;
+}
+
+static void chain_free(struct chain *c)
+{
+	for (unsigned i = 0; c->links && i < c->nr; i++) {
+		struct chain_link *l = &c->links[i];
+
+		for (unsigned k = 0; l->held && k < l->d.nr; k++)
+			free(l->held[k]);
+		free(l->held);
+		free(l->nheld);
+		saved__free(&l->d);
+	}
+	free(c->links);
+}
+
+/* The pages diff region s holds, into r (which holds the parent's). */
+static int fill_held(struct chain_link *l, unsigned k, struct region *r,
+		     uint8_t *buf, struct why *why)
+{
+	struct saved_region *s = &l->d.rs[k];
+	uint64_t page = region__page_size();
+	struct extents x = { .hole = 0 };
+	int ret = 0;
+
+	for (uint64_t i = 0; !ret && i < l->nheld[k]; i++) {
+		uint64_t a = l->held[k][i].first * page,
+			 b = l->held[k][i].end * page;
+
+		ret = copy__range(r->memfd, s->fd, buf, &x, a, b, true);
+		/* Written since the parent, as they were where it was taken. */
+		if (!ret && holds_whole(l, k))
+			dirty__mark_all(&r->dirty);
+		else if (!ret)
+			region__dirty_mark(r, a, b - a);
+	}
+	region__touch(r);
+	if (ret)
+		why__set(why, ret, "%s/%s/contents: %s", l->path, s->name,
+			 strerror(ret));
+	return ret;
+}
+
+/* One region of diff l, over the parent's (mappings already undone). */
+static int apply_region(struct sandbox *sb, struct chain_link *l, unsigned k,
+			uint8_t *buf, struct why *why)
+{
+	struct saved_region *s = &l->d.rs[k];
+	struct region *r = sandbox__find(sb, s->name, NULL);
+	uint64_t gpa;
+	int ret = 0;
+
+	if (!r)		/* made since the parent: held whole */
+		return saved__build_region(sb, &l->d, s, buf, why);
+	if (r->mem_size != s->size)
+		ret = sandbox__resize(sb, r, s->size, why);
+	if (!ret)
+		ret = fill_held(l, k, r, buf, why);
+	if (!ret && r->guest_ro != s->ro)
+		ret = sandbox__set_access(sb, r, s->ro, why);
+	if (!ret && s->mapped && !sandbox__guest_addr(sb, r, &gpa))
+		ret = sandbox__set_guest_addr(sb, r, false, s->gpa, why);
+	if (ret)
+		why__prefix(why, ret, "%s/%s: ", l->path, s->name);
+	region__put(r);
+	return ret;
+}
+
+/* The sandbox, holding diff l's parent, made to hold l. */
+static int apply_diff(struct sandbox *sb, struct chain_link *l,
+		      struct vcpu *v, uint8_t *buf, struct why *why)
+{
+	struct saved_dir *d = &l->d;
+	int ret = 0;
+
+	/* Regions removed since the parent go; mappings that change, undone. */
+	for (unsigned j = sb->nr; !ret && j-- > 0;) {
+		struct region *r = sb->slots[j].region;
+		struct saved_region *s = saved__find(d, r->name);
+		uint64_t gpa;
+
+		if (!s)
+			ret = sandbox__remove(sb, r->name, why);
+		else if (sandbox__guest_addr(sb, r, &gpa) &&
+			 (!s->mapped || s->gpa != gpa || s->size != r->mem_size))
+			ret = sandbox__set_guest_addr(sb, r, true, 0, why);
+	}
+	if (ret)
+		return why__prefix(why, ret, "%s: ", l->path);
+	for (unsigned k = 0; !ret && k < d->nr; k++)
+		ret = apply_region(sb, l, k, buf, why);
+	if (!ret && v && d->cpu) {
+		ret = vcpu__load(v, d->cpu);
+		if (ret)
+			why__set(why, ret, "%s/vcpu_state: KVM refused it: %s",
+				 l->path, strerror(ret));
+	}
+	return ret;
+}
+
+/* Link i taken as a snapshot: the root whole, a diff over the next. */
+static int chain_take(struct sandbox *sb, struct chain *c, unsigned i,
+		      struct vcpu *v, uint8_t *buf, struct why *why)
+{
+	struct chain_link *l = &c->links[i];
+	bool root = i + 1 == c->nr;
+	int ret = root ? 0 : apply_diff(sb, l, v, buf, why);
+
+	if (ret)
+		return ret;
+	ret = snapshot__take_as(sb, v, l->name, root ? NULL : l->parent,
+				l->token, why);
+	if (ret)
+		why__prefix(why, ret, "the snapshot %s: ", l->name);
+	return ret;
+}
+
+int sandbox__load_dir(struct sandbox *sb, const char *dir,
+		      const struct vcpu_config *cfg, struct vcpu **v,
+		      struct why *why)
+{
+	struct chain c;
+	uint8_t *buf = NULL;
+	int ret;
+
+	*v = NULL;
+	/* Every directory of the chain checked: now build. */
+	ret = chain_read(sb, &c, dir, why);
+	if (!ret && !(buf = malloc(COPY_CHUNK)))
+		ret = why__set(why, ENOMEM, "out of memory");
+	if (!ret)
+		ret = saved__build(sb, &c.links[c.nr - 1].d, cfg, v, buf, why);
+	/*
+	 * Each snapshot itself, so that a restore works at once: the root,
+	 * then each diff over the one before.
+	 */
+	for (unsigned i = c.nr; !ret && i-- > 0;)
+		ret = chain_take(sb, &c, i, *v, buf, why);
+	chain_free(&c);
+	free(buf);
+	return ret;
+}

@@ -1,0 +1,52 @@
+/*
+ * A saved snapshot directory, read and checked (load.c): the private
+ * interface --from's chains (chain.c) build on.  Every refusal names the
+ * file in why.
+ *
+ * Errors: 0 or a positive errno, with the reason in why.
+ */
+#ifndef REGIONFS_SAVED_H
+#define REGIONFS_SAVED_H
+
+#include "region/sandbox/snapshot.h"
+
+/* A vcpu_state larger than this is not one (XSAVE areas are ~11 KiB). */
+#define STATE_FILE_MAX (1 << 20)
+
+struct saved_region {
+	char name[REGION_NAME_MAX + 1];
+	uint64_t size;
+	bool mapped;
+	uint64_t gpa;
+	bool ro;
+	int fd;			/* contents, open */
+};
+
+struct saved_dir {
+	const char *dir;
+	int dfd;
+	struct saved_region *rs;
+	unsigned nr;
+	struct vcpu_saved *cpu;
+	bool has_cpu;
+};
+
+/* A small file of d, whole (at most max bytes, else EINVAL). */
+int saved__read_file(struct saved_dir *d, const char *path, char *buf,
+		     size_t max, size_t *len, struct why *why);
+/* Open d->dir and check every file of it; nothing is built. */
+int saved__check(struct sandbox *sb, struct saved_dir *d, struct why *why);
+/* The sandbox (empty until now) as d says: regions, bytes, the vCPU. */
+int saved__build(struct sandbox *sb, struct saved_dir *d,
+		 const struct vcpu_config *cfg, struct vcpu **v,
+		 uint8_t *buf, struct why *why);
+/* Region s of d made, mapped and filled in sb. */
+int saved__build_region(struct sandbox *sb, struct saved_dir *d,
+			struct saved_region *s, uint8_t *buf,
+			struct why *why);
+struct saved_region *saved__find(struct saved_dir *d, const char *name);
+/* The snapshot's name in the new mount: the directory's, if it is one. */
+void saved__name(const char *dir, char *name, size_t len);
+void saved__free(struct saved_dir *d);
+
+#endif
