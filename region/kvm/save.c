@@ -9,6 +9,7 @@
 #include "region/util/codec.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@ uint64_t vcpu__saved_rip(const struct vcpu_saved *s)
 	return x86__state_rip(s->cpu);
 }
 
+/* Numbers the saved states, so a vCPU knows which one KVM holds. */
+static _Atomic uint64_t saved_seq = 1;
+
 int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 {
 	const char *step = "";
@@ -63,9 +67,18 @@ int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 	s->stack = v->cfg.stack;
 	memcpy(s->fault, v->fault, sizeof(s->fault));
 	s->fault_rec = v->fault_rec;
-	ret = x86__state_save(v->fd, s->cpu, &step);
+	/* The clock a restore left pending is the state's, not KVM's now. */
+	ret = vcpu_clock_locked(v);
 	if (ret)
+		goto out;
+	ret = x86__state_save(v->fd, s->cpu, &step);
+	if (ret) {
 		vcpu_log(v, "vcpu: save: %s: %s", step, strerror(ret));
+	} else if (!v->io_pending) {
+		/* KVM holds what was just read (a pending exit aside). */
+		s->seq = atomic_fetch_add(&saved_seq, 1);
+		v->held = s->seq;
+	}
 out:
 	pthread_mutex_unlock(&v->lock);
 	if (ret) {
@@ -101,16 +114,30 @@ static void discard_pending_locked(struct vcpu *v)
 int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
 {
 	const char *step = "";
+	enum vcpu_state was;
 	int ret;
 
 	pthread_mutex_lock(&v->lock);
-	if (v->state == VCPU_RUNNING) {
+	was = v->state;
+	if (was == VCPU_RUNNING) {
 		ret = EBUSY;
 		goto out;
 	}
-	if (v->io_pending)
-		discard_pending_locked(v);
-	ret = x86__state_load(v->fd, s->cpu, &step);
+	if (s->seq && v->held == s->seq && !v->io_pending) {
+		/*
+		 * KVM holds s already (nothing ran since it was saved or
+		 * loaded), but for the clock, which ran on: set when the guest
+		 * runs (a vCPU ioctl costs microseconds, a restore here none).
+		 */
+		v->tsc_pending = x86__state_tsc(s->cpu, &v->tsc);
+		ret = 0;
+	} else {
+		if (v->io_pending)
+			discard_pending_locked(v);
+		v->tsc_pending = false;
+		ret = x86__state_load(v->fd, s->cpu, &step);
+	}
+	v->held = ret ? 0 : s->seq;
 	if (ret) {
 		/* Half loaded: only a run from entry makes sense of it. */
 		vcpu_log(v, "vcpu: load: %s: %s; the vCPU is stopped", step,
@@ -130,7 +157,13 @@ int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
 		memcpy(v->fault, s->fault, sizeof(v->fault));
 		v->fault_rec = s->fault_rec;
 	}
-	pthread_cond_broadcast(&v->cond);
+	/*
+	 * The thread waits for running, which a load never gives, and
+	 * waking it for nothing costs a restore a context switch: only a
+	 * change of state is said.
+	 */
+	if (v->state != was)
+		pthread_cond_broadcast(&v->cond);
 out:
 	pthread_mutex_unlock(&v->lock);
 	return ret;

@@ -12,6 +12,7 @@
 
 #include "region/util/why.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,13 @@ struct x86_state *x86__state_alloc(int kvm_fd, int vm_fd);
 int x86__state_save(int vcpu_fd, struct x86_state *s, const char **step);
 int x86__state_load(int vcpu_fd, const struct x86_state *s,
 		    const char **step);
+/*
+ * The time-stamp counter as saved (false: KVM gave none), and setting it
+ * alone: for a vCPU whose KVM state is s already but for the clock, which
+ * runs while paused.
+ */
+bool x86__state_tsc(const struct x86_state *s, uint64_t *tsc);
+int x86__set_tsc(int vcpu_fd, uint64_t tsc);
 /* CR8 as saved: without an in-kernel APIC kvm_run carries it. */
 uint64_t x86__state_cr8(const struct x86_state *s);
 void x86__state_free(struct x86_state *s);
