@@ -235,11 +235,60 @@ out:
 }
 
 /*
+ * Runs of at most this many dirty pages are read whole from the copy and
+ * written through our mapping (copy__dense: one syscall a run, where the
+ * extents cost two lseeks, a pread and a pwrite).  Longer ones go through
+ * the copy's extents, which skip its holes.
+ */
+#define RESTORE_DENSE_PAGES 16
+
+/*
+ * The bounce buffer of one restore: enough for a dense run (64 KiB, from
+ * the heap), grown to COPY_CHUNK when a long run needs it.
+ */
+struct restore_buf {
+	uint8_t *buf;
+	size_t size;
+};
+
+static int bounce(struct restore_buf *b, size_t size)
+{
+	if (b->size >= size)
+		return 0;
+	free(b->buf);
+	b->buf = malloc(size);
+	b->size = b->buf ? size : 0;
+	return b->buf ? 0 : ENOMEM;
+}
+
+/* Pages [first, end) of r from c. */
+static int restore_run(struct region *r, struct region *c,
+		       struct restore_buf *b, struct extents *x,
+		       uint64_t first, uint64_t end)
+{
+	uint64_t page = region__page_size();
+	int ret;
+
+	if (end - first <= RESTORE_DENSE_PAGES) {
+		ret = bounce(b, RESTORE_DENSE_PAGES * page);
+		return ret ? ret : copy__dense(r->memfd, region__base_addr(r),
+					       c->memfd, b->buf, first * page,
+					       end * page);
+	}
+	ret = bounce(b, COPY_CHUNK);
+	if (!ret)
+		ret = copy__range(r->memfd, c->memfd, b->buf, x, first * page,
+				  end * page, true);
+	return ret;
+}
+
+/*
  * Give r the bytes of copy c: the pages written since the boundary
  * (*pages counts them, for metrics).
  */
 static int restore_region(struct region *r, struct region *c,
-			  uint32_t since, uint8_t *buf, uint64_t *pages)
+			  uint32_t since, struct restore_buf *b,
+			  uint64_t *pages)
 {
 	uint64_t page = region__page_size(), first, end, p = 0;
 	struct extents x = { .hole = 0 };
@@ -256,8 +305,10 @@ static int restore_region(struct region *r, struct region *c,
 		 * whole at once, not stamped page by page.
 		 */
 		*pages += r->mem_size / page;
-		ret = copy__range(r->memfd, c->memfd, buf, &x, 0, r->mem_size,
-				  true);
+		ret = bounce(b, COPY_CHUNK);
+		if (!ret)
+			ret = copy__range(r->memfd, c->memfd, b->buf, &x, 0,
+					  r->mem_size, true);
 		if (!ret && r->dirty.track) {
 			dirty__mark_all(&r->dirty);
 			region__touch(r);
@@ -266,8 +317,7 @@ static int restore_region(struct region *r, struct region *c,
 	}
 	while (region__dirty_next(r, since, p, &first, &end)) {
 		*pages += end - first;
-		ret = copy__range(r->memfd, c->memfd, buf, &x, first * page,
-				  end * page, true);
+		ret = restore_run(r, c, b, &x, first, end);
 		if (ret)
 			return ret;
 		/* Written by the host, as far as `dirty` is concerned. */
@@ -319,8 +369,8 @@ static int check_sizes(struct snapshot *s, struct region **live,
  * so the copy below puts those pages back too); then the pages.
  */
 static int restore_held(struct snapshot *s, struct vcpu *v,
-			struct region **live, uint8_t *buf, uint64_t *pages,
-			struct why *why)
+			struct region **live, struct restore_buf *buf,
+			uint64_t *pages, struct why *why)
 {
 	unsigned restored = 0;
 	uint32_t b;
@@ -364,7 +414,7 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 	struct region **live = NULL;
 	struct timespec t0, t1;
 	struct snapshot *s;
-	uint8_t *buf = NULL;
+	struct restore_buf b = { NULL, 0 };
 	uint64_t pages = 0;
 	int ret;
 
@@ -379,8 +429,8 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 		goto out;
 	}
 	live = calloc(s->nr ? s->nr : 1, sizeof(*live));
-	buf = malloc(COPY_CHUNK);
-	if (!live || !buf) {
+	/* Enough for dense runs now; COPY_CHUNK only for a long run. */
+	if (!live || bounce(&b, RESTORE_DENSE_PAGES * region__page_size())) {
 		ret = why__set(why, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -394,7 +444,7 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 		goto out;
 	ret = check_sizes(s, live, why);
 	if (!ret)
-		ret = restore_held(s, v, live, buf, &pages, why);
+		ret = restore_held(s, v, live, &b, &pages, why);
 	release(live, s->nr);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	atomic_fetch_add(&sb->snaps.restored_pages, pages);
@@ -409,7 +459,7 @@ out:
 	pthread_mutex_unlock(&sb->snaps.op);
 	snapshot__put(s);
 	free(live);
-	free(buf);
+	free(b.buf);
 	return ret;
 }
 
