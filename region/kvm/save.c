@@ -101,6 +101,8 @@ static void discard_pending_locked(struct vcpu *v)
 {
 	int i;
 
+	/* Completing it may write guest memory: the dirty logs must look. */
+	vm__note_run(v->vm);
 	for (i = 0; i < VCPU_COMPLETE_MAX; i++) {
 		vcpu_immediate_exit(v, 1);
 		/* 0: it asked for more (a next fragment); give it garbage. */
