@@ -88,15 +88,19 @@ int tree__stat(fuse_ino_t ino, struct stat *st)
  * rest: sizes, modes and the set of regions change under control writes,
  * and a stat must be honest.  snapshot and restore never change (root's
  * names, attributes the mount's: size 0, its start time), and keeping
- * them saves `echo NAME > restore` a LOOKUP and a GETATTR, a third of
- * its round trips.
+ * them saves `echo NAME > restore` a LOOKUP and a GETATTR.  The root's
+ * attributes change only with its link count, by mkdir and rmdir of a
+ * region, which come through the kernel (regions made at start are there
+ * before the mount), and the kernel forgets a directory's attributes
+ * when it makes or removes one in it: keeping them saves every path
+ * walk through the mount a GETATTR (its permission check).
  */
 #define FS_CONSTANT_TIMEOUT_S 86400.0
 
 static double timeout_of(fuse_ino_t ino)
 {
-	return ino == FS_SNAPSHOT_INO || ino == FS_RESTORE_INO ?
-	       FS_CONSTANT_TIMEOUT_S : 0;
+	return ino == FS_ROOT_INO || ino == FS_SNAPSHOT_INO ||
+	       ino == FS_RESTORE_INO ? FS_CONSTANT_TIMEOUT_S : 0;
 }
 
 static void reply_entry(fuse_req_t req, const struct stat *st)
