@@ -16,6 +16,7 @@
 #include "region/kvm/vcpu.h"
 #include "tests/helpers.h"
 #include "region/kvm/vcpu_priv.h"	/* white box: the vCPU's fd and kvm_run */
+#include "region/x86/cpu_priv.h"	/* and what a save holds */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -838,6 +839,74 @@ static void test_load_held(void **state)
 	vcpu__saved_free(again);
 }
 
+/*
+ * Two saves alike but for the clock (IA32_TSC, which only moves on):
+ * every other part equal.
+ */
+static void assert_same_state(const struct x86_state *a,
+			      const struct x86_state *b)
+{
+	assert_memory_equal(&a->regs, &b->regs, sizeof(a->regs));
+	assert_memory_equal(&a->sregs, &b->sregs, sizeof(a->sregs));
+	assert_int_equal(a->xsave_size, b->xsave_size);
+	if (a->xsave)
+		assert_memory_equal(a->xsave, b->xsave, a->xsave_size);
+	assert_memory_equal(&a->xcrs, &b->xcrs, sizeof(a->xcrs));
+	assert_memory_equal(&a->events, &b->events, sizeof(a->events));
+	assert_memory_equal(&a->debugregs, &b->debugregs,
+			    sizeof(a->debugregs));
+	assert_int_equal(a->msrs->nmsrs, b->msrs->nmsrs);
+	for (uint32_t i = 0; i < a->msrs->nmsrs; i++) {
+		assert_int_equal(a->msrs->entries[i].index,
+				 b->msrs->entries[i].index);
+		if (a->msrs->entries[i].index == 0x10)	/* IA32_TSC */
+			assert_true(b->msrs->entries[i].data >=
+				    a->msrs->entries[i].data);
+		else
+			assert_int_equal(a->msrs->entries[i].data,
+					 b->msrs->entries[i].data);
+	}
+}
+
+/*
+ * A save while KVM still holds what the last save read (nothing ran, no
+ * other state was loaded) copies that and reads the clock: it must be
+ * what a full read gives, and after a run or a load of another state the
+ * next save must read KVM again, never serve the copy.
+ */
+static void test_save_held(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "counter", 0);
+	struct vcpu_saved *s1, *s2 = NULL, *s3 = NULL, *s4 = NULL;
+	struct kvm_regs now;
+	uint64_t saved, last;
+	char partial[32];
+
+	s1 = save_counter(f, "tick 0000000000000002\n", &saved, &last,
+			  partial, sizeof(partial));
+	assert_int_equal(vcpu__save(v, &s2), 0);
+	assert_same_state(s1->cpu, s2->cpu);
+	assert_int_equal(ioctl(v->fd, KVM_GET_REGS, &now), 0);
+	assert_memory_equal(&now, &s2->cpu->regs, sizeof(now));
+	/* It ran: the count in its register moved, and the save says so. */
+	run_past(f, saved + 2);
+	assert_int_equal(vcpu__save(v, &s3), 0);
+	assert_int_equal(ioctl(v->fd, KVM_GET_REGS, &now), 0);
+	assert_memory_equal(&now, &s3->cpu->regs, sizeof(now));
+	assert_memory_not_equal(&s3->cpu->regs, &s1->cpu->regs, sizeof(now));
+	/* s1 loaded over it: a save gives s1's registers, not s3's copy. */
+	assert_int_equal(vcpu__load(v, s1), 0);
+	assert_int_equal(vcpu__save(v, &s4), 0);
+	assert_memory_equal(&s4->cpu->regs, &s1->cpu->regs, sizeof(now));
+	assert_memory_equal(&s4->cpu->sregs, &s1->cpu->sregs,
+			    sizeof(s1->cpu->sregs));
+	vcpu__saved_free(s1);
+	vcpu__saved_free(s2);
+	vcpu__saved_free(s3);
+	vcpu__saved_free(s4);
+}
+
 /* Whether the guest wrote data's first page after epoch since. */
 static bool data_written_since(struct fix *f, uint32_t since)
 {
@@ -1085,6 +1154,7 @@ int main(void)
 		T(test_save_restore),
 		T(test_load_held),
 		T(test_harvest_skip),
+		T(test_save_held),
 		T(test_save_busy),
 		T(test_save_anywhere),
 		T(test_save_halted),

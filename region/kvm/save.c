@@ -42,8 +42,34 @@ uint64_t vcpu__saved_rip(const struct vcpu_saved *s)
 /* Numbers the saved states, so a vCPU knows which one KVM holds. */
 static _Atomic uint64_t saved_seq = 1;
 
+/*
+ * KVM's state into s->cpu: a copy of the last full save while KVM holds
+ * it still (nothing ran since), with the clock read (one ioctl against
+ * seven); else read whole, and kept as the last.
+ */
+static int save_cpu_locked(struct vcpu *v, struct vcpu_saved *s,
+			   struct x86_state *spare, const char **step)
+{
+	int ret;
+
+	if (v->last && v->last_seq && v->held == v->last_seq &&
+	    !v->io_pending) {
+		x86__state_copy(s->cpu, v->last);
+		*step = "KVM_GET_MSRS";
+		return x86__state_save_tsc(v->fd, s->cpu);
+	}
+	ret = x86__state_save(v->fd, s->cpu, step);
+	if (!v->last)
+		v->last = spare;
+	if (!ret && v->last)
+		x86__state_copy(v->last, s->cpu);
+	v->last_seq = 0;
+	return ret;
+}
+
 int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 {
+	struct x86_state *spare = NULL;
 	const char *step = "";
 	struct vcpu_saved *s;
 	int ret = 0;
@@ -56,6 +82,9 @@ int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 		vcpu__saved_free(s);
 		return ENOMEM;
 	}
+	/* The first save keeps a copy; made here, out of the lock. */
+	if (!__atomic_load_n(&v->last, __ATOMIC_ACQUIRE))
+		spare = x86__state_alloc(v->vm->kvm_fd, v->vm->vm_fd);
 	pthread_mutex_lock(&v->lock);
 	/* A pause still pending reads running: the registers move yet. */
 	if (v->state == VCPU_RUNNING) {
@@ -71,16 +100,20 @@ int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 	ret = vcpu_clock_locked(v);
 	if (ret)
 		goto out;
-	ret = x86__state_save(v->fd, s->cpu, &step);
+	ret = save_cpu_locked(v, s, spare, &step);
+	if (v->last == spare)
+		spare = NULL;
 	if (ret) {
 		vcpu_log(v, "vcpu: save: %s: %s", step, strerror(ret));
 	} else if (!v->io_pending) {
 		/* KVM holds what was just read (a pending exit aside). */
 		s->seq = atomic_fetch_add(&saved_seq, 1);
 		v->held = s->seq;
+		v->last_seq = s->seq;
 	}
 out:
 	pthread_mutex_unlock(&v->lock);
+	x86__state_free(spare);
 	if (ret) {
 		vcpu__saved_free(s);
 		return ret;
@@ -137,6 +170,8 @@ int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
 		if (v->io_pending)
 			discard_pending_locked(v);
 		v->tsc_pending = false;
+		/* What KVM gives back of it is KVM's: the next save reads it. */
+		v->last_seq = 0;
 		ret = x86__state_load(v->fd, s->cpu, &step);
 	}
 	v->held = ret ? 0 : s->seq;

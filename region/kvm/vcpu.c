@@ -436,6 +436,7 @@ static void destroy(struct vcpu *v)
 	if (v->fd >= 0)
 		close(v->fd);
 	region__put(v->boot);
+	x86__state_free(v->last);
 	ring__free(&v->con);
 	pthread_cond_destroy(&v->cond);
 	pthread_mutex_destroy(&v->lock);

@@ -76,6 +76,13 @@ struct vcpu {
 	 */
 	bool tsc_pending;
 	uint64_t tsc;
+	/*
+	 * What the last full save read from KVM (its seq in last_seq; 0:
+	 * none): while KVM holds it still (held == last_seq), a save copies
+	 * it and reads only the clock.
+	 */
+	struct x86_state *last;
+	uint64_t last_seq;
 	bool quit;
 	bool exited;		/* the thread left its loop */
 	char fault[VCPU_FAULT_MAX];

@@ -219,6 +219,48 @@ bool x86__state_tsc(const struct x86_state *s, uint64_t *tsc)
 	return false;
 }
 
+void x86__state_copy(struct x86_state *dst, const struct x86_state *src)
+{
+	struct kvm_xsave *xsave = dst->xsave;
+	struct kvm_msrs *msrs = dst->msrs;
+	size_t xsave_size = dst->xsave_size;
+
+	/* The scalars; then what the pointers hold, into dst's own. */
+	*dst = *src;
+	dst->xsave = xsave;
+	dst->msrs = msrs;
+	dst->xsave_size = xsave_size;
+	if (xsave && src->xsave)
+		memcpy(xsave, src->xsave, xsave_size < src->xsave_size ?
+			      xsave_size : src->xsave_size);
+	msrs->nmsrs = src->msrs->nmsrs;
+	memcpy(msrs->entries, src->msrs->entries,
+	       src->msrs->nmsrs * sizeof(msrs->entries[0]));
+}
+
+int x86__state_save_tsc(int fd, struct x86_state *s)
+{
+	uint64_t buf[(sizeof(struct kvm_msrs) +
+		      sizeof(struct kvm_msr_entry) + 7) / 8] = { 0 };
+	struct kvm_msrs *one = (struct kvm_msrs *)buf;
+	int ret;
+
+	for (uint32_t i = 0; i < s->msrs->nmsrs; i++) {
+		if (s->msrs->entries[i].index != MSR_IA32_TSC)
+			continue;
+		one->nmsrs = 1;
+		one->entries[0].index = MSR_IA32_TSC;
+		ret = ioctl(fd, KVM_GET_MSRS, one);
+		if (ret < 0)
+			return errno;
+		/* It returns how many it read. */
+		if (ret != 1)
+			return EINVAL;
+		s->msrs->entries[i].data = one->entries[0].data;
+	}
+	return 0;
+}
+
 int x86__set_tsc(int fd, uint64_t tsc)
 {
 	uint64_t buf[(sizeof(struct kvm_msrs) +
