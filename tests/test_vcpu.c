@@ -840,6 +840,33 @@ static void test_load_held(void **state)
 }
 
 /*
+ * Paused before its first reset (a pause right after run, before the
+ * thread set the registers to the entry; made here by hand): a save must
+ * not keep KVM's power-on registers as a paused guest's.  Restored, the
+ * guest starts from its entry, without a fault.
+ */
+static void test_save_before_reset(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "counter", 0);
+	struct vcpu_saved *s = NULL;
+
+	pthread_mutex_lock(&v->lock);
+	assert_true(v->reset);
+	v->state = VCPU_PAUSED;
+	pthread_mutex_unlock(&v->lock);
+	assert_int_equal(vcpu__save(v, &s), 0);
+	assert_int_equal(vcpu__saved_state(s), VCPU_STOPPED);
+	assert_int_equal(vcpu__load(v, s), 0);
+	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_console(v, 0, "tick 0000000000000001\ntick 0000000000000002\n");
+	assert_int_equal(vcpu__pause(v), 0);
+	assert_false(console_has(v, "MISMATCH"));
+	vcpu__saved_free(s);
+}
+
+/*
  * Two saves alike but for the clock (IA32_TSC, which only moves on):
  * every other part equal.
  */
@@ -1155,6 +1182,7 @@ int main(void)
 		T(test_load_held),
 		T(test_harvest_skip),
 		T(test_save_held),
+		T(test_save_before_reset),
 		T(test_save_busy),
 		T(test_save_anywhere),
 		T(test_save_halted),

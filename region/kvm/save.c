@@ -91,7 +91,14 @@ int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 		ret = EBUSY;
 		goto out;
 	}
-	s->state = v->state;
+	/*
+	 * Paused before the thread reset it to the entry (a pause right
+	 * after run): KVM holds its power-on registers, which mean nothing
+	 * paused.  Nothing of the guest has run: saved as stopped, a restore
+	 * starts it from the entry, as its next run would.
+	 */
+	s->state = v->state == VCPU_PAUSED && v->reset ? VCPU_STOPPED :
+		   v->state;
 	s->entry = v->cfg.entry;
 	s->stack = v->cfg.stack;
 	memcpy(s->fault, v->fault, sizeof(s->fault));
