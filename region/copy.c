@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stddef.h>
-#include <string.h>
 #include <unistd.h>
 
 static bool zero_page(const uint8_t *p, size_t len)
@@ -29,11 +28,10 @@ static int punch(int fd, uint64_t off, uint64_t len)
 /*
  * Copy [off, end) of src's memfd into dst's, page by page: pages of zeros
  * become holes in dst (punched when fill_holes, else dst is known to hold
- * a hole there already), so a copy costs only the pages with data.  Data
- * goes through map, dst's mapping (from offset 0), when there is one.
+ * a hole there already), so a copy costs only the pages with data.
  */
-static int copy_data(int dst, uint8_t *map, int src, uint8_t *buf,
-		     uint64_t off, uint64_t end, bool fill_holes)
+static int copy_data(int dst, int src, uint8_t *buf, uint64_t off,
+		     uint64_t end, bool fill_holes)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
@@ -52,9 +50,7 @@ static int copy_data(int dst, uint8_t *map, int src, uint8_t *buf,
 
 			while (q < len && zero_page(buf + q, page) == zero)
 				q += page;
-			if (!zero && map) {
-				memcpy(map + off + p, buf + p, q - p);
-			} else if (!zero) {
+			if (!zero) {
 				if (pwrite(dst, buf + p, q - p, (off_t)(off + p)) !=
 				    (ssize_t)(q - p))
 					ret = errno ? errno : EIO;
@@ -119,16 +115,10 @@ int copy__range(int dst, int src, uint8_t *buf, struct extents *x,
 		if (data >= end)
 			break;
 		hole = x->hole < end ? x->hole : end;
-		ret = copy_data(dst, NULL, src, buf, data, hole, fill_holes);
+		ret = copy_data(dst, src, buf, data, hole, fill_holes);
 		if (ret)
 			return ret;
 		off = hole;
 	}
 	return 0;
-}
-
-int copy__dense(int dst, uint8_t *map, int src, uint8_t *buf, uint64_t off,
-		uint64_t end)
-{
-	return copy_data(dst, map, src, buf, off, end, true);
 }

@@ -32,14 +32,4 @@ struct extents {
 int copy__range(int dst, int src, uint8_t *buf, struct extents *x,
 		uint64_t off, uint64_t end, bool fill_holes);
 
-/*
- * The same for a few pages, without asking src where its holes are (two
- * lseeks a range, which cost more than reading a few pages: a hole reads
- * as zeros): read into buf (end - off bytes, at most COPY_CHUNK), data
- * copied through map, dst's mapping from offset 0 (no syscall: the pages
- * a guest wrote are in our page tables already), pages of zeros punched.
- */
-int copy__dense(int dst, uint8_t *map, int src, uint8_t *buf, uint64_t off,
-		uint64_t end);
-
 #endif

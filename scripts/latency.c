@@ -1,6 +1,8 @@
 /*
  * scripts/latency.c: the latency figure of scripts/bench (issue 16,
- * item 4).  latency MOUNT REGION N DIRTY, with the vCPU paused:
+ * item 4).  latency MOUNT REGION N DIRTY, with the vCPU paused; REGION
+ * must be one the guest neither runs from nor needs (its DIRTY pages are
+ * written before the first snapshot):
  *
  *   pwrite    a pwrite of the name at offset 0 on an open restore fd,
  *             after DIRTY pages of REGION were written;
