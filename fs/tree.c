@@ -83,6 +83,26 @@ int tree__stat(fuse_ino_t ino, struct stat *st)
 	return 0;
 }
 
+/*
+ * How long the kernel may keep a name and its attributes.  None for the
+ * rest: sizes, modes and the set of regions change under control writes,
+ * and a stat must be honest.  snapshot and restore never change (root's
+ * names, attributes the mount's: size 0, its start time), and keeping
+ * them saves `echo NAME > restore` a LOOKUP and a GETATTR.  The root's
+ * attributes change only with its link count, by mkdir and rmdir of a
+ * region, which come through the kernel (regions made at start are there
+ * before the mount), and the kernel forgets a directory's attributes
+ * when it makes or removes one in it: keeping them saves every path
+ * walk through the mount a GETATTR (its permission check).
+ */
+#define FS_CONSTANT_TIMEOUT_S 86400.0
+
+static double timeout_of(fuse_ino_t ino)
+{
+	return ino == FS_ROOT_INO || ino == FS_SNAPSHOT_INO ||
+	       ino == FS_RESTORE_INO ? FS_CONSTANT_TIMEOUT_S : 0;
+}
+
 static void reply_entry(fuse_req_t req, const struct stat *st)
 {
 	struct fuse_entry_param e;
@@ -90,12 +110,8 @@ static void reply_entry(fuse_req_t req, const struct stat *st)
 	memset(&e, 0, sizeof(e));
 	e.ino = st->st_ino;
 	e.attr = *st;
-	/*
-	 * No caching of names or attributes: sizes, modes and the set of
-	 * regions change under control writes, and a stat must be honest.
-	 */
-	e.attr_timeout = 0;
-	e.entry_timeout = 0;
+	e.attr_timeout = timeout_of(st->st_ino);
+	e.entry_timeout = timeout_of(st->st_ino);
 	fuse_reply_entry(req, &e);
 }
 
@@ -192,7 +208,7 @@ void tree__getattr(fuse_req_t req, fuse_ino_t ino,
 	if (ret)
 		fuse_reply_err(req, ret);
 	else
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, timeout_of(ino));
 }
 
 /*

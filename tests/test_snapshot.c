@@ -256,6 +256,62 @@ static void test_restore_dirty_only(void **state)
 	sandbox__free(sb);
 }
 
+/* Page p's byte of the pattern below (0: a hole in the snapshot). */
+static uint8_t dense_byte(uint64_t p)
+{
+	return p % 3 ? (uint8_t)(0x10 + p % 200) : 0;
+}
+
+/*
+ * Runs of dirty pages of every length around the bound where a restore
+ * stops reading them whole (16 pages, copy__dense) and asks the copy for
+ * its extents: each run mixes pages with data in the snapshot (every
+ * page whose number is not a multiple of 3) and holes.  After the
+ * restore every byte is the snapshot's and its holes are holes again.
+ */
+static void test_restore_dense(void **state)
+{
+	const uint64_t pages = 512, runs[] = { 1, 2, 15, 16, 17, 40 };
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", pages * PAGE);
+	uint64_t p = 1, resident;
+	uint8_t *want = calloc(pages, PAGE), *got = calloc(pages, PAGE);
+
+	(void)state;
+	assert_non_null(want);
+	assert_non_null(got);
+	for (uint64_t q = 0; q < pages; q++) {
+		memset(want + q * PAGE, dense_byte(q), PAGE);
+		/* A byte at both ends: a torn page would show. */
+		want[q * PAGE] = want[q * PAGE + PAGE - 1] = dense_byte(q);
+	}
+	for (uint64_t q = 0; q < pages; q++)
+		if (dense_byte(q))
+			assert_int_equal(t_write(a, want + q * PAGE, PAGE,
+						 q * PAGE), PAGE);
+	take(sb, "s");
+	resident = region__resident(a);
+	assert_int_equal(resident, (pages - (pages + 2) / 3) * PAGE);
+	/* Runs of these many pages, a clean page between each. */
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		for (uint64_t q = p; q < p + runs[i]; q++)
+			put_byte(a, q * PAGE + 7, 0xee);
+		p += runs[i] + 1;
+	}
+	assert_true(p < pages);
+	restore(sb, "s");
+	assert_int_equal(t_read(a, got, pages * PAGE, 0), (ssize_t)(pages * PAGE));
+	for (uint64_t q = 0; q < pages; q++)
+		if (memcmp(got + q * PAGE, want + q * PAGE, PAGE))
+			fail_msg("page %llu is not the snapshot's",
+				 (unsigned long long)q);
+	assert_int_equal(region__resident(a), resident);
+	free(want);
+	free(got);
+	region__put(a);
+	sandbox__free(sb);
+}
+
 /*
  * A restore of a long run (more pages than a truncate would stamp) marks
  * exactly what it wrote: a run of it must not make the rest of the region
@@ -534,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_restore_dirty_only),
 		cmocka_unit_test(test_restore_long_run),
+		cmocka_unit_test(test_restore_dense),
 		cmocka_unit_test(test_restore_all_since),
 		cmocka_unit_test(test_two_snapshots),
 		cmocka_unit_test(test_refusals),

@@ -16,6 +16,7 @@
 #include "region/kvm/vcpu.h"
 #include "tests/helpers.h"
 #include "region/kvm/vcpu_priv.h"	/* white box: the vCPU's fd and kvm_run */
+#include "region/x86/cpu_priv.h"	/* and what a save holds */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -693,6 +694,26 @@ static void check_continues(struct vcpu *v, uint64_t at, uint64_t last,
 }
 
 /*
+ * Run counter to its line tick, pause it after a line and save it: *saved
+ * is data's count then, *last the console's last count, partial the rest.
+ */
+static struct vcpu_saved *save_counter(struct fix *f, const char *tick,
+				       uint64_t *saved, uint64_t *last,
+				       char *partial, size_t len)
+{
+	struct vcpu_saved *s = NULL;
+
+	assert_int_equal(vcpu__run(f->v), 0);
+	wait_console(f->v, 0, tick);
+	pause_after_line(f->v);
+	*saved = qword(f->data, 0);
+	*last = console_tail(f->v, partial, len);
+	assert_int_equal(vcpu__save(f->v, &s), 0);
+	assert_non_null(s);
+	return s;
+}
+
+/*
  * Save paused, run on, restore (data's qword by hand, the registers by
  * vcpu__load): counter goes on from the save, without a MISMATCH.
  */
@@ -751,6 +772,210 @@ static void test_save_restore(void **state)
 	assert_false(console_has(v, "MISMATCH"));
 	vcpu__saved_free(s);
 	vcpu__saved_free(st);
+}
+
+/* Run counter until data's count passes at least, then pause. */
+static void run_past(struct fix *f, uint64_t at_least)
+{
+	uint64_t t0 = now_ms();
+
+	assert_int_equal(vcpu__run(f->v), 0);
+	while (qword(f->data, 0) < at_least && now_ms() - t0 < GUEST_WAIT_MS)
+		nap_ms(5);
+	assert_true(qword(f->data, 0) >= at_least);
+	assert_int_equal(vcpu__pause(f->v), 0);
+}
+
+/*
+ * A load of the state KVM still holds (nothing ran since its save or its
+ * last load) sets nothing: the registers must be the saved ones exactly
+ * after the guest ran, after loads in a row and in a save made then, and
+ * the guest must go on from the save.  (The clock it sets when the guest
+ * runs, the same KVM_SET_MSRS a load makes, which KVM itself takes for a
+ * resynchronization within a second of the last write: not tested.)
+ */
+static void test_load_held(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "counter", 0);
+	struct vcpu_saved *s, *again = NULL;
+	struct kvm_regs want, got;
+	struct kvm_sregs swant, sgot;
+	uint64_t saved, last, pos;
+	char partial[32];
+
+	s = save_counter(f, "tick 0000000000000003\n", &saved, &last, partial,
+			 sizeof(partial));
+	assert_int_equal(ioctl(v->fd, KVM_GET_REGS, &want), 0);
+	assert_int_equal(ioctl(v->fd, KVM_GET_SREGS, &swant), 0);
+	for (int round = 0; round < 2; round++) {
+		/* The guest runs on: the count it keeps in a register moves. */
+		run_past(f, saved + 3);
+		assert_int_equal(ioctl(v->fd, KVM_GET_REGS, &got), 0);
+		assert_memory_not_equal(&got, &want, sizeof(got));
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(vcpu__load(v, s), 0);
+			assert_int_equal(vcpu__state(v), VCPU_PAUSED);
+			assert_int_equal(ioctl(v->fd, KVM_GET_REGS, &got), 0);
+			assert_int_equal(ioctl(v->fd, KVM_GET_SREGS, &sgot), 0);
+			assert_memory_equal(&got, &want, sizeof(got));
+			assert_memory_equal(&sgot, &swant, sizeof(sgot));
+		}
+		assert_int_equal(t_write(f->data, &saved, 8, 0), 8);
+	}
+	/* Saved again now, then loaded in place of the first: the same. */
+	assert_int_equal(vcpu__save(v, &again), 0);
+	run_past(f, saved + 2);
+	assert_int_equal(t_write(f->data, &saved, 8, 0), 8);
+	assert_int_equal(vcpu__load(v, again), 0);
+	assert_int_equal(ioctl(v->fd, KVM_GET_REGS, &got), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+	/* And the guest goes on from the save, register and memory agreeing. */
+	pos = vcpu__console_end(v);
+	assert_int_equal(vcpu__run(v), 0);
+	check_continues(v, pos, last, partial);
+	assert_false(console_has(v, "MISMATCH"));
+	vcpu__saved_free(s);
+	vcpu__saved_free(again);
+}
+
+/*
+ * Paused before its first reset (a pause right after run, before the
+ * thread set the registers to the entry; made here by hand): a save must
+ * not keep KVM's power-on registers as a paused guest's.  Restored, the
+ * guest starts from its entry, without a fault.
+ */
+static void test_save_before_reset(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "counter", 0);
+	struct vcpu_saved *s = NULL;
+
+	pthread_mutex_lock(&v->lock);
+	assert_true(v->reset);
+	v->state = VCPU_PAUSED;
+	pthread_mutex_unlock(&v->lock);
+	assert_int_equal(vcpu__save(v, &s), 0);
+	assert_int_equal(vcpu__saved_state(s), VCPU_STOPPED);
+	assert_int_equal(vcpu__load(v, s), 0);
+	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
+	assert_int_equal(vcpu__run(v), 0);
+	wait_console(v, 0, "tick 0000000000000001\ntick 0000000000000002\n");
+	assert_int_equal(vcpu__pause(v), 0);
+	assert_false(console_has(v, "MISMATCH"));
+	vcpu__saved_free(s);
+}
+
+/*
+ * Two saves alike but for the clock (IA32_TSC, which only moves on):
+ * every other part equal.
+ */
+static void assert_same_state(const struct x86_state *a,
+			      const struct x86_state *b)
+{
+	assert_memory_equal(&a->regs, &b->regs, sizeof(a->regs));
+	assert_memory_equal(&a->sregs, &b->sregs, sizeof(a->sregs));
+	assert_int_equal(a->xsave_size, b->xsave_size);
+	if (a->xsave)
+		assert_memory_equal(a->xsave, b->xsave, a->xsave_size);
+	assert_memory_equal(&a->xcrs, &b->xcrs, sizeof(a->xcrs));
+	assert_memory_equal(&a->events, &b->events, sizeof(a->events));
+	assert_memory_equal(&a->debugregs, &b->debugregs,
+			    sizeof(a->debugregs));
+	assert_int_equal(a->msrs->nmsrs, b->msrs->nmsrs);
+	for (uint32_t i = 0; i < a->msrs->nmsrs; i++) {
+		assert_int_equal(a->msrs->entries[i].index,
+				 b->msrs->entries[i].index);
+		if (a->msrs->entries[i].index == 0x10)	/* IA32_TSC */
+			assert_true(b->msrs->entries[i].data >=
+				    a->msrs->entries[i].data);
+		else
+			assert_int_equal(a->msrs->entries[i].data,
+					 b->msrs->entries[i].data);
+	}
+}
+
+/*
+ * A save while KVM still holds what the last save read (nothing ran, no
+ * other state was loaded) copies that and reads the clock: it must be
+ * what a full read gives, and after a run or a load of another state the
+ * next save must read KVM again, never serve the copy.
+ */
+static void test_save_held(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "counter", 0);
+	struct vcpu_saved *s1, *s2 = NULL, *s3 = NULL, *s4 = NULL;
+	struct kvm_regs now;
+	uint64_t saved, last;
+	char partial[32];
+
+	s1 = save_counter(f, "tick 0000000000000002\n", &saved, &last,
+			  partial, sizeof(partial));
+	assert_int_equal(vcpu__save(v, &s2), 0);
+	assert_same_state(s1->cpu, s2->cpu);
+	assert_int_equal(ioctl(v->fd, KVM_GET_REGS, &now), 0);
+	assert_memory_equal(&now, &s2->cpu->regs, sizeof(now));
+	/* It ran: the count in its register moved, and the save says so. */
+	run_past(f, saved + 2);
+	assert_int_equal(vcpu__save(v, &s3), 0);
+	assert_int_equal(ioctl(v->fd, KVM_GET_REGS, &now), 0);
+	assert_memory_equal(&now, &s3->cpu->regs, sizeof(now));
+	assert_memory_not_equal(&s3->cpu->regs, &s1->cpu->regs, sizeof(now));
+	/* s1 loaded over it: a save gives s1's registers, not s3's copy. */
+	assert_int_equal(vcpu__load(v, s1), 0);
+	assert_int_equal(vcpu__save(v, &s4), 0);
+	assert_memory_equal(&s4->cpu->regs, &s1->cpu->regs, sizeof(now));
+	assert_memory_equal(&s4->cpu->sregs, &s1->cpu->sregs,
+			    sizeof(s1->cpu->sregs));
+	vcpu__saved_free(s1);
+	vcpu__saved_free(s2);
+	vcpu__saved_free(s3);
+	vcpu__saved_free(s4);
+}
+
+/* Whether the guest wrote data's first page after epoch since. */
+static bool data_written_since(struct fix *f, uint32_t since)
+{
+	uint64_t first, end;
+
+	assert_int_equal(region__dirty_harvest(f->data), 0);
+	return region__dirty_next(f->data, since, 0, &first, &end) &&
+	       first == 0;
+}
+
+/*
+ * A harvest with the vCPU paused and none since may skip KVM (nothing can
+ * have been written), but one made while it runs must not let the next
+ * skip: the guest writes on.  counter writes data's first page each tick.
+ */
+static void test_harvest_skip(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "counter", 0);
+	uint64_t count, t0;
+	uint32_t b;
+
+	assert_int_equal(vcpu__run(v), 0);
+	wait_console(v, 0, "tick 0000000000000002\n");
+	/* Running: this harvest sees writes up to now, and more come. */
+	assert_int_equal(region__dirty_harvest(f->data), 0);
+	b = dirty__boundary();
+	count = qword(f->data, 0);
+	t0 = now_ms();
+	while (qword(f->data, 0) < count + 2 && now_ms() - t0 < GUEST_WAIT_MS)
+		nap_ms(5);
+	assert_true(qword(f->data, 0) >= count + 2);
+	assert_int_equal(vcpu__pause(v), 0);
+	assert_true(data_written_since(f, b));
+	/* Paused: harvested once more, nothing new; the stamps stay. */
+	b = dirty__boundary();
+	assert_false(data_written_since(f, b));
+	assert_false(data_written_since(f, b));
+	/* A run since: the writes it made are found. */
+	count = qword(f->data, 0);
+	run_past(f, count + 1);
+	assert_true(data_written_since(f, b));
 }
 
 /* Running: neither save nor load; holding the guest out: load, not run. */
@@ -884,12 +1109,8 @@ static void test_save_faulted(void **state)
 	uint64_t saved, last, pos;
 	char partial[32], fault[256];
 
-	assert_int_equal(vcpu__run(v), 0);
-	wait_console(v, 0, "tick 0000000000000002\n");
-	pause_after_line(v);
-	saved = qword(f->data, 0);
-	last = console_tail(v, partial, sizeof(partial));
-	assert_int_equal(vcpu__save(v, &s), 0);
+	s = save_counter(f, "tick 0000000000000002\n", &saved, &last, partial,
+			 sizeof(partial));
 
 	/* data unmapped: the guest's next look at it is a fault. */
 	assert_int_equal(sandbox__set_guest_addr(f->sb, f->data, true, 0, NULL), 0);
@@ -958,6 +1179,10 @@ int main(void)
 		T(test_regs),
 		T(test_regs_running),
 		T(test_save_restore),
+		T(test_load_held),
+		T(test_harvest_skip),
+		T(test_save_held),
+		T(test_save_before_reset),
 		T(test_save_busy),
 		T(test_save_anywhere),
 		T(test_save_halted),

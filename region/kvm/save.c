@@ -9,6 +9,7 @@
 #include "region/util/codec.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,37 @@ uint64_t vcpu__saved_rip(const struct vcpu_saved *s)
 	return x86__state_rip(s->cpu);
 }
 
+/* Numbers the saved states, so a vCPU knows which one KVM holds. */
+static _Atomic uint64_t saved_seq = 1;
+
+/*
+ * KVM's state into s->cpu: a copy of the last full save while KVM holds
+ * it still (nothing ran since), with the clock read (one ioctl against
+ * seven); else read whole, and kept as the last.
+ */
+static int save_cpu_locked(struct vcpu *v, struct vcpu_saved *s,
+			   struct x86_state *spare, const char **step)
+{
+	int ret;
+
+	if (v->last && v->last_seq && v->held == v->last_seq &&
+	    !v->io_pending) {
+		x86__state_copy(s->cpu, v->last);
+		*step = "KVM_GET_MSRS";
+		return x86__state_save_tsc(v->fd, s->cpu);
+	}
+	ret = x86__state_save(v->fd, s->cpu, step);
+	if (!v->last)
+		v->last = spare;
+	if (!ret && v->last)
+		x86__state_copy(v->last, s->cpu);
+	v->last_seq = 0;
+	return ret;
+}
+
 int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 {
+	struct x86_state *spare = NULL;
 	const char *step = "";
 	struct vcpu_saved *s;
 	int ret = 0;
@@ -52,22 +82,45 @@ int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 		vcpu__saved_free(s);
 		return ENOMEM;
 	}
+	/* The first save keeps a copy; made here, out of the lock. */
+	if (!__atomic_load_n(&v->last, __ATOMIC_ACQUIRE))
+		spare = x86__state_alloc(v->vm->kvm_fd, v->vm->vm_fd);
 	pthread_mutex_lock(&v->lock);
 	/* A pause still pending reads running: the registers move yet. */
 	if (v->state == VCPU_RUNNING) {
 		ret = EBUSY;
 		goto out;
 	}
-	s->state = v->state;
+	/*
+	 * Paused before the thread reset it to the entry (a pause right
+	 * after run): KVM holds its power-on registers, which mean nothing
+	 * paused.  Nothing of the guest has run: saved as stopped, a restore
+	 * starts it from the entry, as its next run would.
+	 */
+	s->state = v->state == VCPU_PAUSED && v->reset ? VCPU_STOPPED :
+		   v->state;
 	s->entry = v->cfg.entry;
 	s->stack = v->cfg.stack;
 	memcpy(s->fault, v->fault, sizeof(s->fault));
 	s->fault_rec = v->fault_rec;
-	ret = x86__state_save(v->fd, s->cpu, &step);
+	/* The clock a restore left pending is the state's, not KVM's now. */
+	ret = vcpu_clock_locked(v);
 	if (ret)
+		goto out;
+	ret = save_cpu_locked(v, s, spare, &step);
+	if (v->last == spare)
+		spare = NULL;
+	if (ret) {
 		vcpu_log(v, "vcpu: save: %s: %s", step, strerror(ret));
+	} else if (!v->io_pending) {
+		/* KVM holds what was just read (a pending exit aside). */
+		s->seq = atomic_fetch_add(&saved_seq, 1);
+		v->held = s->seq;
+		v->last_seq = s->seq;
+	}
 out:
 	pthread_mutex_unlock(&v->lock);
+	x86__state_free(spare);
 	if (ret) {
 		vcpu__saved_free(s);
 		return ret;
@@ -88,6 +141,8 @@ static void discard_pending_locked(struct vcpu *v)
 {
 	int i;
 
+	/* Completing it may write guest memory: the dirty logs must look. */
+	vm__note_run(v->vm);
 	for (i = 0; i < VCPU_COMPLETE_MAX; i++) {
 		vcpu_immediate_exit(v, 1);
 		/* 0: it asked for more (a next fragment); give it garbage. */
@@ -101,16 +156,32 @@ static void discard_pending_locked(struct vcpu *v)
 int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
 {
 	const char *step = "";
+	enum vcpu_state was;
 	int ret;
 
 	pthread_mutex_lock(&v->lock);
-	if (v->state == VCPU_RUNNING) {
+	was = v->state;
+	if (was == VCPU_RUNNING) {
 		ret = EBUSY;
 		goto out;
 	}
-	if (v->io_pending)
-		discard_pending_locked(v);
-	ret = x86__state_load(v->fd, s->cpu, &step);
+	if (s->seq && v->held == s->seq && !v->io_pending) {
+		/*
+		 * KVM holds s already (nothing ran since it was saved or
+		 * loaded), but for the clock, which ran on: set when the guest
+		 * runs (a vCPU ioctl costs microseconds, a restore here none).
+		 */
+		v->tsc_pending = x86__state_tsc(s->cpu, &v->tsc);
+		ret = 0;
+	} else {
+		if (v->io_pending)
+			discard_pending_locked(v);
+		v->tsc_pending = false;
+		/* What KVM gives back of it is KVM's: the next save reads it. */
+		v->last_seq = 0;
+		ret = x86__state_load(v->fd, s->cpu, &step);
+	}
+	v->held = ret ? 0 : s->seq;
 	if (ret) {
 		/* Half loaded: only a run from entry makes sense of it. */
 		vcpu_log(v, "vcpu: load: %s: %s; the vCPU is stopped", step,
@@ -130,7 +201,13 @@ int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
 		memcpy(v->fault, s->fault, sizeof(v->fault));
 		v->fault_rec = s->fault_rec;
 	}
-	pthread_cond_broadcast(&v->cond);
+	/*
+	 * The thread waits for running, which a load never gives, and
+	 * waking it for nothing costs a restore a context switch: only a
+	 * change of state is said.
+	 */
+	if (v->state != was)
+		pthread_cond_broadcast(&v->cond);
 out:
 	pthread_mutex_unlock(&v->lock);
 	return ret;

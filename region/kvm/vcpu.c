@@ -90,6 +90,20 @@ void vcpu_leave_locked(struct vcpu *v, enum vcpu_state to)
 	pthread_cond_broadcast(&v->cond);
 }
 
+int vcpu_clock_locked(struct vcpu *v)
+{
+	int ret;
+
+	if (!v->tsc_pending)
+		return 0;
+	v->tsc_pending = false;
+	ret = x86__set_tsc(v->fd, v->tsc);
+	if (ret)
+		vcpu_log(v, "vcpu: setting the restored clock: KVM_SET_MSRS: "
+			 "%s", strerror(ret));
+	return ret;
+}
+
 /*
  * Make the thread notice v->request: immediate_exit covers the window
  * between its last look at the request and KVM_RUN, the signal a KVM_RUN
@@ -317,6 +331,10 @@ int vcpu__run(struct vcpu *v)
 		ret = vm__guest_enter(v->vm);
 		if (ret)
 			break;
+		/* The guest moves the registers on: no saved state holds. */
+		v->held = 0;
+		/* A failure is logged; the guest runs on a later clock. */
+		vcpu_clock_locked(v);
 		v->request = VCPU_REQ_NONE;
 		vcpu_immediate_exit(v, 0);
 		v->state = VCPU_RUNNING;
@@ -418,6 +436,7 @@ static void destroy(struct vcpu *v)
 	if (v->fd >= 0)
 		close(v->fd);
 	region__put(v->boot);
+	x86__state_free(v->last);
 	ring__free(&v->con);
 	pthread_cond_destroy(&v->cond);
 	pthread_mutex_destroy(&v->lock);

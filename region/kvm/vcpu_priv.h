@@ -28,6 +28,7 @@ struct vcpu_saved {
 	struct vcpu_fault fault_rec;	/* not in a vcpu_state file (yet) */
 	uint64_t entry, stack;	/* where a run from stopped starts */
 	struct x86_state *cpu;	/* NULL: no vCPU (a decoded file only) */
+	uint64_t seq;		/* this saved state, unique in the process */
 };
 
 enum vcpu_req { VCPU_REQ_NONE, VCPU_REQ_PAUSE, VCPU_REQ_STOP };
@@ -59,6 +60,29 @@ struct vcpu {
 	 * so only a fault leaves one pending.
 	 */
 	bool io_pending;
+	/*
+	 * The saved state (its seq) KVM holds exactly, as of the last save
+	 * or load of it; 0: none known.  Only a KVM_RUN changes what KVM
+	 * holds, and every KVM_RUN but load's own happens while running, so
+	 * entering running forgets it (vcpu__run): a restore of the same
+	 * snapshot while the vCPU has not run since loads nothing but the
+	 * clock (save.c).
+	 */
+	uint64_t held;
+	/*
+	 * Such a restore's clock: the saved time-stamp counter, set when the
+	 * guest runs again or the state is saved (vcpu_clock_locked), so
+	 * the guest finds it as a full load leaves it.
+	 */
+	bool tsc_pending;
+	uint64_t tsc;
+	/*
+	 * What the last full save read from KVM (its seq in last_seq; 0:
+	 * none): while KVM holds it still (held == last_seq), a save copies
+	 * it and reads only the clock.
+	 */
+	struct x86_state *last;
+	uint64_t last_seq;
 	bool quit;
 	bool exited;		/* the thread left its loop */
 	char fault[VCPU_FAULT_MAX];
@@ -97,6 +121,8 @@ void vcpu_log(struct vcpu *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void vcpu_timeout(struct timespec *ts, unsigned ms);
 void vcpu_leave_locked(struct vcpu *v, enum vcpu_state to);
+/* Set the clock a restore left pending (v->tsc), not running; logs a failure. */
+int vcpu_clock_locked(struct vcpu *v);
 bool vcpu_io_exit(const struct kvm_run *run);
 
 /* exit.c */

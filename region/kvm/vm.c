@@ -106,12 +106,32 @@ int vm__guest_enter(struct vm *vm)
 	int ret = 0;
 
 	pthread_mutex_lock(&vm->run_lock);
-	if (vm->excl_ops)
+	if (vm->excl_ops) {
 		ret = EBUSY;
-	else
+	} else {
 		vm->running = true;
+		vm->runs++;
+	}
 	pthread_mutex_unlock(&vm->run_lock);
 	return ret;
+}
+
+void vm__note_run(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vm->runs++;
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+/* The runs so far when no vCPU is running, else 0 (the log may grow). */
+static uint64_t runs_if_idle(struct vm *vm)
+{
+	uint64_t runs;
+
+	pthread_mutex_lock(&vm->run_lock);
+	runs = vm->running ? 0 : vm->runs;
+	pthread_mutex_unlock(&vm->run_lock);
+	return runs;
 }
 
 void vm__guest_exit(struct vm *vm)
@@ -181,10 +201,18 @@ static int harvest_locked(struct vm *vm, int slot)
 	struct region *r = vm->slots[slot].region;
 	uint64_t npages = r->mem_size / region__page_size();
 	struct kvm_dirty_log log = { .slot = (uint32_t)slot };
-	uint64_t *bits;
+	uint64_t *bits, idle = runs_if_idle(vm);
 	int ret = 0;
 
 	if (!r->dirty.track)
+		return 0;
+	/*
+	 * Read before the log: a run that starts after this point counts
+	 * the next time.  Nothing ran since an idle harvest: nothing to ask
+	 * KVM (a restore or snapshot of a paused guest asked it once per
+	 * region, a bitmap of the region's size each time).
+	 */
+	if (idle && vm->slots[slot].harvested == idle)
 		return 0;
 	bits = calloc((npages + 63) / 64, sizeof(*bits));
 	if (!bits)
@@ -210,6 +238,8 @@ static int harvest_locked(struct vm *vm, int slot)
 		ret = errno;
 	}
 	free(bits);
+	if (!ret)
+		vm->slots[slot].harvested = idle;
 	return ret;
 }
 

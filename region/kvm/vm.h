@@ -26,6 +26,8 @@ struct vm_slot {
 	struct region *region;	/* NULL: free */
 	uint64_t gpa;
 	bool ro;
+	/* runs as of its last harvest with no vCPU running; 0: none */
+	uint64_t harvested;
 };
 
 struct vm {
@@ -47,6 +49,13 @@ struct vm {
 	pthread_mutex_t run_lock;
 	bool running;		/* a vCPU may be inside KVM_RUN */
 	unsigned excl_ops;	/* exclusive operations on mapped regions */
+	/*
+	 * Counts the times a vCPU may have entered the guest: every running
+	 * period, and every KVM_RUN outside one (vm__note_run).  Only the
+	 * guest writes the dirty logs, so a slot harvested with no vCPU
+	 * running, and no run since, has nothing new in its log.
+	 */
+	uint64_t runs;
 };
 
 /* Open /dev/kvm (or path), check the API version and create the VM. */
@@ -63,7 +72,10 @@ int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro,
 		   struct why *why);
 int vm__unmap_region(struct vm *vm, struct region *r, struct why *why);
 bool vm__guest_running(struct vm *vm);
-/* The guest's writes to r's slot since the last call, into r's stamps. */
+/*
+ * The guest's writes to r's slot since the last call, into r's stamps: no
+ * ioctl when no vCPU ran since a harvest made while none was running.
+ */
 int vm__dirty_harvest(struct vm *vm, struct region *r);
 /* Where r is mapped: true with *gpa (and *ro), false when it is not. */
 bool vm__mapping(struct vm *vm, const struct region *r, uint64_t *gpa,
@@ -71,6 +83,8 @@ bool vm__mapping(struct vm *vm, const struct region *r, uint64_t *gpa,
 
 /* The vCPU: EBUSY while an exclusive operation on a mapped region runs. */
 int vm__guest_enter(struct vm *vm);
+/* A KVM_RUN outside running (completing an exit): the guest may write. */
+void vm__note_run(struct vm *vm);
 void vm__guest_exit(struct vm *vm);
 /* An exclusive operation on a mapped region: EBUSY while the guest runs. */
 int vm__excl_enter(struct vm *vm);

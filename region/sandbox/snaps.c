@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 void snaps__init(struct snaps *t)
@@ -59,8 +60,12 @@ int snaps__fits(struct snaps *t, uint64_t need, const char *what,
 
 static void free_snapshot(struct snapshot *s)
 {
-	for (unsigned i = 0; i < s->nr; i++)
+	for (unsigned i = 0; i < s->nr; i++) {
 		region__put(s->regions[i].region);
+		if (s->data && s->data[i].bits)
+			munmap(s->data[i].bits, s->data[i].len);
+	}
+	free(s->data);
 	free(s->regions);
 	free(s->synced);
 	vcpu__saved_free(s->cpu);
@@ -79,7 +84,8 @@ struct snapshot *snapshot__alloc(const char *name, unsigned nr)
 		return NULL;
 	s->regions = calloc(nr ? nr : 1, sizeof(*s->regions));
 	s->synced = calloc(nr ? nr : 1, sizeof(*s->synced));
-	if (!s->regions || !s->synced) {
+	s->data = calloc(nr ? nr : 1, sizeof(*s->data));
+	if (!s->regions || !s->synced || !s->data) {
 		free_snapshot(s);
 		return NULL;
 	}

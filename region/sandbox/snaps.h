@@ -31,6 +31,17 @@ struct sandbox_slot {
 	uint64_t id;		/* never reused, so inode numbers stay unique */
 };
 
+/*
+ * Where a copy holds data, a bit a page, from its extents, walked at the
+ * first restore (the copy never changes): a restore then copies a short
+ * dirty run with memcpy between the mappings, no syscall.  Mapped lazily
+ * (MAP_NORESERVE): only the words of pages with data take memory.
+ */
+struct snap_data {
+	uint64_t *bits;		/* NULL: not walked yet */
+	size_t len;		/* bytes mapped */
+};
+
 struct snapshot {
 	char name[REGION_NAME_MAX + 1];
 	uint64_t id;		/* from the sandbox's ids: inode numbers */
@@ -45,6 +56,7 @@ struct snapshot {
 	uint32_t *synced;
 	unsigned nr;
 	struct sandbox_slot *regions;	/* sealed (readonly) copies */
+	struct snap_data *data;		/* per copy; under the op lock */
 	struct vcpu_saved *cpu;		/* NULL without a vCPU */
 	uint64_t bytes;			/* memory the copies take */
 	/*

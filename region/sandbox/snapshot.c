@@ -13,10 +13,14 @@
 #include "region/util/parse.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 /*
  * One operation at a time, waiting at most SNAPSHOT_WAIT_MS: polled with
@@ -249,11 +253,133 @@ out:
 }
 
 /*
+ * Runs of at most this many dirty pages are copied page by page between
+ * the mappings, as the copy's data map says (restore_dense): no syscall
+ * for data, a punch for holes.  Longer ones go through the copy's
+ * extents and the bounce buffer, which skip its holes in bulk.
+ */
+#define RESTORE_DENSE_PAGES 16
+
+/* The bounce buffer of one restore (COPY_CHUNK), made for a long run. */
+static int bounce(uint8_t **buf)
+{
+	if (!*buf)
+		*buf = malloc(COPY_CHUNK);
+	return *buf ? 0 : ENOMEM;
+}
+
+/* Where copy c holds data (snaps.h): its extents, walked once. */
+static int data_walk(struct region *c, struct snap_data *d)
+{
+	uint64_t page = region__page_size(), npages = c->mem_size / page;
+	size_t len = (npages + 63) / 64 * sizeof(uint64_t);
+	off_t off = 0, data, hole;
+	uint64_t *bits;
+	int ret = 0;
+
+	bits = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (bits == MAP_FAILED)
+		return errno;
+	while ((uint64_t)off < c->mem_size) {
+		data = lseek(c->memfd, off, SEEK_DATA);
+		if (data < 0) {
+			ret = errno == ENXIO ? 0 : errno;
+			break;
+		}
+		hole = lseek(c->memfd, data, SEEK_HOLE);
+		if (hole < 0) {
+			ret = errno;
+			break;
+		}
+		for (uint64_t p = (uint64_t)data / page;
+		     p < ((uint64_t)hole + page - 1) / page && p < npages; p++)
+			bits[p / 64] |= 1ULL << (p % 64);
+		off = hole;
+	}
+	if (ret) {
+		munmap(bits, len);
+		return ret;
+	}
+	d->bits = bits;
+	d->len = len;
+	return 0;
+}
+
+/* Every copy's data map, before anything changes (the first restore). */
+static int data_maps(struct snapshot *s, struct why *why)
+{
+	for (unsigned i = 0; i < s->nr; i++) {
+		struct region *c = s->regions[i].region;
+		int ret;
+
+		if (s->data[i].bits || c->overlay)
+			continue;	/* a diff's copy is read through */
+		ret = data_walk(c, &s->data[i]);
+		if (ret)
+			return why__set(why, ret, "region %s: cannot map where "
+					"the copy holds data: %s", c->name,
+					strerror(ret));
+	}
+	return 0;
+}
+
+static bool has_data(const uint64_t *bits, uint64_t p)
+{
+	return bits[p / 64] >> (p % 64) & 1;
+}
+
+/*
+ * Pages [first, end) of r from c, between the mappings: pages c holds are
+ * copied (the first read maps a page of c into our page tables, after
+ * which a restore of it costs the memcpy), its holes punched in r.
+ */
+static int restore_dense(struct region *r, struct region *c,
+			 const uint64_t *bits, uint64_t first, uint64_t end)
+{
+	uint64_t page = region__page_size();
+	uint8_t *to = region__base_addr(r), *from = region__base_addr(c);
+
+	for (uint64_t p = first, q; p < end; p = q) {
+		bool data = has_data(bits, p);
+
+		for (q = p + 1; q < end && has_data(bits, q) == data; q++)
+			;
+		if (data)
+			memcpy(to + p * page, from + p * page, (q - p) * page);
+		else if (fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE |
+				   FALLOC_FL_KEEP_SIZE, (off_t)(p * page),
+				   (off_t)((q - p) * page)) < 0)
+			return errno;
+	}
+	return 0;
+}
+
+/* Pages [first, end) of r from c. */
+static int restore_run(struct region *r, struct region *c,
+		       const uint64_t *bits, uint8_t **buf,
+		       struct overlay_cursor *x, uint64_t first, uint64_t end)
+{
+	uint64_t page = region__page_size();
+	int ret;
+
+	/* A diff's copy has no data map: it reads through to its parent. */
+	if (!c->overlay && end - first <= RESTORE_DENSE_PAGES)
+		return restore_dense(r, c, bits, first, end);
+	ret = bounce(buf);
+	if (!ret)
+		ret = overlay__copy_out(c, r->memfd, *buf, x, first * page,
+					end * page);
+	return ret;
+}
+
+/*
  * Give r the bytes of copy c: the pages written since the boundary
  * (*pages counts them, for metrics).
  */
 static int restore_region(struct region *r, struct region *c,
-			  uint32_t since, uint8_t *buf, uint64_t *pages)
+			  const uint64_t *bits, uint32_t since, uint8_t **buf,
+			  uint64_t *pages)
 {
 	uint64_t page = region__page_size(), first, end, p = 0;
 	struct overlay_cursor x;
@@ -272,7 +398,10 @@ static int restore_region(struct region *r, struct region *c,
 		 * whole at once, not stamped page by page.
 		 */
 		*pages += r->mem_size / page;
-		ret = overlay__copy_out(c, r->memfd, buf, &x, 0, r->mem_size);
+		ret = bounce(buf);
+		if (!ret)
+			ret = overlay__copy_out(c, r->memfd, *buf, &x, 0,
+						r->mem_size);
 		if (!ret && r->dirty.track) {
 			dirty__mark_all(&r->dirty);
 			region__touch(r);
@@ -281,8 +410,7 @@ static int restore_region(struct region *r, struct region *c,
 	}
 	while (region__dirty_next(r, since, p, &first, &end)) {
 		*pages += end - first;
-		ret = overlay__copy_out(c, r->memfd, buf, &x, first * page,
-					end * page);
+		ret = restore_run(r, c, bits, buf, &x, first, end);
 		if (ret)
 			return ret;
 		/* Written by the host, as far as `dirty` is concerned. */
@@ -334,7 +462,7 @@ static int check_sizes(struct snapshot *s, struct region **live,
  * so the copy below puts those pages back too); then the pages.
  */
 static int restore_held(struct snapshot *s, struct vcpu *v,
-			struct region **live, uint8_t *buf, uint64_t *pages,
+			struct region **live, uint8_t **buf, uint64_t *pages,
 			struct why *why)
 {
 	unsigned restored = 0;
@@ -349,7 +477,7 @@ static int restore_held(struct snapshot *s, struct vcpu *v,
 	}
 	for (unsigned i = 0; i < s->nr && !ret; i++) {
 		ret = restore_region(live[i], s->regions[i].region,
-				     s->synced[i], buf, pages);
+				     s->data[i].bits, s->synced[i], buf, pages);
 		if (!ret) {
 			restored = i + 1;
 			continue;
@@ -394,8 +522,7 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 		goto out;
 	}
 	live = calloc(s->nr ? s->nr : 1, sizeof(*live));
-	buf = malloc(COPY_CHUNK);
-	if (!live || !buf) {
+	if (!live) {
 		ret = why__set(why, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -409,7 +536,9 @@ int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 		goto out;
 	ret = check_sizes(s, live, why);
 	if (!ret)
-		ret = restore_held(s, v, live, buf, &pages, why);
+		ret = data_maps(s, why);
+	if (!ret)
+		ret = restore_held(s, v, live, &buf, &pages, why);
 	release(live, s->nr);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	atomic_fetch_add(&sb->snaps.restored_pages, pages);

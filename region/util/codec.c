@@ -1,6 +1,7 @@
 /* Little-endian field codec and CRC-32 (codec.h). */
 #include "region/util/codec.h"
 
+#include <pthread.h>
 #include <string.h>
 
 /* n bytes at the cursor: where to put or take them, or NULL. */
@@ -129,16 +130,45 @@ bool codec__rec_next(struct codec *c, uint32_t *tag, struct codec *rec)
 	return true;
 }
 
+/*
+ * Slicing by 8 (Intel's): eight bytes a step through eight tables.  The
+ * bitwise loop took 100 us of a 330 us snapshot (its vcpu_state is a few
+ * KiB); this one a few.  The tables are made once.
+ */
+static uint32_t crc_table[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t crc = i;
+
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0xedb88320u & -(crc & 1));
+		crc_table[0][i] = crc;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
+					  crc_table[0][crc_table[t - 1][i] & 0xff];
+}
+
 uint32_t codec__crc32(const void *p, size_t n)
 {
 	const uint8_t *b = p;
 	uint32_t crc = 0xffffffffu;
 
-	/* Bitwise: a vcpu_state is a few KiB, read once. */
-	for (size_t i = 0; i < n; i++) {
-		crc ^= b[i];
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320u & -(crc & 1));
+	pthread_once(&crc_once, crc_init);
+	for (; n >= 8; n -= 8, b += 8) {
+		uint32_t lo = crc ^ ((uint32_t)b[0] | (uint32_t)b[1] << 8 |
+				     (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+
+		crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+		      crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
+		      crc_table[3][b[4]] ^ crc_table[2][b[5]] ^
+		      crc_table[1][b[6]] ^ crc_table[0][b[7]];
 	}
+	while (n--)
+		crc = (crc >> 8) ^ crc_table[0][(crc ^ *b++) & 0xff];
 	return ~crc;
 }

@@ -12,6 +12,7 @@
 
 #include "region/util/why.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,19 @@ struct x86_state *x86__state_alloc(int kvm_fd, int vm_fd);
 int x86__state_save(int vcpu_fd, struct x86_state *s, const char **step);
 int x86__state_load(int vcpu_fd, const struct x86_state *s,
 		    const char **step);
+/*
+ * The time-stamp counter as saved (false: KVM gave none), and setting it
+ * alone: for a vCPU whose KVM state is s already but for the clock, which
+ * runs while paused.
+ */
+bool x86__state_tsc(const struct x86_state *s, uint64_t *tsc);
+int x86__set_tsc(int vcpu_fd, uint64_t tsc);
+/*
+ * Copy a state (both from x86__state_alloc), and read the clock alone into
+ * one: for a vCPU that holds the copied state but for the clock.
+ */
+void x86__state_copy(struct x86_state *dst, const struct x86_state *src);
+int x86__state_save_tsc(int vcpu_fd, struct x86_state *s);
 /* CR8 as saved: without an in-kernel APIC kvm_run carries it. */
 uint64_t x86__state_cr8(const struct x86_state *s);
 void x86__state_free(struct x86_state *s);

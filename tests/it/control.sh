@@ -77,6 +77,28 @@ check_rmdir() {
 	rmdir "$MNT/new"
 }
 
+# The root's link count (3 + regions), which the kernel may keep: it
+# must follow every mkdir and rmdir, a refused one, and one made from
+# another mount namespace (the same FUSE connection).
+check_root_links() {
+	local n
+	n=$(stat -c %h "$MNT")
+	mkdir "$MNT/l1" || bad "mkdir l1 failed"
+	expect_eq "root links after mkdir" "$(stat -c %h "$MNT")" $((n + 1))
+	expect_errno_unlogged EEXIST mkdir "$MNT/l1"
+	expect_eq "root links after a refused mkdir" "$(stat -c %h "$MNT")" $((n + 1))
+	if unshare -m true 2>/dev/null; then
+		unshare -m mkdir "$MNT/l2" || bad "mkdir from another namespace failed"
+		expect_eq "root links after mkdir elsewhere" "$(stat -c %h "$MNT")" $((n + 2))
+		unshare -m rmdir "$MNT/l2" || bad "rmdir from another namespace failed"
+	else
+		skip_part "root links from another mount namespace" "unshare -m fails here"
+	fi
+	rmdir "$MNT/l1" || bad "rmdir l1 failed"
+	expect_eq "root links after rmdir" "$(stat -c %h "$MNT")" "$n"
+	expect_eq "root links, counted" "$n" $((3 + $(ls_regions | wc -w)))
+}
+
 # Open files keep their region: after rmdir they still read its bytes.
 check_open_across_rmdir() {
 	mkdir "$MNT/keep"
@@ -143,6 +165,7 @@ check_zero
 check_mkdir
 check_resize
 check_rmdir
+check_root_links
 check_open_across_rmdir
 stop_daemon
 
