@@ -264,9 +264,8 @@ static int load_state(struct saved_dir *d, struct why *why)
 static int fill(struct saved_dir *d, struct region *r, struct saved_region *s,
 		uint8_t *buf, struct why *why)
 {
-	int ret = copy__range(r->memfd, s->fd, buf,
-			      &(struct extents){ .hole = 0 }, 0, s->size,
-			      false);
+	int ret = region__copy_fd(r, s->fd, buf,
+				  &(struct extents){ .hole = 0 }, 0, s->size);
 
 	if (ret)
 		return why__set(why, ret, "%s/%s/contents: %s", d->dir,

@@ -388,6 +388,39 @@ finish() {
 	fi
 }
 
+# ---------------------------------------------------------------------------
+# Huge pages: a test reserves what it needs on top of what the system has
+# (nr_hugepages), and cleanup gives back exactly that, whatever happened.
+HUGE_SYS=/sys/kernel/mm/hugepages/hugepages-2048kB
+HUGE_OLD=
+# 2 MiB pages free and not reserved by anyone now.
+hugepages_spare() {
+	echo $(($(cat "$HUGE_SYS/free_hugepages") - $(cat "$HUGE_SYS/resv_hugepages")))
+}
+
+# hugepages_reserve N: N more 2 MiB pages in the pool, or skip (exit 77).
+hugepages_reserve() {
+	local want=$1 had
+	[ -w /proc/sys/vm/nr_hugepages ] && [ -d "$HUGE_SYS" ] ||
+		skip "no 2 MiB huge pages here (/proc/sys/vm/nr_hugepages)"
+	had=$(hugepages_spare)
+	[ -n "$HUGE_OLD" ] || HUGE_OLD=$(cat /proc/sys/vm/nr_hugepages)
+	echo $(($(cat /proc/sys/vm/nr_hugepages) + want)) >/proc/sys/vm/nr_hugepages || true
+	[ "$(hugepages_spare)" -ge $((had + want)) ] ||
+		skip "the kernel could reserve only $(($(hugepages_spare) - had)) of $want huge pages"
+}
+
+# hugepages_limit N: shrink the pool so that exactly N pages are spare.
+hugepages_limit() {
+	echo $(($(cat /proc/sys/vm/nr_hugepages) - $(hugepages_spare) + $1)) \
+		>/proc/sys/vm/nr_hugepages
+}
+
+hugepages_release() {
+	[ -z "$HUGE_OLD" ] || echo "$HUGE_OLD" >/proc/sys/vm/nr_hugepages
+	HUGE_OLD=
+}
+
 cleanup() {
 	local rc=$?
 	set +e
@@ -401,6 +434,7 @@ cleanup() {
 		done
 		daemon_alive && kill "$DAEMON_PID"
 	fi
+	hugepages_release
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$LOG" ] && [ -f "$LOG" ]; then
 		echo "--- daemon log ($LOG) ---" >&2
 		cat "$LOG" >&2
@@ -416,7 +450,7 @@ trap cleanup EXIT
 
 # The files of a region directory, in attr.c's order.
 REGION_FILES=(contents base_addr mem_size raw_addr raw_size host_region_base
-	host_region_end kind guest_addr access zero dirty)
+	host_region_end kind guest_addr access zero dirty page_size)
 
 # ls_sorted DIR: the names in DIR, sorted, on one line ("a b c ").
 ls_sorted() {
