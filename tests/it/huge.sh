@@ -7,7 +7,7 @@
 # empty.  Reserves its own huge pages and gives them back.
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
-LOG_NOTICES+='|: vcpu: halted at rip '
+LOG_NOTICES+='|: vcpu: halted at rip |: started from '
 
 HUGE=$((2 << 20))
 # 8M and 16M regions, a snapshot of each, a resize and a repage: 48 pages.
@@ -81,6 +81,7 @@ expect_eq "the copy's page_size" "$(attr snapshots/s1/h page_size)" "$HUGE"
 cmp "$MNT/snapshots/s1/h/contents" "$WORK/h.img" || bad "the snapshot's copy differs"
 expect_eq "the copy's st_blocks" "$(blocks snapshots/s1/h)" "$(blocks h)"
 cp "$WORK/h.img" "$WORK/s1.img"
+cp -r --sparse=always "$MNT/snapshots/s1" "$WORK/saved" || bad "cp -r of snapshot s1 failed"
 fill h 0 $((HUGE + 4096))
 fill h $((3 * HUGE + 4096)) 64
 echo s1 >"$MNT/restore" || bad "restore of a huge region failed"
@@ -171,6 +172,18 @@ PY
 done
 daemon_alive || fail "the daemon died (SIGBUS?) writing a huge region"
 stop_daemon
+
+say "--from: a saved huge region comes back on huge pages"
+# The region and the snapshot --from makes of it: 8 pages.
+hugepages_limit 8
+start_daemon "${NO_KVM[@]}" --from "$WORK/saved"
+expect_eq "h/page_size from the saved directory" "$(attr h page_size)" "$HUGE"
+expect_eq "n/page_size from the saved directory" "$(attr n page_size)" "$PAGE"
+same h s1 "after --from"
+stop_daemon
+echo 3M >"$WORK/saved/h/page_size"
+expect_start_fails "saved/h/page_size: '3M' is not $PAGE, 2M or 1G" \
+	"${NO_KVM[@]}" --from "$WORK/saved" "$(mktemp -d -p "$WORK")"
 
 if have_kvm; then
 	say "a guest on a huge region: its writes in dirty at 4 KiB"
