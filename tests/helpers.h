@@ -30,6 +30,13 @@ struct region *add_region(struct sandbox *sb, const char *name,
 struct region *add_mapped(struct sandbox *sb, const char *name,
 			  uint64_t size, uint64_t gpa);
 
+/*
+ * Read one byte at p in a forked child: the signal that killed it, or 0.
+ * assert_guards: r's guard pages fault, its first and last bytes do not.
+ */
+int touch_in_child(const volatile uint8_t *p);
+void assert_guards(struct region *r);
+
 /* region__read/write/seek as "bytes (or offset) or -errno". */
 ssize_t t_read(struct region *r, void *buf, size_t len, uint64_t off);
 ssize_t t_write(struct region *r, const void *buf, size_t len, uint64_t off);

@@ -306,7 +306,7 @@ start_daemon_at() {
 	DAEMON_PID=
 	# Without -f it returns once the mount is ready; the bound is for a
 	# daemon that never answers.
-	if ! timeout 20 "$REGIONFS" -o "log=$LOG" "$@" "$MNT" 2>"$err"; then
+	if ! timeout 20 "$REGIONFS" -o "log=$LOG" "${IT_HUGE_OPTS[@]}" "$@" "$MNT" 2>"$err"; then
 		cat "$err" >&2
 		fail "regionfs $* $MNT did not start"
 	fi
@@ -420,6 +420,17 @@ hugepages_release() {
 	[ -z "$HUGE_OLD" ] || echo "$HUGE_OLD" >/proc/sys/vm/nr_hugepages
 	HUGE_OLD=
 }
+
+# IT_HUGE=N: the variant that runs a test on huge pages (meson's huge_NAME
+# tests): N pages reserved for it, and every region it makes under
+# -o hugepages.  Sizes in the test that are not whole huge pages are
+# refused (EINVAL), so only tests whose regions all are run this way.
+IT_HUGE_OPTS=()
+if [ -n "${IT_HUGE:-}" ]; then
+	hugepages_reserve "$IT_HUGE"
+	IT_HUGE_OPTS=(-o hugepages)
+	say "on huge pages: -o hugepages, $IT_HUGE pages of 2 MiB reserved"
+fi
 
 cleanup() {
 	local rc=$?
