@@ -113,7 +113,7 @@ expect_refused h EINVAL 1 errno_of write "$MNT/h/page_size" 3M
 BASELINE=
 log_has 'h/mem_size: .*refused: .*not a multiple of the huge page size \(2M\)' ||
 	bad "the mem_size refusal does not say why: $(grep mem_size "$LOG" | tail -n 1)"
-mkdir "$MNT/odd" && echo 3M >"$MNT/odd/mem_size" || bad "mkdir odd; mem_size 3M failed"
+{ mkdir "$MNT/odd" && echo 3M >"$MNT/odd/mem_size"; } || bad "mkdir odd; mem_size 3M failed"
 expect_refused odd EINVAL 1 errno_of write "$MNT/odd/page_size" 2M
 
 say "resize and page_size keep the bytes"
@@ -133,13 +133,12 @@ expect_eq "n: a sparse copy back on 4 KiB pages" "$(blocks n)" $((2 * PAGE / 512
 
 say "a short pool: ENOMEM at once, the line names nr_hugepages"
 hugepages_limit 2
-mkdir "$MNT/big" && echo 8M >"$MNT/big/mem_size" || bad "mkdir big failed"
+{ mkdir "$MNT/big" && echo 8M >"$MNT/big/mem_size"; } || bad "mkdir big failed"
 expect_refused big ENOMEM 1 errno_of write "$MNT/big/page_size" 2M
 log_has 'big/page_size: .*refused: cannot reserve 4 huge pages of 2M \(2 free; raise /proc/sys/vm/nr_hugepages\)' ||
 	bad "the ENOMEM line does not name nr_hugepages: $(last_log_line)"
 expect_eq "spare huge pages after the refusal" "$(hugepages_spare)" 2
-rmdir "$MNT/snapshots/s1" &&
-	rmdir "$MNT/big" "$MNT/odd" || bad "cleanup of s1, big, odd failed"
+{ rmdir "$MNT/snapshots/s1" && rmdir "$MNT/big" "$MNT/odd"; } || bad "cleanup of s1, big, odd failed"
 stop_daemon
 
 say "a start on too few huge pages fails with the reason"

@@ -401,8 +401,9 @@ hugepages_spare() {
 # hugepages_reserve N: N more 2 MiB pages in the pool, or skip (exit 77).
 hugepages_reserve() {
 	local want=$1 had
-	[ -w /proc/sys/vm/nr_hugepages ] && [ -d "$HUGE_SYS" ] ||
+	if ! [ -w /proc/sys/vm/nr_hugepages ] || ! [ -d "$HUGE_SYS" ]; then
 		skip "no 2 MiB huge pages here (/proc/sys/vm/nr_hugepages)"
+	fi
 	had=$(hugepages_spare)
 	[ -n "$HUGE_OLD" ] || HUGE_OLD=$(cat /proc/sys/vm/nr_hugepages)
 	echo $(($(cat /proc/sys/vm/nr_hugepages) + want)) >/proc/sys/vm/nr_hugepages || true
