@@ -169,6 +169,17 @@ sys.exit(0 if m[:] == img else 1)
 PY
 	echo 1 >"$MNT/all/zero" || bad "round $round: zero failed"
 done
+# Never passed through: a shared mapping is refused as without passthrough.
+expect_eq "a shared mmap of a huge region" "$(py - "$MNT/all/contents" <<'PY'
+import errno, mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ)
+    print('OK')
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+)" ENODEV
 daemon_alive || fail "the daemon died (SIGBUS?) writing a huge region"
 stop_daemon
 
