@@ -379,6 +379,12 @@ int options__check(struct options *o, struct limits *l)
 		fprintf(stderr, "regionfs: -o default_size: at most 1T\n");
 		return EINVAL;
 	}
+	/* Else every mkdir would be refused: say so once, at start. */
+	if (o->hugepages && rfs.default_size % (2ULL << 20)) {
+		fprintf(stderr, "regionfs: -o default_size: with -o hugepages, "
+			"whole huge pages of 2M\n");
+		return EINVAL;
+	}
 	if (o->max_threads > THREADS_MAX) {
 		fprintf(stderr, "regionfs: -o max_threads: at most %d\n",
 			THREADS_MAX);

@@ -3,6 +3,7 @@
 #include "region/region.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/memfd.h>
@@ -211,13 +212,17 @@ int huge__copy(const struct huge_side *dst, const struct huge_side *src,
 		uint64_t next = (off & ~(dst->huge - 1)) + dst->huge;
 		uint64_t n = (next < end ? next : end) - off;
 		bool data = src_data(src, off, off + n) &&
-			(!src->base || !zeros(src->base + off, n));
+			(!src->huge || !zeros(src->base + off, n));
 
 		if (data) {
 			if (fill_holes && hole < off)
 				ret = punch(dst->fd, hole, off - hole, dst->huge);
-			/* Reserved: the page faults in, never SIGBUS. */
-			if (!ret && src->base)
+			/*
+			 * Reserved: dst's page faults in, never SIGBUS.  A
+			 * shmem or file source is read with pread: a hole in
+			 * it read through a mapping would be allocated.
+			 */
+			if (!ret && src->huge)
 				memcpy(dst->base + off, src->base + off, n);
 			else if (!ret)
 				ret = read_all(src->fd, dst->base + off, n, off);
@@ -234,7 +239,8 @@ int huge__copy(const struct huge_side *dst, const struct huge_side *src,
 
 static int shmem_thp_advised(void)
 {
-	static int advised = -1;
+	/* Read once; two first readers at once both read the same. */
+	static _Atomic int advised = -1;
 	char buf[128] = "";
 	FILE *f;
 
@@ -248,7 +254,7 @@ static int shmem_thp_advised(void)
 	}
 	advised = strstr(buf, "[advise]") || strstr(buf, "[within_size]") ||
 		  strstr(buf, "[always]");
-	return advised;
+	return atomic_load(&advised);
 }
 
 void huge__advise(uint8_t *base, uint64_t size)

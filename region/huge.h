@@ -42,9 +42,9 @@ int huge__seek(struct region *r, uint64_t off, int whence, uint64_t *pos);
 bool huge__present(const uint8_t *base, uint64_t off, uint64_t huge);
 
 /*
- * One side of a copy: its fd, its mapping (NULL for a file that is no
- * region: read with pread), its page size (0: shmem or a file, whose holes
- * lseek finds).
+ * One side of a copy: its fd, its mapping, its page size (0: shmem or a
+ * file that is no region, base NULL: its holes found with lseek and its
+ * data read with pread, which never allocates a hole of it).
  */
 struct huge_side {
 	int fd;

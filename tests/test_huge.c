@@ -272,6 +272,8 @@ static void test_copy_both_ways(void **state)
 				      0, 4 * HUGE, false), 0);
 	assert_same(h, plain, 4 * HUGE);
 	assert_int_equal(region__resident(h), 2 * HUGE);
+	/* Read without allocating the source's holes. */
+	assert_int_equal(region__resident(plain), 2 * PAGE);
 	/* Back into an ordinary one, sparse. */
 	assert_int_equal(region__new("back", 4 * HUGE, &back), 0);
 	assert_int_equal(region__copy(back, h, buf, &(struct extents){ 0 },

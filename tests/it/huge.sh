@@ -147,6 +147,8 @@ expect_start_fails 'cannot reserve 4 huge pages of 2M.*nr_hugepages' \
 	"${NO_KVM[@]}" --region x:8M:huge "$(mktemp -d -p "$WORK")"
 expect_start_fails 'not a multiple of the huge page size' \
 	"${NO_KVM[@]}" --region x:3M:huge "$(mktemp -d -p "$WORK")"
+expect_start_fails 'default_size: with -o hugepages, whole huge pages of 2M' \
+	"${NO_KVM[@]}" -o hugepages,default_size=1M "$(mktemp -d -p "$WORK")"
 expect_start_fails 'NAME:SIZE\[@GPA\]\[:ro\]\[:huge\]' \
 	"${NO_KVM[@]}" --region x:4M:huge=4M "$(mktemp -d -p "$WORK")"
 
