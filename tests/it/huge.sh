@@ -209,6 +209,15 @@ if have_kvm; then
 	expect_eq "the guest's bytes" \
 		"$(xxd -s 0x1000 -l 1 -p "$MNT/data/contents")$(xxd -s 0x5000 -l 1 -p "$MNT/data/contents")" a1b2
 	expect_eq "data/page_size" "$(attr data page_size)" "$HUGE"
+	# Zero gives the page back and takes its reservation again: with no
+	# spare page in the pool, the guest's next writes still find one.
+	expect_eq "spare huge pages under the guest" "$(hugepages_spare)" 0
+	echo 1 >"$MNT/data/zero" || bad "zero of data failed"
+	expect_eq "data: st_blocks after zero" "$(blocks data)" 0
+	{ echo stop >"$MNT/vcpu" && echo run >"$MNT/vcpu"; } || bad "restarting the guest failed"
+	wait_for grep -qx halted "$MNT/vcpu" || bad "the guest did not halt again: $(cat "$MNT/vcpu")"
+	expect_eq "the guest's bytes after zero and a new run" \
+		"$(xxd -s 0x1000 -l 1 -p "$MNT/data/contents")$(xxd -s 0x5000 -l 1 -p "$MNT/data/contents")" a1b2
 	daemon_alive || fail "the daemon died under the guest"
 	stop_daemon
 else
