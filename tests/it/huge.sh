@@ -197,6 +197,23 @@ echo 3M >"$WORK/saved/h/page_size"
 expect_start_fails "saved/h/page_size: '3M' is not $PAGE, 2M or 1G" \
 	"${NO_KVM[@]}" --from "$WORK/saved" "$(mktemp -d -p "$WORK")"
 
+say "1 GiB pages, where one can be reserved"
+if hugepages_1g; then
+	start_daemon "${NO_KVM[@]}" --region g:1G:huge=1G
+	expect_eq "g/page_size" "$(attr g page_size)" $((1 << 30))
+	expect_eq "g/base_addr mod 1G" $(($(hex2dec "$(attr g base_addr)") % (1 << 30))) 0
+	truncate -s 1G "$WORK/g.img"
+	fill g $((512 << 20)) 5000
+	same g g "on a 1 GiB page"
+	expect_eq "g: st_blocks, one page" "$(blocks g)" $(((1 << 30) / 512))
+	echo 1 >"$MNT/g/zero" || bad "zero of g failed"
+	expect_eq "g: st_blocks after zero" "$(blocks g)" 0
+	stop_daemon
+	hugepages_release_1g
+else
+	skip_part "1G" "no 1 GiB huge page could be reserved"
+fi
+
 if have_kvm; then
 	say "a guest on a huge region: its writes in dirty at 4 KiB"
 	hugepages_limit 1

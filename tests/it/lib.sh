@@ -417,9 +417,26 @@ hugepages_limit() {
 		>/proc/sys/vm/nr_hugepages
 }
 
+# hugepages_1g: one more 1 GiB page in its pool, or fail (the caller
+# skips that part).
+HUGE_1G=/sys/kernel/mm/hugepages/hugepages-1048576kB
+HUGE_OLD_1G=
+hugepages_1g() {
+	[ -w "$HUGE_1G/nr_hugepages" ] || return 1
+	HUGE_OLD_1G=$(cat "$HUGE_1G/nr_hugepages")
+	echo $((HUGE_OLD_1G + 1)) >"$HUGE_1G/nr_hugepages" 2>/dev/null || true
+	[ $(($(cat "$HUGE_1G/free_hugepages") - $(cat "$HUGE_1G/resv_hugepages"))) -ge 1 ]
+}
+
+hugepages_release_1g() {
+	[ -z "$HUGE_OLD_1G" ] || echo "$HUGE_OLD_1G" >"$HUGE_1G/nr_hugepages"
+	HUGE_OLD_1G=
+}
+
 hugepages_release() {
 	[ -z "$HUGE_OLD" ] || echo "$HUGE_OLD" >/proc/sys/vm/nr_hugepages
 	HUGE_OLD=
+	hugepages_release_1g
 }
 
 # IT_HUGE=N: the variant that runs a test on huge pages (meson's huge_NAME
