@@ -94,6 +94,11 @@ static int show_access(struct region *r, char *buf, size_t len)
 			"rw");
 }
 
+static int show_page_size(struct region *r, char *buf, size_t len)
+{
+	return show_dec(buf, len, region__page_bytes(r));
+}
+
 static int store_mem_size(struct node *n, const char *val, struct why *why)
 {
 	fuse_ino_t contents = ino_file(ino_id(n->ino), F_CONTENTS);
@@ -110,6 +115,24 @@ static int store_mem_size(struct node *n, const char *val, struct why *why)
 		return why__set(why, ret, "contents is open (passthrough); "
 				"close it first, and unmap any mmap of it");
 	ret = sandbox__resize(rfs.sb, r, size, why);
+	contents__resize_end(contents);
+	return ret;
+}
+
+/* Like a resize: new memory, so no passthrough open may keep the old. */
+static int store_page_size(struct node *n, const char *val, struct why *why)
+{
+	fuse_ino_t contents = ino_file(ino_id(n->ino), F_CONTENTS);
+	uint64_t page;
+	int ret;
+
+	if (parse__size(val, &page))
+		return why__set(why, EINVAL, "not a size (4K, 2M, 1G)");
+	ret = contents__resize_begin(contents);
+	if (ret)
+		return why__set(why, ret, "contents is open (passthrough); "
+				"close it first, and unmap any mmap of it");
+	ret = sandbox__set_page_size(rfs.sb, n->r, page, why);
 	contents__resize_end(contents);
 	return ret;
 }
@@ -176,6 +199,7 @@ const struct attr_desc attr_files[F_COUNT] = {
 	 * bound: dirty.c.
 	 */
 	[F_DIRTY]            = { "dirty", 0600, &dirty_ops, NULL, store_dirty },
+	[F_PAGE_SIZE]        = { "page_size", 0644, NULL, show_page_size, store_page_size },
 };
 
 int attr__lookup(const char *name)

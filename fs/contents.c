@@ -105,9 +105,13 @@ static int choose_path(struct handle *h, int acc, bool *pt)
 	/*
 	 * A snapshot's copy is served by the daemon only: a mapping of it
 	 * would keep its memory after its last close and after rmdir,
-	 * outside max_snapshot_total.
+	 * outside max_snapshot_total.  So is a huge region: hugetlbfs has no
+	 * write(2) for a passthrough writer, and a passthrough mmap would put
+	 * a hugetlb mapping at an address chosen for the FUSE file, which
+	 * no one aligned to the huge page.
 	 */
-	*pt = rfs.passthrough && !rfs.no_passthrough && !r->readonly;
+	*pt = rfs.passthrough && !rfs.no_passthrough && !r->readonly &&
+	      region__page_bytes(r) == region__page_size();
 	if (*pt && !e->backing_id) {
 		int id = passthrough__open_backing(r->memfd);
 

@@ -34,7 +34,9 @@ static int create_regions(struct options *o)
 		struct region *r;
 		int ret;
 
-		ret = sandbox__create(rfs.sb, s->name, s->size, NULL, &why);
+		ret = s->huge ? sandbox__create_paged(rfs.sb, s->name, s->size,
+						      s->huge, NULL, &why) :
+			sandbox__create(rfs.sb, s->name, s->size, NULL, &why);
 		if (ret) {
 			fprintf(stderr, "regionfs: --region %s: %s\n", s->name,
 				ret == EEXIST ? "name given twice" :
@@ -262,6 +264,8 @@ static int build_sandbox(struct options *o, const struct limits *l)
 		return err;
 	}
 	sandbox__reserve_names(rfs.sb, root_reserved);
+	/* -o hugepages: every region made from now on (not the built-ins). */
+	rfs.sb->huge = o->hugepages ? 2ULL << 20 : 0;
 	sandbox__snapshot_limits(rfs.sb, o->max_snapshots, l->max_snap_total);
 	if (sandbox__open_vm(rfs.sb, o->kvm ? o->kvm : "/dev/kvm"))
 		fs_log("no KVM (%s): regions can be inspected, not mapped "

@@ -58,6 +58,7 @@ enum rfile {
 	F_ACCESS,
 	F_ZERO,
 	F_DIRTY,
+	F_PAGE_SIZE,
 	F_COUNT
 };
 

@@ -25,6 +25,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("log=%s", log),
 	OPT("no_passthrough", no_passthrough),
 	OPT("nodirty", nodirty),
+	OPT("hugepages", hugepages),
 	OPT("max_snapshots=%u", max_snapshots),
 	OPT("max_snapshot_total=%s", max_snapshot_total),
 	OPT("console_max=%s", console_max),
@@ -71,8 +72,9 @@ void options__usage(const char *prog)
 	       "       %s SOURCE MOUNTPOINT [-o OPT[,OPT]]\n"
 	       "                                 as mount -t fuse.regionfs and fstab call it;\n"
 	       "                                 SOURCE names the mount (e.g. regionfs)\n"
-	       "  --region NAME:SIZE[@GPA][:ro]  create a region at start (repeatable; -o region=...);\n"
-	       "                                 @GPA maps it into the VM, :ro read-only for the guest\n"
+	       "  --region NAME:SIZE[@GPA][:ro][:huge]  create a region at start (repeatable; -o region=...);\n"
+	       "                                 @GPA maps it into the VM, :ro read-only for the guest,\n"
+	       "                                 :huge on 2 MiB huge pages (:huge=1G on 1 GiB ones)\n"
 	       "  --guest FILE                   load a static x86-64 ELF (or, with --entry, a flat binary)\n"
 	       "                                 into the mapped regions and run it (-o guest=FILE)\n"
 	       "  --entry GPA                    FILE is a flat binary: load it at GPA and start there\n"
@@ -91,6 +93,8 @@ void options__usage(const char *prog)
 	       "     log=FILE                    append log lines to FILE\n"
 	       "     console_max=SIZE            console bytes kept, oldest dropped (64K)\n"
 	       "     no_passthrough              read contents through the daemon only\n"
+	       "     hugepages                   every region made after start on 2 MiB huge pages\n"
+	       "                                 (sizes in whole huge pages; not the boot region)\n"
 	       "     nodirty                     no dirty tracking (dirty reads \"untracked\";\n"
 	       "                                 restore copies every page back)\n"
 	       "     max_snapshots=N             at most N snapshots (%u, at most %u)\n"
@@ -138,7 +142,7 @@ static void add_region(struct options *o, const char *arg)
 	}
 	ret = parse__region_spec(arg, &o->specs[o->nr_specs]);
 	if (ret) {
-		opt_error(o, "%s%s: expected NAME:SIZE[@GPA][:ro] with NAME of "
+		opt_error(o, "%s%s: expected NAME:SIZE[@GPA][:ro][:huge] with NAME of "
 			  "[A-Za-z0-9_.-]{1,64} (%s)", form, arg, strerror(ret));
 		return;
 	}
@@ -373,6 +377,12 @@ int options__check(struct options *o, struct limits *l)
 	}
 	if (rfs.default_size > REGION_SIZE_MAX) {
 		fprintf(stderr, "regionfs: -o default_size: at most 1T\n");
+		return EINVAL;
+	}
+	/* Else every mkdir would be refused: say so once, at start. */
+	if (o->hugepages && rfs.default_size % (2ULL << 20)) {
+		fprintf(stderr, "regionfs: -o default_size: with -o hugepages, "
+			"whole huge pages of 2M\n");
 		return EINVAL;
 	}
 	if (o->max_threads > THREADS_MAX) {

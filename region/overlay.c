@@ -307,7 +307,7 @@ int overlay__seal(struct region *r)
 	return 0;
 }
 
-int overlay__copy_out(struct region *src, int dst, uint8_t *buf,
+int overlay__copy_out(struct region *src, struct region *dst, uint8_t *buf,
 		      struct overlay_cursor *cur, uint64_t off, uint64_t end)
 {
 	uint64_t page = region__page_size();
@@ -319,8 +319,8 @@ int overlay__copy_out(struct region *src, int dst, uint8_t *buf,
 		int ret;
 
 		stop = seg * page < end ? seg * page : end;
-		ret = copy__range(dst, from->memfd, buf, &cur->x[lvl], off,
-				  stop, true);
+		ret = region__copy(dst, from, buf, &cur->x[lvl], off, stop,
+				   true);
 		if (ret)
 			return ret;
 		off = stop;

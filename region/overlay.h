@@ -67,14 +67,15 @@ int overlay__seek(struct region *r, uint64_t off, int whence,
 		  uint64_t *pos);
 
 /*
- * Copy [off, end) of src's view (an overlay or a plain region) into dst's
- * memfd, holes punched: the restore of a diff.  One cursor per chain
+ * Copy [off, end) of src's view (an overlay or a plain region) into dst
+ * (region__copy: a huge-page dst through its mapping), holes punched:
+ * the restore of a diff.  One cursor per chain
  * level, zeroed by the caller once per src, the ranges moving forward.
  */
 struct overlay_cursor {
 	struct extents x[OVERLAY_DEPTH_MAX + 1];
 };
-int overlay__copy_out(struct region *src, int dst, uint8_t *buf,
+int overlay__copy_out(struct region *src, struct region *dst, uint8_t *buf,
 		      struct overlay_cursor *cur, uint64_t off,
 		      uint64_t end);
 

@@ -5,6 +5,7 @@
  */
 #include "region/region.h"
 #include "region/copy.h"
+#include "region/huge.h"
 #include "region/overlay.h"
 #include "region/util/lock.h"
 
@@ -72,11 +73,15 @@ static int map_memfd(int memfd, uint64_t mem_size, uint8_t **raw_out)
  * past the end from the kernel, so the region never holds more than
  * mem_size.  A resize makes a new one.
  */
-static int new_memfd(const char *name, uint64_t size, int *out)
+static int new_memfd(const char *name, uint64_t size, uint64_t huge, int *out)
 {
-	/* The memfd name shows in /proc/PID/maps: say whose memory it is. */
-	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), ret;
+	unsigned flags = 0;
+	int fd, ret;
 
+	if (huge && (ret = huge__memfd_flags(huge, &flags)))
+		return ret;
+	/* The memfd name shows in /proc/PID/maps: say whose memory it is. */
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | flags);
 	if (fd < 0)
 		return errno;
 	if (ftruncate(fd, (off_t)size) < 0 ||
@@ -87,6 +92,26 @@ static int new_memfd(const char *name, uint64_t size, int *out)
 	}
 	*out = fd;
 	return 0;
+}
+
+/* The mapping of either kind of memfd; ordinary ones get the THP hint. */
+static int map_region(int memfd, uint64_t size, uint64_t huge, uint8_t **raw)
+{
+	int ret;
+
+	if (huge)
+		return huge__map(memfd, size, huge, raw);
+	ret = map_memfd(memfd, size, raw);
+	if (!ret)
+		huge__advise(*raw + region__page_size(), size);
+	return ret;
+}
+
+uint64_t region__page_bytes(const struct region *r)
+{
+	uint64_t huge = __atomic_load_n(&r->huge, __ATOMIC_ACQUIRE);
+
+	return huge ? huge : region__page_size();
 }
 
 static unsigned page_shift(void)
@@ -113,7 +138,7 @@ void region__touch_attr(struct region *r)
 }
 
 static int create(const char *name, uint64_t size, bool readonly,
-		  struct region **out)
+		  uint64_t huge, struct region **out)
 {
 	pthread_rwlockattr_t attr;
 	struct region *r;
@@ -124,6 +149,8 @@ static int create(const char *name, uint64_t size, bool readonly,
 	if (strlen(name) > REGION_NAME_MAX)
 		return ENAMETOOLONG;
 	size = round_up_page(size);
+	if (huge && size % huge)
+		return EINVAL;
 
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -131,14 +158,15 @@ static int create(const char *name, uint64_t size, bool readonly,
 	strcpy(r->name, name);
 	r->mem_size = size;
 	r->readonly = readonly;
+	r->huge = huge;
 	atomic_init(&r->refs, 1);
 	clock_gettime(CLOCK_REALTIME, &r->created);
 	r->mtime_ns = r->ctime_ns = now_ns();
 
-	ret = new_memfd(name, size, &r->memfd);
+	ret = new_memfd(name, size, huge, &r->memfd);
 	if (ret)
 		goto out_free;
-	ret = map_memfd(r->memfd, size, &r->raw);
+	ret = map_region(r->memfd, size, huge, &r->raw);
 	if (ret)
 		goto out_close;
 	ret = dirty__init(&r->dirty, size / region__page_size(), page_shift(),
@@ -396,9 +424,16 @@ int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
 		len = r->mem_size - off;
 	/*
 	 * pwrite, not memcpy into the mapping: the memfd allocates the pages
-	 * without faulting each one into our page tables first.
+	 * without faulting each one into our page tables first.  hugetlbfs
+	 * has no write(2): there the mapping (reserved: no SIGBUS) is the
+	 * way, and its page tables are what say where the data is (huge.h).
 	 */
-	n = pwrite(r->memfd, buf, len, (off_t)off);
+	if (r->huge) {
+		memcpy(r->raw + region__page_size() + off, buf, len);
+		n = (ssize_t)len;
+	} else {
+		n = pwrite(r->memfd, buf, len, (off_t)off);
+	}
 	if (n < 0) {
 		ret = errno;
 	} else {
@@ -419,6 +454,8 @@ int region__zero_locked(struct region *r)
 	/* Every page is written (with zeros), whatever it held. */
 	dirty__mark_all(&r->dirty);
 	region__touch(r);
+	if (r->huge)
+		return huge__punch(r, 0, r->mem_size);
 	/* A memfd (shmem) always punches holes: no fallback to memset. */
 	if (fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      0, (off_t)r->mem_size) < 0)
@@ -434,10 +471,18 @@ int region__zero_from_locked(struct region *r, uint64_t off)
 	if (off >= r->mem_size)
 		return 0;
 	end = (off + page - 1) & ~(page - 1);
-	/* The part of a page before the cut keeps its bytes: write zeros. */
-	if (end > off && pwrite(r->memfd, zeros, end - off, (off_t)off) < 0)
+	if (r->huge) {
+		/* hugetlbfs zeroes the part of a page before the cut itself. */
+		int ret = huge__punch(r, off, r->mem_size - off);
+
+		if (ret)
+			return ret;
+	} else if (end > off &&
+		   pwrite(r->memfd, zeros, end - off, (off_t)off) < 0) {
+		/* The part of a page before the cut keeps its bytes: zeros. */
 		return errno;
-	if (end < r->mem_size &&
+	}
+	if (!r->huge && end < r->mem_size &&
 	    fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)end, (off_t)(r->mem_size - end)) < 0)
 		return errno;
@@ -458,12 +503,47 @@ int region__zero_from_locked(struct region *r, uint64_t off)
 
 int region__new(const char *name, uint64_t size, struct region **out)
 {
-	return create(name, size, false, out);
+	return create(name, size, false, 0, out);
 }
 
 int region__new_readonly(const char *name, uint64_t size, struct region **out)
 {
-	return create(name, size, true, out);
+	return create(name, size, true, 0, out);
+}
+
+int region__new_huge(const char *name, uint64_t size, uint64_t huge,
+		     bool readonly, struct region **out)
+{
+	return create(name, size, readonly, huge, out);
+}
+
+static struct huge_side side_of(struct region *r)
+{
+	return (struct huge_side){ r->memfd, r->raw + region__page_size(),
+				   r->huge };
+}
+
+int region__copy(struct region *dst, struct region *src, uint8_t *buf,
+		 struct extents *x, uint64_t off, uint64_t end,
+		 bool fill_holes)
+{
+	struct huge_side d = side_of(dst), s = side_of(src);
+
+	/* hugetlbfs cannot be written with pwrite: through the mappings. */
+	if (dst->huge)
+		return huge__copy(&d, &s, off, end, fill_holes);
+	return copy__range(dst->memfd, src->memfd, buf, x, off, end,
+			   fill_holes);
+}
+
+int region__copy_fd(struct region *dst, int src, uint8_t *buf,
+		    struct extents *x, uint64_t off, uint64_t end)
+{
+	struct huge_side d = side_of(dst), s = { src, NULL, 0 };
+
+	if (dst->huge)
+		return huge__copy(&d, &s, off, end, false);
+	return copy__range(dst->memfd, src, buf, x, off, end, false);
 }
 
 int region__zero(struct region *r, struct why *why)
@@ -483,10 +563,10 @@ int region__zero(struct region *r, struct why *why)
  * pages must follow the new end, and a fresh reservation keeps the
  * trailing guard PROT_NONE.  Costs the data, not the size.
  */
-int region__resize_locked(struct region *r, uint64_t size)
+static int rebuild(struct region *r, uint64_t size, uint64_t huge)
 {
 	uint64_t keep;
-	uint8_t *raw, *buf;
+	uint8_t *raw = NULL, *buf;
 	int fd, ret;
 
 	if (size == 0 || size > REGION_SIZE_MAX)
@@ -494,18 +574,32 @@ int region__resize_locked(struct region *r, uint64_t size)
 	if (region__mapped(r))
 		return EPERM;
 	size = round_up_page(size);
-	if (size == r->mem_size)
+	if (huge && size % huge)
+		return EINVAL;
+	if (size == r->mem_size && huge == r->huge)
 		return 0;
-	ret = new_memfd(r->name, size, &fd);
+	ret = new_memfd(r->name, size, huge, &fd);
 	if (ret)
 		return ret;
 	keep = size < r->mem_size ? size : r->mem_size;
-	buf = malloc(COPY_CHUNK);
-	ret = buf ? copy__range(fd, r->memfd, buf, &(struct extents){ 0 }, 0,
-				keep, false) : ENOMEM;
-	free(buf);
-	if (!ret)
-		ret = map_memfd(fd, size, &raw);
+	/* Mapped first: a huge region copies through the mappings. */
+	ret = map_region(fd, size, huge, &raw);
+	if (!ret && huge) {
+		struct huge_side d = { fd, raw + region__page_size(), huge },
+				 s = side_of(r);
+
+		ret = huge__copy(&d, &s, 0, keep, false);
+	} else if (!ret) {
+		buf = malloc(COPY_CHUNK);
+		ret = buf ? copy__range(fd, r->memfd, buf,
+					&(struct extents){ 0 }, 0, keep,
+					false) : ENOMEM;
+		free(buf);
+	}
+	if (ret && raw) {
+		munmap(raw, size + 2 * region__page_size());
+		raw = NULL;
+	}
 	if (!ret) {
 		ret = dirty__resize(&r->dirty, size / region__page_size());
 		if (ret)
@@ -527,10 +621,23 @@ int region__resize_locked(struct region *r, uint64_t size)
 	__atomic_store_n(&r->memfd, fd, __ATOMIC_RELEASE);
 	__atomic_store_n(&r->raw, raw, __ATOMIC_RELEASE);
 	__atomic_store_n(&r->mem_size, size, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->huge, huge, __ATOMIC_RELEASE);
 	atomic_fetch_add(&r->geo_seq, 1);
 	region__touch(r);
 	region__touch_attr(r);
 	return 0;
+}
+
+int region__resize_locked(struct region *r, uint64_t size)
+{
+	return rebuild(r, size, r->huge);
+}
+
+int region__repage_locked(struct region *r, uint64_t huge)
+{
+	if (huge && huge__memfd_flags(huge, &(unsigned){ 0 }))
+		return EINVAL;
+	return rebuild(r, r->mem_size, huge);
 }
 
 int region__resize(struct region *r, uint64_t size, struct why *why)
@@ -557,6 +664,8 @@ static int seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 		return ret;
 	if (off >= r->mem_size) {
 		ret = ENXIO;
+	} else if (r->huge) {
+		ret = huge__seek(r, off, whence, pos);
 	} else {
 		p = lseek(r->memfd, (off_t)off, whence);
 		if (p < 0)

@@ -76,6 +76,11 @@ struct region {
 	int memfd;
 	uint8_t *raw;		/* the reservation, guard pages included */
 	uint64_t mem_size;	/* usable bytes */
+	/*
+	 * The huge page size of a hugetlbfs memfd (region__new_huge), 0 for
+	 * ordinary (shmem) pages; fixed for the region's life, resizes too.
+	 */
+	uint64_t huge;
 	bool readonly;
 	atomic_int refs;
 	struct timespec created;	/* shown as the files' times */
@@ -155,6 +160,25 @@ int region__new(const char *name, uint64_t size, struct region **out);
  */
 int region__new_readonly(const char *name, uint64_t size,
 			 struct region **out);
+/*
+ * A region on huge pages of huge bytes (2 MiB or 1 GiB; 0: ordinary pages,
+ * as region__new), readonly or not.  size must be a multiple of huge
+ * (EINVAL); every page is reserved now: ENOMEM when the pool of huge
+ * pages (/proc/sys/vm/nr_hugepages) cannot hold them, never a SIGBUS
+ * later.
+ */
+int region__new_huge(const char *name, uint64_t size, uint64_t huge,
+		     bool readonly, struct region **out);
+/* Huge pages of huge bytes free and not reserved in the system now. */
+uint64_t region__huge_free(uint64_t huge);
+/*
+ * Why a region on pages of huge bytes was refused ret (EINVAL: size not a
+ * multiple of it; else the pool), in why: returns ret.
+ */
+int region__huge_refused(int ret, uint64_t size, uint64_t huge,
+			 struct why *why);
+/* The size of the pages backing r: its huge page size, or the base page. */
+uint64_t region__page_bytes(const struct region *r);
 struct region *region__get(struct region *r);
 void region__put(struct region *r);
 
@@ -200,6 +224,25 @@ int region__zero_locked(struct region *r);
 /* Zeros from off to the end (a truncate that keeps the size). */
 int region__zero_from_locked(struct region *r, uint64_t off);
 int region__resize_locked(struct region *r, uint64_t size);
+/*
+ * The same bytes on pages of huge bytes (0: ordinary pages): new memory,
+ * like a resize.  EINVAL for another page size or a mem_size that is not
+ * a multiple of it, EPERM while mapped, ENOMEM when the pool is short.
+ */
+int region__repage_locked(struct region *r, uint64_t huge);
+
+/*
+ * Make dst's [off, end) what src's is (copy.h's copy__range over the two
+ * regions, whatever their pages): data copied through buf (COPY_CHUNK
+ * bytes), holes punched when fill_holes.  The caller holds both.
+ */
+struct extents;
+int region__copy(struct region *dst, struct region *src, uint8_t *buf,
+		 struct extents *x, uint64_t off, uint64_t end,
+		 bool fill_holes);
+/* The same from a file that is no region (holes left holes in dst). */
+int region__copy_fd(struct region *dst, int src, uint8_t *buf,
+		    struct extents *x, uint64_t off, uint64_t end);
 
 /* Convenience: take exclusivity, do it, release. */
 int region__zero(struct region *r, struct why *why);

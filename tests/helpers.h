@@ -33,6 +33,13 @@ struct region *add_mapped(struct sandbox *sb, const char *name,
 /* Write dir/rel, created or truncated, whole: asserted. */
 void put_file(const char *dir, const char *rel, const void *buf, size_t len);
 
+/*
+ * Read one byte at p in a forked child: the signal that killed it, or 0.
+ * assert_guards: r's guard pages fault, its first and last bytes do not.
+ */
+int touch_in_child(const volatile uint8_t *p);
+void assert_guards(struct region *r);
+
 /* region__read/write/seek as "bytes (or offset) or -errno". */
 ssize_t t_read(struct region *r, void *buf, size_t len, uint64_t off);
 ssize_t t_write(struct region *r, const void *buf, size_t len, uint64_t off);

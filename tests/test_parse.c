@@ -134,6 +134,26 @@ static void test_specs(void **state)
 	assert_true(s.mapped);
 	assert_int_equal(s.gpa, 0xf0000);
 	assert_true(s.ro);
+	assert_int_equal(s.huge, 0);
+	/* :huge and :ro in either order, each once; :huge=SIZE of 2M or 1G. */
+	assert_int_equal(parse__region_spec("ram:64M@0x100000:huge", &s), 0);
+	assert_int_equal(s.huge, 2 << 20);
+	assert_false(s.ro);
+	assert_int_equal(s.gpa, 0x100000);
+	assert_int_equal(parse__region_spec("ram:64M:huge:ro", &s), 0);
+	assert_true(s.ro);
+	assert_int_equal(s.huge, 2 << 20);
+	assert_int_equal(parse__region_spec("ram:2G:ro:huge=1G", &s), 0);
+	assert_true(s.ro);
+	assert_int_equal(s.huge, 1 << 30);
+	assert_int_equal(parse__region_spec("ram:64M:huge=2M", &s), 0);
+	assert_int_equal(s.huge, 2 << 20);
+	assert_int_equal(parse__region_spec("ram:64M:huge=4M", &s), EINVAL);
+	assert_int_equal(parse__region_spec("ram:64M:huge=", &s), EINVAL);
+	assert_int_equal(parse__region_spec("ram:64M:huge:huge", &s), EINVAL);
+	assert_int_equal(parse__region_spec("ram:64M:ro:ro", &s), EINVAL);
+	assert_int_equal(parse__region_spec("ram:64M:", &s), EINVAL);
+	assert_int_equal(parse__region_spec("ram:64M:huge:", &s), EINVAL);
 	assert_int_equal(parse__region_spec("ram", &s), EINVAL);
 	assert_int_equal(parse__region_spec("ram:0", &s), EINVAL);
 	assert_int_equal(parse__region_spec("ram:16M:rw", &s), EINVAL);

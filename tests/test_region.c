@@ -37,47 +37,6 @@ static struct region *new_region(uint64_t size)
 
 
 
-/*
- * Read one byte at p in a forked child: the signal that killed it, or 0 when
- * it exited normally.  The child restores the default handlers because
- * cmocka catches SIGSEGV to report a failed test, and must not dump core.
- */
-static int touch_in_child(const volatile uint8_t *p)
-{
-	int status;
-	pid_t pid;
-
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct rlimit no_core = { 0, 0 };
-
-		setrlimit(RLIMIT_CORE, &no_core);
-		signal(SIGSEGV, SIG_DFL);
-		signal(SIGBUS, SIG_DFL);
-		(void)*p;
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (WIFSIGNALED(status))
-		return WTERMSIG(status);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	return 0;
-}
-
-/* The guard pages fault, the first and last usable bytes do not. */
-static void assert_guards(struct region *r)
-{
-	uint8_t *base = region__base_addr(r);
-	uint8_t *end = region__host_region_end(r);
-
-	assert_int_equal(touch_in_child(base - 1), SIGSEGV);
-	assert_int_equal(touch_in_child(end), SIGSEGV);
-	assert_int_equal(touch_in_child(end + PAGE - 1), SIGSEGV);
-	assert_int_equal(touch_in_child(base), 0);
-	assert_int_equal(touch_in_child(end - 1), 0);
-}
 
 static void test_sizes(void **state)
 {

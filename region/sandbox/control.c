@@ -59,6 +59,18 @@ int sandbox__set_access(struct sandbox *sb, struct region *r, bool ro,
 	return ret;
 }
 
+/* Exclusivity for an operation that makes new memory: never while mapped. */
+static int hold_unmapped(struct region *r, struct why *why)
+{
+	int ret = region__exclusive_begin(r, why);
+
+	if (ret || !region__mapped(r))
+		return ret;
+	region__exclusive_end(r);
+	return why__set(why, EPERM, "the region is mapped into the VM: "
+			"unmap it first (echo none > guest_addr)");
+}
+
 int sandbox__resize(struct sandbox *sb, struct region *r, uint64_t size,
 		    struct why *why)
 {
@@ -69,14 +81,9 @@ int sandbox__resize(struct sandbox *sb, struct region *r, uint64_t size,
 		return why__set(why, EINVAL, "size must be between 1 byte "
 				"and 1T");
 	size = region__round_size(size);
-	ret = region__exclusive_begin(r, why);
+	ret = hold_unmapped(r, why);
 	if (ret)
 		return ret;
-	if (region__mapped(r)) {
-		ret = why__set(why, EPERM, "the region is mapped into the VM: "
-			       "unmap it first (echo none > guest_addr)");
-		goto out;
-	}
 	pthread_mutex_lock(&sb->acct);
 	old = r->mem_size;
 	if (size > old && size - old > sb->max_total - sb->total) {
@@ -84,13 +91,14 @@ int sandbox__resize(struct sandbox *sb, struct region *r, uint64_t size,
 			       "sandbox (-o max_total)");
 	} else {
 		ret = region__resize_locked(r, size);
-		if (ret)
+		if (ret && r->huge && (ret == EINVAL || ret == ENOMEM))
+			region__huge_refused(ret, size, r->huge, why);
+		else if (ret)
 			why__set(why, ret, "cannot resize: %s", strerror(ret));
 		else
 			sb->total = sb->total - old + r->mem_size;
 	}
 	pthread_mutex_unlock(&sb->acct);
-out:
 	region__exclusive_end(r);
 	return ret;
 }
@@ -143,7 +151,8 @@ int sandbox__add_mapped(struct sandbox *sb, const char *name, uint64_t size,
 	struct region *r;
 	int ret;
 
-	ret = sandbox__create(sb, name, size, NULL, why);
+	/* The built-in regions (boot, the demo's) keep ordinary pages. */
+	ret = sandbox__create_paged(sb, name, size, 0, NULL, why);
 	if (ret)
 		return why__prefix(why, ret, "cannot create region %s: ", name);
 	r = sandbox__find(sb, name, NULL);
@@ -177,5 +186,32 @@ int sandbox__new_vcpu(struct sandbox *sb, const struct vcpu_config *cfg,
 	/* The boot region goes with the vCPU that failed to come up. */
 	if (ret)
 		sandbox__remove(sb, VCPU_BOOT_REGION, NULL);
+	return ret;
+}
+
+int sandbox__set_page_size(struct sandbox *sb, struct region *r,
+			   uint64_t page, struct why *why)
+{
+	uint64_t huge = page == region__page_size() ? 0 : page;
+	unsigned long long mib = (unsigned long long)(huge >> 20);
+	int ret;
+
+	(void)sb;
+	if (huge != 0 && huge != (2ULL << 20) && huge != (1ULL << 30))
+		return why__set(why, EINVAL, "page sizes are %zu, 2M and 1G",
+				region__page_size());
+	if (huge && region__mem_size(r) % huge)
+		return why__set(why, EINVAL, "mem_size %llu is not a multiple "
+				"of %lluM (write mem_size first)",
+				(unsigned long long)region__mem_size(r), mib);
+	ret = hold_unmapped(r, why);
+	if (ret)
+		return ret;
+	ret = region__repage_locked(r, huge);
+	if (ret && huge)
+		region__huge_refused(ret, r->mem_size, huge, why);
+	else if (ret)
+		why__set(why, ret, "cannot move the region: %s", strerror(ret));
+	region__exclusive_end(r);
 	return ret;
 }

@@ -149,8 +149,8 @@ int diff__copy_region(struct snapshot *s, struct region *r,
 		if (!ret)
 			ret = overlay__hold(c, 0, r->mem_size / page);
 		if (!ret)
-			ret = copy__range(c->memfd, r->memfd, buf, &x, 0,
-					  r->mem_size, false);
+			ret = region__copy(c, r, buf, &x, 0, r->mem_size,
+					   false);
 		return ret ? ret : overlay__seal(c);
 	}
 	ret = overlay__new(c, base);
@@ -162,8 +162,8 @@ int diff__copy_region(struct snapshot *s, struct region *r,
 	while (!ret && region__dirty_next(r, since, p, &first, &end)) {
 		ret = overlay__hold(c, first, end);
 		if (!ret)
-			ret = copy__range(c->memfd, r->memfd, buf, &x,
-					  first * page, end * page, false);
+			ret = region__copy(c, r, buf, &x, first * page,
+					   end * page, false);
 		p = end;
 	}
 	return ret ? ret : overlay__seal(c);

@@ -70,6 +70,35 @@ static int read_attr(struct saved_dir *d, const char *r, const char *file,
 	return 0;
 }
 
+/*
+ * The pages it was saved on, when page_size was saved (directories saved
+ * before it existed have none: the sandbox's default then).
+ */
+static int load_page_size(struct saved_dir *d, const char *name,
+			  struct saved_region *s, struct why *why)
+{
+	char val[PARSE_VALUE_MAX], path[PATH_MAX];
+	uint64_t page;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/page_size", name);
+	if (faccessat(d->dfd, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno == ENOENT)
+		return 0;
+	ret = read_attr(d, name, "page_size", val, why);
+	if (ret)
+		return ret;
+	if (parse__size(val, &page) ||
+	    (page != region__page_size() && page != (2ULL << 20) &&
+	     page != (1ULL << 30)) || s->size % page)
+		return why__set(why, EINVAL, "%s/%s: '%s' is not %zu, 2M or "
+				"1G dividing mem_size", d->dir, path, val,
+				region__page_size());
+	s->paged = true;
+	s->huge = page == region__page_size() ? 0 : page;
+	return 0;
+}
+
 static int load_region(struct saved_dir *d, const char *name,
 		       struct saved_region *s, struct why *why)
 {
@@ -109,6 +138,9 @@ static int load_region(struct saved_dir *d, const char *name,
 		return why__set(why, EINVAL, "%s/%s/access: '%s' is not rw or "
 				"ro", d->dir, name, val);
 	s->ro = strcmp(val, "ro") == 0;
+	ret = load_page_size(d, name, s, why);
+	if (ret)
+		return ret;
 	snprintf(path, sizeof(path), "%s/contents", name);
 	s->fd = openat(d->dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (s->fd < 0 || fstat(s->fd, &st) < 0)
@@ -244,9 +276,8 @@ static int load_state(struct saved_dir *d, struct why *why)
 static int fill(struct saved_dir *d, struct region *r, struct saved_region *s,
 		uint8_t *buf, struct why *why)
 {
-	int ret = copy__range(r->memfd, s->fd, buf,
-			      &(struct extents){ .hole = 0 }, 0, s->size,
-			      false);
+	int ret = region__copy_fd(r, s->fd, buf,
+				  &(struct extents){ .hole = 0 }, 0, s->size);
 
 	if (ret)
 		return why__set(why, ret, "%s/%s/contents: %s", d->dir,
@@ -261,7 +292,8 @@ int saved__build_region(struct sandbox *sb, struct saved_dir *d,
 	struct region *r;
 	int ret;
 
-	ret = sandbox__create(sb, s->name, s->size, NULL, why);
+	ret = sandbox__create_paged(sb, s->name, s->size,
+				   s->paged ? s->huge : sb->huge, NULL, why);
 	if (ret)
 		return why__prefix(why, ret, "region %s: ", s->name);
 	r = sandbox__find(sb, s->name, NULL);

@@ -42,6 +42,8 @@ struct sandbox {
 	uint64_t max_total;	/* bytes of mem_size, all regions together */
 	bool max_total_default;	/* derived from the snapshot limit */
 	uint64_t total;
+	/* The huge page size of regions sandbox__create makes (0: none). */
+	uint64_t huge;
 	/* total is also changed by resize, which holds a region: own lock. */
 	pthread_mutex_t acct;
 	uint64_t next_id;
@@ -80,6 +82,13 @@ void sandbox__free(struct sandbox *sb);
  */
 int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 		    uint64_t *id, struct why *why);
+/*
+ * The same on pages of huge bytes (0: ordinary pages), whatever sb->huge:
+ * EINVAL when size is not a multiple of it, ENOMEM when the huge pages
+ * reserved in the system (/proc/sys/vm/nr_hugepages) cannot hold it.
+ */
+int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
+			  uint64_t huge, uint64_t *id, struct why *why);
 /* Unmaps first; EBUSY when exclusivity is not available. */
 int sandbox__remove(struct sandbox *sb, const char *name, struct why *why);
 
@@ -106,6 +115,13 @@ int sandbox__set_access(struct sandbox *sb, struct region *r, bool ro,
 int sandbox__resize(struct sandbox *sb, struct region *r, uint64_t size,
 		    struct why *why);
 int sandbox__zero(struct sandbox *sb, struct region *r, struct why *why);
+/*
+ * Put r's bytes on pages of page bytes: the base page size, 2M or 1G
+ * (EINVAL otherwise, or when mem_size is not a multiple); EPERM while
+ * mapped; ENOMEM when the huge pages reserved cannot hold it.
+ */
+int sandbox__set_page_size(struct sandbox *sb, struct region *r,
+			   uint64_t page, struct why *why);
 /* Zeros from off to the end; EFBIG past mem_size. */
 int sandbox__zero_from(struct sandbox *sb, struct region *r, uint64_t off,
 		       struct why *why);

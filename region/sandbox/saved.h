@@ -19,6 +19,8 @@ struct saved_region {
 	bool mapped;
 	uint64_t gpa;
 	bool ro;
+	bool paged;		/* a page_size file was saved: huge */
+	uint64_t huge;
 	int fd;			/* contents, open */
 };
 

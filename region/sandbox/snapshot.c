@@ -88,8 +88,14 @@ static int copy_regions(struct sandbox *sb, struct snapshot *s,
 	for (unsigned i = 0; i < s->nr && !ret; i++) {
 		struct region *r = live[i], *c;
 
-		ret = region__new_readonly(r->name, r->mem_size, &c);
-		if (ret) {
+		/* On the same pages: a huge region's copy is as fast to make. */
+		ret = region__new_huge(r->name, r->mem_size, r->huge, true, &c);
+		if (ret && r->huge) {
+			region__huge_refused(ret, r->mem_size, r->huge, why);
+			why__prefix(why, ret, "region %s: cannot make the copy: ",
+				    r->name);
+			break;
+		} else if (ret) {
 			why__set(why, ret, "region %s: cannot make the copy: %s",
 				 r->name, strerror(ret));
 			break;
@@ -99,9 +105,8 @@ static int copy_regions(struct sandbox *sb, struct snapshot *s,
 		c->guest_ro = r->guest_ro;
 		c->snap_mapped = sandbox__guest_addr(sb, r, &c->snap_gpa);
 		ret = s->parent ? diff__copy_region(s, r, c, buf) :
-		      copy__range(c->memfd, r->memfd, buf,
-				  &(struct extents){ .hole = 0 }, 0,
-				  r->mem_size, false);
+		      region__copy(c, r, buf, &(struct extents){ .hole = 0 },
+				   0, r->mem_size, false);
 		if (ret)
 			why__set(why, ret, "region %s: copy failed: %s",
 				 r->name, strerror(ret));
@@ -313,8 +318,8 @@ static int data_maps(struct snapshot *s, struct why *why)
 		struct region *c = s->regions[i].region;
 		int ret;
 
-		if (s->data[i].bits || c->overlay)
-			continue;	/* a diff's copy is read through */
+		if (s->data[i].bits || c->overlay || c->huge)
+			continue;	/* restore_run does not use them */
 		ret = data_walk(c, &s->data[i]);
 		if (ret)
 			return why__set(why, ret, "region %s: cannot map where "
@@ -363,12 +368,15 @@ static int restore_run(struct region *r, struct region *c,
 	uint64_t page = region__page_size();
 	int ret;
 
-	/* A diff's copy has no data map: it reads through to its parent. */
-	if (!c->overlay && end - first <= RESTORE_DENSE_PAGES)
+	/*
+	 * A diff's copy has no data map: it reads through to its parent; a
+	 * huge-page region is written and punched through region__copy.
+	 */
+	if (!c->overlay && !r->huge && end - first <= RESTORE_DENSE_PAGES)
 		return restore_dense(r, c, bits, first, end);
 	ret = bounce(buf);
 	if (!ret)
-		ret = overlay__copy_out(c, r->memfd, *buf, x, first * page,
+		ret = overlay__copy_out(c, r, *buf, x, first * page,
 					end * page);
 	return ret;
 }
@@ -400,7 +408,7 @@ static int restore_region(struct region *r, struct region *c,
 		*pages += r->mem_size / page;
 		ret = bounce(buf);
 		if (!ret)
-			ret = overlay__copy_out(c, r->memfd, *buf, &x, 0,
+			ret = overlay__copy_out(c, r, *buf, &x, 0,
 						r->mem_size);
 		if (!ret && r->dirty.track) {
 			dirty__mark_all(&r->dirty);

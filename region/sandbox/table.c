@@ -115,10 +115,18 @@ static int check_new(struct sandbox *sb, const char *name, uint64_t size,
 int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 		    uint64_t *id, struct why *why)
 {
+	return sandbox__create_paged(sb, name, size, sb->huge, id, why);
+}
+
+int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
+			  uint64_t huge, uint64_t *id, struct why *why)
+{
 	struct region *r;
 	int ret;
 
 	ret = check_new(sb, name, size, why);
+	if (!ret && huge && region__round_size(size) % huge)
+		ret = region__huge_refused(EINVAL, size, huge, why);
 	if (ret)
 		return ret;
 	ret = table_wrlock(sb, why);
@@ -135,8 +143,10 @@ int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 		ret = why__set(why, ENOSPC, "the region limits are reached "
 			       "(-o max_regions, max_total)");
 	} else {
-		ret = region__new(name, size, &r);
-		if (ret)
+		ret = region__new_huge(name, size, huge, false, &r);
+		if (ret && huge && ret != ENAMETOOLONG)
+			region__huge_refused(ret, size, huge, why);
+		else if (ret)
 			why__set(why, ret, "cannot make the region: %s",
 				 strerror(ret));
 	}

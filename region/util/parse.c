@@ -126,11 +126,27 @@ int parse__region_spec(const char *s, struct region_spec *spec)
 		return EINVAL;
 	*size++ = '\0';
 	flag = strchr(size, ':');
-	if (flag) {
+	if (flag)
 		*flag++ = '\0';
-		if (strcmp(flag, "ro") != 0)
+	/* The flags, each at most once, in any order. */
+	while (flag) {
+		char *next = strchr(flag, ':');
+
+		if (next)
+			*next++ = '\0';
+		if (strcmp(flag, "ro") == 0 && !spec->ro) {
+			spec->ro = true;
+		} else if (strcmp(flag, "huge") == 0 && !spec->huge) {
+			spec->huge = 2ULL << 20;
+		} else if (strncmp(flag, "huge=", 5) == 0 && !spec->huge) {
+			ret = parse__size(flag + 5, &spec->huge);
+			if (ret || (spec->huge != (2ULL << 20) &&
+				    spec->huge != (1ULL << 30)))
+				return EINVAL;
+		} else {
 			return EINVAL;
-		spec->ro = true;
+		}
+		flag = next;
 	}
 	at = strchr(size, '@');
 	if (at) {

@@ -35,8 +35,9 @@ struct region_spec {
 	bool mapped;
 	uint64_t gpa;
 	bool ro;
+	uint64_t huge;	/* :huge (2M) or :huge=SIZE, 0 without */
 };
-/* NAME:SIZE[@GPA][:ro] as given to --region. */
+/* NAME:SIZE[@GPA][:ro][:huge[=SIZE]] as given to --region. */
 int parse__region_spec(const char *s, struct region_spec *spec);
 
 #endif

@@ -306,7 +306,7 @@ start_daemon_at() {
 	DAEMON_PID=
 	# Without -f it returns once the mount is ready; the bound is for a
 	# daemon that never answers.
-	if ! timeout 20 "$REGIONFS" -o "log=$LOG" "$@" "$MNT" 2>"$err"; then
+	if ! timeout 20 "$REGIONFS" -o "log=$LOG" "${IT_HUGE_OPTS[@]}" "$@" "$MNT" 2>"$err"; then
 		cat "$err" >&2
 		fail "regionfs $* $MNT did not start"
 	fi
@@ -388,6 +388,68 @@ finish() {
 	fi
 }
 
+# ---------------------------------------------------------------------------
+# Huge pages: a test reserves what it needs on top of what the system has
+# (nr_hugepages), and cleanup gives back exactly that, whatever happened.
+HUGE_SYS=/sys/kernel/mm/hugepages/hugepages-2048kB
+HUGE_OLD=
+# 2 MiB pages free and not reserved by anyone now.
+hugepages_spare() {
+	echo $(($(cat "$HUGE_SYS/free_hugepages") - $(cat "$HUGE_SYS/resv_hugepages")))
+}
+
+# hugepages_reserve N: N more 2 MiB pages in the pool, or skip (exit 77).
+hugepages_reserve() {
+	local want=$1 had
+	if ! [ -w /proc/sys/vm/nr_hugepages ] || ! [ -d "$HUGE_SYS" ]; then
+		skip "no 2 MiB huge pages here (/proc/sys/vm/nr_hugepages)"
+	fi
+	had=$(hugepages_spare)
+	[ -n "$HUGE_OLD" ] || HUGE_OLD=$(cat /proc/sys/vm/nr_hugepages)
+	echo $(($(cat /proc/sys/vm/nr_hugepages) + want)) >/proc/sys/vm/nr_hugepages || true
+	[ "$(hugepages_spare)" -ge $((had + want)) ] ||
+		skip "the kernel could reserve only $(($(hugepages_spare) - had)) of $want huge pages"
+}
+
+# hugepages_limit N: shrink the pool so that exactly N pages are spare.
+hugepages_limit() {
+	echo $(($(cat /proc/sys/vm/nr_hugepages) - $(hugepages_spare) + $1)) \
+		>/proc/sys/vm/nr_hugepages
+}
+
+# hugepages_1g: one more 1 GiB page in its pool, or fail (the caller
+# skips that part).
+HUGE_1G=/sys/kernel/mm/hugepages/hugepages-1048576kB
+HUGE_OLD_1G=
+hugepages_1g() {
+	[ -w "$HUGE_1G/nr_hugepages" ] || return 1
+	HUGE_OLD_1G=$(cat "$HUGE_1G/nr_hugepages")
+	echo $((HUGE_OLD_1G + 1)) >"$HUGE_1G/nr_hugepages" 2>/dev/null || true
+	[ $(($(cat "$HUGE_1G/free_hugepages") - $(cat "$HUGE_1G/resv_hugepages"))) -ge 1 ]
+}
+
+hugepages_release_1g() {
+	[ -z "$HUGE_OLD_1G" ] || echo "$HUGE_OLD_1G" >"$HUGE_1G/nr_hugepages"
+	HUGE_OLD_1G=
+}
+
+hugepages_release() {
+	[ -z "$HUGE_OLD" ] || echo "$HUGE_OLD" >/proc/sys/vm/nr_hugepages
+	HUGE_OLD=
+	hugepages_release_1g
+}
+
+# IT_HUGE=N: the variant that runs a test on huge pages (meson's huge_NAME
+# tests): N pages reserved for it, and every region it makes under
+# -o hugepages.  Sizes in the test that are not whole huge pages are
+# refused (EINVAL), so only tests whose regions all are run this way.
+IT_HUGE_OPTS=()
+if [ -n "${IT_HUGE:-}" ]; then
+	hugepages_reserve "$IT_HUGE"
+	IT_HUGE_OPTS=(-o hugepages)
+	say "on huge pages: -o hugepages, $IT_HUGE pages of 2 MiB reserved"
+fi
+
 cleanup() {
 	local rc=$?
 	set +e
@@ -401,6 +463,7 @@ cleanup() {
 		done
 		daemon_alive && kill "$DAEMON_PID"
 	fi
+	hugepages_release
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "$LOG" ] && [ -f "$LOG" ]; then
 		echo "--- daemon log ($LOG) ---" >&2
 		cat "$LOG" >&2
@@ -416,7 +479,7 @@ trap cleanup EXIT
 
 # The files of a region directory, in attr.c's order.
 REGION_FILES=(contents base_addr mem_size raw_addr raw_size host_region_base
-	host_region_end kind guest_addr access zero dirty)
+	host_region_end kind guest_addr access zero dirty page_size)
 
 # ls_sorted DIR: the names in DIR, sorted, on one line ("a b c ").
 ls_sorted() {

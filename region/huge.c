@@ -1,0 +1,307 @@
+/* Huge-page regions: hugetlbfs memfds (huge.h). */
+#include "region/huge.h"
+#include "region/region.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/memfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* mincore's vector for one call: 128 MiB of 4 KiB pages, a bound. */
+#define MINCORE_SPAN (128ULL << 20)
+
+int huge__memfd_flags(uint64_t huge, unsigned *flags)
+{
+	if (huge == (2ULL << 20))
+		*flags = MFD_HUGETLB | MFD_HUGE_2MB;
+	else if (huge == (1ULL << 30))
+		*flags = MFD_HUGETLB | MFD_HUGE_1GB;
+	else
+		return EINVAL;
+	return 0;
+}
+
+int huge__map(int fd, uint64_t size, uint64_t huge, uint8_t **raw)
+{
+	size_t page = region__page_size();
+	uint64_t len = size + 2 * huge;
+	uint8_t *res, *base, *end;
+
+	/*
+	 * A hugetlb mapping must start on a huge page: reserve room for the
+	 * alignment, then give back what lies outside the two guard pages.
+	 */
+	res = mmap(NULL, len, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return errno;
+	base = (uint8_t *)(((uintptr_t)res + page + huge - 1) & ~(huge - 1));
+	end = base + size + page;
+	/* No MAP_NORESERVE: hugetlbfs reserves every page now, or fails. */
+	if (mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 fd, 0) == MAP_FAILED) {
+		int err = errno;
+
+		munmap(res, len);
+		return err;
+	}
+	if (base - page > res)
+		munmap(res, (size_t)(base - page - res));
+	if (end < res + len)
+		munmap(end, (size_t)(res + len - end));
+	*raw = base - page;
+	return 0;
+}
+
+int huge__reserve(int fd, uint64_t off, uint64_t len, uint64_t huge)
+{
+	uint64_t first = off & ~(huge - 1);
+	uint64_t last = (off + len + huge - 1) & ~(huge - 1);
+	void *p;
+
+	/*
+	 * A shared hugetlb mapping reserves its range in the inode, which
+	 * keeps the reservation after the mapping goes: the mapping is only
+	 * the way to ask.
+	 */
+	p = mmap(NULL, last - first, PROT_READ, MAP_SHARED, fd, (off_t)first);
+	if (p == MAP_FAILED)
+		return errno;
+	munmap(p, last - first);
+	return 0;
+}
+
+static int punch(int fd, uint64_t off, uint64_t len, uint64_t huge)
+{
+	/* Parts of a huge page are zeroed by hugetlbfs, whole ones freed. */
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) < 0)
+		return errno;
+	/* Only a whole page freed gave its reservation back. */
+	if (((off + huge - 1) & ~(huge - 1)) + huge > off + len)
+		return 0;
+	return huge__reserve(fd, off, len, huge);
+}
+
+int huge__punch(struct region *r, uint64_t off, uint64_t len)
+{
+	return punch(r->memfd, off, len, r->huge);
+}
+
+bool huge__present(const uint8_t *base, uint64_t off, uint64_t huge)
+{
+	unsigned char v = 0;
+
+	/* One base page of a huge one answers for it: mapped whole or not. */
+	if (mincore((void *)(base + (off & ~(huge - 1))), region__page_size(),
+		    &v) < 0)
+		return true;	/* say data: never a hole that is not */
+	return v & 1;
+}
+
+/*
+ * The first huge page at or after off that is (data) or is not (!data)
+ * present, or end: one mincore per MINCORE_SPAN, looking at the first
+ * base page of each huge page.
+ */
+static int scan(const uint8_t *base, uint64_t off, uint64_t end,
+		uint64_t huge, bool data, uint64_t *pos)
+{
+	size_t page = region__page_size();
+	uint64_t step = huge / page;
+	unsigned char *v = malloc(MINCORE_SPAN / page);
+
+	if (!v)
+		return ENOMEM;
+	off &= ~(huge - 1);
+	while (off < end) {
+		uint64_t span = end - off < MINCORE_SPAN ? end - off :
+			MINCORE_SPAN;
+
+		if (mincore((void *)(base + off), span, v) < 0) {
+			int err = errno;
+
+			free(v);
+			return err;
+		}
+		for (uint64_t i = 0; i < span / page; i += step) {
+			if ((bool)(v[i] & 1) == data) {
+				free(v);
+				*pos = off + i * page;
+				return 0;
+			}
+		}
+		off += span;
+	}
+	free(v);
+	*pos = end;
+	return 0;
+}
+
+int huge__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
+{
+	uint8_t *base = r->raw + region__page_size();
+	int ret;
+
+	ret = scan(base, off, r->mem_size, r->huge, whence == SEEK_DATA, pos);
+	if (ret)
+		return ret;
+	if (*pos < off)
+		*pos = off;	/* inside the page off is in */
+	if (whence == SEEK_DATA && *pos >= r->mem_size)
+		return ENXIO;
+	return 0;
+}
+
+static bool zeros(const uint8_t *p, uint64_t len)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (uint64_t i = 0; i < len / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/* Whether src holds data in [off, end) (within one of dst's pages). */
+static bool src_data(const struct huge_side *src, uint64_t off, uint64_t end)
+{
+	off_t d;
+
+	if (src->huge)
+		for (uint64_t o = off; o < end;
+		     o = (o & ~(src->huge - 1)) + src->huge)
+			if (huge__present(src->base, o, src->huge))
+				return true;
+	if (src->huge)
+		return false;
+	d = lseek(src->fd, (off_t)off, SEEK_DATA);
+	return d < 0 ? errno != ENXIO : (uint64_t)d < end;
+}
+
+/* A file that is no region (no mapping): read into dst's mapping. */
+static int read_all(int fd, uint8_t *p, uint64_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			return EIO;	/* shorter than its size said */
+		p += n;
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+int huge__copy(const struct huge_side *dst, const struct huge_side *src,
+	       uint64_t off, uint64_t end, bool fill_holes)
+{
+	uint64_t hole = off;	/* [hole, off): to punch, one call for a run */
+	int ret = 0;
+
+	while (off < end && !ret) {
+		uint64_t next = (off & ~(dst->huge - 1)) + dst->huge;
+		uint64_t n = (next < end ? next : end) - off;
+		bool data = src_data(src, off, off + n) &&
+			(!src->huge || !zeros(src->base + off, n));
+
+		if (data) {
+			if (fill_holes && hole < off)
+				ret = punch(dst->fd, hole, off - hole, dst->huge);
+			/*
+			 * Reserved: dst's page faults in, never SIGBUS.  A
+			 * shmem or file source is read with pread: a hole in
+			 * it read through a mapping would be allocated.
+			 */
+			if (!ret && src->huge)
+				memcpy(dst->base + off, src->base + off, n);
+			else if (!ret)
+				ret = read_all(src->fd, dst->base + off, n, off);
+			hole = off + n;
+		} else if (!fill_holes) {
+			hole = off + n;	/* dst holds a hole there already */
+		}
+		off += n;
+	}
+	if (!ret && fill_holes && hole < end)
+		ret = punch(dst->fd, hole, end - hole, dst->huge);
+	return ret;
+}
+
+static int shmem_thp_advised(void)
+{
+	/* Read once; two first readers at once both read the same. */
+	static _Atomic int advised = -1;
+	char buf[128] = "";
+	FILE *f;
+
+	if (advised >= 0)
+		return advised;
+	f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	advised = strstr(buf, "[advise]") || strstr(buf, "[within_size]") ||
+		  strstr(buf, "[always]");
+	return atomic_load(&advised);
+}
+
+void huge__advise(uint8_t *base, uint64_t size)
+{
+	/* A hint: where the kernel says no, the region works as before. */
+	if (shmem_thp_advised())
+		madvise(base, size, MADV_HUGEPAGE);
+}
+
+static uint64_t pool_count(uint64_t huge, const char *what)
+{
+	char path[128];
+	unsigned long long n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/"
+		 "hugepages-%llukB/%s", (unsigned long long)(huge >> 10), what);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &n) != 1)
+		n = 0;
+	fclose(f);
+	return n;
+}
+
+uint64_t region__huge_free(uint64_t huge)
+{
+	uint64_t free_pages = pool_count(huge, "free_hugepages"),
+		 resv = pool_count(huge, "resv_hugepages");
+
+	return free_pages > resv ? free_pages - resv : 0;
+}
+
+/* Why a huge region could not be made: the size, or the pool. */
+int region__huge_refused(int ret, uint64_t size, uint64_t huge,
+			 struct why *why)
+{
+	unsigned long long mib = (unsigned long long)(huge >> 20);
+
+	if (ret == EINVAL)
+		return why__set(why, EINVAL, "size %llu is not a multiple of "
+				"the huge page size (%lluM)",
+				(unsigned long long)size, mib);
+	return why__set(why, ret, "cannot reserve %llu huge pages of %lluM "
+			"(%llu free; raise /proc/sys/vm/nr_hugepages): %s",
+			(unsigned long long)(size / huge), mib,
+			(unsigned long long)region__huge_free(huge),
+			strerror(ret));
+}

@@ -1,0 +1,392 @@
+/*
+ * Huge-page regions (region/huge.c): sizes in whole huge pages, every page
+ * reserved at creation (ENOMEM at once, the pool untouched), writes through
+ * the mapping, holes from the mapping, zero and truncate keeping the
+ * reservation, dirty at 4 KiB, copies both ways between huge and ordinary
+ * regions, resize and repage.  Reserves its own huge pages and gives them
+ * back; exits 77 where the kernel cannot reserve any.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "region/copy.h"
+#include "region/region.h"
+#include "tests/helpers.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HUGE (2ULL << 20)
+#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+/* The most any test holds at once, plus a margin. */
+#define RESERVE 24
+
+static long nr_before = -1;
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static int write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "we");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fprintf(f, "%ld\n", v) > 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static void restore_pool(void)
+{
+	if (nr_before >= 0)
+		write_long(NR_HUGEPAGES, nr_before);
+	nr_before = -1;
+}
+
+/* Exactly n pages spare: shrink or grow the pool by the difference. */
+static void pool_spare(uint64_t n)
+{
+	long nr = read_long(NR_HUGEPAGES);
+
+	assert_int_equal(write_long(NR_HUGEPAGES, nr -
+				    (long)region__huge_free(HUGE) + (long)n), 0);
+	assert_int_equal(region__huge_free(HUGE), n);
+}
+
+static struct region *new_huge(uint64_t size)
+{
+	struct region *r = NULL;
+
+	assert_int_equal(region__new_huge("huge", size, HUGE, false, &r), 0);
+	return r;
+}
+
+static void fill(uint8_t *buf, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 31 + seed + 1);
+}
+
+static void test_sizes(void **state)
+{
+	struct region *r = NULL;
+
+	(void)state;
+	assert_int_equal(region__new_huge("x", HUGE + PAGE, HUGE, false, &r),
+			 EINVAL);
+	assert_int_equal(region__new_huge("x", 4 * HUGE, 3 << 20, false, &r),
+			 EINVAL);
+	assert_null(r);
+	r = new_huge(4 * HUGE);
+	assert_int_equal(region__page_bytes(r), HUGE);
+	assert_int_equal(region__mem_size(r), 4 * HUGE);
+	assert_int_equal(region__raw_size(r), 4 * HUGE + 2 * PAGE);
+	assert_int_equal((uintptr_t)region__base_addr(r) % HUGE, 0);
+	assert_ptr_equal(region__raw_addr(r) + PAGE, region__base_addr(r));
+	assert_int_equal(region__resident(r), 0);
+	region__put(r);
+}
+
+static void test_guards(void **state)
+{
+	struct region *r = new_huge(2 * HUGE);
+
+	(void)state;
+	assert_guards(r);
+	region__put(r);
+}
+
+/* Too few pages: ENOMEM at once, and nothing taken from the pool. */
+static void test_pool_short(void **state)
+{
+	struct region *r = NULL;
+
+	(void)state;
+	pool_spare(3);
+	assert_int_equal(region__new_huge("x", 4 * HUGE, HUGE, false, &r),
+			 ENOMEM);
+	assert_null(r);
+	assert_int_equal(region__huge_free(HUGE), 3);
+	r = new_huge(3 * HUGE);
+	assert_int_equal(region__huge_free(HUGE), 0);
+	/* Every page reserved: writing all of them cannot SIGBUS. */
+	memset(region__base_addr(r), 0x5a, 3 * HUGE);
+	assert_int_equal(region__resident(r), 3 * HUGE);
+	region__put(r);
+	assert_int_equal(region__huge_free(HUGE), 3);
+	pool_spare(RESERVE);
+}
+
+static void test_io_and_holes(void **state)
+{
+	struct region *r = new_huge(4 * HUGE);
+	uint8_t in[9000], out[9000];
+	uint64_t off = HUGE - 3000;
+
+	(void)state;
+	fill(in, sizeof(in), 1);
+	assert_int_equal(t_write(r, in, sizeof(in), off), sizeof(in));
+	assert_int_equal(t_read(r, out, sizeof(out), off), sizeof(out));
+	assert_memory_equal(in, out, sizeof(in));
+	/* The same bytes in the mapping (what the guest sees). */
+	assert_memory_equal(region__base_addr(r) + off, in, sizeof(in));
+	/* Two huge pages hold data: exactly those are resident. */
+	assert_int_equal(region__resident(r), 2 * HUGE);
+	assert_int_equal(t_seek_data(r, 0), 0);
+	assert_int_equal(t_seek_hole(r, 0), 2 * HUGE);
+	assert_int_equal(t_seek_hole(r, HUGE + 5), 2 * HUGE);
+	assert_int_equal(t_seek_data(r, 2 * HUGE), -ENXIO);
+	assert_int_equal(t_seek_data(r, 4 * HUGE), -ENXIO);
+	assert_int_equal(t_write(r, in, 10, 3 * HUGE + 7), 10);
+	assert_int_equal(t_seek_data(r, 2 * HUGE), 3 * HUGE);
+	assert_int_equal(t_seek_hole(r, 3 * HUGE), 4 * HUGE);
+	/* Reads of a hole are zeros and allocate nothing. */
+	assert_int_equal(t_read(r, out, sizeof(out), 2 * HUGE), sizeof(out));
+	for (size_t i = 0; i < sizeof(out); i++)
+		assert_int_equal(out[i], 0);
+	assert_int_equal(region__resident(r), 3 * HUGE);
+	/* The bounds of ordinary regions. */
+	assert_int_equal(t_write(r, in, 10, 4 * HUGE), -ENOSPC);
+	assert_int_equal(t_write(r, in, 100, 4 * HUGE - 10), 10);
+	region__put(r);
+}
+
+static void test_dirty_4k(void **state)
+{
+	struct region *r = new_huge(2 * HUGE);
+	uint32_t since = dirty__boundary();
+	uint64_t first, end;
+	uint8_t b = 7;
+
+	(void)state;
+	if (!r->dirty.track) {
+		region__put(r);
+		skip();
+	}
+	assert_int_equal(t_write(r, &b, 1, HUGE + 0x3005), 1);
+	assert_true(region__dirty_next(r, since, 0, &first, &end));
+	assert_int_equal(first, (HUGE + 0x3000) / PAGE);
+	assert_int_equal(end, first + 1);
+	assert_false(region__dirty_next(r, since, end, &first, &end));
+	region__put(r);
+}
+
+/* Zero gives the pages back but keeps them reserved for the guest. */
+static void test_zero_keeps_reservation(void **state)
+{
+	struct region *r = new_huge(4 * HUGE);
+	uint64_t spare = region__huge_free(HUGE);
+	uint8_t out[4096];
+
+	(void)state;
+	memset(region__base_addr(r), 0xee, 4 * HUGE);
+	assert_int_equal(region__resident(r), 4 * HUGE);
+	assert_int_equal(region__zero(r, NULL), 0);
+	assert_int_equal(region__resident(r), 0);
+	assert_int_equal(region__huge_free(HUGE), spare);
+	assert_int_equal(t_seek_data(r, 0), -ENXIO);
+	assert_int_equal(t_read(r, out, sizeof(out), HUGE), sizeof(out));
+	for (size_t i = 0; i < sizeof(out); i++)
+		assert_int_equal(out[i], 0);
+	/* With no spare page at all, the whole region can be written again. */
+	pool_spare(0);
+	memset(region__base_addr(r), 0x11, 4 * HUGE);
+	assert_int_equal(region__resident(r), 4 * HUGE);
+	pool_spare(RESERVE);
+	region__put(r);
+}
+
+static void test_zero_from(void **state)
+{
+	struct region *r = new_huge(4 * HUGE);
+	uint64_t cut = HUGE + 100, spare;
+	uint8_t *base;
+
+	(void)state;
+	memset(region__base_addr(r), 0xab, 4 * HUGE);
+	spare = region__huge_free(HUGE);
+	assert_int_equal(region__exclusive_begin(r, NULL), 0);
+	assert_int_equal(region__zero_from_locked(r, cut), 0);
+	region__exclusive_end(r);
+	base = region__base_addr(r);
+	assert_int_equal(base[cut - 1], 0xab);
+	assert_int_equal(base[cut], 0);
+	assert_int_equal(base[2 * HUGE - 1], 0);
+	/* The huge page the cut is in stays; the two after it went. */
+	assert_int_equal(region__resident(r), 2 * HUGE);
+	assert_int_equal(region__huge_free(HUGE), spare);
+	region__put(r);
+}
+
+/* An ordinary region with data at a, b and the rest holes. */
+static struct region *ordinary_with(uint64_t size, uint64_t a, uint64_t b)
+{
+	struct region *r = NULL;
+	uint8_t buf[100];
+
+	assert_int_equal(region__new("plain", size, &r), 0);
+	fill(buf, sizeof(buf), 2);
+	assert_int_equal(t_write(r, buf, sizeof(buf), a), sizeof(buf));
+	fill(buf, sizeof(buf), 3);
+	assert_int_equal(t_write(r, buf, sizeof(buf), b), sizeof(buf));
+	return r;
+}
+
+static void assert_same(struct region *a, struct region *b, uint64_t len)
+{
+	static uint8_t x[1 << 16], y[1 << 16];
+
+	for (uint64_t off = 0; off < len; off += sizeof(x)) {
+		assert_int_equal(t_read(a, x, sizeof(x), off), sizeof(x));
+		assert_int_equal(t_read(b, y, sizeof(y), off), sizeof(y));
+		assert_memory_equal(x, y, sizeof(x));
+	}
+}
+
+static void test_copy_both_ways(void **state)
+{
+	struct region *plain = ordinary_with(4 * HUGE, 5, 3 * HUGE + 0x2000);
+	struct region *h = new_huge(4 * HUGE), *back = NULL;
+	uint8_t *buf = malloc(COPY_CHUNK);
+
+	(void)state;
+	assert_non_null(buf);
+	/* Into a huge region: only the pages with data are taken. */
+	assert_int_equal(region__copy(h, plain, buf, &(struct extents){ 0 },
+				      0, 4 * HUGE, false), 0);
+	assert_same(h, plain, 4 * HUGE);
+	assert_int_equal(region__resident(h), 2 * HUGE);
+	/* Read without allocating the source's holes. */
+	assert_int_equal(region__resident(plain), 2 * PAGE);
+	/* Back into an ordinary one, sparse. */
+	assert_int_equal(region__new("back", 4 * HUGE, &back), 0);
+	assert_int_equal(region__copy(back, h, buf, &(struct extents){ 0 },
+				      0, 4 * HUGE, false), 0);
+	assert_same(back, plain, 4 * HUGE);
+	assert_int_equal(region__resident(back), 2 * PAGE);
+	/* fill_holes over a range: h's first page emptied, like plain's. */
+	memset(region__base_addr(h), 0x77, 2 * HUGE);
+	assert_int_equal(region__copy(h, plain, buf, &(struct extents){ 0 },
+				      0, 2 * HUGE, true), 0);
+	assert_same(h, plain, 4 * HUGE);
+	assert_int_equal(region__resident(h), 2 * HUGE);
+	/* A 4 KiB range inside a huge page, as a restore copies it. */
+	memset(region__base_addr(h) + 3 * HUGE, 0x66, HUGE);
+	assert_int_equal(region__copy(h, plain, buf, &(struct extents){ 0 },
+				      3 * HUGE + 0x2000, 3 * HUGE + 0x3000,
+				      true), 0);
+	assert_memory_equal(region__base_addr(h) + 3 * HUGE + 0x2000,
+			    region__base_addr(plain) + 3 * HUGE + 0x2000, PAGE);
+	assert_int_equal(region__base_addr(h)[3 * HUGE + 0x1fff], 0x66);
+	assert_int_equal(region__base_addr(h)[3 * HUGE + 0x3000], 0x66);
+	free(buf);
+	region__put(back);
+	region__put(h);
+	region__put(plain);
+}
+
+/* op under exclusivity, as the sandbox calls it. */
+static int held(struct region *r, int (*op)(struct region *, uint64_t),
+		uint64_t arg)
+{
+	int ret;
+
+	assert_int_equal(region__exclusive_begin(r, NULL), 0);
+	ret = op(r, arg);
+	region__exclusive_end(r);
+	return ret;
+}
+
+static void test_resize_repage(void **state)
+{
+	struct region *r = ordinary_with(2 * HUGE, 100, HUGE + 5);
+	struct region *want = ordinary_with(2 * HUGE, 100, HUGE + 5);
+
+	(void)state;
+	assert_int_equal(held(r, region__repage_locked, 3 << 20), EINVAL);
+	assert_int_equal(held(r, region__repage_locked, HUGE), 0);
+	assert_int_equal(region__page_bytes(r), HUGE);
+	assert_same(r, want, 2 * HUGE);
+	assert_int_equal(held(r, region__resize_locked, 3 * HUGE + PAGE),
+			 EINVAL);
+	assert_int_equal(region__mem_size(r), 2 * HUGE);
+	assert_int_equal(held(r, region__resize_locked, 4 * HUGE), 0);
+	assert_same(r, want, 2 * HUGE);
+	assert_int_equal(region__resident(r), 2 * HUGE);
+	assert_int_equal(held(r, region__repage_locked, 0), 0);
+	assert_int_equal(region__page_bytes(r), PAGE);
+	assert_same(r, want, 2 * HUGE);
+	assert_int_equal(region__resident(r), 2 * PAGE);
+	region__put(want);
+	region__put(r);
+}
+
+static int reserve(void **state)
+{
+	long spare;
+
+	(void)state;
+	nr_before = read_long(NR_HUGEPAGES);
+	if (nr_before < 0)
+		return -1;
+	atexit(restore_pool);
+	spare = (long)region__huge_free(HUGE);
+	if (write_long(NR_HUGEPAGES, nr_before + RESERVE) < 0 ||
+	    (long)region__huge_free(HUGE) < spare + RESERVE)
+		return -1;
+	pool_spare(RESERVE);
+	return 0;
+}
+
+static int give_back(void **state)
+{
+	(void)state;
+	restore_pool();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_guards),
+		cmocka_unit_test(test_pool_short),
+		cmocka_unit_test(test_io_and_holes),
+		cmocka_unit_test(test_dirty_4k),
+		cmocka_unit_test(test_zero_keeps_reservation),
+		cmocka_unit_test(test_zero_from),
+		cmocka_unit_test(test_copy_both_ways),
+		cmocka_unit_test(test_resize_repage),
+	};
+	long nr = read_long(NR_HUGEPAGES);
+
+	if (nr < 0 || access(NR_HUGEPAGES, W_OK) != 0) {
+		printf("skip: cannot write %s (not root, or no hugetlb)\n",
+		       NR_HUGEPAGES);
+		return 77;
+	}
+	nr_before = nr;
+	if (reserve(NULL) != 0) {
+		restore_pool();
+		printf("skip: the kernel could not reserve %d huge pages of 2M\n",
+		       RESERVE);
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, give_back);
+}
