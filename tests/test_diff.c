@@ -712,6 +712,40 @@ static void test_load_chain(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * The parent is beside the diff however the diff's directory is spelt:
+ * with a trailing slash (as a shell completes it), or as "." from inside.
+ */
+static void test_load_chain_paths(void **state)
+{
+	struct sandbox *sb = chain_sandbox(), *nb;
+	struct vcpu_config cfg = { 0 };
+	struct vcpu *v = NULL;
+	struct why why = { "" };
+	char dir[128], cwd[512];
+
+	(void)state;
+	nb = new_sandbox(0, 0);
+	snprintf(dir, sizeof(dir), "%s/d2/", saved);
+	if (sandbox__load_dir(nb, dir, &cfg, &v, &why))
+		fail_msg("--from %s: %s", dir, why.msg);
+	assert_int_equal(nb->snaps.nr, 3);
+	sandbox__free(nb);
+	nb = new_sandbox(0, 0);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(dir, sizeof(dir), "%s/d2", saved);
+	assert_int_equal(chdir(dir), 0);
+	why.msg[0] = '\0';
+	if (sandbox__load_dir(nb, ".", &cfg, &v, &why)) {
+		assert_int_equal(chdir(cwd), 0);
+		fail_msg("--from . in d2: %s", why.msg);
+	}
+	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(nb->snaps.nr, 3);
+	sandbox__free(nb);
+	sandbox__free(sb);
+}
+
 /* broken(CMD, ERR, WANT): after CMD in saved/, --from d2 is refused. */
 static void broken(const char *cmd, int err, const char *want)
 {
@@ -788,6 +822,7 @@ int main(void)
 		cmocka_unit_test(test_diff_parse),
 		cmocka_unit_test(test_load_chain),
 		cmocka_unit_test(test_load_chain_damaged),
+		cmocka_unit_test(test_load_chain_paths),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
