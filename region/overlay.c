@@ -34,6 +34,7 @@ int overlay__new(struct region *r, struct region *base)
 		return ENOMEM;
 	o->base = base ? region__get(base) : NULL;
 	o->depth = depth;
+	pthread_mutex_init(&o->seek_lock, NULL);
 	r->overlay = o;
 	return 0;
 }
@@ -45,6 +46,7 @@ void overlay__free(struct overlay *o)
 	if (o->base)
 		region__put(o->base);
 	free(o->runs);
+	pthread_mutex_destroy(&o->seek_lock);
 	free(o);
 }
 
@@ -220,18 +222,19 @@ static int piece(struct region *r, struct overlay_cursor *cur, uint64_t p,
 	return 0;
 }
 
-int overlay__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
+/*
+ * With the extents earlier seeks found: a scan from start to end walks
+ * each level's data once in all, as it would walk a plain region's.
+ */
+static int seek_view(struct region *r, struct overlay_cursor *cur,
+		     uint64_t off, int whence, uint64_t *pos)
 {
-	struct overlay_cursor cur;
 	uint64_t p = off;
 
-	if (off >= r->mem_size)
-		return ENXIO;
-	memset(&cur, 0, sizeof(cur));
 	while (p < r->mem_size) {
 		uint64_t stop;
 		bool data;
-		int ret = piece(r, &cur, p, &data, &stop);
+		int ret = piece(r, cur, p, &data, &stop);
 
 		if (ret)
 			return ret;
@@ -245,6 +248,19 @@ int overlay__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 		return ENXIO;
 	*pos = r->mem_size;
 	return 0;
+}
+
+int overlay__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
+{
+	struct overlay *o = r->overlay;
+	int ret;
+
+	if (off >= r->mem_size)
+		return ENXIO;
+	pthread_mutex_lock(&o->seek_lock);
+	ret = seek_view(r, &o->seen, off, whence, pos);
+	pthread_mutex_unlock(&o->seek_lock);
+	return ret;
 }
 
 /* Bytes of data in [off, end) of r's view (cur: ranges moving forward). */

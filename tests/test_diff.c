@@ -494,6 +494,62 @@ static void test_diff_restore_cost(void **state)
 	sandbox__free(sb);
 }
 
+/* Every SEEK_DATA and SEEK_HOLE answer of r, as cp --sparse asks them. */
+static uint64_t scan_ms(struct region *r, uint64_t *extents)
+{
+	uint64_t t0 = now_ms();
+	int64_t data = 0, hole;
+
+	*extents = 0;
+	while ((data = t_seek_data(r, (uint64_t)data)) >= 0) {
+		hole = t_seek_hole(r, (uint64_t)data);
+		assert_true(hole > data);
+		(*extents)++;
+		data = hole;
+	}
+	assert_int_equal(data, -ENXIO);
+	return now_ms() - t0;
+}
+
+/*
+ * Seeking through a diff costs what seeking through the full snapshot
+ * of that moment does: pages of zeros written all over a parent full of
+ * data (holes in the diff) must not make every SEEK_HOLE walk the
+ * parent's data to its end again.
+ */
+static void test_diff_seek_cost(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 128ULL << 20), *d, *f;
+	uint8_t *chunk = malloc(1 << 20);
+	uint64_t nd, nf, td, tf;
+
+	(void)state;
+	memset(chunk, 0x5a, 1 << 20);
+	for (uint64_t i = 0; i < 128; i++)
+		assert_int_equal(t_write(a, chunk, 1 << 20, i << 20), 1 << 20);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	for (uint64_t p = 7; p < (128ULL << 20) / PAGE; p += 16)
+		fill_page(a, p, 0);
+	assert_int_equal(take_spec(sb, "d:base", NULL), 0);
+	assert_int_equal(take_spec(sb, "full", NULL), 0);
+	d = copy_in(sb, "d", "a");
+	f = copy_in(sb, "full", "a");
+	tf = scan_ms(f, &nf);
+	td = scan_ms(d, &nd);
+	assert_int_equal(nd, nf);
+	print_message("SEEK_DATA/SEEK_HOLE through %llu extents: full "
+		      "snapshot %llu ms, diff %llu ms\n",
+		      (unsigned long long)nf, (unsigned long long)tf,
+		      (unsigned long long)td);
+	assert_true(td <= 10 * tf + 200);
+	region__put(d);
+	region__put(f);
+	free(chunk);
+	region__put(a);
+	sandbox__free(sb);
+}
+
 /* The saved forms --from reads: each accepted or refused exactly. */
 static void test_diff_parse(void **state)
 {
@@ -819,6 +875,7 @@ int main(void)
 		cmocka_unit_test(test_diff_refusals),
 		cmocka_unit_test(test_diff_limit),
 		cmocka_unit_test(test_diff_restore_cost),
+		cmocka_unit_test(test_diff_seek_cost),
 		cmocka_unit_test(test_diff_parse),
 		cmocka_unit_test(test_load_chain),
 		cmocka_unit_test(test_load_chain_damaged),
