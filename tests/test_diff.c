@@ -416,6 +416,35 @@ static void test_diff_limit(void **state)
 }
 
 
+/*
+ * A region the diff holds whole (made since the parent) is counted at
+ * what it holds when the diff is taken, not at what a stat saw last:
+ * the diff counts it with every region held, when no stat can look.
+ */
+static void test_diff_limit_whole(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 16 * PAGE), *b;
+	char why[WHY_MAX];
+
+	(void)state;
+	fill_page(a, 0, 1);
+	sandbox__snapshot_limits(sb, 0, 50 * PAGE);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	b = add_region(sb, "b", 256 * PAGE);
+	/* Seen empty, then written: 100 pages that a whole copy takes. */
+	assert_int_equal(region__resident(b), 0);
+	for (uint64_t p = 0; p < 100; p++)
+		fill_page(b, p, 2);
+	assert_int_equal(take_spec(sb, "d:base", why), ENOSPC);
+	assert_non_null(strstr(why, "the diff would take"));
+	assert_int_equal(sb->snaps.nr, 1);
+	assert_int_equal(sb->snaps.bytes, PAGE);
+	region__put(b);
+	region__put(a);
+	sandbox__free(sb);
+}
+
 static uint64_t restore_us(struct sandbox *sb, struct region *a,
 			   const char *name, uint64_t *pages)
 {
@@ -874,6 +903,7 @@ int main(void)
 		cmocka_unit_test(test_diff_whole),
 		cmocka_unit_test(test_diff_refusals),
 		cmocka_unit_test(test_diff_limit),
+		cmocka_unit_test(test_diff_limit_whole),
 		cmocka_unit_test(test_diff_restore_cost),
 		cmocka_unit_test(test_diff_seek_cost),
 		cmocka_unit_test(test_diff_parse),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 int diff__split(const char *spec, char *name, char *parent, struct why *why)
@@ -112,6 +113,19 @@ static bool whole(struct snapshot *s, struct region *r, struct region **base,
 	return !*base || !r->dirty.track || dirty__all_since(&r->dirty, *since);
 }
 
+/*
+ * What r's memfd holds now.  Not region__resident: that asks under the
+ * region's lock, which the caller holds exclusive, and so would give
+ * whatever a stat saw last (nothing, for a region only written since).
+ */
+static uint64_t resident_now(struct region *r)
+{
+	struct stat st;
+
+	return fstat(r->memfd, &st) == 0 ? (uint64_t)st.st_blocks * 512 :
+					   r->mem_size;
+}
+
 int diff__check_bytes(struct snapshot *s, struct snaps *t,
 		      struct region **live, struct why *why)
 {
@@ -123,7 +137,7 @@ int diff__check_bytes(struct snapshot *s, struct snaps *t,
 		uint32_t since;
 
 		if (whole(s, r, &base, &since)) {
-			need += region__resident(r);
+			need += resident_now(r);
 			continue;
 		}
 		/* At most the pages written; those of zeros take nothing. */
