@@ -19,9 +19,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -252,6 +254,66 @@ static void test_diff_after_restore(void **state)
 	region__put(c);
 	region__put(a);
 	sandbox__free(sb);
+}
+
+/*
+ * A restore that fails half-way (here past RLIMIT_FSIZE) has written
+ * some pages: they count as written, so a diff taken after holds them
+ * and reads what the region holds, not its parent's bytes.  Both ways a
+ * restore copies: the pages written since, and every page.
+ */
+static void test_diff_after_failed_restore(void **state)
+{
+	struct rlimit was, low = { 8 * PAGE, 8 * PAGE };
+	void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+	uint8_t *x = malloc(PAGE), *y = malloc(PAGE);
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+	low.rlim_max = was.rlim_max;
+	for (int all = 0; all < 2; all++) {
+		struct sandbox *sb = new_sandbox(0, 0);
+		struct region *a = add_region(sb, "a", 32 * PAGE), *c;
+		struct why why = { "" };
+
+		for (uint64_t p = 6; p < 11; p++)
+			fill_page(a, p, 0x11);
+		assert_int_equal(take_spec(sb, "q", NULL), 0);
+		for (uint64_t p = 6; p < 11; p++)
+			fill_page(a, p, 0x22);
+		/* A zero between q and p: the restore copies every page. */
+		if (all) {
+			assert_int_equal(region__zero(a, NULL), 0);
+			for (uint64_t p = 6; p < 11; p++)
+				fill_page(a, p, 0x22);
+		}
+		assert_int_equal(take_spec(sb, "p", NULL), 0);
+		/* Pages 6 and 7 written back, 8 refused. */
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+		assert_int_not_equal(snapshot__restore(sb, NULL, "q", &why), 0);
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+		assert_int_equal(t_read(a, x, PAGE, 6 * PAGE), (ssize_t)PAGE);
+		assert_int_equal(x[0], 0x11);
+		assert_int_equal(take_spec(sb, "d:p", NULL), 0);
+		c = copy_in(sb, "d", "a");
+		for (uint64_t p = 0; p < 32; p++) {
+			assert_int_equal(t_read(a, x, PAGE, p * PAGE),
+					 (ssize_t)PAGE);
+			assert_int_equal(t_read(c, y, PAGE, p * PAGE),
+					 (ssize_t)PAGE);
+			if (memcmp(x, y, PAGE))
+				fail_msg("%s: page %llu of d reads 0x%02x, the "
+					 "region holds 0x%02x", all ? "every "
+					 "page" : "pages written",
+					 (unsigned long long)p, y[0], x[0]);
+		}
+		region__put(c);
+		region__put(a);
+		sandbox__free(sb);
+	}
+	signal(SIGXFSZ, old);
+	free(x);
+	free(y);
 }
 
 /* A diff of a diff reads through two levels; each reads as its moment. */
@@ -899,6 +961,7 @@ int main(void)
 		cmocka_unit_test(test_diff_holds_written),
 		cmocka_unit_test(test_diff_restore),
 		cmocka_unit_test(test_diff_after_restore),
+		cmocka_unit_test(test_diff_after_failed_restore),
 		cmocka_unit_test(test_diff_chain),
 		cmocka_unit_test(test_diff_whole),
 		cmocka_unit_test(test_diff_refusals),

@@ -272,21 +272,24 @@ static int restore_region(struct region *r, struct region *c,
 		 * whole at once, not stamped page by page.
 		 */
 		*pages += r->mem_size / page;
-		ret = overlay__copy_out(c, r->memfd, buf, &x, 0, r->mem_size);
-		if (!ret && r->dirty.track) {
+		/*
+		 * Marked first: a copy that fails half-way has written some
+		 * pages, which every later diff and restore must see.
+		 */
+		if (r->dirty.track) {
 			dirty__mark_all(&r->dirty);
 			region__touch(r);
 		}
-		return ret;
+		return overlay__copy_out(c, r->memfd, buf, &x, 0, r->mem_size);
 	}
 	while (region__dirty_next(r, since, p, &first, &end)) {
 		*pages += end - first;
+		/* Written by the host, as far as `dirty` is concerned (first). */
+		region__dirty_mark(r, first * page, (end - first) * page);
 		ret = overlay__copy_out(c, r->memfd, buf, &x, first * page,
 					end * page);
 		if (ret)
 			return ret;
-		/* Written by the host, as far as `dirty` is concerned. */
-		region__dirty_mark(r, first * page, (end - first) * page);
 		p = end;
 	}
 	return 0;
