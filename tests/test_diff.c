@@ -585,6 +585,61 @@ static void test_diff_restore_cost(void **state)
 	sandbox__free(sb);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Taking a diff costs the pages it holds, also where the region and its
+ * parent are data from end to end: shmem answers SEEK_HOLE by walking the
+ * data up to the next hole, and one such walk of the region (measured
+ * here) must cost more than the whole diff of 16 pages.
+ */
+static void test_diff_take_cost(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 256ULL << 20), *c;
+	uint64_t take[5], walk[5], t0, big = 256ULL << 20;
+	uint8_t *chunk = malloc(1 << 20);
+	char name[16];
+
+	(void)state;
+	memset(chunk, 0x5a, 1 << 20);
+	for (uint64_t i = 0; i < 256; i++)
+		assert_int_equal(t_write(a, chunk, 1 << 20, i << 20), 1 << 20);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	for (unsigned k = 0; k < 5; k++) {
+		for (uint64_t p = 0; p < 16; p++)
+			fill_page(a, 5 + p * 4000, (uint8_t)(k + 1));
+		snprintf(name, sizeof(name), "d%u:base", k);
+		t0 = now_us();
+		assert_int_equal(take_spec(sb, name, NULL), 0);
+		take[k] = now_us() - t0;
+		t0 = now_us();
+		assert_int_equal(lseek(a->memfd, 5 * PAGE, SEEK_HOLE),
+				 (off_t)big);
+		walk[k] = now_us() - t0;
+	}
+	qsort(take, 5, sizeof(take[0]), by_value);
+	qsort(walk, 5, sizeof(walk[0]), by_value);
+	print_message("a diff of 16 pages of 256 MiB of data: %llu us; one "
+		      "SEEK_HOLE walk of the region: %llu us (medians)\n",
+		      (unsigned long long)take[2],
+		      (unsigned long long)walk[2]);
+	c = copy_in(sb, "d4", "a");
+	assert_int_equal(c->overlay->pages, 16);
+	assert_int_equal(region__resident(c), 16 * PAGE);
+	region__put(c);
+	assert_true(take[2] < walk[2]);
+	free(chunk);
+	region__put(a);
+	sandbox__free(sb);
+}
+
 /* Every SEEK_DATA and SEEK_HOLE answer of r, as cp --sparse asks them. */
 static uint64_t scan_ms(struct region *r, uint64_t *extents)
 {
@@ -969,6 +1024,7 @@ int main(void)
 		cmocka_unit_test(test_diff_limit_whole),
 		cmocka_unit_test(test_diff_restore_cost),
 		cmocka_unit_test(test_diff_seek_cost),
+		cmocka_unit_test(test_diff_take_cost),
 		cmocka_unit_test(test_diff_parse),
 		cmocka_unit_test(test_load_chain),
 		cmocka_unit_test(test_load_chain_damaged),
