@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CHAIN_MAX (OVERLAY_DEPTH_MAX + 1)
@@ -101,10 +102,18 @@ static int read_held(struct chain_link *l, unsigned k, struct why *why)
 	struct overlay_run *runs = NULL;
 	unsigned long lineno = 0;
 	int fd, ret = 0;
+	struct stat st;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/dirty", s->name);
 	fd = openat(l->d.dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	/* A FIFO or a device would read as a diff that holds nothing. */
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		return why__set(why, EINVAL, "%s/%s: not a regular file (a "
+				"diff lists the pages it holds there)",
+				l->path, path);
+	}
 	f = fd < 0 ? NULL : fdopen(fd, "r");
 	if (!f) {
 		ret = errno;
