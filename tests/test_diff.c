@@ -640,6 +640,89 @@ static void test_diff_take_cost(void **state)
 	sandbox__free(sb);
 }
 
+/* Diff d and full snapshot f of the same moment agree every way. */
+static void same_snapshots(struct sandbox *sb, const char *d, const char *f)
+{
+	struct snapshot *sd = snapshot__find(&sb->snaps, d),
+			*sf = snapshot__find(&sb->snaps, f);
+
+	assert_int_equal(sd->nr, sf->nr);
+	for (unsigned i = 0; i < sd->nr; i++) {
+		assert_string_equal(sd->regions[i].region->name,
+				    sf->regions[i].region->name);
+		same_view(sd->regions[i].region, sf->regions[i].region);
+	}
+	snapshot__put(sd);
+	snapshot__put(sf);
+}
+
+/*
+ * Random host writes (zeros among them), zero, truncate, resize, mkdir,
+ * rmdir and restores of any snapshot, and diffs of any snapshot taken
+ * among them: each reads as the full snapshot taken with it.
+ */
+static void test_diff_random(void **state)
+{
+	static const char *const names[] = { "a", "b", "c" };
+	uint8_t buf[3 * 4096];
+
+	(void)state;
+	for (unsigned seed = 1; seed <= 40; seed++) {
+		struct sandbox *sb = new_sandbox(0, 0);
+		char spec[32], full[16];
+		unsigned n = 0;
+
+		srandom(seed);
+		sandbox__snapshot_limits(sb, 256, 1ULL << 34);
+		for (int step = 0; step < 300 && n < 60; step++) {
+			const char *name = names[random() % 3];
+			struct region *r = sandbox__find(sb, name, NULL);
+			uint64_t size = PAGE * (1 + (uint64_t)random() % 24);
+			long op = random() % 12;
+
+			if (!r) {
+				region__put(add_region(sb, name, size));
+				continue;
+			}
+			if (op < 4) {
+				size_t len = 1 + (size_t)random() % sizeof(buf);
+
+				memset(buf, random() % 3 ? (int)(random() & 255) :
+				       0, len);
+				t_write(r, buf, len,
+					(uint64_t)random() % r->mem_size);
+			} else if (op == 4) {
+				sandbox__zero(sb, r, NULL);
+			} else if (op == 5) {
+				sandbox__zero_from(sb, r, (uint64_t)random() %
+						   r->mem_size, NULL);
+			} else if (op == 6) {
+				sandbox__resize(sb, r, size, NULL);
+			} else if (op == 7 && n) {
+				snprintf(spec, sizeof(spec), "s%ld",
+					 random() % n);
+				snapshot__restore(sb, NULL, spec, NULL);
+			} else if (op == 8 || op == 9) {
+				int len = snprintf(spec, sizeof(spec), "s%u", n);
+
+				if (n && random() % 4)
+					snprintf(spec + len, sizeof(spec) -
+						 (size_t)len, ":s%ld",
+						 random() % n);
+				assert_int_equal(take_spec(sb, spec, NULL), 0);
+				snprintf(full, sizeof(full), "f%u", n);
+				assert_int_equal(take_spec(sb, full, NULL), 0);
+				snprintf(spec, sizeof(spec), "s%u", n++);
+				same_snapshots(sb, spec, full);
+			} else if (op == 10) {
+				sandbox__remove(sb, name, NULL);
+			}
+			region__put(r);
+		}
+		sandbox__free(sb);
+	}
+}
+
 /* Every SEEK_DATA and SEEK_HOLE answer of r, as cp --sparse asks them. */
 static uint64_t scan_ms(struct region *r, uint64_t *extents)
 {
@@ -1023,6 +1106,7 @@ int main(void)
 		cmocka_unit_test(test_diff_after_restore),
 		cmocka_unit_test(test_diff_after_failed_restore),
 		cmocka_unit_test(test_diff_chain),
+		cmocka_unit_test(test_diff_random),
 		cmocka_unit_test(test_diff_whole),
 		cmocka_unit_test(test_diff_refusals),
 		cmocka_unit_test(test_diff_limit),
