@@ -34,6 +34,7 @@ int overlay__new(struct region *r, struct region *base)
 		return ENOMEM;
 	o->base = base ? region__get(base) : NULL;
 	o->depth = depth;
+	pthread_mutex_init(&o->seek_lock, NULL);
 	r->overlay = o;
 	return 0;
 }
@@ -45,6 +46,7 @@ void overlay__free(struct overlay *o)
 	if (o->base)
 		region__put(o->base);
 	free(o->runs);
+	pthread_mutex_destroy(&o->seek_lock);
 	free(o);
 }
 
@@ -220,18 +222,19 @@ static int piece(struct region *r, struct overlay_cursor *cur, uint64_t p,
 	return 0;
 }
 
-int overlay__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
+/*
+ * With the extents earlier seeks found: a scan from start to end walks
+ * each level's data once in all, as it would walk a plain region's.
+ */
+static int seek_view(struct region *r, struct overlay_cursor *cur,
+		     uint64_t off, int whence, uint64_t *pos)
 {
-	struct overlay_cursor cur;
 	uint64_t p = off;
 
-	if (off >= r->mem_size)
-		return ENXIO;
-	memset(&cur, 0, sizeof(cur));
 	while (p < r->mem_size) {
 		uint64_t stop;
 		bool data;
-		int ret = piece(r, &cur, p, &data, &stop);
+		int ret = piece(r, cur, p, &data, &stop);
 
 		if (ret)
 			return ret;
@@ -247,23 +250,50 @@ int overlay__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 	return 0;
 }
 
-/* Bytes of data in [off, end) of r's view (cur: ranges moving forward). */
-static int view_data(struct region *r, struct overlay_cursor *cur,
-		     uint64_t off, uint64_t end, uint64_t *bytes)
+int overlay__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 {
-	*bytes = 0;
-	while (off < end) {
-		uint64_t stop;
-		bool data;
-		int ret = piece(r, cur, off, &data, &stop);
+	struct overlay *o = r->overlay;
+	int ret;
 
-		if (ret)
-			return ret;
-		if (stop > end)
-			stop = end;
-		if (data)
-			*bytes += stop - off;
-		off = stop;
+	if (off >= r->mem_size)
+		return ENXIO;
+	pthread_mutex_lock(&o->seek_lock);
+	ret = seek_view(r, &o->seen, off, whence, pos);
+	pthread_mutex_unlock(&o->seek_lock);
+	return ret;
+}
+
+/*
+ * Bytes of data in pages [first, end) of r's view, asking each level
+ * SEEK_DATA only: it skips holes at once, where SEEK_HOLE walks the data
+ * to the next hole, past end (in a base written end to end, its whole
+ * size for a run of one page).  A call per page of data or per hole:
+ * what the pages cost to copy, at most.
+ */
+static int held_data(struct region *r, uint64_t first, uint64_t end,
+		     uint64_t *bytes)
+{
+	uint64_t page = region__page_size(), p = first;
+
+	*bytes = 0;
+	while (p < end) {
+		uint64_t seg;
+		unsigned lvl;
+		struct region *src = resolve(r, p, &seg, &lvl);
+		off_t d = lseek(src->memfd, (off_t)(p * page), SEEK_DATA);
+
+		if (d < 0 && errno != ENXIO)
+			return errno;
+		if (seg > end)
+			seg = end;
+		if (d < 0 || (uint64_t)d >= seg * page) {
+			p = seg;	/* a hole to where this level stops */
+		} else if ((uint64_t)d >= (p + 1) * page) {
+			p = (uint64_t)d / page;
+		} else {
+			*bytes += page;
+			p++;
+		}
 	}
 	return 0;
 }
@@ -283,11 +313,8 @@ static uint64_t own_resident(struct region *r)
 int overlay__seal(struct region *r)
 {
 	struct overlay *o = r->overlay;
-	uint64_t page = region__page_size(), under = 0, base_shown;
-	/* One cursor for every run: a data extent is walked once, not per run. */
-	struct overlay_cursor cur;
+	uint64_t under = 0, base_shown;
 
-	memset(&cur, 0, sizeof(cur));
 	if (!o->base) {
 		o->shown = own_resident(r);
 		return 0;
@@ -296,8 +323,8 @@ int overlay__seal(struct region *r)
 					own_resident(o->base);
 	for (uint64_t i = 0; i < o->nr; i++) {
 		uint64_t b;
-		int ret = view_data(o->base, &cur, o->runs[i].first * page,
-				    o->runs[i].end * page, &b);
+		int ret = held_data(o->base, o->runs[i].first,
+				    o->runs[i].end, &b);
 
 		if (ret)
 			return ret;

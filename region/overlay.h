@@ -18,6 +18,7 @@
 
 #include "region/copy.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,11 @@ struct overlay_run {
 	uint64_t first, end;	/* pages [first, end) */
 };
 
+/* Extents of each level of a chain, remembered (copy.h's cursor). */
+struct overlay_cursor {
+	struct extents x[OVERLAY_DEPTH_MAX + 1];
+};
+
 struct overlay {
 	struct region *base;	/* a reference; NULL: every page is held */
 	unsigned depth;		/* 1 over a plain base, base's + 1 over an overlay */
@@ -39,6 +45,15 @@ struct overlay {
 	uint64_t pages;		/* held */
 	uint64_t shown;		/* resident bytes of the whole view */
 	uint64_t digits;	/* hex digits of the runs' byte offsets */
+	/*
+	 * The extents seeks found, kept from one seek to the next (the
+	 * memfds never change): cp --sparse and tar -S ask SEEK_DATA and
+	 * SEEK_HOLE extent after extent, and shmem answers SEEK_HOLE by
+	 * walking the data up to the next hole, which in a base may lie far
+	 * past where the view's piece ends.  Under seek_lock.
+	 */
+	pthread_mutex_t seek_lock;
+	struct overlay_cursor seen;
 };
 
 /*
@@ -69,12 +84,10 @@ int overlay__seek(struct region *r, uint64_t off, int whence,
 /*
  * Copy [off, end) of src's view (an overlay or a plain region) into dst
  * (region__copy: a huge-page dst through its mapping), holes punched:
- * the restore of a diff.  One cursor per chain
- * level, zeroed by the caller once per src, the ranges moving forward.
+ * the restore of a diff.  One cursor per chain level (struct
+ * overlay_cursor), zeroed by the caller once per src, the ranges moving
+ * forward.
  */
-struct overlay_cursor {
-	struct extents x[OVERLAY_DEPTH_MAX + 1];
-};
 int overlay__copy_out(struct region *src, struct region *dst, uint8_t *buf,
 		      struct overlay_cursor *cur, uint64_t off,
 		      uint64_t end);

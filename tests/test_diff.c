@@ -19,9 +19,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -254,6 +256,69 @@ static void test_diff_after_restore(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * A restore that fails half-way (here past RLIMIT_FSIZE) has written
+ * some pages: they count as written, so a diff taken after holds them
+ * and reads what the region holds, not its parent's bytes.  Both ways a
+ * restore copies: the pages written since, and every page.  The run is
+ * longer than the few pages a restore copies through the mappings (which
+ * RLIMIT_FSIZE does not stop): it goes through the file.
+ */
+#define RUN 25
+static void test_diff_after_failed_restore(void **state)
+{
+	struct rlimit was, low = { 8 * PAGE, 8 * PAGE };
+	void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+	uint8_t *x = malloc(PAGE), *y = malloc(PAGE);
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+	low.rlim_max = was.rlim_max;
+	for (int all = 0; all < 2; all++) {
+		struct sandbox *sb = new_sandbox(0, 0);
+		struct region *a = add_region(sb, "a", 64 * PAGE), *c;
+		struct why why = { "" };
+
+		for (uint64_t p = 6; p < 6 + RUN; p++)
+			fill_page(a, p, 0x11);
+		assert_int_equal(take_spec(sb, "q", NULL), 0);
+		for (uint64_t p = 6; p < 6 + RUN; p++)
+			fill_page(a, p, 0x22);
+		/* A zero between q and p: the restore copies every page. */
+		if (all) {
+			assert_int_equal(region__zero(a, NULL), 0);
+			for (uint64_t p = 6; p < 6 + RUN; p++)
+				fill_page(a, p, 0x22);
+		}
+		assert_int_equal(take_spec(sb, "p", NULL), 0);
+		/* Pages 6 and 7 written back, 8 refused. */
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+		assert_int_not_equal(snapshot__restore(sb, NULL, "q", &why), 0);
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+		assert_int_equal(t_read(a, x, PAGE, 6 * PAGE), (ssize_t)PAGE);
+		assert_int_equal(x[0], 0x11);
+		assert_int_equal(take_spec(sb, "d:p", NULL), 0);
+		c = copy_in(sb, "d", "a");
+		for (uint64_t p = 0; p < 64; p++) {
+			assert_int_equal(t_read(a, x, PAGE, p * PAGE),
+					 (ssize_t)PAGE);
+			assert_int_equal(t_read(c, y, PAGE, p * PAGE),
+					 (ssize_t)PAGE);
+			if (memcmp(x, y, PAGE))
+				fail_msg("%s: page %llu of d reads 0x%02x, the "
+					 "region holds 0x%02x", all ? "every "
+					 "page" : "pages written",
+					 (unsigned long long)p, y[0], x[0]);
+		}
+		region__put(c);
+		region__put(a);
+		sandbox__free(sb);
+	}
+	signal(SIGXFSZ, old);
+	free(x);
+	free(y);
+}
+
 /* A diff of a diff reads through two levels; each reads as its moment. */
 static void test_diff_chain(void **state)
 {
@@ -416,6 +481,35 @@ static void test_diff_limit(void **state)
 }
 
 
+/*
+ * A region the diff holds whole (made since the parent) is counted at
+ * what it holds when the diff is taken, not at what a stat saw last:
+ * the diff counts it with every region held, when no stat can look.
+ */
+static void test_diff_limit_whole(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 16 * PAGE), *b;
+	char why[WHY_MAX];
+
+	(void)state;
+	fill_page(a, 0, 1);
+	sandbox__snapshot_limits(sb, 0, 50 * PAGE);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	b = add_region(sb, "b", 256 * PAGE);
+	/* Seen empty, then written: 100 pages that a whole copy takes. */
+	assert_int_equal(region__resident(b), 0);
+	for (uint64_t p = 0; p < 100; p++)
+		fill_page(b, p, 2);
+	assert_int_equal(take_spec(sb, "d:base", why), ENOSPC);
+	assert_non_null(strstr(why, "the diff would take"));
+	assert_int_equal(sb->snaps.nr, 1);
+	assert_int_equal(sb->snaps.bytes, PAGE);
+	region__put(b);
+	region__put(a);
+	sandbox__free(sb);
+}
+
 static uint64_t restore_us(struct sandbox *sb, struct region *a,
 			   const char *name, uint64_t *pages)
 {
@@ -489,6 +583,200 @@ static void test_diff_restore_cost(void **state)
 	}
 	/* Page 100 is in the first MiB of data already: 15 pages more. */
 	assert_int_equal(region__resident(a), (64ULL << 20) + 15 * PAGE);
+	free(chunk);
+	region__put(a);
+	sandbox__free(sb);
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Taking a diff costs the pages it holds, also where the region and its
+ * parent are data from end to end: shmem answers SEEK_HOLE by walking the
+ * data up to the next hole, and one such walk of the region (measured
+ * here) must cost more than the whole diff of 16 pages.
+ */
+static void test_diff_take_cost(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 256ULL << 20), *c;
+	uint64_t take[5], walk[5], t0, big = 256ULL << 20;
+	uint8_t *chunk = malloc(1 << 20);
+	char name[16];
+
+	(void)state;
+	memset(chunk, 0x5a, 1 << 20);
+	for (uint64_t i = 0; i < 256; i++)
+		assert_int_equal(t_write(a, chunk, 1 << 20, i << 20), 1 << 20);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	for (unsigned k = 0; k < 5; k++) {
+		for (uint64_t p = 0; p < 16; p++)
+			fill_page(a, 5 + p * 4000, (uint8_t)(k + 1));
+		snprintf(name, sizeof(name), "d%u:base", k);
+		t0 = now_us();
+		assert_int_equal(take_spec(sb, name, NULL), 0);
+		take[k] = now_us() - t0;
+		t0 = now_us();
+		assert_int_equal(lseek(a->memfd, 5 * PAGE, SEEK_HOLE),
+				 (off_t)big);
+		walk[k] = now_us() - t0;
+	}
+	qsort(take, 5, sizeof(take[0]), by_value);
+	qsort(walk, 5, sizeof(walk[0]), by_value);
+	print_message("a diff of 16 pages of 256 MiB of data: %llu us; one "
+		      "SEEK_HOLE walk of the region: %llu us (medians)\n",
+		      (unsigned long long)take[2],
+		      (unsigned long long)walk[2]);
+	c = copy_in(sb, "d4", "a");
+	assert_int_equal(c->overlay->pages, 16);
+	assert_int_equal(region__resident(c), 16 * PAGE);
+	region__put(c);
+	assert_true(take[2] < walk[2]);
+	free(chunk);
+	region__put(a);
+	sandbox__free(sb);
+}
+
+/* Diff d and full snapshot f of the same moment agree every way. */
+static void same_snapshots(struct sandbox *sb, const char *d, const char *f)
+{
+	struct snapshot *sd = snapshot__find(&sb->snaps, d),
+			*sf = snapshot__find(&sb->snaps, f);
+
+	assert_int_equal(sd->nr, sf->nr);
+	for (unsigned i = 0; i < sd->nr; i++) {
+		assert_string_equal(sd->regions[i].region->name,
+				    sf->regions[i].region->name);
+		same_view(sd->regions[i].region, sf->regions[i].region);
+	}
+	snapshot__put(sd);
+	snapshot__put(sf);
+}
+
+/*
+ * Random host writes (zeros among them), zero, truncate, resize, mkdir,
+ * rmdir and restores of any snapshot, and diffs of any snapshot taken
+ * among them: each reads as the full snapshot taken with it.
+ */
+static void test_diff_random(void **state)
+{
+	static const char *const names[] = { "a", "b", "c" };
+	uint8_t buf[3 * 4096];
+
+	(void)state;
+	for (unsigned seed = 1; seed <= 40; seed++) {
+		struct sandbox *sb = new_sandbox(0, 0);
+		char spec[32], full[16];
+		unsigned n = 0;
+
+		srandom(seed);
+		sandbox__snapshot_limits(sb, 256, 1ULL << 34);
+		for (int step = 0; step < 300 && n < 60; step++) {
+			const char *name = names[random() % 3];
+			struct region *r = sandbox__find(sb, name, NULL);
+			uint64_t size = PAGE * (1 + (uint64_t)random() % 24);
+			long op = random() % 12;
+
+			if (!r) {
+				region__put(add_region(sb, name, size));
+				continue;
+			}
+			if (op < 4) {
+				size_t len = 1 + (size_t)random() % sizeof(buf);
+
+				memset(buf, random() % 3 ? (int)(random() & 255) :
+				       0, len);
+				t_write(r, buf, len,
+					(uint64_t)random() % r->mem_size);
+			} else if (op == 4) {
+				sandbox__zero(sb, r, NULL);
+			} else if (op == 5) {
+				sandbox__zero_from(sb, r, (uint64_t)random() %
+						   r->mem_size, NULL);
+			} else if (op == 6) {
+				sandbox__resize(sb, r, size, NULL);
+			} else if (op == 7 && n) {
+				snprintf(spec, sizeof(spec), "s%ld",
+					 random() % n);
+				snapshot__restore(sb, NULL, spec, NULL);
+			} else if (op == 8 || op == 9) {
+				int len = snprintf(spec, sizeof(spec), "s%u", n);
+
+				if (n && random() % 4)
+					snprintf(spec + len, sizeof(spec) -
+						 (size_t)len, ":s%ld",
+						 random() % n);
+				assert_int_equal(take_spec(sb, spec, NULL), 0);
+				snprintf(full, sizeof(full), "f%u", n);
+				assert_int_equal(take_spec(sb, full, NULL), 0);
+				snprintf(spec, sizeof(spec), "s%u", n++);
+				same_snapshots(sb, spec, full);
+			} else if (op == 10) {
+				sandbox__remove(sb, name, NULL);
+			}
+			region__put(r);
+		}
+		sandbox__free(sb);
+	}
+}
+
+/* Every SEEK_DATA and SEEK_HOLE answer of r, as cp --sparse asks them. */
+static uint64_t scan_ms(struct region *r, uint64_t *extents)
+{
+	uint64_t t0 = now_ms();
+	int64_t data = 0, hole;
+
+	*extents = 0;
+	while ((data = t_seek_data(r, (uint64_t)data)) >= 0) {
+		hole = t_seek_hole(r, (uint64_t)data);
+		assert_true(hole > data);
+		(*extents)++;
+		data = hole;
+	}
+	assert_int_equal(data, -ENXIO);
+	return now_ms() - t0;
+}
+
+/*
+ * Seeking through a diff costs what seeking through the full snapshot
+ * of that moment does: pages of zeros written all over a parent full of
+ * data (holes in the diff) must not make every SEEK_HOLE walk the
+ * parent's data to its end again.
+ */
+static void test_diff_seek_cost(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 128ULL << 20), *d, *f;
+	uint8_t *chunk = malloc(1 << 20);
+	uint64_t nd, nf, td, tf;
+
+	(void)state;
+	memset(chunk, 0x5a, 1 << 20);
+	for (uint64_t i = 0; i < 128; i++)
+		assert_int_equal(t_write(a, chunk, 1 << 20, i << 20), 1 << 20);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	for (uint64_t p = 7; p < (128ULL << 20) / PAGE; p += 16)
+		fill_page(a, p, 0);
+	assert_int_equal(take_spec(sb, "d:base", NULL), 0);
+	assert_int_equal(take_spec(sb, "full", NULL), 0);
+	d = copy_in(sb, "d", "a");
+	f = copy_in(sb, "full", "a");
+	tf = scan_ms(f, &nf);
+	td = scan_ms(d, &nd);
+	assert_int_equal(nd, nf);
+	print_message("SEEK_DATA/SEEK_HOLE through %llu extents: full "
+		      "snapshot %llu ms, diff %llu ms\n",
+		      (unsigned long long)nf, (unsigned long long)tf,
+		      (unsigned long long)td);
+	assert_true(td <= 10 * tf + 200);
+	region__put(d);
+	region__put(f);
 	free(chunk);
 	region__put(a);
 	sandbox__free(sb);
@@ -712,6 +1000,40 @@ static void test_load_chain(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * The parent is beside the diff however the diff's directory is spelt:
+ * with a trailing slash (as a shell completes it), or as "." from inside.
+ */
+static void test_load_chain_paths(void **state)
+{
+	struct sandbox *sb = chain_sandbox(), *nb;
+	struct vcpu_config cfg = { 0 };
+	struct vcpu *v = NULL;
+	struct why why = { "" };
+	char dir[128], cwd[512];
+
+	(void)state;
+	nb = new_sandbox(0, 0);
+	snprintf(dir, sizeof(dir), "%s/d2/", saved);
+	if (sandbox__load_dir(nb, dir, &cfg, &v, &why))
+		fail_msg("--from %s: %s", dir, why.msg);
+	assert_int_equal(nb->snaps.nr, 3);
+	sandbox__free(nb);
+	nb = new_sandbox(0, 0);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(dir, sizeof(dir), "%s/d2", saved);
+	assert_int_equal(chdir(dir), 0);
+	why.msg[0] = '\0';
+	if (sandbox__load_dir(nb, ".", &cfg, &v, &why)) {
+		assert_int_equal(chdir(cwd), 0);
+		fail_msg("--from . in d2: %s", why.msg);
+	}
+	assert_int_equal(chdir(cwd), 0);
+	assert_int_equal(nb->snaps.nr, 3);
+	sandbox__free(nb);
+	sandbox__free(sb);
+}
+
 /* broken(CMD, ERR, WANT): after CMD in saved/, --from d2 is refused. */
 static void broken(const char *cmd, int err, const char *want)
 {
@@ -747,6 +1069,11 @@ static void test_load_chain_damaged(void **state)
 	broken("echo 'd1 12' > d2/parent", EINVAL, "d2/parent: not \"NAME 0xID\"");
 	broken("echo 'd1' > d2/parent", EINVAL, "d2/parent: not \"NAME 0xID\"");
 	broken("rm d2/a/dirty", ENOENT, "d2/a/dirty: No such file");
+	/* Not a list that reads empty: a FIFO, a directory. */
+	broken("rm d2/a/dirty && mkfifo d2/a/dirty", EINVAL,
+	       "d2/a/dirty: not a regular file");
+	broken("rm d2/a/dirty && mkdir d2/a/dirty", EINVAL,
+	       "d2/a/dirty: not a regular file");
 	broken("echo 0x1-0x1000 > d2/a/dirty", EINVAL, "d2/a/dirty: line 1");
 	broken("printf '0x2000-0x3000\\n0x0-0x1000\\n' > d2/a/dirty", EINVAL,
 	       "d2/a/dirty: line 2");
@@ -780,14 +1107,20 @@ int main(void)
 		cmocka_unit_test(test_diff_holds_written),
 		cmocka_unit_test(test_diff_restore),
 		cmocka_unit_test(test_diff_after_restore),
+		cmocka_unit_test(test_diff_after_failed_restore),
 		cmocka_unit_test(test_diff_chain),
+		cmocka_unit_test(test_diff_random),
 		cmocka_unit_test(test_diff_whole),
 		cmocka_unit_test(test_diff_refusals),
 		cmocka_unit_test(test_diff_limit),
+		cmocka_unit_test(test_diff_limit_whole),
 		cmocka_unit_test(test_diff_restore_cost),
+		cmocka_unit_test(test_diff_seek_cost),
+		cmocka_unit_test(test_diff_take_cost),
 		cmocka_unit_test(test_diff_parse),
 		cmocka_unit_test(test_load_chain),
 		cmocka_unit_test(test_load_chain_damaged),
+		cmocka_unit_test(test_load_chain_paths),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

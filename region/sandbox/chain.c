@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CHAIN_MAX (OVERLAY_DEPTH_MAX + 1)
@@ -101,10 +102,18 @@ static int read_held(struct chain_link *l, unsigned k, struct why *why)
 	struct overlay_run *runs = NULL;
 	unsigned long lineno = 0;
 	int fd, ret = 0;
+	struct stat st;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/dirty", s->name);
 	fd = openat(l->d.dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	/* A FIFO or a device would read as a diff that holds nothing. */
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		return why__set(why, EINVAL, "%s/%s: not a regular file (a "
+				"diff lists the pages it holds there)",
+				l->path, path);
+	}
 	f = fd < 0 ? NULL : fdopen(fd, "r");
 	if (!f) {
 		ret = errno;
@@ -193,20 +202,54 @@ static int check_link(struct chain_link *l, struct chain_link *p,
 	return ret;
 }
 
+/*
+ * out: the path of name beside directory dir.  Lexical, so the messages
+ * name the paths as given, but "d1/" (a shell's completion) is d1, and
+ * "." or ".." has its real name first.  ENAMETOOLONG.
+ */
+static int beside(const char *dir, const char *name, char out[PATH_MAX])
+{
+	size_t len = strlen(dir);
+	const char *last;
+	char *full = NULL;
+	int n;
+
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	last = memrchr(dir, '/', len);
+	last = last ? last + 1 : dir;
+	if ((len - (size_t)(last - dir) == 1 && last[0] == '.') ||
+	    (len - (size_t)(last - dir) == 2 && last[0] == '.' &&
+	     last[1] == '.')) {
+		full = realpath(dir, NULL);
+		if (full) {
+			dir = full;
+			len = strlen(full);
+			last = strrchr(full, '/') + 1;
+		}
+	}
+	n = snprintf(out, PATH_MAX, "%.*s%s", (int)(last - dir), dir, name);
+	free(full);
+	return n < 0 || n >= PATH_MAX ? ENAMETOOLONG : 0;
+}
+
 static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
 		      struct why *why)
 {
+	size_t len = strlen(dir);
 	int ret = 0;
 
 	memset(c, 0, sizeof(*c));
 	c->links = calloc(CHAIN_MAX, sizeof(*c->links));
 	if (!c->links)
 		return why__set(why, ENOMEM, "out of memory");
-	snprintf(c->links[0].path, PATH_MAX, "%s", dir);
+	/* "d1/" names d1: the messages say d1/parent, not d1//parent. */
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	snprintf(c->links[0].path, PATH_MAX, "%.*s", (int)len, dir);
 	saved__name(dir, c->links[0].name, sizeof(c->links[0].name));
 	for (;;) {
 		struct chain_link *l = &c->links[c->nr++], *n;
-		char *slash;
 
 		l->d.dir = l->path;
 		ret = saved__check(sb, &l->d, why);
@@ -231,10 +274,7 @@ static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
 		/* The parent is saved beside the diff, under its name. */
 		n = &c->links[c->nr];
 		snprintf(n->name, sizeof(n->name), "%s", l->parent);
-		slash = strrchr(l->path, '/');
-		if (snprintf(n->path, PATH_MAX, "%.*s%s",
-			     slash ? (int)(slash - l->path + 1) : 0, l->path,
-			     l->parent) >= PATH_MAX) {
+		if (beside(l->path, l->parent, n->path)) {
 			ret = why__set(why, ENAMETOOLONG, "%s: path too long",
 				       l->path);
 			break;

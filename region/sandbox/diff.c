@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int diff__split(const char *spec, char *name, char *parent, struct why *why)
 {
@@ -112,6 +114,19 @@ static bool whole(struct snapshot *s, struct region *r, struct region **base,
 	return !*base || !r->dirty.track || dirty__all_since(&r->dirty, *since);
 }
 
+/*
+ * What r's memfd holds now.  Not region__resident: that asks under the
+ * region's lock, which the caller holds exclusive, and so would give
+ * whatever a stat saw last (nothing, for a region only written since).
+ */
+static uint64_t resident_now(struct region *r)
+{
+	struct stat st;
+
+	return fstat(r->memfd, &st) == 0 ? (uint64_t)st.st_blocks * 512 :
+					   r->mem_size;
+}
+
 int diff__check_bytes(struct snapshot *s, struct snaps *t,
 		      struct region **live, struct why *why)
 {
@@ -123,7 +138,7 @@ int diff__check_bytes(struct snapshot *s, struct snaps *t,
 		uint32_t since;
 
 		if (whole(s, r, &base, &since)) {
-			need += region__resident(r);
+			need += resident_now(r);
 			continue;
 		}
 		/* At most the pages written; those of zeros take nothing. */
@@ -135,16 +150,51 @@ int diff__check_bytes(struct snapshot *s, struct snaps *t,
 	return snaps__fits(t, need, "the diff", why);
 }
 
+/*
+ * Pages [off, end) of r's memfd into the fresh dst, pages of zeros left
+ * out.  Where the data is, SEEK_DATA says (it skips holes at once); how
+ * far it goes is not asked: shmem answers SEEK_HOLE by walking the data
+ * to the next hole, in a region written end to end its whole size, for
+ * a run of a few pages.  Each piece read, at most a chunk, is copied as
+ * data (copy_data leaves its pages of zeros out).
+ */
+static int copy_run(struct region *dst, struct region *src, uint8_t *buf,
+		    uint64_t off, uint64_t end)
+{
+	while (off < end) {
+		off_t data = lseek(src->memfd, (off_t)off, SEEK_DATA);
+		struct extents x;
+		uint64_t stop;
+		int ret;
+
+		if (data < 0)
+			return errno == ENXIO ? 0 : errno;
+		if ((uint64_t)data >= end)
+			return 0;
+		stop = end - (uint64_t)data > COPY_CHUNK ?
+		       (uint64_t)data + COPY_CHUNK : end;
+		/* Known as data: copy__range asks src nothing more. */
+		x = (struct extents){ (uint64_t)data, (uint64_t)data, stop };
+		ret = region__copy(dst, src, buf, &x, (uint64_t)data, stop,
+				   false);
+		if (ret)
+			return ret;
+		off = stop;
+	}
+	return 0;
+}
+
 int diff__copy_region(struct snapshot *s, struct region *r,
 		      struct region *c, uint8_t *buf)
 {
 	uint64_t page = region__page_size(), p = 0, first, end;
-	struct extents x = { .hole = 0 };
 	struct region *base;
 	uint32_t since;
 	int ret;
 
 	if (whole(s, r, &base, &since)) {
+		struct extents x = { .hole = 0 };
+
 		ret = overlay__new(c, NULL);
 		if (!ret)
 			ret = overlay__hold(c, 0, r->mem_size / page);
@@ -162,8 +212,7 @@ int diff__copy_region(struct snapshot *s, struct region *r,
 	while (!ret && region__dirty_next(r, since, p, &first, &end)) {
 		ret = overlay__hold(c, first, end);
 		if (!ret)
-			ret = region__copy(c, r, buf, &x, first * page,
-					   end * page, false);
+			ret = copy_run(c, r, buf, first * page, end * page);
 		p = end;
 	}
 	return ret ? ret : overlay__seal(c);

@@ -406,23 +406,25 @@ static int restore_region(struct region *r, struct region *c,
 		 * whole at once, not stamped page by page.
 		 */
 		*pages += r->mem_size / page;
-		ret = bounce(buf);
-		if (!ret)
-			ret = overlay__copy_out(c, r, *buf, &x, 0,
-						r->mem_size);
-		if (!ret && r->dirty.track) {
+		/*
+		 * Marked first: a copy that fails half-way has written some
+		 * pages, which every later diff and restore must see.
+		 */
+		if (r->dirty.track) {
 			dirty__mark_all(&r->dirty);
 			region__touch(r);
 		}
-		return ret;
+		ret = bounce(buf);
+		return ret ? ret : overlay__copy_out(c, r, *buf, &x, 0,
+						     r->mem_size);
 	}
 	while (region__dirty_next(r, since, p, &first, &end)) {
 		*pages += end - first;
+		/* Written by the host, as far as `dirty` is concerned (first). */
+		region__dirty_mark(r, first * page, (end - first) * page);
 		ret = restore_run(r, c, bits, buf, &x, first, end);
 		if (ret)
 			return ret;
-		/* Written by the host, as far as `dirty` is concerned. */
-		region__dirty_mark(r, first * page, (end - first) * page);
 		p = end;
 	}
 	return 0;
