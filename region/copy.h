@@ -2,6 +2,36 @@
  * Sparse copies between memfds, for snapshots and restores: data is
  * copied, pages of zeros and holes stay (or become) holes.
  *
+ * How a copy moves the bytes, and why:
+ *
+ *  - Holes come from the source's SEEK_DATA/SEEK_HOLE, so a copy costs the
+ *    data, not the size.  Within the data, every page is checked for zeros
+ *    before it is written: a page KVM faulted in on a guest's read (shmem
+ *    allocates a page of zeros then) stays a hole in the copy.  The check
+ *    stops at the first non-zero word, so a page of data costs one cache
+ *    line more, the copy reading it next from the cache.
+ *  - A mapped source (struct copy_side.map) whose extents are exact (a
+ *    shmem memfd) is read through its mapping: no bounce buffer, the data
+ *    extents holding only pages that exist, so reading never allocates.
+ *    Any other source (no mapping, a file, or hugetlbfs, whose SEEK_DATA
+ *    says "all data" and whose read faults would allocate huge pages) is
+ *    read with pread, which returns zeros for a hole without allocating.
+ *  - A mapped destination is written through its mapping with memcpy
+ *    after MADV_POPULATE_WRITE: it works when the destination is
+ *    hugetlbfs (no write(2) there), and page faults, unlike write(2),
+ *    take no inode lock, so two threads allocate the copy's pages at once.
+ *    An unmapped one is written with pwrite.  Holes are made with
+ *    fallocate(PUNCH_HOLE), which hugetlbfs does at 2 MiB granularity
+ *    (zeroing the partial huge pages at the ends).
+ *  - A range of COPY_SPLIT_MIN bytes or more is copied by two threads (the
+ *    caller and one helper, joined before the call returns) taking
+ *    COPY_BLOCK-sized blocks in turn; the helper allocates its own
+ *    COPY_CHUNK buffer.  Nothing else is shared between them.
+ *
+ * The caller keeps both memfds still meanwhile (the region held
+ * exclusive, or a copy nobody else has yet): a copy reads and writes
+ * within [off, end) only, and each mapping must cover it.
+ *
  * Errors: 0 or a positive errno.
  */
 #ifndef REGIONFS_COPY_H
@@ -10,8 +40,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The copy buffer of one snapshot or restore. */
+/* The copy buffer of one snapshot or restore (and of the helper thread). */
 #define COPY_CHUNK (1 << 20)
+/* Ranges this long or longer are copied by two threads. */
+#define COPY_SPLIT_MIN (64ULL << 20)
+/* What each of the two threads takes at a time. */
+#define COPY_BLOCK (8ULL << 20)
 
 /*
  * Where src's data and holes are, remembered across calls: src is never
@@ -24,11 +58,22 @@ struct extents {
 	uint64_t hole;
 };
 
+/* One end of a copy: the fd, and its mapping from offset 0 (or NULL). */
+struct copy_side {
+	int fd;
+	uint8_t *map;
+};
+
 /*
- * Make dst's [off, end) what src's is: data copied through buf
- * (COPY_CHUNK bytes), holes punched when fill_holes (else dst is known
- * to hold holes there already).
+ * Make dst's [off, end) what src's is: data copied, holes punched when
+ * fill_holes (else dst is known to hold zeros there already).  buf
+ * (COPY_CHUNK bytes) is used when src must be read with pread.
  */
+int copy__sides(struct copy_side dst, struct copy_side src, uint8_t *buf,
+		struct extents *x, uint64_t off, uint64_t end,
+		bool fill_holes);
+
+/* The same between unmapped files: pread and pwrite, one thread. */
 int copy__range(int dst, int src, uint8_t *buf, struct extents *x,
 		uint64_t off, uint64_t end, bool fill_holes);
 

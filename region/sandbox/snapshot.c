@@ -67,6 +67,13 @@ static int refuse_running(struct vcpu *v, struct why *why)
 	return 0;
 }
 
+/* A region's memfd and mapping, for copies (held still by the caller). */
+static struct copy_side side(struct region *r)
+{
+	return (struct copy_side){ .fd = r->memfd,
+				   .map = region__base_addr(r) };
+}
+
 /* The copies, made while the caller holds every live region exclusive. */
 static int copy_regions(struct sandbox *sb, struct snapshot *s,
 			struct region **live, struct why *why)
@@ -89,7 +96,7 @@ static int copy_regions(struct sandbox *sb, struct snapshot *s,
 		/* The mapping as it is now: the directory says where to map it. */
 		c->guest_ro = r->guest_ro;
 		c->snap_mapped = sandbox__guest_addr(sb, r, &c->snap_gpa);
-		ret = copy__range(c->memfd, r->memfd, buf,
+		ret = copy__sides(side(c), side(r), buf,
 				  &(struct extents){ .hole = 0 }, 0,
 				  r->mem_size, false);
 		if (ret)
@@ -256,7 +263,7 @@ static int restore_region(struct region *r, struct region *c,
 		 * whole at once, not stamped page by page.
 		 */
 		*pages += r->mem_size / page;
-		ret = copy__range(r->memfd, c->memfd, buf, &x, 0, r->mem_size,
+		ret = copy__sides(side(r), side(c), buf, &x, 0, r->mem_size,
 				  true);
 		if (!ret && r->dirty.track) {
 			dirty__mark_all(&r->dirty);
@@ -266,7 +273,7 @@ static int restore_region(struct region *r, struct region *c,
 	}
 	while (region__dirty_next(r, since, p, &first, &end)) {
 		*pages += end - first;
-		ret = copy__range(r->memfd, c->memfd, buf, &x, first * page,
+		ret = copy__sides(side(r), side(c), buf, &x, first * page,
 				  end * page, true);
 		if (ret)
 			return ret;
