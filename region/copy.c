@@ -14,6 +14,9 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -96,13 +99,24 @@ static int put(const struct worker *w, const uint8_t *p, uint64_t off,
 	return 0;
 }
 
-/* The bytes of src's [off, off + len), len <= COPY_CHUNK. */
+/*
+ * The bytes of src's [off, off + len), len <= COPY_CHUNK.  Through the
+ * mapping, its pages are mapped in by one call (a data extent: no page is
+ * allocated): reading would take a fault per 16 pages, and each costs
+ * more than the call (restores of 1 GiB went from 4.3 to 4.5-5 GB/s).
+ * A kernel without MADV_POPULATE_READ faults them in as before.
+ */
 static int get(const struct job *j, uint8_t *buf, uint64_t off, size_t len,
 	       const uint8_t **p)
 {
 	size_t done = 0;
 
 	if (j->src_mapped) {
+		uint64_t a = off & ~(uint64_t)(j->page - 1);
+
+		if (madvise(j->src.map + a, off + len - a,
+			    MADV_POPULATE_READ) < 0 && errno != EINVAL)
+			return errno;
 		*p = j->src.map + off;
 		return 0;
 	}
