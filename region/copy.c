@@ -21,6 +21,8 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
+#define FAULT_AROUND 16
+
 /* One copy: what both threads share, set up before the helper starts. */
 struct job {
 	struct copy_side dst, src;
@@ -104,7 +106,10 @@ static int put(const struct worker *w, const uint8_t *p, uint64_t off,
  * mapping, its pages are mapped in by one call (a data extent: no page is
  * allocated): reading would take a fault per 16 pages, and each costs
  * more than the call (restores of 1 GiB went from 4.3 to 4.5-5 GB/s).
- * A kernel without MADV_POPULATE_READ faults them in as before.
+ * A kernel without MADV_POPULATE_READ faults them in as before.  A
+ * read fault maps up to FAULT_AROUND pages (the kernel's default
+ * fault_around_bytes): a shorter range, a restore's run of dirty pages,
+ * costs one fault either way.
  */
 static int get(const struct job *j, uint8_t *buf, uint64_t off, size_t len,
 	       const uint8_t **p)
@@ -114,7 +119,8 @@ static int get(const struct job *j, uint8_t *buf, uint64_t off, size_t len,
 	if (j->src_mapped) {
 		uint64_t a = off & ~(uint64_t)(j->page - 1);
 
-		if (madvise(j->src.map + a, off + len - a,
+		if (len > FAULT_AROUND * j->page &&
+		    madvise(j->src.map + a, off + len - a,
 			    MADV_POPULATE_READ) < 0 && errno != EINVAL)
 			return errno;
 		*p = j->src.map + off;
@@ -296,15 +302,27 @@ static bool is_shmem(int fd)
 	return fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
 }
 
+enum { KINDS_KNOWN = 1, SRC_SHMEM = 2, DST_SHMEM = 4 };
+
+/* Asked once per cursor: a restore calls once per run of dirty pages. */
+static uint8_t kinds(struct extents *x, int dst, int src)
+{
+	if (!x->kinds)
+		x->kinds = KINDS_KNOWN | (is_shmem(src) ? SRC_SHMEM : 0) |
+			   (is_shmem(dst) ? DST_SHMEM : 0);
+	return x->kinds;
+}
+
 int copy__sides(struct copy_side dst, struct copy_side src, uint8_t *buf,
 		struct extents *x, uint64_t off, uint64_t end,
 		bool fill_holes)
 {
+	uint8_t k = kinds(x, dst.fd, src.fd);
 	struct job j = {
 		.dst = dst, .src = src, .fill_holes = fill_holes,
 		.page = (size_t)sysconf(_SC_PAGESIZE), .off = off, .end = end,
-		.src_mapped = src.map && is_shmem(src.fd),
-		.dst_writable = !dst.map || is_shmem(dst.fd),
+		.src_mapped = src.map && (k & SRC_SHMEM),
+		.dst_writable = !dst.map || (k & DST_SHMEM),
 	};
 	/*
 	 * The caller's thread writes with pwrite where it can: of the ways

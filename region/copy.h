@@ -48,14 +48,17 @@
 #define COPY_BLOCK (8ULL << 20)
 
 /*
- * Where src's data and holes are, remembered across calls: src is never
- * written meanwhile, and the ranges asked for only move forward.  Start
- * one zeroed per source.
+ * What a copy learned of its two files, remembered across calls (a
+ * restore makes one call per run of dirty pages): where src's data and
+ * holes are (src is never written meanwhile, and the ranges asked for
+ * only move forward), and which files they are.  Start one zeroed per
+ * pair of files.
  */
 struct extents {
 	uint64_t from;	/* [from, data) is a hole, [data, hole) data */
 	uint64_t data;
 	uint64_t hole;
+	uint8_t kinds;	/* 0: not asked yet; else copy.c's bits */
 };
 
 /* One end of a copy: the fd, and its mapping from offset 0 (or NULL). */
