@@ -261,13 +261,13 @@ static int take_blocks(const struct worker *w)
 
 	for (;;) {
 		uint64_t b = atomic_fetch_add(&j->next, COPY_BLOCK);
-		uint64_t a = b > j->off ? b : j->off;
-		uint64_t e = j->end - b > COPY_BLOCK ? b + COPY_BLOCK : j->end;
 		int ret;
 
 		if (b >= j->end || atomic_load(&j->err))
 			return 0;
-		ret = copy_extents(w, a, e);
+		ret = copy_extents(w, b > j->off ? b : j->off,
+				   j->end - b > COPY_BLOCK ? b + COPY_BLOCK :
+				   j->end);
 		if (ret) {
 			int none = 0;
 
