@@ -42,6 +42,28 @@ static struct mfd new_mfd(uint64_t size)
 	return m;
 }
 
+/*
+ * A hugetlbfs memfd of 2 MiB pages, or fd -1 when the kernel has none
+ * reserved (the tests that need one skip then).  hugetlbfs has no
+ * write(2): the pattern goes in through the mapping.
+ */
+static struct mfd new_huge_mfd(uint64_t size)
+{
+	struct mfd m = { .fd = -1, .size = size };
+	int fd = memfd_create("test_copy_huge", MFD_CLOEXEC | MFD_HUGETLB);
+
+	if (fd < 0)
+		return m;
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    (m.map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  fd, 0)) == MAP_FAILED) {
+		close(fd);
+		return m;
+	}
+	m.fd = fd;
+	return m;
+}
+
 static void free_mfd(struct mfd *m)
 {
 	munmap(m->map, m->size);
@@ -345,6 +367,85 @@ static void test_errors(void **state)
 	free_mfd(&d);
 }
 
+#define HUGE (2 * MiB)
+
+/* The pattern into [off, off + len) of m through its mapping. */
+static void map_pat(const struct mfd *m, uint64_t off, uint64_t len,
+		    uint8_t seed)
+{
+	for (uint64_t i = 0; i < len; i++)
+		m->map[off + i] = pat(off + i, seed);
+}
+
+/*
+ * A source and a destination of 4 huge pages, one of them hugetlbfs;
+ * false (nothing left open) when no 2 MiB pages are reserved.
+ */
+static bool huge_pair(struct mfd *s, struct mfd *d, bool huge_src)
+{
+	struct mfd *h = huge_src ? s : d, *o = huge_src ? d : s;
+
+	*h = new_huge_mfd(4 * HUGE);
+	if (h->fd < 0)
+		return false;
+	*o = new_mfd(4 * HUGE);
+	return true;
+}
+
+/*
+ * A hugetlbfs source: its SEEK_DATA says "all data", so it is read with
+ * pread (its holes read as zeros and stay unallocated), and only its
+ * pages with data reach the copy.
+ */
+static void test_huge_source(void **state)
+{
+	struct mfd s, d;
+
+	(void)state;
+	if (!huge_pair(&s, &d, true))
+		skip();	/* no 2 MiB pages reserved */
+	map_pat(&s, HUGE + PAGE, 2 * PAGE, 11);
+	assert_int_equal(allocated(&s), HUGE);
+	assert_int_equal(copy(&d, &s, 0, 4 * HUGE, false), 0);
+	assert_int_equal(allocated(&s), HUGE);
+	assert_int_equal(allocated(&d), 2 * PAGE);
+	assert_true(is_pat(&d, HUGE + PAGE, 2 * PAGE, 11));
+	assert_true(is_byte(&d, 0, HUGE + PAGE, 0));
+	assert_true(is_byte(&d, HUGE + 3 * PAGE, 3 * HUGE - 3 * PAGE, 0));
+	free_mfd(&s);
+	free_mfd(&d);
+}
+
+/*
+ * A hugetlbfs destination (no write(2)): written through its mapping,
+ * holes left where the source has none of its data, punched whole
+ * pages at a time in a restore.
+ */
+static void test_huge_destination(void **state)
+{
+	struct mfd s, d;
+
+	(void)state;
+	if (!huge_pair(&s, &d, false))
+		skip();	/* no 2 MiB pages reserved */
+	put_pat(&s, 2 * HUGE + 5 * PAGE, PAGE, 12);
+	assert_int_equal(copy(&d, &s, 0, 4 * HUGE, false), 0);
+	assert_int_equal(allocated(&d), HUGE);
+	assert_true(is_pat(&d, 2 * HUGE + 5 * PAGE, PAGE, 12));
+	assert_true(is_byte(&d, 0, 2 * HUGE + 5 * PAGE, 0));
+	assert_true(is_byte(&d, 2 * HUGE + 6 * PAGE, 2 * HUGE - 6 * PAGE, 0));
+	/* A restore over data everywhere: the source's holes punched. */
+	map_pat(&d, 0, 4 * HUGE, 13);
+	assert_int_equal(allocated(&d), 4 * HUGE);
+	assert_int_equal(copy(&d, &s, 0, 4 * HUGE, true), 0);
+	assert_int_equal(allocated(&d), HUGE);
+	assert_true(is_pat(&d, 2 * HUGE + 5 * PAGE, PAGE, 12));
+	assert_true(is_byte(&d, 0, 2 * HUGE + 5 * PAGE, 0));
+	assert_true(is_byte(&d, 2 * HUGE + 6 * PAGE, 2 * HUGE - 6 * PAGE, 0));
+	free_mfd(&s);
+	free_mfd(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +457,8 @@ int main(void)
 		cmocka_unit_test(test_large_restore),
 		cmocka_unit_test(test_unmapped),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_huge_source),
+		cmocka_unit_test(test_huge_destination),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
