@@ -4,15 +4,57 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
-static bool zero_page(const uint8_t *p, size_t len)
-{
-	const uint64_t *w = (const uint64_t *)p;
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
-	for (size_t i = 0; i < len / 8; i++)
-		if (w[i])
+#define FAULT_AROUND 16
+
+/* One copy: what both threads share, set up before the helper starts. */
+struct job {
+	struct copy_side dst, src;
+	bool src_mapped;	/* read src through its mapping */
+	bool dst_writable;	/* dst takes pwrite (not hugetlbfs) */
+	bool fill_holes;
+	size_t page;
+	uint64_t off, end;
+	atomic_uint_least64_t next;	/* the next block to take */
+	atomic_int err;			/* the first error, which stops both */
+};
+
+/* What one thread copies with. */
+struct worker {
+	struct job *j;
+	uint8_t *buf;		/* COPY_CHUNK bytes, unless src_mapped */
+	struct extents *x;
+	bool via_map;		/* write dst through its mapping */
+};
+
+static bool zero_bytes(const uint8_t *p, size_t len)
+{
+	size_t i = 0;
+
+	for (; i < len && ((uintptr_t)(p + i) & 7); i++)
+		if (p[i])
+			return false;
+	for (; i + 8 <= len; i += 8)
+		if (*(const uint64_t *)(const void *)(p + i))
+			return false;
+	for (; i < len; i++)
+		if (p[i])
 			return false;
 	return true;
 }
@@ -26,42 +68,123 @@ static int punch(int fd, uint64_t off, uint64_t len)
 }
 
 /*
- * Copy [off, end) of src's memfd into dst's, page by page: pages of zeros
- * become holes in dst (punched when fill_holes, else dst is known to hold
- * a hole there already), so a copy costs only the pages with data.
+ * Write [off, off + len) of dst from p.  Through the mapping, the pages
+ * are faulted in by one call first: memcpy would take a fault per page.
+ * EINVAL from madvise is a kernel without MADV_POPULATE_WRITE (before
+ * 5.14): the memcpy faults them in instead.
  */
-static int copy_data(int dst, int src, uint8_t *buf, uint64_t off,
-		     uint64_t end, bool fill_holes)
+static int put(const struct worker *w, const uint8_t *p, uint64_t off,
+	       size_t len)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	const struct job *j = w->j;
+
+	if (w->via_map) {
+		uint64_t a = off & ~(uint64_t)(j->page - 1);
+
+		if (madvise(j->dst.map + a, off + len - a,
+			    MADV_POPULATE_WRITE) < 0 && errno != EINVAL)
+			return errno;
+		memcpy(j->dst.map + off, p, len);
+		return 0;
+	}
+	while (len) {
+		ssize_t n = pwrite(j->dst.fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The bytes of src's [off, off + len), len <= COPY_CHUNK.  Through the
+ * mapping, its pages are mapped in by one call (a data extent: no page is
+ * allocated): reading would take a fault per 16 pages, and each costs
+ * more than the call (restores of 1 GiB went from 4.3 to 4.5-5 GB/s).
+ * A kernel without MADV_POPULATE_READ faults them in as before.  A
+ * read fault maps up to FAULT_AROUND pages (the kernel's default
+ * fault_around_bytes): a shorter range, a restore's run of dirty pages,
+ * costs one fault either way.
+ */
+static int get(const struct job *j, uint8_t *buf, uint64_t off, size_t len,
+	       const uint8_t **p)
+{
+	size_t done = 0;
+
+	if (j->src_mapped) {
+		uint64_t a = off & ~(uint64_t)(j->page - 1);
+
+		if (len > FAULT_AROUND * j->page &&
+		    madvise(j->src.map + a, off + len - a,
+			    MADV_POPULATE_READ) < 0 && errno != EINVAL)
+			return errno;
+		*p = j->src.map + off;
+		return 0;
+	}
+	while (done < len) {
+		ssize_t n = pread(j->src.fd, buf + done, len - done,
+				  (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : EIO;
+		done += (size_t)n;
+	}
+	*p = buf;
+	return 0;
+}
+
+/* Where the page holding off ends, or end if sooner. */
+static uint64_t page_end(const struct job *j, uint64_t off, uint64_t end)
+{
+	uint64_t e = (off | (j->page - 1)) + 1;
+
+	return e < end ? e : end;
+}
+
+/*
+ * Copy the data range [off, end) page by page: runs of pages with data
+ * are written, runs of zeros become holes in dst (punched when
+ * fill_holes, else dst holds zeros there already).
+ */
+static int copy_data(const struct worker *w, uint64_t off, uint64_t end)
+{
+	const struct job *j = w->j;
 
 	while (off < end) {
 		size_t len = end - off > COPY_CHUNK ? COPY_CHUNK : end - off;
-		ssize_t n = pread(src, buf, len, (off_t)off);
+		const uint8_t *p = NULL;
+		uint64_t a = off, c = off + len;
+		int ret = get(j, w->buf, off, len, &p);
 
-		if (n < 0)
-			return errno;
-		if ((size_t)n != len)
-			return EIO;
-		for (size_t p = 0; p < len;) {
-			bool zero = zero_page(buf + p, page);
-			size_t q = p + page;
-			int ret = 0;
+		if (ret)
+			return ret;
+		while (a < c) {
+			uint64_t b = page_end(j, a, c);
+			bool zero = zero_bytes(p + (a - off), b - a);
 
-			while (q < len && zero_page(buf + q, page) == zero)
-				q += page;
-			if (!zero) {
-				if (pwrite(dst, buf + p, q - p, (off_t)(off + p)) !=
-				    (ssize_t)(q - p))
-					ret = errno ? errno : EIO;
-			} else if (fill_holes) {
-				ret = punch(dst, off + p, q - p);
+			while (b < c) {
+				uint64_t e = page_end(j, b, c);
+
+				if (zero_bytes(p + (b - off), e - b) != zero)
+					break;
+				b = e;
 			}
+			if (!zero)
+				ret = put(w, p + (a - off), a, b - a);
+			else if (j->fill_holes)
+				ret = punch(j->dst.fd, a, b - a);
 			if (ret)
 				return ret;
-			p = q;
+			a = b;
 		}
-		off += len;
+		off = c;
 	}
 	return 0;
 }
@@ -95,27 +218,30 @@ static int find_extent(int src, struct extents *x, uint64_t off)
 	return 0;
 }
 
-int copy__range(int dst, int src, uint8_t *buf, struct extents *x,
-		      uint64_t off, uint64_t end, bool fill_holes)
+/* [off, end) by extents: holes punched (when fill_holes), data copied. */
+static int copy_extents(const struct worker *w, uint64_t off, uint64_t end)
 {
+	const struct job *j = w->j;
+	struct extents *x = w->x;
+
 	while (off < end) {
 		uint64_t data, hole;
-		int ret = find_extent(src, x, off);
+		int ret = find_extent(j->src.fd, x, off);
 
 		if (ret)
 			return ret;
 		data = x->data > off ? x->data : off;
 		if (data > end)
 			data = end;
-		if (fill_holes && data > off) {
-			ret = punch(dst, off, data - off);
+		if (j->fill_holes && data > off) {
+			ret = punch(j->dst.fd, off, data - off);
 			if (ret)
 				return ret;
 		}
 		if (data >= end)
 			break;
 		hole = x->hole < end ? x->hole : end;
-		ret = copy_data(dst, src, buf, data, hole, fill_holes);
+		ret = copy_data(w, data, hole);
 		if (ret)
 			return ret;
 		off = hole;
@@ -126,4 +252,111 @@ int copy__range(int dst, int src, uint8_t *buf, struct extents *x,
 int copy__extent(int src, struct extents *x, uint64_t off)
 {
 	return find_extent(src, x, off);
+}
+
+/*
+ * Take blocks until none is left or the other thread failed.  Blocks are
+ * COPY_BLOCK-aligned in the file (the first and last clipped to the
+ * range), so the two threads never share a page.  Each thread's blocks
+ * only move forward, so each keeps its own cursor.
+ */
+static int take_blocks(const struct worker *w)
+{
+	struct job *j = w->j;
+
+	for (;;) {
+		uint64_t b = atomic_fetch_add(&j->next, COPY_BLOCK);
+		int ret;
+
+		if (b >= j->end || atomic_load(&j->err))
+			return 0;
+		ret = copy_extents(w, b > j->off ? b : j->off,
+				   j->end - b > COPY_BLOCK ? b + COPY_BLOCK :
+				   j->end);
+		if (ret) {
+			int none = 0;
+
+			atomic_compare_exchange_strong(&j->err, &none, ret);
+			return ret;
+		}
+	}
+}
+
+static void *helper(void *arg)
+{
+	struct job *j = arg;
+	struct extents x = { .hole = 0 };
+	struct worker w = { .j = j, .x = &x, .via_map = true };
+
+	if (!j->src_mapped && !(w.buf = malloc(COPY_CHUNK))) {
+		int none = 0;
+
+		atomic_compare_exchange_strong(&j->err, &none, ENOMEM);
+		return NULL;
+	}
+	take_blocks(&w);
+	free(w.buf);
+	return NULL;
+}
+
+/* Whether fd is shmem: SEEK_DATA exact, pwrite works (not hugetlbfs). */
+static bool is_shmem(int fd)
+{
+	struct statfs sf;
+
+	return fstatfs(fd, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+}
+
+enum { KINDS_KNOWN = 1, SRC_SHMEM = 2, DST_SHMEM = 4 };
+
+/* Asked once per cursor: a restore calls once per run of dirty pages. */
+static uint8_t kinds(struct extents *x, int dst, int src)
+{
+	if (!x->kinds)
+		x->kinds = KINDS_KNOWN | (is_shmem(src) ? SRC_SHMEM : 0) |
+			   (is_shmem(dst) ? DST_SHMEM : 0);
+	return x->kinds;
+}
+
+int copy__sides(struct copy_side dst, struct copy_side src, uint8_t *buf,
+		struct extents *x, uint64_t off, uint64_t end,
+		bool fill_holes)
+{
+	uint8_t k = kinds(x, dst.fd, src.fd);
+	struct job j = {
+		.dst = dst, .src = src, .fill_holes = fill_holes,
+		.page = (size_t)sysconf(_SC_PAGESIZE), .off = off, .end = end,
+		.src_mapped = src.map && (k & SRC_SHMEM),
+		.dst_writable = !dst.map || (k & DST_SHMEM),
+	};
+	/*
+	 * The caller's thread writes with pwrite where it can: of the ways
+	 * measured, the one that costs the least CPU per page (no zeroing,
+	 * no page tables).  The helper writes through the mapping, whose
+	 * faults do not wait for the inode lock that pwrite holds.
+	 */
+	struct worker w = { .j = &j, .buf = buf, .x = x,
+			    .via_map = !j.dst_writable };
+	pthread_t t;
+	int ret;
+
+	if (off >= end)
+		return 0;
+	atomic_init(&j.next, off & ~(COPY_BLOCK - 1));
+	atomic_init(&j.err, 0);
+	/* One thread below COPY_SPLIT_MIN: a thread costs tens of µs. */
+	if (end - off < COPY_SPLIT_MIN || !dst.map ||
+	    pthread_create(&t, NULL, helper, &j) != 0)
+		return copy_extents(&w, off, end);
+	ret = take_blocks(&w);
+	pthread_join(t, NULL);
+	return ret ? ret : atomic_load(&j.err);
+}
+
+int copy__range(int dst, int src, uint8_t *buf, struct extents *x,
+		uint64_t off, uint64_t end, bool fill_holes)
+{
+	return copy__sides((struct copy_side){ .fd = dst },
+			   (struct copy_side){ .fd = src }, buf, x, off, end,
+			   fill_holes);
 }

@@ -532,8 +532,10 @@ int region__copy(struct region *dst, struct region *src, uint8_t *buf,
 	/* hugetlbfs cannot be written with pwrite: through the mappings. */
 	if (dst->huge)
 		return huge__copy(&d, &s, off, end, fill_holes);
-	return copy__range(dst->memfd, src->memfd, buf, x, off, end,
-			   fill_holes);
+	/* Big ranges on two threads, the source read through its mapping. */
+	return copy__sides((struct copy_side){ dst->memfd, d.base },
+			   (struct copy_side){ src->memfd, s.base }, buf, x,
+			   off, end, fill_holes);
 }
 
 int region__copy_fd(struct region *dst, int src, uint8_t *buf,

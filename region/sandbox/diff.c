@@ -174,7 +174,8 @@ static int copy_run(struct region *dst, struct region *src, uint8_t *buf,
 		stop = end - (uint64_t)data > COPY_CHUNK ?
 		       (uint64_t)data + COPY_CHUNK : end;
 		/* Known as data: copy__range asks src nothing more. */
-		x = (struct extents){ (uint64_t)data, (uint64_t)data, stop };
+		x = (struct extents){ .from = (uint64_t)data,
+				     .data = (uint64_t)data, .hole = stop };
 		ret = region__copy(dst, src, buf, &x, (uint64_t)data, stop,
 				   false);
 		if (ret)
