@@ -126,11 +126,24 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return writev(fd, iov, count);
 }
 
+/*
+ * libfuse offers splice replies (FUSE_CAP_SPLICE_WRITE) only where the
+ * custom io can splice: the daemon's contents reads splice from the memfd.
+ */
+static ssize_t io_splice_send(int fdin, off_t *offin, int fdout,
+			      off_t *offout, size_t len, unsigned int flags,
+			      void *userdata)
+{
+	(void)userdata;
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
 int passthrough__setup(struct fuse_session *se)
 {
 	static const struct fuse_custom_io io = {
 		.read = io_read,
 		.writev = io_writev,
+		.splice_send = io_splice_send,
 	};
 
 	dev_fd = fuse_session_fd(se);
