@@ -184,7 +184,8 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 		rfs.splice_max = 0;
 	if (!rfs.splice_max)
 		fs_log("contents read path: without passthrough, daemon reads "
-		       "are copied through a buffer: replies cannot be spliced");
+		       "are copied through a buffer: no splice here, or pipes "
+		       "too small (pipe-max-size)");
 	else if (rfs.max_read)
 		fs_log("contents read path: without passthrough, daemon reads "
 		       "are spliced from the memfd, in requests of at most %u "

@@ -225,7 +225,7 @@ size_t fs_splice_probe(void)
 		got = fcntl(p[0], F_GETPIPE_SZ);
 	close(p[0]);
 	close(p[1]);
-	if (got <= 0 || (size_t)got < headroom + SPLICE_MIN_READ)
+	if (got <= 0 || (size_t)got < headroom + SPLICE_MIN_PIPE)
 		return 0;
 	max = ((size_t)got - headroom) & ~(page - 1);
 	return max < REPLY_MAX_READ ? max : REPLY_MAX_READ;
