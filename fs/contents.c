@@ -300,8 +300,16 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 	int ret;
 
 	if (off >= 0 && size >= SPLICE_MIN_READ && size <= rfs.splice_max) {
+		/*
+		 * The reply goes out before the region is let go: once it
+		 * has, the reader may close and the release drop the
+		 * handle's reference, the last one after an rmdir.  Hold
+		 * one of our own until the unlock.
+		 */
+		region__get(r);
 		ret = region__with_contents(r, size, (uint64_t)off,
 					    reply_spliced, req);
+		region__put(r);
 	} else {
 		buf = fs_read_start(req, off, &size);
 		if (!buf)
@@ -312,6 +320,7 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 	}
 	if (!ret)
 		return;
+	/* Nothing was sent: the read still holds the file, and so r. */
 	if (ret == EBUSY)
 		fs_log("%s/contents: read refused: exclusivity held too long",
 		       r->name);

@@ -77,12 +77,30 @@ static atomic_bool warned;
 static _Thread_local bool patch_init;
 static _Thread_local int patch_open_backing;
 
+/*
+ * ThreadSanitizer sees a write to /dev/fuse happen before the reads of
+ * /dev/fuse that follow it (it orders a file's writes and reads), but
+ * not a splice: a spliced reply to a read would not happen before the
+ * release the kernel sends after it, and the release frees what the
+ * read used.  Tell it what the kernel does.
+ */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+static int dev_order;
+#define DEV_SENT() __tsan_release(&dev_order)
+#define DEV_RECEIVED() __tsan_acquire(&dev_order)
+#else
+#define DEV_SENT() do { } while (0)
+#define DEV_RECEIVED() do { } while (0)
+#endif
+
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
 	ssize_t n = read(fd, buf, len);
 	const struct fuse_in_header *in = buf;
 
 	(void)userdata;
+	DEV_RECEIVED();
 	if (n >= (ssize_t)(sizeof(*in) + sizeof(struct fuse_init_in)) &&
 	    in->opcode == FUSE_INIT) {
 		const struct fuse_init_in *arg = (const void *)(in + 1);
@@ -135,6 +153,7 @@ static ssize_t io_splice_send(int fdin, off_t *offin, int fdout,
 			      void *userdata)
 {
 	(void)userdata;
+	DEV_SENT();
 	return splice(fdin, offin, fdout, offout, len, flags);
 }
 
