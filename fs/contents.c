@@ -265,11 +265,35 @@ int contents__truncate(struct node *n, off_t size)
 }
 
 /*
- * The daemon's read path: pread from the memfd into the worker's reply
- * buffer, then one write to /dev/fuse.  pread of a hole copies zeros
- * without allocating, so reading never costs memory.  (Replies pointing
- * into the mapping would fault holes in; splicing needs pipes larger
- * than pipe-max-size for 1 MiB requests.)
+ * The daemon's read path for large reads: splice the memfd's pages into
+ * the worker's pipe and the pipe into /dev/fuse, where the kernel copies
+ * them straight into the reader's buffer: one copy, not two (pread into
+ * a buffer, then the buffer into /dev/fuse).  Holes splice as the zero
+ * page, so reading still never allocates.  The region stays shared until
+ * the reply is sent: the bytes copied are the memory as it is during the
+ * read, never a zeroed or resized one.  fuse_reply_data answers the
+ * request whatever happens (an error, if the splice fails).
+ */
+static int reply_spliced(void *arg, int memfd, uint64_t off, size_t len)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	fuse_req_t req = arg;
+
+	if (!len) {
+		fuse_reply_buf(req, NULL, 0);
+		return 0;
+	}
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = memfd;
+	bv.buf[0].pos = (off_t)off;
+	fuse_reply_data(req, &bv, 0);
+	return 0;
+}
+
+/*
+ * Small reads (and every read where replies cannot be spliced): pread
+ * from the memfd into the worker's reply buffer, then one write to
+ * /dev/fuse.  pread of a hole copies zeros without allocating.
  */
 static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 			  off_t off)
@@ -279,17 +303,32 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 	void *buf;
 	int ret;
 
-	buf = fs_read_start(req, off, &size);
-	if (!buf)
+	if (off >= 0 && size >= SPLICE_MIN_READ && size <= rfs.splice_max) {
+		/*
+		 * The reply goes out before the region is let go: once it
+		 * has, the reader may close and the release drop the
+		 * handle's reference, the last one after an rmdir.  Hold
+		 * one of our own until the unlock.
+		 */
+		region__get(r);
+		ret = region__with_contents(r, size, (uint64_t)off,
+					    reply_spliced, req);
+		region__put(r);
+	} else {
+		buf = fs_read_start(req, off, &size);
+		if (!buf)
+			return;
+		ret = region__read(r, buf, size, (uint64_t)off, &n);
+		if (!ret)
+			fuse_reply_buf(req, buf, n);
+	}
+	if (!ret)
 		return;
-	ret = region__read(r, buf, size, (uint64_t)off, &n);
+	/* Nothing was sent: the read still holds the file, and so r. */
 	if (ret == EBUSY)
 		fs_log("%s/contents: read refused: exclusivity held too long",
 		       r->name);
-	if (ret)
-		fuse_reply_err(req, ret);
-	else
-		fuse_reply_buf(req, buf, n);
+	fuse_reply_err(req, ret);
 }
 
 static void contents_write(fuse_req_t req, struct handle *h, const char *buf,

@@ -250,6 +250,15 @@ static int setup_daemon(struct options *o)
 	raise_nofile();
 	dirty__set_tracking(!o->nodirty);
 	rfs.no_passthrough = o->no_passthrough;
+	/*
+	 * Read requests no larger than a reply we can splice: with pipes
+	 * of 1 MiB (pipe-max-size, without CAP_SYS_RESOURCE) a 1 MiB read
+	 * comes as 1008 KiB and 16 KiB, both spliced, rather than as 1 MiB
+	 * copied twice.
+	 */
+	rfs.splice_max = fs_splice_probe();
+	if (rfs.splice_max && rfs.splice_max < REPLY_MAX_READ)
+		rfs.max_read = (unsigned)rfs.splice_max;
 	clock_gettime(CLOCK_REALTIME, &rfs.started);
 	return 0;
 }
@@ -327,6 +336,10 @@ static int run_mount(struct options *o, struct fuse_args *args,
 	fuse_opt_add_arg(args, opts);
 	if (geteuid() == 0)
 		fuse_opt_add_arg(args, "-oallow_other");
+	if (rfs.max_read) {
+		snprintf(opts, sizeof(opts), "-omax_read=%u", rfs.max_read);
+		fuse_opt_add_arg(args, opts);
+	}
 	rfs.se = fuse_session_new(args, &rfs_ops, sizeof(rfs_ops), NULL);
 	if (!rfs.se)
 		return 1;

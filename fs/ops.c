@@ -170,8 +170,30 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Whole-MiB requests: fewer round trips for dd bs=1M and cp. */
 	conn->max_write = 1 << 20;
-	conn->max_read = 0;
+	conn->max_read = rfs.max_read;	/* what main passed as -o max_read */
 	conn->max_readahead = 1 << 20;
+	/*
+	 * The daemon path's contents reads splice from the memfd: the
+	 * kernel copies the pages once, straight into the reader's buffer.
+	 * Not SPLICE_MOVE: nothing of the memfd may be given away.  Said
+	 * before passthrough__init, whose line says which path is in use.
+	 */
+	if (rfs.splice_max && (conn->capable & FUSE_CAP_SPLICE_WRITE))
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	else
+		rfs.splice_max = 0;
+	if (!rfs.splice_max)
+		fs_log("contents read path: without passthrough, daemon reads "
+		       "are copied through a buffer: no splice here, or pipes "
+		       "too small (pipe-max-size)");
+	else if (rfs.max_read)
+		fs_log("contents read path: without passthrough, daemon reads "
+		       "are spliced from the memfd, in requests of at most %u "
+		       "KiB (what a pipe of pipe-max-size holds)",
+		       rfs.max_read / 1024);
+	else
+		fs_log("contents read path: without passthrough, daemon reads "
+		       "are spliced from the memfd");
 	passthrough__init(conn);
 }
 

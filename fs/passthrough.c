@@ -77,12 +77,30 @@ static atomic_bool warned;
 static _Thread_local bool patch_init;
 static _Thread_local int patch_open_backing;
 
+/*
+ * ThreadSanitizer sees a write to /dev/fuse happen before the reads of
+ * /dev/fuse that follow it (it orders a file's writes and reads), but
+ * not a splice: a spliced reply to a read would not happen before the
+ * release the kernel sends after it, and the release frees what the
+ * read used.  Tell it what the kernel does.
+ */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+static int dev_order;
+#define DEV_SENT() __tsan_release(&dev_order)
+#define DEV_RECEIVED() __tsan_acquire(&dev_order)
+#else
+#define DEV_SENT() do { } while (0)
+#define DEV_RECEIVED() do { } while (0)
+#endif
+
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
 	ssize_t n = read(fd, buf, len);
 	const struct fuse_in_header *in = buf;
 
 	(void)userdata;
+	DEV_RECEIVED();
 	if (n >= (ssize_t)(sizeof(*in) + sizeof(struct fuse_init_in)) &&
 	    in->opcode == FUSE_INIT) {
 		const struct fuse_init_in *arg = (const void *)(in + 1);
@@ -126,11 +144,25 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return writev(fd, iov, count);
 }
 
+/*
+ * libfuse offers splice replies (FUSE_CAP_SPLICE_WRITE) only where the
+ * custom io can splice: the daemon's contents reads splice from the memfd.
+ */
+static ssize_t io_splice_send(int fdin, off_t *offin, int fdout,
+			      off_t *offout, size_t len, unsigned int flags,
+			      void *userdata)
+{
+	(void)userdata;
+	DEV_SENT();
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
 int passthrough__setup(struct fuse_session *se)
 {
 	static const struct fuse_custom_io io = {
 		.read = io_read,
 		.writev = io_writev,
+		.splice_send = io_splice_send,
 	};
 
 	dev_fd = fuse_session_fd(se);

@@ -3,6 +3,8 @@
 #include "region/util/ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -143,7 +145,7 @@ void fs_log_vcpu(void *arg, const char *fmt, ...)
  * 1 MiB buffer per request costs 256 page faults, more than the copy
  * itself.
  */
-#define REPLY_BUF_SIZE (1 << 20)	/* = max_read: the kernel never asks more */
+#define REPLY_BUF_SIZE REPLY_MAX_READ
 
 static pthread_key_t buf_key;
 
@@ -185,4 +187,46 @@ void *fs_read_start(fuse_req_t req, off_t off, size_t *size)
 	if (!buf)
 		fuse_reply_err(req, ENOMEM);
 	return buf;
+}
+
+/* /proc/sys/fs/pipe-max-size, or 0. */
+static int pipe_max_size(void)
+{
+	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	int max = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &max) != 1)
+			max = 0;
+		fclose(f);
+	}
+	return max;
+}
+
+/*
+ * libfuse (fuse_send_data_iov) grows a worker's pipe to a page per iovec
+ * and per buffer, one more, and the reply; when it cannot, it copies
+ * every later reply of that worker through a fresh buffer.  So ask for
+ * what a whole 1 MiB reply needs, else for the most we may have, and
+ * splice only what fits that.
+ */
+size_t fs_splice_probe(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), max;
+	size_t headroom = 3 * page + sizeof(struct fuse_out_header);
+	int p[2], got;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return 0;
+	got = fcntl(p[0], F_SETPIPE_SZ, (int)(REPLY_MAX_READ + headroom));
+	if (got < 0 && pipe_max_size() > 0)
+		got = fcntl(p[0], F_SETPIPE_SZ, pipe_max_size());
+	if (got < 0)
+		got = fcntl(p[0], F_GETPIPE_SZ);
+	close(p[0]);
+	close(p[1]);
+	if (got <= 0 || (size_t)got < headroom + SPLICE_MIN_PIPE)
+		return 0;
+	max = ((size_t)got - headroom) & ~(page - 1);
+	return max < REPLY_MAX_READ ? max : REPLY_MAX_READ;
 }

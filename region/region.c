@@ -374,34 +374,52 @@ void region__exclusive_end(struct region *r)
 	pthread_rwlock_unlock(&r->lock);
 }
 
+int region__with_contents(struct region *r, size_t len, uint64_t off,
+			  region_contents_fn *fn, void *arg)
+{
+	int ret = region__shared_begin(r);
+
+	if (ret)
+		return ret;
+	if (off >= r->mem_size)
+		len = 0;
+	else if (len > r->mem_size - off)
+		len = r->mem_size - off;
+	ret = fn(arg, r->memfd, off, len);
+	region__shared_end(r);
+	return ret;
+}
+
+struct read_into {
+	void *buf;
+	size_t *done;
+};
+
+/*
+ * pread, not memcpy from the mapping: a read of a hole through the memfd
+ * returns zeros without allocating, a fault on the mapping would allocate
+ * the page.
+ */
+static int pread_into(void *arg, int memfd, uint64_t off, size_t len)
+{
+	struct read_into *to = arg;
+	ssize_t n = len ? pread(memfd, to->buf, len, (off_t)off) : 0;
+
+	if (n < 0)
+		return errno;
+	*to->done = (size_t)n;
+	return 0;
+}
+
 int region__read(struct region *r, void *buf, size_t len, uint64_t off,
 		 size_t *done)
 {
-	ssize_t n = 0;
-	int ret;
+	struct read_into to = { buf, done };
 
 	if (r->overlay)
 		return overlay__read(r, buf, len, off, done);
 	*done = 0;
-	ret = region__shared_begin(r);
-	if (ret)
-		return ret;
-	if (off < r->mem_size) {
-		if (len > r->mem_size - off)
-			len = r->mem_size - off;
-		/*
-		 * pread, not memcpy from the mapping: a read of a hole through
-		 * the memfd returns zeros without allocating, a fault on the
-		 * mapping would allocate the page.
-		 */
-		n = pread(r->memfd, buf, len, (off_t)off);
-		if (n < 0)
-			ret = errno;
-		else
-			*done = (size_t)n;
-	}
-	region__shared_end(r);
-	return ret;
+	return region__with_contents(r, len, off, pread_into, &to);
 }
 
 int region__write(struct region *r, const void *buf, size_t len, uint64_t off,

@@ -218,6 +218,18 @@ int region__read(struct region *r, void *buf, size_t len, uint64_t off,
 		 size_t *done);
 int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
 		  size_t *done);
+/*
+ * with_contents: call fn with the memfd and the part of [off, off + len)
+ * inside mem_size (len 0 at or past the end), holding the region shared
+ * until fn returns, so whatever fn reads (pread, a splice that the kernel
+ * copies later in fn) is the memory as it is now, never a zeroed or
+ * resized one.  Returns fn's result, or EBUSY (fn not called) when the
+ * bounded wait for shared access ran out.
+ */
+typedef int region_contents_fn(void *arg, int memfd, uint64_t off,
+			       size_t len);
+int region__with_contents(struct region *r, size_t len, uint64_t off,
+			  region_contents_fn *fn, void *arg);
 
 /* The following need the caller to hold the region exclusive. */
 int region__zero_locked(struct region *r);

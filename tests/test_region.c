@@ -555,6 +555,80 @@ static void test_shared_waits_bounded(void **state)
 	region__put(r);
 }
 
+/* What region__with_contents handed its function, and what it saw. */
+struct seen {
+	struct region *r;
+	int calls;
+	int memfd;
+	uint64_t off;
+	size_t len;
+	int trywrlock;		/* an exclusive try while fn runs */
+	char first;		/* the first byte, pread from the memfd */
+	int ret;		/* what fn returns */
+};
+
+static int see(void *arg, int memfd, uint64_t off, size_t len)
+{
+	struct seen *s = arg;
+
+	s->calls++;
+	s->memfd = memfd;
+	s->off = off;
+	s->len = len;
+	s->trywrlock = pthread_rwlock_trywrlock(&s->r->lock);
+	if (s->trywrlock == 0)
+		pthread_rwlock_unlock(&s->r->lock);
+	if (len)
+		assert_int_equal(pread(memfd, &s->first, 1, (off_t)off), 1);
+	return s->ret;
+}
+
+static void test_with_contents(void **state)
+{
+	struct seen s = { 0 };
+	struct holder h;
+	struct region *r;
+
+	(void)state;
+	r = new_region(4 * PAGE);
+	s.r = r;
+	assert_int_equal(t_write(r, "ab", 2, PAGE - 1), 2);
+
+	/* Inside: as asked, with the region held (no exclusive holder). */
+	assert_int_equal(region__with_contents(r, 2, PAGE - 1, see, &s), 0);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(s.memfd, r->memfd);
+	assert_int_equal(s.off, PAGE - 1);
+	assert_int_equal(s.len, 2);
+	assert_int_equal(s.trywrlock, EBUSY);
+	assert_int_equal(s.first, 'a');
+
+	/* Straddling the end: cut at mem_size; at or past it: 0 bytes. */
+	assert_int_equal(region__with_contents(r, 3 * PAGE, 2 * PAGE, see, &s),
+			 0);
+	assert_int_equal(s.off, 2 * PAGE);
+	assert_int_equal(s.len, 2 * PAGE);
+	assert_int_equal(region__with_contents(r, 1, 4 * PAGE, see, &s), 0);
+	assert_int_equal(s.len, 0);
+	assert_int_equal(region__with_contents(r, SIZE_MAX, UINT64_MAX, see,
+					       &s), 0);
+	assert_int_equal(s.len, 0);
+	assert_int_equal(s.calls, 4);
+
+	/* fn's error is the caller's, and the region is let go after it. */
+	s.ret = EIO;
+	assert_int_equal(region__with_contents(r, 1, 0, see, &s), EIO);
+	assert_int_equal(region__exclusive_begin(r, NULL), 0);
+	region__exclusive_end(r);
+
+	/* Held exclusive by another: EBUSY after the bound, fn not called. */
+	hold_start(&h, r, true, 0, NULL);
+	assert_int_equal(region__with_contents(r, 1, 0, see, &s), EBUSY);
+	assert_int_equal(s.calls, 5);
+	hold_stop(&h);
+	region__put(r);
+}
+
 static void test_readonly(void **state)
 {
 	const char msg[] = "snap";
@@ -655,6 +729,7 @@ int main(void)
 		cmocka_unit_test(test_shared_shared),
 		cmocka_unit_test(test_exclusive_waits_bounded),
 		cmocka_unit_test(test_shared_waits_bounded),
+		cmocka_unit_test(test_with_contents),
 		cmocka_unit_test(test_readonly),
 		cmocka_unit_test(test_guest_running),
 		cmocka_unit_test(test_guest_started_while_waiting),
