@@ -291,7 +291,8 @@ static int reply_spliced(void *arg, int memfd, uint64_t off, size_t len)
 }
 
 /*
- * Small reads (and every read where replies cannot be spliced): pread
+ * Small reads, and every read where replies cannot be spliced (a diff's
+ * copy, which reads through to its parent; huge pages): region__read,
  * from the memfd into the worker's reply buffer, then one write to
  * /dev/fuse.  pread of a hole copies zeros without allocating.
  */
@@ -303,7 +304,8 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 	void *buf;
 	int ret;
 
-	if (off >= 0 && size >= SPLICE_MIN_READ && size <= rfs.splice_max) {
+	if (off >= 0 && size >= SPLICE_MIN_READ && size <= rfs.splice_max &&
+	    region__spliceable(r)) {
 		/*
 		 * The reply goes out before the region is let go: once it
 		 * has, the reader may close and the release drop the

@@ -377,8 +377,12 @@ void region__exclusive_end(struct region *r)
 int region__with_contents(struct region *r, size_t len, uint64_t off,
 			  region_contents_fn *fn, void *arg)
 {
-	int ret = region__shared_begin(r);
+	int ret;
 
+	/* A diff's memfd is not its bytes: never hand it out as if it were. */
+	if (r->overlay)
+		return EINVAL;
+	ret = region__shared_begin(r);
 	if (ret)
 		return ret;
 	if (off >= r->mem_size)
@@ -388,6 +392,11 @@ int region__with_contents(struct region *r, size_t len, uint64_t off,
 	ret = fn(arg, r->memfd, off, len);
 	region__shared_end(r);
 	return ret;
+}
+
+bool region__spliceable(const struct region *r)
+{
+	return !r->overlay && !r->huge;
 }
 
 struct read_into {

@@ -230,6 +230,13 @@ typedef int region_contents_fn(void *arg, int memfd, uint64_t off,
 			       size_t len);
 int region__with_contents(struct region *r, size_t len, uint64_t off,
 			  region_contents_fn *fn, void *arg);
+/*
+ * Whether a reader may splice from the memfd (with_contents): not for a
+ * diff's copy, whose memfd holds only its own pages (its reads go through
+ * region__read: EINVAL from with_contents), nor on huge pages (hugetlbfs
+ * has no splice_read).
+ */
+bool region__spliceable(const struct region *r);
 
 /* The following need the caller to hold the region exclusive. */
 int region__zero_locked(struct region *r);

@@ -265,6 +265,13 @@ static void test_diff_after_restore(void **state)
  * RLIMIT_FSIZE does not stop): it goes through the file.
  */
 #define RUN 25
+static int never_called(void *arg, int memfd, uint64_t off, size_t len)
+{
+	(void)arg, (void)memfd, (void)off, (void)len;
+	fail_msg("with_contents handed out a diff's memfd");
+	return 0;
+}
+
 static void test_diff_after_failed_restore(void **state)
 {
 	struct rlimit was, low = { 8 * PAGE, 8 * PAGE };
@@ -299,6 +306,10 @@ static void test_diff_after_failed_restore(void **state)
 		assert_int_equal(x[0], 0x11);
 		assert_int_equal(take_spec(sb, "d:p", NULL), 0);
 		c = copy_in(sb, "d", "a");
+		/* Its memfd is not its bytes: nobody may splice from it. */
+		assert_false(region__spliceable(c));
+		assert_int_equal(region__with_contents(c, PAGE, 0, never_called,
+						       NULL), EINVAL);
 		for (uint64_t p = 0; p < 64; p++) {
 			assert_int_equal(t_read(a, x, PAGE, p * PAGE),
 					 (ssize_t)PAGE);
