@@ -3,6 +3,7 @@
 #include "region/region.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -15,6 +16,8 @@
 
 /* mincore's vector for one call: 128 MiB of 4 KiB pages, a bound. */
 #define MINCORE_SPAN (128ULL << 20)
+/* Copies of this many bytes or more run on two threads (huge__copy). */
+#define HUGE_SPLIT_MIN (64ULL << 20)
 
 int huge__memfd_flags(uint64_t huge, unsigned *flags)
 {
@@ -202,8 +205,9 @@ static int read_all(int fd, uint8_t *p, uint64_t len, uint64_t off)
 	return 0;
 }
 
-int huge__copy(const struct huge_side *dst, const struct huge_side *src,
-	       uint64_t off, uint64_t end, bool fill_holes)
+/* One thread's part of huge__copy: [off, end), whole huge pages apart. */
+static int copy_span(const struct huge_side *dst, const struct huge_side *src,
+		     uint64_t off, uint64_t end, bool fill_holes)
 {
 	uint64_t hole = off;	/* [hole, off): to punch, one call for a run */
 	int ret = 0;
@@ -235,6 +239,42 @@ int huge__copy(const struct huge_side *dst, const struct huge_side *src,
 	if (!ret && fill_holes && hole < end)
 		ret = punch(dst->fd, hole, end - hole, dst->huge);
 	return ret;
+}
+
+struct half {
+	const struct huge_side *dst, *src;
+	uint64_t off, end;
+	bool fill_holes;
+	int ret;
+};
+
+static void *copy_half(void *arg)
+{
+	struct half *h = arg;
+
+	h->ret = copy_span(h->dst, h->src, h->off, h->end, h->fill_holes);
+	return NULL;
+}
+
+int huge__copy(const struct huge_side *dst, const struct huge_side *src,
+	       uint64_t off, uint64_t end, bool fill_holes)
+{
+	uint64_t mid = (off + (end - off) / 2) & ~(dst->huge - 1);
+	struct half h = { dst, src, mid, end, fill_holes, 0 };
+	pthread_t t;
+	int ret;
+
+	/*
+	 * A big range on two threads, split at a huge page: the faults
+	 * that zero dst's pages and the copies run on both cores, and the
+	 * halves share no page (each punches only its own).
+	 */
+	if (end - off < HUGE_SPLIT_MIN || mid <= off ||
+	    pthread_create(&t, NULL, copy_half, &h) != 0)
+		return copy_span(dst, src, off, end, fill_holes);
+	ret = copy_span(dst, src, off, mid, fill_holes);
+	pthread_join(t, NULL);
+	return ret ? ret : h.ret;
 }
 
 static int shmem_thp_advised(void)
