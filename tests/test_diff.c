@@ -181,6 +181,48 @@ static void test_diff_holds_written(void **state)
 	sandbox__free(sb);
 }
 
+static int called(void *arg, int memfd, uint64_t off, size_t len)
+{
+	(void)memfd;
+	(void)off;
+	(void)len;
+	*(bool *)arg = true;
+	return 0;
+}
+
+/*
+ * A diff's view is in no one memfd: the spliced read path, which hands
+ * the reader one memfd's pages, must be refused it (EXDEV, fn not
+ * called), or a reader gets zeros where the view reads through to the
+ * parent.  region__read gives the view.
+ */
+static void test_diff_no_single_memfd(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 8 * PAGE), *d;
+	uint8_t buf[PAGE];
+	bool was_called = false;
+
+	(void)state;
+	fill_page(a, 1, 0x11);
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	fill_page(a, 2, 0x22);
+	assert_int_equal(take_spec(sb, "d:base", NULL), 0);
+	d = copy_in(sb, "d", "a");
+	assert_int_equal(region__with_contents(d, 4 * PAGE, 0, called,
+					       &was_called), EXDEV);
+	assert_false(was_called);
+	assert_int_equal(t_read(d, buf, PAGE, PAGE), (ssize_t)PAGE);
+	assert_int_equal(buf[0], 0x11);
+	/* A plain region, and a full snapshot's copy, still have one. */
+	assert_int_equal(region__with_contents(a, PAGE, 0, called,
+					       &was_called), 0);
+	assert_true(was_called);
+	region__put(d);
+	region__put(a);
+	sandbox__free(sb);
+}
+
 /* Restoring a diff gives its moment back, from anywhere, exactly. */
 static void test_diff_restore(void **state)
 {
@@ -1105,6 +1147,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_diff_holds_written),
+		cmocka_unit_test(test_diff_no_single_memfd),
 		cmocka_unit_test(test_diff_restore),
 		cmocka_unit_test(test_diff_after_restore),
 		cmocka_unit_test(test_diff_after_failed_restore),
