@@ -377,8 +377,12 @@ void region__exclusive_end(struct region *r)
 int region__with_contents(struct region *r, size_t len, uint64_t off,
 			  region_contents_fn *fn, void *arg)
 {
-	int ret = region__shared_begin(r);
+	int ret;
 
+	/* A diff's view reads through to its parent: no one memfd holds it. */
+	if (r->overlay)
+		return EXDEV;
+	ret = region__shared_begin(r);
 	if (ret)
 		return ret;
 	if (off >= r->mem_size)
