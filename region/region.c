@@ -561,13 +561,14 @@ int region__copy(struct region *dst, struct region *src, uint8_t *buf,
 }
 
 int region__copy_fd(struct region *dst, int src, uint8_t *buf,
-		    struct extents *x, uint64_t off, uint64_t end)
+		    struct extents *x, uint64_t off, uint64_t end,
+		    bool fill_holes)
 {
 	struct huge_side d = side_of(dst), s = { src, NULL, 0 };
 
 	if (dst->huge)
-		return huge__copy(&d, &s, off, end, false);
-	return copy__range(dst->memfd, src, buf, x, off, end, false);
+		return huge__copy(&d, &s, off, end, fill_holes);
+	return copy__range(dst->memfd, src, buf, x, off, end, fill_holes);
 }
 
 int region__zero(struct region *r, struct why *why)

@@ -254,9 +254,13 @@ struct extents;
 int region__copy(struct region *dst, struct region *src, uint8_t *buf,
 		 struct extents *x, uint64_t off, uint64_t end,
 		 bool fill_holes);
-/* The same from a file that is no region (holes left holes in dst). */
+/*
+ * The same from a file that is no region: holes in src punched in dst
+ * when fill_holes, else left (dst holds zeros there already).
+ */
 int region__copy_fd(struct region *dst, int src, uint8_t *buf,
-		    struct extents *x, uint64_t off, uint64_t end);
+		    struct extents *x, uint64_t off, uint64_t end,
+		    bool fill_holes);
 
 /* Convenience: take exclusivity, do it, release. */
 int region__zero(struct region *r, struct why *why);
