@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "region/copy.h"
+#include "region/overlay.h"
 #include "region/region.h"
 #include "tests/helpers.h"
 
@@ -301,6 +302,67 @@ static void test_copy_both_ways(void **state)
 	region__put(plain);
 }
 
+/* A readonly huge copy of r, as a snapshot makes it. */
+static struct region *huge_copy(struct region *r, uint8_t *buf)
+{
+	struct region *c = NULL;
+
+	assert_int_equal(region__new_huge("copy", region__mem_size(r), HUGE,
+					  true, &c), 0);
+	assert_int_equal(region__copy(c, r, buf, &(struct extents){ 0 }, 0,
+				      region__mem_size(r), false), 0);
+	return c;
+}
+
+/*
+ * A diff over a huge parent (overlay.h): hugetlbfs says "data" to every
+ * SEEK_DATA, so the view's holes and resident bytes must come from the
+ * levels' mappings, as a huge region's own do.  The diff holds page 0
+ * (zeroed since: a hole in it) and a page in the parent's empty second
+ * huge page.
+ */
+static void test_diff_over_huge(void **state)
+{
+	struct region *a = new_huge(2 * HUGE), *base, *empty, *d, *e;
+	uint8_t *buf = malloc(COPY_CHUNK), page[PAGE];
+	struct region_geometry g;
+
+	(void)state;
+	assert_non_null(buf);
+	empty = huge_copy(a, buf);
+	memset(page, 0x5a, sizeof(page));
+	assert_int_equal(t_write(a, page, PAGE, 0), (ssize_t)PAGE);
+	assert_int_equal(t_write(a, page, PAGE, PAGE), (ssize_t)PAGE);
+	base = huge_copy(a, buf);
+
+	assert_int_equal(region__new_huge("d", 2 * HUGE, HUGE, true, &d), 0);
+	assert_int_equal(overlay__new(d, base), 0);
+	assert_int_equal(overlay__hold(d, 0, 1), 0);
+	assert_int_equal(overlay__hold(d, HUGE / PAGE, HUGE / PAGE + 1), 0);
+	assert_int_equal(overlay__seal(d), 0);
+	assert_int_equal(t_seek_data(d, 0), (int64_t)PAGE);
+	assert_int_equal(t_seek_hole(d, PAGE), (int64_t)HUGE);
+	assert_int_equal(t_seek_data(d, HUGE), -ENXIO);
+	/* base's huge page, less the 4 KiB of it d holds instead. */
+	region__geometry(d, &g, true);
+	assert_int_equal(g.resident, HUGE - PAGE);
+
+	/* Over a parent with nothing: nothing, never a wrapped count. */
+	assert_int_equal(region__new_huge("e", 2 * HUGE, HUGE, true, &e), 0);
+	assert_int_equal(overlay__new(e, empty), 0);
+	assert_int_equal(overlay__hold(e, 3, 4), 0);
+	assert_int_equal(overlay__seal(e), 0);
+	region__geometry(e, &g, true);
+	assert_int_equal(g.resident, 0);
+	assert_int_equal(t_seek_data(e, 0), -ENXIO);
+	region__put(e);
+	region__put(d);
+	region__put(base);
+	region__put(empty);
+	region__put(a);
+	free(buf);
+}
+
 /* op under exclusivity, as the sandbox calls it. */
 static int held(struct region *r, int (*op)(struct region *, uint64_t),
 		uint64_t arg)
@@ -373,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_zero_from),
 		cmocka_unit_test(test_copy_both_ways),
 		cmocka_unit_test(test_resize_repage),
+		cmocka_unit_test(test_diff_over_huge),
 	};
 	long nr = read_long(NR_HUGEPAGES);
 
