@@ -5,6 +5,7 @@
  * own extent cursor.
  */
 #include "region/overlay.h"
+#include "region/huge.h"
 #include "region/region.h"
 
 #include <errno.h>
@@ -189,13 +190,59 @@ int overlay__read(struct region *r, void *buf, size_t len, uint64_t off,
 }
 
 /*
- * Whether byte p of fd is data, and where that stops (*stop), with the
- * extent remembered in x (copy.h's cursor).
+ * lseek's SEEK_DATA/SEEK_HOLE on one level of a chain (-1 and errno, as
+ * lseek).  hugetlbfs says "data" everywhere: a huge level answers from
+ * its mapping (huge.h), as a huge region's own seek does; a level never
+ * changes, so nothing need be held.
  */
-static int extent_at(int fd, struct extents *x, uint64_t p, bool *data,
-		     uint64_t *stop)
+static off_t level_seek(struct region *r, uint64_t p, int whence)
 {
-	int ret = copy__extent(fd, x, p);
+	uint64_t pos;
+	int ret;
+
+	if (!r->huge)
+		return lseek(r->memfd, (off_t)p, whence);
+	ret = p < r->mem_size ? huge__seek(r, p, whence, &pos) : ENXIO;
+	if (ret) {
+		errno = ret;
+		return -1;
+	}
+	return (off_t)pos;
+}
+
+/* copy__extent of one level: x made to hold the extent around p. */
+static int level_extent(struct region *r, struct extents *x, uint64_t p)
+{
+	off_t data, hole;
+
+	if (!r->huge)
+		return copy__extent(r->memfd, x, p);
+	if (p >= x->from && p < x->hole)
+		return 0;
+	x->from = p;
+	data = level_seek(r, p, SEEK_DATA);
+	if (data < 0 && errno != ENXIO)
+		return errno;
+	if (data < 0) {
+		x->data = x->hole = UINT64_MAX;	/* holes to the end */
+		return 0;
+	}
+	hole = level_seek(r, (uint64_t)data, SEEK_HOLE);
+	if (hole < 0)
+		return errno;
+	x->data = (uint64_t)data;
+	x->hole = (uint64_t)hole;
+	return 0;
+}
+
+/*
+ * Whether byte p of level r is data, and where that stops (*stop), with
+ * the extent remembered in x (copy.h's cursor).
+ */
+static int extent_at(struct region *r, struct extents *x, uint64_t p,
+		     bool *data, uint64_t *stop)
+{
+	int ret = level_extent(r, x, p);
 
 	if (ret)
 		return ret;
@@ -214,7 +261,7 @@ static int piece(struct region *r, struct overlay_cursor *cur, uint64_t p,
 	uint64_t page = region__page_size(), seg, e = 0;
 	unsigned lvl;
 	struct region *src = resolve(r, p / page, &seg, &lvl);
-	int ret = extent_at(src->memfd, &cur->x[lvl], p, data, &e);
+	int ret = extent_at(src, &cur->x[lvl], p, data, &e);
 
 	if (ret)
 		return ret;
@@ -280,7 +327,7 @@ static int held_data(struct region *r, uint64_t first, uint64_t end,
 		uint64_t seg;
 		unsigned lvl;
 		struct region *src = resolve(r, p, &seg, &lvl);
-		off_t d = lseek(src->memfd, (off_t)(p * page), SEEK_DATA);
+		off_t d = level_seek(src, p * page, SEEK_DATA);
 
 		if (d < 0 && errno != ENXIO)
 			return errno;
