@@ -341,16 +341,22 @@ static int apply_region(struct sandbox *sb, struct chain_link *l, unsigned k,
 	struct saved_region *s = &l->d.rs[k];
 	struct region *r = sandbox__find(sb, s->name, NULL);
 	uint64_t gpa;
+	bool repage;
 	int ret = 0;
 
 	if (!r)		/* made since the parent: held whole */
 		return saved__build_region(sb, &l->d, s, buf, why);
-	if (r->mem_size != s->size)
+	repage = s->paged && s->huge != r->huge;
+	/*
+	 * Saved on other pages than its parent's: moved (held whole, then),
+	 * through ordinary pages, which hold any size the two may have.
+	 */
+	if (repage && r->huge)
+		ret = sandbox__set_page_size(sb, r, region__page_size(), why);
+	if (!ret && r->mem_size != s->size)
 		ret = sandbox__resize(sb, r, s->size, why);
-	/* Saved on other pages than its parent's: moved (whole, then). */
-	if (!ret && s->paged && s->huge != r->huge)
-		ret = sandbox__set_page_size(sb, r, s->huge ? s->huge :
-					     region__page_size(), why);
+	if (!ret && repage && s->huge)
+		ret = sandbox__set_page_size(sb, r, s->huge, why);
 	if (!ret)
 		ret = fill_held(l, k, r, buf, why);
 	if (!ret && r->guest_ro != s->ro)
