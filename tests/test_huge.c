@@ -14,6 +14,7 @@
 #include "region/copy.h"
 #include "region/overlay.h"
 #include "region/region.h"
+#include "region/sandbox/snapshot.h"
 #include "tests/helpers.h"
 
 #include <errno.h>
@@ -363,6 +364,41 @@ static void test_diff_over_huge(void **state)
 	free(buf);
 }
 
+/*
+ * What a diff of a huge region will take is checked against
+ * max_snapshot_total in huge pages: a 4 KiB page written makes its copy
+ * hold the whole 2 MiB page.  Refused, nothing is charged.
+ */
+static void test_diff_limit_huge(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct why why = { "" };
+	struct region *r;
+	uint8_t page[PAGE];
+	uint64_t before;
+
+	(void)state;
+	sandbox__snapshot_limits(sb, 0, 3 * HUGE);
+	assert_int_equal(sandbox__create_paged(sb, "h", 4 * HUGE, HUGE, NULL,
+					       NULL), 0);
+	r = sandbox__find(sb, "h", NULL);
+	assert_non_null(r);
+	memset(page, 0x42, sizeof(page));
+	assert_int_equal(t_write(r, page, PAGE, 0), (ssize_t)PAGE);
+	assert_int_equal(snapshot__take(sb, NULL, "base", &why), 0);
+	before = sb->snaps.bytes;
+	assert_int_equal(before, HUGE);
+	/* 12 KiB written, 6 MiB to hold: more than the 4 MiB left. */
+	for (uint64_t i = 1; i < 4; i++)
+		assert_int_equal(t_write(r, page, PAGE, i * HUGE + PAGE),
+				 (ssize_t)PAGE);
+	assert_int_equal(snapshot__take(sb, NULL, "d:base", &why), ENOSPC);
+	assert_non_null(strstr(why.msg, "max_snapshot_total"));
+	assert_int_equal(sb->snaps.bytes, before);
+	region__put(r);
+	sandbox__free(sb);
+}
+
 /* op under exclusivity, as the sandbox calls it. */
 static int held(struct region *r, int (*op)(struct region *, uint64_t),
 		uint64_t arg)
@@ -436,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_copy_both_ways),
 		cmocka_unit_test(test_resize_repage),
 		cmocka_unit_test(test_diff_over_huge),
+		cmocka_unit_test(test_diff_limit_huge),
 	};
 	long nr = read_long(NR_HUGEPAGES);
 
