@@ -399,6 +399,40 @@ static void test_diff_limit_huge(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * A snapshot of a huge region restored into it after it moved to ordinary
+ * pages, twice: the first restore copies it whole and says the region
+ * is the snapshot's since; the second copies the pages written since,
+ * from a huge copy that has no data map (restore_dense).
+ */
+static void test_restore_after_repage(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct why why = { "" };
+	uint8_t page[PAGE], back[PAGE];
+	struct region *r;
+
+	(void)state;
+	assert_int_equal(sandbox__create_paged(sb, "h", 2 * HUGE, HUGE, NULL,
+					       NULL), 0);
+	r = sandbox__find(sb, "h", NULL);
+	assert_non_null(r);
+	memset(page, 0x42, sizeof(page));
+	assert_int_equal(t_write(r, page, PAGE, 3 * PAGE), (ssize_t)PAGE);
+	assert_int_equal(snapshot__take(sb, NULL, "a", &why), 0);
+	assert_int_equal(sandbox__set_page_size(sb, r, PAGE, &why), 0);
+	assert_int_equal(snapshot__restore(sb, NULL, "a", &why), 0);
+	memset(page, 0x17, sizeof(page));
+	assert_int_equal(t_write(r, page, PAGE, 3 * PAGE), (ssize_t)PAGE);
+	assert_int_equal(t_write(r, page, PAGE, HUGE), (ssize_t)PAGE);
+	assert_int_equal(snapshot__restore(sb, NULL, "a", &why), 0);
+	assert_int_equal(t_read(r, back, PAGE, 3 * PAGE), (ssize_t)PAGE);
+	assert_int_equal(back[0], 0x42);
+	assert_int_equal(t_seek_data(r, 4 * PAGE), -ENXIO);
+	region__put(r);
+	sandbox__free(sb);
+}
+
 /* op under exclusivity, as the sandbox calls it. */
 static int held(struct region *r, int (*op)(struct region *, uint64_t),
 		uint64_t arg)
@@ -473,6 +507,7 @@ int main(void)
 		cmocka_unit_test(test_resize_repage),
 		cmocka_unit_test(test_diff_over_huge),
 		cmocka_unit_test(test_diff_limit_huge),
+		cmocka_unit_test(test_restore_after_repage),
 	};
 	long nr = read_long(NR_HUGEPAGES);
 
