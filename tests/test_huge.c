@@ -433,6 +433,38 @@ static void test_restore_after_repage(void **state)
 	sandbox__free(sb);
 }
 
+static int spliced(void *arg, int memfd, uint64_t off, size_t len)
+{
+	(void)memfd;
+	(void)off;
+	(void)len;
+	*(bool *)arg = true;
+	return 0;
+}
+
+/*
+ * The spliced read path is not offered a huge region's memfd: hugetlbfs
+ * has no splice_read, and libfuse's fallback costs a pipe per read
+ * (half the throughput).  region__read reads it.
+ */
+static void test_no_splice(void **state)
+{
+	struct region *h = new_huge(HUGE);
+	uint8_t buf[PAGE];
+	bool called = false;
+
+	(void)state;
+	memset(buf, 0x33, sizeof(buf));
+	assert_int_equal(t_write(h, buf, PAGE, PAGE), (ssize_t)PAGE);
+	assert_int_equal(region__with_contents(h, 4 * PAGE, 0, spliced,
+					       &called), EXDEV);
+	assert_false(called);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(t_read(h, buf, PAGE, PAGE), (ssize_t)PAGE);
+	assert_int_equal(buf[PAGE - 1], 0x33);
+	region__put(h);
+}
+
 /* op under exclusivity, as the sandbox calls it. */
 static int held(struct region *r, int (*op)(struct region *, uint64_t),
 		uint64_t arg)
@@ -508,6 +540,7 @@ int main(void)
 		cmocka_unit_test(test_diff_over_huge),
 		cmocka_unit_test(test_diff_limit_huge),
 		cmocka_unit_test(test_restore_after_repage),
+		cmocka_unit_test(test_no_splice),
 	};
 	long nr = read_long(NR_HUGEPAGES);
 
