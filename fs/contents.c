@@ -316,7 +316,7 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 					    reply_spliced, req);
 		region__put(r);
 	}
-	/* EXDEV too for a diff's copy: in more than one memfd, nothing sent. */
+	/* EXDEV too for a diff's copy or a huge region: nothing sent. */
 	if (ret == EXDEV) {
 		buf = fs_read_start(req, off, &size);
 		if (!buf)

@@ -374,24 +374,36 @@ void region__exclusive_end(struct region *r)
 	pthread_rwlock_unlock(&r->lock);
 }
 
-int region__with_contents(struct region *r, size_t len, uint64_t off,
-			  region_contents_fn *fn, void *arg)
+/* fn on the memfd, held shared; EXDEV for a huge one when !huge_ok. */
+static int with_memfd(struct region *r, size_t len, uint64_t off,
+		      bool huge_ok, region_contents_fn *fn, void *arg)
 {
-	int ret;
+	int ret = region__shared_begin(r);
 
-	/* A diff's view reads through to its parent: no one memfd holds it. */
-	if (r->overlay)
-		return EXDEV;
-	ret = region__shared_begin(r);
 	if (ret)
 		return ret;
 	if (off >= r->mem_size)
 		len = 0;
 	else if (len > r->mem_size - off)
 		len = r->mem_size - off;
-	ret = fn(arg, r->memfd, off, len);
+	/* Asked under the lock: page_size may move the region meanwhile. */
+	ret = !huge_ok && r->huge ? EXDEV : fn(arg, r->memfd, off, len);
 	region__shared_end(r);
 	return ret;
+}
+
+int region__with_contents(struct region *r, size_t len, uint64_t off,
+			  region_contents_fn *fn, void *arg)
+{
+	/* A diff's view reads through to its parent: no one memfd holds it. */
+	if (r->overlay)
+		return EXDEV;
+	/*
+	 * hugetlbfs has no splice_read: libfuse would make a pipe, fail
+	 * the splice, drop the pipe and copy through a fresh buffer, for
+	 * every read.
+	 */
+	return with_memfd(r, len, off, false, fn, arg);
 }
 
 struct read_into {
@@ -423,7 +435,7 @@ int region__read(struct region *r, void *buf, size_t len, uint64_t off,
 	if (r->overlay)
 		return overlay__read(r, buf, len, off, done);
 	*done = 0;
-	return region__with_contents(r, len, off, pread_into, &to);
+	return with_memfd(r, len, off, true, pread_into, &to);
 }
 
 int region__write(struct region *r, const void *buf, size_t len, uint64_t off,

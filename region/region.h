@@ -225,8 +225,9 @@ int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
  * copies later in fn) is the memory as it is now, never a zeroed or
  * resized one.  Returns fn's result, or EBUSY (fn not called) when the
  * bounded wait for shared access ran out, or EXDEV (fn not called) for
- * an overlay (a diff's copy), whose bytes are in more than one memfd:
- * read those with region__read.
+ * an overlay (a diff's copy), whose bytes are in more than one memfd,
+ * and for a huge region, whose memfd cannot be spliced (hugetlbfs has
+ * no splice_read): read those with region__read.
  */
 typedef int region_contents_fn(void *arg, int memfd, uint64_t off,
 			       size_t len);
