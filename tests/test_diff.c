@@ -223,6 +223,41 @@ static void test_diff_no_single_memfd(void **state)
 	sandbox__free(sb);
 }
 
+static uint64_t blocks_of(struct region *r)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(r->memfd, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/*
+ * Taking a diff reads the live region's held pages without allocating
+ * its holes: a truncate leaves a run of held pages that are holes after
+ * the one it cut, and a read of a shmem hole through the mapping would
+ * allocate a page of zeros in the guest's memory.
+ */
+static void test_diff_take_allocates_nothing(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *a = add_region(sb, "a", 1024 * PAGE), *d;
+	uint64_t before;
+
+	(void)state;
+	assert_int_equal(take_spec(sb, "base", NULL), 0);
+	fill_page(a, 10, 0xaa);
+	assert_int_equal(sandbox__zero_from(sb, a, 10 * PAGE + 100, NULL), 0);
+	before = blocks_of(a);
+	assert_int_equal(before, PAGE);
+	assert_int_equal(take_spec(sb, "d:base", NULL), 0);
+	assert_int_equal(blocks_of(a), before);
+	d = copy_in(sb, "d", "a");
+	assert_int_equal(region__resident(d), PAGE);
+	region__put(d);
+	region__put(a);
+	sandbox__free(sb);
+}
+
 /* Restoring a diff gives its moment back, from anywhere, exactly. */
 static void test_diff_restore(void **state)
 {
@@ -1148,6 +1183,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_diff_holds_written),
 		cmocka_unit_test(test_diff_no_single_memfd),
+		cmocka_unit_test(test_diff_take_allocates_nothing),
 		cmocka_unit_test(test_diff_restore),
 		cmocka_unit_test(test_diff_after_restore),
 		cmocka_unit_test(test_diff_after_failed_restore),
