@@ -572,6 +572,19 @@ int region__copy(struct region *dst, struct region *src, uint8_t *buf,
 			   off, end, fill_holes);
 }
 
+int region__copy_read(struct region *dst, struct region *src, uint8_t *buf,
+		      struct extents *x, uint64_t off, uint64_t end)
+{
+	struct huge_side d = side_of(dst), s = side_of(src);
+
+	/* huge__copy reads a shmem source with pread, a huge one by mincore. */
+	if (dst->huge)
+		return huge__copy(&d, &s, off, end, false);
+	return copy__sides((struct copy_side){ dst->memfd, d.base },
+			   (struct copy_side){ src->memfd, NULL }, buf, x,
+			   off, end, false);
+}
+
 int region__copy_fd(struct region *dst, int src, uint8_t *buf,
 		    struct extents *x, uint64_t off, uint64_t end,
 		    bool fill_holes)

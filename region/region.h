@@ -256,6 +256,13 @@ int region__copy(struct region *dst, struct region *src, uint8_t *buf,
 		 struct extents *x, uint64_t off, uint64_t end,
 		 bool fill_holes);
 /*
+ * The same, holes left (dst fresh), src read with pread: x may say data
+ * where src has holes (a range only known to start with data), which
+ * reading them through src's mapping would allocate.
+ */
+int region__copy_read(struct region *dst, struct region *src, uint8_t *buf,
+		      struct extents *x, uint64_t off, uint64_t end);
+/*
  * The same from a file that is no region: holes in src punched in dst
  * when fill_holes, else left (dst holds zeros there already).
  */

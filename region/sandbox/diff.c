@@ -196,11 +196,15 @@ static int copy_run(struct region *dst, struct region *src, uint8_t *buf,
 			return 0;
 		stop = end - (uint64_t)data > COPY_CHUNK ?
 		       (uint64_t)data + COPY_CHUNK : end;
-		/* Known as data: copy__range asks src nothing more. */
+		/*
+		 * Taken as data: the copy asks src nothing more, and reads
+		 * it with pread, which gives the holes in it as zeros
+		 * (left out) without allocating them in the guest's memory.
+		 */
 		x = (struct extents){ .from = (uint64_t)data,
 				     .data = (uint64_t)data, .hole = stop };
-		ret = region__copy(dst, src, buf, &x, (uint64_t)data, stop,
-				   false);
+		ret = region__copy_read(dst, src, buf, &x, (uint64_t)data,
+					stop);
 		if (ret)
 			return ret;
 		off = stop;
