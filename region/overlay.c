@@ -190,48 +190,32 @@ int overlay__read(struct region *r, void *buf, size_t len, uint64_t off,
 }
 
 /*
- * lseek's SEEK_DATA/SEEK_HOLE on one level of a chain (-1 and errno, as
- * lseek).  hugetlbfs says "data" everywhere: a huge level answers from
- * its mapping (huge.h), as a huge region's own seek does; a level never
+ * copy__extent of one level, for bytes up to end (where the level stops
+ * being the one that answers): x made to hold the extent around p.
+ * hugetlbfs says "data" everywhere: a huge level answers from its
+ * mapping (huge.h), as a huge region's own seek does, asked about
+ * [p, end) only (a mincore costs the range it looks at); a level never
  * changes, so nothing need be held.
  */
-static off_t level_seek(struct region *r, uint64_t p, int whence)
+static int level_extent(struct region *r, struct extents *x, uint64_t p,
+			uint64_t end)
 {
-	uint64_t pos;
+	uint64_t data, hole;
 	int ret;
-
-	if (!r->huge)
-		return lseek(r->memfd, (off_t)p, whence);
-	ret = p < r->mem_size ? huge__seek(r, p, whence, &pos) : ENXIO;
-	if (ret) {
-		errno = ret;
-		return -1;
-	}
-	return (off_t)pos;
-}
-
-/* copy__extent of one level: x made to hold the extent around p. */
-static int level_extent(struct region *r, struct extents *x, uint64_t p)
-{
-	off_t data, hole;
 
 	if (!r->huge)
 		return copy__extent(r->memfd, x, p);
 	if (p >= x->from && p < x->hole)
 		return 0;
 	x->from = p;
-	data = level_seek(r, p, SEEK_DATA);
-	if (data < 0 && errno != ENXIO)
-		return errno;
-	if (data < 0) {
-		x->data = x->hole = UINT64_MAX;	/* holes to the end */
-		return 0;
-	}
-	hole = level_seek(r, (uint64_t)data, SEEK_HOLE);
-	if (hole < 0)
-		return errno;
-	x->data = (uint64_t)data;
-	x->hole = (uint64_t)hole;
+	ret = huge__seek_to(r, p, end, SEEK_DATA, &data);
+	if (!ret && data < end)
+		ret = huge__seek_to(r, data, end, SEEK_HOLE, &hole);
+	if (ret)
+		return ret;
+	/* Nothing found before end: a hole to there, asked again after. */
+	x->data = data;
+	x->hole = data < end ? hole : end;
 	return 0;
 }
 
@@ -240,9 +224,9 @@ static int level_extent(struct region *r, struct extents *x, uint64_t p)
  * the extent remembered in x (copy.h's cursor).
  */
 static int extent_at(struct region *r, struct extents *x, uint64_t p,
-		     bool *data, uint64_t *stop)
+		     uint64_t end, bool *data, uint64_t *stop)
 {
-	int ret = level_extent(r, x, p);
+	int ret = level_extent(r, x, p, end);
 
 	if (ret)
 		return ret;
@@ -261,7 +245,7 @@ static int piece(struct region *r, struct overlay_cursor *cur, uint64_t p,
 	uint64_t page = region__page_size(), seg, e = 0;
 	unsigned lvl;
 	struct region *src = resolve(r, p / page, &seg, &lvl);
-	int ret = extent_at(src, &cur->x[lvl], p, data, &e);
+	int ret = extent_at(src, &cur->x[lvl], p, seg * page, data, &e);
 
 	if (ret)
 		return ret;
@@ -327,12 +311,25 @@ static int held_data(struct region *r, uint64_t first, uint64_t end,
 		uint64_t seg;
 		unsigned lvl;
 		struct region *src = resolve(r, p, &seg, &lvl);
-		off_t d = level_seek(src, p * page, SEEK_DATA);
+		off_t d;
 
-		if (d < 0 && errno != ENXIO)
-			return errno;
 		if (seg > end)
 			seg = end;
+		if (src->huge) {
+			/* Present huge pages are data whole: an extent a time. */
+			struct extents x = { .hole = 0 };
+			int ret = level_extent(src, &x, p * page, seg * page);
+
+			if (ret)
+				return ret;
+			if (x.data < seg * page)
+				*bytes += x.hole - x.data;
+			p = x.hole / page;
+			continue;
+		}
+		d = lseek(src->memfd, (off_t)(p * page), SEEK_DATA);
+		if (d < 0 && errno != ENXIO)
+			return errno;
 		if (d < 0 || (uint64_t)d >= seg * page) {
 			p = seg;	/* a hole to where this level stops */
 		} else if ((uint64_t)d >= (p + 1) * page) {
