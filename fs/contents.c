@@ -304,8 +304,8 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 	void *buf;
 	int ret;
 
-	if (off >= 0 && size >= SPLICE_MIN_READ && size <= rfs.splice_max &&
-	    region__spliceable(r)) {
+	ret = EXDEV;	/* not spliced: the pread path below */
+	if (off >= 0 && size >= SPLICE_MIN_READ && size <= rfs.splice_max) {
 		/*
 		 * The reply goes out before the region is let go: once it
 		 * has, the reader may close and the release drop the
@@ -316,7 +316,9 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 		ret = region__with_contents(r, size, (uint64_t)off,
 					    reply_spliced, req);
 		region__put(r);
-	} else {
+	}
+	/* EXDEV too for a diff's copy or a huge region: nothing sent. */
+	if (ret == EXDEV) {
 		buf = fs_read_start(req, off, &size);
 		if (!buf)
 			return;

@@ -118,11 +118,14 @@ static int scan(const uint8_t *base, uint64_t off, uint64_t end,
 {
 	size_t page = region__page_size();
 	uint64_t step = huge / page;
-	unsigned char *v = malloc(MINCORE_SPAN / page);
+	unsigned char *v;
 
+	off &= ~(huge - 1);
+	/* The vector for what is asked (a short range: a short one). */
+	v = malloc(end > off && end - off < MINCORE_SPAN ?
+		   (end - off + page - 1) / page : MINCORE_SPAN / page);
 	if (!v)
 		return ENOMEM;
-	off &= ~(huge - 1);
 	while (off < end) {
 		uint64_t span = end - off < MINCORE_SPAN ? end - off :
 			MINCORE_SPAN;
@@ -147,19 +150,29 @@ static int scan(const uint8_t *base, uint64_t off, uint64_t end,
 	return 0;
 }
 
-int huge__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
+int huge__seek_to(struct region *r, uint64_t off, uint64_t end, int whence,
+		  uint64_t *pos)
 {
 	uint8_t *base = r->raw + region__page_size();
 	int ret;
 
-	ret = scan(base, off, r->mem_size, r->huge, whence == SEEK_DATA, pos);
+	if (end > r->mem_size)
+		end = r->mem_size;
+	ret = scan(base, off, end, r->huge, whence == SEEK_DATA, pos);
 	if (ret)
 		return ret;
 	if (*pos < off)
 		*pos = off;	/* inside the page off is in */
-	if (whence == SEEK_DATA && *pos >= r->mem_size)
-		return ENXIO;
 	return 0;
+}
+
+int huge__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
+{
+	int ret = huge__seek_to(r, off, r->mem_size, whence, pos);
+
+	if (!ret && whence == SEEK_DATA && *pos >= r->mem_size)
+		return ENXIO;
+	return ret;
 }
 
 static bool zeros(const uint8_t *p, uint64_t len)

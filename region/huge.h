@@ -38,6 +38,13 @@ int huge__reserve(int fd, uint64_t off, uint64_t len, uint64_t huge);
 int huge__punch(struct region *r, uint64_t off, uint64_t len);
 /* lseek's SEEK_DATA/SEEK_HOLE on r (held shared), off < mem_size. */
 int huge__seek(struct region *r, uint64_t off, int whence, uint64_t *pos);
+/*
+ * The same within [off, end) only, off < end: *pos is end when nothing
+ * there is data (SEEK_DATA) or a hole (SEEK_HOLE).  Costs the range, not
+ * the rest of the region.
+ */
+int huge__seek_to(struct region *r, uint64_t off, uint64_t end, int whence,
+		  uint64_t *pos);
 /* Whether the page of r at off holds data (r's mapping has it). */
 bool huge__present(const uint8_t *base, uint64_t off, uint64_t huge);
 

@@ -5,6 +5,7 @@
  * own extent cursor.
  */
 #include "region/overlay.h"
+#include "region/huge.h"
 #include "region/region.h"
 
 #include <errno.h>
@@ -189,13 +190,43 @@ int overlay__read(struct region *r, void *buf, size_t len, uint64_t off,
 }
 
 /*
- * Whether byte p of fd is data, and where that stops (*stop), with the
- * extent remembered in x (copy.h's cursor).
+ * copy__extent of one level, for bytes up to end (where the level stops
+ * being the one that answers): x made to hold the extent around p.
+ * hugetlbfs says "data" everywhere: a huge level answers from its
+ * mapping (huge.h), as a huge region's own seek does, asked about
+ * [p, end) only (a mincore costs the range it looks at); a level never
+ * changes, so nothing need be held.
  */
-static int extent_at(int fd, struct extents *x, uint64_t p, bool *data,
-		     uint64_t *stop)
+static int level_extent(struct region *r, struct extents *x, uint64_t p,
+			uint64_t end)
 {
-	int ret = copy__extent(fd, x, p);
+	uint64_t data, hole;
+	int ret;
+
+	if (!r->huge)
+		return copy__extent(r->memfd, x, p);
+	if (p >= x->from && p < x->hole)
+		return 0;
+	x->from = p;
+	ret = huge__seek_to(r, p, end, SEEK_DATA, &data);
+	if (!ret && data < end)
+		ret = huge__seek_to(r, data, end, SEEK_HOLE, &hole);
+	if (ret)
+		return ret;
+	/* Nothing found before end: a hole to there, asked again after. */
+	x->data = data;
+	x->hole = data < end ? hole : end;
+	return 0;
+}
+
+/*
+ * Whether byte p of level r is data, and where that stops (*stop), with
+ * the extent remembered in x (copy.h's cursor).
+ */
+static int extent_at(struct region *r, struct extents *x, uint64_t p,
+		     uint64_t end, bool *data, uint64_t *stop)
+{
+	int ret = level_extent(r, x, p, end);
 
 	if (ret)
 		return ret;
@@ -214,7 +245,7 @@ static int piece(struct region *r, struct overlay_cursor *cur, uint64_t p,
 	uint64_t page = region__page_size(), seg, e = 0;
 	unsigned lvl;
 	struct region *src = resolve(r, p / page, &seg, &lvl);
-	int ret = extent_at(src->memfd, &cur->x[lvl], p, data, &e);
+	int ret = extent_at(src, &cur->x[lvl], p, seg * page, data, &e);
 
 	if (ret)
 		return ret;
@@ -280,12 +311,25 @@ static int held_data(struct region *r, uint64_t first, uint64_t end,
 		uint64_t seg;
 		unsigned lvl;
 		struct region *src = resolve(r, p, &seg, &lvl);
-		off_t d = lseek(src->memfd, (off_t)(p * page), SEEK_DATA);
+		off_t d;
 
-		if (d < 0 && errno != ENXIO)
-			return errno;
 		if (seg > end)
 			seg = end;
+		if (src->huge) {
+			/* Present huge pages are data whole: an extent a time. */
+			struct extents x = { .hole = 0 };
+			int ret = level_extent(src, &x, p * page, seg * page);
+
+			if (ret)
+				return ret;
+			if (x.data < seg * page)
+				*bytes += x.hole - x.data;
+			p = x.hole / page;
+			continue;
+		}
+		d = lseek(src->memfd, (off_t)(p * page), SEEK_DATA);
+		if (d < 0 && errno != ENXIO)
+			return errno;
 		if (d < 0 || (uint64_t)d >= seg * page) {
 			p = seg;	/* a hole to where this level stops */
 		} else if ((uint64_t)d >= (p + 1) * page) {

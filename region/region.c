@@ -374,29 +374,36 @@ void region__exclusive_end(struct region *r)
 	pthread_rwlock_unlock(&r->lock);
 }
 
-int region__with_contents(struct region *r, size_t len, uint64_t off,
-			  region_contents_fn *fn, void *arg)
+/* fn on the memfd, held shared; EXDEV for a huge one when !huge_ok. */
+static int with_memfd(struct region *r, size_t len, uint64_t off,
+		      bool huge_ok, region_contents_fn *fn, void *arg)
 {
-	int ret;
+	int ret = region__shared_begin(r);
 
-	/* A diff's memfd is not its bytes: never hand it out as if it were. */
-	if (r->overlay)
-		return EINVAL;
-	ret = region__shared_begin(r);
 	if (ret)
 		return ret;
 	if (off >= r->mem_size)
 		len = 0;
 	else if (len > r->mem_size - off)
 		len = r->mem_size - off;
-	ret = fn(arg, r->memfd, off, len);
+	/* Asked under the lock: page_size may move the region meanwhile. */
+	ret = !huge_ok && r->huge ? EXDEV : fn(arg, r->memfd, off, len);
 	region__shared_end(r);
 	return ret;
 }
 
-bool region__spliceable(const struct region *r)
+int region__with_contents(struct region *r, size_t len, uint64_t off,
+			  region_contents_fn *fn, void *arg)
 {
-	return !r->overlay && !r->huge;
+	/* A diff's view reads through to its parent: no one memfd holds it. */
+	if (r->overlay)
+		return EXDEV;
+	/*
+	 * hugetlbfs has no splice_read: libfuse would make a pipe, fail
+	 * the splice, drop the pipe and copy through a fresh buffer, for
+	 * every read.
+	 */
+	return with_memfd(r, len, off, false, fn, arg);
 }
 
 struct read_into {
@@ -428,7 +435,7 @@ int region__read(struct region *r, void *buf, size_t len, uint64_t off,
 	if (r->overlay)
 		return overlay__read(r, buf, len, off, done);
 	*done = 0;
-	return region__with_contents(r, len, off, pread_into, &to);
+	return with_memfd(r, len, off, true, pread_into, &to);
 }
 
 int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
@@ -565,14 +572,28 @@ int region__copy(struct region *dst, struct region *src, uint8_t *buf,
 			   off, end, fill_holes);
 }
 
+int region__copy_read(struct region *dst, struct region *src, uint8_t *buf,
+		      struct extents *x, uint64_t off, uint64_t end)
+{
+	struct huge_side d = side_of(dst), s = side_of(src);
+
+	/* huge__copy reads a shmem source with pread, a huge one by mincore. */
+	if (dst->huge)
+		return huge__copy(&d, &s, off, end, false);
+	return copy__sides((struct copy_side){ dst->memfd, d.base },
+			   (struct copy_side){ src->memfd, NULL }, buf, x,
+			   off, end, false);
+}
+
 int region__copy_fd(struct region *dst, int src, uint8_t *buf,
-		    struct extents *x, uint64_t off, uint64_t end)
+		    struct extents *x, uint64_t off, uint64_t end,
+		    bool fill_holes)
 {
 	struct huge_side d = side_of(dst), s = { src, NULL, 0 };
 
 	if (dst->huge)
-		return huge__copy(&d, &s, off, end, false);
-	return copy__range(dst->memfd, src, buf, x, off, end, false);
+		return huge__copy(&d, &s, off, end, fill_holes);
+	return copy__range(dst->memfd, src, buf, x, off, end, fill_holes);
 }
 
 int region__zero(struct region *r, struct why *why)

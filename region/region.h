@@ -224,19 +224,15 @@ int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
  * until fn returns, so whatever fn reads (pread, a splice that the kernel
  * copies later in fn) is the memory as it is now, never a zeroed or
  * resized one.  Returns fn's result, or EBUSY (fn not called) when the
- * bounded wait for shared access ran out.
+ * bounded wait for shared access ran out, or EXDEV (fn not called) for
+ * an overlay (a diff's copy), whose bytes are in more than one memfd,
+ * and for a huge region, whose memfd cannot be spliced (hugetlbfs has
+ * no splice_read): read those with region__read.
  */
 typedef int region_contents_fn(void *arg, int memfd, uint64_t off,
 			       size_t len);
 int region__with_contents(struct region *r, size_t len, uint64_t off,
 			  region_contents_fn *fn, void *arg);
-/*
- * Whether a reader may splice from the memfd (with_contents): not for a
- * diff's copy, whose memfd holds only its own pages (its reads go through
- * region__read: EINVAL from with_contents), nor on huge pages (hugetlbfs
- * has no splice_read).
- */
-bool region__spliceable(const struct region *r);
 
 /* The following need the caller to hold the region exclusive. */
 int region__zero_locked(struct region *r);
@@ -259,9 +255,20 @@ struct extents;
 int region__copy(struct region *dst, struct region *src, uint8_t *buf,
 		 struct extents *x, uint64_t off, uint64_t end,
 		 bool fill_holes);
-/* The same from a file that is no region (holes left holes in dst). */
+/*
+ * The same, holes left (dst fresh), src read with pread: x may say data
+ * where src has holes (a range only known to start with data), which
+ * reading them through src's mapping would allocate.
+ */
+int region__copy_read(struct region *dst, struct region *src, uint8_t *buf,
+		      struct extents *x, uint64_t off, uint64_t end);
+/*
+ * The same from a file that is no region: holes in src punched in dst
+ * when fill_holes, else left (dst holds zeros there already).
+ */
 int region__copy_fd(struct region *dst, int src, uint8_t *buf,
-		    struct extents *x, uint64_t off, uint64_t end);
+		    struct extents *x, uint64_t off, uint64_t end,
+		    bool fill_holes);
 
 /* Convenience: take exclusivity, do it, release. */
 int region__zero(struct region *r, struct why *why);

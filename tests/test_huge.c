@@ -12,13 +12,16 @@
 #include <cmocka.h>
 
 #include "region/copy.h"
+#include "region/overlay.h"
 #include "region/region.h"
+#include "region/sandbox/snapshot.h"
 #include "tests/helpers.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HUGE (2ULL << 20)
@@ -301,6 +304,211 @@ static void test_copy_both_ways(void **state)
 	region__put(plain);
 }
 
+/* A readonly huge copy of r, as a snapshot makes it. */
+static struct region *huge_copy(struct region *r, uint8_t *buf)
+{
+	struct region *c = NULL;
+
+	assert_int_equal(region__new_huge("copy", region__mem_size(r), HUGE,
+					  true, &c), 0);
+	assert_int_equal(region__copy(c, r, buf, &(struct extents){ 0 }, 0,
+				      region__mem_size(r), false), 0);
+	return c;
+}
+
+/*
+ * A diff over a huge parent (overlay.h): hugetlbfs says "data" to every
+ * SEEK_DATA, so the view's holes and resident bytes must come from the
+ * levels' mappings, as a huge region's own do.  The diff holds page 0
+ * (zeroed since: a hole in it) and a page in the parent's empty second
+ * huge page.
+ */
+static void test_diff_over_huge(void **state)
+{
+	struct region *a = new_huge(2 * HUGE), *base, *empty, *d, *e;
+	uint8_t *buf = malloc(COPY_CHUNK), page[PAGE];
+	struct region_geometry g;
+
+	(void)state;
+	assert_non_null(buf);
+	empty = huge_copy(a, buf);
+	memset(page, 0x5a, sizeof(page));
+	assert_int_equal(t_write(a, page, PAGE, 0), (ssize_t)PAGE);
+	assert_int_equal(t_write(a, page, PAGE, PAGE), (ssize_t)PAGE);
+	base = huge_copy(a, buf);
+
+	assert_int_equal(region__new_huge("d", 2 * HUGE, HUGE, true, &d), 0);
+	assert_int_equal(overlay__new(d, base), 0);
+	assert_int_equal(overlay__hold(d, 0, 1), 0);
+	assert_int_equal(overlay__hold(d, HUGE / PAGE, HUGE / PAGE + 1), 0);
+	assert_int_equal(overlay__seal(d), 0);
+	assert_int_equal(t_seek_data(d, 0), (int64_t)PAGE);
+	assert_int_equal(t_seek_hole(d, PAGE), (int64_t)HUGE);
+	assert_int_equal(t_seek_data(d, HUGE), -ENXIO);
+	/* base's huge page, less the 4 KiB of it d holds instead. */
+	region__geometry(d, &g, true);
+	assert_int_equal(g.resident, HUGE - PAGE);
+
+	/* Over a parent with nothing: nothing, never a wrapped count. */
+	assert_int_equal(region__new_huge("e", 2 * HUGE, HUGE, true, &e), 0);
+	assert_int_equal(overlay__new(e, empty), 0);
+	assert_int_equal(overlay__hold(e, 3, 4), 0);
+	assert_int_equal(overlay__seal(e), 0);
+	region__geometry(e, &g, true);
+	assert_int_equal(g.resident, 0);
+	assert_int_equal(t_seek_data(e, 0), -ENXIO);
+	region__put(e);
+	region__put(d);
+	region__put(base);
+	region__put(empty);
+	region__put(a);
+	free(buf);
+}
+
+/*
+ * What a diff of a huge region will take is checked against
+ * max_snapshot_total in huge pages: a 4 KiB page written makes its copy
+ * hold the whole 2 MiB page.  Refused, nothing is charged.
+ */
+static void test_diff_limit_huge(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct why why = { "" };
+	struct region *r;
+	uint8_t page[PAGE];
+	uint64_t before;
+
+	(void)state;
+	sandbox__snapshot_limits(sb, 0, 3 * HUGE);
+	assert_int_equal(sandbox__create_paged(sb, "h", 4 * HUGE, HUGE, NULL,
+					       NULL), 0);
+	r = sandbox__find(sb, "h", NULL);
+	assert_non_null(r);
+	memset(page, 0x42, sizeof(page));
+	assert_int_equal(t_write(r, page, PAGE, 0), (ssize_t)PAGE);
+	assert_int_equal(snapshot__take(sb, NULL, "base", &why), 0);
+	before = sb->snaps.bytes;
+	assert_int_equal(before, HUGE);
+	/* 12 KiB written, 6 MiB to hold: more than the 4 MiB left. */
+	for (uint64_t i = 1; i < 4; i++)
+		assert_int_equal(t_write(r, page, PAGE, i * HUGE + PAGE),
+				 (ssize_t)PAGE);
+	assert_int_equal(snapshot__take(sb, NULL, "d:base", &why), ENOSPC);
+	assert_non_null(strstr(why.msg, "max_snapshot_total"));
+	assert_int_equal(sb->snaps.bytes, before);
+	region__put(r);
+	sandbox__free(sb);
+}
+
+/*
+ * A snapshot of a huge region restored into it after it moved to ordinary
+ * pages, twice: the first restore copies it whole and says the region
+ * is the snapshot's since; the second copies the pages written since,
+ * from a huge copy that has no data map (restore_dense).
+ */
+static void test_restore_after_repage(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct why why = { "" };
+	uint8_t page[PAGE], back[PAGE];
+	struct region *r;
+
+	(void)state;
+	assert_int_equal(sandbox__create_paged(sb, "h", 2 * HUGE, HUGE, NULL,
+					       NULL), 0);
+	r = sandbox__find(sb, "h", NULL);
+	assert_non_null(r);
+	memset(page, 0x42, sizeof(page));
+	assert_int_equal(t_write(r, page, PAGE, 3 * PAGE), (ssize_t)PAGE);
+	assert_int_equal(snapshot__take(sb, NULL, "a", &why), 0);
+	assert_int_equal(sandbox__set_page_size(sb, r, PAGE, &why), 0);
+	assert_int_equal(snapshot__restore(sb, NULL, "a", &why), 0);
+	memset(page, 0x17, sizeof(page));
+	assert_int_equal(t_write(r, page, PAGE, 3 * PAGE), (ssize_t)PAGE);
+	assert_int_equal(t_write(r, page, PAGE, HUGE), (ssize_t)PAGE);
+	assert_int_equal(snapshot__restore(sb, NULL, "a", &why), 0);
+	assert_int_equal(t_read(r, back, PAGE, 3 * PAGE), (ssize_t)PAGE);
+	assert_int_equal(back[0], 0x42);
+	assert_int_equal(t_seek_data(r, 4 * PAGE), -ENXIO);
+	region__put(r);
+	sandbox__free(sb);
+}
+
+static int spliced(void *arg, int memfd, uint64_t off, size_t len)
+{
+	(void)memfd;
+	(void)off;
+	(void)len;
+	*(bool *)arg = true;
+	return 0;
+}
+
+/*
+ * The spliced read path is not offered a huge region's memfd: hugetlbfs
+ * has no splice_read, and libfuse's fallback costs a pipe per read
+ * (half the throughput).  region__read reads it.
+ */
+static void test_no_splice(void **state)
+{
+	struct region *h = new_huge(HUGE);
+	uint8_t buf[PAGE];
+	bool called = false;
+
+	(void)state;
+	memset(buf, 0x33, sizeof(buf));
+	assert_int_equal(t_write(h, buf, PAGE, PAGE), (ssize_t)PAGE);
+	assert_int_equal(region__with_contents(h, 4 * PAGE, 0, spliced,
+					       &called), EXDEV);
+	assert_false(called);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(t_read(h, buf, PAGE, PAGE), (ssize_t)PAGE);
+	assert_int_equal(buf[PAGE - 1], 0x33);
+	region__put(h);
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Sealing a diff over a huge parent costs its runs, not the region's
+ * size once per page: a huge level is asked where its data is within
+ * the run only.  Every other page of a 16 MiB parent held, one page at
+ * a time: 2048 runs.
+ */
+static void test_diff_seal_cost(void **state)
+{
+	struct region *a = new_huge(8 * HUGE), *base, *d;
+	uint8_t *buf = malloc(COPY_CHUNK);
+	struct region_geometry g;
+	uint64_t t0, us;
+
+	(void)state;
+	assert_non_null(buf);
+	memset(region__base_addr(a), 0x11, 8 * HUGE);
+	base = huge_copy(a, buf);
+	assert_int_equal(region__new_huge("d", 8 * HUGE, HUGE, true, &d), 0);
+	assert_int_equal(overlay__new(d, base), 0);
+	for (uint64_t p = 0; p < 8 * HUGE / PAGE; p += 2)
+		assert_int_equal(overlay__hold(d, p, p + 1), 0);
+	t0 = now_us();
+	assert_int_equal(overlay__seal(d), 0);
+	us = now_us() - t0;
+	region__geometry(d, &g, true);
+	assert_int_equal(g.resident, 8 * HUGE - 8 * HUGE / 2);
+	printf("seal of 2048 runs over a 16 MiB huge parent: %llu us\n",
+	       (unsigned long long)us);
+	assert_true(us < 20000);
+	region__put(d);
+	region__put(base);
+	region__put(a);
+	free(buf);
+}
+
 /* op under exclusivity, as the sandbox calls it. */
 static int held(struct region *r, int (*op)(struct region *, uint64_t),
 		uint64_t arg)
@@ -373,6 +581,11 @@ int main(void)
 		cmocka_unit_test(test_zero_from),
 		cmocka_unit_test(test_copy_both_ways),
 		cmocka_unit_test(test_resize_repage),
+		cmocka_unit_test(test_diff_over_huge),
+		cmocka_unit_test(test_diff_limit_huge),
+		cmocka_unit_test(test_restore_after_repage),
+		cmocka_unit_test(test_no_splice),
+		cmocka_unit_test(test_diff_seal_cost),
 	};
 	long nr = read_long(NR_HUGEPAGES);
 

@@ -319,7 +319,8 @@ static int fill_held(struct chain_link *l, unsigned k, struct region *r,
 		uint64_t a = l->held[k][i].first * page,
 			 b = l->held[k][i].end * page;
 
-		ret = copy__range(r->memfd, s->fd, buf, &x, a, b, true);
+		/* r may be on huge pages (no write(2)): region__copy_fd. */
+		ret = region__copy_fd(r, s->fd, buf, &x, a, b, true);
 		/* Written since the parent, as they were where it was taken. */
 		if (!ret && holds_whole(l, k))
 			dirty__mark_all(&r->dirty);
@@ -340,12 +341,22 @@ static int apply_region(struct sandbox *sb, struct chain_link *l, unsigned k,
 	struct saved_region *s = &l->d.rs[k];
 	struct region *r = sandbox__find(sb, s->name, NULL);
 	uint64_t gpa;
+	bool repage;
 	int ret = 0;
 
 	if (!r)		/* made since the parent: held whole */
 		return saved__build_region(sb, &l->d, s, buf, why);
-	if (r->mem_size != s->size)
+	repage = s->paged && s->huge != r->huge;
+	/*
+	 * Saved on other pages than its parent's: moved (held whole, then),
+	 * through ordinary pages, which hold any size the two may have.
+	 */
+	if (repage && r->huge)
+		ret = sandbox__set_page_size(sb, r, region__page_size(), why);
+	if (!ret && r->mem_size != s->size)
 		ret = sandbox__resize(sb, r, s->size, why);
+	if (!ret && repage && s->huge)
+		ret = sandbox__set_page_size(sb, r, s->huge, why);
 	if (!ret)
 		ret = fill_held(l, k, r, buf, why);
 	if (!ret && r->guest_ro != s->ro)
@@ -374,7 +385,8 @@ static int apply_diff(struct sandbox *sb, struct chain_link *l,
 		if (!s)
 			ret = sandbox__remove(sb, r->name, why);
 		else if (sandbox__guest_addr(sb, r, &gpa) &&
-			 (!s->mapped || s->gpa != gpa || s->size != r->mem_size))
+			 (!s->mapped || s->gpa != gpa || s->size != r->mem_size ||
+			  (s->paged && s->huge != r->huge)))
 			ret = sandbox__set_guest_addr(sb, r, true, 0, why);
 	}
 	if (ret)

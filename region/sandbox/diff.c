@@ -127,6 +127,23 @@ static uint64_t resident_now(struct region *r)
 					   r->mem_size;
 }
 
+/*
+ * Bytes of the huge pages [off, end) touches from *next on (a byte
+ * offset, page-aligned); *next moves past them.
+ */
+static uint64_t huge_pages(uint64_t huge, uint64_t off, uint64_t end,
+			   uint64_t *next)
+{
+	uint64_t a = off & ~(huge - 1), b = (end + huge - 1) & ~(huge - 1);
+
+	if (a < *next)
+		a = *next;
+	if (b <= a)
+		return 0;
+	*next = b;
+	return b - a;
+}
+
 int diff__check_bytes(struct snapshot *s, struct snaps *t,
 		      struct region **live, struct why *why)
 {
@@ -134,16 +151,22 @@ int diff__check_bytes(struct snapshot *s, struct snaps *t,
 
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *base, *r = live[i];
-		uint64_t p = 0, first, end;
+		uint64_t p = 0, first, end, next = 0;
 		uint32_t since;
 
 		if (whole(s, r, &base, &since)) {
 			need += resident_now(r);
 			continue;
 		}
-		/* At most the pages written; those of zeros take nothing. */
+		/*
+		 * At most the pages written; those of zeros take nothing.
+		 * A huge region's copy holds each huge page they touch whole
+		 * (counted once, the runs ascending).
+		 */
 		while (region__dirty_next(r, since, p, &first, &end)) {
-			need += (end - first) * page;
+			need += r->huge ? huge_pages(r->huge, first * page,
+						     end * page, &next) :
+					  (end - first) * page;
 			p = end;
 		}
 	}
@@ -173,11 +196,15 @@ static int copy_run(struct region *dst, struct region *src, uint8_t *buf,
 			return 0;
 		stop = end - (uint64_t)data > COPY_CHUNK ?
 		       (uint64_t)data + COPY_CHUNK : end;
-		/* Known as data: copy__range asks src nothing more. */
+		/*
+		 * Taken as data: the copy asks src nothing more, and reads
+		 * it with pread, which gives the holes in it as zeros
+		 * (left out) without allocating them in the guest's memory.
+		 */
 		x = (struct extents){ .from = (uint64_t)data,
 				     .data = (uint64_t)data, .hole = stop };
-		ret = region__copy(dst, src, buf, &x, (uint64_t)data, stop,
-				   false);
+		ret = region__copy_read(dst, src, buf, &x, (uint64_t)data,
+					stop);
 		if (ret)
 			return ret;
 		off = stop;

@@ -277,7 +277,8 @@ static int fill(struct saved_dir *d, struct region *r, struct saved_region *s,
 		uint8_t *buf, struct why *why)
 {
 	int ret = region__copy_fd(r, s->fd, buf,
-				  &(struct extents){ .hole = 0 }, 0, s->size);
+				  &(struct extents){ .hole = 0 }, 0, s->size,
+				  false);
 
 	if (ret)
 		return why__set(why, ret, "%s/%s/contents: %s", d->dir,

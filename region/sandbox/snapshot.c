@@ -370,9 +370,13 @@ static int restore_run(struct region *r, struct region *c,
 
 	/*
 	 * A diff's copy has no data map: it reads through to its parent; a
-	 * huge-page region is written and punched through region__copy.
+	 * huge-page region is written and punched through region__copy; a
+	 * huge copy (of a region since moved to ordinary pages) has no map
+	 * either (data_maps): its mapping must not be read, which would
+	 * allocate huge pages for its holes.
 	 */
-	if (!c->overlay && !r->huge && end - first <= RESTORE_DENSE_PAGES)
+	if (bits && !c->overlay && !c->huge && !r->huge &&
+	    end - first <= RESTORE_DENSE_PAGES)
 		return restore_dense(r, c, bits, first, end);
 	ret = bounce(buf);
 	if (!ret)

@@ -197,6 +197,58 @@ echo 3M >"$WORK/saved/h/page_size"
 expect_start_fails "saved/h/page_size: '3M' is not $PAGE, 2M or 1G" \
 	"${NO_KVM[@]}" --from "$WORK/saved" "$(mktemp -d -p "$WORK")"
 
+say "diff snapshots of a huge region: 4 KiB pages held inside 2 MiB ones"
+# d, base's copy and d1's, e moved onto a huge page after base and d1's
+# copy of it, f and base's copy of it (moved off huge pages and cut to
+# 3M after base), then the same again after --from: 12 pages.
+hugepages_limit 14
+start_daemon "${NO_KVM[@]}" --region d:4M:huge --region e:2M --region f:4M:huge
+expect_ok pwrite "$MNT/e/contents" e1 5000
+expect_ok pwrite "$MNT/f/contents" f1 5000
+truncate -s 4M "$WORK/d.img"
+fill d $((HUGE - 5000)) 10000
+fill d $((HUGE + 300000)) 3
+echo base >"$MNT/snapshot" || bad "snapshot base failed"
+cp "$WORK/d.img" "$WORK/base.img"
+echo "$HUGE" >"$MNT/e/page_size" || bad "e: page_size 2M failed"
+echo "$PAGE" >"$MNT/f/page_size" || bad "f: page_size $PAGE failed"
+echo 3M >"$MNT/f/mem_size" || bad "f: mem_size 3M failed"
+expect_ok pwrite "$MNT/e/contents" e2 9000
+# One 4 KiB page rewritten inside the first huge page, one zeroed inside
+# the second (held, so zeros, not base's), one written in a new place.
+fill d 8192 4096
+expect_ok fill "$MNT/d/contents" 00 "$HUGE" "$PAGE"
+dd if=/dev/zero of="$WORK/d.img" bs=1 count="$PAGE" seek="$HUGE" conv=notrunc status=none
+fill d $((HUGE + 7 * PAGE)) 100
+expect_ok write "$MNT/snapshot" "d1:base"
+s=$MNT/snapshots
+cmp "$WORK/d.img" "$s/d1/d/contents" || bad "d1/d is not what d held"
+cmp "$WORK/base.img" "$s/base/d/contents" || bad "base/d changed under its diff"
+cp --sparse=always "$s/d1/d/contents" "$WORK/d1.copy"
+cmp "$WORK/d.img" "$WORK/d1.copy" || bad "cp --sparse of d1/d differs"
+fill d 0 $((4 * HUGE / 2))
+echo 4M >"$MNT/f/mem_size" || bad "f: mem_size 4M failed"
+echo base >"$MNT/restore" || bad "restore base failed"
+same d base "restored from base"
+echo 3M >"$MNT/f/mem_size" || bad "f: mem_size 3M failed"
+echo d1 >"$MNT/restore" || bad "restore d1 failed"
+cmp "$WORK/d1.copy" "$MNT/d/contents" || bad "d is not d1 after restore"
+mkdir "$WORK/hchain"
+cp -r --sparse=always "$s/base" "$s/d1" "$WORK/hchain/" || bad "cp -r of the chain failed"
+stop_daemon
+start_daemon "${NO_KVM[@]}" --from "$WORK/hchain/d1"
+expect_eq "d/page_size after --from the chain" "$(attr d page_size)" "$HUGE"
+expect_eq "e/page_size after --from the chain: d1's" "$(attr e page_size)" "$HUGE"
+expect_eq "f/page_size after --from the chain: d1's" "$(attr f page_size)" "$PAGE"
+expect_eq "f/mem_size after --from the chain: d1's" "$(attr f mem_size)" $((3 << 20))
+expect_eq "f's bytes after --from the chain" "$(dd if="$MNT/f/contents" bs=1 skip=5000 count=2 status=none)" f1
+expect_eq "e's bytes after --from the chain" "$(dd if="$MNT/e/contents" bs=1 skip=5000 count=2 status=none)$(dd if="$MNT/e/contents" bs=1 skip=9000 count=2 status=none)" e1e2
+cmp "$WORK/d1.copy" "$MNT/d/contents" || bad "d is not d1's after --from the chain"
+cmp "$WORK/d1.copy" "$MNT/snapshots/d1/d/contents" || bad "snapshot d1 differs after --from"
+cmp "$WORK/base.img" "$MNT/snapshots/base/d/contents" || bad "snapshot base differs after --from"
+daemon_alive || fail "the daemon died loading a huge chain"
+stop_daemon
+
 say "1 GiB pages, where one can be reserved"
 if hugepages_1g; then
 	start_daemon "${NO_KVM[@]}" --region g:1G:huge=1G
