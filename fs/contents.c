@@ -290,11 +290,19 @@ static int reply_spliced(void *arg, int memfd, uint64_t off, size_t len)
 	return 0;
 }
 
+/* A huge region's reply (region__read_mapped): the kernel copies it once. */
+static int reply_mapped(void *arg, const struct iovec *iov, int cnt)
+{
+	fuse_reply_iov(arg, iov, cnt);
+	return 0;
+}
+
 /*
- * Small reads, and every read where replies cannot be spliced (a diff's
- * copy, which reads through to its parent; huge pages): region__read,
- * from the memfd into the worker's reply buffer, then one write to
- * /dev/fuse.  pread of a hole copies zeros without allocating.
+ * Small reads, and every read that is neither spliced nor replied from
+ * the mapping (a diff's copy, which reads through to its parent; a pipe
+ * too small): region__read, from the memfd into the worker's reply
+ * buffer, then one write to /dev/fuse.  pread of a hole copies zeros
+ * without allocating.
  */
 static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 			  off_t off)
@@ -305,7 +313,7 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 	int ret;
 
 	ret = EXDEV;	/* not spliced: the pread path below */
-	if (off >= 0 && size >= SPLICE_MIN_READ && size <= rfs.splice_max) {
+	if (off >= 0 && size >= SPLICE_MIN_READ) {
 		/*
 		 * The reply goes out before the region is let go: once it
 		 * has, the reader may close and the release drop the
@@ -313,8 +321,13 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 		 * one of our own until the unlock.
 		 */
 		region__get(r);
-		ret = region__with_contents(r, size, (uint64_t)off,
-					    reply_spliced, req);
+		if (size <= rfs.splice_max)
+			ret = region__with_contents(r, size, (uint64_t)off,
+						    reply_spliced, req);
+		/* A huge region: from the mapping, one copy too. */
+		if (ret == EXDEV)
+			ret = region__read_mapped(r, size, (uint64_t)off,
+						  reply_mapped, req);
 		region__put(r);
 	}
 	/* EXDEV too for a diff's copy or a huge region: nothing sent. */

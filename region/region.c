@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -404,6 +405,49 @@ int region__with_contents(struct region *r, size_t len, uint64_t off,
 	 * every read.
 	 */
 	return with_memfd(r, len, off, false, fn, arg);
+}
+
+/* Never written: its pages are the zero page, whatever reads them. */
+static uint8_t zeros_to_read[REGION_MAPPED_READ_MAX];
+
+int region__read_mapped(struct region *r, size_t len, uint64_t off,
+			region_iov_fn *fn, void *arg)
+{
+	/* len is below a huge page: it spans two at most. */
+	struct iovec iov[2];
+	uint64_t pos, next, end;
+	uint8_t *base;
+	int ret, n = 0;
+
+	if (r->overlay || len > REGION_MAPPED_READ_MAX)
+		return EXDEV;
+	ret = region__shared_begin(r);
+	if (ret)
+		return ret;
+	/* Asked under the lock: page_size may move the region meanwhile. */
+	if (!r->huge) {
+		region__shared_end(r);
+		return EXDEV;
+	}
+	base = region__base_addr(r);
+	end = off >= r->mem_size ? off :
+	      off + (len < r->mem_size - off ? len : r->mem_size - off);
+	/*
+	 * A page present now stays so while we hold the region (a punch
+	 * needs it exclusive), so the copy from the mapping faults in the
+	 * page that exists, never a new one.
+	 */
+	for (pos = off; pos < end; pos = next) {
+		next = (pos & ~(r->huge - 1)) + r->huge;
+		if (next > end)
+			next = end;
+		iov[n].iov_base = huge__present(base, pos, r->huge) ?
+				  base + pos : zeros_to_read;
+		iov[n++].iov_len = next - pos;
+	}
+	ret = fn(arg, iov, n);
+	region__shared_end(r);
+	return ret;
 }
 
 struct read_into {

@@ -233,6 +233,20 @@ typedef int region_contents_fn(void *arg, int memfd, uint64_t off,
 			       size_t len);
 int region__with_contents(struct region *r, size_t len, uint64_t off,
 			  region_contents_fn *fn, void *arg);
+/*
+ * read_mapped: the same for a huge-page region, whose memfd cannot be
+ * spliced: fn gets the part of [off, off + len) inside mem_size as iovecs
+ * over the daemon's mapping, a hole (a huge page never written) as
+ * zeros that allocate nothing, with the region held shared until fn
+ * returns; whoever fn hands them to makes the one copy.  EXDEV (fn not
+ * called) for any other region, or len over REGION_MAPPED_READ_MAX; EBUSY
+ * as with_contents.
+ */
+#define REGION_MAPPED_READ_MAX (1U << 20)
+struct iovec;
+typedef int region_iov_fn(void *arg, const struct iovec *iov, int cnt);
+int region__read_mapped(struct region *r, size_t len, uint64_t off,
+			region_iov_fn *fn, void *arg);
 
 /* The following need the caller to hold the region exclusive. */
 int region__zero_locked(struct region *r);

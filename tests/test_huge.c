@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define HUGE (2ULL << 20)
@@ -466,6 +467,68 @@ static void test_no_splice(void **state)
 	region__put(h);
 }
 
+/* read_mapped's fn: the iovecs gathered into a buffer, as writev would. */
+struct gathered {
+	uint8_t *buf;
+	size_t len;
+	int cnt;
+};
+
+static int gather(void *arg, const struct iovec *iov, int cnt)
+{
+	struct gathered *g = arg;
+
+	g->len = 0;
+	g->cnt = cnt;
+	for (int i = 0; i < cnt; i++) {
+		memcpy(g->buf + g->len, iov[i].iov_base, iov[i].iov_len);
+		g->len += iov[i].iov_len;
+	}
+	return 0;
+}
+
+/*
+ * Huge regions' large reads are replied from the mapping: the bytes
+ * across a huge page's edge, a never-written page as zeros that allocate
+ * nothing, clipped at the end; any other region (or too long a read) is
+ * EXDEV, for the pread path.
+ */
+static void test_read_mapped(void **state)
+{
+	struct region *h = new_huge(2 * HUGE), *o = NULL;
+	size_t len = REGION_MAPPED_READ_MAX;
+	uint8_t *in = malloc(len), *out = malloc(len);
+	struct gathered g = { out, 0, 0 };
+	uint64_t off = HUGE - len / 2;
+
+	(void)state;
+	assert_non_null(in);
+	assert_non_null(out);
+	fill(in, len / 2, 5);
+	assert_int_equal(t_write(h, in, len / 2, off), (ssize_t)(len / 2));
+	memset(in + len / 2, 0, len / 2);
+	assert_int_equal(region__read_mapped(h, len, off, gather, &g), 0);
+	assert_int_equal(g.cnt, 2);
+	assert_int_equal(g.len, len);
+	assert_memory_equal(out, in, len);
+	/* The second huge page was read, and is still a hole. */
+	assert_int_equal(region__resident(h), HUGE);
+	assert_int_equal(t_seek_data(h, HUGE), -ENXIO);
+	/* Clipped at the end, nothing past it. */
+	assert_int_equal(region__read_mapped(h, len, 2 * HUGE - 100, gather,
+					     &g), 0);
+	assert_int_equal(g.len, 100);
+	assert_int_equal(region__read_mapped(h, len, 2 * HUGE, gather, &g), 0);
+	assert_int_equal(g.len, 0);
+	assert_int_equal(region__read_mapped(h, len + 1, 0, gather, &g), EXDEV);
+	assert_int_equal(region__new("small", HUGE, &o), 0);
+	assert_int_equal(region__read_mapped(o, PAGE, 0, gather, &g), EXDEV);
+	region__put(o);
+	region__put(h);
+	free(in);
+	free(out);
+}
+
 static uint64_t now_us(void)
 {
 	struct timespec ts;
@@ -585,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_diff_limit_huge),
 		cmocka_unit_test(test_restore_after_repage),
 		cmocka_unit_test(test_no_splice),
+		cmocka_unit_test(test_read_mapped),
 		cmocka_unit_test(test_diff_seal_cost),
 	};
 	long nr = read_long(NR_HUGEPAGES);
