@@ -239,8 +239,9 @@ int region__with_contents(struct region *r, size_t len, uint64_t off,
  * over the daemon's mapping, a hole (a huge page never written) as
  * zeros that allocate nothing, with the region held shared until fn
  * returns; whoever fn hands them to makes the one copy.  EXDEV (fn not
- * called) for any other region, or len over REGION_MAPPED_READ_MAX; EBUSY
- * as with_contents.
+ * called) for any other region, or len over REGION_MAPPED_READ_MAX, and
+ * always in a ThreadSanitizer build (region.c says why); EBUSY as
+ * with_contents.
  */
 #define REGION_MAPPED_READ_MAX (1U << 20)
 struct iovec;

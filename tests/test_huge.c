@@ -504,6 +504,14 @@ static void test_read_mapped(void **state)
 	(void)state;
 	assert_non_null(in);
 	assert_non_null(out);
+#if defined(__SANITIZE_THREAD__)
+	/* Such builds read huge regions with pread (region.c). */
+	assert_int_equal(region__read_mapped(h, len, off, gather, &g), EXDEV);
+	region__put(h);
+	free(in);
+	free(out);
+	return;
+#endif
 	fill(in, len / 2, 5);
 	assert_int_equal(t_write(h, in, len / 2, off), (ssize_t)(len / 2));
 	memset(in + len / 2, 0, len / 2);
