@@ -126,16 +126,9 @@ other_id() {
 	[ "$(sed -n 's/^id //p' "$1")" != "$id" ]
 }
 
-# broken NAME PATTERN: a copy of the saved chain, changed by the commands
-# on stdin (run in it), is refused with PATTERN, nothing mounted.
-broken() {
-	local dir=$WORK/broken/$1
-	mkdir -p "$dir"
-	cp -a --sparse=always "$WORK/saved/." "$dir"
-	(cd "$dir" && bash -e) || fail "could not break $1"
-	expect_start_fails "$2" "${NO_KVM[@]}" --from "$dir/d1" "$(mktemp -d -p "$WORK")"
-	say "refused $1: $(cat "$WORK/err")"
-}
+# broken NAME PATTERN: the saved chain, changed by the commands on stdin,
+# is refused when its diff d1 is loaded (lib.sh).
+broken() { expect_damaged_refused "$WORK/saved" "$1" d1 "$2"; }
 
 damage() {
 	say "a missing or foreign parent, a damaged list of pages: refused"

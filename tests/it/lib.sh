@@ -350,6 +350,21 @@ expect_start_fails() {
 	fi
 }
 
+# expect_damaged_refused SRC NAME FROM PATTERN: a copy of the saved
+# directory SRC, changed by the commands on stdin (run in the copy), is
+# refused by --from COPY/FROM (FROM empty: the copy itself) with
+# PATTERN, and nothing is mounted.
+expect_damaged_refused() {
+	local src=$1 name=$2 from=$3 pattern=$4 dir=$WORK/damaged/$2
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp -a --sparse=always "$src/." "$dir"
+	(cd "$dir" && bash -e) || fail "could not damage $name"
+	expect_start_fails "$pattern" "${NO_KVM[@]}" --from "$dir${from:+/$from}" \
+		"$(mktemp -d -p "$WORK")"
+	say "refused $name: $(cat "$WORK/err")"
+}
+
 # The log holds the daemon's notices and exactly the refusals the test
 # expected, nothing else.
 log_clean() {

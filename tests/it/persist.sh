@@ -56,17 +56,9 @@ no_vcpu() {
 	stop_daemon
 }
 
-# damaged NAME PATTERN: a copy of the saved directory, changed by the
-# commands that follow on stdin (run in it), must be refused.
-damaged() {
-	local name=$1 pattern=$2 dir=$WORK/damaged/$1
-	mkdir -p "$WORK/damaged"
-	rm -rf "$dir"
-	cp -a --sparse=always "$WORK/plain" "$dir"
-	(cd "$dir" && bash -e) || fail "could not damage $name"
-	expect_start_fails "$pattern" "${NO_KVM[@]}" --from "$dir" "$(mktemp -d -p "$WORK")"
-	say "refused $name: $(cat "$WORK/err")"
-}
+# damaged NAME PATTERN: the saved directory, changed by the commands on
+# stdin, is refused (lib.sh).
+damaged() { expect_damaged_refused "$WORK/plain" "$1" "" "$2"; }
 
 damage() {
 	say "damaged copies are refused, the file named, nothing mounted"
