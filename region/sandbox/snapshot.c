@@ -278,29 +278,22 @@ static int data_walk(struct region *c, struct snap_data *d)
 {
 	uint64_t page = region__page_size(), npages = c->mem_size / page;
 	size_t len = (npages + 63) / 64 * sizeof(uint64_t);
-	off_t off = 0, data, hole;
-	uint64_t *bits;
+	struct extents x = { .hole = 0 };
+	uint64_t off = 0, *bits;
 	int ret = 0;
 
 	bits = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (bits == MAP_FAILED)
 		return errno;
-	while ((uint64_t)off < c->mem_size) {
-		data = lseek(c->memfd, off, SEEK_DATA);
-		if (data < 0) {
-			ret = errno == ENXIO ? 0 : errno;
+	while (off < c->mem_size) {
+		ret = copy__extent(c->memfd, &x, off);
+		if (ret || x.data >= c->mem_size)
 			break;
-		}
-		hole = lseek(c->memfd, data, SEEK_HOLE);
-		if (hole < 0) {
-			ret = errno;
-			break;
-		}
-		for (uint64_t p = (uint64_t)data / page;
-		     p < ((uint64_t)hole + page - 1) / page && p < npages; p++)
+		for (uint64_t p = x.data / page;
+		     p < (x.hole + page - 1) / page && p < npages; p++)
 			bits[p / 64] |= 1ULL << (p % 64);
-		off = hole;
+		off = x.hole;
 	}
 	if (ret) {
 		munmap(bits, len);
