@@ -1,6 +1,6 @@
 /*
  * dirty: the pages of a region written since the last `echo 0 > dirty`,
- * one range per line (region/dirty_text.h), streamed from the stamps: an
+ * one range per line (region/mem/dirty_text.h), streamed from the stamps: an
  * open file keeps a cursor, never a copy.
  *
  * Who pays for what: the owner's read at offset 0 fetches the guest's

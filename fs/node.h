@@ -14,7 +14,7 @@
 #define REGIONFS_NODE_H
 
 #include "fs/state.h"
-#include "region/dirty_text.h"
+#include "region/mem/dirty_text.h"
 
 #include <pthread.h>
 #include <stdbool.h>

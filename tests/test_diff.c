@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/dirty_text.h"
+#include "region/mem/dirty_text.h"
 #include "region/kvm/vcpu.h"
-#include "region/overlay.h"
+#include "region/mem/overlay.h"
 #include "region/sandbox/diff.h"
 #include "region/sandbox/snapshot.h"
 #include "tests/helpers.h"

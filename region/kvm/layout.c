@@ -1,7 +1,7 @@
 /* A sorted copy of the VM's slot table (layout.h). */
 #include "region/kvm/layout.h"
 #include "region/kvm/vm.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #include "region/kvm/inspect.h"
 #include "region/kvm/vcpu.h"
 #include "region/kvm/vm.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 #include "region/util/ring.h"
 
 #include <linux/kvm.h>

@@ -4,7 +4,7 @@
  * the guest and the host share the memfd's pages.
  */
 #include "region/kvm/vm.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <cpuid.h>
 #include <errno.h>

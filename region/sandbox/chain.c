@@ -11,9 +11,9 @@
  * full snapshot is a chain of one.
  */
 #include "region/sandbox/saved.h"
-#include "region/copy.h"
+#include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
-#include "region/overlay.h"
+#include "region/mem/overlay.h"
 #include "region/sandbox/diff.h"
 
 #include <errno.h>

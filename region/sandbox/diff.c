@@ -1,6 +1,6 @@
 /* Diff snapshots (diff.h): the copies, the parent, what they cost. */
 #include "region/sandbox/diff.h"
-#include "region/overlay.h"
+#include "region/mem/overlay.h"
 #include "region/util/parse.h"
 
 #include <ctype.h>

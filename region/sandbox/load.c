@@ -5,7 +5,7 @@
  * the copy failed is left half-built: the caller gives up and exits.
  */
 #include "region/sandbox/saved.h"
-#include "region/copy.h"
+#include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
 #include "region/util/parse.h"
 

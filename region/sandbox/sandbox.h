@@ -11,7 +11,7 @@
 #define REGIONFS_SANDBOX_H
 
 #include "region/kvm/vm.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 #include "region/sandbox/snaps.h"
 
 #include <pthread.h>

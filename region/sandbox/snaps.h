@@ -8,7 +8,7 @@
 #ifndef REGIONFS_SNAPS_H
 #define REGIONFS_SNAPS_H
 
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

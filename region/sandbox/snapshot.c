@@ -6,9 +6,9 @@
  * only the pages written since (the dirty stamps say which).
  */
 #include "region/sandbox/snapshot.h"
-#include "region/copy.h"
+#include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
-#include "region/overlay.h"
+#include "region/mem/overlay.h"
 #include "region/sandbox/diff.h"
 #include "region/util/parse.h"
 

@@ -13,7 +13,7 @@
 #ifndef REGIONFS_REGION_H
 #define REGIONFS_REGION_H
 
-#include "region/dirty.h"
+#include "region/mem/dirty.h"
 #include "region/util/parse.h"
 #include "region/util/why.h"
 

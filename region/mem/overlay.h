@@ -16,7 +16,7 @@
 #ifndef REGIONFS_OVERLAY_H
 #define REGIONFS_OVERLAY_H
 
-#include "region/copy.h"
+#include "region/mem/copy.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -4,9 +4,9 @@
  * size; a chain of them is walked level by level, each level with its
  * own extent cursor.
  */
-#include "region/overlay.h"
-#include "region/huge.h"
-#include "region/region.h"
+#include "region/mem/overlay.h"
+#include "region/mem/hugetlb.h"
+#include "region/mem/region.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -193,7 +193,7 @@ int overlay__read(struct region *r, void *buf, size_t len, uint64_t off,
  * copy__extent of one level, for bytes up to end (where the level stops
  * being the one that answers): x made to hold the extent around p.
  * hugetlbfs says "data" everywhere: a huge level answers from its
- * mapping (huge.h), as a huge region's own seek does, asked about
+ * mapping (hugetlb.h), as a huge region's own seek does, asked about
  * [p, end) only (a mincore costs the range it looks at); a level never
  * changes, so nothing need be held.
  */

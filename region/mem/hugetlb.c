@@ -1,6 +1,6 @@
-/* Huge-page regions: hugetlbfs memfds (huge.h). */
-#include "region/huge.h"
-#include "region/region.h"
+/* Huge-page regions: hugetlbfs memfds (hugetlb.h). */
+#include "region/mem/hugetlb.h"
+#include "region/mem/region.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 /* Sparse copies between memfds (copy.h). */
-#include "region/copy.h"
+#include "region/mem/copy.h"
 
 #include <errno.h>
 #include <fcntl.h>

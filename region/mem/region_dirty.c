@@ -3,8 +3,8 @@
  * the pages of dirty.h, the guest's writes fetched through the guard, and
  * `echo 0 > dirty`.
  */
-#include "region/region.h"
-#include "region/overlay.h"
+#include "region/mem/region.h"
+#include "region/mem/overlay.h"
 
 #include <errno.h>
 #include <string.h>

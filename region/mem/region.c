@@ -3,10 +3,10 @@
  * last pages stay PROT_NONE.  KVM maps the same host range, so the guest,
  * the daemon and every reader of the memfd see the same pages.
  */
-#include "region/region.h"
-#include "region/copy.h"
-#include "region/huge.h"
-#include "region/overlay.h"
+#include "region/mem/region.h"
+#include "region/mem/copy.h"
+#include "region/mem/hugetlb.h"
+#include "region/mem/overlay.h"
 #include "region/util/lock.h"
 
 #include <errno.h>

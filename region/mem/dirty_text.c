@@ -1,6 +1,6 @@
 /* The text of `dirty` (dirty_text.h), streamed from the region's stamps. */
-#include "region/dirty_text.h"
-#include "region/overlay.h"
+#include "region/mem/dirty_text.h"
+#include "region/mem/overlay.h"
 
 #include <errno.h>
 #include <inttypes.h>
