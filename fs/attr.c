@@ -79,8 +79,8 @@ static int show_guest_addr(struct region *r, char *buf, size_t len)
 	uint64_t gpa;
 
 	/* A snapshot's copy: where the region was when it was taken. */
-	if (r->readonly)
-		return r->snap_mapped ? show_hex(buf, len, r->snap_gpa) :
+	if (region__readonly(r))
+		return region__snap_gpa(r, &gpa) ? show_hex(buf, len, gpa) :
 		       snprintf(buf, len, "none\n");
 	if (!sandbox__guest_addr(rfs.sb, r, &gpa))
 		return snprintf(buf, len, "none\n");
@@ -90,7 +90,7 @@ static int show_guest_addr(struct region *r, char *buf, size_t len)
 static int show_access(struct region *r, char *buf, size_t len)
 {
 	return snprintf(buf, len, "%s\n",
-			__atomic_load_n(&r->guest_ro, __ATOMIC_RELAXED) ? "ro" :
+			region__guest_ro(r) ? "ro" :
 			"rw");
 }
 
@@ -234,7 +234,7 @@ int attr__write(struct handle *h, const char *buf, size_t size, off_t off)
 	struct why why = { "" };
 	int ret;
 
-	snprintf(file, sizeof(file), "%s/%s", h->n.r->name, d->name);
+	snprintf(file, sizeof(file), "%s/%s", region__name(h->n.r), d->name);
 	ret = text__value(file, buf, size, off, val, sizeof(val));
 	if (ret)
 		return ret;

@@ -75,10 +75,10 @@ void node__stat(struct node *n, struct stat *st)
 	if (n->r) {
 		region__times(n->r, &st->st_mtim, &st->st_ctim);
 		st->st_mtim = st->st_ctim;
-		st->st_atim = n->r->created;
+		st->st_atim = region__created(n->r);
 	}
 	/* A readonly region (a snapshot's copy) takes no writes. */
-	if (n->r && n->r->readonly)
+	if (n->r && region__readonly(n->r))
 		st->st_mode &= ~(mode_t)0222;
 	/*
 	 * The owner's secrets (memory, host addresses, the console) are

@@ -34,7 +34,7 @@ static void stat_snapshot(struct snapshot *s, struct stat *st)
 static void stat_region_dir(struct region *r, uint64_t id, struct stat *st)
 {
 	stat_dir(ino_dir(id), st);
-	st->st_atim = st->st_mtim = st->st_ctim = r->created;
+	st->st_atim = st->st_mtim = st->st_ctim = region__created(r);
 }
 
 /* A directory that is a region's or a snapshot's: 0 or ENOENT. */
@@ -226,7 +226,7 @@ static int truncate_node(struct node *n, off_t size)
 		fs_log("truncate of %s refused: only O_TRUNC", n->name);
 	else
 		fs_log("%s/%s: truncate to %lld refused: attribute files take "
-		       "O_TRUNC only", n->r->name, n->name, (long long)size);
+		       "O_TRUNC only", region__name(n->r), n->name, (long long)size);
 	return EPERM;
 }
 
@@ -456,7 +456,7 @@ static bool nth_child(fuse_ino_t ino, struct snapshot *snap, unsigned idx,
 	else if (snap)
 		r = snapshot__nth_region(snap, idx, &id);
 	if (r) {
-		snprintf(name, len, "%s", r->name);
+		snprintf(name, len, "%s", region__name(r));
 		*child = ino_dir(id);
 		region__put(r);
 		return true;

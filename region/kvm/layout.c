@@ -31,7 +31,7 @@ int vm__layout(struct vm *vm, struct vm_layout **out)
 				continue;
 			l->maps[n++] = (struct vm_map){
 				.gpa = s->gpa,
-				.size = s->region->mem_size,
+				.size = region__mem_size(s->region),
 				.ro = s->ro,
 				.r = region__get(s->region),
 			};

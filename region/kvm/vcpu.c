@@ -192,7 +192,7 @@ static int reset(struct vcpu *v, struct why *why)
 
 	if (!vm__mapping(v->vm, v->boot, &gpa, NULL) || gpa != VCPU_BOOT_GPA)
 		return why__set(why, EINVAL, "region %s is not mapped at "
-				"0x%llx: no page tables", v->boot->name,
+				"0x%llx: no page tables", region__name(v->boot),
 				VCPU_BOOT_GPA);
 	/*
 	 * An I/O or MMIO exit is only complete once KVM_RUN is entered

@@ -68,6 +68,16 @@ struct extents {
 	uint8_t kinds;	/* 0: not asked yet; else copy.c's bits */
 };
 
+/*
+ * The extents of each level of a view (a diff's copy reads through its
+ * bases, at most COPY_LEVELS deep counting itself), remembered across
+ * the calls of one copy: start one zeroed per source.
+ */
+#define COPY_LEVELS 17
+struct copy_cursor {
+	struct extents x[COPY_LEVELS];
+};
+
 /* One end of a copy: the fd, and its mapping from offset 0 (or NULL). */
 struct copy_side {
 	int fd;

@@ -1,12 +1,12 @@
 /*
- * Regions: a memfd mapped MAP_SHARED into a reservation whose first and
- * last pages stay PROT_NONE.  KVM maps the same host range, so the guest,
- * the daemon and every reader of the memfd see the same pages.
+ * Regions: memory mapped into a reservation whose first and last pages
+ * stay PROT_NONE.  KVM maps the same host range, so the guest, the daemon
+ * and every reader of the memfd see the same pages.  What every region
+ * has lives here: life and references, exclusivity and the guest's
+ * guard, geometry, times, dirty marks.  The bytes are the backing's
+ * (backing.h): reached through r->ops, never by testing which it is.
  */
-#include "region/mem/region.h"
-#include "region/mem/copy.h"
-#include "region/mem/hugetlb.h"
-#include "region/mem/overlay.h"
+#include "region/mem/backing.h"
 #include "region/util/lock.h"
 
 #include <errno.h>
@@ -42,72 +42,6 @@ uint64_t region__round_size(uint64_t size)
 	return round_up_page(size);
 }
 
-/*
- * Reserve size + 2 pages of PROT_NONE address space and map the memfd over
- * the middle.  The reservation is never touched, so a 64 GiB region costs
- * nothing until it is written.
- */
-static int map_memfd(int memfd, uint64_t mem_size, uint8_t **raw_out)
-{
-	size_t page = region__page_size();
-	uint8_t *raw, *base;
-
-	raw = mmap(NULL, mem_size + 2 * page, PROT_NONE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (raw == MAP_FAILED)
-		return errno;
-	base = mmap(raw + page, mem_size, PROT_READ | PROT_WRITE,
-		    MAP_SHARED | MAP_FIXED | MAP_NORESERVE, memfd, 0);
-	if (base == MAP_FAILED) {
-		int err = errno;
-
-		munmap(raw, mem_size + 2 * page);
-		return err;
-	}
-	*raw_out = raw;
-	return 0;
-}
-
-/*
- * A memfd of size bytes that nobody can grow or shrink: a writer of the
- * memfd itself (a FUSE passthrough writer, whoever has the fd) gets EPERM
- * past the end from the kernel, so the region never holds more than
- * mem_size.  A resize makes a new one.
- */
-static int new_memfd(const char *name, uint64_t size, uint64_t huge, int *out)
-{
-	unsigned flags = 0;
-	int fd, ret;
-
-	if (huge && (ret = huge__memfd_flags(huge, &flags)))
-		return ret;
-	/* The memfd name shows in /proc/PID/maps: say whose memory it is. */
-	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | flags);
-	if (fd < 0)
-		return errno;
-	if (ftruncate(fd, (off_t)size) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
-		ret = errno;
-		close(fd);
-		return ret;
-	}
-	*out = fd;
-	return 0;
-}
-
-/* The mapping of either kind of memfd; ordinary ones get the THP hint. */
-static int map_region(int memfd, uint64_t size, uint64_t huge, uint8_t **raw)
-{
-	int ret;
-
-	if (huge)
-		return huge__map(memfd, size, huge, raw);
-	ret = map_memfd(memfd, size, raw);
-	if (!ret)
-		huge__advise(*raw + region__page_size(), size);
-	return ret;
-}
-
 uint64_t region__page_bytes(const struct region *r)
 {
 	uint64_t huge = __atomic_load_n(&r->huge, __ATOMIC_ACQUIRE);
@@ -138,10 +72,17 @@ void region__touch_attr(struct region *r)
 	atomic_store(&r->ctime_ns, now_ns());
 }
 
-static int create(const char *name, uint64_t size, bool readonly,
-		  uint64_t huge, struct region **out)
+static void unmap(uint8_t *raw, uint64_t size)
+{
+	munmap(raw, size + 2 * region__page_size());
+}
+
+int region__make(const char *name, uint64_t size, bool readonly,
+		 uint64_t huge, const struct backing_ops *ops,
+		 struct region **out)
 {
 	pthread_rwlockattr_t attr;
+	struct mem m;
 	struct region *r;
 	int ret;
 
@@ -157,24 +98,25 @@ static int create(const char *name, uint64_t size, bool readonly,
 	if (!r)
 		return ENOMEM;
 	strcpy(r->name, name);
+	r->ops = ops;
 	r->mem_size = size;
 	r->readonly = readonly;
-	r->huge = huge;
 	atomic_init(&r->refs, 1);
 	clock_gettime(CLOCK_REALTIME, &r->created);
 	r->mtime_ns = r->ctime_ns = now_ns();
 
-	ret = new_memfd(name, size, huge, &r->memfd);
+	ret = ops->make(name, size, huge, NULL, &m);
 	if (ret)
 		goto out_free;
-	ret = map_region(r->memfd, size, huge, &r->raw);
-	if (ret)
-		goto out_close;
+	r->memfd = m.fd;
+	r->raw = m.raw;
+	r->huge = m.huge;
 	ret = dirty__init(&r->dirty, size / region__page_size(), page_shift(),
 			  dirty__tracking() && !readonly);
 	if (ret) {
-		munmap(r->raw, size + 2 * region__page_size());
-		goto out_close;
+		unmap(r->raw, size);
+		close(r->memfd);
+		goto out_free;
 	}
 
 	pthread_rwlockattr_init(&attr);
@@ -185,8 +127,6 @@ static int create(const char *name, uint64_t size, bool readonly,
 	*out = r;
 	return 0;
 
-out_close:
-	close(r->memfd);
 out_free:
 	free(r);
 	return ret;
@@ -205,10 +145,11 @@ void region__put(struct region *r)
 	if (r->charge)
 		atomic_fetch_sub(r->charge, r->charged);
 	/* The sandbox unmaps before it drops its reference. */
-	munmap(r->raw, r->mem_size + 2 * region__page_size());
+	if (r->ops->free)
+		r->ops->free(r);
+	unmap(r->raw, r->mem_size);
 	dirty__free(&r->dirty);
 	close(r->memfd);
-	overlay__free(r->overlay);
 	pthread_rwlock_destroy(&r->lock);
 	free(r);
 }
@@ -375,20 +316,40 @@ void region__exclusive_end(struct region *r)
 	pthread_rwlock_unlock(&r->lock);
 }
 
-/* fn on the memfd, held shared; EXDEV for a huge one when !huge_ok. */
-static int with_memfd(struct region *r, size_t len, uint64_t off,
-		      bool huge_ok, region_contents_fn *fn, void *arg)
+/*
+ * One read, served the way the backing says (backing.h's serve) when the
+ * reader takes it, else copied: asked once, under the region held
+ * shared until the reply is made, so whatever the reader sends (a splice
+ * the kernel copies later in fd) is the memory as it is now, never a
+ * zeroed or resized one.
+ */
+int region__reply_read(struct region *r, size_t len, uint64_t off,
+		       const struct region_reader *rd, void *arg)
 {
+	size_t want = len, n = 0;
+	struct serve how;
+	void *buf;
 	int ret = region__shared_begin(r);
 
 	if (ret)
 		return ret;
-	if (off >= r->mem_size)
-		len = 0;
-	else if (len > r->mem_size - off)
-		len = r->mem_size - off;
 	/* Asked under the lock: page_size may move the region meanwhile. */
-	ret = !huge_ok && r->huge ? EXDEV : fn(arg, r->memfd, off, len);
+	len = region__clip(r, off, len);
+	r->ops->serve(r, off, len, want, &how);
+	if (how.kind == SERVE_FD && rd->fd && want <= rd->fd_max) {
+		ret = rd->fd(arg, how.fd, off, len);
+	} else if (how.kind == SERVE_MAP && rd->iov &&
+		   want <= REGION_MAPPED_READ_MAX) {
+		ret = rd->iov(arg, how.iov, how.cnt);
+	} else if (!rd->buffer) {
+		ret = EXDEV;
+	} else if ((buf = rd->buffer(arg, &want))) {
+		if (want < len)
+			len = want;
+		ret = len ? r->ops->read(r, buf, len, off, &n) : 0;
+		if (!ret)
+			ret = rd->copied(arg, buf, n);
+	}
 	region__shared_end(r);
 	return ret;
 }
@@ -396,108 +357,39 @@ static int with_memfd(struct region *r, size_t len, uint64_t off,
 int region__with_contents(struct region *r, size_t len, uint64_t off,
 			  region_contents_fn *fn, void *arg)
 {
-	/* A diff's view reads through to its parent: no one memfd holds it. */
-	if (r->overlay)
-		return EXDEV;
-	/*
-	 * hugetlbfs has no splice_read: libfuse would make a pipe, fail
-	 * the splice, drop the pipe and copy through a fresh buffer, for
-	 * every read.
-	 */
-	return with_memfd(r, len, off, false, fn, arg);
+	struct region_reader rd = { .fd = fn, .fd_max = SIZE_MAX };
+
+	return region__reply_read(r, len, off, &rd, arg);
 }
-
-/* Never written: its pages are the zero page, whatever reads them. */
-static uint8_t zeros_to_read[REGION_MAPPED_READ_MAX];
-
-/*
- * ThreadSanitizer checks every byte a writev reads from the mapping: a
- * shadow for every GiB read (contents.sh's 1 GiB dd took minutes), and
- * a report of the concurrent writes that a read of live memory meets by
- * design.  Its builds read huge regions with pread, as before.
- */
-#if defined(__SANITIZE_THREAD__)
-#define MAPPED_READS false
-#else
-#define MAPPED_READS true
-#endif
 
 int region__read_mapped(struct region *r, size_t len, uint64_t off,
 			region_iov_fn *fn, void *arg)
 {
-	/* len is below a huge page: it spans two at most. */
-	struct iovec iov[2];
-	uint64_t pos, next, end;
-	uint8_t *base;
-	int ret, n = 0;
+	struct region_reader rd = { .iov = fn };
 
-	if (r->overlay || len > REGION_MAPPED_READ_MAX || !MAPPED_READS)
+	if (len > REGION_MAPPED_READ_MAX)
 		return EXDEV;
-	ret = region__shared_begin(r);
-	if (ret)
-		return ret;
-	/* Asked under the lock: page_size may move the region meanwhile. */
-	if (!r->huge) {
-		region__shared_end(r);
-		return EXDEV;
-	}
-	base = region__base_addr(r);
-	end = off >= r->mem_size ? off :
-	      off + (len < r->mem_size - off ? len : r->mem_size - off);
-	/*
-	 * A page present now stays so while we hold the region (a punch
-	 * needs it exclusive), so the copy from the mapping faults in the
-	 * page that exists, never a new one.
-	 */
-	for (pos = off; pos < end; pos = next) {
-		next = (pos & ~(r->huge - 1)) + r->huge;
-		if (next > end)
-			next = end;
-		iov[n].iov_base = huge__present(base, pos, r->huge) ?
-				  base + pos : zeros_to_read;
-		iov[n++].iov_len = next - pos;
-	}
-	ret = fn(arg, iov, n);
-	region__shared_end(r);
-	return ret;
-}
-
-struct read_into {
-	void *buf;
-	size_t *done;
-};
-
-/*
- * pread, not memcpy from the mapping: a read of a hole through the memfd
- * returns zeros without allocating, a fault on the mapping would allocate
- * the page.
- */
-static int pread_into(void *arg, int memfd, uint64_t off, size_t len)
-{
-	struct read_into *to = arg;
-	ssize_t n = len ? pread(memfd, to->buf, len, (off_t)off) : 0;
-
-	if (n < 0)
-		return errno;
-	*to->done = (size_t)n;
-	return 0;
+	return region__reply_read(r, len, off, &rd, arg);
 }
 
 int region__read(struct region *r, void *buf, size_t len, uint64_t off,
 		 size_t *done)
 {
-	struct read_into to = { buf, done };
+	int ret;
 
-	if (r->overlay)
-		return overlay__read(r, buf, len, off, done);
 	*done = 0;
-	return with_memfd(r, len, off, true, pread_into, &to);
+	ret = region__shared_begin(r);
+	if (ret)
+		return ret;
+	len = region__clip(r, off, len);
+	ret = len ? r->ops->read(r, buf, len, off, done) : 0;
+	region__shared_end(r);
+	return ret;
 }
 
 int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
 		  size_t *done)
 {
-	ssize_t n;
 	int ret;
 
 	*done = 0;
@@ -510,26 +402,10 @@ int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
 		ret = len ? ENOSPC : 0;
 		goto out;
 	}
-	if (len > r->mem_size - off)
-		len = r->mem_size - off;
-	/*
-	 * pwrite, not memcpy into the mapping: the memfd allocates the pages
-	 * without faulting each one into our page tables first.  hugetlbfs
-	 * has no write(2): there the mapping (reserved: no SIGBUS) is the
-	 * way, and its page tables are what say where the data is (huge.h).
-	 */
-	if (r->huge) {
-		memcpy(r->raw + region__page_size() + off, buf, len);
-		n = (ssize_t)len;
-	} else {
-		n = pwrite(r->memfd, buf, len, (off_t)off);
-	}
-	if (n < 0) {
-		ret = errno;
-	} else {
-		*done = (size_t)n;
-		region__dirty_mark(r, off, (uint64_t)n);
-	}
+	len = region__clip(r, off, len);
+	ret = r->ops->write(r, buf, len, off, done);
+	if (!ret)
+		region__dirty_mark(r, off, *done);
 out:
 	region__shared_end(r);
 	return ret;
@@ -544,38 +420,19 @@ int region__zero_locked(struct region *r)
 	/* Every page is written (with zeros), whatever it held. */
 	dirty__mark_all(&r->dirty);
 	region__touch(r);
-	if (r->huge)
-		return huge__punch(r, 0, r->mem_size);
-	/* A memfd (shmem) always punches holes: no fallback to memset. */
-	if (fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      0, (off_t)r->mem_size) < 0)
-		return errno;
-	return 0;
+	return r->ops->punch(r, 0, r->mem_size);
 }
 
 int region__zero_from_locked(struct region *r, uint64_t off)
 {
-	static const uint8_t zeros[4096];
-	uint64_t page = region__page_size(), end;
+	uint64_t page = region__page_size();
+	int ret;
 
 	if (off >= r->mem_size)
 		return 0;
-	end = (off + page - 1) & ~(page - 1);
-	if (r->huge) {
-		/* hugetlbfs zeroes the part of a page before the cut itself. */
-		int ret = huge__punch(r, off, r->mem_size - off);
-
-		if (ret)
-			return ret;
-	} else if (end > off &&
-		   pwrite(r->memfd, zeros, end - off, (off_t)off) < 0) {
-		/* The part of a page before the cut keeps its bytes: zeros. */
-		return errno;
-	}
-	if (!r->huge && end < r->mem_size &&
-	    fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)end, (off_t)(r->mem_size - end)) < 0)
-		return errno;
+	ret = r->ops->punch(r, off, r->mem_size - off);
+	if (ret)
+		return ret;
 	/*
 	 * Stamping costs a word per page, and a punch costs next to nothing:
 	 * past a bound every page is marked at once instead, which says more
@@ -591,65 +448,50 @@ int region__zero_from_locked(struct region *r, uint64_t off)
 	return 0;
 }
 
-int region__new(const char *name, uint64_t size, struct region **out)
+struct mem_side region__side(struct region *r)
 {
-	return create(name, size, false, 0, out);
+	return (struct mem_side){ r->memfd, r->raw + region__page_size(),
+				  r->huge };
 }
 
-int region__new_readonly(const char *name, uint64_t size, struct region **out)
+/*
+ * The copies: the source's backing says how its pages are read (a view
+ * level by level), the destination's how they are written (copy_in).
+ */
+int region__copy_out(struct region *src, struct region *dst, uint8_t *buf,
+		     struct copy_cursor *cur, uint64_t off, uint64_t end)
 {
-	return create(name, size, true, 0, out);
-}
-
-int region__new_huge(const char *name, uint64_t size, uint64_t huge,
-		     bool readonly, struct region **out)
-{
-	return create(name, size, readonly, huge, out);
-}
-
-static struct huge_side side_of(struct region *r)
-{
-	return (struct huge_side){ r->memfd, r->raw + region__page_size(),
-				   r->huge };
+	return src->ops->copy_out(src, dst, buf, cur, off, end,
+				  COPY_FILL_HOLES);
 }
 
 int region__copy(struct region *dst, struct region *src, uint8_t *buf,
 		 struct extents *x, uint64_t off, uint64_t end,
 		 bool fill_holes)
 {
-	struct huge_side d = side_of(dst), s = side_of(src);
+	struct mem_side s = region__side(src);
 
-	/* hugetlbfs cannot be written with pwrite: through the mappings. */
-	if (dst->huge)
-		return huge__copy(&d, &s, off, end, fill_holes);
-	/* Big ranges on two threads, the source read through its mapping. */
-	return copy__sides((struct copy_side){ dst->memfd, d.base },
-			   (struct copy_side){ src->memfd, s.base }, buf, x,
-			   off, end, fill_holes);
+	return dst->ops->copy_in(dst, &s, buf, x, off, end,
+				 fill_holes ? COPY_FILL_HOLES : 0);
 }
 
 int region__copy_read(struct region *dst, struct region *src, uint8_t *buf,
 		      struct extents *x, uint64_t off, uint64_t end)
 {
-	struct huge_side d = side_of(dst), s = side_of(src);
+	struct mem_side s = region__side(src);
 
-	/* huge__copy reads a shmem source with pread, a huge one by mincore. */
-	if (dst->huge)
-		return huge__copy(&d, &s, off, end, false);
-	return copy__sides((struct copy_side){ dst->memfd, d.base },
-			   (struct copy_side){ src->memfd, NULL }, buf, x,
-			   off, end, false);
+	return dst->ops->copy_in(dst, &s, buf, x, off, end, COPY_SRC_PREAD);
 }
 
 int region__copy_fd(struct region *dst, int src, uint8_t *buf,
 		    struct extents *x, uint64_t off, uint64_t end,
 		    bool fill_holes)
 {
-	struct huge_side d = side_of(dst), s = { src, NULL, 0 };
+	struct mem_side s = { src, NULL, 0 };
 
-	if (dst->huge)
-		return huge__copy(&d, &s, off, end, fill_holes);
-	return copy__range(dst->memfd, src, buf, x, off, end, fill_holes);
+	return dst->ops->copy_in(dst, &s, buf, x, off, end,
+				 COPY_SRC_PREAD | COPY_DST_PWRITE |
+				 (fill_holes ? COPY_FILL_HOLES : 0));
 }
 
 int region__zero(struct region *r, struct why *why)
@@ -664,16 +506,17 @@ int region__zero(struct region *r, struct why *why)
 }
 
 /*
- * A new memfd (the old one is sealed at its size) with the old one's data
- * copied sparsely, and a new reservation rather than mremap: the guard
- * pages must follow the new end, and a fresh reservation keeps the
- * trailing guard PROT_NONE.  Costs the data, not the size.
+ * New memory (the old memfd is sealed at its size) with the old one's
+ * data copied sparsely by the new backing, and a new reservation rather
+ * than mremap: the guard pages must follow the new end, and a fresh
+ * reservation keeps the trailing guard PROT_NONE.  Costs the data, not
+ * the size.
  */
-static int rebuild(struct region *r, uint64_t size, uint64_t huge)
+int region__rebuild_locked(struct region *r, uint64_t size, uint64_t huge,
+			   const struct backing_ops *ops)
 {
-	uint64_t keep;
-	uint8_t *raw = NULL, *buf;
-	int fd, ret;
+	struct mem m;
+	int ret;
 
 	if (size == 0 || size > REGION_SIZE_MAX)
 		return EINVAL;
@@ -684,35 +527,13 @@ static int rebuild(struct region *r, uint64_t size, uint64_t huge)
 		return EINVAL;
 	if (size == r->mem_size && huge == r->huge)
 		return 0;
-	ret = new_memfd(r->name, size, huge, &fd);
+	ret = ops->make(r->name, size, huge, r, &m);
 	if (ret)
 		return ret;
-	keep = size < r->mem_size ? size : r->mem_size;
-	/* Mapped first: a huge region copies through the mappings. */
-	ret = map_region(fd, size, huge, &raw);
-	if (!ret && huge) {
-		struct huge_side d = { fd, raw + region__page_size(), huge },
-				 s = side_of(r);
-
-		ret = huge__copy(&d, &s, 0, keep, false);
-	} else if (!ret) {
-		buf = malloc(COPY_CHUNK);
-		ret = buf ? copy__range(fd, r->memfd, buf,
-					&(struct extents){ 0 }, 0, keep,
-					false) : ENOMEM;
-		free(buf);
-	}
-	if (ret && raw) {
-		munmap(raw, size + 2 * region__page_size());
-		raw = NULL;
-	}
-	if (!ret) {
-		ret = dirty__resize(&r->dirty, size / region__page_size());
-		if (ret)
-			munmap(raw, size + 2 * region__page_size());
-	}
+	ret = dirty__resize(&r->dirty, size / region__page_size());
 	if (ret) {
-		close(fd);
+		unmap(m.raw, size);
+		close(m.fd);
 		return ret;
 	}
 	/*
@@ -722,63 +543,27 @@ static int rebuild(struct region *r, uint64_t size, uint64_t huge)
 	dirty__mark_all(&r->dirty);
 	dirty__reset_unseen(&r->dirty);
 	atomic_fetch_add(&r->geo_seq, 1);
-	munmap(r->raw, r->mem_size + 2 * region__page_size());
+	unmap(r->raw, r->mem_size);
 	close(r->memfd);
-	__atomic_store_n(&r->memfd, fd, __ATOMIC_RELEASE);
-	__atomic_store_n(&r->raw, raw, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->ops, ops, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->memfd, m.fd, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->raw, m.raw, __ATOMIC_RELEASE);
 	__atomic_store_n(&r->mem_size, size, __ATOMIC_RELEASE);
-	__atomic_store_n(&r->huge, huge, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->huge, m.huge, __ATOMIC_RELEASE);
 	atomic_fetch_add(&r->geo_seq, 1);
 	region__touch(r);
 	region__touch_attr(r);
 	return 0;
 }
 
-int region__resize_locked(struct region *r, uint64_t size)
-{
-	return rebuild(r, size, r->huge);
-}
-
-int region__repage_locked(struct region *r, uint64_t huge)
-{
-	if (huge && huge__memfd_flags(huge, &(unsigned){ 0 }))
-		return EINVAL;
-	return rebuild(r, r->mem_size, huge);
-}
-
-int region__resize(struct region *r, uint64_t size, struct why *why)
-{
-	int ret = region__exclusive_begin(r, why);
-
-	if (ret)
-		return ret;
-	ret = region__resize_locked(r, size);
-	region__exclusive_end(r);
-	return ret;
-}
-
 /* Held shared: a resize replaces the memfd, and closes the old one. */
 static int seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 {
-	off_t p;
-	int ret;
+	int ret = region__shared_begin(r);
 
-	if (r->overlay)
-		return overlay__seek(r, off, whence, pos);
-	ret = region__shared_begin(r);
 	if (ret)
 		return ret;
-	if (off >= r->mem_size) {
-		ret = ENXIO;
-	} else if (r->huge) {
-		ret = huge__seek(r, off, whence, pos);
-	} else {
-		p = lseek(r->memfd, (off_t)off, whence);
-		if (p < 0)
-			ret = errno;
-		else
-			*pos = (uint64_t)p;
-	}
+	ret = off >= r->mem_size ? ENXIO : r->ops->seek(r, off, whence, pos);
 	region__shared_end(r);
 	return ret;
 }
@@ -797,9 +582,9 @@ uint64_t region__resident(struct region *r)
 {
 	struct region_geometry g;
 
-	region__geometry(r, &g, true);
 	/* The memory it takes: an overlay's view shows its base's too. */
-	return r->overlay ? atomic_load(&r->resident_seen) : g.resident;
+	region__geometry(r, &g, true);
+	return atomic_load(&r->resident_seen);
 }
 
 /*
@@ -834,8 +619,8 @@ void region__geometry(struct region *r, struct region_geometry *g,
 				     (uint64_t)st.st_blocks * 512);
 		pthread_rwlock_unlock(&r->lock);
 	}
-	g->resident = r->overlay ? r->overlay->shown :
-				   atomic_load(&r->resident_seen);
+	g->resident = __atomic_load_n(&r->ops, __ATOMIC_ACQUIRE)->resident(r,
+			atomic_load(&r->resident_seen));
 }
 
 void region__times(struct region *r, struct timespec *mtime,
@@ -847,4 +632,23 @@ void region__times(struct region *r, struct timespec *mtime,
 		c = m;	/* a change of the data is a change of the file */
 	*mtime = (struct timespec){ m / 1000000000LL, m % 1000000000LL };
 	*ctime = (struct timespec){ c / 1000000000LL, c % 1000000000LL };
+}
+
+void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)
+{
+	uint64_t page = region__page_size();
+
+	if (!len || off >= r->mem_size)
+		return;
+	if (len > r->mem_size - off)
+		len = r->mem_size - off;
+	dirty__mark(&r->dirty, off / page, (off + len + page - 1) / page);
+	region__touch(r);
+}
+
+size_t region__clip(const struct region *r, uint64_t off, size_t len)
+{
+	if (off >= r->mem_size)
+		return 0;
+	return len < r->mem_size - off ? len : (size_t)(r->mem_size - off);
 }

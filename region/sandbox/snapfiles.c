@@ -25,14 +25,15 @@ static void info_text(struct snapshot *s, FILE *f)
 	diff__info(s, f);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
+		uint64_t gpa;
 
 		fprintf(f, "region %s mem_size %" PRIu64 " resident %" PRIu64,
-			c->name, c->mem_size, region__resident(c));
-		if (c->snap_mapped)
-			fprintf(f, " guest_addr 0x%" PRIx64, c->snap_gpa);
+			region__name(c), region__mem_size(c), region__resident(c));
+		if (region__snap_gpa(c, &gpa))
+			fprintf(f, " guest_addr 0x%" PRIx64, gpa);
 		else
 			fprintf(f, " guest_addr none");
-		fprintf(f, " access %s\n", c->guest_ro ? "ro" : "rw");
+		fprintf(f, " access %s\n", region__guest_ro(c) ? "ro" : "rw");
 	}
 	if (!s->cpu) {
 		fprintf(f, "vcpu none\n");

@@ -124,9 +124,7 @@ void snaps__add(struct snaps *t, struct snapshot *s)
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
 
-		c->charged = region__resident(c);
-		c->charge = &t->bytes;
-		atomic_fetch_add(&t->bytes, c->charged);
+		region__charge(c, &t->bytes);
 	}
 	pthread_rwlock_unlock(&t->lock);
 }
@@ -192,7 +190,7 @@ struct region *snapshot__region(struct snapshot *s, const char *name,
 				uint64_t *id)
 {
 	for (unsigned i = 0; i < s->nr; i++)
-		if (strcmp(s->regions[i].region->name, name) == 0)
+		if (strcmp(region__name(s->regions[i].region), name) == 0)
 			return snapshot__nth_region(s, i, id);
 	return NULL;
 }

@@ -90,7 +90,7 @@ static bool reserved(struct sandbox *sb, const char *name)
 static int find_locked(struct sandbox *sb, const char *name)
 {
 	for (unsigned i = 0; i < sb->nr; i++)
-		if (strcmp(sb->slots[i].region->name, name) == 0)
+		if (strcmp(region__name(sb->slots[i].region), name) == 0)
 			return (int)i;
 	return -1;
 }
@@ -151,7 +151,7 @@ int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
 				 strerror(ret));
 	}
 	if (!ret) {
-		sb->total += r->mem_size;
+		sb->total += region__mem_size(r);
 		sb->slots[sb->nr].id = sb->next_id++;
 	}
 	pthread_mutex_unlock(&sb->acct);
@@ -195,7 +195,7 @@ int sandbox__remove(struct sandbox *sb, const char *name, struct why *why)
 	if (ret)
 		goto out;
 	pthread_mutex_lock(&sb->acct);
-	sb->total -= r->mem_size;
+	sb->total -= region__mem_size(r);
 	pthread_mutex_unlock(&sb->acct);
 	memmove(&sb->slots[idx], &sb->slots[idx + 1],
 		(sb->nr - (unsigned)idx - 1) * sizeof(sb->slots[0]));
