@@ -190,7 +190,7 @@ struct backing_ops {
 	 * copy_in: an overlay answers a level at a time, each level with
 	 * its own extents in cur (region__copy_out).
 	 */
-	int (*copy_out)(struct region *src, struct region *dst, uint8_t *buf,
+	int (*copy_out)(struct region *src, struct region *dst, uint8_t **buf,
 			struct copy_cursor *cur, uint64_t off, uint64_t end,
 			unsigned how);
 	/*
@@ -255,7 +255,7 @@ void memfd__unmake(struct mem *m, uint64_t size);
 int memfd__read(struct region *r, void *buf, size_t len, uint64_t off,
 		size_t *done);
 /* copy_out of a region that is all its own memory: dst's copy_in. */
-int memfd__copy_out(struct region *src, struct region *dst, uint8_t *buf,
+int memfd__copy_out(struct region *src, struct region *dst, uint8_t **buf,
 		    struct copy_cursor *cur, uint64_t off, uint64_t end,
 		    unsigned how);
 uint64_t memfd__resident(struct region *r, uint64_t own);

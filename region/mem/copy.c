@@ -353,6 +353,13 @@ int copy__sides(struct copy_side dst, struct copy_side src, uint8_t *buf,
 	return ret ? ret : atomic_load(&j.err);
 }
 
+int copy__buffer(uint8_t **buf)
+{
+	if (!*buf)
+		*buf = malloc(COPY_CHUNK);
+	return *buf ? 0 : ENOMEM;
+}
+
 int copy__range(int dst, int src, uint8_t *buf, struct extents *x,
 		uint64_t off, uint64_t end, bool fill_holes)
 {

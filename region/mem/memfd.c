@@ -84,13 +84,15 @@ int memfd__read(struct region *r, void *buf, size_t len, uint64_t off,
 	return 0;
 }
 
-int memfd__copy_out(struct region *src, struct region *dst, uint8_t *buf,
+int memfd__copy_out(struct region *src, struct region *dst, uint8_t **buf,
 		    struct copy_cursor *cur, uint64_t off, uint64_t end,
 		    unsigned how)
 {
 	struct mem_side s = region__side(src);
+	int ret = copy__buffer(buf);
 
-	return dst->ops->copy_in(dst, &s, buf, &cur->x[0], off, end, how);
+	return ret ? ret : dst->ops->copy_in(dst, &s, *buf, &cur->x[0], off,
+					     end, how);
 }
 
 uint64_t memfd__resident(struct region *r, uint64_t own)

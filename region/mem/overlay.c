@@ -384,12 +384,14 @@ int overlay__seal(struct region *r)
 }
 
 /* Each piece from the level that answers for it, with its own cursor. */
-static int copy_out(struct region *src, struct region *dst, uint8_t *buf,
+static int copy_out(struct region *src, struct region *dst, uint8_t **buf,
 		    struct copy_cursor *cur, uint64_t off, uint64_t end,
 		    unsigned how)
 {
 	uint64_t page = region__page_size();
 
+	if (off < end && copy__buffer(buf))
+		return ENOMEM;
 	while (off < end) {
 		uint64_t seg, stop;
 		unsigned lvl;
@@ -399,7 +401,7 @@ static int copy_out(struct region *src, struct region *dst, uint8_t *buf,
 		struct mem_side s = region__side(from);
 
 		stop = seg * page < end ? seg * page : end;
-		ret = dst->ops->copy_in(dst, &s, buf, &cur->x[lvl], off, stop,
+		ret = dst->ops->copy_in(dst, &s, *buf, &cur->x[lvl], off, stop,
 					how);
 		if (ret)
 			return ret;

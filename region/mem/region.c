@@ -155,41 +155,6 @@ void region__put(struct region *r)
 }
 
 /*
- * A resize stores raw and mem_size atomically: these accessors may be
- * called without the region's lock (metrics, stat), one word at a time;
- * a consistent pair comes from region__geometry.
- */
-uint8_t *region__raw_addr(const struct region *r)
-{
-	return __atomic_load_n(&r->raw, __ATOMIC_ACQUIRE);
-}
-
-uint64_t region__raw_size(const struct region *r)
-{
-	return region__mem_size(r) + 2 * region__page_size();
-}
-
-uint8_t *region__base_addr(const struct region *r)
-{
-	return region__raw_addr(r) + region__page_size();
-}
-
-uint64_t region__mem_size(const struct region *r)
-{
-	return __atomic_load_n(&r->mem_size, __ATOMIC_ACQUIRE);
-}
-
-uint8_t *region__host_region_base(const struct region *r)
-{
-	return region__base_addr(r);
-}
-
-uint8_t *region__host_region_end(const struct region *r)
-{
-	return region__base_addr(r) + region__mem_size(r);
-}
-
-/*
  * The guard changes under exclusive, but metadata readers (kind, stat)
  * look without the lock: the owner is published before the guard, and
  * read after it.
@@ -214,26 +179,6 @@ bool region__guest_running(struct region *r)
 
 	return g && g->running(__atomic_load_n(&r->guard_owner,
 					       __ATOMIC_RELAXED));
-}
-
-enum region_kind region__kind(const struct region *r)
-{
-	if (r->readonly)
-		return REGION_READONLY;
-	return region__mapped(r) ? REGION_HOST : REGION_EXCLUSIVE;
-}
-
-const char *region__kind_name(enum region_kind kind)
-{
-	switch (kind) {
-	case REGION_EXCLUSIVE:
-		return "exclusive";
-	case REGION_HOST:
-		return "host";
-	case REGION_READONLY:
-		return "readonly";
-	}
-	return "?";
 }
 
 struct timespec region__deadline_ms(unsigned ms)
@@ -458,7 +403,7 @@ struct mem_side region__side(struct region *r)
  * The copies: the source's backing says how its pages are read (a view
  * level by level), the destination's how they are written (copy_in).
  */
-int region__copy_out(struct region *src, struct region *dst, uint8_t *buf,
+int region__copy_out(struct region *src, struct region *dst, uint8_t **buf,
 		     struct copy_cursor *cur, uint64_t off, uint64_t end)
 {
 	return src->ops->copy_out(src, dst, buf, cur, off, end,
@@ -621,17 +566,6 @@ void region__geometry(struct region *r, struct region_geometry *g,
 	}
 	g->resident = __atomic_load_n(&r->ops, __ATOMIC_ACQUIRE)->resident(r,
 			atomic_load(&r->resident_seen));
-}
-
-void region__times(struct region *r, struct timespec *mtime,
-		   struct timespec *ctime)
-{
-	int64_t m = atomic_load(&r->mtime_ns), c = atomic_load(&r->ctime_ns);
-
-	if (c < m)
-		c = m;	/* a change of the data is a change of the file */
-	*mtime = (struct timespec){ m / 1000000000LL, m % 1000000000LL };
-	*ctime = (struct timespec){ c / 1000000000LL, c % 1000000000LL };
 }
 
 void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)

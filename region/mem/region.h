@@ -246,14 +246,23 @@ int region__repage_locked(struct region *r, uint64_t huge);
 /*
  * Make dst's [off, end) what src's view is, whatever the two are (a
  * diff's copy read level by level through its bases, huge pages written
- * through the mapping): data copied through buf (COPY_CHUNK bytes), holes
- * punched.  cur (copy.h) is zeroed by the caller once per src, the
- * ranges moving forward.  The one copy of pages between two regions: a
- * snapshot's restore.  The caller holds both.
+ * through the mapping, a short range page by page between the mappings
+ * as cur->map says): data copied, holes punched.  *buf is the bounce
+ * buffer (COPY_CHUNK bytes), made here when a range needs one; the
+ * caller frees it.  cur (copy.h) is zeroed by the caller once per src,
+ * the ranges moving forward.  The one copy of pages between two
+ * regions: a snapshot's restore.  The caller holds both.
  */
 struct copy_cursor;
-int region__copy_out(struct region *src, struct region *dst, uint8_t *buf,
+int region__copy_out(struct region *src, struct region *dst, uint8_t **buf,
 		     struct copy_cursor *cur, uint64_t off, uint64_t end);
+/*
+ * Where src (readonly: it never changes) holds data, a bit a page, for
+ * copy_cursor.map: *bits (a private anonymous mapping of *len bytes, only
+ * the words of pages with data take memory) or NULL when its copies do
+ * not use one (region__copies_by_map).
+ */
+int region__data_map(struct region *src, uint64_t **bits, size_t *len);
 /*
  * The same from src's own memory (a plain region, or a copy being made),
  * with one extents cursor: holes punched when fill_holes.

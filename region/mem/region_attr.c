@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,6 +92,41 @@ int region__extent(struct region *r, struct extents *x, uint64_t off)
 	return r->ops->extent(r, x, off, r->mem_size);
 }
 
+int region__data_map(struct region *src, uint64_t **bits_out, size_t *len_out)
+{
+	uint64_t page = region__page_size(), size = src->mem_size,
+		 npages = size / page;
+	size_t len = (npages + 63) / 64 * sizeof(uint64_t);
+	struct extents x = { .hole = 0 };
+	uint64_t off = 0, *bits;
+	int ret = 0;
+
+	*bits_out = NULL;
+	if (!src->ops->by_map)
+		return 0;
+	bits = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (bits == MAP_FAILED)
+		return errno;
+	/* Its extents, walked once. */
+	while (off < size) {
+		ret = src->ops->extent(src, &x, off, size);
+		if (ret || x.data >= size)
+			break;
+		for (uint64_t p = x.data / page;
+		     p < (x.hole + page - 1) / page && p < npages; p++)
+			bits[p / 64] |= 1ULL << (p % 64);
+		off = x.hole;
+	}
+	if (ret) {
+		munmap(bits, len);
+		return ret;
+	}
+	*bits_out = bits;
+	*len_out = len;
+	return 0;
+}
+
 bool region__copies_by_map(const struct region *r)
 {
 	return r->ops->by_map;
@@ -99,4 +135,70 @@ bool region__copies_by_map(const struct region *r)
 int region__punch_locked(struct region *r, uint64_t off, uint64_t len)
 {
 	return r->ops->punch(r, off, len);
+}
+
+/*
+ * A resize stores raw and mem_size atomically: these accessors may be
+ * called without the region's lock (metrics, stat), one word at a time;
+ * a consistent pair comes from region__geometry.
+ */
+uint8_t *region__raw_addr(const struct region *r)
+{
+	return __atomic_load_n(&r->raw, __ATOMIC_ACQUIRE);
+}
+
+uint64_t region__raw_size(const struct region *r)
+{
+	return region__mem_size(r) + 2 * region__page_size();
+}
+
+uint8_t *region__base_addr(const struct region *r)
+{
+	return region__raw_addr(r) + region__page_size();
+}
+
+uint64_t region__mem_size(const struct region *r)
+{
+	return __atomic_load_n(&r->mem_size, __ATOMIC_ACQUIRE);
+}
+
+uint8_t *region__host_region_base(const struct region *r)
+{
+	return region__base_addr(r);
+}
+
+uint8_t *region__host_region_end(const struct region *r)
+{
+	return region__base_addr(r) + region__mem_size(r);
+}
+
+enum region_kind region__kind(const struct region *r)
+{
+	if (r->readonly)
+		return REGION_READONLY;
+	return region__mapped(r) ? REGION_HOST : REGION_EXCLUSIVE;
+}
+
+const char *region__kind_name(enum region_kind kind)
+{
+	switch (kind) {
+	case REGION_EXCLUSIVE:
+		return "exclusive";
+	case REGION_HOST:
+		return "host";
+	case REGION_READONLY:
+		return "readonly";
+	}
+	return "?";
+}
+
+void region__times(struct region *r, struct timespec *mtime,
+		   struct timespec *ctime)
+{
+	int64_t m = atomic_load(&r->mtime_ns), c = atomic_load(&r->ctime_ns);
+
+	if (c < m)
+		c = m;	/* a change of the data is a change of the file */
+	*mtime = (struct timespec){ m / 1000000000LL, m % 1000000000LL };
+	*ctime = (struct timespec){ c / 1000000000LL, c % 1000000000LL };
 }

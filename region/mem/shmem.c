@@ -163,6 +163,58 @@ static int copy_in(struct region *dst, const struct mem_side *src,
 			   buf, x, off, end, how & COPY_FILL_HOLES);
 }
 
+static bool has_data(const uint64_t *bits, uint64_t p)
+{
+	return bits[p / 64] >> (p % 64) & 1;
+}
+
+/*
+ * Pages [first, end) of dst from src, between the mappings: pages src
+ * holds are copied (the first read maps a page of src into our page
+ * tables, after which a copy of it costs the memcpy), its holes punched
+ * in dst.
+ */
+static int copy_dense(struct region *src, struct region *dst,
+		      const uint64_t *bits, uint64_t first, uint64_t end)
+{
+	uint64_t page = region__page_size();
+	uint8_t *to = region__base_addr(dst), *from = region__base_addr(src);
+	int ret;
+
+	for (uint64_t p = first, q; p < end; p = q) {
+		bool data = has_data(bits, p);
+
+		for (q = p + 1; q < end && has_data(bits, q) == data; q++)
+			;
+		if (data)
+			memcpy(to + p * page, from + p * page, (q - p) * page);
+		else if ((ret = dst->ops->punch(dst, p * page,
+						(q - p) * page)))
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * A short range into memory that copies by its mapping too, as the data
+ * map says (copy.h's COPY_DENSE_PAGES); anything else through dst's
+ * copy_in.  A huge dst is written and punched through its own table; a
+ * huge source is never read through its mapping (its holes would be
+ * allocated), so it has no map.
+ */
+static int copy_out(struct region *src, struct region *dst, uint8_t **buf,
+		    struct copy_cursor *cur, uint64_t off, uint64_t end,
+		    unsigned how)
+{
+	uint64_t page = region__page_size();
+
+	if (cur->map && dst->ops->by_map && (how & COPY_FILL_HOLES) &&
+	    end - off <= COPY_DENSE_PAGES * page && !(off % page) &&
+	    !(end % page))
+		return copy_dense(src, dst, cur->map, off / page, end / page);
+	return memfd__copy_out(src, dst, buf, cur, off, end, how);
+}
+
 static int extent(struct region *r, struct extents *x, uint64_t p,
 		  uint64_t end)
 {
@@ -181,7 +233,7 @@ const struct backing_ops shmem_ops = {
 	.next_data = next_data,
 	.punch = punch,
 	.resident = memfd__resident,
-	.copy_out = memfd__copy_out,
+	.copy_out = copy_out,
 	.copy_in = copy_in,
 	.extent = extent,
 };

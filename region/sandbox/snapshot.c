@@ -8,17 +8,13 @@
 #include "region/sandbox/snapshot.h"
 #include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
-#include "region/mem/overlay.h"
 #include "region/sandbox/diff.h"
 #include "region/util/parse.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -263,125 +259,28 @@ out:
 }
 
 /*
- * Runs of at most this many dirty pages are copied page by page between
- * the mappings, as the copy's data map says (restore_dense): no syscall
- * for data, a punch for holes.  Longer ones go through the copy's
- * extents and the bounce buffer, which skip its holes in bulk.
+ * Every copy's data map, before anything changes (the first restore):
+ * region__copy_out copies a short dirty run page by page between the
+ * mappings with it (copy.h's COPY_DENSE_PAGES), no syscall for data.  A
+ * diff's copy reads through to its parent and a huge copy must not be
+ * read through its mapping (its holes would be allocated): they have
+ * none (region__data_map says).
  */
-#define RESTORE_DENSE_PAGES 16
-
-/* The bounce buffer of one restore (COPY_CHUNK), made for a long run. */
-static int bounce(uint8_t **buf)
-{
-	if (!*buf)
-		*buf = malloc(COPY_CHUNK);
-	return *buf ? 0 : ENOMEM;
-}
-
-/* Where copy c holds data (snaps.h): its extents, walked once. */
-static int data_walk(struct region *c, struct snap_data *d)
-{
-	uint64_t page = region__page_size(), size = region__mem_size(c),
-		 npages = size / page;
-	size_t len = (npages + 63) / 64 * sizeof(uint64_t);
-	struct extents x = { .hole = 0 };
-	uint64_t off = 0, *bits;
-	int ret = 0;
-
-	bits = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (bits == MAP_FAILED)
-		return errno;
-	while (off < size) {
-		ret = region__extent(c, &x, off);
-		if (ret || x.data >= size)
-			break;
-		for (uint64_t p = x.data / page;
-		     p < (x.hole + page - 1) / page && p < npages; p++)
-			bits[p / 64] |= 1ULL << (p % 64);
-		off = x.hole;
-	}
-	if (ret) {
-		munmap(bits, len);
-		return ret;
-	}
-	d->bits = bits;
-	d->len = len;
-	return 0;
-}
-
-/* Every copy's data map, before anything changes (the first restore). */
 static int data_maps(struct snapshot *s, struct why *why)
 {
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
 		int ret;
 
-		if (s->data[i].bits || !region__copies_by_map(c))
-			continue;	/* restore_run does not use them */
-		ret = data_walk(c, &s->data[i]);
+		if (s->data[i].bits)
+			continue;
+		ret = region__data_map(c, &s->data[i].bits, &s->data[i].len);
 		if (ret)
 			return why__set(why, ret, "region %s: cannot map where "
-					"the copy holds data: %s", region__name(c),
-					strerror(ret));
+					"the copy holds data: %s",
+					region__name(c), strerror(ret));
 	}
 	return 0;
-}
-
-static bool has_data(const uint64_t *bits, uint64_t p)
-{
-	return bits[p / 64] >> (p % 64) & 1;
-}
-
-/*
- * Pages [first, end) of r from c, between the mappings: pages c holds are
- * copied (the first read maps a page of c into our page tables, after
- * which a restore of it costs the memcpy), its holes punched in r.
- */
-static int restore_dense(struct region *r, struct region *c,
-			 const uint64_t *bits, uint64_t first, uint64_t end)
-{
-	uint64_t page = region__page_size();
-	uint8_t *to = region__base_addr(r), *from = region__base_addr(c);
-	int ret;
-
-	for (uint64_t p = first, q; p < end; p = q) {
-		bool data = has_data(bits, p);
-
-		for (q = p + 1; q < end && has_data(bits, q) == data; q++)
-			;
-		if (data)
-			memcpy(to + p * page, from + p * page, (q - p) * page);
-		else if ((ret = region__punch_locked(r, p * page,
-						     (q - p) * page)))
-			return ret;
-	}
-	return 0;
-}
-
-/* Pages [first, end) of r from c. */
-static int restore_run(struct region *r, struct region *c,
-		       const uint64_t *bits, uint8_t **buf,
-		       struct copy_cursor *x, uint64_t first, uint64_t end)
-{
-	uint64_t page = region__page_size();
-	int ret;
-
-	/*
-	 * A diff's copy has no data map: it reads through to its parent; a
-	 * huge-page region is written and punched through region__copy; a
-	 * huge copy (of a region since moved to ordinary pages) has no map
-	 * either (data_maps): its mapping must not be read, which would
-	 * allocate huge pages for its holes.
-	 */
-	if (bits && region__copies_by_map(c) && region__copies_by_map(r) &&
-	    end - first <= RESTORE_DENSE_PAGES)
-		return restore_dense(r, c, bits, first, end);
-	ret = bounce(buf);
-	if (!ret)
-		ret = region__copy_out(c, r, *buf, x, first * page,
-					end * page);
-	return ret;
 }
 
 /*
@@ -417,15 +316,15 @@ static int restore_region(struct region *r, struct region *c,
 			region__dirty_mark_all(r);
 			region__touch(r);
 		}
-		ret = bounce(buf);
-		return ret ? ret : region__copy_out(c, r, *buf, &x, 0,
-						     region__mem_size(r));
+		return region__copy_out(c, r, buf, &x, 0, region__mem_size(r));
 	}
+	x.map = bits;
 	while (region__dirty_next(r, since, p, &first, &end)) {
 		*pages += end - first;
 		/* Written by the host, as far as `dirty` is concerned (first). */
 		region__dirty_mark(r, first * page, (end - first) * page);
-		ret = restore_run(r, c, bits, buf, &x, first, end);
+		ret = region__copy_out(c, r, buf, &x, first * page,
+				       end * page);
 		if (ret)
 			return ret;
 		p = end;
