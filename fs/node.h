@@ -137,6 +137,11 @@ struct handle {
 	struct dirty_cursor cursor;
 	/* log, console: where this open reads (see ring__read), under lock. */
 	struct ring_reader reader;
+	/*
+	 * Must be acquired *before* any region/ lock (a dirty read holds the
+	 * region shared under it; long-text renders take the vCPU's or the
+	 * VM's): doc/design-core.md.
+	 */
 	pthread_mutex_t lock;
 	/* A kind's own state for this open (regs, core, ...), under lock. */
 	void *priv;

@@ -40,11 +40,11 @@
 struct backing_ops;
 
 /*
- * Lock order (doc/design-core.md): a region's lock is taken after the
- * sandbox's (sb->lock), regions in table order, and before the vCPU's
- * (v->lock) and the VM's run lock; an overlay's seek_lock is taken last,
- * under its region held shared.  Never two regions' locks out of table
- * order: snapshot and restore hold them all, in order.
+ * Lock order (doc/design-core.md):
+ *   snaps.op -> sb->lock -> region locks, in table order -> v->lock ->
+ *   vm->lock -> vm->run_lock
+ * with leaves beside them (snaps.lock, sb->acct under sb->lock; a
+ * dirty's runs_lock and an overlay's seek_lock under their region).
  */
 struct region {
 	char name[REGION_NAME_MAX + 1];
@@ -76,8 +76,11 @@ struct region {
 	/*
 	 * Host accesses hold it shared for one request; control writes hold
 	 * it exclusive.  Writer-preferring, so a stream of readers cannot
-	 * starve an exclusive operation past its bounded wait.
-	 * Must be acquired *after* sb->lock and before v->lock / run_lock.
+	 * starve an exclusive operation past its bounded wait.  Must be
+	 * acquired *after* snaps.op and sb->lock, and *before* v->lock and
+	 * the VM's locks (the guard takes run_lock under it).  More than one
+	 * region is held only by a snapshot or a restore (under snaps.op),
+	 * in table order; every wait for it is bounded (EBUSY).
 	 */
 	pthread_rwlock_t lock;
 

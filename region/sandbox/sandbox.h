@@ -35,7 +35,12 @@ struct vcpu;
 struct vcpu_config;
 
 struct sandbox {
-	pthread_rwlock_t lock;	/* the table; regions have their own locks */
+	/*
+	 * The table; regions have their own locks.  Acquired *after*
+	 * snaps.op and *before* any region's lock (which are taken in table
+	 * order when more than one is held), the vCPU's and the VM's.
+	 */
+	pthread_rwlock_t lock;
 	struct sandbox_slot slots[SANDBOX_REGIONS_MAX];
 	unsigned nr;
 	unsigned max_regions;
@@ -44,7 +49,10 @@ struct sandbox {
 	uint64_t total;
 	/* The huge page size of regions sandbox__create makes (0: none). */
 	uint64_t huge;
-	/* total is also changed by resize, which holds a region: own lock. */
+	/*
+	 * total is also changed by resize, which holds a region: own lock, a
+	 * leaf (taken under sb->lock or a region's, nothing taken under it).
+	 */
 	pthread_mutex_t acct;
 	uint64_t next_id;
 	/* Names no region may take (the mount's own files), NULL-ended. */
