@@ -184,6 +184,12 @@ struct backing_ops {
 	 */
 	int (*next_data)(struct region *r, uint64_t off, uint64_t end,
 			 uint64_t *pos);
+	/*
+	 * Bytes of data of r's own memory in [off, end), page-aligned,
+	 * costing what copying them would at most (never a walk past end).
+	 */
+	int (*data_bytes)(struct region *r, uint64_t off, uint64_t end,
+			  uint64_t *bytes);
 	/* Zeros in [off, off + len), whole pages given back. */
 	int (*punch)(struct region *r, uint64_t off, uint64_t len);
 	/* st_blocks' bytes: own, the memfd's (an overlay shows its view's). */

@@ -426,6 +426,24 @@ static int extent(struct region *r, struct extents *x, uint64_t p,
 	return 0;
 }
 
+/* Present huge pages are data whole: an extent a time. */
+static int data_bytes(struct region *r, uint64_t off, uint64_t end,
+		      uint64_t *bytes)
+{
+	*bytes = 0;
+	while (off < end) {
+		struct extents x = { .hole = 0 };
+		int ret = extent(r, &x, off, end);
+
+		if (ret)
+			return ret;
+		if (x.data < end)
+			*bytes += x.hole - x.data;
+		off = x.hole;
+	}
+	return 0;
+}
+
 const struct backing_ops hugetlb_ops = {
 	.name = "hugetlb",
 	.make = make,
@@ -434,6 +452,7 @@ const struct backing_ops hugetlb_ops = {
 	.write = write_at,
 	.seek = seek,
 	.next_data = next_data,
+	.data_bytes = data_bytes,
 	.punch = punch_region,
 	.resident = memfd__resident,
 	.copy_out = memfd__copy_out,

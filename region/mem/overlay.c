@@ -194,16 +194,16 @@ static int read_view(struct region *r, void *buf, size_t len, uint64_t off,
 		uint64_t pos = off + *done, seg;
 		unsigned lvl;
 		struct region *src = resolve(r, pos / page, &seg, &lvl);
-		size_t chunk = len - *done;
-		ssize_t n;
+		size_t chunk = len - *done, n = 0;
+		int ret;
 
 		if (seg * page - pos < chunk)
 			chunk = (size_t)(seg * page - pos);
-		/* pread of a hole: zeros, without allocating. */
-		n = pread(src->memfd, (uint8_t *)buf + *done, chunk, (off_t)pos);
-		if (n < 0)
-			return errno;
-		if ((size_t)n != chunk)
+		/* Its own memory's read (pread: a hole reads as zeros). */
+		ret = own(src)->read(src, (uint8_t *)buf + *done, chunk, pos, &n);
+		if (ret)
+			return ret;
+		if (n != chunk)
 			return EIO;
 		*done += chunk;
 	}
@@ -300,11 +300,9 @@ static int seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 }
 
 /*
- * Bytes of data in pages [first, end) of r's view, asking each level
- * SEEK_DATA only: it skips holes at once, where SEEK_HOLE walks the data
- * to the next hole, past end (in a base written end to end, its whole
- * size for a run of one page).  A call per page of data or per hole:
- * what the pages cost to copy, at most.
+ * Bytes of data in pages [first, end) of r's view, each piece asked of
+ * the level that answers for it (its data_bytes: what the pages cost to
+ * copy, at most).
  */
 static int held_data(struct region *r, uint64_t first, uint64_t end,
 		     uint64_t *bytes)
@@ -316,33 +314,16 @@ static int held_data(struct region *r, uint64_t first, uint64_t end,
 		uint64_t seg;
 		unsigned lvl;
 		struct region *src = resolve(r, p, &seg, &lvl);
-		off_t d;
+		uint64_t b;
+		int ret;
 
 		if (seg > end)
 			seg = end;
-		if (src->huge) {
-			/* Present huge pages are data whole: an extent a time. */
-			struct extents x = { .hole = 0 };
-			int ret = level_extent(src, &x, p * page, seg * page);
-
-			if (ret)
-				return ret;
-			if (x.data < seg * page)
-				*bytes += x.hole - x.data;
-			p = x.hole / page;
-			continue;
-		}
-		d = lseek(src->memfd, (off_t)(p * page), SEEK_DATA);
-		if (d < 0 && errno != ENXIO)
-			return errno;
-		if (d < 0 || (uint64_t)d >= seg * page) {
-			p = seg;	/* a hole to where this level stops */
-		} else if ((uint64_t)d >= (p + 1) * page) {
-			p = (uint64_t)d / page;
-		} else {
-			*bytes += page;
-			p++;
-		}
+		ret = own(src)->data_bytes(src, p * page, seg * page, &b);
+		if (ret)
+			return ret;
+		*bytes += b;
+		p = seg;
 	}
 	return 0;
 }
@@ -431,6 +412,12 @@ static int next_data(struct region *r, uint64_t off, uint64_t end,
 	return own(r)->next_data(r, off, end, pos);
 }
 
+static int data_bytes(struct region *r, uint64_t off, uint64_t end,
+		      uint64_t *bytes)
+{
+	return own(r)->data_bytes(r, off, end, bytes);
+}
+
 /* No one memfd holds the view: copied, level by level. */
 static void serve(struct region *r, uint64_t off, size_t len, size_t want,
 		  struct serve *how)
@@ -468,6 +455,7 @@ const struct backing_ops overlay_ops = {
 	.write = refuse_write,
 	.seek = seek,
 	.next_data = next_data,
+	.data_bytes = data_bytes,
 	.punch = refuse_punch,
 	.resident = resident,
 	.copy_out = copy_out,

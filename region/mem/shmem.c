@@ -127,6 +127,34 @@ static int next_data(struct region *r, uint64_t off, uint64_t end,
 	return 0;
 }
 
+/*
+ * SEEK_DATA only: it skips holes at once, where SEEK_HOLE walks the data
+ * to the next hole, past end (in a base written end to end, its whole
+ * size for a run of one page).  A call per page of data or per hole.
+ */
+static int data_bytes(struct region *r, uint64_t off, uint64_t end,
+		      uint64_t *bytes)
+{
+	uint64_t page = region__page_size(), p = off;
+
+	*bytes = 0;
+	while (p < end) {
+		off_t d = lseek(r->memfd, (off_t)p, SEEK_DATA);
+
+		if (d < 0 && errno != ENXIO)
+			return errno;
+		if (d < 0 || (uint64_t)d >= end) {
+			break;	/* a hole to end */
+		} else if ((uint64_t)d >= p + page) {
+			p = (uint64_t)d & ~(page - 1);
+		} else {
+			*bytes += page;
+			p += page;
+		}
+	}
+	return 0;
+}
+
 /* A memfd (shmem) always punches holes: no fallback to memset. */
 static int punch(struct region *r, uint64_t off, uint64_t len)
 {
@@ -231,6 +259,7 @@ const struct backing_ops shmem_ops = {
 	.write = write_at,
 	.seek = seek,
 	.next_data = next_data,
+	.data_bytes = data_bytes,
 	.punch = punch,
 	.resident = memfd__resident,
 	.copy_out = copy_out,
