@@ -114,6 +114,15 @@ struct region {
 	atomic_int writers;	/* read-write openers of the memfd itself */
 };
 
+/*
+ * r->ops for a caller that may not hold r (a stat, the `dirty` size): a
+ * page_size write replaces it, under exclusive, with a release store.
+ */
+static inline const struct backing_ops *region__ops(const struct region *r)
+{
+	return __atomic_load_n(&r->ops, __ATOMIC_ACQUIRE);
+}
+
 /* Memory a backing made: a memfd mapped into a guarded reservation. */
 struct mem {
 	int fd;

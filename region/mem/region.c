@@ -564,8 +564,8 @@ void region__geometry(struct region *r, struct region_geometry *g,
 				     (uint64_t)st.st_blocks * 512);
 		pthread_rwlock_unlock(&r->lock);
 	}
-	g->resident = __atomic_load_n(&r->ops, __ATOMIC_ACQUIRE)->resident(r,
-			atomic_load(&r->resident_seen));
+	g->resident = region__ops(r)->resident(r,
+					      atomic_load(&r->resident_seen));
 }
 
 void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)

@@ -129,7 +129,7 @@ int region__data_map(struct region *src, uint64_t **bits_out, size_t *len_out)
 
 bool region__copies_by_map(const struct region *r)
 {
-	return r->ops->by_map;
+	return region__ops(r)->by_map;
 }
 
 int region__punch_locked(struct region *r, uint64_t off, uint64_t len)

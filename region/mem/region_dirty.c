@@ -58,8 +58,10 @@ bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,
 			uint64_t *first, uint64_t *end)
 {
 	/* A diff's copy: the pages it holds, whatever since says. */
-	if (r->ops->held_next)
-		return r->ops->held_next(r, from, first, end);
+	const struct backing_ops *ops = region__ops(r);
+
+	if (ops->held_next)
+		return ops->held_next(r, from, first, end);
 	return dirty__next(&r->dirty, since, from, first, end);
 }
 
