@@ -2,7 +2,7 @@
 # and core, read with cat, xxd, dd, cp, readelf, eu-readelf and gdb.
 # Without a guest: layout after map/move/unmap, pmem against each
 # region's contents, holes, writes and refusals, a sparse 64 GiB core.
-# With guests: the demo (EBUSY while running, the README's gdb session
+# With guests: the demo (EBUSY while running, doc/inspecting.md's gdb session
 # verbatim), regset (known registers), the faults (read-only write,
 # unmapped access, triple fault) and vpaging (page tables of its own);
 # metrics through Debian's prometheus_client parser, following actions.
@@ -16,7 +16,7 @@ for tool in gdb readelf eu-readelf xxd; do
 done
 GUESTS=${GUESTS_DIR:?GUESTS_DIR must name the test guests}
 BUILD=$(dirname "$REGIONFS")
-README=$TESTS_DIR/../README.md
+INSPECTING=$TESTS_DIR/../doc/inspecting.md
 
 # reg NAME: the value of one line of regs.
 reg() {
@@ -175,16 +175,18 @@ cmp -s "$WORK/demo.core" "$MNT/core" || bad "the core's copy differs from the co
 [ "$(stat -c %b "$WORK/demo.core")" -le "$blocks" ] ||
 	bad "the core's copy takes $(stat -c %b "$WORK/demo.core") blocks, st_blocks said $blocks"
 
-# The README's session, verbatim: its mountpoint and build/ are ours.
+# doc/inspecting.md's session, verbatim: its mountpoint and build/ are
+# ours, and what it copies goes to a scratch directory.
 session=$(awk '/<!-- inspect-session/ { on = 1; next }
 	on && /^```sh/ { inblock = 1; next }
 	inblock && /^```/ { exit }
-	inblock { print }' "$README")
-[ -n "$session" ] || bad "no session block in README.md"
+	inblock { print }' "$INSPECTING")
+[ -n "$session" ] || bad "no session block in doc/inspecting.md"
 echo run >"$MNT/vcpu"
 session=${session//\/tmp\/sb/$MNT}
 session=${session//build\//$BUILD/}
-out=$(bash -e -c "$session" 2>&1) || bad "the README session failed: $out"
+mkdir -p "$WORK/session"
+out=$(cd "$WORK/session" && bash -e -o pipefail -c "$session" 2>&1) || bad "the doc/inspecting.md session failed: $out"
 srip=$(awk '$1 == "rip" && $2 ~ /^0x0/ { print $2 }' <<<"$out")
 grep -qE "^rip +$(printf '0x%x' "$((srip))") " <<<"$out" ||
 	bad "the session's gdb rip is not its regs' rip $srip: $out"
