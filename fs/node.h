@@ -69,6 +69,7 @@ enum rfile {
 enum sfile {
 	SF_VCPU_STATE,
 	SF_INFO,
+	SF_CONSOLE,
 	SF_PARENT,	/* a diff snapshot's only: last */
 	SF_COUNT
 };
