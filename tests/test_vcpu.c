@@ -718,6 +718,7 @@ static void test_console_saved(void **state)
 	struct fix *f = *state;
 	struct vcpu *v = start(f, "reporter", 64);
 	struct vcpu_saved *s = NULL;
+	struct ring_reader rd = { 0 };
 	const uint8_t *kept;
 	uint8_t *hello;
 	char buf[64];
@@ -728,6 +729,9 @@ static void test_console_saved(void **state)
 	while (vcpu__console_end(v) < 5 * 33)
 		nap_ms(5);
 	assert_int_equal(vcpu__pause(v), 0);
+	/* cat from 0: moved past the dropped bytes. */
+	assert_int_equal(vcpu__console_read(v, buf, 64, 0, &rd), 64);
+	assert_true(rd.skip > 0);
 	assert_int_equal(vcpu__save(v, &s), 0);
 	end = vcpu__console_end(v);
 	kept = vcpu__saved_console(s, &len);
@@ -740,6 +744,9 @@ static void test_console_saved(void **state)
 	assert_int_equal(vcpu__pause(v), 0);
 	assert_int_equal(vcpu__load(v, s), 0);
 	assert_console_is(v, s);
+	/* The same open, reading again from 0 (tail -f after a shrink). */
+	assert_int_equal(vcpu__console_read(v, buf, 64, 0, &rd), 64);
+	assert_memory_equal(buf, kept, 64);
 	/* Nothing ran since: KVM and the console hold it already. */
 	assert_int_equal(vcpu__load(v, s), 0);
 	assert_console_is(v, s);

@@ -57,8 +57,7 @@ int vcpu_console_save_locked(struct vcpu *v, struct vcpu_saved *s)
  */
 void vcpu_console_load_locked(struct vcpu *v, const struct vcpu_saved *s)
 {
-	v->con.end = 0;
-	ring__put(&v->con, s->console, s->console_len);
+	ring__restart(&v->con, s->console, s->console_len);
 }
 
 const uint8_t *vcpu__saved_console(const struct vcpu_saved *s, size_t *len)
