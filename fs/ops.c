@@ -42,13 +42,13 @@ static int check_open(struct node *n, int acc)
 	if ((acc != O_WRONLY && !n->readable) ||
 	    (acc != O_RDONLY && !n->writable)) {
 		fs_refuse("%s%s%s: open for %s refused: the file is %s",
-		       dir ? dir : "", dir ? "/" : "", file, acc_name(acc),
-		       n->readable ? "read-only" : "write-only");
+			  dir ? dir : "", dir ? "/" : "", file, acc_name(acc),
+			  n->readable ? "read-only" : "write-only");
 		return EACCES;
 	}
 	if (acc != O_RDONLY && n->r && n->r->readonly) {
 		fs_refuse("%s/%s: open for writing refused: the region is "
-		       "readonly (a snapshot's copy)", dir, file);
+			  "readonly (a snapshot's copy)", dir, file);
 		return EPERM;
 	}
 	return 0;

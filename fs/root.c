@@ -25,7 +25,7 @@ static const struct {
 	{ "console", FS_CONSOLE_INO, 0400, &console_ops, true, false },
 	/* Refusals quote the values written: the owner's and readers'. */
 	{ "log", FS_LOG_INO, 0400, &log_ops, true, false },
-	/* The reader's session's refusals only, but they quote values: as log. */
+	/* Only the reader's session's refusals, quoting values: as log. */
 	{ "why", FS_WHY_INO, 0400, &why_ops, true, false },
 	/* Control files: the owner's; they read empty, like zero. */
 	{ "snapshot", FS_SNAPSHOT_INO, 0600, &snapshot_ops, true, true },

@@ -29,7 +29,7 @@ static int write_name(struct handle *h, const char *buf, size_t size,
 	ret = op(rfs.sb, rfs.vcpu, val, &why);
 	if (ret)
 		fs_refuse("%s: write '%s' refused: %s (%s)", h->n.name, val,
-		       why__text(&why, ret), strerror(ret));
+			  why__text(&why, ret), strerror(ret));
 	return ret;
 }
 

@@ -323,7 +323,7 @@ static int rmdir_other(fuse_ino_t parent, const char *name)
 	if (!s)
 		return ENOTDIR;
 	fs_refuse("rmdir %s in snapshots/%s refused: a snapshot is removed "
-	       "whole (rmdir snapshots/%s)", name, s->name, s->name);
+		  "whole (rmdir snapshots/%s)", name, s->name, s->name);
 	snapshot__put(s);
 	return EPERM;
 }

@@ -56,11 +56,11 @@ static int transition(const char *val)
 	if (ret == EINVAL && s == VCPU_FAULTED) {
 		vcpu__fault_copy(rfs.vcpu, fault, sizeof(fault));
 		fs_refuse("vcpu: write '%s' refused: %s (fault: %s)", val,
-		       refused_why(val, ret, s), fault);
+			  refused_why(val, ret, s), fault);
 		return ret;
 	}
 	fs_refuse("vcpu: write '%s' refused: %s (%s)", val,
-	       refused_why(val, ret, s), strerror(ret));
+		  refused_why(val, ret, s), strerror(ret));
 	return ret;
 }
 
@@ -75,13 +75,15 @@ static int vcpu_write(struct handle *h, const char *buf, size_t size,
 	if (ret)
 		return ret;
 	if (strcmp(val, "run") && strcmp(val, "pause") && strcmp(val, "stop")) {
-		fs_refuse("vcpu: write '%s' refused: write run, pause or stop", val);
+		fs_refuse("vcpu: write '%s' refused: write run, pause or stop",
+			  val);
 		return EINVAL;
 	}
 	if (!rfs.vcpu) {
 		fs_refuse("vcpu: write '%s' refused: %s", val, rfs.sb->vm ?
-		       "no guest (start regionfs with --guest FILE or --demo)" :
-		       "no KVM: this sandbox can only be inspected");
+			  "no guest (start regionfs with --guest FILE or "
+			  "--demo)" :
+			  "no KVM: this sandbox can only be inspected");
 		return ENODEV;
 	}
 	return transition(val);

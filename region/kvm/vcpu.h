@@ -150,8 +150,9 @@ size_t vcpu__console_read(struct vcpu *v, void *buf, size_t len,
  */
 struct vcpu_saved;	/* opaque: registers and the vCPU's state */
 /*
- * Save everything KVM holds of the vCPU (struct x86_state) plus its state (paused, stopped, halted, faulted, and the fault text),
- * and the console's kept bytes.
+ * Save everything KVM holds of the vCPU (struct x86_state) plus its state
+ * (paused, stopped, halted, faulted, and the fault text), and the
+ * console's kept bytes.
  * A vCPU paused in the middle of an I/O exit has already completed it
  * (rip is past the instruction): see vcpu.c.  EBUSY while the vCPU is
  * running (a pause still pending included); ENOMEM; another errno when
