@@ -240,8 +240,8 @@ int attr__write(struct handle *h, const char *buf, size_t size, off_t off)
 		return ret;
 	ret = d->store(&h->n, val, &why);
 	if (ret)
-		fs_log("%s: write '%s' refused: %s (%s)", file, val,
-		       why__text(&why, ret), strerror(ret));
+		fs_refuse("%s: write '%s' refused: %s (%s)", file, val,
+			  why__text(&why, ret), strerror(ret));
 	return ret;
 }
 

@@ -139,8 +139,8 @@ static int truncate_at_open(struct region *r)
 	int ret = sandbox__zero(rfs.sb, r, &why);
 
 	if (ret)
-		fs_log("%s/contents: open with O_TRUNC refused: %s (%s)",
-		       r->name, why__text(&why, ret), strerror(ret));
+		fs_refuse("%s/contents: open with O_TRUNC refused: %s (%s)",
+			  r->name, why__text(&why, ret), strerror(ret));
 	return ret;
 }
 
@@ -360,11 +360,11 @@ static void contents_write(fuse_req_t req, struct handle *h, const char *buf,
 	}
 	ret = region__write(h->n.r, buf, size, (uint64_t)off, &n);
 	if (ret) {
-		fs_log("%s/contents: write of %zu bytes at %lld refused: %s",
-		       h->n.r->name, size, (long long)off,
-		       ret == ENOSPC ? "starts past mem_size" :
-		       ret == EBUSY ? "exclusivity held too long" :
-		       strerror(ret));
+		fs_refuse("%s/contents: write of %zu bytes at %lld refused: %s",
+			  h->n.r->name, size, (long long)off,
+			  ret == ENOSPC ? "starts past mem_size" :
+			  ret == EBUSY ? "exclusivity held too long" :
+			  strerror(ret));
 		fuse_reply_err(req, ret);
 		return;
 	}

@@ -43,6 +43,7 @@
 #define FS_VMEM_INO 12
 #define FS_CORE_INO 13
 #define FS_METRICS_INO 14
+#define FS_WHY_INO 15
 
 /* The files of a region directory, in readdir order. */
 enum rfile {
@@ -69,6 +70,7 @@ enum rfile {
 enum sfile {
 	SF_VCPU_STATE,
 	SF_INFO,
+	SF_CONSOLE,
 	SF_PARENT,	/* a diff snapshot's only: last */
 	SF_COUNT
 };
@@ -216,6 +218,7 @@ extern const struct node_ops dirty_ops;		/* dirty.c */
 extern const struct node_ops vcpu_ops;		/* vcpu.c */
 extern const struct node_ops console_ops;	/* console.c */
 extern const struct node_ops log_ops;		/* log.c */
+extern const struct node_ops why_ops;		/* why.c */
 extern const struct node_ops snapshot_ops;	/* snapshot.c */
 extern const struct node_ops restore_ops;	/* snapshot.c */
 extern const struct node_ops regs_ops;		/* regs.c */
@@ -233,6 +236,16 @@ extern const struct node_ops snapfile_ops;	/* snapfile.c */
 /* snapfile.c: a snapshot's file sf (by its id), or false. */
 bool snapfile__node(fuse_ino_t ino, struct node *n);
 int snapfile__lookup(const struct snapshot *s, const char *name);
+
+/*
+ * why.c: a refusal, said in one log line (fs_log) and kept as the reason
+ * the caller's session reads in `why`.  The caller is the process whose
+ * request this worker thread serves between fs_caller_begin and
+ * fs_caller_end (outside them, fs_refuse only logs).
+ */
+void fs_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fs_caller_begin(fuse_req_t req);
+void fs_caller_end(void);
 
 /* root.c: the root's own files. */
 unsigned root__count(void);

@@ -41,14 +41,14 @@ static int check_open(struct node *n, int acc)
 
 	if ((acc != O_WRONLY && !n->readable) ||
 	    (acc != O_RDONLY && !n->writable)) {
-		fs_log("%s%s%s: open for %s refused: the file is %s",
-		       dir ? dir : "", dir ? "/" : "", file, acc_name(acc),
-		       n->readable ? "read-only" : "write-only");
+		fs_refuse("%s%s%s: open for %s refused: the file is %s",
+			  dir ? dir : "", dir ? "/" : "", file, acc_name(acc),
+			  n->readable ? "read-only" : "write-only");
 		return EACCES;
 	}
 	if (acc != O_RDONLY && n->r && n->r->readonly) {
-		fs_log("%s/%s: open for writing refused: the region is "
-		       "readonly (a snapshot's copy)", dir, file);
+		fs_refuse("%s/%s: open for writing refused: the region is "
+			  "readonly (a snapshot's copy)", dir, file);
 		return EPERM;
 	}
 	return 0;
@@ -60,6 +60,8 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct node n;
 	int ret;
 
+	/* Its refusals are said to the caller's session too (why.c). */
+	fs_caller_begin(req);
 	ret = node__get(ino, &n);
 	if (!ret)
 		ret = check_open(&n, fi->flags & O_ACCMODE);
@@ -67,6 +69,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!ret && !h)
 		ret = ENOMEM;
 	if (ret) {
+		fs_caller_end();
 		node__put(&n);
 		fuse_reply_err(req, ret);
 		return;
@@ -82,6 +85,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->direct_io = 1;
 		ret = fuse_reply_open(req, fi);
 	}
+	fs_caller_end();
 	if (ret > 0)
 		fuse_reply_err(req, ret);
 	/*
@@ -115,11 +119,14 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 	(void)ino;
 	metrics__count(&h->n, true, size);
+	fs_caller_begin(req);
 	if (h->n.ops->write_data) {
 		h->n.ops->write_data(req, h, buf, size, off);
+		fs_caller_end();
 		return;
 	}
 	ret = h->n.ops->write ? h->n.ops->write(h, buf, size, off) : EBADF;
+	fs_caller_end();
 	metrics__control(&h->n, ret);
 	if (ret)
 		fuse_reply_err(req, ret);

@@ -78,10 +78,10 @@ static void pmem_write(fuse_req_t req, struct handle *h, const char *buf,
 		ret = phys__write(l, buf, size, (uint64_t)off, &n, &why);
 	vm__layout_free(l);
 	if (ret) {
-		fs_log("pmem: write of %zu bytes at 0x%llx refused: %s", size,
-		       (unsigned long long)off, why.msg[0] ? why.msg :
-		       ret == EBUSY ? "exclusivity held too long" :
-		       strerror(ret));
+		fs_refuse("pmem: write of %zu bytes at 0x%llx refused: %s",
+			  size, (unsigned long long)off, why.msg[0] ? why.msg :
+			  ret == EBUSY ? "exclusivity held too long" :
+			  strerror(ret));
 		fuse_reply_err(req, ret);
 		return;
 	}

@@ -1,10 +1,12 @@
 /*
- * A snapshot's own files, vcpu_state and info: made once when it was taken
- * (region/sandbox/snapfiles.c) and never changed, so a read at any offset
- * serves the bytes there.  Like contents, they are the owner's and the
- * reader group's: the registers hold what the memory does.
+ * A snapshot's own files, vcpu_state, info and console: made once when it
+ * was taken (region/sandbox/snapfiles.c) and never changed, so a read at
+ * any offset serves the bytes there.  Like contents, they are the owner's
+ * and the reader group's: the registers and the console hold what the
+ * memory does.
  */
 #include "fs/node.h"
+#include "region/kvm/vcpu.h"
 #include "region/sandbox/snaps.h"
 
 #include <string.h>
@@ -12,6 +14,7 @@
 const char *const snap_files[SF_COUNT] = {
 	[SF_VCPU_STATE] = "vcpu_state",
 	[SF_INFO] = "info",
+	[SF_CONSOLE] = "console",
 	[SF_PARENT] = "parent",
 };
 
@@ -29,6 +32,8 @@ static const void *bytes(struct node *n, size_t *len)
 		*len = n->snap->state_len;
 		return n->snap->state_file;
 	}
+	if (n->file == SF_CONSOLE)
+		return vcpu__saved_console(n->snap->cpu, len);
 	if (n->file == SF_PARENT) {
 		*len = n->snap->parent_len;
 		return n->snap->parent_file;

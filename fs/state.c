@@ -23,7 +23,7 @@ static struct ring log_ring;
  * Whoever may write a control file chooses bytes that end up here: escape
  * control characters, so one refusal is always exactly one log line.
  */
-static void escape(const char *in, char *out, size_t out_len)
+void fs_log_escape(const char *in, char *out, size_t out_len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
@@ -108,7 +108,7 @@ void fs_log(const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	escape(raw, line, sizeof(line));
+	fs_log_escape(raw, line, sizeof(line));
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
 		 localtime_r(&now, &tm));
 	n = snprintf(full, sizeof(full), "%s regionfs[%d]: %s\n", stamp,

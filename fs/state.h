@@ -50,6 +50,11 @@ extern struct rfs rfs;
  * the mount's `log` file shows.
  */
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Control characters of in as \xNN, cut to fit out: what fs_log does to
+ * every line, so that bytes a writer chose never make two lines of one.
+ */
+void fs_log_escape(const char *in, char *out, size_t out_len);
 /* The vCPU's logger (vcpu_config.log): its lines say "vcpu: ..." already. */
 void fs_log_vcpu(void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -293,16 +293,21 @@ void tree__mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int ret;
 
 	(void)mode;
+	fs_caller_begin(req);
 	if (parent != FS_ROOT_INO) {
-		fs_log("mkdir %s refused: %s", name, parent == FS_SNAPSHOTS_INO ?
-		       "write the name to snapshot to take one" :
-		       "regions live at the root");
+		fs_refuse("mkdir %s refused: %s", name,
+			  parent == FS_SNAPSHOTS_INO ?
+			  "write the name to snapshot to take one" :
+			  "regions live at the root");
+		fs_caller_end();
 		fuse_reply_err(req, EPERM);
 		return;
 	}
 	ret = sandbox__create(rfs.sb, name, rfs.default_size, &id, &why);
+	if (ret)
+		fs_refuse("mkdir %s refused: %s", name, why__text(&why, ret));
+	fs_caller_end();
 	if (ret) {
-		fs_log("mkdir %s refused: %s", name, why__text(&why, ret));
 		fuse_reply_err(req, ret);
 		return;
 	}
@@ -317,8 +322,8 @@ static int rmdir_other(fuse_ino_t parent, const char *name)
 
 	if (!s)
 		return ENOTDIR;
-	fs_log("rmdir %s in snapshots/%s refused: a snapshot is removed "
-	       "whole (rmdir snapshots/%s)", name, s->name, s->name);
+	fs_refuse("rmdir %s in snapshots/%s refused: a snapshot is removed "
+		  "whole (rmdir snapshots/%s)", name, s->name, s->name);
 	snapshot__put(s);
 	return EPERM;
 }
@@ -328,29 +333,33 @@ void tree__rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct why why = { "" };
 	int ret;
 
+	fs_caller_begin(req);
 	if (parent == FS_SNAPSHOTS_INO) {
 		ret = snapshot__remove(rfs.sb, name, &why);
 		if (ret == EBUSY)
-			fs_log("rmdir snapshots/%s refused: %s", name,
-			       why__text(&why, ret));
+			fs_refuse("rmdir snapshots/%s refused: %s", name,
+				  why__text(&why, ret));
 	} else if (parent != FS_ROOT_INO) {
 		ret = rmdir_other(parent, name);
 	} else if (strcmp(name, "snapshots") == 0) {
-		fs_log("rmdir snapshots refused: the tree is fixed");
+		fs_refuse("rmdir snapshots refused: the tree is fixed");
 		ret = EPERM;
 	} else {
 		ret = sandbox__remove(rfs.sb, name, &why);
 		if (ret && ret != ENOENT)
-			fs_log("rmdir %s refused: %s", name,
-			       why__text(&why, ret));
+			fs_refuse("rmdir %s refused: %s", name,
+				  why__text(&why, ret));
 	}
+	fs_caller_end();
 	fuse_reply_err(req, ret);
 }
 
 static void refuse(fuse_req_t req, const char *what, const char *name)
 {
-	fs_log("%s %s refused: the tree is fixed (mkdir/rmdir make regions)",
-	       what, name);
+	fs_caller_begin(req);
+	fs_refuse("%s %s refused: the tree is fixed (mkdir/rmdir make "
+		  "regions)", what, name);
+	fs_caller_end();
 	fuse_reply_err(req, EPERM);
 }
 

@@ -181,6 +181,36 @@ static void test_damage(void **state)
 		"b/mem_size: not a regular file");
 	damaged("rm a/contents && mkfifo a/contents", EINVAL,
 		"a/contents: not a regular file");
+	/* The console: a regular file of the directory, at most console_max. */
+	damaged("ln -s /etc/passwd console", EINVAL,
+		"snap/console: a symbolic link, not a regular file");
+	damaged("mkfifo console", EINVAL, "snap/console: not a regular file");
+	damaged("truncate -s 65537 console", EINVAL,
+		"snap/console: 65537 bytes, more than the console keeps "
+		"(65536, -o console_max)");
+}
+
+/* Never a byte of a refused file in the reason. */
+static void test_console_secret(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct why why = { "" };
+	char big[70000];
+
+	(void)state;
+	make_dir();
+	memset(big, 's', sizeof(big));
+	put("console", big, sizeof(big));
+	assert_int_equal(load(sb, &why), EINVAL);
+	assert_null(strstr(why.msg, "ss"));
+	sandbox__free(sb);
+	/* Within the bound, without a vCPU: read, checked, and dropped. */
+	sb = new_sandbox(0, 0);
+	make_dir();
+	put("console", big, 100);
+	assert_int_equal(load(sb, &why), 0);
+	assert_int_equal(sb->nr, 2);
+	sandbox__free(sb);
 }
 
 int main(void)
@@ -188,6 +218,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_damage),
+		cmocka_unit_test(test_console_secret),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

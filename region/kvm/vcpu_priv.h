@@ -28,6 +28,9 @@ struct vcpu_saved {
 	struct vcpu_fault fault_rec;	/* not in a vcpu_state file (yet) */
 	uint64_t entry, stack;	/* where a run from stopped starts */
 	struct x86_state *cpu;	/* NULL: no vCPU (a decoded file only) */
+	/* The console's kept bytes, oldest first (console.c): its own file. */
+	uint8_t *console;
+	size_t console_len;
 	uint64_t seq;		/* this saved state, unique in the process */
 };
 
@@ -139,5 +142,8 @@ void vcpu_run_end_locked(struct vcpu *v);
 
 /* console.c: append to the ring, v->lock held. */
 void vcpu_console_put(struct vcpu *v, const uint8_t *p, size_t n);
+/* The kept bytes into s (ENOMEM), and back from s; v->lock held. */
+int vcpu_console_save_locked(struct vcpu *v, struct vcpu_saved *s);
+void vcpu_console_load_locked(struct vcpu *v, const struct vcpu_saved *s);
 
 #endif

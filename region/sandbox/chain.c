@@ -234,7 +234,7 @@ static int beside(const char *dir, const char *name, char out[PATH_MAX])
 }
 
 static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
-		      struct why *why)
+		      const struct vcpu_config *cfg, struct why *why)
 {
 	size_t len = strlen(dir);
 	int ret = 0;
@@ -252,6 +252,7 @@ static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
 		struct chain_link *l = &c->links[c->nr++], *n;
 
 		l->d.dir = l->path;
+		l->d.cfg = cfg;
 		ret = saved__check(sb, &l->d, why);
 		if (!ret)
 			ret = read_id(l, why);
@@ -429,7 +430,7 @@ int sandbox__load_dir(struct sandbox *sb, const char *dir,
 
 	*v = NULL;
 	/* Every directory of the chain checked: now build. */
-	ret = chain_read(sb, &c, dir, why);
+	ret = chain_read(sb, &c, dir, cfg, why);
 	if (!ret && !(buf = malloc(COPY_CHUNK)))
 		ret = why__set(why, ENOMEM, "out of memory");
 	if (!ret)

@@ -233,6 +233,67 @@ struct saved_region *saved__find(struct saved_dir *d, const char *name)
 	return NULL;
 }
 
+/*
+ * The console file: the bytes the console kept (vcpu.h).  Untrusted like
+ * the rest: only a regular file of d itself, no longer than the console
+ * keeps.  A directory saved before the console was has none: it starts
+ * empty, and the log says so.
+ */
+static int load_console(struct saved_dir *d, struct why *why)
+{
+	size_t max = d->cfg && d->cfg->console_max ? d->cfg->console_max :
+		     VCPU_CONSOLE_DEFAULT, len = 0;
+	int fd, ret = 0;
+	uint8_t *buf;
+	struct stat st;
+	ssize_t n;
+
+	/* O_NONBLOCK: a FIFO must not hang the start; O_NOFOLLOW: no link. */
+	fd = openat(d->dfd, "console",
+		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		if (d->cpu && d->cfg && d->cfg->log)
+			d->cfg->log(d->cfg->log_arg, "%s/console: none (saved "
+				    "before snapshots kept the console): the "
+				    "console starts empty", d->dir);
+		return 0;
+	}
+	if (fd < 0) {
+		ret = errno;
+		return why__set(why, ret == ELOOP ? EINVAL : ret,
+				"%s/console: %s", d->dir, ret == ELOOP ?
+				"a symbolic link, not a regular file" :
+				strerror(ret));
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return why__set(why, EINVAL, "%s/console: not a regular file",
+				d->dir);
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return why__set(why, EINVAL, "%s/console: %llu bytes, more "
+				"than the console keeps (%zu, -o console_max)",
+				d->dir, (unsigned long long)st.st_size, max);
+	}
+	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	while (buf && len < (size_t)st.st_size &&
+	       (n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)n;
+	if (!buf)
+		ret = why__set(why, ENOMEM, "out of memory");
+	else if (len < (size_t)st.st_size)
+		ret = why__set(why, EIO, "%s/console: %zu of %llu bytes read: "
+			       "it changed or cannot be read", d->dir, len,
+			       (unsigned long long)st.st_size);
+	close(fd);
+	if (!ret && d->cpu)
+		vcpu__saved_set_console(d->cpu, buf, len);
+	else
+		free(buf);
+	return ret;
+}
+
 static int load_state(struct saved_dir *d, struct why *why)
 {
 	struct saved_region *boot;
@@ -256,6 +317,8 @@ static int load_state(struct saved_dir *d, struct why *why)
 	if (!ret && faccessat(d->dfd, "info", R_OK, 0) < 0)
 		ret = why__set(why, errno, "%s/info: %s", d->dir,
 			       strerror(errno));
+	if (!ret)
+		ret = load_console(d, why);
 	free(buf);
 	if (ret || !d->cpu)
 		return ret;

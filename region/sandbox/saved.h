@@ -26,6 +26,7 @@ struct saved_region {
 
 struct saved_dir {
 	const char *dir;
+	const struct vcpu_config *cfg;	/* console_max, and the log */
 	int dfd;
 	struct saved_region *rs;
 	unsigned nr;

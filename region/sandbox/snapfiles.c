@@ -1,6 +1,7 @@
 /*
  * The files of a snapshot's directory besides its copies: vcpu_state (the
- * saved vCPU, vcpu.h's format) and info (a summary for people).  Made once
+ * saved vCPU, vcpu.h's format), console (the console's kept bytes, saved
+ * with the vCPU) and info (a summary for people).  Made once
  * when the snapshot is taken: the snapshot never changes, so neither do
  * they, and a read costs the bytes it returns.
  */
@@ -18,6 +19,7 @@ static void info_text(struct snapshot *s, FILE *f)
 {
 	char when[64];
 	struct tm tm;
+	size_t len;
 
 	gmtime_r(&s->created.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -46,6 +48,8 @@ static void info_text(struct snapshot *s, FILE *f)
 	}
 	fprintf(f, "vcpu_state %zu bytes, format %d\n", s->state_len,
 		VCPU_STATE_VERSION);
+	vcpu__saved_console(s->cpu, &len);
+	fprintf(f, "console %zu bytes\n", len);
 }
 
 int snapshot__make_files(struct snapshot *s)

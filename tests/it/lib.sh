@@ -505,7 +505,7 @@ ls_sorted() {
 # The root's own entries (README: the root files, and the names mkdir
 # refuses): never regions, and never names for mkdir.  Which of them exist
 # depends on the build.
-ROOT_NAMES=(vcpu console log regs fault layout pmem vmem core snapshot restore
+ROOT_NAMES=(vcpu console log why regs fault layout pmem vmem core snapshot restore
 	snapshots metrics)
 
 # ls_regions: the regions, i.e. what ls shows at the root except the

@@ -98,7 +98,7 @@ snapshots() {
 	expect_eq "no snapshots yet" "$(ls_sorted "$MNT/snapshots")" ""
 	echo s1 >"$MNT/snapshot" || bad "echo s1 > snapshot failed"
 	expect_eq "snapshots" "$(ls_sorted "$MNT/snapshots")" "s1 "
-	expect_eq "snapshots/s1" "$(ls_sorted "$MNT/snapshots/s1")" "a b info vcpu_state "
+	expect_eq "snapshots/s1" "$(ls_sorted "$MNT/snapshots/s1")" "a b console info vcpu_state "
 	# Its own files: the owner's, read-only; no vCPU here, and info says so.
 	expect_eq "modes of info, vcpu_state" "$(stat -c '%a' "$MNT/snapshots/s1/info" "$MNT/snapshots/s1/vcpu_state" | tr '\n' ' ')" "400 400 "
 	grep -qx 'vcpu none' "$MNT/snapshots/s1/info" || bad "info does not say there is no vCPU"
@@ -294,9 +294,11 @@ guest_snapshot() {
 	wait_for count_above $((n + 5)) || bad "the counter did not go on after the snapshot"
 	expect_errno EBUSY write "$MNT/restore" s
 	echo pause >"$MNT/vcpu"
-	con=$(stat -c %s "$MNT/console")
 	echo s >"$MNT/restore" || bad "restore while paused failed"
 	expect_eq "vcpu after restore" "$(cat "$MNT/vcpu")" paused
+	# The console as the snapshot kept it: the guest goes on after it.
+	cmp "$MNT/console" "$MNT/snapshots/s/console" || bad "restore did not put the console back"
+	con=$(stat -c %s "$MNT/console")
 	expect_eq "the count after restore" "$(count)" "$n"
 	cmp "$MNT/data/contents" "$MNT/snapshots/s/data/contents" || bad "data differs from the snapshot"
 	echo run >"$MNT/vcpu"
