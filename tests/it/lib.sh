@@ -465,6 +465,19 @@ if [ -n "${IT_HUGE:-}" ]; then
 	say "on huge pages: -o hugepages, $IT_HUGE pages of 2 MiB reserved"
 fi
 
+# kept_log DIR: the file a daemon started without -o log= where there is
+# no syslog keeps its log in, for mountpoint DIR (fs/logkeep.c): the
+# mountpoint escaped as systemd-escape --path does, in /run/regionfs (the
+# tests run as root).
+KEPT_DIR=/run/regionfs
+kept_name() {
+	systemd-escape --path "$1"
+}
+kept_log() {
+	printf '%s/%s.log\n' "$KEPT_DIR" "$(kept_name "$1")"
+}
+command -v systemd-escape >/dev/null || KEPT_DIR=
+
 cleanup() {
 	local rc=$?
 	set +e
@@ -483,6 +496,8 @@ cleanup() {
 		echo "--- daemon log ($LOG) ---" >&2
 		cat "$LOG" >&2
 	fi
+	# The logs kept for this test's mountpoints (each under WORK).
+	[ -z "$KEPT_DIR" ] || rm -f "$KEPT_DIR/$(kept_name "$WORK")"-*.log*
 	# --one-file-system: never walk into a mount left behind.
 	rm -rf --one-file-system "$WORK"
 	exit "$rc"

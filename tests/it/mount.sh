@@ -1,6 +1,7 @@
 #!/bin/bash
 # The mount itself: the tree, the values and modes of a region's files,
-# the command line (good and bad), and what a killed daemon leaves behind.
+# the command line (good and bad), what a killed daemon leaves behind,
+# and the log kept after the daemon when there is no syslog.
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -104,6 +105,49 @@ check_kill9() {
 	stop_daemon
 }
 
+# refused_start ARGS...: regionfs ARGS exits non-zero within 20 s; its
+# stderr in $WORK/err.
+refused_start() {
+	local rc=0
+	timeout 20 "$REGIONFS" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+	[ "$rc" -ne 0 ] || bad "regionfs $(describe "$@"): exit 0, want a refusal"
+	[ "$rc" -ne 124 ] || bad "regionfs $(describe "$@"): still running after 20 s"
+}
+
+# Without -o log= and without syslog, the log is kept in a file that the
+# first line names, and that outlives the daemon: its lines from start to
+# unmount, and a start refused after the fork (a bad --from) is there too,
+# as on stderr.
+check_kept_log() {
+	local dir=$WORK/kept kept pid
+	if [ -S /dev/log ]; then
+		skip_part "kept log" "a syslog listens on /dev/log: no file is kept"
+		return
+	fi
+	[ -n "$KEPT_DIR" ] || { skip_part "kept log" "systemd-escape missing"; return; }
+	mkdir "$dir"
+	kept=$(kept_log "$dir")
+	timeout 20 "$REGIONFS" --region k:1M "$dir" 2>"$WORK/err" ||
+		fail "regionfs without -o log= did not start: $(cat "$WORK/err")"
+	pid=$(sed -n 's/.* regionfs\[\([0-9]*\)\]: mounted at .*/\1/p' "$kept" | tail -n 1)
+	[ -n "$pid" ] || fail "no 'mounted at' line in $kept: $(cat "$kept" 2>&1)"
+	grep -qF "log: to $kept (kept after the daemon ends" "$kept" ||
+		bad "the log's line on where it goes does not name $kept: $(grep 'log: to' "$kept")"
+	fusermount3 -u "$dir" || fail "fusermount3 -u $dir failed"
+	for _ in $(seq 100); do
+		[ -d "/proc/$pid" ] || break
+		sleep 0.1
+	done
+	[ ! -d "/proc/$pid" ] || fail "the daemon $pid runs on 10 s after the unmount"
+	grep -q "regionfs\[$pid\]: unmounted$" "$kept" ||
+		bad "the kept log has no 'unmounted' line after the daemon ended: $(cat "$kept")"
+	refused_start "${NO_KVM[@]}" --from "$WORK/no-such-snapshot" "$dir"
+	grep -qF -- "--from $WORK/no-such-snapshot: " "$WORK/err" ||
+		bad "a refused --from: stderr '$(cat "$WORK/err")' does not say why"
+	grep -qF -- "--from $WORK/no-such-snapshot: " "$kept" ||
+		bad "a refused --from is not in the kept log: $(tail -n 3 "$kept")"
+}
+
 start_daemon --region ram:16M --region rom:64K
 check_tree
 check_modes ram
@@ -114,4 +158,5 @@ stop_daemon
 
 check_bad_command_lines
 check_kill9
+check_kept_log
 finish
