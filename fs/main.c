@@ -4,6 +4,7 @@
  * the sandbox, mounts, runs the loop, and unwinds in reverse order.
  */
 #include "fs/from.h"
+#include "fs/mountpoint.h"
 #include "fs/options.h"
 #include "fs/ops.h"
 #include "fs/node.h"
@@ -400,7 +401,8 @@ int main(int argc, char *argv[])
 	    fuse_parse_cmdline(&args, &cmd) != 0 ||
 	    options__check_mountpoint(cmd.mountpoint) ||
 	    options__check(&o, &limits) ||
-	    setup_daemon(&o, &cmd))
+	    setup_daemon(&o, &cmd) ||
+	    mountpoint__check(cmd.mountpoint))
 		goto out_log;
 	if (!cmd.foreground && background(&notify_fd) != 0)
 		goto out_log;

@@ -86,7 +86,7 @@ LOG=
 DAEMON_PID=
 REFUSALS=0	# refusal lines the test expects in LOG
 # The lines a log may hold besides refusals (an ERE; a test may add its own).
-LOG_NOTICES=': no KVM \(|: mounted at |: log: to |: guest: |: contents read path: |: unmounted$'
+LOG_NOTICES=': no KVM \(|: mounted at |: log: to |: guest: |: contents read path: |: unmounted$|: mountpoint .* is not empty '
 
 # have_kvm: /dev/kvm can be opened, so the daemon has a VM.  The one probe
 # every script uses.

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The mount itself: the tree, the values and modes of a region's files,
-# the command line (good and bad), what a killed daemon leaves behind,
-# and the log kept after the daemon when there is no syslog.
+# the command line (good and bad), what a killed daemon leaves behind, a
+# mountpoint that is taken (refused) or holds files (said), and the log
+# kept after the daemon when there is no syslog.
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -114,6 +115,49 @@ refused_start() {
 	[ "$rc" -ne 124 ] || bad "regionfs $(describe "$@"): still running after 20 s"
 }
 
+# A second regionfs on a live mount point is refused, naming the running
+# one (its pid), and nothing is stacked: the first sandbox still answers.
+# The reason is on stderr, and in the file the refused start logs to
+# after it has gone: -o log=FILE, or without it (no syslog) the kept log.
+check_live_mountpoint() {
+	local want kept
+	start_daemon --region first:1M
+	want="mountpoint $MNT refused: a regionfs is mounted there already (pid $DAEMON_PID, source regionfs)"
+	refused_start -o "log=$WORK/second.log" --region second:1M "$MNT"
+	grep -qF -- "$want" "$WORK/err" || bad "second regionfs, stderr: $(cat "$WORK/err")"
+	grep -qF -- "$want" "$WORK/second.log" ||
+		bad "second regionfs, its -o log file: $(cat "$WORK/second.log")"
+	if [ -S /dev/log ]; then
+		skip_part "kept log of a refused start" "a syslog listens on /dev/log: no file is kept"
+	elif [ -z "$KEPT_DIR" ]; then
+		skip_part "kept log of a refused start" "systemd-escape missing"
+	else
+		kept=$(kept_log "$MNT")
+		refused_start --region third:1M "$MNT"
+		grep -qF -- "$want" "$WORK/err" || bad "third regionfs, stderr: $(cat "$WORK/err")"
+		grep -qF -- "$want" "$kept" 2>/dev/null ||
+			bad "third regionfs: the refusal is not in $kept: $(cat "$kept" 2>&1)"
+	fi
+	expect_eq "mounts at MNT" "$(awk -v t="$MNT" '$2 == t' /proc/self/mounts | wc -l)" 1
+	expect_eq "the first sandbox's regions" "$(ls_regions)" "first "
+	expect_eq "first/mem_size" "$(cat "$MNT/first/mem_size")" 1048576
+	stop_daemon
+}
+
+# A mountpoint that holds files is mounted over (as every FUSE mount), and
+# the log says so; the files are back after the unmount.
+check_nonempty_mountpoint() {
+	local dir=$WORK/nonempty
+	mkdir "$dir"
+	echo kept >"$dir/a-file"
+	start_daemon_at "$dir" --region r:1M
+	log_has "mountpoint $dir is not empty \(it holds a-file, ...\)" ||
+		bad "no 'not empty' line in the log: $(cat "$LOG")"
+	expect_eq "regions over a non-empty mountpoint" "$(ls_regions)" "r "
+	stop_daemon
+	expect_eq "the file, after the unmount" "$(cat "$dir/a-file")" kept
+}
+
 # Without -o log= and without syslog, the log is kept in a file that the
 # first line names, and that outlives the daemon: its lines from start to
 # unmount, and a start refused after the fork (a bad --from) is there too,
@@ -158,5 +202,7 @@ stop_daemon
 
 check_bad_command_lines
 check_kill9
+check_live_mountpoint
+check_nonempty_mountpoint
 check_kept_log
 finish
