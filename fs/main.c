@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +65,21 @@ static int create_regions(struct options *o)
 }
 
 /*
+ * The child ended without saying the mount is ready.  A refusal has said
+ * why already; a signal (a crash, the OOM killer) has not: say it, on
+ * stderr and in the log's file, as the command's own last word.
+ */
+static void child_died(pid_t pid)
+{
+	int ws;
+
+	if (waitpid(pid, &ws, 0) == pid && WIFSIGNALED(ws))
+		fs_log_err("the daemon (pid %d) was killed by signal %d (%s) "
+			   "before the mount was ready", (int)pid, WTERMSIG(ws),
+			   strsignal(WTERMSIG(ws)));
+}
+
+/*
  * Fork before the VM exists: KVM binds a VM to the mm that created it.
  * The parent waits for the child to say the mount is ready (0) or that
  * it failed (1, with the message already on the shared stderr), so the
@@ -86,8 +102,10 @@ static int background(int *notify_fd)
 	}
 	if (pid > 0) {
 		close(pipefd[1]);
-		if (read(pipefd[0], &status, 1) != 1)
+		if (read(pipefd[0], &status, 1) != 1) {
 			status = 1;
+			child_died(pid);
+		}
 		_exit(status);
 	}
 	close(pipefd[0]);

@@ -192,6 +192,39 @@ check_kept_log() {
 		bad "a refused --from is not in the kept log: $(tail -n 3 "$kept")"
 }
 
+# A daemon killed before its mount was ready (here while it waits to read
+# its guest from a FIFO; the OOM killer would do the same) cannot say why
+# itself: the command says it, on stderr and in the log file, and exits 1.
+check_killed_start() {
+	local dir=$WORK/killed fifo=$WORK/guest.fifo cmd child=
+	if ! have_kvm; then
+		skip_part "killed start" "no usable /dev/kvm: no guest to load"
+		return
+	fi
+	mkdir "$dir"
+	mkfifo "$fifo"
+	timeout 20 "$REGIONFS" --region ram:1M@0x100000 --guest "$fifo" \
+		-o "log=$WORK/killed.log" "$dir" >"$WORK/out" 2>"$WORK/err" &
+	cmd=$!
+	# The command and, once it has forked, the daemon: the newest.
+	for _ in $(seq 100); do
+		[ "$(pgrep -c -f -- "--guest $fifo")" -ge 2 ] && child=$(pgrep -n -f -- "--guest $fifo") && break
+		sleep 0.1
+	done
+	[ -n "$child" ] || fail "no daemon forked for the killed start"
+	kill -KILL "$child"
+	if wait "$cmd"; then
+		bad "a start whose daemon was killed: exit 0"
+	fi
+	grep -qF "the daemon (pid $child) was killed by signal 9" "$WORK/err" ||
+		bad "a killed start, stderr: $(cat "$WORK/err")"
+	grep -qF "the daemon (pid $child) was killed by signal 9" "$WORK/killed.log" ||
+		bad "a killed start, its log file: $(cat "$WORK/killed.log")"
+	if mountpoint -q "$dir"; then
+		bad "a killed start left $dir mounted"
+	fi
+}
+
 start_daemon --region ram:16M --region rom:64K
 check_tree
 check_modes ram
@@ -205,4 +238,5 @@ check_kill9
 check_live_mountpoint
 check_nonempty_mountpoint
 check_kept_log
+check_killed_start
 finish
