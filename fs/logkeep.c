@@ -33,8 +33,9 @@ static int escape_path(const char *path, char *out, size_t len)
 
 	while (*path == '/')
 		path++;
+	/* The root is "-", as systemd writes it. */
 	if (!*path)
-		return len > 1 ? (strcpy(out, "-"), 0) : -1;
+		return snprintf(out, len, "-") < (int)len ? 0 : -1;
 	for (; *path; path++) {
 		unsigned char c = (unsigned char)*path;
 
