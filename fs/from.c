@@ -23,14 +23,13 @@ int from__load(const char *dir, uint64_t console_max)
 		return 0;
 	/* The directory says what the sandbox is: nothing else may. */
 	if (rfs.sb->nr || rfs.vcpu) {
-		fprintf(stderr, "regionfs: --from %s: it cannot be combined "
-			"with --region, --guest or --demo\n", dir);
+		fs_log_err("--from %s: it cannot be combined with --region, "
+			   "--guest or --demo", dir);
 		return EINVAL;
 	}
 	ret = sandbox__load_dir(rfs.sb, dir, &cfg, &rfs.vcpu, &why);
 	if (ret) {
-		fprintf(stderr, "regionfs: --from %s: %s\n", dir,
-			why__text(&why, ret));
+		fs_log_err("--from %s: %s", dir, why__text(&why, ret));
 		return ret;
 	}
 	fs_log("started from %s: %u region(s), the vCPU %s", dir, rfs.sb->nr,

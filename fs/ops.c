@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -171,6 +172,9 @@ static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 static void ops_init(void *userdata, struct fuse_conn_info *conn)
 {
+	char spliced[160];
+	const char *daemon;
+
 	(void)userdata;
 	/* echo 1 > zero: O_TRUNC arrives with the open, no separate setattr. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
@@ -183,25 +187,25 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	 * The daemon path's contents reads splice from the memfd: the
 	 * kernel copies the pages once, straight into the reader's buffer.
 	 * Not SPLICE_MOVE: nothing of the memfd may be given away.  Said
-	 * before passthrough__init, whose line says which path is in use.
+	 * below, on the line that says which path is in use.
 	 */
 	if (rfs.splice_max && (conn->capable & FUSE_CAP_SPLICE_WRITE))
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	else
 		rfs.splice_max = 0;
 	if (!rfs.splice_max)
-		fs_log("contents read path: without passthrough, daemon reads "
-		       "are copied through a buffer: no splice here, or pipes "
-		       "too small (pipe-max-size)");
-	else if (rfs.max_read)
-		fs_log("contents read path: without passthrough, daemon reads "
-		       "are spliced from the memfd, in requests of at most %u "
-		       "KiB (what a pipe of pipe-max-size holds)",
-		       rfs.max_read / 1024);
-	else
-		fs_log("contents read path: without passthrough, daemon reads "
-		       "are spliced from the memfd");
-	passthrough__init(conn);
+		daemon = "are copied through a buffer: no splice here, or "
+			 "pipes too small (pipe-max-size)";
+	else if (rfs.max_read) {
+		snprintf(spliced, sizeof(spliced), "are spliced from the memfd, "
+			 "in requests of at most %u KiB (what a pipe of "
+			 "pipe-max-size holds)", rfs.max_read / 1024);
+		daemon = spliced;
+	} else
+		daemon = "are spliced from the memfd";
+	/* One line says which path serves contents, and how. */
+	fs_log("contents read path: %s; daemon reads %s",
+	       passthrough__init(conn), daemon);
 }
 
 const struct fuse_lowlevel_ops rfs_ops = {

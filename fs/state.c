@@ -1,5 +1,6 @@
 /* The daemon's state, its log, and the workers' reply buffers (state.h). */
 #include "fs/state.h"
+#include "fs/logkeep.h"
 #include "region/util/ring.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -62,15 +64,40 @@ void fs_log_detach(void)
 	rfs.daemonized = true;
 }
 
+/* Why no file is kept (fs_log_keep), for the line that says where. */
+static int keep_err;
+
+void fs_log_keep(const char *mount)
+{
+	int fd;
+
+	if (rfs.log_fd >= 0 || have_syslog())
+		return;
+	fd = logkeep__open(mount);
+	if (fd < 0) {
+		keep_err = -fd;
+		return;
+	}
+	rfs.log_fd = fd;
+	rfs.log_kept = true;
+}
+
 void fs_log_say_where(const char *mount, bool detach)
 {
-	const char *to = rfs.log_fd >= 0 ? "the file of -o log" :
+	const char *to = rfs.log_kept ? logkeep__path() :
+			 rfs.log_fd >= 0 ? "the file of -o log" :
 			 !detach ? "stderr" : have_syslog() ? "syslog" : NULL;
 
-	if (to)
+	if (rfs.log_kept)
+		fs_log("log: to %s (kept after the daemon ends: there is no "
+		       "syslog here) and to %s/log", to, mount);
+	else if (to)
 		fs_log("log: to %s and to %s/log", to, mount);
 	else
-		fs_log("log: to %s/log only (there is no syslog here)", mount);
+		fs_log("log: to %s/log only (there is no syslog here, and no "
+		       "file kept%s%s: %s)", mount, *logkeep__path() ? " at " : "",
+		       logkeep__path(), keep_err == ENOENT ?
+		       "no $XDG_RUNTIME_DIR" : strerror(keep_err));
 }
 
 uint64_t fs_log_end(void)
@@ -119,12 +146,31 @@ void fs_log(const char *fmt, ...)
 	if (log_ring.buf)
 		ring__put(&log_ring, full, (size_t)n);
 	pthread_mutex_unlock(&log_lock);
-	if (rfs.log_fd >= 0)
+	if (rfs.log_kept)
+		logkeep__write(rfs.log_fd, full, (size_t)n);
+	else if (rfs.log_fd >= 0)
 		dprintf(rfs.log_fd, "%s", full);
-	else if (!rfs.daemonized)
+	/* The kept file is not the user's choice: stderr as without it. */
+	if (rfs.log_fd >= 0 && !rfs.log_kept)
+		return;
+	if (!rfs.daemonized)
 		fprintf(stderr, "regionfs: %s\n", line);
 	else if (rfs.syslog)
 		syslog(LOG_NOTICE, "%s", line);
+}
+
+void fs_log_err(const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fs_log("%s", line);
+	/* What fs_log wrote only to the file of -o log: the caller waits. */
+	if (rfs.log_fd >= 0 && !rfs.log_kept && !rfs.daemonized)
+		fprintf(stderr, "regionfs: %s\n", line);
 }
 
 void fs_log_vcpu(void *arg, const char *fmt, ...)

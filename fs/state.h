@@ -37,7 +37,8 @@ struct rfs {
 	 */
 	size_t splice_max;
 	unsigned max_read;
-	int log_fd;		/* -o log=FILE, or -1 */
+	int log_fd;		/* -o log=FILE, the kept file, or -1 */
+	bool log_kept;		/* log_fd is the kept file (fs_log_keep) */
 	bool daemonized;
 	bool syslog;		/* daemonized, and /dev/log is there */
 };
@@ -55,6 +56,11 @@ void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * every line, so that bytes a writer chose never make two lines of one.
  */
 void fs_log_escape(const char *in, char *out, size_t out_len);
+/*
+ * A start refused: the line fs_log writes, and on stderr in any case
+ * (the command waits for it there), for as long as the daemon has one.
+ */
+void fs_log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The vCPU's logger (vcpu_config.log): its lines say "vcpu: ..." already. */
 void fs_log_vcpu(void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -70,6 +76,11 @@ size_t fs_log_read(void *buf, size_t len, uint64_t off,
  * daemon has left the terminal), mount being the mountpoint.
  */
 void fs_log_say_where(const char *mount, bool detach);
+/*
+ * With no -o log= and no syslog, keep the lines in a file named after
+ * mount that outlives the daemon (logkeep.h); fs_log_say_where names it.
+ */
+void fs_log_keep(const char *mount);
 /* Leave the terminal: from now on lines go to syslog, if there is one. */
 void fs_log_detach(void);
 

@@ -109,6 +109,17 @@ static int load_region(struct saved_dir *d, const char *name,
 
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	ret = read_attr(d, name, "mem_size", val, why);
+	/*
+	 * A snapshot copied into an existing directory (cp -r SNAP saved
+	 * when saved/ is there) lands one level down: name it.
+	 */
+	snprintf(path, sizeof(path), "%s/info", name);
+	if (ret == ENOENT &&
+	    fstatat(d->dfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode))
+		return why__set(why, EINVAL, "%s/%s is a snapshot directory, "
+				"not a region: did you mean %s/%s?", d->dir,
+				name, d->dir, name);
 	if (ret)
 		return ret;
 	if (parse__size(val, &s->size) || s->size == 0 || s->size % page ||

@@ -86,7 +86,7 @@ LOG=
 DAEMON_PID=
 REFUSALS=0	# refusal lines the test expects in LOG
 # The lines a log may hold besides refusals (an ERE; a test may add its own).
-LOG_NOTICES=': no KVM \(|: mounted at |: log: to |: guest: |: contents read path: |: unmounted$'
+LOG_NOTICES=': no KVM \(|: mounted at |: log: to |: guest: |: contents read path: |: unmounted$|: mountpoint .* is not empty '
 
 # have_kvm: /dev/kvm can be opened, so the daemon has a VM.  The one probe
 # every script uses.
@@ -465,6 +465,19 @@ if [ -n "${IT_HUGE:-}" ]; then
 	say "on huge pages: -o hugepages, $IT_HUGE pages of 2 MiB reserved"
 fi
 
+# kept_log DIR: the file a daemon started without -o log= where there is
+# no syslog keeps its log in, for mountpoint DIR (fs/logkeep.c): the
+# mountpoint escaped as systemd-escape --path does, in /run/regionfs (the
+# tests run as root).
+KEPT_DIR=/run/regionfs
+kept_name() {
+	systemd-escape --path "$1"
+}
+kept_log() {
+	printf '%s/%s.log\n' "$KEPT_DIR" "$(kept_name "$1")"
+}
+command -v systemd-escape >/dev/null || KEPT_DIR=
+
 cleanup() {
 	local rc=$?
 	set +e
@@ -483,6 +496,8 @@ cleanup() {
 		echo "--- daemon log ($LOG) ---" >&2
 		cat "$LOG" >&2
 	fi
+	# The logs kept for this test's mountpoints (each under WORK).
+	[ -z "$KEPT_DIR" ] || rm -f "$KEPT_DIR/$(kept_name "$WORK")"-*.log*
 	# --one-file-system: never walk into a mount left behind.
 	rm -rf --one-file-system "$WORK"
 	exit "$rc"

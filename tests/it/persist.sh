@@ -84,6 +84,12 @@ damage() {
 	damaged console-big '/console: 65537 bytes, more than the console keeps' <<<'truncate -s 65537 console'
 	expect_start_fails 'No such file' "${NO_KVM[@]}" --from "$WORK/not-there" "$(mktemp -d -p "$WORK")"
 	expect_start_fails 'cannot be combined' "${NO_KVM[@]}" --region x:4K --from "$WORK/plain" "$(mktemp -d -p "$WORK")"
+	# A snapshot copied into a directory that was there already is one
+	# level down: the message names it.
+	mkdir "$WORK/holder"
+	cp -r --sparse=always "$WORK/plain" "$WORK/holder/before"
+	expect_start_fails "holder/before is a snapshot directory, not a region: did you mean $WORK/holder/before\\?" \
+		"${NO_KVM[@]}" --from "$WORK/holder" "$(mktemp -d -p "$WORK")"
 }
 
 # The counter guest: snapshot paused, save, stop, --from, run on.

@@ -57,6 +57,8 @@ ln -s "$(dirname "$REGIONFS")/guests" "$SCRATCH/build/guests"
 cleanup_readme() {
 	for m in /tmp/sb /tmp/sb2 "$SCRATCH/mnt" /run/sandbox; do
 		mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m"
+		# The examples start daemons without -o log=: their kept logs.
+		[ -z "$KEPT_DIR" ] || rm -f "$(kept_log "$m")" "$(kept_log "$m").old"
 	done
 	return 0
 }
