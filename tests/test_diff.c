@@ -1148,9 +1148,9 @@ static void test_load_chain_damaged(void **state)
 	broken("rm d2/a/dirty", ENOENT, "d2/a/dirty: No such file");
 	/* Not a list that reads empty: a FIFO, a directory. */
 	broken("rm d2/a/dirty && mkfifo d2/a/dirty", EINVAL,
-	       "d2/a/dirty: not a regular file");
+	       "d2/a/dirty: a FIFO, not a regular file");
 	broken("rm d2/a/dirty && mkdir d2/a/dirty", EINVAL,
-	       "d2/a/dirty: not a regular file");
+	       "d2/a/dirty: a directory, not a regular file");
 	broken("echo 0x1-0x1000 > d2/a/dirty", EINVAL, "d2/a/dirty: line 1");
 	broken("printf '0x2000-0x3000\\n0x0-0x1000\\n' > d2/a/dirty", EINVAL,
 	       "d2/a/dirty: line 2");

@@ -178,9 +178,9 @@ static void test_damage(void **state)
 	damaged("rm -r a b", EINVAL, "no region directories");
 	/* A FIFO would block a read: refused without opening it blocking. */
 	damaged("rm b/mem_size && mkfifo b/mem_size", EINVAL,
-		"b/mem_size: not a regular file");
+		"b/mem_size: a FIFO, not a regular file");
 	damaged("rm a/contents && mkfifo a/contents", EINVAL,
-		"a/contents: not a regular file");
+		"a/contents: a FIFO, not a regular file");
 }
 
 int main(void)

@@ -26,7 +26,7 @@ struct saved_region {
 
 struct saved_dir {
 	const char *dir;
-	int dfd;
+	int dfd;		/* dir, opened by the caller of saved__check */
 	struct saved_region *rs;
 	unsigned nr;
 	struct vcpu_saved *cpu;
@@ -36,7 +36,10 @@ struct saved_dir {
 /* A small file of d, whole (at most max bytes, else EINVAL). */
 int saved__read_file(struct saved_dir *d, const char *path, char *buf,
 		     size_t max, size_t *len, struct why *why);
-/* Open d->dir and check every file of it; nothing is built. */
+/*
+ * Check every file of d (d->dfd open on it: only what is beneath it is
+ * read, saved_open.h), info's checksums kept; nothing is built.
+ */
 int saved__check(struct sandbox *sb, struct saved_dir *d, struct why *why);
 /* The sandbox (empty until now) as d says: regions, bytes, the vCPU. */
 int saved__build(struct sandbox *sb, struct saved_dir *d,
