@@ -7,6 +7,7 @@
 #include "fs/node.h"
 #include "region/sandbox/snaps.h"
 
+#include <errno.h>
 #include <string.h>
 
 const char *const snap_files[SF_COUNT] = {
@@ -23,8 +24,15 @@ int snapfile__lookup(const struct snapshot *s, const char *name)
 	return -1;
 }
 
-static const void *bytes(struct node *n, size_t *len)
+/*
+ * The bytes of the file; info's checksums are made at its first read
+ * (snaps.h), which may fail (*err).  Its length is known without them.
+ */
+static const void *bytes(struct node *n, size_t *len, bool read, int *err)
 {
+	const char *text;
+
+	*err = 0;
 	if (n->file == SF_VCPU_STATE) {
 		*len = n->snap->state_len;
 		return n->snap->state_file;
@@ -34,7 +42,10 @@ static const void *bytes(struct node *n, size_t *len)
 		return n->snap->parent_file;
 	}
 	*len = n->snap->info_len;
-	return n->snap->info;
+	if (!read)
+		return NULL;
+	*err = snapshot__info(n->snap, &text, len);
+	return text;
 }
 
 bool snapfile__node(fuse_ino_t ino, struct node *n)
@@ -66,8 +77,9 @@ bool snapfile__node(fuse_ino_t ino, struct node *n)
 static void snapfile_stat(struct node *n, struct stat *st)
 {
 	size_t len;
+	int err;
 
-	bytes(n, &len);
+	bytes(n, &len, false, &err);
 	st->st_size = (off_t)len;
 	st->st_atim = st->st_mtim = st->st_ctim = n->snap->created;
 }
@@ -77,11 +89,18 @@ static void snapfile_read(fuse_req_t req, struct handle *h, size_t size,
 			  off_t off)
 {
 	size_t len;
-	const char *p = bytes(&h->n, &len);
+	int err;
+	const char *p = bytes(&h->n, &len, true, &err);
 	char *buf = fs_read_start(req, off, &size);
 
 	if (!buf)
 		return;
+	if (err) {
+		fs_log("%s of snapshot %s: cannot make its checksums: %s",
+		       h->n.name, h->n.snap->name, strerror(err));
+		fuse_reply_err(req, EIO);
+		return;
+	}
 	if ((uint64_t)off >= len) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
@@ -95,8 +114,9 @@ static void snapfile_read(fuse_req_t req, struct handle *h, size_t size,
 static uint64_t snapfile_size(struct handle *h)
 {
 	size_t len;
+	int err;
 
-	bytes(&h->n, &len);
+	bytes(&h->n, &len, false, &err);
 	return len;
 }
 

@@ -11,7 +11,9 @@
 #include <cmocka.h>
 
 #include "region/kvm/vcpu.h"
+#include "region/sandbox/saved_sum.h"
 #include "region/sandbox/snapshot.h"
+#include "region/util/crc32c.h"
 #include "tests/helpers.h"
 
 #include <errno.h>
@@ -183,11 +185,180 @@ static void test_damage(void **state)
 		"a/contents: a FIFO, not a regular file");
 }
 
+/* Both ways of computing CRC-32C agree, and with the standard's value. */
+static void test_crc32c(void **state)
+{
+	static uint8_t buf[3 * 8192 * 2 + 1000], zeros[70000];
+	uint32_t a, b;
+
+	(void)state;
+	assert_int_equal(crc32c__extend(0, "123456789", 9), 0xe3069283);
+	assert_int_equal(crc32c__extend_table(0, "123456789", 9), 0xe3069283);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 13);
+	/* Every path: the three-stream blocks, the short ones, the tail. */
+	for (size_t len = 0; len < sizeof(buf); len += 997)
+		for (size_t off = 0; off < 9; off += 4) {
+			a = crc32c__extend(7, buf + off, len - (len ? off : 0));
+			b = crc32c__extend_table(7, buf + off,
+						 len - (len ? off : 0));
+			assert_int_equal(a, b);
+		}
+	/* A split message is the whole one; zeros folded in are zeros read. */
+	a = crc32c__extend(crc32c__extend(0, buf, 5000), buf + 5000, 30000);
+	assert_int_equal(a, crc32c__extend(0, buf, 35000));
+	for (size_t len = 0; len < sizeof(zeros); len += 4099) {
+		a = crc32c__extend(0, buf, 100);
+		assert_int_equal(crc32c__zeros(a, len),
+				 crc32c__extend(a, zeros, len));
+	}
+}
+
+/* The checksum record: one exact form, else EINVAL; other lines ENOENT. */
+static void test_sum_line(void **state)
+{
+	char name[REGION_NAME_MAX + 1], line[128];
+	uint32_t crc;
+	int n;
+
+	(void)state;
+	n = snprintf(line, sizeof(line), SAVED_SUM_FMT, "ram", 0xdeadbeefu);
+	assert_int_equal(saved__parse_sum(line, (size_t)n - 1, name, &crc), 0);
+	assert_string_equal(name, "ram");
+	assert_int_equal(crc, 0xdeadbeef);
+	assert_int_equal(saved__parse_sum("region ram", 10, name, &crc),
+			 ENOENT);
+	assert_int_equal(saved__parse_sum("crc32c ram 0xdeadbee", 20, name,
+					  &crc), EINVAL);
+	assert_int_equal(saved__parse_sum("crc32c ram 0xDEADBEEF", 21, name,
+					  &crc), EINVAL);
+	assert_int_equal(saved__parse_sum("crc32c .x 0xdeadbeef", 20, name,
+					  &crc), EINVAL);
+	assert_int_equal(saved__parse_sum("crc32c  0xdeadbeef", 18, name,
+					  &crc), EINVAL);
+	assert_int_equal(saved__parse_sum("crc32c ram 0xdeadbeef ", 22, name,
+					  &crc), EINVAL);
+}
+
+/* info with the checksum lines of the files as they are now. */
+static void put_sums(void)
+{
+	char path[256], text[512];
+	const char *names[] = { "a", "b" };
+	int len;
+
+	len = snprintf(text, sizeof(text), "snapshot snap\n");
+	for (unsigned i = 0; i < 2; i++) {
+		uint8_t buf[4 * 4096];
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s/contents", dir, names[i]);
+		fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		n = read(fd, buf, sizeof(buf));
+		close(fd);
+		assert_true(n > 0);
+		len += snprintf(text + len, sizeof(text) - (size_t)len,
+				SAVED_SUM_FMT, names[i],
+				crc32c__extend(0, buf, (size_t)n));
+	}
+	put_text("info", text);
+}
+
+static void flip_a(void)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/a/contents", dir);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "J", 1, (off_t)(2 * PAGE)), 1);
+	close(fd);
+}
+
+static int load_checked(struct sandbox *sb, bool unchecked,
+			unsigned *unrecorded, struct why *why)
+{
+	struct load_check chk = { .unchecked = unchecked };
+	struct vcpu_config cfg = { 0 };
+	struct vcpu *v = NULL;
+	int ret = sandbox__load_dir_checked(sb, dir, &cfg, &v, &chk, why);
+
+	*unrecorded = chk.unrecorded;
+	return ret;
+}
+
+/*
+ * The bytes loaded are checked against info's record: a flipped byte is
+ * refused naming the region, nothing left built; -o from_unchecked loads
+ * it; a directory without a record loads, said unchecked.
+ */
+static void test_sums(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct why why = { "" };
+	unsigned unrecorded;
+	struct region *a;
+	char buf[8] = "";
+
+	(void)state;
+	make_dir();
+	put_sums();
+	assert_int_equal(load_checked(sb, false, &unrecorded, &why), 0);
+	assert_int_equal(unrecorded, 0);
+	sandbox__free(sb);
+
+	/* One byte of a's data flipped after the record was made. */
+	flip_a();
+	sb = new_sandbox(0, 0);
+	assert_int_equal(load_checked(sb, false, &unrecorded, &why), EINVAL);
+	if (!strstr(why.msg, "region a: the bytes loaded do not match"))
+		fail_msg("reason '%s'", why.msg);
+	assert_int_equal(sb->snaps.nr, 0);
+	sandbox__free(sb);
+
+	sb = new_sandbox(0, 0);
+	assert_int_equal(load_checked(sb, true, &unrecorded, &why), 0);
+	a = sandbox__find(sb, "a", NULL);
+	assert_int_equal(t_read(a, buf, 5, 2 * PAGE), 5);
+	assert_memory_equal(buf, "Jello", 5);
+	region__put(a);
+	sandbox__free(sb);
+
+	/* Saved before the record: loaded, and counted as unchecked. */
+	make_dir();
+	sb = new_sandbox(0, 0);
+	assert_int_equal(load_checked(sb, false, &unrecorded, &why), 0);
+	assert_int_equal(unrecorded, 1);
+	sandbox__free(sb);
+}
+
+static void test_sums_damaged(void **state)
+{
+	(void)state;
+	damaged("echo 'crc32c a 0x1234' >> info", EINVAL,
+		"snap/info: line 2 is not \"crc32c REGION 0x\"");
+	damaged("echo 'crc32c a 0x12345678' >> info", EINVAL,
+		"snap/info: no checksum of region b (the record is not whole)");
+	damaged("echo 'crc32c a 0x12345678' >> info; "
+		"echo 'crc32c a 0x12345678' >> info", EINVAL,
+		"line 3 is a second checksum of region a");
+	damaged("echo 'crc32c c 0x12345678' >> info", EINVAL,
+		"line 2 is the checksum of region c, which the directory "
+		"does not hold");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_damage),
+		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_sum_line),
+		cmocka_unit_test(test_sums),
+		cmocka_unit_test(test_sums_damaged),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

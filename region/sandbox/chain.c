@@ -16,6 +16,7 @@
 #include "region/kvm/vcpu.h"
 #include "region/overlay.h"
 #include "region/sandbox/diff.h"
+#include "region/sum.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -443,16 +444,25 @@ static int apply_diff(struct sandbox *sb, struct chain_link *l,
 	return ret;
 }
 
-/* Link i taken as a snapshot: the root whole, a diff over the next. */
+/*
+ * Link i taken as a snapshot: the root whole, a diff over the next.  Its
+ * bytes are checked first, as loaded, against its own record: a diff's
+ * against the view it saved whole, whatever its parent held.
+ */
 static int chain_take(struct sandbox *sb, struct chain *c, unsigned i,
-		      struct vcpu *v, uint8_t *buf, struct why *why)
+		      struct vcpu *v, uint8_t *buf, struct load_check *chk,
+		      struct why *why)
 {
 	struct chain_link *l = &c->links[i];
 	bool root = i + 1 == c->nr;
 	int ret = root ? 0 : apply_diff(sb, l, v, buf, why);
 
+	if (!ret && !chk->unchecked)
+		ret = saved__verify(sb, &l->d, buf, why);
 	if (ret)
 		return ret;
+	if (!l->d.summed)
+		chk->unrecorded++;
 	ret = snapshot__take_as(sb, v, l->name, root ? NULL : l->parent,
 				l->token, why);
 	if (ret)
@@ -460,18 +470,24 @@ static int chain_take(struct sandbox *sb, struct chain *c, unsigned i,
 	return ret;
 }
 
-int sandbox__load_dir(struct sandbox *sb, const char *dir,
-		      const struct vcpu_config *cfg, struct vcpu **v,
-		      struct why *why)
+int sandbox__load_dir_checked(struct sandbox *sb, const char *dir,
+			      const struct vcpu_config *cfg, struct vcpu **v,
+			      struct load_check *chk, struct why *why)
 {
+	struct load_check strict = { .unchecked = false };
 	struct chain c;
 	uint8_t *buf = NULL;
 	int ret;
 
 	*v = NULL;
+	if (!chk)
+		chk = &strict;
+	chk->unrecorded = 0;
 	/* Every directory of the chain checked: now build. */
 	ret = chain_read(sb, &c, dir, why);
-	if (!ret && !(buf = malloc(COPY_CHUNK)))
+	/* A COPY_CHUNK buffer: the copies' and the checksums' (SUM_CHUNK). */
+	if (!ret && !(buf = malloc(COPY_CHUNK > SUM_CHUNK ? COPY_CHUNK :
+				   SUM_CHUNK)))
 		ret = why__set(why, ENOMEM, "out of memory");
 	if (!ret)
 		ret = saved__build(sb, &c.links[c.nr - 1].d, cfg, v, buf, why);
@@ -480,8 +496,15 @@ int sandbox__load_dir(struct sandbox *sb, const char *dir,
 	 * then each diff over the one before.
 	 */
 	for (unsigned i = c.nr; !ret && i-- > 0;)
-		ret = chain_take(sb, &c, i, *v, buf, why);
+		ret = chain_take(sb, &c, i, *v, buf, chk, why);
 	chain_free(&c);
 	free(buf);
 	return ret;
+}
+
+int sandbox__load_dir(struct sandbox *sb, const char *dir,
+		      const struct vcpu_config *cfg, struct vcpu **v,
+		      struct why *why)
+{
+	return sandbox__load_dir_checked(sb, dir, cfg, v, NULL, why);
 }

@@ -244,10 +244,12 @@ static int load_state(struct saved_dir *d, struct why *why)
 			why__set(why, ret, "%s/vcpu_state: %s", d->dir,
 				 why__text(&inner, ret));
 	}
-	/* info is for people; its absence says the copy is not whole. */
-	if (!ret && faccessat(d->dfd, "info", R_OK, 0) < 0)
-		ret = why__set(why, errno, "%s/info: %s", d->dir,
-			       strerror(errno));
+	/* info is for people, and holds the checksums of the bytes. */
+	if (!ret)
+		ret = saved__read_file(d, "info", buf, STATE_FILE_MAX, &len,
+				       why);
+	if (!ret)
+		ret = saved__sums(d, buf, len, why);
 	free(buf);
 	if (ret || !d->cpu)
 		return ret;

@@ -22,6 +22,8 @@ struct saved_region {
 	bool paged;		/* a page_size file was saved: huge */
 	uint64_t huge;
 	int fd;			/* contents, open */
+	bool summed;		/* info records its checksum: crc */
+	uint32_t crc;
 };
 
 struct saved_dir {
@@ -31,6 +33,7 @@ struct saved_dir {
 	unsigned nr;
 	struct vcpu_saved *cpu;
 	bool has_cpu;
+	bool summed;		/* info records every region's checksum */
 };
 
 /* A small file of d, whole (at most max bytes, else EINVAL). */
@@ -49,6 +52,18 @@ int saved__build(struct sandbox *sb, struct saved_dir *d,
 int saved__build_region(struct sandbox *sb, struct saved_dir *d,
 			struct saved_region *s, uint8_t *buf,
 			struct why *why);
+/*
+ * info's checksum lines (saved_sum.h) into d's regions: EINVAL, naming
+ * info and the line, for a malformed, stray, repeated or partial record.
+ */
+int saved__sums(struct saved_dir *d, const char *info, size_t len,
+		struct why *why);
+/*
+ * d's regions, as built in sb, against their checksums (when d->summed):
+ * EINVAL naming the region whose bytes do not match.  buf: SUM_CHUNK.
+ */
+int saved__verify(struct sandbox *sb, struct saved_dir *d, uint8_t *buf,
+		  struct why *why);
 struct saved_region *saved__find(struct saved_dir *d, const char *name);
 /* The snapshot's name in the new mount: the directory's, if it is one. */
 void saved__name(const char *dir, char *name, size_t len);

@@ -71,6 +71,7 @@ static void free_snapshot(struct snapshot *s)
 	vcpu__saved_free(s->cpu);
 	free(s->state_file);
 	free(s->info);
+	pthread_mutex_destroy(&s->sums_lock);
 	free(s->parent_file);
 	snapshot__put(s->parent);
 	free(s);
@@ -82,6 +83,7 @@ struct snapshot *snapshot__alloc(const char *name, unsigned nr)
 
 	if (!s)
 		return NULL;
+	pthread_mutex_init(&s->sums_lock, NULL);
 	s->regions = calloc(nr ? nr : 1, sizeof(*s->regions));
 	s->synced = calloc(nr ? nr : 1, sizeof(*s->synced));
 	s->data = calloc(nr ? nr : 1, sizeof(*s->data));
