@@ -458,7 +458,7 @@ static int chain_take(struct sandbox *sb, struct chain *c, unsigned i,
 	int ret = root ? 0 : apply_diff(sb, l, v, buf, why);
 
 	if (!ret && !chk->unchecked)
-		ret = saved__verify(sb, &l->d, buf, why);
+		ret = saved__verify(sb, &l->d, !root, buf, why);
 	if (ret)
 		return ret;
 	if (!l->d.summed)

@@ -60,10 +60,11 @@ int saved__sums(struct saved_dir *d, const char *info, size_t len,
 		struct why *why);
 /*
  * d's regions, as built in sb, against their checksums (when d->summed):
- * EINVAL naming the region whose bytes do not match.  buf: SUM_CHUNK.
+ * EINVAL naming the region whose bytes do not match (and, for a diff,
+ * that its parents' may be the damaged ones).  buf: SUM_CHUNK.
  */
-int saved__verify(struct sandbox *sb, struct saved_dir *d, uint8_t *buf,
-		  struct why *why);
+int saved__verify(struct sandbox *sb, struct saved_dir *d, bool diff,
+		  uint8_t *buf, struct why *why);
 struct saved_region *saved__find(struct saved_dir *d, const char *name);
 /* The snapshot's name in the new mount: the directory's, if it is one. */
 void saved__name(const char *dir, char *name, size_t len);

@@ -81,6 +81,16 @@ int saved__open(int dfd, const char *dir, const char *path, bool want_dir,
 	*fd = -1;
 	if (want_dir) {
 		*fd = open_beneath(dfd, path, O_RDONLY | O_DIRECTORY);
+		/* A symlink at the end says ENOTDIR: say what it is. */
+		if (*fd < 0 && errno == ENOTDIR) {
+			pfd = open_beneath(dfd, path, O_PATH);
+			ret = pfd >= 0 && fstat(pfd, st) == 0 ?
+			      refuse_kind(dir, path, st->st_mode, true, why) :
+			      refuse_open(dir, path, ENOTDIR, true, why);
+			if (pfd >= 0)
+				close(pfd);
+			return ret;
+		}
 		if (*fd < 0)
 			return refuse_open(dir, path, errno, true, why);
 		if (fstat(*fd, st) < 0) {

@@ -100,8 +100,8 @@ int saved__sums(struct saved_dir *d, const char *info, size_t len,
 	return 0;
 }
 
-int saved__verify(struct sandbox *sb, struct saved_dir *d, uint8_t *buf,
-		  struct why *why)
+int saved__verify(struct sandbox *sb, struct saved_dir *d, bool diff,
+		  uint8_t *buf, struct why *why)
 {
 	int ret = 0;
 
@@ -121,9 +121,11 @@ int saved__verify(struct sandbox *sb, struct saved_dir *d, uint8_t *buf,
 		else if (crc != s->crc)
 			ret = why__set(why, EINVAL, "region %s: the bytes "
 				       "loaded do not match its checksum in "
-				       "%s/info: %s/%s/contents is damaged, "
+				       "%s/info: %s/%s/contents%s is damaged, "
 				       "or changed while it was loaded",
-				       s->name, d->dir, d->dir, s->name);
+				       s->name, d->dir, d->dir, s->name,
+				       diff ? " (or a parent's, which this "
+				       "diff reads through)" : "");
 	}
 	return ret;
 }
