@@ -20,8 +20,9 @@ struct vcpu_saved;
 /* Hard ceiling on the snapshot table; the limit in force is an option. */
 #define SANDBOX_SNAPSHOTS_MAX 256
 /*
- * Default limits (options): a count, and the memory the copies take (half
- * of the machine's RAM when 0).
+ * Default limits (options): a count, and the memory the copies take (when
+ * 0: half of the machine's RAM or of the daemon's cgroup's memory limit,
+ * whichever is lower).
  */
 #define SNAPSHOTS_DEFAULT 16
 
