@@ -238,6 +238,9 @@ static void test_sum_line(void **state)
 					  &crc), EINVAL);
 	assert_int_equal(saved__parse_sum("crc32c ram 0xdeadbeef ", 22, name,
 					  &crc), EINVAL);
+	/* Found by fuzz_sum: a NUL cut the name short of the line. */
+	assert_int_equal(saved__parse_sum("crc32c a\0b 0xdeadbeef", 21, name,
+					  &crc), EINVAL);
 }
 
 /* info with the checksum lines of the files as they are now. */

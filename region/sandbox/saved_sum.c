@@ -30,7 +30,8 @@ int saved__parse_sum(const char *line, size_t len,
 		return EINVAL;
 	memcpy(name, p, n);
 	name[n] = '\0';
-	if (parse__region_name(name))
+	/* A NUL in it would cut the name short of what the line says. */
+	if (strlen(name) != n || parse__region_name(name))
 		return EINVAL;
 	p = sp + 1;
 	len -= n + 1;
