@@ -175,7 +175,7 @@ static void test_damage(void **state)
 	damaged("printf x | dd of=vcpu_state bs=1 seek=40 conv=notrunc "
 		"status=none", EINVAL, "vcpu_state: CRC-32");
 	damaged("printf '\\003' | dd of=vcpu_state bs=1 seek=8 conv=notrunc "
-		"status=none", EINVAL, "vcpu_state: format version 3");
+		"status=none", EINVAL, "vcpu_state: not format version 1");
 	damaged("mkdir 'bad name'", EINVAL, "not a region name");
 	damaged("rm -r a b", EINVAL, "no region directories");
 	/* A FIFO would block a read: refused without opening it blocking. */

@@ -72,7 +72,7 @@ damage() {
 	damaged bad-access '/a/access: not rw or ro' <<<'echo rwx >a/access'
 	damaged overlap 'the guest ranges overlap' <<<'echo 0x100000 >a/guest_addr; echo 0x200000 >b/guest_addr'
 	damaged crc 'vcpu_state: CRC-32 of the payload' <<<'printf "\377" | dd of=vcpu_state bs=1 seek=40 conv=notrunc status=none'
-	damaged version 'vcpu_state: format version 2' <<<'printf "\002" | dd of=vcpu_state bs=1 seek=8 conv=notrunc status=none'
+	damaged version 'vcpu_state: not format version 1' <<<'printf "\002" | dd of=vcpu_state bs=1 seek=8 conv=notrunc status=none'
 	damaged short-state 'vcpu_state: .*truncated' <<<'truncate -s 30 vcpu_state'
 	expect_start_fails 'No such file' "${NO_KVM[@]}" --from "$WORK/not-there" "$(mktemp -d -p "$WORK")"
 	expect_start_fails 'cannot be combined' "${NO_KVM[@]}" --region x:4K --from "$WORK/plain" "$(mktemp -d -p "$WORK")"
