@@ -18,6 +18,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +189,67 @@ static void test_damage(void **state)
 		"b/mem_size: a FIFO, not a regular file");
 	damaged("rm a/contents && mkfifo a/contents", EINVAL,
 		"a/contents: a FIFO, not a regular file");
+}
+
+/* In a child: openat2 answers ENOSYS, as under an old seccomp profile. */
+static void no_openat2(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		_exit(77);
+}
+
+/* Without openat2, symlinks are refused all the same, and a copy loads. */
+static void test_no_openat2(void **state)
+{
+	const char *cmds[] = {
+		"true",
+		"ln -sf /etc/passwd a/mem_size",
+		"rm -r b && ln -s a b",
+		"rm a/contents && mkfifo a/contents",
+	};
+	const int want[] = { 0, ELOOP, ELOOP, EINVAL };
+	int status;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char line[256];
+		pid_t pid;
+
+		make_dir();
+		snprintf(line, sizeof(line), "cd %s && %s", dir, cmds[i]);
+		assert_int_equal(system(line), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct sandbox *sb;
+			struct why why = { "" };
+			int ret;
+
+			no_openat2();
+			assert_true(syscall(SYS_openat2, -1, "", NULL, 0) < 0 &&
+				    errno == ENOSYS);
+			sb = new_sandbox(0, 0);
+			ret = load(sb, &why);
+			if (ret != want[i])
+				fprintf(stderr, "%s: %s (%s)\n", cmds[i],
+					strerror(ret), why.msg);
+			_exit(ret == want[i] ? 0 : 1);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+			skip();
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
 }
 
 /* Both ways of computing CRC-32C agree, and with the standard's value. */
@@ -358,6 +425,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_damage),
+		cmocka_unit_test(test_no_openat2),
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_sum_line),
 		cmocka_unit_test(test_sums),

@@ -11,12 +11,52 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/*
+ * Without openat2 (before Linux 5.6, or a seccomp filter that answers
+ * ENOSYS, as container runtimes' did): one component at a time, none
+ * followed, ".." refused.  The names are the caller's, checked.
+ */
+static int open_walk(int dfd, const char *path, int flags)
+{
+	char buf[PATH_MAX], *p = buf, *slash;
+	int fd = dfd, next;
+
+	if (path[0] == '/' || snprintf(buf, sizeof(buf), "%s", path) >=
+			      (int)sizeof(buf)) {
+		errno = EXDEV;
+		return -1;
+	}
+	for (;;) {
+		slash = strchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		if (strcmp(p, "..") == 0) {
+			next = -1;
+			errno = EXDEV;
+		} else {
+			next = openat(fd, p, (slash ? O_PATH | O_DIRECTORY :
+					      flags) | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (fd != dfd) {
+			int err = errno;
+
+			close(fd);
+			errno = err;
+		}
+		if (next < 0 || !slash)
+			return next;
+		fd = next;
+		p = slash + 1;
+	}
+}
 
 static int open_beneath(int dfd, const char *path, int flags)
 {
@@ -25,8 +65,9 @@ static int open_beneath(int dfd, const char *path, int flags)
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 			   RESOLVE_NO_MAGICLINKS,
 	};
+	int fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
 
-	return (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+	return fd < 0 && errno == ENOSYS ? open_walk(dfd, path, flags) : fd;
 }
 
 static const char *kind(mode_t mode)
