@@ -25,23 +25,26 @@ int saved__read_file(struct saved_dir *d, const char *path, char *buf,
 		     size_t max, size_t *len, struct why *why)
 {
 	struct stat st;
-	ssize_t n;
+	size_t got = 0;
+	ssize_t n = 0;
 	int fd, ret;
 
 	ret = saved__open(d->dfd, d->dir, path, false, &fd, &st, why);
 	if (ret)
 		return ret;
-	n = read(fd, buf, max);
+	/* Whole: another daemon's snapshot (a fork) may answer in parts. */
+	while (got < max && (n = read(fd, buf + got, max - got)) > 0)
+		got += (size_t)n;
 	ret = n < 0 ? errno : 0;
 	/* One more byte than the maximum: too big. */
-	if (!ret && (size_t)n == max)
+	if (!ret && got == max)
 		ret = EFBIG;
 	close(fd);
 	if (ret)
 		return why__set(why, ret == EFBIG ? EINVAL : ret,
 				"%s/%s: %s", d->dir, path, ret == EFBIG ?
 				"too big" : strerror(ret));
-	*len = (size_t)n;
+	*len = got;
 	return 0;
 }
 
