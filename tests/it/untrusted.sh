@@ -78,7 +78,7 @@ kinds() {
 flip() {
 	local old
 	old=$(od -A n -t u1 -j "$2" -N 1 "$1" | tr -d ' ')
-	printf "\\$(printf '%03o' $(((old + 1) % 256)))" |
+	printf '%b' "\\0$(printf '%03o' $(((old + 1) % 256)))" |
 		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
