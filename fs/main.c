@@ -308,7 +308,7 @@ static int build_sandbox(struct options *o, const struct limits *l)
 	if (!err)
 		err = load_guest(o, l->console_max);
 	if (!err)
-		err = from__load(o->from, l->console_max);
+		err = from__load(o->from, o->from_unchecked, l->console_max);
 	if (!err)
 		err = fs_reply_buf_init();
 	return err;

@@ -39,6 +39,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("--demo", demo),
 	OPT("demo", demo),
 	OPT("--from %s", from), OPT("--from=%s", from), OPT("from=%s", from),
+	OPT("from_unchecked", from_unchecked),
 	OPT("uid=%s", uid),
 	OPT("gid=%s", gid),
 	OPT("reader_gid=%s", reader_gid),
@@ -99,7 +100,10 @@ void options__usage(const char *prog)
 	       "     nodirty                     no dirty tracking (dirty reads \"untracked\";\n"
 	       "                                 restore copies every page back)\n"
 	       "     max_snapshots=N             at most N snapshots (%u, at most %u)\n"
-	       "     max_snapshot_total=SIZE     at most SIZE of memory for snapshots (half the RAM)\n"
+	       "     max_snapshot_total=SIZE     at most SIZE of memory for snapshots (half the RAM,\n"
+	       "                                 or of the daemon's cgroup memory.max if lower)\n"
+	       "     from_unchecked              --from a trusted store: its bytes not checked against\n"
+	       "                                 the checksums its info records\n"
 	       "     uid=N,gid=N                 owner of every file (the mounting user)\n"
 	       "     reader_gid=N                a group that may read contents and host addresses\n"
 	       "     ro                          the whole mount is read-only (EROFS)\n"

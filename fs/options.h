@@ -38,6 +38,7 @@ struct options {
 	char *entry;
 	char *console_max;
 	char *from;
+	int from_unchecked;
 	int demo;
 	char *uid, *gid, *reader_gid;
 	int no_passthrough;

@@ -1,6 +1,7 @@
 /* The snapshot table (snaps.h). */
 #include "region/sandbox/snaps.h"
 #include "region/kvm/vcpu.h"
+#include "region/util/memlimit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,10 +26,12 @@ void snaps__limits(struct snaps *t, unsigned max, uint64_t max_bytes)
 		max = SANDBOX_SNAPSHOTS_MAX;
 	if (max_bytes == 0) {
 		long pages = sysconf(_SC_PHYS_PAGES);
+		uint64_t ram = pages > 0 ? (uint64_t)pages *
+				(uint64_t)region__page_size() : UINT64_MAX,
+			 cg = memlimit__cgroup();
 
-		max_bytes = pages > 0 ? (uint64_t)pages / 2 *
-					(uint64_t)region__page_size() :
-					UINT64_MAX;
+		/* The copies are charged to the daemon's cgroup: past it, OOM. */
+		max_bytes = (cg < ram ? cg : ram) / 2;
 	}
 	t->max = max;
 	t->max_bytes = max_bytes;
@@ -71,6 +74,7 @@ static void free_snapshot(struct snapshot *s)
 	vcpu__saved_free(s->cpu);
 	free(s->state_file);
 	free(s->info);
+	pthread_mutex_destroy(&s->sums_lock);
 	free(s->parent_file);
 	snapshot__put(s->parent);
 	free(s);
@@ -82,6 +86,7 @@ struct snapshot *snapshot__alloc(const char *name, unsigned nr)
 
 	if (!s)
 		return NULL;
+	pthread_mutex_init(&s->sums_lock, NULL);
 	s->regions = calloc(nr ? nr : 1, sizeof(*s->regions));
 	s->synced = calloc(nr ? nr : 1, sizeof(*s->synced));
 	s->data = calloc(nr ? nr : 1, sizeof(*s->data));
