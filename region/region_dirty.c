@@ -22,10 +22,15 @@ void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)
 	region__touch(r);
 }
 
+/*
+ * Counted before the record turns whole: a clear that found no writer
+ * (region__dirty_clear) re-arms before it looks, so one of the two sees
+ * the other.
+ */
 void region__writer_open(struct region *r)
 {
-	dirty__unseen(&r->dirty);
 	atomic_fetch_add(&r->writers, 1);
+	dirty__unseen(&r->dirty);
 	region__touch(r);
 }
 
@@ -38,6 +43,40 @@ void region__writer_close(struct region *r)
 bool region__writer_is_open(struct region *r)
 {
 	return atomic_load(&r->writers) > 0;
+}
+
+static atomic_bool mmap_rw_default;
+
+void region__set_mmap_rw_default(bool on)
+{
+	atomic_store(&mmap_rw_default, on);
+}
+
+bool region__mmap_rw(struct region *r)
+{
+	int v = atomic_load(&r->mmap_rw);
+
+	return v ? v > 0 : atomic_load(&mmap_rw_default);
+}
+
+/*
+ * A policy for the opens to come, not a change of the memory: no
+ * exclusivity.  A writer already open keeps the record whole until a
+ * clear finds it gone.
+ */
+int region__set_mmap_rw(struct region *r, bool on, struct why *why)
+{
+	if (r->readonly)
+		return why__set(why, EPERM, "the region is readonly (a "
+				"snapshot's copy)");
+	atomic_store(&r->mmap_rw, on ? 1 : -1);
+	return 0;
+}
+
+void region__set_alias(struct region *r, dev_t dev, ino_t ino)
+{
+	atomic_store(&r->alias_dev, (uint64_t)dev);
+	atomic_store(&r->alias_ino, (uint64_t)ino);
 }
 
 static uint64_t mono_ms(void)
@@ -76,6 +115,33 @@ bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,
 	return dirty__next(&r->dirty, since, from, first, end);
 }
 
+/*
+ * Exact again, if nobody can write unseen any more.  Every snapshot taken
+ * before now counts every page as written (the floor): what the unseen
+ * writer wrote is in none of the stamps.  The record turns exact first
+ * and whole again if a writer is found: a read-write open counts itself
+ * before it turns the record whole (region__writer_open), so an open
+ * racing this clear is either seen here or turns it whole after.  A
+ * mapping needs such an open to be made, and one made from an open
+ * released already shows in its process's maps.
+ */
+static void rearm(struct region *r, struct why *why)
+{
+	int ret;
+
+	dirty__mark_all(&r->dirty);
+	dirty__reset_unseen(&r->dirty);
+	if (atomic_load(&r->writers) > 0) {
+		why__set(why, EBUSY, "a read-write open of contents that may "
+			 "map it (mmap_rw) is still open");
+		dirty__unseen(&r->dirty);
+		return;
+	}
+	ret = region__shared_writers(r, why);
+	if (ret)
+		dirty__unseen(&r->dirty);
+}
+
 int region__dirty_clear(struct region *r, struct why *why)
 {
 	int ret;
@@ -90,10 +156,13 @@ int region__dirty_clear(struct region *r, struct why *why)
 	if (ret)
 		return ret;
 	ret = region__dirty_harvest(r);
-	if (ret)
+	if (ret) {
 		why__set(why, ret, "KVM_GET_DIRTY_LOG: %s", strerror(ret));
-	else
+	} else {
+		if (atomic_load(&r->dirty.unseen))
+			rearm(r, why);
 		dirty__clear(&r->dirty);
+	}
 	region__exclusive_end(r);
 	return ret;
 }
