@@ -186,9 +186,10 @@ void passthrough__init(struct fuse_conn_info *conn)
 	}
 	rfs.passthrough = true;
 	patch_init = true;
-	fs_log("contents read path: FUSE passthrough for read-only and "
-	       "read-write opens (mmap works); write-only opens write "
-	       "through the daemon");
+	fs_log("contents read path: FUSE passthrough for read-only opens "
+	       "(mmap works); writes go through the daemon, stamped in "
+	       "dirty, and a shared mmap of a read-write open fails with "
+	       "ENODEV unless the region's mmap_rw is 1");
 }
 
 int passthrough__open_backing(int fd)
