@@ -36,19 +36,11 @@ make_images() {
 
 # fill: the region all pattern A, so a load that skips a hole shows it.
 fill() {
-	head -c $SIZE /dev/zero | tr '\0' A >"$MNT/r/contents" || bad "fill failed"
+	fill_with r A
 }
 
-# expect_load WHAT IMAGE: the region holds exactly IMAGE, zeros after it.
 expect_load() {
-	local n
-	n=$(stat -c %s "$2")
-	cmp -n "$n" "$2" "$MNT/r/contents" || bad "$1: not the image's bytes"
-	if [ "$n" -lt $SIZE ]; then
-		cmp -n $((SIZE - n)) -i 0:"$n" /dev/zero "$MNT/r/contents" ||
-			bad "$1: not zeros after the image"
-	fi
-	expect_eq "$1: st_size" "$(stat -c %s "$MNT/r/contents")" $SIZE
+	expect_image "$1" r "$2"
 }
 
 loads() {
