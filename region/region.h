@@ -130,6 +130,7 @@ struct region {
 	/* The resident bytes last read (region__geometry). */
 	_Atomic uint64_t resident_seen;
 	atomic_int writers;	/* read-write openers of the memfd itself */
+	atomic_uint writer_opens;	/* how many ever opened (the re-arm) */
 	/*
 	 * Whether shared writable mappings of the memory are allowed (the
 	 * owner's choice, region__set_mmap_rw): 0 the mount's default, 1
