@@ -375,7 +375,7 @@ log_clean() {
 	local n unexpected
 	n=$(refusals_logged)
 	[ "$n" -eq "$REFUSALS" ] ||
-		bad "the log has $n refusal lines, the test expected $REFUSALS: $(grep ' refused: ' "$LOG" | grep -v 'contents read path:' | cut -d' ' -f3- | tr '\n' '|')"
+		bad "the log has $n refusal lines, the test expected $REFUSALS; the commonest: $(grep ' refused: ' "$LOG" | grep -v 'contents read path:' | cut -d' ' -f3- | sort | uniq -c | sort -rn | head -n 3 | tr '\n' '|')"
 	unexpected=$(grep -vE " refused: |$LOG_NOTICES" "$LOG" || true)
 	[ -z "$unexpected" ] || bad "unexpected log lines: $unexpected"
 }
