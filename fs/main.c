@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -275,6 +277,7 @@ static int setup_daemon(struct options *o, struct fuse_cmdline_opts *cmd)
 	raise_nofile();
 	dirty__set_tracking(!o->nodirty);
 	rfs.no_passthrough = o->no_passthrough;
+	region__set_mmap_rw_default(o->mmap_rw);
 	/*
 	 * Read requests no larger than a reply we can splice: with pipes
 	 * of 1 MiB (pipe-max-size, without CAP_SYS_RESOURCE) a 1 MiB read
@@ -345,6 +348,23 @@ static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
 }
 
 /*
+ * The device of the mount just made, without asking ourselves (we do
+ * not serve yet): a statx that asks for nothing and never syncs is
+ * answered from the superblock (fs/fuse/dir.c, fuse_getattr).  0 when
+ * it cannot be had: mappings through the mount are then not recognised
+ * by a clear of dirty, which keeps counting them whole.
+ */
+static dev_t mount_dev(const char *mountpoint)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, mountpoint, AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT,
+		  0, &stx) != 0)
+		return 0;
+	return makedev(stx.stx_dev_major, stx.stx_dev_minor);
+}
+
+/*
  * Mount, serve, unmount.  auto_unmount: a killed daemon leaves no dead
  * mount.  default_permissions: the kernel checks the mode bits we show.
  * allow_other when root, so containers with the mount bound in see it.
@@ -376,6 +396,7 @@ static int run_mount(struct options *o, struct fuse_args *args,
 			   cmd->mountpoint);
 		goto out_signals;
 	}
+	rfs.mount_dev = mount_dev(cmd->mountpoint);
 	err = passthrough__setup(rfs.se);
 	if (err)
 		fs_log("cannot hook /dev/fuse for passthrough: %s",

@@ -60,6 +60,7 @@ enum rfile {
 	F_ZERO,
 	F_DIRTY,
 	F_PAGE_SIZE,
+	F_MMAP_RW,
 	F_COUNT
 };
 

@@ -25,6 +25,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("log=%s", log),
 	OPT("no_passthrough", no_passthrough),
 	OPT("nodirty", nodirty),
+	OPT("mmap_rw", mmap_rw),
 	OPT("hugepages", hugepages),
 	OPT("max_snapshots=%u", max_snapshots),
 	OPT("max_snapshot_total=%s", max_snapshot_total),
@@ -99,6 +100,8 @@ void options__usage(const char *prog)
 	       "                                 (sizes in whole huge pages; not the boot region)\n"
 	       "     nodirty                     no dirty tracking (dirty reads \"untracked\";\n"
 	       "                                 restore copies every page back)\n"
+	       "     mmap_rw                     new regions allow shared writable mmap of contents\n"
+	       "                                 (their mmap_rw file reads 1; dirty then counts them whole)\n"
 	       "     max_snapshots=N             at most N snapshots (%u, at most %u)\n"
 	       "     max_snapshot_total=SIZE     at most SIZE of memory for snapshots (half the RAM,\n"
 	       "                                 or of the daemon's cgroup memory.max if lower)\n"

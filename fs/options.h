@@ -43,6 +43,7 @@ struct options {
 	char *uid, *gid, *reader_gid;
 	int no_passthrough;
 	int nodirty;
+	int mmap_rw;
 	int hugepages;
 	unsigned max_snapshots;
 	char *max_snapshot_total;

@@ -180,8 +180,10 @@ const char *passthrough__init(struct fuse_conn_info *conn)
 		       "passthrough, so mmap of contents fails with ENODEV";
 	rfs.passthrough = true;
 	patch_init = true;
-	return "FUSE passthrough for read-only and read-write opens (mmap "
-	       "works); write-only opens write through the daemon";
+	return "FUSE passthrough for read-only opens (mmap works); writes go "
+	       "through the daemon, stamped in dirty, and a shared mmap of a "
+	       "read-write open fails with ENODEV unless the region's mmap_rw "
+	       "is 1";
 }
 
 int passthrough__open_backing(int fd)

@@ -29,6 +29,8 @@ struct rfs {
 	bool has_reader_gid;
 	struct timespec started;
 	bool passthrough;	/* negotiated at INIT */
+	/* The mount's device: how /proc/PID/maps names a mapping of it. */
+	dev_t mount_dev;
 	bool no_passthrough;	/* -o no_passthrough */
 	/*
 	 * The daemon path's splice replies (fs_splice_probe): the largest

@@ -230,33 +230,68 @@ static int truncate_node(struct node *n, off_t size)
 	return EPERM;
 }
 
-/*
- * Owners and modes are the mount's (uid=, gid=, reader_gid=): a chown or
- * chmod that changes nothing succeeds, as tar -x, cp -a and rsync -a
- * expect; one that would change them is EPERM.
- */
-static int check_owner_mode(fuse_ino_t ino, const struct stat *attr,
-			    int to_set, const struct stat *st)
+/* "r/contents", "vcpu", or the directory's inode: for the log. */
+static void describe(fuse_ino_t ino, char *buf, size_t len)
 {
-	const char *what = NULL;
+	struct node n;
+
+	if (node__get(ino, &n)) {
+		snprintf(buf, len, "directory (inode %lu)", (unsigned long)ino);
+		return;
+	}
+	snprintf(buf, len, "%s%s%s", n.r ? n.r->name : "", n.r ? "/" : "",
+		 n.name);
+	node__put(&n);
+}
+
+/*
+ * Owners and modes are the mount's (uid=, gid=, reader_gid=), times the
+ * daemon's (they say when the memory changed): no file here can take
+ * others.  The owner's chmod, chown or utimens is accepted and ignored
+ * with one log line, as vfat's "quiet" does, so that cp -a and rsync -a
+ * --inplace, which set them after the bytes, load contents and exit 0.
+ * Anyone else's that would change something is EPERM (the kernel's
+ * default_permissions refuses most of them first; root passes it).
+ */
+static int check_owner_mode(fuse_req_t req, fuse_ino_t ino,
+			    const struct stat *attr, int to_set,
+			    const struct stat *st)
+{
+	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+			  FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char what[96] = "", file[REGION_NAME_MAX + 64];
+	size_t n = 0;
 
 	if ((to_set & FUSE_SET_ATTR_MODE) &&
 	    (attr->st_mode & 07777) != (st->st_mode & 07777))
-		what = "modes";
-	else if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st->st_uid)
-		what = "owners";
-	else if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st->st_gid)
-		what = "groups";
-	if (!what)
+		n += (size_t)snprintf(what + n, sizeof(what) - n, ", mode %04o",
+				      (unsigned)(attr->st_mode & 07777));
+	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st->st_uid)
+		n += (size_t)snprintf(what + n, sizeof(what) - n, ", owner %u",
+				      (unsigned)attr->st_uid);
+	if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st->st_gid)
+		n += (size_t)snprintf(what + n, sizeof(what) - n, ", group %u",
+				      (unsigned)attr->st_gid);
+	if (to_set & times)
+		n += (size_t)snprintf(what + n, sizeof(what) - n, ", times");
+	if (!n)
 		return 0;
-	fs_log("setattr on inode %lu refused: %s are set by mount options "
-	       "(uid=, gid=, reader_gid=)", (unsigned long)ino, what);
+	describe(ino, file, sizeof(file));
+	if (ctx->uid == rfs.uid || ctx->uid == 0) {
+		fs_log("%s: %s ignored (owners, modes and times are the "
+		       "mount's: uid=, gid=, reader_gid=, and the memory's)",
+		       file, what + 2);
+		return 0;
+	}
+	fs_log("%s: setting %s refused: only the owner may (uid %u), and "
+	       "the owner's is ignored", file, what + 2, (unsigned)rfs.uid);
 	return EPERM;
 }
 
 /*
- * Times are the daemon's: they say when the memory changed.  A touch, or
- * the times tar and rsync set, are accepted and change nothing.
+ * A truncate (contents: zeroes from the size on) after the owner, mode
+ * and times, which are never changed.
  */
 void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		   int to_set, struct fuse_file_info *fi)
@@ -268,7 +303,7 @@ void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	(void)fi;
 	ret = tree__stat(ino, &st);
 	if (!ret)
-		ret = check_owner_mode(ino, attr, to_set, &st);
+		ret = check_owner_mode(req, ino, attr, to_set, &st);
 	if (!ret && (to_set & FUSE_SET_ATTR_SIZE)) {
 		ret = node__get(ino, &n);
 		if (!ret) {
@@ -370,11 +405,18 @@ void tree__mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	refuse(req, "mknod", name);
 }
 
+/*
+ * Also a copy's temporary file (rsync without --inplace writes one and
+ * renames it over contents): refused before a byte is written.
+ */
 void tree__create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			mode_t mode, struct fuse_file_info *fi)
 {
 	(void)parent, (void)mode, (void)fi;
-	refuse(req, "create", name);
+	fs_log("create %s refused: the tree is fixed (mkdir/rmdir make "
+	       "regions); to load contents, write it in place (cp, "
+	       "rsync --inplace)", name);
+	fuse_reply_err(req, EPERM);
 }
 
 void tree__unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

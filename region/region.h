@@ -130,6 +130,17 @@ struct region {
 	/* The resident bytes last read (region__geometry). */
 	_Atomic uint64_t resident_seen;
 	atomic_int writers;	/* read-write openers of the memfd itself */
+	atomic_uint writer_opens;	/* how many ever opened (the re-arm) */
+	/*
+	 * Whether shared writable mappings of the memory are allowed (the
+	 * owner's choice, region__set_mmap_rw): 0 the mount's default, 1
+	 * yes, -1 no.  And the (device, inode) under which the mount shows
+	 * the memory in a mapper's /proc/PID/maps (a FUSE passthrough
+	 * mapping names the file it was made through, not the memfd).
+	 */
+	_Atomic int mmap_rw;
+	_Atomic uint64_t alias_dev;
+	_Atomic uint64_t alias_ino;
 	/*
 	 * A diff snapshot's copy: the pages it holds itself, the rest read
 	 * through from its base (overlay.h).  Set before the copy is handed
@@ -327,6 +338,25 @@ void region__writer_open(struct region *r);
 void region__writer_close(struct region *r);
 bool region__writer_is_open(struct region *r);
 /*
+ * Shared writable mappings of the memory (through a read-write open of
+ * the memfd itself), which dirty cannot see: allowed or not, per region;
+ * the default is the mount's (region__set_mmap_rw_default, false).  A
+ * readonly region refuses (EPERM).
+ */
+void region__set_mmap_rw_default(bool on);
+bool region__mmap_rw(struct region *r);
+int region__set_mmap_rw(struct region *r, bool on, struct why *why);
+/* Another name of the memory in /proc/PID/maps (dev, ino): see mmap_rw. */
+void region__set_alias(struct region *r, dev_t dev, ino_t ino);
+/*
+ * Whether a process other than this one has a shared mapping of the
+ * memory that can write it (writable, or that mprotect could make so),
+ * under the memfd's own name or the alias: 0 none, EBUSY (why names the
+ * pid), E2BIG when the scan reached its bound.  Reads /proc: root sees
+ * every process of its pid namespace and those below it.
+ */
+int region__shared_writers(struct region *r, struct why *why);
+/*
  * Fetch the guest's writes into the stamps (nothing to do when unmapped
  * or untracked).  The caller holds the region shared or exclusive.
  */
@@ -339,6 +369,10 @@ bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,
 /*
  * `echo 0 > dirty`: takes exclusivity, fetches the guest's writes and
  * starts over.  EOPNOTSUPP when untracked, EPERM for a readonly region.
+ * A region counted whole for a writer nobody sees is exact again from
+ * the clear when no read-write opener of the memfd and no shared
+ * writable mapping of it remain; else it stays whole, and the clear
+ * still succeeds with why saying what holds it (why->msg empty: exact).
  */
 int region__dirty_clear(struct region *r, struct why *why);
 

@@ -14,10 +14,14 @@
 #include "tests/helpers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 
 /*
@@ -93,13 +97,12 @@ static void test_dirty_host(void **state)
 	assert_string_equal(dirty_text(r, 4096), expect);
 	/*
 	 * A writer we cannot see (a read-write mapping) makes every page
-	 * dirty, through clears, until a resize gives the region new memory.
+	 * dirty until a resize gives the region new memory, or a clear
+	 * finds it gone (test_dirty_rearm).
 	 */
 	assert_int_equal(region__dirty_clear(r, NULL), 0);
 	region__writer_open(r);
 	region__writer_close(r);
-	assert_string_equal(dirty_text(r, 4096), expect);
-	assert_int_equal(region__dirty_clear(r, NULL), 0);
 	assert_string_equal(dirty_text(r, 4096), expect);
 	assert_int_equal(region__resize(r, 64 * PAGE + 1, NULL), 0);
 	assert_int_equal(region__resize(r, 64 * PAGE, NULL), 0);
@@ -581,12 +584,150 @@ static void test_dirty_record(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * A child that maps the memfd shared, with the access given, and waits
+ * for a byte on the pipe before it exits.  Returns its pid; *go is the
+ * pipe's write end.
+ */
+static pid_t child_mapping(struct region *r, int oflags, int prot, int *go)
+{
+	int ready[2], wait_fd[2];
+	char path[64], c;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(wait_fd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+		void *p;
+
+		/* Else this end would keep our own read from ever ending. */
+		close(wait_fd[1]);
+		close(ready[0]);
+		/* Only the mapping made here: not the region's, inherited. */
+		munmap(r->raw, r->mem_size + 2 * PAGE);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", r->memfd);
+		fd = open(path, oflags);
+		p = fd < 0 ? MAP_FAILED :
+		    mmap(NULL, PAGE, prot, MAP_SHARED, fd, 0);
+		if (fd >= 0)
+			close(fd);
+		c = p == MAP_FAILED ? 'n' : 'y';
+		if (write(ready[1], &c, 1) != 1 ||
+		    read(wait_fd[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(wait_fd[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, 'y');
+	close(ready[0]);
+	*go = wait_fd[1];
+	return pid;
+}
+
+static void end_child(pid_t pid, int go)
+{
+	int status;
+
+	close(go);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
+/*
+ * A clear re-arms exact tracking once no read-write opener and no shared
+ * mapping that may write remain, and says why while one does; every
+ * snapshot taken before counts every page as written still.
+ */
+static void test_dirty_rearm(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "a", 64 * PAGE);
+	struct why why = { "" };
+	char whole[64], one[64];
+	int go;
+	pid_t pid;
+
+	(void)state;
+	snprintf(whole, sizeof(whole), "0x0-0x%llx\n",
+		 (unsigned long long)(64 * PAGE));
+	snprintf(one, sizeof(one), "0x%llx-0x%llx\n",
+		 (unsigned long long)(3 * PAGE), (unsigned long long)(4 * PAGE));
+	take(sb, "before");
+	region__writer_open(r);
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_non_null(strstr(why.msg, "still open"));
+	assert_string_equal(dirty_text(r, 4096), whole);
+	region__writer_close(r);
+	/* A writable mapping left behind by a closed opener. */
+	pid = child_mapping(r, O_RDWR, PROT_READ | PROT_WRITE, &go);
+	why.msg[0] = '\0';
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_non_null(strstr(why.msg, "maps it shared and may write it"));
+	assert_string_equal(dirty_text(r, 4096), whole);
+	end_child(pid, go);
+	/* Read-only, from a read-write open: mprotect could make it write. */
+	pid = child_mapping(r, O_RDWR, PROT_READ, &go);
+	why.msg[0] = '\0';
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_non_null(strstr(why.msg, "maps it shared and may write it"));
+	end_child(pid, go);
+	/* From a read-only open it never can: exact again. */
+	pid = child_mapping(r, O_RDONLY, PROT_READ, &go);
+	why.msg[0] = '\0';
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_string_equal(why.msg, "");
+	put_byte(r, 3 * PAGE + 9, 1);
+	assert_string_equal(dirty_text(r, 4096), one);
+	end_child(pid, go);
+	/* The snapshot of before saw none of the unseen writes. */
+	assert_true(dirty__all_since(&r->dirty, 0));
+	/* An alias whose device is unknown cannot be searched: whole. */
+	region__writer_open(r);
+	region__writer_close(r);
+	region__set_alias(r, 0, 65);
+	why.msg[0] = '\0';
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_non_null(strstr(why.msg, "device is unknown"));
+	assert_string_equal(dirty_text(r, 4096), whole);
+	region__put(r);
+	sandbox__free(sb);
+}
+
+/* mmap_rw: the mount's default until set; a readonly region refuses. */
+static void test_mmap_rw(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "a", 4 * PAGE), *ro = NULL;
+
+	(void)state;
+	assert_false(region__mmap_rw(r));
+	region__set_mmap_rw_default(true);
+	assert_true(region__mmap_rw(r));
+	assert_int_equal(region__set_mmap_rw(r, false, NULL), 0);
+	assert_false(region__mmap_rw(r));
+	region__set_mmap_rw_default(false);
+	assert_int_equal(region__set_mmap_rw(r, true, NULL), 0);
+	assert_true(region__mmap_rw(r));
+	assert_int_equal(region__new_readonly("ro", PAGE, &ro), 0);
+	assert_int_equal(region__set_mmap_rw(ro, true, NULL), EPERM);
+	assert_false(region__mmap_rw(ro));
+	region__put(ro);
+	region__put(r);
+	sandbox__free(sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dirty_host),
 		cmocka_unit_test(test_dirty_record),
 		cmocka_unit_test(test_dirty_untracked),
+		cmocka_unit_test(test_dirty_rearm),
+		cmocka_unit_test(test_mmap_rw),
 		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_restore_dirty_only),
 		cmocka_unit_test(test_restore_long_run),

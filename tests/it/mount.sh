@@ -6,7 +6,7 @@
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# The tree: exactly the regions given, each with exactly its 13 files.
+# The tree: exactly the regions given, each with exactly its 14 files.
 check_tree() {
 	local r want
 	expect_eq "regions at the root" "$(ls_regions)" "ram rom "
@@ -26,7 +26,7 @@ check_modes() {
 		[contents]=600 [base_addr]=400 [mem_size]=644 [raw_addr]=400
 		[raw_size]=444 [host_region_base]=400 [host_region_end]=400
 		[kind]=444 [guest_addr]=644 [access]=644 [zero]=600
-		[dirty]=600 [page_size]=644
+		[dirty]=600 [page_size]=644 [mmap_rw]=644
 	)
 	for f in "${REGION_FILES[@]}"; do
 		[ -f "$MNT/$r/$f" ] || bad "$r/$f is not a regular file"

@@ -86,7 +86,7 @@ for round in 1 2; do
 	# What the Examples block says it prints, line for line.
 	out=$WORK/block.$round.1
 	expect_eq "round $round: notes/dirty after one host write" \
-		"$(grep '^/tmp/sb/notes/dirty:' "$out")" "/tmp/sb/notes/dirty:0x0-0x1000"
+		"$(grep '^/tmp/sb/notes/dirty:' "$out")" "/tmp/sb/notes/dirty:0x1000-0x2000"
 	expect_eq "round $round: heartbeat/dirty after the guest's ticks" \
 		"$(grep '^/tmp/sb/heartbeat/dirty:' "$out")" "/tmp/sb/heartbeat/dirty:0x0-0x1000"
 	grep -qE "^scratch/zero: write '2' refused: write 1 to zero the region \(Invalid argument\)\$" "$out" ||

@@ -1,0 +1,176 @@
+/*
+ * Who else maps a region's memory (region__shared_writers): the processes
+ * whose /proc/PID/maps show a shared mapping of the memfd, under its own
+ * name or under the alias a FUSE passthrough mapping shows (the file it
+ * was made through).  Only a mapping that can write matters: a writable
+ * one, or one whose VmFlags in smaps say "mw" (mprotect could make it
+ * writable); a read-only open's mapping never can.
+ *
+ * The cost is bounded by what the processes map, never by the region's
+ * size, and capped at SCAN_MAX_BYTES of maps text: past it, nothing can
+ * be said (E2BIG), and the caller keeps assuming a writer.
+ */
+#include "region/region.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+/* Of maps text read in one scan: some 100 000 mappings. */
+#define SCAN_MAX_BYTES (16u << 20)
+
+struct ident {
+	unsigned major, minor;
+	uint64_t ino;
+};
+
+static bool same(const struct ident *a, unsigned major, unsigned minor,
+		 uint64_t ino)
+{
+	return a->ino && a->ino == ino && a->major == major &&
+	       a->minor == minor;
+}
+
+/* Whether the mapping starting at start has "mw" in its VmFlags. */
+static bool may_write(const char *pid, unsigned long start)
+{
+	char path[300], *line = NULL, *sp, *save;
+	bool in = false, mw = false;
+	size_t cap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/smaps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;	/* gone, or not ours to read: assume it may */
+	while (getline(&line, &cap, f) > 0) {
+		char *end;
+		unsigned long s = strtoul(line, &end, 16);
+
+		/* A mapping's first line: "start-end perms ...". */
+		if (end != line && *end == '-') {
+			in = s == start;
+			continue;
+		}
+		if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			for (sp = strtok_r(line + 8, " \n", &save); sp;
+			     sp = strtok_r(NULL, " \n", &save))
+				mw |= strcmp(sp, "mw") == 0;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return mw;
+}
+
+/*
+ * Process pid's first shared mapping of the memory that can write: true,
+ * with *start.  *budget: the bytes of maps text still allowed.
+ */
+static bool maps_writer(const char *pid, const struct ident *id, size_t n,
+			size_t *budget, unsigned long *start, bool *over)
+{
+	char path[300], *line = NULL, perms[8];
+	unsigned long s, e, off;
+	unsigned major, minor;
+	uint64_t ino;
+	size_t cap = 0;
+	ssize_t len;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;	/* exited meanwhile: nothing mapped */
+	while (!found && (len = getline(&line, &cap, f)) > 0) {
+		if ((size_t)len > *budget) {
+			*over = true;
+			break;
+		}
+		*budget -= (size_t)len;
+		if (sscanf(line, "%lx-%lx %7s %lx %x:%x %" SCNu64, &s, &e,
+			   perms, &off, &major, &minor, &ino) != 7 ||
+		    perms[3] != 's')
+			continue;
+		for (size_t i = 0; i < n && !found; i++)
+			found = same(&id[i], major, minor, ino) &&
+				(perms[1] == 'w' || may_write(pid, s));
+		if (found)
+			*start = s;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+static void comm_of(const char *pid, char *buf, size_t len)
+{
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+	buf[0] = '\0';
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(buf, (int)len, f))
+			buf[strcspn(buf, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+int region__shared_writers(struct region *r, struct why *why)
+{
+	char self[16], comm[32];
+	struct ident id[2] = { { 0 } };
+	size_t budget = SCAN_MAX_BYTES;
+	unsigned long start = 0;
+	bool found = false, over = false;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (fstat(r->memfd, &st))
+		return why__set(why, errno, "fstat of the memfd: %s",
+				strerror(errno));
+	id[0] = (struct ident){ major(st.st_dev), minor(st.st_dev),
+				(uint64_t)st.st_ino };
+	id[1] = (struct ident){ major((dev_t)atomic_load(&r->alias_dev)),
+				minor((dev_t)atomic_load(&r->alias_dev)),
+				atomic_load(&r->alias_ino) };
+	/* A passthrough writer was open, but the mount's name is unknown. */
+	if (id[1].ino && !id[1].major && !id[1].minor)
+		return why__set(why, EBUSY, "the mount's device is unknown, so "
+				"its mappings cannot be found");
+	d = opendir("/proc");
+	if (!d)
+		return why__set(why, errno, "cannot list /proc: %s",
+				strerror(errno));
+	/* Ours: the region's own mapping, which the guest and we write seen. */
+	snprintf(self, sizeof(self), "%d", (int)getpid());
+	while (!found && !over && (de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]) ||
+		    strcmp(de->d_name, self) == 0)
+			continue;
+		found = maps_writer(de->d_name, id, 2, &budget, &start, &over);
+		if (found) {
+			comm_of(de->d_name, comm, sizeof(comm));
+			why__set(why, EBUSY, "pid %s (%s) maps it shared and "
+				 "may write it (at 0x%lx): unmap it, then "
+				 "clear again", de->d_name, comm, start);
+		}
+	}
+	closedir(d);
+	if (over)
+		return why__set(why, E2BIG, "more than %u MiB of process "
+				"mappings to check", SCAN_MAX_BYTES >> 20);
+	return found ? EBUSY : 0;
+}
