@@ -83,4 +83,32 @@ refused 64
 held_read
 expect_eq "why of a session 64 others came after" "$(cat "$WORK/held")" ""
 
+# A session id is a pid: once every process of a session is gone, a new
+# session may get the same number.  It must not read the old one's
+# refusal.  In a pid namespace of its own (daemon and sessions), where
+# ns_last_pid hands out the number again at once.
+reused_sid() {
+	local mnt
+	mnt=$(mktemp -d -p "$WORK" mnt.XXXXXX)
+	REGIONFS=$REGIONFS WORK=$WORK M=$mnt unshare -pf --mount-proc bash -c '
+		"$REGIONFS" -o "kvm=$WORK/no-kvm" --region a:1M "$M" || exit 1
+		setsid -w bash -c "echo \$\$ >\"$WORK/old-sid\"
+			echo nope >\"$M/restore\" 2>/dev/null || true"
+		echo $(($(cat "$WORK/old-sid") - 1)) >/proc/sys/kernel/ns_last_pid
+		setsid -w bash -c "echo \$\$ >\"$WORK/new-sid\"
+			cat \"$M/why\"" >"$WORK/reused"
+		fusermount3 -u "$M"' || bad "the pid namespace case failed"
+	expect_eq "the new session got the old one's sid" \
+		"$(cat "$WORK/new-sid")" "$(cat "$WORK/old-sid")"
+	expect_eq "why of a new session with an old one's sid" \
+		"$(cat "$WORK/reused")" ""
+}
+if unshare -pf --mount-proc true 2>/dev/null &&
+	[ -w /proc/sys/kernel/ns_last_pid ]; then
+	say "a session id used again: the new session reads none of the old's"
+	reused_sid
+else
+	skip_part "reused sid" "no pid namespaces (unshare -p) here"
+fi
+
 finish
