@@ -243,39 +243,52 @@ static int load_console(struct saved_dir *d, struct why *why)
 {
 	size_t max = d->cfg && d->cfg->console_max ? d->cfg->console_max :
 		     VCPU_CONSOLE_DEFAULT, len = 0;
-	int fd, ret = 0;
+	int fd, pfd, ret = 0;
+	char path[32];
 	uint8_t *buf;
-	struct stat st;
+	struct stat st = { 0 };
 	ssize_t n;
 
-	/* O_NONBLOCK: a FIFO must not hang the start; O_NOFOLLOW: no link. */
-	fd = openat(d->dfd, "console",
-		    O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT) {
+	/*
+	 * Looked at before it is opened: O_PATH opens no device or FIFO
+	 * (an open may act: wake a FIFO's writer, take a tty, or fail
+	 * ENOENT as if there were no file), and O_NOFOLLOW gives a link
+	 * itself.  Only a regular file is then opened, through
+	 * /proc/self/fd: the very file looked at.
+	 */
+	pfd = openat(d->dfd, "console", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0 && errno == ENOENT) {
 		if (d->cpu && d->cfg && d->cfg->log)
 			d->cfg->log(d->cfg->log_arg, "%s/console: none (saved "
 				    "before snapshots kept the console): the "
 				    "console starts empty", d->dir);
 		return 0;
 	}
-	if (fd < 0) {
+	if (pfd < 0) {
 		ret = errno;
-		return why__set(why, ret == ELOOP ? EINVAL : ret,
-				"%s/console: %s", d->dir, ret == ELOOP ?
-				"a symbolic link, not a regular file" :
+		return why__set(why, ret, "%s/console: %s", d->dir,
 				strerror(ret));
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return why__set(why, EINVAL, "%s/console: not a regular file",
-				d->dir);
+	if (fstat(pfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ret = S_ISLNK(st.st_mode);
+		close(pfd);
+		return why__set(why, EINVAL, "%s/console: %s", d->dir, ret ?
+				"a symbolic link, not a regular file" :
+				"not a regular file");
 	}
 	if ((uint64_t)st.st_size > max) {
-		close(fd);
+		close(pfd);
 		return why__set(why, EINVAL, "%s/console: %llu bytes, more "
 				"than the console keeps (%zu, -o console_max)",
 				d->dir, (unsigned long long)st.st_size, max);
 	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", pfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	ret = fd < 0 ? errno : 0;
+	close(pfd);
+	if (ret)
+		return why__set(why, ret, "%s/console: %s", d->dir,
+				strerror(ret));
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	while (buf && len < (size_t)st.st_size &&
 	       (n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
