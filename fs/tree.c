@@ -223,10 +223,11 @@ static int truncate_node(struct node *n, off_t size)
 	if (size == 0)
 		return 0;
 	if (!n->r)
-		fs_log("truncate of %s refused: only O_TRUNC", n->name);
+		fs_refuse("truncate of %s refused: only O_TRUNC", n->name);
 	else
-		fs_log("%s/%s: truncate to %lld refused: attribute files take "
-		       "O_TRUNC only", n->r->name, n->name, (long long)size);
+		fs_refuse("%s/%s: truncate to %lld refused: attribute files "
+			  "take O_TRUNC only", n->r->name, n->name,
+			  (long long)size);
 	return EPERM;
 }
 
@@ -249,8 +250,8 @@ static int check_owner_mode(fuse_ino_t ino, const struct stat *attr,
 		what = "groups";
 	if (!what)
 		return 0;
-	fs_log("setattr on inode %lu refused: %s are set by mount options "
-	       "(uid=, gid=, reader_gid=)", (unsigned long)ino, what);
+	fs_refuse("setattr on inode %lu refused: %s are set by mount options "
+		  "(uid=, gid=, reader_gid=)", (unsigned long)ino, what);
 	return EPERM;
 }
 
@@ -266,6 +267,7 @@ void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int ret;
 
 	(void)fi;
+	fs_caller_begin(req);
 	ret = tree__stat(ino, &st);
 	if (!ret)
 		ret = check_owner_mode(ino, attr, to_set, &st);
@@ -278,6 +280,7 @@ void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (!ret)
 			ret = tree__stat(ino, &st);
 	}
+	fs_caller_end();
 	if (ret)
 		fuse_reply_err(req, ret);
 	else

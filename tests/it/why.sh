@@ -47,6 +47,20 @@ refused 1
 expect_eq "why after a refused mkdir" "$out" \
 	"mkdir x refused: write the name to snapshot to take one"
 
+say "a refused truncate, chmod or read is said too (every refused operation)"
+out=$(in_session 'truncate -s 2M "$MNT/a/contents" 2>/dev/null || cat "$MNT/why"')
+refused 1
+expect_eq "why after a truncate past mem_size" "$out" \
+	"a/contents: truncate to 2097152 refused: past mem_size 1048576 (write mem_size to resize)"
+out=$(in_session 'truncate -s 5 "$MNT/a/zero" 2>/dev/null || cat "$MNT/why"')
+refused 1
+expect_eq "why after a truncate of a control file" "$out" \
+	"a/zero: truncate to 5 refused: attribute files take O_TRUNC only"
+out=$(in_session 'chmod 777 "$MNT/a/zero" 2>/dev/null || cat "$MNT/why"')
+refused 1
+expect_eq "why after a chmod" "$out" \
+	"setattr on inode $(stat -c %i "$MNT/a/zero") refused: modes are set by mount options (uid=, gid=, reader_gid=)"
+
 # held_session: a session, in the background (its pid in HELD), refused
 # a restore of nope; it reads why once $WORK/go exists, into $WORK/held.
 held_session() {
