@@ -121,8 +121,8 @@ static int choose_path(struct handle *h, int acc, enum path *path)
 	if (!e || (e->resizing && rfs.passthrough && !rfs.no_passthrough)) {
 		pthread_mutex_unlock(&backing_lock);
 		if (e)
-			fs_log("%s/contents: open refused: a resize is under way",
-			       r->name);
+			fs_refuse("%s/contents: open refused: a resize is "
+				  "under way", r->name);
 		return e ? EBUSY : ENOMEM;
 	}
 	/*
@@ -291,17 +291,17 @@ int contents__truncate(struct node *n, off_t size)
 	int ret;
 
 	if (size < 0 || (uint64_t)size > region__mem_size(n->r)) {
-		fs_log("%s/contents: truncate to %lld refused: past mem_size "
-		       "%llu (write mem_size to resize)", n->r->name,
-		       (long long)size,
-		       (unsigned long long)region__mem_size(n->r));
+		fs_refuse("%s/contents: truncate to %lld refused: past "
+			  "mem_size %llu (write mem_size to resize)",
+			  n->r->name, (long long)size,
+			  (unsigned long long)region__mem_size(n->r));
 		return EFBIG;
 	}
 	ret = sandbox__zero_from(rfs.sb, n->r, (uint64_t)size, &why);
 	if (ret)
-		fs_log("%s/contents: truncate to %lld refused: %s (%s)",
-		       n->r->name, (long long)size, why__text(&why, ret),
-		       strerror(ret));
+		fs_refuse("%s/contents: truncate to %lld refused: %s (%s)",
+			  n->r->name, (long long)size, why__text(&why, ret),
+			  strerror(ret));
 	return ret;
 }
 
@@ -384,8 +384,8 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 		return;
 	/* Nothing was sent: the read still holds the file, and so r. */
 	if (ret == EBUSY)
-		fs_log("%s/contents: read refused: exclusivity held too long",
-		       r->name);
+		fs_refuse("%s/contents: read refused: exclusivity held too "
+			  "long", r->name);
 	fuse_reply_err(req, ret);
 }
 

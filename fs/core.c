@@ -47,7 +47,7 @@ static int core_open(fuse_req_t req, struct handle *h,
 	int ret = build(true, &c);
 
 	if (ret) {
-		fs_log("core: open refused: %s", strerror(ret));
+		fs_refuse("core: open refused: %s", strerror(ret));
 		return ret;
 	}
 	h->priv = c;
@@ -73,8 +73,8 @@ static void core_read(fuse_req_t req, struct handle *h, size_t size,
 		return;
 	ret = core__read(h->priv, buf, size, (uint64_t)off, &n);
 	if (ret == EBUSY)
-		fs_log("core: read at %lld refused: a region's exclusivity "
-		       "was held too long", (long long)off);
+		fs_refuse("core: read at %lld refused: a region's exclusivity "
+			  "was held too long", (long long)off);
 	if (ret)
 		fuse_reply_err(req, ret);
 	else

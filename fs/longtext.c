@@ -98,8 +98,8 @@ void longtext__read(fuse_req_t req, struct handle *h, size_t size, off_t off,
 	pthread_mutex_unlock(&h->lock);
 	/* From the thread's buffer: the release may free h meanwhile. */
 	if (ret) {
-		fs_log("%s: read refused: %s (%s)", h->n.name, why,
-		       strerror(ret));
+		fs_refuse("%s: read refused: %s (%s)", h->n.name, why,
+			  strerror(ret));
 		fuse_reply_err(req, ret);
 		return;
 	}

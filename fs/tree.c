@@ -223,10 +223,11 @@ static int truncate_node(struct node *n, off_t size)
 	if (size == 0)
 		return 0;
 	if (!n->r)
-		fs_log("truncate of %s refused: only O_TRUNC", n->name);
+		fs_refuse("truncate of %s refused: only O_TRUNC", n->name);
 	else
-		fs_log("%s/%s: truncate to %lld refused: attribute files take "
-		       "O_TRUNC only", n->r->name, n->name, (long long)size);
+		fs_refuse("%s/%s: truncate to %lld refused: attribute files "
+			  "take O_TRUNC only", n->r->name, n->name,
+			  (long long)size);
 	return EPERM;
 }
 
@@ -284,7 +285,7 @@ static int check_owner_mode(fuse_req_t req, fuse_ino_t ino,
 		       file, what + 2);
 		return 0;
 	}
-	fs_log("%s: setting %s refused: only the owner may (uid %u), and "
+	fs_refuse("%s: setting %s refused: only the owner may (uid %u), and "
 	       "the owner's is ignored", file, what + 2, (unsigned)rfs.uid);
 	return EPERM;
 }
@@ -301,6 +302,7 @@ void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int ret;
 
 	(void)fi;
+	fs_caller_begin(req);
 	ret = tree__stat(ino, &st);
 	if (!ret)
 		ret = check_owner_mode(req, ino, attr, to_set, &st);
@@ -313,6 +315,7 @@ void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (!ret)
 			ret = tree__stat(ino, &st);
 	}
+	fs_caller_end();
 	if (ret)
 		fuse_reply_err(req, ret);
 	else

@@ -33,9 +33,9 @@ static int view(struct vm_layout **l, struct x86_paging *p, uint64_t *end,
 	ret = vcpu__paging(rfs.vcpu, p, &live);
 	if (ret) {
 		if (op)
-			fs_log("vmem: %s refused: %s", op, ret == EBUSY ?
-			       "the vCPU is starting: its page tables are not "
-			       "set yet" : "KVM would not give cr3");
+			fs_refuse("vmem: %s refused: %s", op, ret == EBUSY ?
+				  "the vCPU is starting: its page tables are "
+				  "not set yet" : "KVM would not give cr3");
 		return ret;
 	}
 	ret = vm__layout(rfs.sb->vm, l);
@@ -44,14 +44,15 @@ static int view(struct vm_layout **l, struct x86_paging *p, uint64_t *end,
 	ret = pt__end(*l, p, end);
 	if (ret) {
 		if (op && ret == EOPNOTSUPP)
-			fs_log("vmem: %s refused: the guest's paging is not "
-			       "4-level long mode (cr0 0x%llx cr4 0x%llx efer "
-			       "0x%llx)", op, (unsigned long long)p->cr0,
-			       (unsigned long long)p->cr4,
-			       (unsigned long long)p->efer);
+			fs_refuse("vmem: %s refused: the guest's paging is not "
+				  "4-level long mode (cr0 0x%llx cr4 0x%llx "
+				  "efer 0x%llx)", op,
+				  (unsigned long long)p->cr0,
+				  (unsigned long long)p->cr4,
+				  (unsigned long long)p->efer);
 		else if (op)
-			fs_log("vmem: %s refused: reading the page tables: %s",
-			       op, strerror(ret));
+			fs_refuse("vmem: %s refused: reading the page tables: "
+				  "%s", op, strerror(ret));
 		vm__layout_free(*l);
 	}
 	return ret;
@@ -86,10 +87,10 @@ static void vmem_read(fuse_req_t req, struct handle *h, size_t size,
 	ret = pt__read(l, &p, buf, size, (uint64_t)off);
 	vm__layout_free(l);
 	if (ret)
-		fs_log("vmem: read at 0x%llx refused: %s",
-		       (unsigned long long)off, ret == EBUSY ?
-		       "a region's exclusivity was held too long" :
-		       strerror(ret));
+		fs_refuse("vmem: read at 0x%llx refused: %s",
+			  (unsigned long long)off, ret == EBUSY ?
+			  "a region's exclusivity was held too long" :
+			  strerror(ret));
 	if (ret)
 		fuse_reply_err(req, ret);
 	else
@@ -131,7 +132,7 @@ static void vmem_lseek(fuse_req_t req, struct handle *h, off_t off,
 	if (!ret && pos > end)
 		pos = end;
 	if (ret && ret != ENXIO)
-		fs_log("vmem: seek refused: %s", strerror(ret));
+		fs_refuse("vmem: seek refused: %s", strerror(ret));
 	if (ret)
 		fuse_reply_err(req, ret);
 	else

@@ -27,6 +27,7 @@
 struct session_why {
 	pid_t sid;		/* 0: free */
 	uint64_t stamp;		/* when it was refused, in refusals */
+	uint64_t leader;	/* its leader's start time then; 0: gone */
 	char line[WHY_LINE_MAX];
 };
 
@@ -50,13 +51,18 @@ void fs_caller_end(void)
 	caller = 0;
 }
 
-/* The session id of pid, field 6 of /proc/PID/stat; 0 when unknown. */
-static pid_t session_of(pid_t pid)
+/*
+ * Fields 6 and 22 of /proc/PID/stat: the session id (0 when unknown) and
+ * when the process started, in clock ticks since boot (0 when unknown).
+ */
+static pid_t proc_stat(pid_t pid, uint64_t *start)
 {
 	char path[32], buf[512], *p;
+	unsigned long long st = 0;
 	int fd, sid = 0;
 	ssize_t n;
 
+	*start = 0;
 	if (pid <= 0)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -72,12 +78,26 @@ static pid_t session_of(pid_t pid)
 	p = strrchr(buf, ')');
 	if (!p || sscanf(p + 1, " %*c %*d %*d %d", &sid) != 1 || sid < 0)
 		return 0;
+	/* State, then fields 4 to 21. */
+	if (sscanf(p + 1, " %*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s"
+		   " %*s %*s %*s %*s %*s %*s %*s %llu", &st) == 1)
+		*start = st;
 	return (pid_t)sid;
+}
+
+static pid_t session_of(pid_t pid)
+{
+	uint64_t start;
+
+	return proc_stat(pid, &start);
 }
 
 static void record(pid_t sid, const char *line)
 {
 	struct session_why *e = &sessions[0];
+	uint64_t leader;
+
+	proc_stat(sid, &leader);
 
 	pthread_mutex_lock(&why_lock);
 	for (unsigned i = 0; i < WHY_SESSIONS; i++) {
@@ -90,6 +110,7 @@ static void record(pid_t sid, const char *line)
 	}
 	e->sid = sid;
 	e->stamp = ++refusals;
+	e->leader = leader;
 	snprintf(e->line, sizeof(e->line), "%s", line);
 	pthread_mutex_unlock(&why_lock);
 }
@@ -122,13 +143,22 @@ struct why_text {
 static void render(pid_t pid, struct why_text *t)
 {
 	pid_t sid = session_of(pid);
+	uint64_t leader = 0;
 
 	t->len = 0;
 	if (!sid)
 		return;
+	/*
+	 * A session id is its leader's pid, free again once the session is
+	 * gone: one led by another process than the refused one was is
+	 * another session.  A leader gone since cannot tell (its number
+	 * stays taken while any process of its session lives).
+	 */
+	proc_stat(sid, &leader);
 	pthread_mutex_lock(&why_lock);
 	for (unsigned i = 0; i < WHY_SESSIONS; i++)
-		if (sessions[i].sid == sid) {
+		if (sessions[i].sid == sid &&
+		    (!leader || leader == sessions[i].leader)) {
 			t->len = (size_t)snprintf(t->text, sizeof(t->text),
 						  "%s\n", sessions[i].line);
 			break;

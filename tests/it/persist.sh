@@ -82,6 +82,15 @@ damage() {
 	! grep -q 'root:' "$WORK/err" || bad "a refusal printed the linked file"
 	damaged console-fifo '/console: a FIFO, not a regular file' <<<'rm console; mkfifo console'
 	damaged console-big '/console: 65537 bytes, more than the console keeps' <<<'truncate -s 65537 console'
+	# Nor is anything else opened: a device's open may act, or fail
+	# ENOENT (ptmx outside devpts) as if there were no console; a FIFO's
+	# blocked writer would wake.
+	damaged console-device '/console: a device, not a regular file' <<<'rm console; mknod console c 5 2'
+	damaged console-writer '/console: a FIFO, not a regular file' <<<'rm console; mkfifo console
+		(sh -c ": >console; touch opened" </dev/null >/dev/null 2>&1 &)'
+	sleep 0.3
+	[ ! -e "$WORK/damaged/console-writer/opened" ] || bad "the loader opened the console FIFO"
+	timeout 5 cat "$WORK/damaged/console-writer/console" >/dev/null || true
 	expect_start_fails 'No such file' "${NO_KVM[@]}" --from "$WORK/not-there" "$(mktemp -d -p "$WORK")"
 	expect_start_fails 'cannot be combined' "${NO_KVM[@]}" --region x:4K --from "$WORK/plain" "$(mktemp -d -p "$WORK")"
 	# A snapshot copied into a directory that was there already is one

@@ -47,6 +47,20 @@ refused 1
 expect_eq "why after a refused mkdir" "$out" \
 	"mkdir x refused: write the name to snapshot to take one"
 
+say "a refused truncate or read is said too (every refused operation)"
+out=$(in_session 'truncate -s 2M "$MNT/a/contents" 2>/dev/null || cat "$MNT/why"')
+refused 1
+expect_eq "why after a truncate past mem_size" "$out" \
+	"a/contents: truncate to 2097152 refused: past mem_size 1048576 (write mem_size to resize)"
+out=$(in_session 'truncate -s 5 "$MNT/a/zero" 2>/dev/null || cat "$MNT/why"')
+refused 1
+expect_eq "why after a truncate of a control file" "$out" \
+	"a/zero: truncate to 5 refused: attribute files take O_TRUNC only"
+# The owner's chmod is accepted and ignored (vfat's quiet): no refusal,
+# so a fresh session's why stays empty (and both commands succeed).
+out=$(in_session 'chmod 777 "$MNT/a/zero" && cat "$MNT/why" && echo done')
+expect_eq "why after the owner's ignored chmod" "$out" "done"
+
 # held_session: a session, in the background (its pid in HELD), refused
 # a restore of nope; it reads why once $WORK/go exists, into $WORK/held.
 held_session() {
@@ -82,5 +96,33 @@ done
 refused 64
 held_read
 expect_eq "why of a session 64 others came after" "$(cat "$WORK/held")" ""
+
+# A session id is a pid: once every process of a session is gone, a new
+# session may get the same number.  It must not read the old one's
+# refusal.  In a pid namespace of its own (daemon and sessions), where
+# ns_last_pid hands out the number again at once.
+reused_sid() {
+	local mnt
+	mnt=$(mktemp -d -p "$WORK" mnt.XXXXXX)
+	REGIONFS=$REGIONFS WORK=$WORK M=$mnt unshare -pf --mount-proc bash -c '
+		"$REGIONFS" -o "kvm=$WORK/no-kvm" --region a:1M "$M" || exit 1
+		setsid -w bash -c "echo \$\$ >\"$WORK/old-sid\"
+			echo nope >\"$M/restore\" 2>/dev/null || true"
+		echo $(($(cat "$WORK/old-sid") - 1)) >/proc/sys/kernel/ns_last_pid
+		setsid -w bash -c "echo \$\$ >\"$WORK/new-sid\"
+			cat \"$M/why\"" >"$WORK/reused"
+		fusermount3 -u "$M"' || bad "the pid namespace case failed"
+	expect_eq "the new session got the old one's sid" \
+		"$(cat "$WORK/new-sid")" "$(cat "$WORK/old-sid")"
+	expect_eq "why of a new session with an old one's sid" \
+		"$(cat "$WORK/reused")" ""
+}
+if unshare -pf --mount-proc true 2>/dev/null &&
+	[ -w /proc/sys/kernel/ns_last_pid ]; then
+	say "a session id used again: the new session reads none of the old's"
+	reused_sid
+else
+	skip_part "reused sid" "no pid namespaces (unshare -p) here"
+fi
 
 finish
