@@ -106,10 +106,13 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	metrics__count(&h->n, false, size);
+	/* Whose a refusal's log line is (regs while the vCPU runs, ...). */
+	fs_caller_begin(req);
 	if (h->n.ops->read)
 		h->n.ops->read(req, h, size, off);
 	else
 		fuse_reply_buf(req, NULL, 0);	/* write-only: reads empty */
+	fs_caller_end();
 }
 
 static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -151,7 +154,9 @@ static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 	(void)ino;
 	if (h->n.ops->lseek) {
+		fs_caller_begin(req);
 		h->n.ops->lseek(req, h, off, whence);
+		fs_caller_end();
 		return;
 	}
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {

@@ -301,6 +301,7 @@ void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int ret;
 
 	(void)fi;
+	fs_caller_begin(req);
 	ret = tree__stat(ino, &st);
 	if (!ret)
 		ret = check_owner_mode(req, ino, attr, to_set, &st);
@@ -313,6 +314,7 @@ void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		if (!ret)
 			ret = tree__stat(ino, &st);
 	}
+	fs_caller_end();
 	if (ret)
 		fuse_reply_err(req, ret);
 	else
@@ -413,9 +415,11 @@ void tree__create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			mode_t mode, struct fuse_file_info *fi)
 {
 	(void)parent, (void)mode, (void)fi;
+	fs_caller_begin(req);
 	fs_log("create %s refused: the tree is fixed (mkdir/rmdir make "
 	       "regions); to load contents, write it in place (cp, "
 	       "rsync --inplace)", name);
+	fs_caller_end();
 	fuse_reply_err(req, EPERM);
 }
 
