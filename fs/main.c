@@ -408,6 +408,7 @@ static int run_mount(struct options *o, struct fuse_args *args,
 	else
 		notify_ready();
 	ret = serve(o, cmd);
+	fs_log_dropped();
 	fs_log("unmounted");
 	fuse_session_unmount(rfs.se);
 out_signals:

@@ -106,6 +106,7 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	metrics__count(&h->n, false, size);
+	/* Whose a refusal's log line is (regs while the vCPU runs, ...). */
 	fs_caller_begin(req);
 	if (h->n.ops->read)
 		h->n.ops->read(req, h, size, off);

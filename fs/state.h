@@ -66,8 +66,23 @@ void fs_log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The vCPU's logger (vcpu_config.log): its lines say "vcpu: ..." already. */
 void fs_log_vcpu(void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * Lines made while a worker serves a request of uid (fs_caller_begin sets
+ * it): those of a uid other than the owner (uid=) and root are
+ * rate-limited (lograte.h) and fill at most LOG_OTHERS_SHARE of the ring.
+ * Outside, lines are the daemon's.
+ */
+void fs_log_from(uid_t uid);
+void fs_log_from_end(void);
+/*
+ * Say every count of dropped lines not said yet (each would be, before
+ * that uid's next line): before the daemon's last line.
+ */
+void fs_log_dropped(void);
 /* The ring of the last LOG_RING_SIZE bytes of log lines. */
 #define LOG_RING_SIZE (64 * 1024)
+/* Of it, the most other uids' lines may hold: the rest is the owner's. */
+#define LOG_OTHERS_SHARE (LOG_RING_SIZE / 4)
 int fs_log_init(void);
 uint64_t fs_log_end(void);
 /* The log from off, for the reader rd (see ring__read). */

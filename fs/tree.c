@@ -416,9 +416,11 @@ void tree__create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			mode_t mode, struct fuse_file_info *fi)
 {
 	(void)parent, (void)mode, (void)fi;
+	fs_caller_begin(req);
 	fs_log("create %s refused: the tree is fixed (mkdir/rmdir make "
 	       "regions); to load contents, write it in place (cp, "
 	       "rsync --inplace)", name);
+	fs_caller_end();
 	fuse_reply_err(req, EPERM);
 }
 

@@ -44,11 +44,15 @@ void fs_caller_begin(fuse_req_t req)
 
 	/* 0 when the caller is in a pid namespace the daemon cannot see. */
 	caller = ctx ? ctx->pid : 0;
+	/* Whose log lines these are: another uid's are rate-limited. */
+	if (ctx)
+		fs_log_from(ctx->uid);
 }
 
 void fs_caller_end(void)
 {
 	caller = 0;
+	fs_log_from_end();
 }
 
 /*

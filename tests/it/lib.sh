@@ -89,6 +89,8 @@ REFUSALS=0	# refusal lines the test expects in LOG
 LOG_NOTICES=': no KVM \(|: mounted at |: log: to |: guest: |: contents read path: |: unmounted$|: mountpoint .* is not empty '
 # The owner's chmod, chown and utimens, accepted and ignored (tree.c).
 LOG_NOTICES+='| ignored \(owners, modes and times are the mount'
+# What another uid's rate-limited lines dropped (fs/lograte.h).
+LOG_NOTICES+='|: uid [0-9]+: [0-9]+ lines dropped \(rate limit|: uids no longer tracked: '
 # A clear that leaves dirty whole for a writer it cannot see (mmap_rw).
 LOG_NOTICES+='|/dirty: cleared, but it still counts every page as written: '
 
