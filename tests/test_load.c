@@ -309,6 +309,24 @@ static void test_crc32c(void **state)
 		assert_int_equal(crc32c__zeros(a, len),
 				 crc32c__extend(a, zeros, len));
 	}
+	/*
+	 * Holes of 512 MiB and more (a count's bit 29 up): folded as zeros
+	 * read, and in two parts as in one (CRC-32C's powers of x repeat
+	 * every 31 doublings, not zlib's 32).
+	 */
+	a = crc32c__extend(0, buf, 100);
+	b = a;
+	for (uint64_t left = (1ULL << 29) + 4099; left;) {
+		size_t n = left < sizeof(zeros) ? (size_t)left : sizeof(zeros);
+
+		b = crc32c__extend(b, zeros, n);
+		left -= n;
+	}
+	assert_int_equal(crc32c__zeros(a, (1ULL << 29) + 4099), b);
+	for (unsigned bit = 28; bit < 63; bit++)
+		assert_int_equal(crc32c__zeros(a, 2ULL << bit),
+				 crc32c__zeros(crc32c__zeros(a, 1ULL << bit),
+					       1ULL << bit));
 }
 
 /* The checksum record: one exact form, else EINVAL; other lines ENOENT. */
