@@ -11,7 +11,9 @@
 #include <cmocka.h>
 
 #include "region/kvm/vcpu.h"
+#include "region/sandbox/saved.h"
 #include "region/sandbox/saved_sum.h"
+#include "region/sandbox/snaps.h"
 #include "region/sandbox/snapshot.h"
 #include "region/util/crc32c.h"
 #include "tests/helpers.h"
@@ -22,6 +24,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -453,6 +456,70 @@ static void test_sums(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * info as big as regionfs writes it for a diff of SANDBOX_REGIONS_MAX
+ * regions with 64-byte names (1.36 MB, over the 1 MiB a vcpu_state may
+ * take): what the library makes is what --from takes.
+ */
+static void test_big_info(void **state)
+{
+	struct sandbox *sb = new_sandbox(SANDBOX_REGIONS_MAX, 0);
+	char name[REGION_NAME_MAX + 1], path[256], *info;
+	size_t big, len = 0, rec;
+	struct why why = { "" };
+	struct snapshot *s;
+	unsigned unrecorded;
+	struct rlimit rl;
+	const char *text;
+	FILE *f;
+
+	(void)state;
+	/* A memfd a region, and one for each snapshot's copy of it. */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	if (rl.rlim_max < 4 * SANDBOX_REGIONS_MAX ||
+	    setrlimit(RLIMIT_NOFILE, &rl))
+		skip();
+	for (unsigned i = 0; i < SANDBOX_REGIONS_MAX; i++) {
+		snprintf(name, sizeof(name), "r%04u%059u", i, 0u);
+		region__put(add_region(sb, name, PAGE));
+	}
+	assert_int_equal(snapshot__take(sb, NULL, "base", &why), 0);
+	assert_int_equal(snapshot__take(sb, NULL, "d1:base", &why), 0);
+	s = snapshot__find(&sb->snaps, "d1");
+	assert_non_null(s);
+	assert_int_equal(snapshot__info(s, &text, &big), 0);
+	assert_true(big > (1 << 20));
+	/*
+	 * Its bytes, the checksum lines (of regions this directory lacks)
+	 * blanked to as many of another word.
+	 */
+	info = malloc(big + 4096);
+	assert_non_null(info);
+	memcpy(info, text, big);
+	for (char *p = info; (p = strstr(p, "\n" SAVED_SUM_KEY)); p++)
+		memcpy(p + 1, "xxxxxx", 6);
+	len = big;
+	snapshot__put(s);
+	sandbox__free(sb);
+
+	/* Then the directory's own record, a's and b's lines. */
+	make_dir();
+	put_sums();
+	snprintf(path, sizeof(path), "%s/info", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	rec = fread(info + len, 1, 4096, f);
+	fclose(f);
+	put("info", info, len + rec);
+	free(info);
+	sb = new_sandbox(0, 0);
+	if (load_checked(sb, false, &unrecorded, &why))
+		fail_msg("%s", why.msg);
+	assert_int_equal(unrecorded, 0);
+	sandbox__free(sb);
+}
+
 static void test_sums_damaged(void **state)
 {
 	(void)state;
@@ -479,6 +546,7 @@ int main(void)
 		cmocka_unit_test(test_sum_line),
 		cmocka_unit_test(test_sums),
 		cmocka_unit_test(test_sums_damaged),
+		cmocka_unit_test(test_big_info),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
