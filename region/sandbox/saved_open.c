@@ -20,9 +20,11 @@
 #include <unistd.h>
 
 /*
- * Without openat2 (before Linux 5.6, or a seccomp filter that answers
- * ENOSYS, as container runtimes' did): one component at a time, none
- * followed, ".." refused.  The names are the caller's, checked.
+ * Without openat2 (before Linux 5.6, or a seccomp filter that does not
+ * know it: ENOSYS from Docker 20.10 on, EPERM before it and from most
+ * filters' default): one component at a time, none followed, ".."
+ * refused.  The names are the caller's, checked.  An open that really
+ * is not permitted is refused here the same.
  */
 static int open_walk(int dfd, const char *path, int flags)
 {
@@ -67,7 +69,8 @@ static int open_beneath(int dfd, const char *path, int flags)
 	};
 	int fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
 
-	return fd < 0 && errno == ENOSYS ? open_walk(dfd, path, flags) : fd;
+	return fd < 0 && (errno == ENOSYS || errno == EPERM) ?
+	       open_walk(dfd, path, flags) : fd;
 }
 
 static const char *kind(mode_t mode)
