@@ -23,6 +23,8 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -294,6 +296,43 @@ static void test_no_openat2(void **state)
 	}
 }
 
+/*
+ * Without /proc (a chroot, a container that did not mount it) a file
+ * cannot be reopened checked: refused, saying /proc, not that the file
+ * is missing.
+ */
+static void test_no_proc(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	make_dir();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sandbox *sb;
+		struct why why = { "" };
+		int ret;
+
+		if (unshare(CLONE_NEWNS) ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    umount2("/proc", MNT_DETACH) || access("/proc/self", F_OK) == 0)
+			_exit(77);
+		sb = new_sandbox(0, 0);
+		ret = load(sb, &why);
+		if (ret != ENOENT || !strstr(why.msg, "is /proc mounted?")) {
+			fprintf(stderr, "%s (%s)\n", strerror(ret), why.msg);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		skip();
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 /* Both ways of computing CRC-32C agree, and with the standard's value. */
 static void test_crc32c(void **state)
 {
@@ -551,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_damage),
 		cmocka_unit_test(test_console_secret),
 		cmocka_unit_test(test_no_openat2),
+		cmocka_unit_test(test_no_proc),
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_sum_line),
 		cmocka_unit_test(test_sums),

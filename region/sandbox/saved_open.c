@@ -157,7 +157,17 @@ int saved__open(int dfd, const char *dir, const char *path, bool want_dir,
 	if (!ret) {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
 		*fd = open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		if (*fd < 0)
+		/*
+		 * ENOENT is /proc's, not the file's (pfd holds it): without
+		 * /proc, a chroot or a container that did not mount it.
+		 */
+		if (*fd < 0 && errno == ENOENT)
+			ret = why__set(why, errno, "%s/%s: cannot reopen it "
+				       "through %s: is /proc mounted? (--from "
+				       "opens a file checked, and only that "
+				       "one, through /proc/self/fd)", dir,
+				       path, proc);
+		else if (*fd < 0)
 			ret = why__set(why, errno, "%s/%s: %s (reopening it "
 				       "through /proc/self/fd)", dir, path,
 				       strerror(errno));
