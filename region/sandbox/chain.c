@@ -72,14 +72,14 @@ static int read_parent(struct chain_link *l, struct why *why)
 /* info's "id 0x..." line (0 without one: saved before ids). */
 static int read_id(struct chain_link *l, struct why *why)
 {
-	char *buf = malloc(STATE_FILE_MAX), *line;
+	char *buf = malloc(INFO_FILE_MAX), *line;
 	size_t len;
 	int ret;
 
 	l->token = 0;
 	if (!buf)
 		return why__set(why, ENOMEM, "out of memory");
-	ret = saved__read_file(&l->d, "info", buf, STATE_FILE_MAX - 1, &len, why);
+	ret = saved__read_file(&l->d, "info", buf, INFO_FILE_MAX - 1, &len, why);
 	if (!ret) {
 		buf[len] = '\0';
 		line = strstr(buf, "\nid ");

@@ -297,7 +297,9 @@ static int load_state(struct saved_dir *d, struct why *why)
 	char *buf;
 	int ret;
 
-	buf = malloc(STATE_FILE_MAX);
+	/* Big enough for either file. */
+	buf = malloc(INFO_FILE_MAX > STATE_FILE_MAX ? INFO_FILE_MAX :
+		     STATE_FILE_MAX);
 	if (!buf)
 		return why__set(why, ENOMEM, "out of memory");
 	ret = saved__read_file(d, "vcpu_state", buf, STATE_FILE_MAX, &len,
@@ -310,7 +312,7 @@ static int load_state(struct saved_dir *d, struct why *why)
 	}
 	/* info is for people, and holds the checksums of the bytes. */
 	if (!ret)
-		ret = saved__read_file(d, "info", buf, STATE_FILE_MAX, &len,
+		ret = saved__read_file(d, "info", buf, INFO_FILE_MAX, &len,
 				       why);
 	if (!ret)
 		ret = saved__sums(d, buf, len, why);

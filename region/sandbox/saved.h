@@ -12,6 +12,12 @@
 
 /* A vcpu_state larger than this is not one (XSAVE areas are ~11 KiB). */
 #define STATE_FILE_MAX (1 << 20)
+/*
+ * Nor an info larger than this: what regionfs writes for a diff of
+ * SANDBOX_REGIONS_MAX regions with 64-byte names (its region, diff and
+ * checksum lines, some 400 bytes a region: 1.7 MB), with room.
+ */
+#define INFO_FILE_MAX (4 << 20)
 
 struct saved_region {
 	char name[REGION_NAME_MAX + 1];

@@ -20,9 +20,11 @@
 #include <unistd.h>
 
 /*
- * Without openat2 (before Linux 5.6, or a seccomp filter that answers
- * ENOSYS, as container runtimes' did): one component at a time, none
- * followed, ".." refused.  The names are the caller's, checked.
+ * Without openat2 (before Linux 5.6, or a seccomp filter that does not
+ * know it: ENOSYS from Docker 20.10 on, EPERM before it and from most
+ * filters' default): one component at a time, none followed, ".."
+ * refused.  The names are the caller's, checked.  An open that really
+ * is not permitted is refused here the same.
  */
 static int open_walk(int dfd, const char *path, int flags)
 {
@@ -67,7 +69,8 @@ static int open_beneath(int dfd, const char *path, int flags)
 	};
 	int fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
 
-	return fd < 0 && errno == ENOSYS ? open_walk(dfd, path, flags) : fd;
+	return fd < 0 && (errno == ENOSYS || errno == EPERM) ?
+	       open_walk(dfd, path, flags) : fd;
 }
 
 static const char *kind(mode_t mode)
@@ -154,7 +157,17 @@ int saved__open(int dfd, const char *dir, const char *path, bool want_dir,
 	if (!ret) {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
 		*fd = open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		if (*fd < 0)
+		/*
+		 * ENOENT is /proc's, not the file's (pfd holds it): without
+		 * /proc, a chroot or a container that did not mount it.
+		 */
+		if (*fd < 0 && errno == ENOENT)
+			ret = why__set(why, errno, "%s/%s: cannot reopen it "
+				       "through %s: is /proc mounted? (--from "
+				       "opens a file checked, and only that "
+				       "one, through /proc/self/fd)", dir,
+				       path, proc);
+		else if (*fd < 0)
 			ret = why__set(why, errno, "%s/%s: %s (reopening it "
 				       "through /proc/self/fd)", dir, path,
 				       strerror(errno));

@@ -19,8 +19,14 @@
 static uint32_t table[8][256];
 /* Multiplication by x^(8 LONG_BLOCK) and x^(16 LONG_BLOCK), and SHORT's. */
 static uint32_t long1[4][256], long2[4][256], short1[4][256], short2[4][256];
-/* x^(2^k) mod P, k = 0..31, for the zeros of any length. */
-static uint32_t x2n[32];
+/*
+ * x^(2^k) mod P, for the zeros of any length: k = 3 + bit of a 64-bit
+ * byte count, up to 66.  Not zlib's 32 entries taken k & 31: CRC-32's
+ * x^(2^k) repeats every 32 k, CRC-32C's every 31, so a wrap made holes
+ * of 512 MiB and more fold in as the wrong power of x.
+ */
+#define X2N 67
+static uint32_t x2n[X2N];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int have_sse42;
 
@@ -48,7 +54,7 @@ static uint32_t x2nmodp(uint64_t n, unsigned k)
 
 	while (n) {
 		if (n & 1)
-			p = multmodp(x2n[k & 31], p);
+			p = multmodp(x2n[k], p);
 		n >>= 1;
 		k++;
 	}
@@ -84,7 +90,7 @@ static void init(void)
 			table[t][i] = (table[t - 1][i] >> 8) ^
 				      table[0][table[t - 1][i] & 0xff];
 	x2n[0] = p;
-	for (int k = 1; k < 32; k++)
+	for (int k = 1; k < X2N; k++)
 		x2n[k] = p = multmodp(p, p);
 	shift_table(long1, x2nmodp(LONG_BLOCK, 3));
 	shift_table(long2, x2nmodp(2 * LONG_BLOCK, 3));
