@@ -49,13 +49,31 @@ struct sandbox {
 	uint64_t next_id;
 	/* Names no region may take (the mount's own files), NULL-ended. */
 	const char *const *reserved;
+	/*
+	 * The regions' resident bytes as statfs last summed them, and when:
+	 * the sum is a walk of every region, so it is reused while no region
+	 * changed (region__changes) and for at most SANDBOX_USAGE_MS.
+	 * Taken after the table's lock, never before it.
+	 */
+	pthread_mutex_t usage_lock;
+	bool usage_known;
+	uint64_t usage_resident, usage_changes, usage_ms;
 	struct vm *vm;		/* NULL: no KVM, inspection only */
 	struct why vm_why;	/* why there is no VM */
 	struct snaps snaps;
 };
 
 /* max_total 0: SANDBOX_ADDRESS_SPACE / (1 + max_snapshots). */
-/* What the sandbox holds, for statfs: O(regions). */
+/*
+ * How late statfs's resident bytes may be for the writes no region
+ * records as they happen (region__changes): one walk of the regions a
+ * period, whoever asks and however often.
+ */
+#define SANDBOX_USAGE_MS 100
+/*
+ * What the sandbox holds, for statfs: O(snapshots), and a walk of the
+ * regions at most once per SANDBOX_USAGE_MS or change (see usage_lock).
+ */
 struct sandbox_usage {
 	uint64_t mem_size;	/* of every region */
 	uint64_t limit;		/* -o max_total, or mem_size without one */

@@ -211,13 +211,18 @@ struct region *snapshot__find_region_id(struct snaps *t, uint64_t id)
 {
 	struct region *r = NULL;
 
+	/*
+	 * A snapshot's copies take the ids right after its own, in order
+	 * (publish in snapshot.c): one look per snapshot, so a stat of a
+	 * copy's file is O(snapshots), whatever the number of regions.
+	 */
 	pthread_rwlock_rdlock(&t->lock);
 	for (unsigned i = 0; i < t->nr && !r; i++) {
 		struct snapshot *s = t->snaps[i];
+		uint64_t j = id - s->id - 1;
 
-		for (unsigned j = 0; j < s->nr && !r; j++)
-			if (s->regions[j].id == id)
-				r = region__get(s->regions[j].region);
+		if (id > s->id && j < s->nr && s->regions[j].id == id)
+			r = region__get(s->regions[j].region);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	return r;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int sandbox__new(struct sandbox **out, unsigned max_regions,
@@ -23,6 +24,7 @@ int sandbox__new(struct sandbox **out, unsigned max_regions,
 	sb->next_id = 1;
 	pthread_rwlock_init(&sb->lock, NULL);
 	pthread_mutex_init(&sb->acct, NULL);
+	pthread_mutex_init(&sb->usage_lock, NULL);
 	snaps__init(&sb->snaps);
 	sandbox__snapshot_limits(sb, 0, 0);
 	*out = sb;
@@ -60,6 +62,7 @@ void sandbox__free(struct sandbox *sb)
 		region__put(r);
 	}
 	vm__close(sb->vm);
+	pthread_mutex_destroy(&sb->usage_lock);
 	pthread_mutex_destroy(&sb->acct);
 	pthread_rwlock_destroy(&sb->lock);
 	free(sb);
@@ -227,13 +230,25 @@ struct region *sandbox__find_id(struct sandbox *sb, uint64_t id)
 {
 	struct region *r = NULL;
 
+	unsigned lo = 0, hi;
+
+	/*
+	 * Ids are handed out in increasing order and slots only appended or
+	 * closed up, so the table is sorted by id: every stat of a region's
+	 * file finds it in O(log regions).
+	 */
 	pthread_rwlock_rdlock(&sb->lock);
-	for (unsigned i = 0; i < sb->nr; i++) {
-		if (sb->slots[i].id == id) {
-			r = region__get(sb->slots[i].region);
-			break;
-		}
+	hi = sb->nr;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (sb->slots[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	if (lo < sb->nr && sb->slots[lo].id == id)
+		r = region__get(sb->slots[lo].region);
 	pthread_rwlock_unlock(&sb->lock);
 	return r;
 }
@@ -252,14 +267,49 @@ struct region *sandbox__nth(struct sandbox *sb, unsigned idx, uint64_t *id)
 	return r;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The regions' resident bytes: the last sum while it still holds, else a
+ * new one.  One caller sums while the others wait for it and take its
+ * figure, so a crowd of statfs calls costs one walk, not one each.
+ */
+static uint64_t resident(struct sandbox *sb)
+{
+	uint64_t changes, now, sum = 0;
+
+	pthread_mutex_lock(&sb->usage_lock);
+	changes = region__changes();
+	now = mono_ms();
+	if (sb->usage_known && sb->usage_changes == changes &&
+	    now - sb->usage_ms < SANDBOX_USAGE_MS) {
+		sum = sb->usage_resident;
+		goto out;
+	}
+	pthread_rwlock_rdlock(&sb->lock);
+	for (unsigned i = 0; i < sb->nr; i++)
+		sum += region__resident(sb->slots[i].region);
+	pthread_rwlock_unlock(&sb->lock);
+	sb->usage_known = true;
+	sb->usage_resident = sum;
+	sb->usage_changes = changes;
+	sb->usage_ms = now;
+out:
+	pthread_mutex_unlock(&sb->usage_lock);
+	return sum;
+}
+
 void sandbox__usage(struct sandbox *sb, struct sandbox_usage *u)
 {
 	memset(u, 0, sizeof(*u));
-	pthread_rwlock_rdlock(&sb->lock);
-	u->regions = sb->nr;
-	for (unsigned i = 0; i < sb->nr; i++)
-		u->resident += region__resident(sb->slots[i].region);
-	pthread_rwlock_unlock(&sb->lock);
+	u->resident = resident(sb);
+	u->regions = __atomic_load_n(&sb->nr, __ATOMIC_ACQUIRE);
 	pthread_mutex_lock(&sb->acct);
 	u->mem_size = sb->total;
 	u->limit = sb->max_total_default ? sb->total : sb->max_total;
