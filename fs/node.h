@@ -137,6 +137,8 @@ struct handle {
 	struct dirty_cursor cursor;
 	/* log, console: where this open reads (see ring__read), under lock. */
 	struct ring_reader reader;
+	/* Long generated text: its rendering (longtext.h), under the file's lock. */
+	uint64_t rendering;
 	pthread_mutex_t lock;
 	/* A kind's own state for this open (regs, core, ...), under lock. */
 	void *priv;
@@ -228,6 +230,8 @@ extern const struct node_ops metrics_ops;	/* metrics.c */
 /* metrics.c: a read or write request of n's kind; a control write's result. */
 void metrics__count(const struct node *n, bool write, size_t size);
 void metrics__control(const struct node *n, int err);
+/* metrics.c: a change no request to a file makes (mkdir, rmdir). */
+void metrics__changed(void);
 extern const struct node_ops snapfile_ops;	/* snapfile.c */
 
 /* snapfile.c: a snapshot's file sf (by its id), or false. */

@@ -301,6 +301,7 @@ void tree__mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	ret = sandbox__create(rfs.sb, name, rfs.default_size, &id, &why);
+	metrics__changed();	/* after the change: a rendering before it is stale */
 	if (ret) {
 		fs_log("mkdir %s refused: %s", name, why__text(&why, ret));
 		fuse_reply_err(req, ret);
@@ -344,6 +345,7 @@ void tree__rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fs_log("rmdir %s refused: %s", name,
 			       why__text(&why, ret));
 	}
+	metrics__changed();
 	fuse_reply_err(req, ret);
 }
 
