@@ -71,8 +71,8 @@ struct sandbox {
  */
 #define SANDBOX_USAGE_MS 100
 /*
- * What the sandbox holds, for statfs: O(snapshots), and a walk of the
- * regions at most once per SANDBOX_USAGE_MS or change (see usage_lock).
+ * What the sandbox holds, for statfs: O(1), but for a walk of the regions
+ * at most once per SANDBOX_USAGE_MS or change (see usage_lock).
  */
 struct sandbox_usage {
 	uint64_t mem_size;	/* of every region */

@@ -121,6 +121,8 @@ void snaps__add(struct snaps *t, struct snapshot *s)
 	pthread_rwlock_wrlock(&t->lock);
 	t->snaps[t->nr] = s;
 	__atomic_store_n(&t->nr, t->nr + 1, __ATOMIC_RELEASE);
+	atomic_fetch_add(&t->copies, s->nr);
+	atomic_fetch_add(&t->diffs, s->parent != NULL);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
 
@@ -143,6 +145,8 @@ int snaps__remove(struct snaps *t, const char *name)
 		memmove(&t->snaps[idx], &t->snaps[idx + 1],
 			(t->nr - (unsigned)idx - 1) * sizeof(t->snaps[0]));
 		__atomic_store_n(&t->nr, t->nr - 1, __ATOMIC_RELEASE);
+		atomic_fetch_sub(&t->copies, s->nr);
+		atomic_fetch_sub(&t->diffs, s->parent != NULL);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	/*

@@ -82,6 +82,12 @@ struct snaps {
 	pthread_rwlock_t lock;	/* the table below */
 	struct snapshot *snaps[SANDBOX_SNAPSHOTS_MAX];
 	unsigned nr;
+	/*
+	 * Their copies, and the diffs among them: changed under the lock,
+	 * read without it (statfs), since a crowd of readers would keep a
+	 * snapshot's add, which writes the table, waiting.
+	 */
+	_Atomic unsigned copies, diffs;
 	unsigned max;
 	uint64_t max_bytes;
 	/*
