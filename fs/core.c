@@ -10,8 +10,9 @@
  * The layout (its page walks decide each p_vaddr) is made once per state
  * of the sandbox, not per open: every open made while neither the slot
  * table's generation nor the vCPU's moved shares it (a reference), so
- * opens in a loop cost no walk and a few bytes each.  It holds the
- * regions, so it goes with its last open.  A stat needs no walk: the
+ * opens in a loop cost no walk and a few bytes each.  The newest is kept
+ * for the next open after its last one closes; since it holds the
+ * regions, an rmdir lets go of it (core__forget).  A stat needs no walk: the
  * size is the layout's (kept per slot table generation), st_blocks the
  * mapped regions' bytes (kept for CORE_BLOCKS_MS while no region changed).
  */
@@ -21,6 +22,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +55,14 @@ static int build(bool with_cpu, struct core **out)
 /* How late st_blocks may be for writes no region records at once. */
 #define CORE_BLOCKS_MS 100
 
+/* Layouts made for opens (their page walks): metrics shows it. */
+static atomic_uint_fast64_t layouts;
+
+uint64_t core__layouts(void)
+{
+	return atomic_load(&layouts);
+}
+
 /* A core, and the generations of the state it was laid out in. */
 struct shared_core {
 	uint64_t layout_gen, vcpu_gen;
@@ -61,7 +71,7 @@ struct shared_core {
 };
 
 /*
- * The newest core while an open holds it, and stat's figures.  Lock
+ * The newest core (kept after its last close), and stat's figures.  Lock
  * order: each lock before whatever build takes (the VM's slots, the vCPU).
  */
 static struct {
@@ -79,6 +89,12 @@ static struct {
 static uint64_t vcpu_gen(void)
 {
 	return rfs.vcpu ? vcpu__gen(rfs.vcpu) : 0;
+}
+
+static void free_core(struct shared_core *s)
+{
+	core__free(s->c);
+	free(s);
 }
 
 /* The core of the state now: the newest when it still is, else a new one. */
@@ -100,7 +116,11 @@ static int take(struct shared_core **out)
 		}
 		s->layout_gen = lg;
 		s->vcpu_gen = vg;
+		atomic_fetch_add(&layouts, 1);
+		metrics__changed();
 		/* An older one lives on with its opens, and goes with the last. */
+		if (cores.cur && !cores.cur->refs)
+			free_core(cores.cur);
 		cores.cur = s;
 	}
 	s->refs++;
@@ -134,11 +154,18 @@ static void core_release(struct handle *h)
 	if (!s)
 		return;
 	pthread_mutex_lock(&cores.lock);
-	if (--s->refs == 0) {
-		if (cores.cur == s)
-			cores.cur = NULL;
-		core__free(s->c);
-		free(s);
+	/* The newest stays for the next open (see core__forget). */
+	if (--s->refs == 0 && cores.cur != s)
+		free_core(s);
+	pthread_mutex_unlock(&cores.lock);
+}
+
+void core__forget(void)
+{
+	pthread_mutex_lock(&cores.lock);
+	if (cores.cur && !cores.cur->refs) {
+		free_core(cores.cur);
+		cores.cur = NULL;
 	}
 	pthread_mutex_unlock(&cores.lock);
 }

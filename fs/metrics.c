@@ -262,6 +262,15 @@ static void vcpu(struct sbuf *b)
 				     vcpu__exit_name(i), i, st.exits[i]);
 }
 
+static void inspect(struct sbuf *b)
+{
+	head(b, "regionfs_core_layouts_total", "counter",
+	     "Layouts of core made for its opens, page walks included: one "
+	     "per state of the sandbox, shared by the opens made in it.");
+	sbuf__printf(b, "regionfs_core_layouts_total %" PRIu64 "\n",
+		     core__layouts());
+}
+
 static void snapshots(struct sbuf *b)
 {
 	struct snaps *t = &rfs.sb->snaps;
@@ -305,6 +314,7 @@ static int metrics_render(struct sbuf *b, const char **why)
 	requests(b);
 	controls(b);
 	vcpu(b);
+	inspect(b);
 	snapshots(b);
 	return 0;
 }

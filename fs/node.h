@@ -226,11 +226,18 @@ extern const struct node_ops layout_ops;	/* layout.c */
 extern const struct node_ops pmem_ops;		/* pmem.c */
 extern const struct node_ops vmem_ops;		/* vmem.c */
 extern const struct node_ops core_ops;		/* core.c */
+/* core.c: the layouts opens of core made (one per state of the sandbox). */
+uint64_t core__layouts(void);
+/*
+ * core.c: let go of the core kept for the next open, and of the regions
+ * it holds (an rmdir, the end), unless an open reads it.
+ */
+void core__forget(void);
 extern const struct node_ops metrics_ops;	/* metrics.c */
 /* metrics.c: a read or write request of n's kind; a control write's result. */
 void metrics__count(const struct node *n, bool write, size_t size);
 void metrics__control(const struct node *n, int err);
-/* metrics.c: a change no request to a file makes (mkdir, rmdir). */
+/* metrics.c: a change no write to a file makes (mkdir, rmdir, a core layout). */
 void metrics__changed(void);
 extern const struct node_ops snapfile_ops;	/* snapfile.c */
 

@@ -341,6 +341,8 @@ void tree__rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ret = EPERM;
 	} else {
 		ret = sandbox__remove(rfs.sb, name, &why);
+		/* A kept core would hold the region past its rmdir. */
+		core__forget();
 		if (ret && ret != ENOENT)
 			fs_log("rmdir %s refused: %s", name,
 			       why__text(&why, ret));
