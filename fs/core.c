@@ -14,7 +14,8 @@
  * for the next open after its last one closes; since it holds the
  * regions, an rmdir lets go of it (core__forget).  A stat needs no walk: the
  * size is the layout's (kept per slot table generation), st_blocks the
- * mapped regions' bytes (kept for CORE_BLOCKS_MS while no region changed).
+ * mapped regions' bytes (kept for CORE_BLOCKS_MS while no region changed,
+ * CORE_BLOCKS_MIN_MS whatever changed).
  */
 #include "fs/node.h"
 #include "region/inspect/core.h"
@@ -52,7 +53,11 @@ static int build(bool with_cpu, struct core **out)
 	return core__new(l, rp, pp, out);
 }
 
-/* How late st_blocks may be for writes no region records at once. */
+/*
+ * How late st_blocks may be: MAX for writes no region records at once,
+ * MIN for the others (as statfs's, SANDBOX_USAGE_*).
+ */
+#define CORE_BLOCKS_MIN_MS 50
 #define CORE_BLOCKS_MS 100
 
 /* Layouts made for opens (their page walks): metrics shows it. */
@@ -233,8 +238,9 @@ static void core_stat(struct node *n, struct stat *st)
 
 	(void)n;
 	pthread_mutex_lock(&cores.stat_lock);
-	if (!cores.known || cores.layout_gen != lg || cores.changes != changes ||
-	    now - cores.ms >= CORE_BLOCKS_MS) {
+	if (!cores.known || cores.layout_gen != lg ||
+	    (now - cores.ms >= CORE_BLOCKS_MIN_MS &&
+	     (cores.changes != changes || now - cores.ms >= CORE_BLOCKS_MS))) {
 		cores.known = !build(false, &c);
 		if (cores.known) {
 			cores.size = core__size(c);

@@ -51,7 +51,7 @@ static uint64_t fault_gen(void)
 	return rfs.vcpu ? vcpu__gen(rfs.vcpu) : 0;
 }
 
-static struct longtext text = LONGTEXT_INIT(fault_render, fault_gen, 0);
+static struct longtext text = LONGTEXT_INIT(fault_render, fault_gen, 0, 0);
 
 static void fault_read(fuse_req_t req, struct handle *h, size_t size,
 		       off_t off)

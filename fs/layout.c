@@ -35,7 +35,7 @@ static uint64_t layout_gen(void)
 	return vm__layout_gen(rfs.sb->vm);
 }
 
-static struct longtext text = LONGTEXT_INIT(layout_render, layout_gen, 0);
+static struct longtext text = LONGTEXT_INIT(layout_render, layout_gen, 0, 0);
 
 static void layout_read(fuse_req_t req, struct handle *h, size_t size,
 			off_t off)

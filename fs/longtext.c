@@ -95,12 +95,16 @@ static void drop(struct longtext *t, unsigned i)
 static struct rendering *current(const struct longtext *t)
 {
 	struct rendering *r = t->nr ? t->kept[t->nr - 1] : NULL;
+	uint64_t age;
 
-	if (!r || !t->gen || r->gen != t->gen())
+	if (!r)
 		return NULL;
-	if (t->max_ms && fs_mono_ms() - r->born_ms >= t->max_ms)
+	age = fs_mono_ms() - r->born_ms;
+	if (age < t->min_ms)
+		return r;
+	if (!t->gen || r->gen != t->gen())
 		return NULL;
-	return r;
+	return t->max_ms && age >= t->max_ms ? NULL : r;
 }
 
 /*

@@ -8,7 +8,9 @@
  * owner: each file keeps its newest rendering, and every stat and read
  * at 0 that comes while it is current takes it rather than render again
  * (current: the file's generation has not moved since, and it is younger
- * than the file's max_ms when the file has one).  An open holds a
+ * than the file's max_ms when the file has one; or, whatever moved, it is
+ * younger than min_ms, which bounds how often a crowd of stats can make
+ * the file render while the owner keeps changing things).  An open holds a
  * reference, not a copy: it costs the handle and nothing after close.
  * A file keeps at most LONGTEXT_SLOTS renderings and LONGTEXT_KEEP bytes
  * besides the newest; an open whose rendering went reads on from the
@@ -57,8 +59,11 @@ struct rendering;
 struct longtext {
 	longtext_render *render;
 	longtext_gen *gen;
-	/* 0: the generation says every change; else the age bound (ms). */
-	unsigned max_ms;
+	/*
+	 * max_ms 0: the generation says every change; else the age bound
+	 * (ms).  min_ms: the age below which a rendering is current anyway.
+	 */
+	unsigned min_ms, max_ms;
 	pthread_mutex_t lock;
 	/* Under lock: the renderings kept, newest last, and the next seq. */
 	struct rendering *kept[LONGTEXT_SLOTS];
@@ -66,9 +71,9 @@ struct longtext {
 	uint64_t seq;
 };
 
-#define LONGTEXT_INIT(render_, gen_, max_ms_) {				\
-	.render = (render_), .gen = (gen_), .max_ms = (max_ms_),	\
-	.lock = PTHREAD_MUTEX_INITIALIZER,				\
+#define LONGTEXT_INIT(render_, gen_, min_ms_, max_ms_) {		\
+	.render = (render_), .gen = (gen_), .min_ms = (min_ms_),	\
+	.max_ms = (max_ms_), .lock = PTHREAD_MUTEX_INITIALIZER,		\
 }
 
 void longtext__read(struct longtext *t, fuse_req_t req, struct handle *h,

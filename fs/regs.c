@@ -80,7 +80,7 @@ static uint64_t regs_gen(void)
 	return rfs.vcpu ? vcpu__gen(rfs.vcpu) : 0;
 }
 
-static struct longtext text = LONGTEXT_INIT(regs_render, regs_gen, 0);
+static struct longtext text = LONGTEXT_INIT(regs_render, regs_gen, 0, 0);
 
 static void regs_read(fuse_req_t req, struct handle *h, size_t size,
 		      off_t off)

@@ -24,7 +24,6 @@ int vm__layout(struct vm *vm, struct vm_layout **out)
 		return ENOMEM;
 	if (vm) {
 		pthread_mutex_lock(&vm->lock);
-		l->gen = atomic_load(&vm->gen);
 		for (unsigned i = 0; i < vm->nr_slots; i++) {
 			struct vm_slot *s = &vm->slots[i];
 

@@ -26,7 +26,6 @@ struct vm_map {
 };
 
 struct vm_layout {
-	uint64_t gen;		/* the slot table's generation it copies */
 	unsigned n;
 	struct vm_map maps[];	/* sorted by gpa; never overlapping */
 };

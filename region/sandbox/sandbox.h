@@ -52,7 +52,8 @@ struct sandbox {
 	/*
 	 * The regions' resident bytes as statfs last summed them, and when:
 	 * the sum is a walk of every region, so it is reused while no region
-	 * changed (region__changes) and for at most SANDBOX_USAGE_MS.
+	 * changed (region__changes) and for at most SANDBOX_USAGE_MS, and
+	 * for SANDBOX_USAGE_MIN_MS whatever changed.
 	 * Taken after the table's lock, never before it.
 	 */
 	pthread_mutex_t usage_lock;
@@ -65,10 +66,12 @@ struct sandbox {
 
 /* max_total 0: SANDBOX_ADDRESS_SPACE / (1 + max_snapshots). */
 /*
- * How late statfs's resident bytes may be for the writes no region
- * records as they happen (region__changes): one walk of the regions a
- * period, whoever asks and however often.
+ * How late statfs's resident bytes may be: MAX for the writes no region
+ * records as they happen (region__changes), MIN for the others.  One
+ * walk of the regions per MAX whoever asks and however often, per MIN
+ * while the regions keep changing.
  */
+#define SANDBOX_USAGE_MIN_MS 50
 #define SANDBOX_USAGE_MS 100
 /*
  * What the sandbox holds, for statfs: O(1), but for a walk of the regions

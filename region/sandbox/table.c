@@ -287,8 +287,9 @@ static uint64_t resident(struct sandbox *sb)
 	pthread_mutex_lock(&sb->usage_lock);
 	changes = region__changes();
 	now = mono_ms();
-	if (sb->usage_known && sb->usage_changes == changes &&
-	    now - sb->usage_ms < SANDBOX_USAGE_MS) {
+	if (sb->usage_known && (now - sb->usage_ms < SANDBOX_USAGE_MIN_MS ||
+	    (sb->usage_changes == changes &&
+	     now - sb->usage_ms < SANDBOX_USAGE_MS))) {
 		sum = sb->usage_resident;
 		goto out;
 	}
