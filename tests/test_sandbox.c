@@ -468,9 +468,10 @@ static void test_default_max_total(void **state)
 }
 
 /*
- * Lookups by id (every stat of a region's file) search the table, sorted
- * by id, and each snapshot's copies by their place after its own id: with
- * holes left by removals, every id is found or not as a scan would.
+ * Lookups by name (every path walk) go through the table's index, by id
+ * (every stat of a region's file) search the table, sorted by id, and
+ * each snapshot's copies by their place after its own id: with holes left
+ * by removals, every name and id is found or not as a scan would.
  */
 static void test_find_id_sorted(void **state)
 {
@@ -492,16 +493,30 @@ static void test_find_id_sorted(void **state)
 	}
 	assert_int_equal(snapshot__take(sb, NULL, "s", NULL), 0);
 	for (unsigned i = 0; i < 40; i++) {
+		uint64_t id = 0;
+
+		snprintf(name, sizeof(name), "r%u", i);
 		r = sandbox__find_id(sb, ids[i]);
+		c = sandbox__find(sb, name, &id);
 		if (i % 3 == 0) {
 			assert_null(r);
+			assert_null(c);
 			continue;
 		}
 		assert_non_null(r);
-		snprintf(name, sizeof(name), "r%u", i);
+		assert_ptr_equal(c, r);
+		assert_int_equal(id, ids[i]);
 		assert_string_equal(r->name, name);
 		region__put(r);
+		region__put(c);
 	}
+	/* A name removed is free again, under a new id. */
+	assert_int_equal(sandbox__create(sb, "r3", PAGE, &copy_id, NULL), 0);
+	r = sandbox__find(sb, "r3", NULL);
+	assert_ptr_equal(r, c = sandbox__find_id(sb, copy_id));
+	assert_int_equal(sandbox__create(sb, "r3", PAGE, NULL, NULL), EEXIST);
+	region__put(r);
+	region__put(c);
 	assert_null(sandbox__find_id(sb, 0));
 	assert_null(sandbox__find_id(sb, ids[39] + 1000));
 	/* Each copy by its id; the snapshot's own id and past it: none. */

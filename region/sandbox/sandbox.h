@@ -31,13 +31,23 @@
  */
 #define SANDBOX_ADDRESS_SPACE (1ULL << 46)
 
+/* Buckets of the index by name: a power of two, twice the most regions. */
+#define SANDBOX_NAME_BUCKETS (2 * SANDBOX_REGIONS_MAX)
+
 struct vcpu;
 struct vcpu_config;
+struct sandbox_name;
 
 struct sandbox {
 	pthread_rwlock_t lock;	/* the table; regions have their own locks */
-	struct sandbox_slot slots[SANDBOX_REGIONS_MAX];
+	struct sandbox_slot slots[SANDBOX_REGIONS_MAX];	/* sorted by id */
 	unsigned nr;
+	/*
+	 * The slots' ids by region name (a chained hash, under lock): every
+	 * path walk through the mount looks a name up, O(1) whatever the
+	 * number of regions.
+	 */
+	struct sandbox_name *names[SANDBOX_NAME_BUCKETS];
 	unsigned max_regions;
 	uint64_t max_total;	/* bytes of mem_size, all regions together */
 	bool max_total_default;	/* derived from the snapshot limit */
