@@ -523,11 +523,19 @@ static void test_find_id_sorted(void **state)
 	snap = snapshot__find(&sb->snaps, "s");
 	assert_non_null(snap);
 	for (unsigned i = 0; (c = snapshot__nth_region(snap, i, &copy_id)); i++) {
+		uint64_t id = 0;
+
 		r = snapshot__find_region_id(&sb->snaps, copy_id);
 		assert_ptr_equal(r, c);
 		region__put(r);
+		r = snapshot__region(snap, c->name, &id);
+		assert_ptr_equal(r, c);
+		assert_int_equal(id, copy_id);
+		region__put(r);
 		region__put(c);
 	}
+	assert_null(snapshot__region(snap, "r0", NULL));
+	assert_null(snapshot__region(snap, "zz", NULL));
 	assert_null(snapshot__find_region_id(&sb->snaps, snap->id));
 	assert_null(snapshot__find_region_id(&sb->snaps, snap->id + snap->nr + 1));
 	assert_null(snapshot__find_region_id(&sb->snaps, ids[1]));

@@ -66,6 +66,7 @@ static void free_snapshot(struct snapshot *s)
 			munmap(s->data[i].bits, s->data[i].len);
 	}
 	free(s->data);
+	free(s->by_name);
 	free(s->regions);
 	free(s->synced);
 	vcpu__saved_free(s->cpu);
@@ -116,8 +117,28 @@ int snaps__index_locked(struct snaps *t, const char *name)
 	return -1;
 }
 
+static int by_name(const void *a, const void *b, void *arg)
+{
+	const struct snapshot *s = arg;
+
+	return strcmp(s->regions[*(const unsigned *)a].region->name,
+		      s->regions[*(const unsigned *)b].region->name);
+}
+
+/* Its copies' index by name; without memory, lookups scan. */
+static void index_names(struct snapshot *s)
+{
+	s->by_name = malloc((s->nr ? s->nr : 1) * sizeof(*s->by_name));
+	if (!s->by_name)
+		return;
+	for (unsigned i = 0; i < s->nr; i++)
+		s->by_name[i] = i;
+	qsort_r(s->by_name, s->nr, sizeof(*s->by_name), by_name, s);
+}
+
 void snaps__add(struct snaps *t, struct snapshot *s)
 {
+	index_names(s);
 	pthread_rwlock_wrlock(&t->lock);
 	t->snaps[t->nr] = s;
 	__atomic_store_n(&t->nr, t->nr + 1, __ATOMIC_RELEASE);
@@ -195,9 +216,26 @@ struct snapshot *snapshot__nth(struct snaps *t, unsigned idx)
 struct region *snapshot__region(struct snapshot *s, const char *name,
 				uint64_t *id)
 {
-	for (unsigned i = 0; i < s->nr; i++)
-		if (strcmp(s->regions[i].region->name, name) == 0)
-			return snapshot__nth_region(s, i, id);
+	unsigned lo = 0, hi = s->nr;
+	int cmp;
+
+	if (!s->by_name) {
+		for (unsigned i = 0; i < s->nr; i++)
+			if (strcmp(s->regions[i].region->name, name) == 0)
+				return snapshot__nth_region(s, i, id);
+		return NULL;
+	}
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		cmp = strcmp(s->regions[s->by_name[mid]].region->name, name);
+		if (cmp == 0)
+			return snapshot__nth_region(s, s->by_name[mid], id);
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 

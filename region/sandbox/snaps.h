@@ -56,6 +56,11 @@ struct snapshot {
 	uint32_t *synced;
 	unsigned nr;
 	struct sandbox_slot *regions;	/* sealed (readonly) copies */
+	/*
+	 * Their indices sorted by name, made as it is added (snaps__add), so
+	 * a path walk in its directory is O(log regions); NULL: a scan.
+	 */
+	unsigned *by_name;
 	struct snap_data *data;		/* per copy; under the op lock */
 	struct vcpu_saved *cpu;		/* NULL without a vCPU */
 	uint64_t bytes;			/* memory the copies take */
