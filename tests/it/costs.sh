@@ -110,16 +110,17 @@ EOF
 # 100 ms or twice the quiet p99 and 100 ms more.  A snapshot of 4096 regions is
 # CPU work that any flood of requests slows (the daemon's workers serve
 # them at its priority, even stats of a constant file): its median at
-# most four times the quiet one and 200 ms more.  A regression (every
-# stat rendering metrics, statvfs summing every region) blows them 3-10
-# times over.
+# most six times the quiet one and 300 ms more, against a gross
+# regression only.  A regression of the stat path (every stat rendering
+# metrics, statvfs summing every region) blows the p99 of pause, zero and
+# write 3-10 times over (8431dc5: 260-740 ms).
 cat >"$WORK/bounds.py" <<'EOF'
 import json, sys
 quiet, loaded = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 ok = True
 for op, fig, times, more in (('pause', 'p99', 2, 100.0), ('zero', 'p99', 2, 100.0),
                              ('write', 'p99', 2, 100.0),
-                             ('snapshot', 'median', 4, 200.0)):
+                             ('snapshot', 'median', 6, 300.0)):
     bound = max(100.0, times * quiet[op][fig] + more)
     if loaded[op][fig] > bound:
         print('%s: %s %.1f ms with the attack, %.1f ms without; bound %.1f ms'
