@@ -448,6 +448,7 @@ int main(int argc, char *argv[])
 		goto out_log;
 	if (!build_sandbox(&o, &limits))
 		ret = run_mount(&o, &args, &cmd, notify_fd);
+	core__forget();
 	vcpu__free(rfs.vcpu);
 	sandbox__free(rfs.sb);
 out_log:

@@ -140,6 +140,8 @@ struct handle {
 	struct dirty_cursor cursor;
 	/* log, console: where this open reads (see ring__read), under lock. */
 	struct ring_reader reader;
+	/* Long generated text: its rendering (longtext.h), under the file's lock. */
+	uint64_t rendering;
 	pthread_mutex_t lock;
 	/* A kind's own state for this open (regs, core, ...), under lock. */
 	void *priv;
@@ -228,10 +230,19 @@ extern const struct node_ops layout_ops;	/* layout.c */
 extern const struct node_ops pmem_ops;		/* pmem.c */
 extern const struct node_ops vmem_ops;		/* vmem.c */
 extern const struct node_ops core_ops;		/* core.c */
+/* core.c: the layouts opens of core made (one per state of the sandbox). */
+uint64_t core__layouts(void);
+/*
+ * core.c: let go of the core kept for the next open, and of the regions
+ * it holds (an rmdir, the end), unless an open reads it.
+ */
+void core__forget(void);
 extern const struct node_ops metrics_ops;	/* metrics.c */
 /* metrics.c: a read or write request of n's kind; a control write's result. */
 void metrics__count(const struct node *n, bool write, size_t size);
 void metrics__control(const struct node *n, int err);
+/* metrics.c: a change no write to a file makes (mkdir, rmdir, a core layout). */
+void metrics__changed(void);
 extern const struct node_ops snapfile_ops;	/* snapfile.c */
 
 /* snapfile.c: a snapshot's file sf (by its id), or false. */

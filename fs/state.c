@@ -382,3 +382,11 @@ size_t fs_splice_probe(void)
 	max = ((size_t)got - headroom) & ~(page - 1);
 	return max < REPLY_MAX_READ ? max : REPLY_MAX_READ;
 }
+
+uint64_t fs_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

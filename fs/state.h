@@ -101,6 +101,9 @@ void fs_log_keep(const char *mount);
 /* Leave the terminal: from now on lines go to syslog, if there is one. */
 void fs_log_detach(void);
 
+/* Milliseconds of CLOCK_MONOTONIC: how old a kept figure is. */
+uint64_t fs_mono_ms(void);
+
 /*
  * The worker thread's reply buffer (1 MiB, kept for the thread's life):
  * *size is cut to fit it.  NULL when it cannot be had.

@@ -344,6 +344,7 @@ void tree__mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ret = sandbox__create(rfs.sb, name, rfs.default_size, &id, &why);
 	if (ret)
 		fs_refuse("mkdir %s refused: %s", name, why__text(&why, ret));
+	metrics__changed();	/* after the change: a rendering before it is stale */
 	fs_caller_end();
 	if (ret) {
 		fuse_reply_err(req, ret);
@@ -384,10 +385,13 @@ void tree__rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ret = EPERM;
 	} else {
 		ret = sandbox__remove(rfs.sb, name, &why);
+		/* A kept core would hold the region past its rmdir. */
+		core__forget();
 		if (ret && ret != ENOENT)
 			fs_refuse("rmdir %s refused: %s", name,
 				  why__text(&why, ret));
 	}
+	metrics__changed();
 	fs_caller_end();
 	fuse_reply_err(req, ret);
 }

@@ -317,6 +317,14 @@ void region__geometry(struct region *r, struct region_geometry *g,
  */
 void region__touch(struct region *r);
 void region__touch_attr(struct region *r);
+/*
+ * How many times any region was touched (either kind) in this process:
+ * a figure summed over many regions (statfs's resident bytes) still
+ * holds while it has not moved, but for the writes no touch records
+ * (the guest's before their harvest, shared mappings, passthrough
+ * writers until their close).  O(1).
+ */
+uint64_t region__changes(void);
 void region__times(struct region *r, struct timespec *mtime,
 		   struct timespec *ctime);
 

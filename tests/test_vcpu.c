@@ -386,6 +386,36 @@ static void test_regs_running(void **state)
 	assert_int_equal(vcpu__regs(v, &r, &st), 0);
 }
 
+/*
+ * The generation of the vCPU's state moves with every change of state,
+ * and not while it stays paused: what regs and core's notes are made
+ * from holds while it does not move.
+ */
+static void test_gen(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "spinner", 0);
+	struct x86_paging p;
+	enum vcpu_state st;
+	struct x86_regs r;
+	uint64_t g;
+	bool live;
+
+	g = vcpu__gen(v);
+	assert_int_equal(vcpu__run(v), 0);
+	assert_true(vcpu__gen(v) > g);
+	g = vcpu__gen(v);
+	assert_int_equal(vcpu__pause(v), 0);
+	assert_true(vcpu__gen(v) > g);
+	g = vcpu__gen(v);
+	/* Reading the registers changes nothing. */
+	assert_int_equal(vcpu__regs(v, &r, &st), 0);
+	assert_int_equal(vcpu__paging(v, &p, &live), 0);
+	assert_int_equal(vcpu__gen(v), g);
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_true(vcpu__gen(v) > g);
+}
+
 static void test_triple_fault(void **state)
 {
 	struct fix *f = *state;
@@ -1247,6 +1277,7 @@ int main(void)
 		T(test_demo),
 		T(test_triple_fault),
 		T(test_regs),
+		T(test_gen),
 		T(test_regs_running),
 		T(test_save_restore),
 		T(test_load_held),

@@ -215,6 +215,7 @@ int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
 	 * waking it for nothing costs a restore a context switch: only a
 	 * change of state is said.
 	 */
+	atomic_fetch_add(&v->gen, 1);
 	if (v->state != was)
 		pthread_cond_broadcast(&v->cond);
 out:

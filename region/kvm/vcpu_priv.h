@@ -10,6 +10,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -102,6 +103,12 @@ struct vcpu {
 	 */
 	struct x86_paging paging;
 	bool paging_known;
+	/*
+	 * Moves (under lock, read without it) with every change of state
+	 * and every load or reset of the registers: what is worked out from
+	 * them (the core's notes and p_vaddr) holds while it does not.
+	 */
+	_Atomic uint64_t gen;
 	/* Counters for metrics. */
 	uint64_t exits[VCPU_EXIT_REASONS];
 	uint64_t runs, faults, run_ns;

@@ -69,6 +69,7 @@ static void free_snapshot(struct snapshot *s)
 			munmap(s->data[i].bits, s->data[i].len);
 	}
 	free(s->data);
+	free(s->by_name);
 	free(s->regions);
 	free(s->synced);
 	vcpu__saved_free(s->cpu);
@@ -121,11 +122,33 @@ int snaps__index_locked(struct snaps *t, const char *name)
 	return -1;
 }
 
+static int by_name(const void *a, const void *b, void *arg)
+{
+	const struct snapshot *s = arg;
+
+	return strcmp(s->regions[*(const unsigned *)a].region->name,
+		      s->regions[*(const unsigned *)b].region->name);
+}
+
+/* Its copies' index by name; without memory, lookups scan. */
+static void index_names(struct snapshot *s)
+{
+	s->by_name = malloc((s->nr ? s->nr : 1) * sizeof(*s->by_name));
+	if (!s->by_name)
+		return;
+	for (unsigned i = 0; i < s->nr; i++)
+		s->by_name[i] = i;
+	qsort_r(s->by_name, s->nr, sizeof(*s->by_name), by_name, s);
+}
+
 void snaps__add(struct snaps *t, struct snapshot *s)
 {
+	index_names(s);
 	pthread_rwlock_wrlock(&t->lock);
 	t->snaps[t->nr] = s;
 	__atomic_store_n(&t->nr, t->nr + 1, __ATOMIC_RELEASE);
+	atomic_fetch_add(&t->copies, s->nr);
+	atomic_fetch_add(&t->diffs, s->parent != NULL);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
 
@@ -148,6 +171,8 @@ int snaps__remove(struct snaps *t, const char *name)
 		memmove(&t->snaps[idx], &t->snaps[idx + 1],
 			(t->nr - (unsigned)idx - 1) * sizeof(t->snaps[0]));
 		__atomic_store_n(&t->nr, t->nr - 1, __ATOMIC_RELEASE);
+		atomic_fetch_sub(&t->copies, s->nr);
+		atomic_fetch_sub(&t->diffs, s->parent != NULL);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	/*
@@ -196,9 +221,26 @@ struct snapshot *snapshot__nth(struct snaps *t, unsigned idx)
 struct region *snapshot__region(struct snapshot *s, const char *name,
 				uint64_t *id)
 {
-	for (unsigned i = 0; i < s->nr; i++)
-		if (strcmp(s->regions[i].region->name, name) == 0)
-			return snapshot__nth_region(s, i, id);
+	unsigned lo = 0, hi = s->nr;
+	int cmp;
+
+	if (!s->by_name) {
+		for (unsigned i = 0; i < s->nr; i++)
+			if (strcmp(s->regions[i].region->name, name) == 0)
+				return snapshot__nth_region(s, i, id);
+		return NULL;
+	}
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		cmp = strcmp(s->regions[s->by_name[mid]].region->name, name);
+		if (cmp == 0)
+			return snapshot__nth_region(s, s->by_name[mid], id);
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -216,13 +258,18 @@ struct region *snapshot__find_region_id(struct snaps *t, uint64_t id)
 {
 	struct region *r = NULL;
 
+	/*
+	 * A snapshot's copies take the ids right after its own, in order
+	 * (publish in snapshot.c): one look per snapshot, so a stat of a
+	 * copy's file is O(snapshots), whatever the number of regions.
+	 */
 	pthread_rwlock_rdlock(&t->lock);
 	for (unsigned i = 0; i < t->nr && !r; i++) {
 		struct snapshot *s = t->snaps[i];
+		uint64_t j = id - s->id - 1;
 
-		for (unsigned j = 0; j < s->nr && !r; j++)
-			if (s->regions[j].id == id)
-				r = region__get(s->regions[j].region);
+		if (id > s->id && j < s->nr && s->regions[j].id == id)
+			r = region__get(s->regions[j].region);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	return r;

@@ -57,6 +57,11 @@ struct snapshot {
 	uint32_t *synced;
 	unsigned nr;
 	struct sandbox_slot *regions;	/* sealed (readonly) copies */
+	/*
+	 * Their indices sorted by name, made as it is added (snaps__add), so
+	 * a path walk in its directory is O(log regions); NULL: a scan.
+	 */
+	unsigned *by_name;
 	struct snap_data *data;		/* per copy; under the op lock */
 	struct vcpu_saved *cpu;		/* NULL without a vCPU */
 	uint64_t bytes;			/* memory the copies take */
@@ -92,6 +97,12 @@ struct snaps {
 	pthread_rwlock_t lock;	/* the table below */
 	struct snapshot *snaps[SANDBOX_SNAPSHOTS_MAX];
 	unsigned nr;
+	/*
+	 * Their copies, and the diffs among them: changed under the lock,
+	 * read without it (statfs), since a crowd of readers would keep a
+	 * snapshot's add, which writes the table, waiting.
+	 */
+	_Atomic unsigned copies, diffs;
 	unsigned max;
 	uint64_t max_bytes;
 	/*
