@@ -26,6 +26,9 @@
 /* Of maps text read in one scan: some 100 000 mappings. */
 #define SCAN_MAX_BYTES (16u << 20)
 
+/* "/proc/PID/task/TID/smaps", each name a directory entry at most. */
+#define PROC_PATH_MAX (2 * 256 + 32)
+
 struct ident {
 	unsigned major, minor;
 	uint64_t ino;
@@ -38,15 +41,18 @@ static bool same(const struct ident *a, unsigned major, unsigned minor,
 	       a->minor == minor;
 }
 
-/* Whether the mapping starting at start has "mw" in its VmFlags. */
-static bool may_write(const char *pid, unsigned long start)
+/*
+ * Whether the mapping starting at start has "mw" in its VmFlags; dir is
+ * the /proc directory whose maps showed it.
+ */
+static bool may_write(const char *dir, unsigned long start)
 {
-	char path[300], *line = NULL, *sp, *save;
+	char path[PROC_PATH_MAX + 8], *line = NULL, *sp, *save;
 	bool in = false, mw = false;
 	size_t cap = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%s/smaps", pid);
+	snprintf(path, sizeof(path), "%s/smaps", dir);
 	f = fopen(path, "re");
 	if (!f)
 		return true;	/* gone, or not ours to read: assume it may */
@@ -72,13 +78,16 @@ static bool may_write(const char *pid, unsigned long start)
 }
 
 /*
- * Process pid's first shared mapping of the memory that can write: true,
- * with *start.  *budget: the bytes of maps text still allowed.
+ * The first shared mapping that can write the memory in dir's maps
+ * (dir: /proc/PID or /proc/PID/task/TID): true, with *start.  *lines:
+ * whether the file had any.  *budget: the bytes of maps text still
+ * allowed.
  */
-static bool maps_writer(const char *pid, const struct ident *id, size_t n,
-			size_t *budget, unsigned long *start, bool *over)
+static bool dir_writer(const char *dir, const struct ident *id, size_t n,
+		       size_t *budget, unsigned long *start, bool *over,
+		       bool *lines)
 {
-	char path[300], *line = NULL, perms[8];
+	char path[PROC_PATH_MAX + 8], *line = NULL, perms[8];
 	unsigned long s, e, off;
 	unsigned major, minor;
 	uint64_t ino;
@@ -87,11 +96,13 @@ static bool maps_writer(const char *pid, const struct ident *id, size_t n,
 	bool found = false;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	*lines = false;
+	snprintf(path, sizeof(path), "%s/maps", dir);
 	f = fopen(path, "re");
 	if (!f)
 		return false;	/* exited meanwhile: nothing mapped */
 	while (!found && (len = getline(&line, &cap, f)) > 0) {
+		*lines = true;
 		if ((size_t)len > *budget) {
 			*over = true;
 			break;
@@ -103,12 +114,46 @@ static bool maps_writer(const char *pid, const struct ident *id, size_t n,
 			continue;
 		for (size_t i = 0; i < n && !found; i++)
 			found = same(&id[i], major, minor, ino) &&
-				(perms[1] == 'w' || may_write(pid, s));
+				(perms[1] == 'w' || may_write(dir, s));
 		if (found)
 			*start = s;
 	}
 	free(line);
 	fclose(f);
+	return found;
+}
+
+/*
+ * Process pid's first shared mapping of the memory that can write: true,
+ * with *start.  /proc/PID/maps is the main thread's view of the memory,
+ * empty once it has exited alone (exit, not exit_group) while other
+ * threads go on with every mapping: then one of theirs is read.
+ */
+static bool maps_writer(const char *pid, const struct ident *id, size_t n,
+			size_t *budget, unsigned long *start, bool *over)
+{
+	char dir[PROC_PATH_MAX];
+	struct dirent *de;
+	bool found, lines;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%s", pid);
+	found = dir_writer(dir, id, n, budget, start, over, &lines);
+	if (found || lines || *over)
+		return found;
+	snprintf(dir, sizeof(dir), "/proc/%s/task", pid);
+	d = opendir(dir);
+	if (!d)
+		return false;
+	while (!found && !lines && !*over && (de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]) ||
+		    strcmp(de->d_name, pid) == 0)
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%s/task/%s", pid,
+			 de->d_name);
+		found = dir_writer(dir, id, n, budget, start, over, &lines);
+	}
+	closedir(d);
 	return found;
 }
 
