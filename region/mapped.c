@@ -7,8 +7,10 @@
  * writable); a read-only open's mapping never can.
  *
  * The cost is bounded by what the processes map, never by the region's
- * size, and capped at SCAN_MAX_BYTES of maps text: past it, nothing can
- * be said (E2BIG), and the caller keeps assuming a writer.
+ * size: one maps per process, and one smaps for a process that maps it
+ * shared without writing, capped at SCAN_MAX_BYTES of maps text and
+ * SMAPS_MAX_BYTES of smaps text: past either, nothing can be said
+ * (E2BIG), and the caller keeps assuming a writer.
  */
 #include "region/region.h"
 
@@ -25,9 +27,19 @@
 
 /* Of maps text read in one scan: some 100 000 mappings. */
 #define SCAN_MAX_BYTES (16u << 20)
+/*
+ * Of smaps text, read only for a process that maps the memory shared
+ * but not writable (some 25 lines a mapping): as many mappings.
+ */
+#define SMAPS_MAX_BYTES (128u << 20)
 
 /* "/proc/PID/task/TID/smaps", each name a directory entry at most. */
 #define PROC_PATH_MAX (2 * 256 + 32)
+
+/* What a scan may still read: SCAN_MAX_BYTES, SMAPS_MAX_BYTES. */
+struct budget {
+	size_t maps, smaps;
+};
 
 struct ident {
 	unsigned major, minor;
@@ -41,35 +53,70 @@ static bool same(const struct ident *a, unsigned major, unsigned minor,
 	       a->minor == minor;
 }
 
+/* A maps (or smaps) line that starts a mapping of the memory, shared. */
+static bool shared_of(const char *line, const struct ident *id, size_t n,
+		      unsigned long *start, bool *writable)
+{
+	unsigned long s, e, off;
+	unsigned major, minor;
+	uint64_t ino;
+	char perms[8];
+
+	if (sscanf(line, "%lx-%lx %7s %lx %x:%x %" SCNu64, &s, &e, perms,
+		   &off, &major, &minor, &ino) != 7 || perms[3] != 's')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (same(&id[i], major, minor, ino)) {
+			*start = s;
+			*writable = perms[1] == 'w';
+			return true;
+		}
+	return false;
+}
+
 /*
- * Whether the mapping starting at start has "mw" in its VmFlags; dir is
- * the /proc directory whose maps showed it.
+ * The first shared mapping of the memory in dir's smaps whose VmFlags say
+ * "mw" (mprotect could make it writable): true, with *start.  One read
+ * for every such mapping of the process, charged to budget->smaps: a process
+ * with thousands of them costs one smaps, not one each.  Unreadable:
+ * true, it may.
  */
-static bool may_write(const char *dir, unsigned long start)
+static bool smaps_writer(const char *dir, const struct ident *id, size_t n,
+			 struct budget *budget, unsigned long *start,
+			 bool *over)
 {
 	char path[PROC_PATH_MAX + 8], *line = NULL, *sp, *save;
-	bool in = false, mw = false;
+	bool in = false, mw = false, w;
+	unsigned long s = 0;
 	size_t cap = 0;
+	ssize_t len;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/smaps", dir);
 	f = fopen(path, "re");
 	if (!f)
 		return true;	/* gone, or not ours to read: assume it may */
-	while (getline(&line, &cap, f) > 0) {
+	while (!mw && (len = getline(&line, &cap, f)) > 0) {
 		char *end;
-		unsigned long s = strtoul(line, &end, 16);
 
+		if ((size_t)len > budget->smaps) {
+			*over = true;
+			break;
+		}
+		budget->smaps -= (size_t)len;
 		/* A mapping's first line: "start-end perms ...". */
+		strtoul(line, &end, 16);
 		if (end != line && *end == '-') {
-			in = s == start;
+			in = shared_of(line, id, n, &s, &w);
 			continue;
 		}
 		if (in && strncmp(line, "VmFlags:", 8) == 0) {
 			for (sp = strtok_r(line + 8, " \n", &save); sp;
 			     sp = strtok_r(NULL, " \n", &save))
 				mw |= strcmp(sp, "mw") == 0;
-			break;
+			if (mw)
+				*start = s;
+			in = false;
 		}
 	}
 	free(line);
@@ -80,20 +127,17 @@ static bool may_write(const char *dir, unsigned long start)
 /*
  * The first shared mapping that can write the memory in dir's maps
  * (dir: /proc/PID or /proc/PID/task/TID): true, with *start.  *lines:
- * whether the file had any.  *budget: the bytes of maps text still
- * allowed.
+ * whether the file had any.  budget: the bytes of text still allowed.
  */
 static bool dir_writer(const char *dir, const struct ident *id, size_t n,
-		       size_t *budget, unsigned long *start, bool *over,
+		       struct budget *budget, unsigned long *start, bool *over,
 		       bool *lines)
 {
-	char path[PROC_PATH_MAX + 8], *line = NULL, perms[8];
-	unsigned long s, e, off;
-	unsigned major, minor;
-	uint64_t ino;
+	char path[PROC_PATH_MAX + 8], *line = NULL;
+	bool found = false, shared_ro = false, w;
+	unsigned long s;
 	size_t cap = 0;
 	ssize_t len;
-	bool found = false;
 	FILE *f;
 
 	*lines = false;
@@ -103,23 +147,25 @@ static bool dir_writer(const char *dir, const struct ident *id, size_t n,
 		return false;	/* exited meanwhile: nothing mapped */
 	while (!found && (len = getline(&line, &cap, f)) > 0) {
 		*lines = true;
-		if ((size_t)len > *budget) {
+		if ((size_t)len > budget->maps) {
 			*over = true;
 			break;
 		}
-		*budget -= (size_t)len;
-		if (sscanf(line, "%lx-%lx %7s %lx %x:%x %" SCNu64, &s, &e,
-			   perms, &off, &major, &minor, &ino) != 7 ||
-		    perms[3] != 's')
+		budget->maps -= (size_t)len;
+		if (!shared_of(line, id, n, &s, &w))
 			continue;
-		for (size_t i = 0; i < n && !found; i++)
-			found = same(&id[i], major, minor, ino) &&
-				(perms[1] == 'w' || may_write(dir, s));
-		if (found)
+		if (w) {
+			found = true;
 			*start = s;
+		} else {
+			shared_ro = true;
+		}
 	}
 	free(line);
 	fclose(f);
+	/* Read-only now, but maybe not for good: smaps says, once. */
+	if (!found && shared_ro && !*over)
+		found = smaps_writer(dir, id, n, budget, start, over);
 	return found;
 }
 
@@ -130,7 +176,7 @@ static bool dir_writer(const char *dir, const struct ident *id, size_t n,
  * threads go on with every mapping: then one of theirs is read.
  */
 static bool maps_writer(const char *pid, const struct ident *id, size_t n,
-			size_t *budget, unsigned long *start, bool *over)
+			struct budget *budget, unsigned long *start, bool *over)
 {
 	char dir[PROC_PATH_MAX];
 	struct dirent *de;
@@ -176,7 +222,7 @@ int region__shared_writers(struct region *r, struct why *why)
 {
 	char self[16], comm[32];
 	struct ident id[2] = { { 0 } };
-	size_t budget = SCAN_MAX_BYTES;
+	struct budget budget = { SCAN_MAX_BYTES, SMAPS_MAX_BYTES };
 	unsigned long start = 0;
 	bool found = false, over = false;
 	struct dirent *de;
@@ -216,6 +262,7 @@ int region__shared_writers(struct region *r, struct why *why)
 	closedir(d);
 	if (over)
 		return why__set(why, E2BIG, "more than %u MiB of process "
-				"mappings to check", SCAN_MAX_BYTES >> 20);
+				"mappings (or %u MiB of their smaps) to check",
+				SCAN_MAX_BYTES >> 20, SMAPS_MAX_BYTES >> 20);
 	return found ? EBUSY : 0;
 }

@@ -804,6 +804,78 @@ static void test_dirty_rearm_leaderless(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * A child holding n read-only shared mappings of the memfd (from a
+ * read-only open: none can ever write), apart so that none merge.
+ */
+static pid_t child_many(struct region *r, int n, int *go)
+{
+	int ready[2], wait_fd[2];
+	char path[64], c;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(wait_fd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+
+		close(wait_fd[1]);
+		close(ready[0]);
+		munmap(r->raw, r->mem_size + 2 * PAGE);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", r->memfd);
+		fd = open(path, O_RDONLY);
+		c = fd < 0 ? 'n' : 'y';
+		/* Each maps offset 0: neighbours never merge. */
+		for (int i = 0; i < n && c == 'y'; i++)
+			if (mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0) ==
+			    MAP_FAILED)
+				c = 'n';
+		if (write(ready[1], &c, 1) != 1 ||
+		    read(wait_fd[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(wait_fd[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, 'y');
+	close(ready[0]);
+	*go = wait_fd[1];
+	return pid;
+}
+
+/*
+ * The search's cost is what the processes map, once: 4000 read-only
+ * mappings of the memory in one process are one read of its maps and at
+ * most one of its smaps, not one smaps per mapping (which took minutes).
+ */
+static void test_dirty_rearm_many(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "a", 64 * PAGE);
+	struct why why = { "" };
+	struct timespec t0, t1;
+	int go;
+	pid_t pid;
+
+	(void)state;
+	region__writer_open(r);
+	region__writer_close(r);
+	pid = child_many(r, 4000, &go);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_string_equal(why.msg, "");
+	assert_string_equal(dirty_text(r, 4096), "");
+	/* Linear: well under a second; quadratic: a minute. */
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+	end_child(pid, go);
+	region__put(r);
+	sandbox__free(sb);
+}
+
 /* mmap_rw: the mount's default until set; a readonly region refuses. */
 static void test_mmap_rw(void **state)
 {
@@ -835,6 +907,7 @@ int main(void)
 		cmocka_unit_test(test_dirty_untracked),
 		cmocka_unit_test(test_dirty_rearm),
 		cmocka_unit_test(test_dirty_rearm_leaderless),
+		cmocka_unit_test(test_dirty_rearm_many),
 		cmocka_unit_test(test_mmap_rw),
 		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_restore_dirty_only),
