@@ -36,9 +36,13 @@
 /* "/proc/PID/task/TID/smaps", each name a directory entry at most. */
 #define PROC_PATH_MAX (2 * 256 + 32)
 
-/* What a scan may still read: SCAN_MAX_BYTES, SMAPS_MAX_BYTES. */
+/*
+ * What a scan may still read (SCAN_MAX_BYTES, SMAPS_MAX_BYTES), and the
+ * errno of a process's maps it could not read (then nothing can be said).
+ */
 struct budget {
 	size_t maps, smaps;
+	int err;
 };
 
 struct ident {
@@ -51,6 +55,12 @@ static bool same(const struct ident *a, unsigned major, unsigned minor,
 {
 	return a->ino && a->ino == ino && a->major == major &&
 	       a->minor == minor;
+}
+
+/* A /proc file's open failed because its process is gone, or not ours. */
+static bool gone_or_not_ours(int err)
+{
+	return err == ENOENT || err == ESRCH || err == EACCES || err == EPERM;
 }
 
 /* A maps (or smaps) line that starts a mapping of the memory, shared. */
@@ -143,8 +153,17 @@ static bool dir_writer(const char *dir, const struct ident *id, size_t n,
 	*lines = false;
 	snprintf(path, sizeof(path), "%s/maps", dir);
 	f = fopen(path, "re");
-	if (!f)
-		return false;	/* exited meanwhile: nothing mapped */
+	if (!f) {
+		/*
+		 * Exited meanwhile: nothing mapped; not ours to read (a
+		 * process of an ancestor user namespace): skipped, as the
+		 * processes /proc does not show.  Any other failure (out of
+		 * files or memory) says nothing of its mappings.
+		 */
+		if (!gone_or_not_ours(errno))
+			budget->err = errno;
+		return false;
+	}
 	while (!found && (len = getline(&line, &cap, f)) > 0) {
 		*lines = true;
 		if ((size_t)len > budget->maps) {
@@ -189,9 +208,13 @@ static bool maps_writer(const char *pid, const struct ident *id, size_t n,
 		return found;
 	snprintf(dir, sizeof(dir), "/proc/%s/task", pid);
 	d = opendir(dir);
-	if (!d)
+	if (!d) {
+		if (!gone_or_not_ours(errno))
+			budget->err = errno;
 		return false;
-	while (!found && !lines && !*over && (de = readdir(d))) {
+	}
+	while (!found && !lines && !*over && !budget->err &&
+	       (de = readdir(d))) {
 		if (!isdigit((unsigned char)de->d_name[0]) ||
 		    strcmp(de->d_name, pid) == 0)
 			continue;
@@ -222,7 +245,7 @@ int region__shared_writers(struct region *r, struct why *why)
 {
 	char self[16], comm[32];
 	struct ident id[2] = { { 0 } };
-	struct budget budget = { SCAN_MAX_BYTES, SMAPS_MAX_BYTES };
+	struct budget budget = { SCAN_MAX_BYTES, SMAPS_MAX_BYTES, 0 };
 	unsigned long start = 0;
 	bool found = false, over = false;
 	struct dirent *de;
@@ -252,7 +275,11 @@ int region__shared_writers(struct region *r, struct why *why)
 		    strcmp(de->d_name, self) == 0)
 			continue;
 		found = maps_writer(de->d_name, id, 2, &budget, &start, &over);
-		if (found) {
+		if (!found && budget.err) {
+			why__set(why, EBUSY, "the mappings of pid %s cannot be "
+				 "read: %s", de->d_name, strerror(budget.err));
+			found = true;
+		} else if (found) {
 			comm_of(de->d_name, comm, sizeof(comm));
 			why__set(why, EBUSY, "pid %s (%s) maps it shared and "
 				 "may write it (at 0x%lx): unmap it, then "

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -876,6 +877,44 @@ static void test_dirty_rearm_many(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * A process whose maps cannot be read for want of a file descriptor (or
+ * of memory) may map it: the clear stays whole and says so, never takes
+ * it for a process that exited.
+ */
+static void test_dirty_rearm_unreadable(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "a", 64 * PAGE);
+	struct why why = { "" };
+	struct rlimit old, low;
+	char whole[64];
+	int go, lowest;
+	pid_t pid;
+
+	(void)state;
+	snprintf(whole, sizeof(whole), "0x0-0x%llx\n",
+		 (unsigned long long)(64 * PAGE));
+	region__writer_open(r);
+	region__writer_close(r);
+	pid = child_mapping(r, O_RDWR, PROT_READ | PROT_WRITE, &go);
+	/* Room for the listing of /proc, none for a process's maps. */
+	lowest = dup(0);
+	assert_true(lowest >= 0);
+	close(lowest);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest + 1;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_non_null(strstr(why.msg, "cannot be read"));
+	assert_string_equal(dirty_text(r, 4096), whole);
+	end_child(pid, go);
+	region__put(r);
+	sandbox__free(sb);
+}
+
 /* mmap_rw: the mount's default until set; a readonly region refuses. */
 static void test_mmap_rw(void **state)
 {
@@ -908,6 +947,7 @@ int main(void)
 		cmocka_unit_test(test_dirty_rearm),
 		cmocka_unit_test(test_dirty_rearm_leaderless),
 		cmocka_unit_test(test_dirty_rearm_many),
+		cmocka_unit_test(test_dirty_rearm_unreadable),
 		cmocka_unit_test(test_mmap_rw),
 		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_restore_dirty_only),
