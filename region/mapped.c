@@ -176,8 +176,10 @@ static bool dir_writer(const char *dir, const struct ident *id, size_t n,
 		if (w) {
 			found = true;
 			*start = s;
-		} else {
+		} else if (!shared_ro) {
+			/* Where an unreadable smaps leaves it (it may write). */
 			shared_ro = true;
+			*start = s;
 		}
 	}
 	free(line);
