@@ -390,7 +390,10 @@ static int run_mount(struct options *o, struct fuse_args *args,
 		return 1;
 	if (fuse_set_signal_handlers(rfs.se) != 0)
 		goto out_session;
-	if (fuse_session_mount(rfs.se, cmd->mountpoint) != 0) {
+	err = fuse_session_mount(rfs.se, cmd->mountpoint);
+	/* Another start at the mountpoint finds this mount, or nothing. */
+	mountpoint__mounted();
+	if (err != 0) {
 		/* libfuse said why on stderr; the kept log needs a line too. */
 		fs_log_err("cannot mount at %s (libfuse's message above says why)",
 			   cmd->mountpoint);

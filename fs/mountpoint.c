@@ -13,7 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+/*
+ * How long a start waits for another one at the same mountpoint to have
+ * mounted (it builds its sandbox first: a --from load may take a while).
+ */
+#define LOCK_WAIT_MS 60000
+
+/* The mountpoint's directory, locked from the check to the mount. */
+static int lock_fd = -1;
 
 /* mountinfo writes space, tab, newline and backslash as \ooo. */
 static void unescape(char *s)
@@ -119,11 +129,54 @@ static int not_empty(const char *path, char *name, size_t len)
 	return found;
 }
 
+/*
+ * Two starts at once on one mountpoint would both find nothing there and
+ * both mount, the second hiding the first: the check and the mount are
+ * made under an flock of the directory, which the other start waits for.
+ * It locks the same inode as long as nothing is mounted there, and once
+ * the first has mounted, finds its mount.  0, or EBUSY when the other
+ * start holds it past LOCK_WAIT_MS; a directory that cannot be opened
+ * (no read permission) is checked without the lock.
+ */
+static int lock_mountpoint(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	for (int ms = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; ms += 50) {
+		if (errno != EWOULDBLOCK || ms >= LOCK_WAIT_MS) {
+			int err = errno;
+
+			close(fd);
+			if (err != EWOULDBLOCK)
+				return 0;
+			fs_log_err("mountpoint %s refused: another regionfs has "
+				   "been starting there for %d s", path,
+				   LOCK_WAIT_MS / 1000);
+			return EBUSY;
+		}
+		usleep(50 * 1000);
+	}
+	lock_fd = fd;
+	return 0;
+}
+
+void mountpoint__mounted(void)
+{
+	if (lock_fd >= 0)
+		close(lock_fd);
+	lock_fd = -1;
+}
+
 int mountpoint__check(const char *path)
 {
 	char type[256], source[256], first[256], pid[32] = "";
 	long running;
+	int ret = lock_mountpoint(path);
 
+	if (ret)
+		return ret;
 	if (mounted_at(path, type, source, sizeof(type)) &&
 	    strcmp(type, "fuse.regionfs") == 0) {
 		running = daemon_pid(path);
@@ -133,6 +186,7 @@ int mountpoint__check(const char *path)
 			   "there already (%ssource %s): unmount it first "
 			   "(fusermount3 -u %s) or choose another mountpoint",
 			   path, pid, source, path);
+		mountpoint__mounted();
 		return EBUSY;
 	}
 	if (not_empty(path, first, sizeof(first)))

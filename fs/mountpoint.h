@@ -6,9 +6,16 @@
 #define REGIONFS_MOUNTPOINT_H
 
 /*
- * EBUSY when a regionfs is mounted at path already (naming its daemon);
- * a directory that holds files is accepted, and said in the log.
+ * EBUSY when a regionfs is mounted at path already (naming its daemon),
+ * or another start there has not mounted within a bound; a directory that
+ * holds files is accepted, and said in the log.
  */
 int mountpoint__check(const char *path);
+/*
+ * The mount was made (or failed): another start at the mountpoint, which
+ * waits from mountpoint__check on, may check now.  (A start that ends
+ * before lets it check by ending.)
+ */
+void mountpoint__mounted(void);
 
 #endif

@@ -7,8 +7,10 @@
  * writable); a read-only open's mapping never can.
  *
  * The cost is bounded by what the processes map, never by the region's
- * size, and capped at SCAN_MAX_BYTES of maps text: past it, nothing can
- * be said (E2BIG), and the caller keeps assuming a writer.
+ * size: one maps per process, and one smaps for a process that maps it
+ * shared without writing, capped at SCAN_MAX_BYTES of maps text and
+ * SMAPS_MAX_BYTES of smaps text: past either, nothing can be said
+ * (E2BIG), and the caller keeps assuming a writer.
  */
 #include "region/region.h"
 
@@ -25,6 +27,23 @@
 
 /* Of maps text read in one scan: some 100 000 mappings. */
 #define SCAN_MAX_BYTES (16u << 20)
+/*
+ * Of smaps text, read only for a process that maps the memory shared
+ * but not writable (some 25 lines a mapping): as many mappings.
+ */
+#define SMAPS_MAX_BYTES (128u << 20)
+
+/* "/proc/PID/task/TID/smaps", each name a directory entry at most. */
+#define PROC_PATH_MAX (2 * 256 + 32)
+
+/*
+ * What a scan may still read (SCAN_MAX_BYTES, SMAPS_MAX_BYTES), and the
+ * errno of a process's maps it could not read (then nothing can be said).
+ */
+struct budget {
+	size_t maps, smaps;
+	int err;
+};
 
 struct ident {
 	unsigned major, minor;
@@ -38,32 +57,76 @@ static bool same(const struct ident *a, unsigned major, unsigned minor,
 	       a->minor == minor;
 }
 
-/* Whether the mapping starting at start has "mw" in its VmFlags. */
-static bool may_write(const char *pid, unsigned long start)
+/* A /proc file's open failed because its process is gone, or not ours. */
+static bool gone_or_not_ours(int err)
 {
-	char path[300], *line = NULL, *sp, *save;
-	bool in = false, mw = false;
+	return err == ENOENT || err == ESRCH || err == EACCES || err == EPERM;
+}
+
+/* A maps (or smaps) line that starts a mapping of the memory, shared. */
+static bool shared_of(const char *line, const struct ident *id, size_t n,
+		      unsigned long *start, bool *writable)
+{
+	unsigned long s, e, off;
+	unsigned major, minor;
+	uint64_t ino;
+	char perms[8];
+
+	if (sscanf(line, "%lx-%lx %7s %lx %x:%x %" SCNu64, &s, &e, perms,
+		   &off, &major, &minor, &ino) != 7 || perms[3] != 's')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (same(&id[i], major, minor, ino)) {
+			*start = s;
+			*writable = perms[1] == 'w';
+			return true;
+		}
+	return false;
+}
+
+/*
+ * The first shared mapping of the memory in dir's smaps whose VmFlags say
+ * "mw" (mprotect could make it writable): true, with *start.  One read
+ * for every such mapping of the process, charged to budget->smaps: a process
+ * with thousands of them costs one smaps, not one each.  Unreadable:
+ * true, it may.
+ */
+static bool smaps_writer(const char *dir, const struct ident *id, size_t n,
+			 struct budget *budget, unsigned long *start,
+			 bool *over)
+{
+	char path[PROC_PATH_MAX + 8], *line = NULL, *sp, *save;
+	bool in = false, mw = false, w;
+	unsigned long s = 0;
 	size_t cap = 0;
+	ssize_t len;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%s/smaps", pid);
+	snprintf(path, sizeof(path), "%s/smaps", dir);
 	f = fopen(path, "re");
 	if (!f)
 		return true;	/* gone, or not ours to read: assume it may */
-	while (getline(&line, &cap, f) > 0) {
+	while (!mw && (len = getline(&line, &cap, f)) > 0) {
 		char *end;
-		unsigned long s = strtoul(line, &end, 16);
 
+		if ((size_t)len > budget->smaps) {
+			*over = true;
+			break;
+		}
+		budget->smaps -= (size_t)len;
 		/* A mapping's first line: "start-end perms ...". */
+		strtoul(line, &end, 16);
 		if (end != line && *end == '-') {
-			in = s == start;
+			in = shared_of(line, id, n, &s, &w);
 			continue;
 		}
 		if (in && strncmp(line, "VmFlags:", 8) == 0) {
 			for (sp = strtok_r(line + 8, " \n", &save); sp;
 			     sp = strtok_r(NULL, " \n", &save))
 				mw |= strcmp(sp, "mw") == 0;
-			break;
+			if (mw)
+				*start = s;
+			in = false;
 		}
 	}
 	free(line);
@@ -72,43 +135,96 @@ static bool may_write(const char *pid, unsigned long start)
 }
 
 /*
- * Process pid's first shared mapping of the memory that can write: true,
- * with *start.  *budget: the bytes of maps text still allowed.
+ * The first shared mapping that can write the memory in dir's maps
+ * (dir: /proc/PID or /proc/PID/task/TID): true, with *start.  *lines:
+ * whether the file had any.  budget: the bytes of text still allowed.
  */
-static bool maps_writer(const char *pid, const struct ident *id, size_t n,
-			size_t *budget, unsigned long *start, bool *over)
+static bool dir_writer(const char *dir, const struct ident *id, size_t n,
+		       struct budget *budget, unsigned long *start, bool *over,
+		       bool *lines)
 {
-	char path[300], *line = NULL, perms[8];
-	unsigned long s, e, off;
-	unsigned major, minor;
-	uint64_t ino;
+	char path[PROC_PATH_MAX + 8], *line = NULL;
+	bool found = false, shared_ro = false, w;
+	unsigned long s;
 	size_t cap = 0;
 	ssize_t len;
-	bool found = false;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	*lines = false;
+	snprintf(path, sizeof(path), "%s/maps", dir);
 	f = fopen(path, "re");
-	if (!f)
-		return false;	/* exited meanwhile: nothing mapped */
+	if (!f) {
+		/*
+		 * Exited meanwhile: nothing mapped; not ours to read (a
+		 * process of an ancestor user namespace): skipped, as the
+		 * processes /proc does not show.  Any other failure (out of
+		 * files or memory) says nothing of its mappings.
+		 */
+		if (!gone_or_not_ours(errno))
+			budget->err = errno;
+		return false;
+	}
 	while (!found && (len = getline(&line, &cap, f)) > 0) {
-		if ((size_t)len > *budget) {
+		*lines = true;
+		if ((size_t)len > budget->maps) {
 			*over = true;
 			break;
 		}
-		*budget -= (size_t)len;
-		if (sscanf(line, "%lx-%lx %7s %lx %x:%x %" SCNu64, &s, &e,
-			   perms, &off, &major, &minor, &ino) != 7 ||
-		    perms[3] != 's')
+		budget->maps -= (size_t)len;
+		if (!shared_of(line, id, n, &s, &w))
 			continue;
-		for (size_t i = 0; i < n && !found; i++)
-			found = same(&id[i], major, minor, ino) &&
-				(perms[1] == 'w' || may_write(pid, s));
-		if (found)
+		if (w) {
+			found = true;
 			*start = s;
+		} else if (!shared_ro) {
+			/* Where an unreadable smaps leaves it (it may write). */
+			shared_ro = true;
+			*start = s;
+		}
 	}
 	free(line);
 	fclose(f);
+	/* Read-only now, but maybe not for good: smaps says, once. */
+	if (!found && shared_ro && !*over)
+		found = smaps_writer(dir, id, n, budget, start, over);
+	return found;
+}
+
+/*
+ * Process pid's first shared mapping of the memory that can write: true,
+ * with *start.  /proc/PID/maps is the main thread's view of the memory,
+ * empty once it has exited alone (exit, not exit_group) while other
+ * threads go on with every mapping: then one of theirs is read.
+ */
+static bool maps_writer(const char *pid, const struct ident *id, size_t n,
+			struct budget *budget, unsigned long *start, bool *over)
+{
+	char dir[PROC_PATH_MAX];
+	struct dirent *de;
+	bool found, lines;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%s", pid);
+	found = dir_writer(dir, id, n, budget, start, over, &lines);
+	if (found || lines || *over)
+		return found;
+	snprintf(dir, sizeof(dir), "/proc/%s/task", pid);
+	d = opendir(dir);
+	if (!d) {
+		if (!gone_or_not_ours(errno))
+			budget->err = errno;
+		return false;
+	}
+	while (!found && !lines && !*over && !budget->err &&
+	       (de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]) ||
+		    strcmp(de->d_name, pid) == 0)
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%s/task/%s", pid,
+			 de->d_name);
+		found = dir_writer(dir, id, n, budget, start, over, &lines);
+	}
+	closedir(d);
 	return found;
 }
 
@@ -131,7 +247,7 @@ int region__shared_writers(struct region *r, struct why *why)
 {
 	char self[16], comm[32];
 	struct ident id[2] = { { 0 } };
-	size_t budget = SCAN_MAX_BYTES;
+	struct budget budget = { SCAN_MAX_BYTES, SMAPS_MAX_BYTES, 0 };
 	unsigned long start = 0;
 	bool found = false, over = false;
 	struct dirent *de;
@@ -161,7 +277,11 @@ int region__shared_writers(struct region *r, struct why *why)
 		    strcmp(de->d_name, self) == 0)
 			continue;
 		found = maps_writer(de->d_name, id, 2, &budget, &start, &over);
-		if (found) {
+		if (!found && budget.err) {
+			why__set(why, EBUSY, "the mappings of pid %s cannot be "
+				 "read: %s", de->d_name, strerror(budget.err));
+			found = true;
+		} else if (found) {
 			comm_of(de->d_name, comm, sizeof(comm));
 			why__set(why, EBUSY, "pid %s (%s) maps it shared and "
 				 "may write it (at 0x%lx): unmap it, then "
@@ -171,6 +291,7 @@ int region__shared_writers(struct region *r, struct why *why)
 	closedir(d);
 	if (over)
 		return why__set(why, E2BIG, "more than %u MiB of process "
-				"mappings to check", SCAN_MAX_BYTES >> 20);
+				"mappings (or %u MiB of their smaps) to check",
+				SCAN_MAX_BYTES >> 20, SMAPS_MAX_BYTES >> 20);
 	return found ? EBUSY : 0;
 }

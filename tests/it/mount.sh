@@ -144,6 +144,31 @@ check_live_mountpoint() {
 	stop_daemon
 }
 
+# Two regionfs started at once on one mount point: one mounts, the other
+# is refused, never both stacked (the check and the mount are one step
+# for whoever else starts there).  A few rounds: the window is a race.
+check_concurrent_starts() {
+	local dir rc_a rc_b n pid_a pid_b
+	for round in 1 2 3 4 5; do
+		dir=$WORK/both$round
+		mkdir "$dir"
+		rc_a=0 rc_b=0
+		timeout 20 "$REGIONFS" -o "log=$WORK/both$round.a.log" --region a:1M "$dir" 2>/dev/null &
+		pid_a=$!
+		timeout 20 "$REGIONFS" -o "log=$WORK/both$round.b.log" --region b:1M "$dir" 2>/dev/null &
+		pid_b=$!
+		wait "$pid_a" || rc_a=$?
+		wait "$pid_b" || rc_b=$?
+		n=$(awk -v t="$dir" '$2 == t' /proc/self/mounts | wc -l)
+		expect_eq "round $round: mounts after two starts at once" "$n" 1
+		[ $((rc_a == 0)) -ne $((rc_b == 0)) ] ||
+			bad "round $round: two starts at once exit $rc_a and $rc_b, want one 0"
+		while mountpoint -q "$dir"; do
+			fusermount3 -u -z "$dir" || break
+		done
+	done
+}
+
 # A mountpoint that holds files is mounted over (as every FUSE mount), and
 # the log says so; the files are back after the unmount.
 check_nonempty_mountpoint() {
@@ -236,6 +261,7 @@ stop_daemon
 check_bad_command_lines
 check_kill9
 check_live_mountpoint
+check_concurrent_starts
 check_nonempty_mountpoint
 check_kept_log
 check_killed_start

@@ -66,6 +66,13 @@ exit_with() { return "$1"; }
 trap 'rc=$?; cleanup_readme; exit_with $rc; cleanup' EXIT
 cleanup_readme
 
+# The fresh stage (tests/fresh/run) runs README's Install section, its
+# first sh block, in a fresh Debian root: the block must be one.
+blocks README.md:Install >"$WORK/install" 2>&1 ||
+	bad "README's Install, which tests/fresh/run runs: $(cat "$WORK/install")"
+grep -q '^meson setup build' "$WORK/install" ||
+	bad "README's Install block does not build: $(cat "$WORK/install")"
+
 blocks README.md:Examples doc/guests.md:Guests \
 	"doc/security.md:Running regionfs for containers" >"$WORK/blocks" ||
 	fail "cannot read the blocks: $(cat "$WORK/blocks")"
