@@ -167,13 +167,39 @@ static int store_zero(struct node *n, const char *val, struct why *why)
 	return sandbox__zero(rfs.sb, r, why);
 }
 
+/*
+ * A clear that leaves the record whole (a writer nobody sees may still
+ * write) succeeds: it did start the record over.  The log says why it is
+ * not exact yet.
+ */
 static int store_dirty(struct node *n, const char *val, struct why *why)
 {
 	struct region *r = n->r;
+	int ret;
 
 	if (strcmp(val, "0") != 0)
 		return why__set(why, EINVAL, "write 0 to clear the record");
-	return sandbox__dirty_clear(rfs.sb, r, why);
+	ret = sandbox__dirty_clear(rfs.sb, r, why);
+	if (!ret && why->msg[0])
+		fs_log("%s/dirty: cleared, but it still counts every page as "
+		       "written: %s", region__name(r), why->msg);
+	return ret;
+}
+
+static int show_mmap_rw(struct region *r, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%d\n", region__mmap_rw(r) ? 1 : 0);
+}
+
+/* Whether contents may be mapped shared and writable: see contents.c. */
+static int store_mmap_rw(struct node *n, const char *val, struct why *why)
+{
+	if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
+		return why__set(why, EINVAL, "write 1 to allow shared writable "
+				"mappings of contents (dirty then counts the "
+				"whole region while one may exist), 0 to "
+				"refuse them");
+	return region__set_mmap_rw(n->r, val[0] == '1', why);
 }
 
 /*
@@ -200,6 +226,8 @@ const struct attr_desc attr_files[F_COUNT] = {
 	 */
 	[F_DIRTY]            = { "dirty", 0600, &dirty_ops, NULL, store_dirty },
 	[F_PAGE_SIZE]        = { "page_size", 0644, NULL, show_page_size, store_page_size },
+	/* The owner's choice to give up exact dirty for mmap: theirs only. */
+	[F_MMAP_RW]          = { "mmap_rw", 0644, NULL, show_mmap_rw, store_mmap_rw },
 };
 
 int attr__lookup(const char *name)
@@ -240,8 +268,8 @@ int attr__write(struct handle *h, const char *buf, size_t size, off_t off)
 		return ret;
 	ret = d->store(&h->n, val, &why);
 	if (ret)
-		fs_log("%s: write '%s' refused: %s (%s)", file, val,
-		       why__text(&why, ret), strerror(ret));
+		fs_refuse("%s: write '%s' refused: %s (%s)", file, val,
+			  why__text(&why, ret), strerror(ret));
 	return ret;
 }
 

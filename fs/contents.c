@@ -2,9 +2,10 @@
  * contents: the region's usable bytes.
  *
  * Read-only opens go through FUSE passthrough when the kernel allows it
- * (see passthrough.c): the kernel reads the memfd itself.  Every other
- * open is direct_io through the daemon, which holds the region shared for
- * the duration of one request.
+ * (see passthrough.c): the kernel reads the memfd itself.  Writes come
+ * through the daemon, which holds the region shared for the duration of
+ * one request and stamps the pages in dirty, unless the owner allowed
+ * shared writable mappings (mmap_rw): see choose_path.
  */
 #include "fs/node.h"
 #include "fs/passthrough.h"
@@ -70,27 +71,49 @@ static void pt_drop(fuse_ino_t ino)
 }
 
 /*
- * Which path for this open.  The kernel refuses (EIO) an open that is not
- * passthrough once the inode is open for passthrough, and the order in
- * which concurrent opens complete is the kernel's, so when passthrough is
- * available every open of contents is a passthrough open, sharing one
- * backing per inode:
- *   O_RDONLY, O_RDWR: plain passthrough (reads at tmpfs speed, and mmap,
- *   which only a passthrough open offers coherently).  A read-write one
- *   may write through a mapping nobody sees: while it is open and from
- *   its close on, every page counts as written.
- *   O_WRONLY: passthrough and direct_io, which sends its writes to the
- *   daemon (direct_io overrides passthrough for reads and writes), so
- *   each one's pages are stamped exactly; it cannot mmap.
- * Without passthrough, every open is direct_io through the daemon.  The
- * memfd is sealed at mem_size: the kernel refuses writes past the end by
- * passthrough writers (EPERM).  The backing goes when the last
- * passthrough open of the inode is released, after the kernel let go.
+ * Which path for this open: the daemon (direct_io: every read and write
+ * comes to us), passthrough (the kernel reads and writes the memfd, and
+ * mmap maps it), or passthrough with direct_io (reads and writes still
+ * come to us, direct_io overriding passthrough for them; only mmap goes
+ * to the memfd).  What the kernel allows (fs/fuse/iomode.c,
+ * fuse_file_io_open; fs/fuse/file.c, fuse_file_mmap):
+ *   - once the inode has a backing (a passthrough open), every open of it
+ *     must be passthrough, else EIO; a direct_io open without passthrough
+ *     takes no io mode, so it never stops a later passthrough open;
+ *   - a passthrough open's mmap maps the backing (the memfd): a shared
+ *     writable mapping nobody sees the writes of;
+ *   - a direct_io open without passthrough refuses MAP_SHARED (ENODEV;
+ *     we never offer FUSE_DIRECT_IO_ALLOW_MMAP), and MAP_PRIVATE maps a
+ *     private copy; so does any open but a passthrough one once the
+ *     inode has a backing (ENODEV).
+ * Hence, per open mode, where passthrough is available:
+ *   O_RDONLY: passthrough (reads at tmpfs speed; a shared mapping cannot
+ *   write: the open has no FMODE_WRITE, so the kernel clears VM_MAYWRITE).
+ *   O_WRONLY: passthrough and direct_io: its writes are stamped exactly
+ *   (and it cannot mmap: no FMODE_READ).
+ *   O_RDWR: with mmap_rw 0, the daemon: its writes are stamped exactly
+ *   and the kernel refuses its shared mappings.  The kernel would not
+ *   have that while the inode has a backing (EIO): then it is refused
+ *   (EBUSY), never let map the memory unseen.  With mmap_rw 1, plain
+ *   passthrough, a writer nobody sees: every page counts as written from
+ *   its open until a clear finds it and its mappings gone.
+ * While an open without passthrough is live, every new open is one too:
+ * the kernel installs a backing when it gets the reply of a passthrough
+ * open, and the reply of the earlier one may not have arrived yet (the
+ * order in which concurrent opens complete is the kernel's).  The inode
+ * has no backing then, so their mmap fails with ENODEV instead.
+ * Without passthrough, every open is the daemon's.  The memfd is sealed
+ * at mem_size: the kernel refuses writes past the end by passthrough
+ * writers (EPERM).  The backing goes when the last passthrough open of
+ * the inode is released, after the kernel let go.
  */
-static int choose_path(struct handle *h, int acc, bool *pt)
+enum path { PATH_DAEMON, PATH_PASSTHROUGH, PATH_PASSTHROUGH_DIRECT };
+
+static int choose_path(struct handle *h, int acc, enum path *path)
 {
 	struct region *r = h->n.r;
 	struct pt_inode *e;
+	bool pt;
 
 	pthread_mutex_lock(&backing_lock);
 	e = pt_get(h->n.ino);
@@ -98,8 +121,8 @@ static int choose_path(struct handle *h, int acc, bool *pt)
 	if (!e || (e->resizing && rfs.passthrough && !rfs.no_passthrough)) {
 		pthread_mutex_unlock(&backing_lock);
 		if (e)
-			fs_log("%s/contents: open refused: a resize is under way",
-			       region__name(r));
+			fs_refuse("%s/contents: open refused: a resize is "
+				  "under way", region__name(r));
 		return e ? EBUSY : ENOMEM;
 	}
 	/*
@@ -110,19 +133,36 @@ static int choose_path(struct handle *h, int acc, bool *pt)
 	 * a hugetlb mapping at an address chosen for the FUSE file, which
 	 * no one aligned to the huge page.
 	 */
-	*pt = rfs.passthrough && !rfs.no_passthrough && !region__readonly(r) &&
-	      region__page_bytes(r) == region__page_size();
-	if (*pt && !e->backing_id) {
+	pt = rfs.passthrough && !rfs.no_passthrough && !region__readonly(r) &&
+	     region__page_bytes(r) == region__page_size() && !e->daemon_opens;
+	if (pt && acc == O_RDWR && !region__mmap_rw(r)) {
+		if (e->backing_opens) {
+			pthread_mutex_unlock(&backing_lock);
+			fs_log("%s/contents: open for reading and writing "
+			       "refused: it is open for passthrough (a reader, "
+			       "or a write-only writer), so this open would be "
+			       "too and could map the memory writable, which "
+			       "dirty cannot see; close those first, or allow "
+			       "it: echo 1 > %s/mmap_rw", region__name(r),
+			       region__name(r));
+			return EBUSY;
+		}
+		pt = false;
+	}
+	if (pt && !e->backing_id) {
 		int id = passthrough__open_backing(region__memfd(r));
 
 		e->backing_id = id > 0 ? id : 0;
-		*pt = e->backing_id != 0;
+		pt = e->backing_id != 0;
 	}
-	if (*pt) {
+	if (pt) {
 		e->backing_opens++;
 		h->backing_id = e->backing_id;
+		*path = acc == O_WRONLY ? PATH_PASSTHROUGH_DIRECT :
+			PATH_PASSTHROUGH;
 	} else {
 		e->daemon_opens++;
+		*path = PATH_DAEMON;
 	}
 	h->counted = true;
 	pthread_mutex_unlock(&backing_lock);
@@ -139,8 +179,8 @@ static int truncate_at_open(struct region *r)
 	int ret = sandbox__zero(rfs.sb, r, &why);
 
 	if (ret)
-		fs_log("%s/contents: open with O_TRUNC refused: %s (%s)",
-		       region__name(r), why__text(&why, ret), strerror(ret));
+		fs_refuse("%s/contents: open with O_TRUNC refused: %s (%s)",
+			  region__name(r), why__text(&why, ret), strerror(ret));
 	return ret;
 }
 
@@ -148,14 +188,14 @@ static int contents_open(fuse_req_t req, struct handle *h,
 			 struct fuse_file_info *fi)
 {
 	int acc = fi->flags & O_ACCMODE, ret = 0;
-	bool pt;
+	enum path path;
 
 	/*
 	 * The path first, so that a refusal changes nothing; then O_TRUNC,
 	 * whatever the access mode (the kernel checked the permission); a
 	 * refused truncate is undone by the release the caller makes.
 	 */
-	ret = choose_path(h, acc, &pt);
+	ret = choose_path(h, acc, &path);
 	if (!ret && (fi->flags & O_TRUNC))
 		ret = truncate_at_open(h->n.r);
 	if (ret)
@@ -165,19 +205,21 @@ static int contents_open(fuse_req_t req, struct handle *h,
 	 * the guest: they see the memory as it is, without taking the region
 	 * shared.
 	 */
-	if (pt && acc == O_RDWR) {
+	if (path == PATH_PASSTHROUGH && acc == O_RDWR) {
 		/*
 		 * Its writes, and those of a mapping of it that may outlive
 		 * it, never reach us: every page counts as written from now
-		 * (before the kernel can write) until a resize replaces this
-		 * memory.  Not before: a refused O_TRUNC wrote nothing.
+		 * (before the kernel can write) until a clear finds no such
+		 * writer left.  Not before: a refused O_TRUNC wrote nothing.
+		 * Its mappings show under the mount's name for contents.
 		 */
+		region__set_alias(h->n.r, rfs.mount_dev, h->n.ino);
 		region__writer_open(h->n.r);
 		h->writer = true;
 	}
-	if (pt)
+	if (path != PATH_DAEMON)
 		return passthrough__reply_open(req, fi, h->backing_id,
-					       acc == O_WRONLY);
+					       path == PATH_PASSTHROUGH_DIRECT);
 	/*
 	 * Never the page cache, whatever the open flags (an O_DIRECT open
 	 * without direct_io could be put in cached mode by fcntl or mmap): a
@@ -250,17 +292,17 @@ int contents__truncate(struct node *n, off_t size)
 	int ret;
 
 	if (size < 0 || (uint64_t)size > region__mem_size(n->r)) {
-		fs_log("%s/contents: truncate to %lld refused: past mem_size "
-		       "%llu (write mem_size to resize)", region__name(n->r),
-		       (long long)size,
-		       (unsigned long long)region__mem_size(n->r));
+		fs_refuse("%s/contents: truncate to %lld refused: past "
+			  "mem_size %llu (write mem_size to resize)",
+			  region__name(n->r), (long long)size,
+			  (unsigned long long)region__mem_size(n->r));
 		return EFBIG;
 	}
 	ret = sandbox__zero_from(rfs.sb, n->r, (uint64_t)size, &why);
 	if (ret)
-		fs_log("%s/contents: truncate to %lld refused: %s (%s)",
-		       region__name(n->r), (long long)size, why__text(&why, ret),
-		       strerror(ret));
+		fs_refuse("%s/contents: truncate to %lld refused: %s (%s)",
+			  region__name(n->r), (long long)size,
+			  why__text(&why, ret), strerror(ret));
 	return ret;
 }
 
@@ -349,8 +391,8 @@ static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 		return;
 	/* Nothing was sent: the read still holds the file, and so r. */
 	if (ret == EBUSY)
-		fs_log("%s/contents: read refused: exclusivity held too long",
-		       region__name(r));
+		fs_refuse("%s/contents: read refused: exclusivity held too "
+			  "long", region__name(r));
 	fuse_reply_err(req, ret);
 }
 
@@ -366,11 +408,11 @@ static void contents_write(fuse_req_t req, struct handle *h, const char *buf,
 	}
 	ret = region__write(h->n.r, buf, size, (uint64_t)off, &n);
 	if (ret) {
-		fs_log("%s/contents: write of %zu bytes at %lld refused: %s",
-		       region__name(h->n.r), size, (long long)off,
-		       ret == ENOSPC ? "starts past mem_size" :
-		       ret == EBUSY ? "exclusivity held too long" :
-		       strerror(ret));
+		fs_refuse("%s/contents: write of %zu bytes at %lld refused: %s",
+			  region__name(h->n.r), size, (long long)off,
+			  ret == ENOSPC ? "starts past mem_size" :
+			  ret == EBUSY ? "exclusivity held too long" :
+			  strerror(ret));
 		fuse_reply_err(req, ret);
 		return;
 	}

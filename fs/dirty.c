@@ -50,9 +50,9 @@ static void dirty_read(fuse_req_t req, struct handle *h, size_t size,
 	 * free h while this reply is still being written.
 	 */
 	if (ret) {
-		fs_log("%s/dirty: read refused: %s", region__name(h->n.r),
-		       ret == EBUSY ? "exclusivity held too long" :
-		       strerror(ret));
+		fs_refuse("%s/dirty: read refused: %s", region__name(h->n.r),
+			  ret == EBUSY ? "exclusivity held too long" :
+			  strerror(ret));
 		fuse_reply_err(req, ret);
 		return;
 	}

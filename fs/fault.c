@@ -45,27 +45,39 @@ static int fault_render(struct sbuf *b, const char **why)
 	return 0;
 }
 
+/* The record changes only (a fault leaves running) with the vCPU's state (inspect.h). */
+static uint64_t fault_gen(void)
+{
+	return rfs.vcpu ? vcpu__gen(rfs.vcpu) : 0;
+}
+
+static struct longtext text = LONGTEXT_INIT(fault_render, fault_gen, 0, 0);
+
 static void fault_read(fuse_req_t req, struct handle *h, size_t size,
 		       off_t off)
 {
-	longtext__read(req, h, size, off, fault_render);
+	longtext__read(&text, req, h, size, off);
 }
 
 static uint64_t fault_size(struct handle *h)
 {
-	(void)h;
-	return longtext__size(fault_render);
+	return longtext__size(&text, h);
 }
 
 static void fault_stat(struct node *n, struct stat *st)
 {
 	(void)n;
-	st->st_size = (off_t)longtext__size(fault_render);
+	st->st_size = (off_t)longtext__size(&text, NULL);
+}
+
+static void fault_release(struct handle *h)
+{
+	longtext__release(&text, h);
 }
 
 const struct node_ops fault_ops = {
 	.stat = fault_stat,
 	.read = fault_read,
 	.size = fault_size,
-	.release = longtext__release,
+	.release = fault_release,
 };

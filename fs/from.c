@@ -13,9 +13,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int from__load(const char *dir, uint64_t console_max)
+int from__load(const char *dir, bool unchecked, uint64_t console_max)
 {
 	struct vcpu_config cfg = { .log = fs_log_vcpu, .console_max = console_max };
+	struct load_check chk = { .unchecked = unchecked };
 	struct why why = { "" };
 	int ret;
 
@@ -23,17 +24,25 @@ int from__load(const char *dir, uint64_t console_max)
 		return 0;
 	/* The directory says what the sandbox is: nothing else may. */
 	if (rfs.sb->nr || rfs.vcpu) {
-		fprintf(stderr, "regionfs: --from %s: it cannot be combined "
-			"with --region, --guest or --demo\n", dir);
+		fs_log_err("--from %s: it cannot be combined with --region, "
+			   "--guest or --demo", dir);
 		return EINVAL;
 	}
-	ret = sandbox__load_dir(rfs.sb, dir, &cfg, &rfs.vcpu, &why);
+	ret = sandbox__load_dir_checked(rfs.sb, dir, &cfg, &rfs.vcpu, &chk,
+					&why);
 	if (ret) {
-		fprintf(stderr, "regionfs: --from %s: %s\n", dir,
-			why__text(&why, ret));
+		fs_log_err("--from %s: %s", dir, why__text(&why, ret));
 		return ret;
 	}
 	fs_log("started from %s: %u region(s), the vCPU %s", dir, rfs.sb->nr,
 	       rfs.vcpu ? vcpu__state_name(vcpu__state(rfs.vcpu)) : "none");
+	/* Said once: what was not checked, and why. */
+	if (unchecked)
+		fs_log("started from %s: its bytes were not checked against "
+		       "their checksums (-o from_unchecked)", dir);
+	else if (chk.unrecorded)
+		fs_log("started from %s: unchecked: %u of its snapshot(s) "
+		       "record no checksums (saved before regionfs recorded "
+		       "them)", dir, chk.unrecorded);
 	return 0;
 }

@@ -29,27 +29,39 @@ static int layout_render(struct sbuf *b, const char **why)
 	return 0;
 }
 
+/* The text is the slot table's: it changes with its generation. */
+static uint64_t layout_gen(void)
+{
+	return vm__layout_gen(rfs.sb->vm);
+}
+
+static struct longtext text = LONGTEXT_INIT(layout_render, layout_gen, 0, 0);
+
 static void layout_read(fuse_req_t req, struct handle *h, size_t size,
 			off_t off)
 {
-	longtext__read(req, h, size, off, layout_render);
+	longtext__read(&text, req, h, size, off);
 }
 
 static uint64_t layout_size(struct handle *h)
 {
-	(void)h;
-	return longtext__size(layout_render);
+	return longtext__size(&text, h);
 }
 
 static void layout_stat(struct node *n, struct stat *st)
 {
 	(void)n;
-	st->st_size = (off_t)longtext__size(layout_render);
+	st->st_size = (off_t)longtext__size(&text, NULL);
+}
+
+static void layout_release(struct handle *h)
+{
+	longtext__release(&text, h);
 }
 
 const struct node_ops layout_ops = {
 	.stat = layout_stat,
 	.read = layout_read,
 	.size = layout_size,
-	.release = longtext__release,
+	.release = layout_release,
 };

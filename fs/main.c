@@ -4,6 +4,7 @@
  * the sandbox, mounts, runs the loop, and unwinds in reverse order.
  */
 #include "fs/from.h"
+#include "fs/mountpoint.h"
 #include "fs/options.h"
 #include "fs/ops.h"
 #include "fs/node.h"
@@ -21,7 +22,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,7 +42,7 @@ static int create_regions(struct options *o)
 						      s->huge, NULL, &why) :
 			sandbox__create(rfs.sb, s->name, s->size, NULL, &why);
 		if (ret) {
-			fprintf(stderr, "regionfs: --region %s: %s\n", s->name,
+			fs_log_err("--region %s: %s", s->name,
 				ret == EEXIST ? "name given twice" :
 				why__text(&why, ret));
 			return ret;
@@ -53,13 +57,28 @@ static int create_regions(struct options *o)
 						      &why);
 		region__put(r);
 		if (ret) {
-			fprintf(stderr, "regionfs: --region %s: cannot map at "
-				"0x%llx: %s\n", s->name,
+			fs_log_err("--region %s: cannot map at 0x%llx: %s",
+				   s->name,
 				(unsigned long long)s->gpa, why__text(&why, ret));
 			return ret;
 		}
 	}
 	return 0;
+}
+
+/*
+ * The child ended without saying the mount is ready.  A refusal has said
+ * why already; a signal (a crash, the OOM killer) has not: say it, on
+ * stderr and in the log's file, as the command's own last word.
+ */
+static void child_died(pid_t pid)
+{
+	int ws;
+
+	if (waitpid(pid, &ws, 0) == pid && WIFSIGNALED(ws))
+		fs_log_err("the daemon (pid %d) was killed by signal %d (%s) "
+			   "before the mount was ready", (int)pid, WTERMSIG(ws),
+			   strsignal(WTERMSIG(ws)));
 }
 
 /*
@@ -85,8 +104,10 @@ static int background(int *notify_fd)
 	}
 	if (pid > 0) {
 		close(pipefd[1]);
-		if (read(pipefd[0], &status, 1) != 1)
+		if (read(pipefd[0], &status, 1) != 1) {
 			status = 1;
+			child_died(pid);
+		}
 		_exit(status);
 	}
 	close(pipefd[0]);
@@ -185,7 +206,7 @@ static int load_guest(struct options *o, uint64_t console_max)
 	if (!o->demo && !o->guest)
 		return 0;
 	if (!rfs.sb->vm) {
-		fprintf(stderr, "regionfs: %s needs KVM: %s\n", what,
+		fs_log_err("%s needs KVM: %s", what,
 			why__text(&rfs.sb->vm_why, ENODEV));
 		return ENODEV;
 	}
@@ -194,12 +215,12 @@ static int load_guest(struct options *o, uint64_t console_max)
 	else
 		ret = load_guest_file(o, &cfg, &why);
 	if (ret) {
-		fprintf(stderr, "regionfs: %s: %s\n", what, why__text(&why, ret));
+		fs_log_err("%s: %s", what, why__text(&why, ret));
 		return ret;
 	}
 	ret = sandbox__new_vcpu(rfs.sb, &cfg, &rfs.vcpu, &why);
 	if (ret)
-		fprintf(stderr, "regionfs: vCPU: %s\n", why__text(&why, ret));
+		fs_log_err("vCPU: %s", why__text(&why, ret));
 	return ret;
 }
 
@@ -231,8 +252,12 @@ static unsigned default_threads(void)
 	return n > THREADS_MAX ? THREADS_MAX : (unsigned)n;
 }
 
-/* The daemon's settings from the options: log, owner, read path. */
-static int setup_daemon(struct options *o)
+/*
+ * The daemon's settings from the options: log, owner, read path.  The
+ * log is kept in a file (fs_log_keep) when the daemon will leave the
+ * terminal with nowhere else to write.
+ */
+static int setup_daemon(struct options *o, struct fuse_cmdline_opts *cmd)
 {
 	if (fs_log_init()) {
 		fprintf(stderr, "regionfs: no memory for the log\n");
@@ -247,9 +272,12 @@ static int setup_daemon(struct options *o)
 			return errno;
 		}
 	}
+	if (!cmd->foreground)
+		fs_log_keep(cmd->mountpoint);
 	raise_nofile();
 	dirty__set_tracking(!o->nodirty);
 	rfs.no_passthrough = o->no_passthrough;
+	region__set_mmap_rw_default(o->mmap_rw);
 	/*
 	 * Read requests no larger than a reply we can splice: with pipes
 	 * of 1 MiB (pipe-max-size, without CAP_SYS_RESOURCE) a 1 MiB read
@@ -269,7 +297,7 @@ static int build_sandbox(struct options *o, const struct limits *l)
 	int err = sandbox__new(&rfs.sb, o->max_regions, l->max_total);
 
 	if (err) {
-		fprintf(stderr, "regionfs: %s\n", strerror(err));
+		fs_log_err("%s", strerror(err));
 		return err;
 	}
 	sandbox__reserve_names(rfs.sb, root_reserved);
@@ -283,7 +311,7 @@ static int build_sandbox(struct options *o, const struct limits *l)
 	if (!err)
 		err = load_guest(o, l->console_max);
 	if (!err)
-		err = from__load(o->from, l->console_max);
+		err = from__load(o->from, o->from_unchecked, l->console_max);
 	if (!err)
 		err = fs_reply_buf_init();
 	return err;
@@ -320,6 +348,23 @@ static int serve(struct options *o, struct fuse_cmdline_opts *cmd)
 }
 
 /*
+ * The device of the mount just made, without asking ourselves (we do
+ * not serve yet): a statx that asks for nothing and never syncs is
+ * answered from the superblock (fs/fuse/dir.c, fuse_getattr).  0 when
+ * it cannot be had: mappings through the mount are then not recognised
+ * by a clear of dirty, which keeps counting them whole.
+ */
+static dev_t mount_dev(const char *mountpoint)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, mountpoint, AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT,
+		  0, &stx) != 0)
+		return 0;
+	return makedev(stx.stx_dev_major, stx.stx_dev_minor);
+}
+
+/*
  * Mount, serve, unmount.  auto_unmount: a killed daemon leaves no dead
  * mount.  default_permissions: the kernel checks the mode bits we show.
  * allow_other when root, so containers with the mount bound in see it.
@@ -345,8 +390,16 @@ static int run_mount(struct options *o, struct fuse_args *args,
 		return 1;
 	if (fuse_set_signal_handlers(rfs.se) != 0)
 		goto out_session;
-	if (fuse_session_mount(rfs.se, cmd->mountpoint) != 0)
+	err = fuse_session_mount(rfs.se, cmd->mountpoint);
+	/* Another start at the mountpoint finds this mount, or nothing. */
+	mountpoint__mounted();
+	if (err != 0) {
+		/* libfuse said why on stderr; the kept log needs a line too. */
+		fs_log_err("cannot mount at %s (libfuse's message above says why)",
+			   cmd->mountpoint);
 		goto out_signals;
+	}
+	rfs.mount_dev = mount_dev(cmd->mountpoint);
 	err = passthrough__setup(rfs.se);
 	if (err)
 		fs_log("cannot hook /dev/fuse for passthrough: %s",
@@ -358,6 +411,7 @@ static int run_mount(struct options *o, struct fuse_args *args,
 	else
 		notify_ready();
 	ret = serve(o, cmd);
+	fs_log_dropped();
 	fs_log("unmounted");
 	fuse_session_unmount(rfs.se);
 out_signals:
@@ -390,12 +444,14 @@ int main(int argc, char *argv[])
 	    fuse_parse_cmdline(&args, &cmd) != 0 ||
 	    options__check_mountpoint(cmd.mountpoint) ||
 	    options__check(&o, &limits) ||
-	    setup_daemon(&o))
-		goto out_args;
+	    setup_daemon(&o, &cmd) ||
+	    mountpoint__check(cmd.mountpoint))
+		goto out_log;
 	if (!cmd.foreground && background(&notify_fd) != 0)
 		goto out_log;
 	if (!build_sandbox(&o, &limits))
 		ret = run_mount(&o, &args, &cmd, notify_fd);
+	core__forget();
 	vcpu__free(rfs.vcpu);
 	sandbox__free(rfs.sb);
 out_log:

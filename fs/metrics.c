@@ -28,6 +28,16 @@
 static const char *_Atomic key_name[KEYS];
 static atomic_uint_fast64_t reqs[2][KEYS], bytes[2][KEYS];
 static atomic_uint_fast64_t ctl[KEYS][ERRNOS + 1];	/* [0]: accepted */
+/* Requests that may change what metrics shows: writes, mkdir, rmdir. */
+static atomic_uint_fast64_t changes;
+/*
+ * How long one rendering serves every stat and read at 0 (shared, see
+ * longtext.h): MAX when no change the daemon makes comes between, MIN
+ * whatever comes.  A crowd of readers costs one rendering, O(regions),
+ * per MAX; with the owner changing things all the while, per MIN.
+ */
+#define METRICS_MIN_MS 50
+#define METRICS_MAX_MS 100
 
 static int key_of(const struct node *n)
 {
@@ -46,14 +56,22 @@ void metrics__count(const struct node *n, bool write, size_t size)
 
 	if (k < 0)
 		return;
+	if (write)
+		atomic_fetch_add(&changes, 1);
 	atomic_fetch_add_explicit(&reqs[write][k], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&bytes[write][k], size, memory_order_relaxed);
+}
+
+void metrics__changed(void)
+{
+	atomic_fetch_add(&changes, 1);
 }
 
 void metrics__control(const struct node *n, int err)
 {
 	int k = key_of(n);
 
+	atomic_fetch_add(&changes, 1);
 	if (k < 0)
 		return;
 	if (err < 0 || err > ERRNOS)
@@ -246,6 +264,15 @@ static void vcpu(struct sbuf *b)
 				     vcpu__exit_name(i), i, st.exits[i]);
 }
 
+static void inspect(struct sbuf *b)
+{
+	head(b, "regionfs_core_layouts_total", "counter",
+	     "Layouts of core made for its opens, page walks included: one "
+	     "per state of the sandbox, shared by the opens made in it.");
+	sbuf__printf(b, "regionfs_core_layouts_total %" PRIu64 "\n",
+		     core__layouts());
+}
+
 static void snapshots(struct sbuf *b)
 {
 	struct snaps *t = &rfs.sb->snaps;
@@ -289,31 +316,52 @@ static int metrics_render(struct sbuf *b, const char **why)
 	requests(b);
 	controls(b);
 	vcpu(b);
+	inspect(b);
 	snapshots(b);
 	return 0;
 }
 
+/*
+ * The generation of the sandbox as metrics shows it: a sum of counters
+ * that only grow, so it moves whenever one does.  What no counter sees
+ * as it happens (the guest's exits, writes and run time, the reads
+ * counted by file) shows within METRICS_MAX_MS, the rest within
+ * METRICS_MIN_MS.
+ */
+static uint64_t metrics_gen(void)
+{
+	return atomic_load(&changes) + vm__layout_gen(rfs.sb->vm) +
+	       region__changes() + (rfs.vcpu ? vcpu__gen(rfs.vcpu) : 0);
+}
+
+static struct longtext text = LONGTEXT_INIT(metrics_render, metrics_gen,
+					    METRICS_MIN_MS, METRICS_MAX_MS);
+
 static void metrics_read(fuse_req_t req, struct handle *h, size_t size,
 			 off_t off)
 {
-	longtext__read(req, h, size, off, metrics_render);
+	longtext__read(&text, req, h, size, off);
 }
 
 static uint64_t metrics_size(struct handle *h)
 {
-	(void)h;
-	return longtext__size(metrics_render);
+	return longtext__size(&text, h);
 }
 
 static void metrics_stat(struct node *n, struct stat *st)
 {
 	(void)n;
-	st->st_size = (off_t)longtext__size(metrics_render);
+	st->st_size = (off_t)longtext__size(&text, NULL);
+}
+
+static void metrics_release(struct handle *h)
+{
+	longtext__release(&text, h);
 }
 
 const struct node_ops metrics_ops = {
 	.stat = metrics_stat,
 	.read = metrics_read,
 	.size = metrics_size,
-	.release = longtext__release,
+	.release = metrics_release,
 };

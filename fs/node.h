@@ -43,6 +43,7 @@
 #define FS_VMEM_INO 12
 #define FS_CORE_INO 13
 #define FS_METRICS_INO 14
+#define FS_WHY_INO 15
 
 /* The files of a region directory, in readdir order. */
 enum rfile {
@@ -59,6 +60,7 @@ enum rfile {
 	F_ZERO,
 	F_DIRTY,
 	F_PAGE_SIZE,
+	F_MMAP_RW,
 	F_COUNT
 };
 
@@ -69,6 +71,7 @@ enum rfile {
 enum sfile {
 	SF_VCPU_STATE,
 	SF_INFO,
+	SF_CONSOLE,
 	SF_PARENT,	/* a diff snapshot's only: last */
 	SF_COUNT
 };
@@ -137,6 +140,8 @@ struct handle {
 	struct dirty_cursor cursor;
 	/* log, console: where this open reads (see ring__read), under lock. */
 	struct ring_reader reader;
+	/* Long generated text: its rendering (longtext.h), under the file's lock. */
+	uint64_t rendering;
 	/*
 	 * Must be acquired *before* any region/ lock (a dirty read holds the
 	 * region shared under it; long-text renders take the vCPU's or the
@@ -221,6 +226,7 @@ extern const struct node_ops dirty_ops;		/* dirty.c */
 extern const struct node_ops vcpu_ops;		/* vcpu.c */
 extern const struct node_ops console_ops;	/* console.c */
 extern const struct node_ops log_ops;		/* log.c */
+extern const struct node_ops why_ops;		/* why.c */
 extern const struct node_ops snapshot_ops;	/* snapshot.c */
 extern const struct node_ops restore_ops;	/* snapshot.c */
 extern const struct node_ops regs_ops;		/* regs.c */
@@ -229,15 +235,34 @@ extern const struct node_ops layout_ops;	/* layout.c */
 extern const struct node_ops pmem_ops;		/* pmem.c */
 extern const struct node_ops vmem_ops;		/* vmem.c */
 extern const struct node_ops core_ops;		/* core.c */
+/* core.c: the layouts opens of core made (one per state of the sandbox). */
+uint64_t core__layouts(void);
+/*
+ * core.c: let go of the core kept for the next open, and of the regions
+ * it holds (an rmdir, the end), unless an open reads it.
+ */
+void core__forget(void);
 extern const struct node_ops metrics_ops;	/* metrics.c */
 /* metrics.c: a read or write request of n's kind; a control write's result. */
 void metrics__count(const struct node *n, bool write, size_t size);
 void metrics__control(const struct node *n, int err);
+/* metrics.c: a change no write to a file makes (mkdir, rmdir, a core layout). */
+void metrics__changed(void);
 extern const struct node_ops snapfile_ops;	/* snapfile.c */
 
 /* snapfile.c: a snapshot's file sf (by its id), or false. */
 bool snapfile__node(fuse_ino_t ino, struct node *n);
 int snapfile__lookup(const struct snapshot *s, const char *name);
+
+/*
+ * why.c: a refusal, said in one log line (fs_log) and kept as the reason
+ * the caller's session reads in `why`.  The caller is the process whose
+ * request this worker thread serves between fs_caller_begin and
+ * fs_caller_end (outside them, fs_refuse only logs).
+ */
+void fs_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fs_caller_begin(fuse_req_t req);
+void fs_caller_end(void);
 
 /* root.c: the root's own files. */
 unsigned root__count(void);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -41,14 +42,14 @@ static int check_open(struct node *n, int acc)
 
 	if ((acc != O_WRONLY && !n->readable) ||
 	    (acc != O_RDONLY && !n->writable)) {
-		fs_log("%s%s%s: open for %s refused: the file is %s",
-		       dir ? dir : "", dir ? "/" : "", file, acc_name(acc),
-		       n->readable ? "read-only" : "write-only");
+		fs_refuse("%s%s%s: open for %s refused: the file is %s",
+			  dir ? dir : "", dir ? "/" : "", file, acc_name(acc),
+			  n->readable ? "read-only" : "write-only");
 		return EACCES;
 	}
 	if (acc != O_RDONLY && n->r && region__readonly(n->r)) {
-		fs_log("%s/%s: open for writing refused: the region is "
-		       "readonly (a snapshot's copy)", dir, file);
+		fs_refuse("%s/%s: open for writing refused: the region is "
+			  "readonly (a snapshot's copy)", dir, file);
 		return EPERM;
 	}
 	return 0;
@@ -60,6 +61,8 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct node n;
 	int ret;
 
+	/* Its refusals are said to the caller's session too (why.c). */
+	fs_caller_begin(req);
 	ret = node__get(ino, &n);
 	if (!ret)
 		ret = check_open(&n, fi->flags & O_ACCMODE);
@@ -67,6 +70,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!ret && !h)
 		ret = ENOMEM;
 	if (ret) {
+		fs_caller_end();
 		node__put(&n);
 		fuse_reply_err(req, ret);
 		return;
@@ -82,6 +86,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->direct_io = 1;
 		ret = fuse_reply_open(req, fi);
 	}
+	fs_caller_end();
 	if (ret > 0)
 		fuse_reply_err(req, ret);
 	/*
@@ -101,10 +106,13 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	(void)ino;
 	metrics__count(&h->n, false, size);
+	/* Whose a refusal's log line is (regs while the vCPU runs, ...). */
+	fs_caller_begin(req);
 	if (h->n.ops->read)
 		h->n.ops->read(req, h, size, off);
 	else
 		fuse_reply_buf(req, NULL, 0);	/* write-only: reads empty */
+	fs_caller_end();
 }
 
 static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -115,11 +123,14 @@ static void ops_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 
 	(void)ino;
 	metrics__count(&h->n, true, size);
+	fs_caller_begin(req);
 	if (h->n.ops->write_data) {
 		h->n.ops->write_data(req, h, buf, size, off);
+		fs_caller_end();
 		return;
 	}
 	ret = h->n.ops->write ? h->n.ops->write(h, buf, size, off) : EBADF;
+	fs_caller_end();
 	metrics__control(&h->n, ret);
 	if (ret)
 		fuse_reply_err(req, ret);
@@ -143,7 +154,9 @@ static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 	(void)ino;
 	if (h->n.ops->lseek) {
+		fs_caller_begin(req);
 		h->n.ops->lseek(req, h, off, whence);
+		fs_caller_end();
 		return;
 	}
 	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
@@ -164,6 +177,9 @@ static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 static void ops_init(void *userdata, struct fuse_conn_info *conn)
 {
+	char spliced[160];
+	const char *daemon;
+
 	(void)userdata;
 	/* echo 1 > zero: O_TRUNC arrives with the open, no separate setattr. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
@@ -176,25 +192,25 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	 * The daemon path's contents reads splice from the memfd: the
 	 * kernel copies the pages once, straight into the reader's buffer.
 	 * Not SPLICE_MOVE: nothing of the memfd may be given away.  Said
-	 * before passthrough__init, whose line says which path is in use.
+	 * below, on the line that says which path is in use.
 	 */
 	if (rfs.splice_max && (conn->capable & FUSE_CAP_SPLICE_WRITE))
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	else
 		rfs.splice_max = 0;
 	if (!rfs.splice_max)
-		fs_log("contents read path: without passthrough, daemon reads "
-		       "are copied through a buffer: no splice here, or pipes "
-		       "too small (pipe-max-size)");
-	else if (rfs.max_read)
-		fs_log("contents read path: without passthrough, daemon reads "
-		       "are spliced from the memfd, in requests of at most %u "
-		       "KiB (what a pipe of pipe-max-size holds)",
-		       rfs.max_read / 1024);
-	else
-		fs_log("contents read path: without passthrough, daemon reads "
-		       "are spliced from the memfd");
-	passthrough__init(conn);
+		daemon = "are copied through a buffer: no splice here, or "
+			 "pipes too small (pipe-max-size)";
+	else if (rfs.max_read) {
+		snprintf(spliced, sizeof(spliced), "are spliced from the memfd, "
+			 "in requests of at most %u KiB (what a pipe of "
+			 "pipe-max-size holds)", rfs.max_read / 1024);
+		daemon = spliced;
+	} else
+		daemon = "are spliced from the memfd";
+	/* One line says which path serves contents, and how. */
+	fs_log("contents read path: %s; daemon reads %s",
+	       passthrough__init(conn), daemon);
 }
 
 const struct fuse_lowlevel_ops rfs_ops = {

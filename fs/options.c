@@ -25,6 +25,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("log=%s", log),
 	OPT("no_passthrough", no_passthrough),
 	OPT("nodirty", nodirty),
+	OPT("mmap_rw", mmap_rw),
 	OPT("hugepages", hugepages),
 	OPT("max_snapshots=%u", max_snapshots),
 	OPT("max_snapshot_total=%s", max_snapshot_total),
@@ -39,6 +40,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("--demo", demo),
 	OPT("demo", demo),
 	OPT("--from %s", from), OPT("--from=%s", from), OPT("from=%s", from),
+	OPT("from_unchecked", from_unchecked),
 	OPT("uid=%s", uid),
 	OPT("gid=%s", gid),
 	OPT("reader_gid=%s", reader_gid),
@@ -87,7 +89,8 @@ void options__usage(const char *prog)
 	       "     conf=FILE                   more options from FILE, one per line (# comments)\n"
 	       "     default_size=SIZE           size of a region made by mkdir (64M)\n"
 	       "     max_regions=N               at most N regions (%u)\n"
-	       "     max_total=SIZE              at most SIZE of regions in all (no limit)\n"
+	       "     max_total=SIZE              at most SIZE of regions in all (64 TiB of address space\n"
+	       "                                 shared by the regions and max_snapshots copies of them)\n"
 	       "     max_threads=N               FUSE worker threads (16, or 2 x cores; at most %d)\n"
 	       "     kvm=PATH                    the KVM device (/dev/kvm)\n"
 	       "     log=FILE                    append log lines to FILE\n"
@@ -97,8 +100,13 @@ void options__usage(const char *prog)
 	       "                                 (sizes in whole huge pages; not the boot region)\n"
 	       "     nodirty                     no dirty tracking (dirty reads \"untracked\";\n"
 	       "                                 restore copies every page back)\n"
+	       "     mmap_rw                     new regions allow shared writable mmap of contents\n"
+	       "                                 (their mmap_rw file reads 1; dirty then counts them whole)\n"
 	       "     max_snapshots=N             at most N snapshots (%u, at most %u)\n"
-	       "     max_snapshot_total=SIZE     at most SIZE of memory for snapshots (half the RAM)\n"
+	       "     max_snapshot_total=SIZE     at most SIZE of memory for snapshots (half the RAM,\n"
+	       "                                 or of the daemon's cgroup memory.max if lower)\n"
+	       "     from_unchecked              --from a trusted store: its bytes not checked against\n"
+	       "                                 the checksums its info records\n"
 	       "     uid=N,gid=N                 owner of every file (the mounting user)\n"
 	       "     reader_gid=N                a group that may read contents and host addresses\n"
 	       "     ro                          the whole mount is read-only (EROFS)\n"

@@ -38,10 +38,12 @@ struct options {
 	char *entry;
 	char *console_max;
 	char *from;
+	int from_unchecked;
 	int demo;
 	char *uid, *gid, *reader_gid;
 	int no_passthrough;
 	int nodirty;
+	int mmap_rw;
 	int hugepages;
 	unsigned max_snapshots;
 	char *max_snapshot_total;

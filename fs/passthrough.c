@@ -169,26 +169,21 @@ int passthrough__setup(struct fuse_session *se)
 	return fuse_session_custom_io(se, &io, dev_fd);
 }
 
-void passthrough__init(struct fuse_conn_info *conn)
+const char *passthrough__init(struct fuse_conn_info *conn)
 {
 	(void)conn;
-	if (rfs.no_passthrough) {
-		fs_log("contents read path: daemon (direct_io): passthrough "
-		       "turned off by -o no_passthrough, so mmap of contents "
-		       "fails with ENODEV");
-		return;
-	}
-	if (dev_fd < 0 || !atomic_load(&kernel_offers)) {
-		fs_log("contents read path: daemon (direct_io): the kernel "
-		       "does not offer FUSE passthrough, so mmap of contents "
-		       "fails with ENODEV");
-		return;
-	}
+	if (rfs.no_passthrough)
+		return "daemon (direct_io): passthrough turned off by "
+		       "-o no_passthrough, so mmap of contents fails with ENODEV";
+	if (dev_fd < 0 || !atomic_load(&kernel_offers))
+		return "daemon (direct_io): the kernel does not offer FUSE "
+		       "passthrough, so mmap of contents fails with ENODEV";
 	rfs.passthrough = true;
 	patch_init = true;
-	fs_log("contents read path: FUSE passthrough for read-only and "
-	       "read-write opens (mmap works); write-only opens write "
-	       "through the daemon");
+	return "FUSE passthrough for read-only opens (mmap works); writes go "
+	       "through the daemon, stamped in dirty, and a shared mmap of a "
+	       "read-write open fails with ENODEV unless the region's mmap_rw "
+	       "is 1";
 }
 
 int passthrough__open_backing(int fd)

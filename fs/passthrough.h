@@ -9,8 +9,11 @@
 
 /* Hook /dev/fuse: -errno from fuse_session_custom_io. */
 int passthrough__setup(struct fuse_session *se);
-/* At INIT: ask for passthrough when the kernel offers it. */
-void passthrough__init(struct fuse_conn_info *conn);
+/*
+ * At INIT: ask for passthrough when the kernel offers it.  The read path
+ * in use, for the log's one line about it.
+ */
+const char *passthrough__init(struct fuse_conn_info *conn);
 /* A backing id for fd (> 0), or -errno (then passthrough is off for good). */
 int passthrough__open_backing(int fd);
 void passthrough__close_backing(int backing_id);

@@ -45,8 +45,9 @@ static void pmem_read(fuse_req_t req, struct handle *h, size_t size,
 	ret = phys__read(l, buf, size, (uint64_t)off);
 	vm__layout_free(l);
 	if (ret == EBUSY)
-		fs_log("pmem: read at 0x%llx refused: a region's exclusivity "
-		       "was held too long", (unsigned long long)off);
+		fs_refuse("pmem: read at 0x%llx refused: a region's "
+			  "exclusivity was held too long",
+			  (unsigned long long)off);
 	if (ret)
 		fuse_reply_err(req, ret);
 	else
@@ -78,10 +79,10 @@ static void pmem_write(fuse_req_t req, struct handle *h, const char *buf,
 		ret = phys__write(l, buf, size, (uint64_t)off, &n, &why);
 	vm__layout_free(l);
 	if (ret) {
-		fs_log("pmem: write of %zu bytes at 0x%llx refused: %s", size,
-		       (unsigned long long)off, why.msg[0] ? why.msg :
-		       ret == EBUSY ? "exclusivity held too long" :
-		       strerror(ret));
+		fs_refuse("pmem: write of %zu bytes at 0x%llx refused: %s",
+			  size, (unsigned long long)off, why.msg[0] ? why.msg :
+			  ret == EBUSY ? "exclusivity held too long" :
+			  strerror(ret));
 		fuse_reply_err(req, ret);
 		return;
 	}

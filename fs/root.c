@@ -5,7 +5,8 @@
  * attributes of an idle device: vcpu reads "stopped" and refuses run with
  * ENODEV, console is empty, snapshots hold the regions alone.
  * Inspecting the guest: regs, fault (empty without a guest), layout, pmem,
- * vmem and core (region/inspect/), and metrics.
+ * vmem and core (region/inspect/), and metrics.  log and why say why
+ * something was refused.
  */
 #include "fs/node.h"
 
@@ -24,6 +25,8 @@ static const struct {
 	{ "console", FS_CONSOLE_INO, 0400, &console_ops, true, false },
 	/* Refusals quote the values written: the owner's and readers'. */
 	{ "log", FS_LOG_INO, 0400, &log_ops, true, false },
+	/* Only the reader's session's refusals, quoting values: as log. */
+	{ "why", FS_WHY_INO, 0400, &why_ops, true, false },
 	/* Control files: the owner's; they read empty, like zero. */
 	{ "snapshot", FS_SNAPSHOT_INO, 0600, &snapshot_ops, true, true },
 	{ "restore", FS_RESTORE_INO, 0600, &restore_ops, true, true },
@@ -47,8 +50,8 @@ static const struct {
  */
 const char *const root_reserved[] = {
 	"vcpu", "console", "log", "snapshot", "restore", "snapshots", "metrics",
-	"regs", "fault", "layout", "pmem", "vmem", "core", "vcpu_state", "info",
-	"parent",
+	"regs", "fault", "layout", "pmem", "vmem", "core", "why", "vcpu_state",
+	"info", "parent",
 	NULL,
 };
 

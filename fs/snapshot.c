@@ -28,8 +28,8 @@ static int write_name(struct handle *h, const char *buf, size_t size,
 		return ret;
 	ret = op(rfs.sb, rfs.vcpu, val, &why);
 	if (ret)
-		fs_log("%s: write '%s' refused: %s (%s)", h->n.name, val,
-		       why__text(&why, ret), strerror(ret));
+		fs_refuse("%s: write '%s' refused: %s (%s)", h->n.name, val,
+			  why__text(&why, ret), strerror(ret));
 	return ret;
 }
 

@@ -1,5 +1,7 @@
 /* The daemon's state, its log, and the workers' reply buffers (state.h). */
 #include "fs/state.h"
+#include "fs/logkeep.h"
+#include "fs/lograte.h"
 #include "region/util/ring.h"
 
 #include <errno.h>
@@ -8,6 +10,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -20,10 +23,69 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ring log_ring;
 
 /*
+ * The uid whose request this worker thread serves (fs_log_from); a line
+ * made outside a request is the daemon's, the owner's.
+ */
+static __thread struct {
+	bool set;
+	uid_t uid;
+} log_from;
+
+void fs_log_from(uid_t uid)
+{
+	log_from.set = true;
+	log_from.uid = uid;
+}
+
+void fs_log_from_end(void)
+{
+	log_from.set = false;
+}
+
+/*
+ * The lines of other uids in the ring (under log_lock), oldest first: they
+ * may fill at most LOG_OTHERS_SHARE of it, so whatever they do the owner's
+ * last LOG_RING_SIZE - LOG_OTHERS_SHARE bytes of lines stay readable in
+ * `log`.  A line is at least ~40 bytes (stamp, name, pid): the share holds
+ * fewer than LOG_OTHERS_LINES of them.
+ */
+#define LOG_OTHERS_LINES (LOG_OTHERS_SHARE / 32)
+static struct {
+	uint64_t end;		/* in the ring's stream */
+	size_t len;
+} others[LOG_OTHERS_LINES];
+static unsigned others_first, others_nr;
+static size_t others_bytes;
+
+/* Whether another uid's line of n bytes may go into the ring; if so, noted. */
+static bool ring_share(size_t n)
+{
+	uint64_t end = log_ring.end + n;
+	uint64_t kept = end > LOG_RING_SIZE ? end - LOG_RING_SIZE : 0;
+	unsigned i;
+
+	/* Forget the lines this one pushes out, even in part. */
+	while (others_nr && others[others_first].end -
+	       others[others_first].len < kept) {
+		others_bytes -= others[others_first].len;
+		others_first = (others_first + 1) % LOG_OTHERS_LINES;
+		others_nr--;
+	}
+	if (others_nr == LOG_OTHERS_LINES ||
+	    others_bytes + n > LOG_OTHERS_SHARE)
+		return false;
+	i = (others_first + others_nr++) % LOG_OTHERS_LINES;
+	others[i].end = end;
+	others[i].len = n;
+	others_bytes += n;
+	return true;
+}
+
+/*
  * Whoever may write a control file chooses bytes that end up here: escape
  * control characters, so one refusal is always exactly one log line.
  */
-static void escape(const char *in, char *out, size_t out_len)
+void fs_log_escape(const char *in, char *out, size_t out_len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
@@ -62,15 +124,40 @@ void fs_log_detach(void)
 	rfs.daemonized = true;
 }
 
+/* Why no file is kept (fs_log_keep), for the line that says where. */
+static int keep_err;
+
+void fs_log_keep(const char *mount)
+{
+	int fd;
+
+	if (rfs.log_fd >= 0 || have_syslog())
+		return;
+	fd = logkeep__open(mount);
+	if (fd < 0) {
+		keep_err = -fd;
+		return;
+	}
+	rfs.log_fd = fd;
+	rfs.log_kept = true;
+}
+
 void fs_log_say_where(const char *mount, bool detach)
 {
-	const char *to = rfs.log_fd >= 0 ? "the file of -o log" :
+	const char *to = rfs.log_kept ? logkeep__path() :
+			 rfs.log_fd >= 0 ? "the file of -o log" :
 			 !detach ? "stderr" : have_syslog() ? "syslog" : NULL;
 
-	if (to)
+	if (rfs.log_kept)
+		fs_log("log: to %s (kept after the daemon ends: there is no "
+		       "syslog here) and to %s/log", to, mount);
+	else if (to)
 		fs_log("log: to %s and to %s/log", to, mount);
 	else
-		fs_log("log: to %s/log only (there is no syslog here)", mount);
+		fs_log("log: to %s/log only (there is no syslog here, and no "
+		       "file kept%s%s: %s)", mount, *logkeep__path() ? " at " : "",
+		       logkeep__path(), keep_err == ENOENT ?
+		       "no $XDG_RUNTIME_DIR" : strerror(keep_err));
 }
 
 uint64_t fs_log_end(void)
@@ -95,20 +182,14 @@ size_t fs_log_read(void *buf, size_t len, uint64_t off,
 	return n;
 }
 
-void fs_log(const char *fmt, ...)
+/* Write one line, escaped already, everywhere the log goes. */
+static void put_line(const char *line, bool other)
 {
-	char raw[768], line[1536], full[1600], stamp[32];
+	char full[1600], stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
-	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(raw, sizeof(raw), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	escape(raw, line, sizeof(line));
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
 		 localtime_r(&now, &tm));
 	n = snprintf(full, sizeof(full), "%s regionfs[%d]: %s\n", stamp,
@@ -116,15 +197,86 @@ void fs_log(const char *fmt, ...)
 	if (n > (int)sizeof(full) - 1)
 		n = (int)sizeof(full) - 1;
 	pthread_mutex_lock(&log_lock);
-	if (log_ring.buf)
+	if (log_ring.buf && (!other || ring_share((size_t)n)))
 		ring__put(&log_ring, full, (size_t)n);
 	pthread_mutex_unlock(&log_lock);
-	if (rfs.log_fd >= 0)
+	if (rfs.log_kept)
+		logkeep__write(rfs.log_fd, full, (size_t)n);
+	else if (rfs.log_fd >= 0)
 		dprintf(rfs.log_fd, "%s", full);
-	else if (!rfs.daemonized)
+	/* The kept file is not the user's choice: stderr as without it. */
+	if (rfs.log_fd >= 0 && !rfs.log_kept)
+		return;
+	if (!rfs.daemonized)
 		fprintf(stderr, "regionfs: %s\n", line);
 	else if (rfs.syslog)
 		syslog(LOG_NOTICE, "%s", line);
+}
+
+/*
+ * Another uid's line (not the owner's, not root's, not the daemon's):
+ * rate-limited (lograte.h), so that no reader can fill the disk, the
+ * journal or the ring for the price of a read.
+ */
+static bool from_other(uid_t *uid)
+{
+	*uid = log_from.uid;
+	return log_from.set && log_from.uid != rfs.uid && log_from.uid != 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void fs_log(const char *fmt, ...)
+{
+	char raw[768], line[1536], said[160];
+	struct lograte_drops d;
+	bool other;
+	va_list ap;
+	uid_t uid;
+
+	other = from_other(&uid);
+	/* Dropped before the formatting: a flood costs a lookup a line. */
+	if (other && !lograte__admit(uid, now_ns(), &d))
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(raw, sizeof(raw), fmt, ap) < 0)
+		raw[0] = '\0';
+	va_end(ap);
+	if (other && lograte__say(uid, &d, said, sizeof(said)))
+		put_line(said, true);
+	fs_log_escape(raw, line, sizeof(line));
+	put_line(line, other);
+}
+
+void fs_log_dropped(void)
+{
+	struct lograte_drops d;
+	char said[160];
+	uid_t uid;
+
+	while (lograte__pending(&uid, &d))
+		if (lograte__say(uid, &d, said, sizeof(said)))
+			put_line(said, false);
+}
+
+void fs_log_err(const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fs_log("%s", line);
+	/* What fs_log wrote only to the file of -o log: the caller waits. */
+	if (rfs.log_fd >= 0 && !rfs.log_kept && !rfs.daemonized)
+		fprintf(stderr, "regionfs: %s\n", line);
 }
 
 void fs_log_vcpu(void *arg, const char *fmt, ...)
@@ -229,4 +381,12 @@ size_t fs_splice_probe(void)
 		return 0;
 	max = ((size_t)got - headroom) & ~(page - 1);
 	return max < REPLY_MAX_READ ? max : REPLY_MAX_READ;
+}
+
+uint64_t fs_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

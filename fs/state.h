@@ -29,6 +29,8 @@ struct rfs {
 	bool has_reader_gid;
 	struct timespec started;
 	bool passthrough;	/* negotiated at INIT */
+	/* The mount's device: how /proc/PID/maps names a mapping of it. */
+	dev_t mount_dev;
 	bool no_passthrough;	/* -o no_passthrough */
 	/*
 	 * The daemon path's splice replies (fs_splice_probe): the largest
@@ -37,7 +39,8 @@ struct rfs {
 	 */
 	size_t splice_max;
 	unsigned max_read;
-	int log_fd;		/* -o log=FILE, or -1 */
+	int log_fd;		/* -o log=FILE, the kept file, or -1 */
+	bool log_kept;		/* log_fd is the kept file (fs_log_keep) */
 	bool daemonized;
 	bool syslog;		/* daemonized, and /dev/log is there */
 };
@@ -50,11 +53,36 @@ extern struct rfs rfs;
  * the mount's `log` file shows.
  */
 void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Control characters of in as \xNN, cut to fit out: what fs_log does to
+ * every line, so that bytes a writer chose never make two lines of one.
+ */
+void fs_log_escape(const char *in, char *out, size_t out_len);
+/*
+ * A start refused: the line fs_log writes, and on stderr in any case
+ * (the command waits for it there), for as long as the daemon has one.
+ */
+void fs_log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The vCPU's logger (vcpu_config.log): its lines say "vcpu: ..." already. */
 void fs_log_vcpu(void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * Lines made while a worker serves a request of uid (fs_caller_begin sets
+ * it): those of a uid other than the owner (uid=) and root are
+ * rate-limited (lograte.h) and fill at most LOG_OTHERS_SHARE of the ring.
+ * Outside, lines are the daemon's.
+ */
+void fs_log_from(uid_t uid);
+void fs_log_from_end(void);
+/*
+ * Say every count of dropped lines not said yet (each would be, before
+ * that uid's next line): before the daemon's last line.
+ */
+void fs_log_dropped(void);
 /* The ring of the last LOG_RING_SIZE bytes of log lines. */
 #define LOG_RING_SIZE (64 * 1024)
+/* Of it, the most other uids' lines may hold: the rest is the owner's. */
+#define LOG_OTHERS_SHARE (LOG_RING_SIZE / 4)
 int fs_log_init(void);
 uint64_t fs_log_end(void);
 /* The log from off, for the reader rd (see ring__read). */
@@ -65,8 +93,16 @@ size_t fs_log_read(void *buf, size_t len, uint64_t off,
  * daemon has left the terminal), mount being the mountpoint.
  */
 void fs_log_say_where(const char *mount, bool detach);
+/*
+ * With no -o log= and no syslog, keep the lines in a file named after
+ * mount that outlives the daemon (logkeep.h); fs_log_say_where names it.
+ */
+void fs_log_keep(const char *mount);
 /* Leave the terminal: from now on lines go to syslog, if there is one. */
 void fs_log_detach(void);
+
+/* Milliseconds of CLOCK_MONOTONIC: how old a kept figure is. */
+uint64_t fs_mono_ms(void);
 
 /*
  * The worker thread's reply buffer (1 MiB, kept for the thread's life):

@@ -60,13 +60,14 @@ int text__value(const char *file, const char *buf, size_t len, off_t off,
 		char *val, size_t val_len)
 {
 	if (off != 0) {
-		fs_log("%s: write at offset %lld refused: a value is written "
-		       "whole, in one write at offset 0", file, (long long)off);
+		fs_refuse("%s: write at offset %lld refused: a value is "
+			  "written whole, in one write at offset 0", file,
+			  (long long)off);
 		return EINVAL;
 	}
 	if (parse__value(buf, len, val, val_len)) {
-		fs_log("%s: write of %zu bytes refused: empty, too long (max "
-		       "%zu) or holding a NUL", file, len, val_len - 1);
+		fs_refuse("%s: write of %zu bytes refused: empty, too long "
+			  "(max %zu) or holding a NUL", file, len, val_len - 1);
 		return EINVAL;
 	}
 	return 0;

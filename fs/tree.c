@@ -211,79 +211,6 @@ void tree__getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_attr(req, &st, timeout_of(ino));
 }
 
-/*
- * A truncate of a file: contents zeroes from the size on (and keeps its
- * size); O_TRUNC of a control or attribute file (echo 1 > zero) changes
- * nothing; any other size is EPERM.
- */
-static int truncate_node(struct node *n, off_t size)
-{
-	if (n->ops == &contents_ops)
-		return contents__truncate(n, size);
-	if (size == 0)
-		return 0;
-	if (!n->r)
-		fs_log("truncate of %s refused: only O_TRUNC", n->name);
-	else
-		fs_log("%s/%s: truncate to %lld refused: attribute files take "
-		       "O_TRUNC only", region__name(n->r), n->name, (long long)size);
-	return EPERM;
-}
-
-/*
- * Owners and modes are the mount's (uid=, gid=, reader_gid=): a chown or
- * chmod that changes nothing succeeds, as tar -x, cp -a and rsync -a
- * expect; one that would change them is EPERM.
- */
-static int check_owner_mode(fuse_ino_t ino, const struct stat *attr,
-			    int to_set, const struct stat *st)
-{
-	const char *what = NULL;
-
-	if ((to_set & FUSE_SET_ATTR_MODE) &&
-	    (attr->st_mode & 07777) != (st->st_mode & 07777))
-		what = "modes";
-	else if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != st->st_uid)
-		what = "owners";
-	else if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != st->st_gid)
-		what = "groups";
-	if (!what)
-		return 0;
-	fs_log("setattr on inode %lu refused: %s are set by mount options "
-	       "(uid=, gid=, reader_gid=)", (unsigned long)ino, what);
-	return EPERM;
-}
-
-/*
- * Times are the daemon's: they say when the memory changed.  A touch, or
- * the times tar and rsync set, are accepted and change nothing.
- */
-void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		   int to_set, struct fuse_file_info *fi)
-{
-	struct stat st;
-	struct node n;
-	int ret;
-
-	(void)fi;
-	ret = tree__stat(ino, &st);
-	if (!ret)
-		ret = check_owner_mode(ino, attr, to_set, &st);
-	if (!ret && (to_set & FUSE_SET_ATTR_SIZE)) {
-		ret = node__get(ino, &n);
-		if (!ret) {
-			ret = truncate_node(&n, attr->st_size);
-			node__put(&n);
-		}
-		if (!ret)
-			ret = tree__stat(ino, &st);
-	}
-	if (ret)
-		fuse_reply_err(req, ret);
-	else
-		fuse_reply_attr(req, &st, 0);
-}
-
 void tree__mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       mode_t mode)
 {
@@ -293,16 +220,22 @@ void tree__mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int ret;
 
 	(void)mode;
+	fs_caller_begin(req);
 	if (parent != FS_ROOT_INO) {
-		fs_log("mkdir %s refused: %s", name, parent == FS_SNAPSHOTS_INO ?
-		       "write the name to snapshot to take one" :
-		       "regions live at the root");
+		fs_refuse("mkdir %s refused: %s", name,
+			  parent == FS_SNAPSHOTS_INO ?
+			  "write the name to snapshot to take one" :
+			  "regions live at the root");
+		fs_caller_end();
 		fuse_reply_err(req, EPERM);
 		return;
 	}
 	ret = sandbox__create(rfs.sb, name, rfs.default_size, &id, &why);
+	if (ret)
+		fs_refuse("mkdir %s refused: %s", name, why__text(&why, ret));
+	metrics__changed();	/* after the change: a rendering before it is stale */
+	fs_caller_end();
 	if (ret) {
-		fs_log("mkdir %s refused: %s", name, why__text(&why, ret));
 		fuse_reply_err(req, ret);
 		return;
 	}
@@ -317,8 +250,8 @@ static int rmdir_other(fuse_ino_t parent, const char *name)
 
 	if (!s)
 		return ENOTDIR;
-	fs_log("rmdir %s in snapshots/%s refused: a snapshot is removed "
-	       "whole (rmdir snapshots/%s)", name, s->name, s->name);
+	fs_refuse("rmdir %s in snapshots/%s refused: a snapshot is removed "
+		  "whole (rmdir snapshots/%s)", name, s->name, s->name);
 	snapshot__put(s);
 	return EPERM;
 }
@@ -328,29 +261,36 @@ void tree__rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct why why = { "" };
 	int ret;
 
+	fs_caller_begin(req);
 	if (parent == FS_SNAPSHOTS_INO) {
 		ret = snapshot__remove(rfs.sb, name, &why);
 		if (ret == EBUSY)
-			fs_log("rmdir snapshots/%s refused: %s", name,
-			       why__text(&why, ret));
+			fs_refuse("rmdir snapshots/%s refused: %s", name,
+				  why__text(&why, ret));
 	} else if (parent != FS_ROOT_INO) {
 		ret = rmdir_other(parent, name);
 	} else if (strcmp(name, "snapshots") == 0) {
-		fs_log("rmdir snapshots refused: the tree is fixed");
+		fs_refuse("rmdir snapshots refused: the tree is fixed");
 		ret = EPERM;
 	} else {
 		ret = sandbox__remove(rfs.sb, name, &why);
+		/* A kept core would hold the region past its rmdir. */
+		core__forget();
 		if (ret && ret != ENOENT)
-			fs_log("rmdir %s refused: %s", name,
-			       why__text(&why, ret));
+			fs_refuse("rmdir %s refused: %s", name,
+				  why__text(&why, ret));
 	}
+	metrics__changed();
+	fs_caller_end();
 	fuse_reply_err(req, ret);
 }
 
 static void refuse(fuse_req_t req, const char *what, const char *name)
 {
-	fs_log("%s %s refused: the tree is fixed (mkdir/rmdir make regions)",
-	       what, name);
+	fs_caller_begin(req);
+	fs_refuse("%s %s refused: the tree is fixed (mkdir/rmdir make "
+		  "regions)", what, name);
+	fs_caller_end();
 	fuse_reply_err(req, EPERM);
 }
 
@@ -361,11 +301,20 @@ void tree__mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	refuse(req, "mknod", name);
 }
 
+/*
+ * Also a copy's temporary file (rsync without --inplace writes one and
+ * renames it over contents): refused before a byte is written.
+ */
 void tree__create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			mode_t mode, struct fuse_file_info *fi)
 {
 	(void)parent, (void)mode, (void)fi;
-	refuse(req, "create", name);
+	fs_caller_begin(req);
+	fs_log("create %s refused: the tree is fixed (mkdir/rmdir make "
+	       "regions); to load contents, write it in place (cp, "
+	       "rsync --inplace)", name);
+	fs_caller_end();
+	fuse_reply_err(req, EPERM);
 }
 
 void tree__unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

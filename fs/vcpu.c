@@ -55,12 +55,12 @@ static int transition(const char *val)
 		return 0;
 	if (ret == EINVAL && s == VCPU_FAULTED) {
 		vcpu__fault_copy(rfs.vcpu, fault, sizeof(fault));
-		fs_log("vcpu: write '%s' refused: %s (fault: %s)", val,
-		       refused_why(val, ret, s), fault);
+		fs_refuse("vcpu: write '%s' refused: %s (fault: %s)", val,
+			  refused_why(val, ret, s), fault);
 		return ret;
 	}
-	fs_log("vcpu: write '%s' refused: %s (%s)", val,
-	       refused_why(val, ret, s), strerror(ret));
+	fs_refuse("vcpu: write '%s' refused: %s (%s)", val,
+		  refused_why(val, ret, s), strerror(ret));
 	return ret;
 }
 
@@ -75,13 +75,15 @@ static int vcpu_write(struct handle *h, const char *buf, size_t size,
 	if (ret)
 		return ret;
 	if (strcmp(val, "run") && strcmp(val, "pause") && strcmp(val, "stop")) {
-		fs_log("vcpu: write '%s' refused: write run, pause or stop", val);
+		fs_refuse("vcpu: write '%s' refused: write run, pause or stop",
+			  val);
 		return EINVAL;
 	}
 	if (!rfs.vcpu) {
-		fs_log("vcpu: write '%s' refused: %s", val, rfs.sb->vm ?
-		       "no guest (start regionfs with --guest FILE or --demo)" :
-		       "no KVM: this sandbox can only be inspected");
+		fs_refuse("vcpu: write '%s' refused: %s", val, rfs.sb->vm ?
+			  "no guest (start regionfs with --guest FILE or "
+			  "--demo)" :
+			  "no KVM: this sandbox can only be inspected");
 		return ENODEV;
 	}
 	return transition(val);

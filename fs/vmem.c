@@ -2,13 +2,14 @@
  * vmem: the lower canonical half of the guest-virtual address space,
  * [0, 2^47), through the vCPU's page tables (region/inspect/pagewalk.h):
  * offset = virtual address, mapped pages read through to guest-physical
- * memory, unmapped ones read as zeros and are holes.  The file ends at
- * the end of the highest mapped page (st_size), found from the top of
- * the tables down in a few reads.  While the vCPU is
- * not running, cr3 and the paging mode are read from KVM at each request;
- * while it runs, they are those it last stopped or started with (reading
- * them would kick it out of KVM_RUN), and the tables are read as they are
- * in memory at that moment.  Read-only; empty without a guest.
+ * memory, unmapped ones read as zeros and are holes.  st_size is that
+ * half's size, the same for every guest: what a guest maps where is no
+ * business of a stat (another uid's), and it costs no walk.  Past the
+ * highest mapping the file is one hole (SEEK_DATA: ENXIO).  While the
+ * vCPU is not running, cr3 and the paging mode are read from KVM at each
+ * request; while it runs, they are those it last stopped or started with
+ * (reading them would kick it out of KVM_RUN), and the tables are read as
+ * they are in memory at that moment.  Read-only; empty without a guest.
  * st_blocks is 0: its pages are pmem's, counting them is a walk of every
  * table.
  */
@@ -20,41 +21,39 @@
 #include <string.h>
 #include <unistd.h>
 
-/*
- * The layout, paging and end of one request; op names it for the log
- * line of a refusal (NULL: quiet, for stat).
- */
-static int view(struct vm_layout **l, struct x86_paging *p, uint64_t *end,
-		const char *op)
+/* The size of the file whenever there is a guest. */
+#define VMEM_SIZE PT_VA_END
+
+/* A refusal of op, in one log line. */
+static void refused(const char *op, int ret, const struct x86_paging *p)
+{
+	if (ret == EOPNOTSUPP)
+		fs_refuse("vmem: %s refused: the guest's paging is not 4-level "
+		       "long mode (cr0 0x%llx cr4 0x%llx efer 0x%llx)", op,
+		       (unsigned long long)p->cr0, (unsigned long long)p->cr4,
+		       (unsigned long long)p->efer);
+	else if (ret == EBUSY)
+		fs_refuse("vmem: %s refused: a region's exclusivity was held too "
+		       "long", op);
+	else
+		fs_refuse("vmem: %s refused: reading the page tables: %s", op,
+		       strerror(ret));
+}
+
+/* The layout and paging of one request; op names it for the log line. */
+static int view(struct vm_layout **l, struct x86_paging *p, const char *op)
 {
 	bool live;
 	int ret;
 
 	ret = vcpu__paging(rfs.vcpu, p, &live);
 	if (ret) {
-		if (op)
-			fs_log("vmem: %s refused: %s", op, ret == EBUSY ?
-			       "the vCPU is starting: its page tables are not "
-			       "set yet" : "KVM would not give cr3");
+		fs_refuse("vmem: %s refused: %s", op, ret == EBUSY ?
+			  "the vCPU is starting: its page tables are not set "
+			  "yet" : "KVM would not give cr3");
 		return ret;
 	}
-	ret = vm__layout(rfs.sb->vm, l);
-	if (ret)
-		return ret;
-	ret = pt__end(*l, p, end);
-	if (ret) {
-		if (op && ret == EOPNOTSUPP)
-			fs_log("vmem: %s refused: the guest's paging is not "
-			       "4-level long mode (cr0 0x%llx cr4 0x%llx efer "
-			       "0x%llx)", op, (unsigned long long)p->cr0,
-			       (unsigned long long)p->cr4,
-			       (unsigned long long)p->efer);
-		else if (op)
-			fs_log("vmem: %s refused: reading the page tables: %s",
-			       op, strerror(ret));
-		vm__layout_free(*l);
-	}
-	return ret;
+	return vm__layout(rfs.sb->vm, l);
 }
 
 static void vmem_read(fuse_req_t req, struct handle *h, size_t size,
@@ -62,7 +61,6 @@ static void vmem_read(fuse_req_t req, struct handle *h, size_t size,
 {
 	struct x86_paging p;
 	struct vm_layout *l;
-	uint64_t end;
 	void *buf;
 	int ret;
 
@@ -70,26 +68,21 @@ static void vmem_read(fuse_req_t req, struct handle *h, size_t size,
 	buf = fs_read_start(req, off, &size);
 	if (!buf)
 		return;
-	if (!rfs.vcpu) {
+	if (!rfs.vcpu || (uint64_t)off >= VMEM_SIZE) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	ret = view(&l, &p, &end, "read");
+	ret = view(&l, &p, "read");
 	if (ret) {
 		fuse_reply_err(req, ret);
 		return;
 	}
-	if ((uint64_t)off >= end)
-		size = 0;
-	else if (size > end - (uint64_t)off)
-		size = (size_t)(end - (uint64_t)off);
+	if (size > VMEM_SIZE - (uint64_t)off)
+		size = (size_t)(VMEM_SIZE - (uint64_t)off);
 	ret = pt__read(l, &p, buf, size, (uint64_t)off);
 	vm__layout_free(l);
 	if (ret)
-		fs_log("vmem: read at 0x%llx refused: %s",
-		       (unsigned long long)off, ret == EBUSY ?
-		       "a region's exclusivity was held too long" :
-		       strerror(ret));
+		refused("read", ret, &p);
 	if (ret)
 		fuse_reply_err(req, ret);
 	else
@@ -101,7 +94,7 @@ static void vmem_lseek(fuse_req_t req, struct handle *h, off_t off,
 {
 	struct x86_paging p;
 	struct vm_layout *l;
-	uint64_t pos, end;
+	uint64_t pos;
 	int ret;
 
 	(void)h;
@@ -109,47 +102,32 @@ static void vmem_lseek(fuse_req_t req, struct handle *h, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (off < 0 || !rfs.vcpu) {
+	if (off < 0 || !rfs.vcpu || (uint64_t)off >= VMEM_SIZE) {
 		fuse_reply_err(req, ENXIO);
 		return;
 	}
-	ret = view(&l, &p, &end, "seek");
+	ret = view(&l, &p, "seek");
 	if (ret) {
 		fuse_reply_err(req, ret);
 		return;
 	}
-	if ((uint64_t)off >= end)
-		ret = ENXIO;
-	else if (whence == SEEK_DATA)
+	if (whence == SEEK_DATA)
 		ret = pt__seek_data(l, &p, (uint64_t)off, &pos);
 	else
 		ret = pt__seek_hole(l, &p, (uint64_t)off, &pos);
 	vm__layout_free(l);
-	/* The file ends at the highest mapping: nothing lies past it. */
-	if (!ret && whence == SEEK_DATA && pos >= end)
-		ret = ENXIO;
-	if (!ret && pos > end)
-		pos = end;
 	if (ret && ret != ENXIO)
-		fs_log("vmem: seek refused: %s", strerror(ret));
+		refused("seek", ret, &p);
 	if (ret)
 		fuse_reply_err(req, ret);
 	else
 		fuse_reply_lseek(req, (off_t)pos);
 }
 
-/* The end of the highest mapped page; 0 without a guest or tables. */
 static uint64_t vmem_size(struct handle *h)
 {
-	struct x86_paging p;
-	struct vm_layout *l;
-	uint64_t end;
-
 	(void)h;
-	if (!rfs.vcpu || view(&l, &p, &end, NULL))
-		return 0;
-	vm__layout_free(l);
-	return end;
+	return rfs.vcpu ? VMEM_SIZE : 0;
 }
 
 static void vmem_stat(struct node *n, struct stat *st)

@@ -14,6 +14,7 @@ DEPS_BUILD="meson ninja-build pkg-config gcc libc6-dev libfuse3-dev scdoc"
 DEPS_RUN="fuse3 xxd"
 DEPS_TEST="libcmocka-dev python3 util-linux bubblewrap clang libclang-rt-dev rsync fio libtsan2 mandoc man-db systemd gdb binutils elfutils python3-prometheus-client"
 DEPS_BENCH="fio"
+DEPS_FRESH="debootstrap"
 DEPS_KVMLAB="qemu-system-x86 linux-image-amd64 busybox-static cpio"
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "region/util/memlimit.h"
 #include "region/util/parse.h"
 #include "tests/helpers.h"
 
@@ -162,9 +163,45 @@ static void test_specs(void **state)
 	assert_int_equal(parse__region_spec("a/b:16M", &s), EINVAL);
 }
 
+/* The memory cgroup's directory, v1's memory controller or v2's. */
+static void test_memlimit_dir(void **state)
+{
+	const char *hybrid_cg = "9:name=systemd:/\n4:memory:/jobs/42\n0::/\n",
+		   *hybrid_mi =
+		"35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+		"41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n",
+		   *v2_cg = "0::/system.slice/regionfs.service\n",
+		   *v2_mi = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+		   *ns_mi = "30 23 0:26 /system.slice /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+	char dir[256];
+	size_t at;
+	int v2;
+
+	(void)state;
+	assert_int_equal(memlimit__dir(hybrid_cg, hybrid_mi, dir, sizeof(dir),
+				       &at, &v2), 0);
+	assert_string_equal(dir, "/sys/fs/cgroup/memory/jobs/42");
+	assert_int_equal(at, strlen("/sys/fs/cgroup/memory"));
+	assert_int_equal(v2, 0);
+	assert_int_equal(memlimit__dir(v2_cg, v2_mi, dir, sizeof(dir), &at,
+				       &v2), 0);
+	assert_string_equal(dir, "/sys/fs/cgroup/system.slice/regionfs.service");
+	assert_int_equal(v2, 1);
+	/* Mounted from within the hierarchy: the path is relative to that. */
+	assert_int_equal(memlimit__dir(v2_cg, ns_mi, dir, sizeof(dir), &at,
+				       &v2), 0);
+	assert_string_equal(dir, "/sys/fs/cgroup/regionfs.service");
+	assert_int_equal(memlimit__dir("0::/\n", v2_mi, dir, sizeof(dir), &at,
+				       &v2), 0);
+	assert_string_equal(dir, "/sys/fs/cgroup");
+	assert_int_equal(memlimit__dir("1:cpu:/\n", v2_mi, dir, sizeof(dir),
+				       &at, &v2), ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_memlimit_dir),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_gpa),

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "region/sandbox/sandbox.h"
+#include "region/sandbox/snapshot.h"
 #include "tests/helpers.h"
 
 #include <errno.h>
@@ -466,6 +467,133 @@ static void test_default_max_total(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * Lookups by name (every path walk) go through the table's index, by id
+ * (every stat of a region's file) search the table, sorted by id, and
+ * each snapshot's copies by their place after its own id: with holes left
+ * by removals, every name and id is found or not as a scan would.
+ */
+static void test_find_id_sorted(void **state)
+{
+	uint64_t ids[40], copy_id;
+	struct snapshot *snap;
+	struct region *r, *c;
+	struct sandbox *sb;
+	char name[16];
+
+	(void)state;
+	sb = new_sandbox(0, 0);
+	for (unsigned i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "r%u", i);
+		assert_int_equal(sandbox__create(sb, name, PAGE, &ids[i], NULL), 0);
+	}
+	for (unsigned i = 0; i < 40; i += 3) {
+		snprintf(name, sizeof(name), "r%u", i);
+		assert_int_equal(sandbox__remove(sb, name, NULL), 0);
+	}
+	assert_int_equal(snapshot__take(sb, NULL, "s", NULL), 0);
+	for (unsigned i = 0; i < 40; i++) {
+		uint64_t id = 0;
+
+		snprintf(name, sizeof(name), "r%u", i);
+		r = sandbox__find_id(sb, ids[i]);
+		c = sandbox__find(sb, name, &id);
+		if (i % 3 == 0) {
+			assert_null(r);
+			assert_null(c);
+			continue;
+		}
+		assert_non_null(r);
+		assert_ptr_equal(c, r);
+		assert_int_equal(id, ids[i]);
+		assert_string_equal(r->name, name);
+		region__put(r);
+		region__put(c);
+	}
+	/* A name removed is free again, under a new id. */
+	assert_int_equal(sandbox__create(sb, "r3", PAGE, &copy_id, NULL), 0);
+	r = sandbox__find(sb, "r3", NULL);
+	assert_ptr_equal(r, c = sandbox__find_id(sb, copy_id));
+	assert_int_equal(sandbox__create(sb, "r3", PAGE, NULL, NULL), EEXIST);
+	region__put(r);
+	region__put(c);
+	assert_null(sandbox__find_id(sb, 0));
+	assert_null(sandbox__find_id(sb, ids[39] + 1000));
+	/* Each copy by its id; the snapshot's own id and past it: none. */
+	snap = snapshot__find(&sb->snaps, "s");
+	assert_non_null(snap);
+	for (unsigned i = 0; (c = snapshot__nth_region(snap, i, &copy_id)); i++) {
+		uint64_t id = 0;
+
+		r = snapshot__find_region_id(&sb->snaps, copy_id);
+		assert_ptr_equal(r, c);
+		region__put(r);
+		r = snapshot__region(snap, c->name, &id);
+		assert_ptr_equal(r, c);
+		assert_int_equal(id, copy_id);
+		region__put(r);
+		region__put(c);
+	}
+	assert_null(snapshot__region(snap, "r0", NULL));
+	assert_null(snapshot__region(snap, "zz", NULL));
+	assert_null(snapshot__find_region_id(&sb->snaps, snap->id));
+	assert_null(snapshot__find_region_id(&sb->snaps, snap->id + snap->nr + 1));
+	assert_null(snapshot__find_region_id(&sb->snaps, ids[1]));
+	snapshot__put(snap);
+	sandbox__free(sb);
+}
+
+/*
+ * statfs's figures: copies counted as snapshots come and go, and the
+ * resident bytes summed again once a write was recorded (after
+ * SANDBOX_USAGE_MIN_MS) or, for a write no region records (through the
+ * mapping), after SANDBOX_USAGE_MS.
+ */
+static void test_usage(void **state)
+{
+	struct timespec wait = { 0, (SANDBOX_USAGE_MS + 20) * 1000000L };
+	struct sandbox_usage u;
+	struct sandbox *sb;
+	struct region *r;
+	char page[PAGE];
+	size_t done;
+
+	(void)state;
+	sb = new_sandbox(0, 0);
+	assert_int_equal(sandbox__create(sb, "a", 4 * PAGE, NULL, NULL), 0);
+	assert_int_equal(sandbox__create(sb, "b", 4 * PAGE, NULL, NULL), 0);
+	sandbox__usage(sb, &u);
+	assert_int_equal(u.regions, 2);
+	assert_int_equal(u.resident, 0);
+	assert_int_equal(u.snapshots, 0);
+	assert_int_equal(u.copies, 0);
+
+	r = sandbox__find(sb, "a", NULL);
+	memset(page, 1, sizeof(page));
+	assert_int_equal(region__write(r, page, PAGE, 0, &done), 0);
+	nanosleep(&wait, NULL);
+	sandbox__usage(sb, &u);
+	assert_int_equal(u.resident, PAGE);
+	memset(region__base_addr(r) + PAGE, 1, PAGE);
+	nanosleep(&wait, NULL);
+	sandbox__usage(sb, &u);
+	assert_int_equal(u.resident, 2 * PAGE);
+	region__put(r);
+
+	assert_int_equal(snapshot__take(sb, NULL, "s", NULL), 0);
+	assert_int_equal(snapshot__take(sb, NULL, "d:s", NULL), 0);
+	sandbox__usage(sb, &u);
+	assert_int_equal(u.snapshots, 2);
+	assert_int_equal(u.copies, 4);
+	assert_int_equal(u.diffs, 1);
+	assert_int_equal(snapshot__remove(sb, "d", NULL), 0);
+	sandbox__usage(sb, &u);
+	assert_int_equal(u.snapshots, 1);
+	assert_int_equal(u.copies, 2);
+	assert_int_equal(u.diffs, 0);
+	sandbox__free(sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -481,6 +609,8 @@ int main(void)
 		cmocka_unit_test(test_remove_guest_running),
 		cmocka_unit_test(test_reference_outlives_remove),
 		cmocka_unit_test(test_no_vm),
+		cmocka_unit_test(test_find_id_sorted),
+		cmocka_unit_test(test_usage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

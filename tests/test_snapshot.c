@@ -14,10 +14,18 @@
 #include "tests/helpers.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 
 /*
@@ -93,13 +101,12 @@ static void test_dirty_host(void **state)
 	assert_string_equal(dirty_text(r, 4096), expect);
 	/*
 	 * A writer we cannot see (a read-write mapping) makes every page
-	 * dirty, through clears, until a resize gives the region new memory.
+	 * dirty until a resize gives the region new memory, or a clear
+	 * finds it gone (test_dirty_rearm).
 	 */
 	assert_int_equal(region__dirty_clear(r, NULL), 0);
 	region__writer_open(r);
 	region__writer_close(r);
-	assert_string_equal(dirty_text(r, 4096), expect);
-	assert_int_equal(region__dirty_clear(r, NULL), 0);
 	assert_string_equal(dirty_text(r, 4096), expect);
 	assert_int_equal(region__resize(r, 64 * PAGE + 1, NULL), 0);
 	assert_int_equal(region__resize(r, 64 * PAGE, NULL), 0);
@@ -581,12 +588,367 @@ static void test_dirty_record(void **state)
 	sandbox__free(sb);
 }
 
+/*
+ * A child that maps the memfd shared, with the access given, and waits
+ * for a byte on the pipe before it exits.  Returns its pid; *go is the
+ * pipe's write end.
+ */
+static pid_t child_mapping(struct region *r, int oflags, int prot, int *go)
+{
+	int ready[2], wait_fd[2];
+	char path[64], c;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(wait_fd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+		void *p;
+
+		/* Else this end would keep our own read from ever ending. */
+		close(wait_fd[1]);
+		close(ready[0]);
+		/* Only the mapping made here: not the region's, inherited. */
+		munmap(r->raw, r->mem_size + 2 * PAGE);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", r->memfd);
+		fd = open(path, oflags);
+		p = fd < 0 ? MAP_FAILED :
+		    mmap(NULL, PAGE, prot, MAP_SHARED, fd, 0);
+		if (fd >= 0)
+			close(fd);
+		c = p == MAP_FAILED ? 'n' : 'y';
+		if (write(ready[1], &c, 1) != 1 ||
+		    read(wait_fd[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(wait_fd[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, 'y');
+	close(ready[0]);
+	*go = wait_fd[1];
+	return pid;
+}
+
+static void end_child(pid_t pid, int go)
+{
+	int status;
+
+	close(go);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+}
+
+/*
+ * A clear re-arms exact tracking once no read-write opener and no shared
+ * mapping that may write remain, and says why while one does; every
+ * snapshot taken before counts every page as written still.
+ */
+static void test_dirty_rearm(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "a", 64 * PAGE);
+	struct why why = { "" };
+	char whole[64], one[64];
+	int go;
+	pid_t pid;
+
+	(void)state;
+	snprintf(whole, sizeof(whole), "0x0-0x%llx\n",
+		 (unsigned long long)(64 * PAGE));
+	snprintf(one, sizeof(one), "0x%llx-0x%llx\n",
+		 (unsigned long long)(3 * PAGE), (unsigned long long)(4 * PAGE));
+	take(sb, "before");
+	region__writer_open(r);
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_non_null(strstr(why.msg, "still open"));
+	assert_string_equal(dirty_text(r, 4096), whole);
+	region__writer_close(r);
+	/* A writable mapping left behind by a closed opener. */
+	pid = child_mapping(r, O_RDWR, PROT_READ | PROT_WRITE, &go);
+	why.msg[0] = '\0';
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_non_null(strstr(why.msg, "maps it shared and may write it"));
+	assert_string_equal(dirty_text(r, 4096), whole);
+	end_child(pid, go);
+	/* Read-only, from a read-write open: mprotect could make it write. */
+	pid = child_mapping(r, O_RDWR, PROT_READ, &go);
+	why.msg[0] = '\0';
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_non_null(strstr(why.msg, "maps it shared and may write it"));
+	end_child(pid, go);
+	/* From a read-only open it never can: exact again. */
+	pid = child_mapping(r, O_RDONLY, PROT_READ, &go);
+	why.msg[0] = '\0';
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_string_equal(why.msg, "");
+	put_byte(r, 3 * PAGE + 9, 1);
+	assert_string_equal(dirty_text(r, 4096), one);
+	end_child(pid, go);
+	/* The snapshot of before saw none of the unseen writes. */
+	assert_true(dirty__all_since(&r->dirty, 0));
+	/* An alias whose device is unknown cannot be searched: whole. */
+	region__writer_open(r);
+	region__writer_close(r);
+	region__set_alias(r, 0, 65);
+	why.msg[0] = '\0';
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_non_null(strstr(why.msg, "device is unknown"));
+	assert_string_equal(dirty_text(r, 4096), whole);
+	region__put(r);
+	sandbox__free(sb);
+}
+
+/* The thread left of child_leaderless: waits for the byte, ends all. */
+static void *leaderless_wait(void *arg)
+{
+	int *fds = arg;
+	char c = 'y';
+
+	if (write(fds[1], &c, 1) != 1 || read(fds[0], &c, 1) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+/*
+ * A child that maps the memfd shared and writable, then ends its main
+ * thread alone (exit, not exit_group): the process lives on in another
+ * thread with the mapping, and /proc/PID/maps, the leader's, is empty.
+ */
+static pid_t child_leaderless(struct region *r, int *go)
+{
+	int ready[2], wait_fd[2];
+	static int fds[2];
+	char path[64], c;
+	pthread_t t;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(wait_fd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+		void *p;
+
+		close(wait_fd[1]);
+		close(ready[0]);
+		munmap(r->raw, r->mem_size + 2 * PAGE);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", r->memfd);
+		fd = open(path, O_RDWR);
+		p = fd < 0 ? MAP_FAILED :
+		    mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			_exit(1);
+		close(fd);
+		fds[0] = wait_fd[0];
+		fds[1] = ready[1];
+		if (pthread_create(&t, NULL, leaderless_wait, fds))
+			_exit(1);
+		syscall(SYS_exit, 0);
+	}
+	close(ready[1]);
+	close(wait_fd[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, 'y');
+	close(ready[0]);
+	/* Until the leader is gone, its maps would show the mapping. */
+	for (int i = 0; i < 1000; i++) {
+		char st[64], line[256];
+		FILE *f;
+		bool zombie = false;
+
+		snprintf(st, sizeof(st), "/proc/%d/status", (int)pid);
+		f = fopen(st, "re");
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f))
+			zombie |= strncmp(line, "State:\tZ", 9) == 0;
+		fclose(f);
+		if (zombie)
+			break;
+		usleep(1000);
+	}
+	*go = wait_fd[1];
+	return pid;
+}
+
+/*
+ * A mapping held by a process whose main thread has exited: its
+ * /proc/PID/maps is empty, the mapping shows in its other threads'.  A
+ * clear that re-armed here would miss every write the mapping makes.
+ */
+static void test_dirty_rearm_leaderless(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "a", 64 * PAGE);
+	struct why why = { "" };
+	char whole[64];
+	int go;
+	pid_t pid;
+
+	(void)state;
+	snprintf(whole, sizeof(whole), "0x0-0x%llx\n",
+		 (unsigned long long)(64 * PAGE));
+	region__writer_open(r);
+	region__writer_close(r);
+	pid = child_leaderless(r, &go);
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_non_null(strstr(why.msg, "maps it shared and may write it"));
+	assert_string_equal(dirty_text(r, 4096), whole);
+	end_child(pid, go);
+	why.msg[0] = '\0';
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_string_equal(why.msg, "");
+	region__put(r);
+	sandbox__free(sb);
+}
+
+/*
+ * A child holding n read-only shared mappings of the memfd (from a
+ * read-only open: none can ever write), apart so that none merge.
+ */
+static pid_t child_many(struct region *r, int n, int *go)
+{
+	int ready[2], wait_fd[2];
+	char path[64], c;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(wait_fd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+
+		close(wait_fd[1]);
+		close(ready[0]);
+		munmap(r->raw, r->mem_size + 2 * PAGE);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", r->memfd);
+		fd = open(path, O_RDONLY);
+		c = fd < 0 ? 'n' : 'y';
+		/* Each maps offset 0: neighbours never merge. */
+		for (int i = 0; i < n && c == 'y'; i++)
+			if (mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0) ==
+			    MAP_FAILED)
+				c = 'n';
+		if (write(ready[1], &c, 1) != 1 ||
+		    read(wait_fd[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(wait_fd[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, 'y');
+	close(ready[0]);
+	*go = wait_fd[1];
+	return pid;
+}
+
+/*
+ * The search's cost is what the processes map, once: 4000 read-only
+ * mappings of the memory in one process are one read of its maps and at
+ * most one of its smaps, not one smaps per mapping (which took minutes).
+ */
+static void test_dirty_rearm_many(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "a", 64 * PAGE);
+	struct why why = { "" };
+	struct timespec t0, t1;
+	int go;
+	pid_t pid;
+
+	(void)state;
+	region__writer_open(r);
+	region__writer_close(r);
+	pid = child_many(r, 4000, &go);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_string_equal(why.msg, "");
+	assert_string_equal(dirty_text(r, 4096), "");
+	/* Linear: well under a second; quadratic: a minute. */
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+	end_child(pid, go);
+	region__put(r);
+	sandbox__free(sb);
+}
+
+/*
+ * A process whose maps cannot be read for want of a file descriptor (or
+ * of memory) may map it: the clear stays whole and says so, never takes
+ * it for a process that exited.
+ */
+static void test_dirty_rearm_unreadable(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "a", 64 * PAGE);
+	struct why why = { "" };
+	struct rlimit old, low;
+	char whole[64];
+	int go, lowest;
+	pid_t pid;
+
+	(void)state;
+	snprintf(whole, sizeof(whole), "0x0-0x%llx\n",
+		 (unsigned long long)(64 * PAGE));
+	region__writer_open(r);
+	region__writer_close(r);
+	pid = child_mapping(r, O_RDWR, PROT_READ | PROT_WRITE, &go);
+	/* Room for the listing of /proc, none for a process's maps. */
+	lowest = dup(0);
+	assert_true(lowest >= 0);
+	close(lowest);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest + 1;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_int_equal(region__dirty_clear(r, &why), 0);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_non_null(strstr(why.msg, "cannot be read"));
+	assert_string_equal(dirty_text(r, 4096), whole);
+	end_child(pid, go);
+	region__put(r);
+	sandbox__free(sb);
+}
+
+/* mmap_rw: the mount's default until set; a readonly region refuses. */
+static void test_mmap_rw(void **state)
+{
+	struct sandbox *sb = new_sandbox(0, 0);
+	struct region *r = add_region(sb, "a", 4 * PAGE), *ro = NULL;
+
+	(void)state;
+	assert_false(region__mmap_rw(r));
+	region__set_mmap_rw_default(true);
+	assert_true(region__mmap_rw(r));
+	assert_int_equal(region__set_mmap_rw(r, false, NULL), 0);
+	assert_false(region__mmap_rw(r));
+	region__set_mmap_rw_default(false);
+	assert_int_equal(region__set_mmap_rw(r, true, NULL), 0);
+	assert_true(region__mmap_rw(r));
+	assert_int_equal(region__new_readonly("ro", PAGE, &ro), 0);
+	assert_int_equal(region__set_mmap_rw(ro, true, NULL), EPERM);
+	assert_false(region__mmap_rw(ro));
+	region__put(ro);
+	region__put(r);
+	sandbox__free(sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dirty_host),
 		cmocka_unit_test(test_dirty_record),
 		cmocka_unit_test(test_dirty_untracked),
+		cmocka_unit_test(test_dirty_rearm),
+		cmocka_unit_test(test_dirty_rearm_leaderless),
+		cmocka_unit_test(test_dirty_rearm_many),
+		cmocka_unit_test(test_dirty_rearm_unreadable),
+		cmocka_unit_test(test_mmap_rw),
 		cmocka_unit_test(test_sparse),
 		cmocka_unit_test(test_restore_dirty_only),
 		cmocka_unit_test(test_restore_long_run),

@@ -223,7 +223,7 @@ static void test_header_damage(void **state)
 	refused(b, la, "bad magic");
 	memcpy(b, a, la);
 	b[8] = 2;
-	refused(b, la, "format version 2");
+	refused(b, la, "not format version 1");
 	memcpy(b, a, la);
 	b[28] = 1;
 	refused(b, la, "damaged header");

@@ -386,6 +386,36 @@ static void test_regs_running(void **state)
 	assert_int_equal(vcpu__regs(v, &r, &st), 0);
 }
 
+/*
+ * The generation of the vCPU's state moves with every change of state,
+ * and not while it stays paused: what regs and core's notes are made
+ * from holds while it does not move.
+ */
+static void test_gen(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "spinner", 0);
+	struct x86_paging p;
+	enum vcpu_state st;
+	struct x86_regs r;
+	uint64_t g;
+	bool live;
+
+	g = vcpu__gen(v);
+	assert_int_equal(vcpu__run(v), 0);
+	assert_true(vcpu__gen(v) > g);
+	g = vcpu__gen(v);
+	assert_int_equal(vcpu__pause(v), 0);
+	assert_true(vcpu__gen(v) > g);
+	g = vcpu__gen(v);
+	/* Reading the registers changes nothing. */
+	assert_int_equal(vcpu__regs(v, &r, &st), 0);
+	assert_int_equal(vcpu__paging(v, &p, &live), 0);
+	assert_int_equal(vcpu__gen(v), g);
+	assert_int_equal(vcpu__stop(v), 0);
+	assert_true(vcpu__gen(v) > g);
+}
+
 static void test_triple_fault(void **state)
 {
 	struct fix *f = *state;
@@ -693,6 +723,72 @@ static void check_continues(struct vcpu *v, uint64_t at, uint64_t last,
 	wait_console_at(v, at, want);
 }
 
+/* The console holds s's kept bytes, from offset 0, and nothing else. */
+static void assert_console_is(struct vcpu *v, const struct vcpu_saved *s)
+{
+	static char buf[VCPU_CONSOLE_DEFAULT];
+	const uint8_t *kept;
+	size_t len;
+
+	kept = vcpu__saved_console(s, &len);
+	assert_true(len > 0);
+	assert_int_equal(vcpu__console_end(v), len);
+	assert_int_equal(vcpu__console_read(v, buf, sizeof(buf), 0, NOSKIP),
+			 len);
+	assert_memory_equal(buf, kept, len);
+}
+
+/*
+ * A save keeps the console's kept bytes; a load puts them back, from
+ * offset 0, also after the guest printed on, and a console read back
+ * from a file (set_console) replaces them.
+ */
+static void test_console_saved(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "reporter", 64);
+	struct vcpu_saved *s = NULL;
+	struct ring_reader rd = { 0 };
+	const uint8_t *kept;
+	uint8_t *hello;
+	char buf[64];
+	uint64_t end;
+	size_t len;
+
+	assert_int_equal(vcpu__run(v), 0);
+	while (vcpu__console_end(v) < 5 * 33)
+		nap_ms(5);
+	assert_int_equal(vcpu__pause(v), 0);
+	/* cat from 0: moved past the dropped bytes. */
+	assert_int_equal(vcpu__console_read(v, buf, 64, 0, &rd), 64);
+	assert_true(rd.skip > 0);
+	assert_int_equal(vcpu__save(v, &s), 0);
+	end = vcpu__console_end(v);
+	kept = vcpu__saved_console(s, &len);
+	assert_int_equal(len, 64);
+	assert_int_equal(vcpu__console_read(v, buf, 64, end - 64, NOSKIP), 64);
+	assert_memory_equal(buf, kept, 64);
+	assert_int_equal(vcpu__run(v), 0);
+	while (vcpu__console_end(v) < end + 2 * 33)
+		nap_ms(5);
+	assert_int_equal(vcpu__pause(v), 0);
+	assert_int_equal(vcpu__load(v, s), 0);
+	assert_console_is(v, s);
+	/* The same open, reading again from 0 (tail -f after a shrink). */
+	assert_int_equal(vcpu__console_read(v, buf, 64, 0, &rd), 64);
+	assert_memory_equal(buf, kept, 64);
+	/* Nothing ran since: KVM and the console hold it already. */
+	assert_int_equal(vcpu__load(v, s), 0);
+	assert_console_is(v, s);
+	hello = malloc(6);
+	assert_non_null(hello);
+	memcpy(hello, "hello\n", 6);
+	vcpu__saved_set_console(s, hello, 6);
+	assert_int_equal(vcpu__load(v, s), 0);
+	assert_console_is(v, s);
+	vcpu__saved_free(s);
+}
+
 /*
  * Run counter to its line tick, pause it after a line and save it: *saved
  * is data's count then, *last the console's last count, partial the rest.
@@ -748,10 +844,12 @@ static void test_save_restore(void **state)
 		nap_ms(5);
 	assert_true(qword(f->data, 0) >= saved + 5);
 	assert_int_equal(vcpu__pause(v), 0);
-	pos = vcpu__console_end(v);
 	assert_int_equal(t_write(f->data, &saved, 8, 0), 8);
 	assert_int_equal(vcpu__load(v, s), 0);
 	assert_int_equal(vcpu__state(v), VCPU_PAUSED);
+	/* The console as it was saved, ending in the line it was in. */
+	assert_console_is(v, s);
+	pos = vcpu__console_end(v);
 	assert_int_equal(vcpu__run(v), 0);
 	/* Saved between rounds, that is "tick <saved + 1>" next. */
 	check_continues(v, pos, last, partial);
@@ -1085,10 +1183,11 @@ static void test_save_anywhere(void **state)
 		check_continues(v, pos, last, partial);
 		pause_after_line(v);
 
-		pos = vcpu__console_end(v);
 		assert_int_equal(t_write(f->data, &saved, 8, 0), 8);
 		assert_int_equal(vcpu__load(v, s), 0);
 		vcpu__saved_free(s);
+		/* The console is the saved one again: it goes on from there. */
+		pos = vcpu__console_end(v);
 		assert_int_equal(vcpu__run(v), 0);
 		check_continues(v, pos, last, partial);
 	}
@@ -1174,9 +1273,11 @@ int main(void)
 		T(test_spinner),
 		T(test_sleep),
 		T(test_console_window),
+		T(test_console_saved),
 		T(test_demo),
 		T(test_triple_fault),
 		T(test_regs),
+		T(test_gen),
 		T(test_regs_running),
 		T(test_save_restore),
 		T(test_load_held),

@@ -259,6 +259,37 @@ static void test_map(void **state)
 	region__put(r);
 }
 
+/*
+ * The slot table's generation moves with every map, move and unmap, and
+ * with nothing else: what the layout file and core's size are made from.
+ * A write to a region moves region__changes instead.
+ */
+static void test_layout_gen(void **state)
+{
+	struct sandbox *sb = *state;
+	struct vm *vm = sb->vm;
+	uint64_t g, changes;
+	struct region *r;
+	size_t done;
+
+	r = new_region(sb, "ram", 64 << 10);
+	g = vm__layout_gen(vm);
+	assert_int_equal(map(vm, r, 0x100000, false), 0);
+	assert_true(vm__layout_gen(vm) > g);
+	g = vm__layout_gen(vm);
+	changes = region__changes();
+	assert_int_equal(region__write(r, "x", 1, 0, &done), 0);
+	assert_int_equal(vm__layout_gen(vm), g);
+	assert_true(region__changes() > changes);
+	assert_int_equal(map(vm, r, 0x200000, false), 0);
+	assert_true(vm__layout_gen(vm) > g);
+	g = vm__layout_gen(vm);
+	assert_int_equal(unmap(vm, r), 0);
+	assert_true(vm__layout_gen(vm) > g);
+	assert_int_equal(vm__layout_gen(NULL), 0);
+	region__put(r);
+}
+
 static void test_access_ro(void **state)
 {
 	struct sandbox *sb = *state;
@@ -513,6 +544,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_layout_gen, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_access_ro, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_slots_full, setup,

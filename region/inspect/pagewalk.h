@@ -51,8 +51,9 @@ int pt__seek_data(const struct vm_layout *l, const struct x86_paging *p,
 int pt__seek_hole(const struct vm_layout *l, const struct x86_paging *p,
 		  uint64_t va, uint64_t *pos);
 /*
- * The end of the highest mapped page below PT_VA_END (0: none mapped), so
- * vmem's size says where the guest's address space ends.  It reads the
+ * The end of the highest mapped page below PT_VA_END (0: none mapped):
+ * where the guest's address space ends (not vmem's size, which is the
+ * same for every guest, PT_VA_END).  It reads the
  * tables from the top down, at most PT_END_BUDGET of them; past that it
  * answers the end of the range it was in (an upper bound).  With paging
  * off: the end of physical memory.

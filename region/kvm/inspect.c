@@ -21,6 +21,7 @@ static uint64_t ns_since(const struct timespec *t0)
 
 void vcpu_run_begin_locked(struct vcpu *v)
 {
+	atomic_fetch_add(&v->gen, 1);
 	v->runs++;
 	clock_gettime(CLOCK_MONOTONIC, &v->run_since);
 }
@@ -32,6 +33,7 @@ void vcpu_run_begin_locked(struct vcpu *v)
  */
 void vcpu_run_end_locked(struct vcpu *v)
 {
+	atomic_fetch_add(&v->gen, 1);
 	v->run_ns += ns_since(&v->run_since);
 	if (!x86__get_paging(v->fd, &v->paging))
 		v->paging_known = true;
@@ -70,6 +72,11 @@ int vcpu__paging(struct vcpu *v, struct x86_paging *out, bool *live)
 		*out = v->paging;
 	pthread_mutex_unlock(&v->lock);
 	return ret;
+}
+
+uint64_t vcpu__gen(struct vcpu *v)
+{
+	return atomic_load(&v->gen);
 }
 
 void vcpu__fault_info(struct vcpu *v, struct vcpu_fault *out)

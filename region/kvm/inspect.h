@@ -52,6 +52,13 @@ int vcpu__regs(struct vcpu *v, struct x86_regs *out, enum vcpu_state *state);
  * them would mean kicking the guest out of KVM_RUN.
  */
 int vcpu__paging(struct vcpu *v, struct x86_paging *out, bool *live);
+/*
+ * The generation of the vCPU's state: it moves whenever the state, the
+ * registers or the paging registers may have changed (a run, a pause, a
+ * stop, a restore), so whatever was worked out from them with the same
+ * generation still holds.  O(1), no ioctl.
+ */
+uint64_t vcpu__gen(struct vcpu *v);
 /* The last fault's record (valid false when it never faulted). */
 void vcpu__fault_info(struct vcpu *v, struct vcpu_fault *out);
 

@@ -20,6 +20,7 @@ void vcpu__saved_free(struct vcpu_saved *s)
 	if (!s)
 		return;
 	x86__state_free(s->cpu);
+	free(s->console);
 	free(s);
 }
 
@@ -103,6 +104,9 @@ int vcpu__save(struct vcpu *v, struct vcpu_saved **out)
 	s->stack = v->cfg.stack;
 	memcpy(s->fault, v->fault, sizeof(s->fault));
 	s->fault_rec = v->fault_rec;
+	ret = vcpu_console_save_locked(v, s);
+	if (ret)
+		goto out;
 	/* The clock a restore left pending is the state's, not KVM's now. */
 	ret = vcpu_clock_locked(v);
 	if (ret)
@@ -157,6 +161,7 @@ int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
 {
 	const char *step = "";
 	enum vcpu_state was;
+	bool held;
 	int ret;
 
 	pthread_mutex_lock(&v->lock);
@@ -165,11 +170,13 @@ int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
 		ret = EBUSY;
 		goto out;
 	}
-	if (s->seq && v->held == s->seq && !v->io_pending) {
+	held = s->seq && v->held == s->seq && !v->io_pending;
+	if (held) {
 		/*
 		 * KVM holds s already (nothing ran since it was saved or
 		 * loaded), but for the clock, which ran on: set when the guest
 		 * runs (a vCPU ioctl costs microseconds, a restore here none).
+		 * The console holds s's too: only a running guest writes it.
 		 */
 		v->tsc_pending = x86__state_tsc(s->cpu, &v->tsc);
 		ret = 0;
@@ -200,12 +207,15 @@ int vcpu__load(struct vcpu *v, const struct vcpu_saved *s)
 		v->reset = s->state == VCPU_STOPPED;
 		memcpy(v->fault, s->fault, sizeof(v->fault));
 		v->fault_rec = s->fault_rec;
+		if (!held)
+			vcpu_console_load_locked(v, s);
 	}
 	/*
 	 * The thread waits for running, which a load never gives, and
 	 * waking it for nothing costs a restore a context switch: only a
 	 * change of state is said.
 	 */
+	atomic_fetch_add(&v->gen, 1);
 	if (v->state != was)
 		pthread_cond_broadcast(&v->cond);
 out:

@@ -96,20 +96,20 @@ static int check_header(const void *buf, size_t len, struct why *why)
 	if (memcmp(mg, magic, sizeof(magic)) != 0)
 		return why__set(why, EINVAL, "not a vcpu_state file (bad magic)");
 	if (version != VCPU_STATE_VERSION)
-		return why__set(why, EINVAL, "format version %u; this regionfs "
-				"reads version %d", version, VCPU_STATE_VERSION);
+		return why__set(why, EINVAL, "not format version %d, the one "
+				"this regionfs reads", VCPU_STATE_VERSION);
 	if (hsize != VCPU_STATE_HEADER || reserved != 0)
-		return why__set(why, EINVAL, "a damaged header (size %u, "
-				"reserved 0x%x)", hsize, reserved);
+		return why__set(why, EINVAL, "a damaged header (its size or "
+				"reserved field)");
 	if (total != len)
-		return why__set(why, EINVAL, "%zu bytes, the header says %llu: "
-				"%s", len, (unsigned long long)total,
+		return why__set(why, EINVAL, "%zu bytes, not the length its "
+				"header says: %s", len,
 				len < total ? "truncated" : "extended");
 	got = codec__crc32((const uint8_t *)buf + VCPU_STATE_HEADER,
 			   len - VCPU_STATE_HEADER);
 	if (got != crc)
-		return why__set(why, EINVAL, "CRC-32 of the payload is 0x%08x, "
-				"the header says 0x%08x: damaged", got, crc);
+		return why__set(why, EINVAL, "CRC-32 of the payload is not the "
+				"header's: damaged");
 	return 0;
 }
 

@@ -184,6 +184,7 @@ static int reset(struct vcpu *v, struct why *why)
 		pthread_mutex_lock(&v->lock);
 		v->paging = paging;
 		v->paging_known = true;
+		atomic_fetch_add(&v->gen, 1);
 		pthread_mutex_unlock(&v->lock);
 	}
 	return ret;
@@ -341,6 +342,7 @@ int vcpu__stop(struct vcpu *v)
 		/* Paused, halted, faulted: the thread is idle, just say so. */
 		v->state = VCPU_STOPPED;
 		v->reset = true;
+		atomic_fetch_add(&v->gen, 1);
 		pthread_cond_broadcast(&v->cond);
 	}
 	pthread_mutex_unlock(&v->lock);

@@ -150,7 +150,9 @@ size_t vcpu__console_read(struct vcpu *v, void *buf, size_t len,
  */
 struct vcpu_saved;	/* opaque: registers and the vCPU's state */
 /*
- * Save everything KVM holds of the vCPU (struct x86_state) plus its state (paused, stopped, halted, faulted, and the fault text).
+ * Save everything KVM holds of the vCPU (struct x86_state) plus its state
+ * (paused, stopped, halted, faulted, and the fault text), and the
+ * console's kept bytes.
  * A vCPU paused in the middle of an I/O exit has already completed it
  * (rip is past the instruction): see vcpu.c.  EBUSY while the vCPU is
  * running (a pause still pending included); ENOMEM; another errno when
@@ -163,8 +165,9 @@ int vcpu__save(struct vcpu *v, struct vcpu_saved **out);
  * where it was saved; saved stopped: stopped, next run starts at entry).
  * EBUSY while running.  The caller keeps the guest out meanwhile (it
  * holds exclusivity on the mapped regions, so vcpu__run fails EBUSY).
- * s must come from this vCPU (or another of this host's KVM); the console
- * is not part of it (it goes on from where it is).  When KVM refuses part
+ * s must come from this vCPU (or another of this host's KVM).  The
+ * console reads s's kept bytes again, from offset 0 (a reader past them
+ * sees the file shrink, as after a log rotation).  When KVM refuses part
  * of it (that errno is returned), the registers are half loaded, so the
  * vCPU is left stopped: the next run starts over at entry.
  */
@@ -175,6 +178,14 @@ enum vcpu_state vcpu__saved_state(const struct vcpu_saved *s);
 /* Its entry and stack (a run from stopped), and rip. */
 void vcpu__saved_config(const struct vcpu_saved *s, struct vcpu_config *cfg);
 uint64_t vcpu__saved_rip(const struct vcpu_saved *s);
+/*
+ * The console kept when s was saved, oldest byte first (NULL s: none): a
+ * snapshot's console file.  set_console gives s the bytes of one read
+ * back (a malloc'd buf, which s then owns; at most the console_max of the
+ * vCPU it is loaded into, or only the newest are kept).
+ */
+const uint8_t *vcpu__saved_console(const struct vcpu_saved *s, size_t *len);
+void vcpu__saved_set_console(struct vcpu_saved *s, uint8_t *buf, size_t len);
 
 /*
  * The vcpu_state file of a snapshot directory (state_file.c): s (NULL:

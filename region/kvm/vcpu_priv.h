@@ -10,6 +10,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -28,6 +29,9 @@ struct vcpu_saved {
 	struct vcpu_fault fault_rec;	/* not in a vcpu_state file (yet) */
 	uint64_t entry, stack;	/* where a run from stopped starts */
 	struct x86_state *cpu;	/* NULL: no vCPU (a decoded file only) */
+	/* The console's kept bytes, oldest first (console.c): its own file. */
+	uint8_t *console;
+	size_t console_len;
 	uint64_t seq;		/* this saved state, unique in the process */
 };
 
@@ -102,6 +106,12 @@ struct vcpu {
 	 */
 	struct x86_paging paging;
 	bool paging_known;
+	/*
+	 * Moves (under lock, read without it) with every change of state
+	 * and every load or reset of the registers: what is worked out from
+	 * them (the core's notes and p_vaddr) holds while it does not.
+	 */
+	_Atomic uint64_t gen;
 	/* Counters for metrics. */
 	uint64_t exits[VCPU_EXIT_REASONS];
 	uint64_t runs, faults, run_ns;
@@ -142,5 +152,8 @@ void vcpu_run_end_locked(struct vcpu *v);
 
 /* console.c: append to the ring, v->lock held. */
 void vcpu_console_put(struct vcpu *v, const uint8_t *p, size_t n);
+/* The kept bytes into s (ENOMEM), and back from s; v->lock held. */
+int vcpu_console_save_locked(struct vcpu *v, struct vcpu_saved *s);
+void vcpu_console_load_locked(struct vcpu *v, const struct vcpu_saved *s);
 
 #endif

@@ -36,5 +36,6 @@ void vcpu_leave_locked(struct vcpu *v, enum vcpu_state to)
 	v->state = to;
 	if (to == VCPU_STOPPED)
 		v->reset = true;
+	atomic_fetch_add(&v->gen, 1);
 	pthread_cond_broadcast(&v->cond);
 }

@@ -91,6 +91,11 @@ void vm__close(struct vm *vm)
 	free(vm);
 }
 
+uint64_t vm__layout_gen(struct vm *vm)
+{
+	return vm ? atomic_load(&vm->gen) : 0;
+}
+
 bool vm__guest_running(struct vm *vm)
 {
 	bool running;
@@ -385,6 +390,8 @@ int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro,
 				 strerror(ret));
 	}
 out:
+	/* A refusal changes nothing, but saying it moved is never wrong. */
+	atomic_fetch_add(&vm->gen, 1);
 	pthread_mutex_unlock(&vm->lock);
 	return ret;
 }
@@ -411,6 +418,7 @@ int vm__unmap_region(struct vm *vm, struct region *r, struct why *why)
 	vm->slots[slot] = (struct vm_slot){ 0 };
 	region__set_guard(r, NULL, NULL);
 out:
+	atomic_fetch_add(&vm->gen, 1);
 	pthread_mutex_unlock(&vm->lock);
 	return ret;
 }

@@ -44,6 +44,12 @@ struct vm {
 	 */
 	pthread_mutex_t lock;
 	struct vm_slot slots[VM_MAX_SLOTS];
+	/*
+	 * Moves with every map, move and unmap (under lock; read without
+	 * it): what is worked out from the layout alone (the layout file,
+	 * the core's size) stays true while it does not move.
+	 */
+	_Atomic uint64_t gen;
 
 	/*
 	 * The guest side of exclusivity.  A running vCPU holds every mapped
@@ -79,6 +85,8 @@ int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro,
 		   struct why *why);
 int vm__unmap_region(struct vm *vm, struct region *r, struct why *why);
 bool vm__guest_running(struct vm *vm);
+/* The slot table's generation (gen above); 0 without a VM. */
+uint64_t vm__layout_gen(struct vm *vm);
 /*
  * The guest's writes to r's slot since the last call, into r's stamps: no
  * ioctl when no vCPU ran since a harvest made while none was running.

@@ -112,6 +112,17 @@ struct region {
 	/* The resident bytes of its own memfd last read (region__geometry). */
 	_Atomic uint64_t resident_seen;
 	atomic_int writers;	/* read-write openers of the memfd itself */
+	atomic_uint writer_opens;	/* how many ever opened (the re-arm) */
+	/*
+	 * Whether shared writable mappings of the memory are allowed (the
+	 * owner's choice, region__set_mmap_rw): 0 the mount's default, 1
+	 * yes, -1 no.  And the (device, inode) under which the mount shows
+	 * the memory in a mapper's /proc/PID/maps (a FUSE passthrough
+	 * mapping names the file it was made through, not the memfd).
+	 */
+	_Atomic int mmap_rw;
+	_Atomic uint64_t alias_dev;
+	_Atomic uint64_t alias_ino;
 };
 
 /*

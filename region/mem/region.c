@@ -62,14 +62,23 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+static _Atomic uint64_t changes;
+
 void region__touch(struct region *r)
 {
 	atomic_store(&r->mtime_ns, now_ns());
+	atomic_fetch_add_explicit(&changes, 1, memory_order_relaxed);
 }
 
 void region__touch_attr(struct region *r)
 {
 	atomic_store(&r->ctime_ns, now_ns());
+	atomic_fetch_add_explicit(&changes, 1, memory_order_relaxed);
+}
+
+uint64_t region__changes(void)
+{
+	return atomic_load(&changes);
 }
 
 static void unmap(uint8_t *raw, uint64_t size)

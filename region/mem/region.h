@@ -331,6 +331,14 @@ void region__geometry(struct region *r, struct region_geometry *g,
  */
 void region__touch(struct region *r);
 void region__touch_attr(struct region *r);
+/*
+ * How many times any region was touched (either kind) in this process:
+ * a figure summed over many regions (statfs's resident bytes) still
+ * holds while it has not moved, but for the writes no touch records
+ * (the guest's before their harvest, shared mappings, passthrough
+ * writers until their close).  O(1).
+ */
+uint64_t region__changes(void);
 void region__times(struct region *r, struct timespec *mtime,
 		   struct timespec *ctime);
 
@@ -351,6 +359,25 @@ void region__dirty_mark(struct region *r, uint64_t off, uint64_t len);
 void region__writer_open(struct region *r);
 void region__writer_close(struct region *r);
 bool region__writer_is_open(struct region *r);
+/*
+ * Shared writable mappings of the memory (through a read-write open of
+ * the memfd itself), which dirty cannot see: allowed or not, per region;
+ * the default is the mount's (region__set_mmap_rw_default, false).  A
+ * readonly region refuses (EPERM).
+ */
+void region__set_mmap_rw_default(bool on);
+bool region__mmap_rw(struct region *r);
+int region__set_mmap_rw(struct region *r, bool on, struct why *why);
+/* Another name of the memory in /proc/PID/maps (dev, ino): see mmap_rw. */
+void region__set_alias(struct region *r, dev_t dev, ino_t ino);
+/*
+ * Whether a process other than this one has a shared mapping of the
+ * memory that can write it (writable, or that mprotect could make so),
+ * under the memfd's own name or the alias: 0 none, EBUSY (why names the
+ * pid), E2BIG when the scan reached its bound.  Reads /proc: root sees
+ * every process of its pid namespace and those below it.
+ */
+int region__shared_writers(struct region *r, struct why *why);
 /*
  * Fetch the guest's writes into the stamps (nothing to do when unmapped
  * or untracked).  The caller holds the region shared or exclusive.
@@ -375,6 +402,10 @@ bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,
 /*
  * `echo 0 > dirty`: takes exclusivity, fetches the guest's writes and
  * starts over.  EOPNOTSUPP when untracked, EPERM for a readonly region.
+ * A region counted whole for a writer nobody sees is exact again from
+ * the clear when no read-write opener of the memfd and no shared
+ * writable mapping of it remain; else it stays whole, and the clear
+ * still succeeds with why saying what holds it (why->msg empty: exact).
  */
 int region__dirty_clear(struct region *r, struct why *why);
 

@@ -11,10 +11,12 @@
  * full snapshot is a chain of one.
  */
 #include "region/sandbox/saved.h"
+#include "region/sandbox/saved_open.h"
 #include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
 #include "region/mem/overlay.h"
 #include "region/sandbox/diff.h"
+#include "region/mem/sum.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +45,9 @@ struct chain_link {
 struct chain {
 	struct chain_link *links;	/* [0] the directory given, up to the root */
 	unsigned nr;
+	/* Where the parents are, beside the directory given: opened once. */
+	int store;
+	char store_path[PATH_MAX];
 };
 
 /* The parent file, if there is one: its name and id. */
@@ -53,10 +58,9 @@ static int read_parent(struct chain_link *l, struct why *why)
 	int ret;
 
 	l->parent[0] = '\0';
-	if (faccessat(l->d.dfd, "parent", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno == ENOENT)
-		return 0;
 	ret = saved__read_file(&l->d, "parent", buf, sizeof(buf) - 1, &len, why);
+	if (ret == ENOENT)
+		return 0;
 	if (ret)
 		return ret;
 	if (diff__parse_parent(buf, len, l->parent, &l->parent_token))
@@ -68,14 +72,14 @@ static int read_parent(struct chain_link *l, struct why *why)
 /* info's "id 0x..." line (0 without one: saved before ids). */
 static int read_id(struct chain_link *l, struct why *why)
 {
-	char *buf = malloc(STATE_FILE_MAX), *line;
+	char *buf = malloc(INFO_FILE_MAX), *line;
 	size_t len;
 	int ret;
 
 	l->token = 0;
 	if (!buf)
 		return why__set(why, ENOMEM, "out of memory");
-	ret = saved__read_file(&l->d, "info", buf, STATE_FILE_MAX - 1, &len, why);
+	ret = saved__read_file(&l->d, "info", buf, INFO_FILE_MAX - 1, &len, why);
 	if (!ret) {
 		buf[len] = '\0';
 		line = strstr(buf, "\nid ");
@@ -84,9 +88,9 @@ static int read_id(struct chain_link *l, struct why *why)
 
 			*end = '\0';
 			if (!diff__parse_id(line + 4, &l->token))
-				ret = why__set(why, EINVAL, "%s/info: id '%s' "
-					       "is not 0x and hex digits",
-					       l->path, line + 4);
+				ret = why__set(why, EINVAL, "%s/info: the id "
+					       "line is not \"id 0x\" and hex "
+					       "digits", l->path);
 		}
 	}
 	free(buf);
@@ -106,21 +110,15 @@ static int read_held(struct chain_link *l, unsigned k, struct why *why)
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/dirty", s->name);
-	fd = openat(l->d.dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	/* A FIFO or a device would read as a diff that holds nothing. */
-	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
-		close(fd);
-		return why__set(why, EINVAL, "%s/%s: not a regular file (a "
-				"diff lists the pages it holds there)",
-				l->path, path);
-	}
-	f = fd < 0 ? NULL : fdopen(fd, "r");
+	ret = saved__open(l->d.dfd, l->path, path, false, &fd, &st, why);
+	if (ret)
+		return ret;
+	f = fdopen(fd, "r");
 	if (!f) {
 		ret = errno;
-		if (fd >= 0)
-			close(fd);
-		return why__set(why, ret, "%s/%s: %s (a diff lists the pages "
-				"it holds there)", l->path, path,
+		close(fd);
+		return why__set(why, ret, "%s/%s: %s", l->path, path,
 				strerror(ret));
 	}
 	while (!ret && fgets(line, sizeof(line), f)) {
@@ -233,25 +231,69 @@ static int beside(const char *dir, const char *name, char out[PATH_MAX])
 	return n < 0 || n >= PATH_MAX ? ENAMETOOLONG : 0;
 }
 
+/*
+ * Link n's directory, named n->name beside the directory given: opened
+ * beneath it like any file of a saved directory (a parent that is a
+ * symlink is refused).
+ */
+static int open_parent(struct chain *c, struct chain_link *n,
+		       struct why *why)
+{
+	struct stat st;
+	size_t len;
+	int ret;
+
+	if (c->store < 0) {
+		if (beside(c->links[0].path, "", c->store_path))
+			return why__set(why, ENAMETOOLONG, "its path is too long");
+		len = strlen(c->store_path);
+		if (len == 0)
+			snprintf(c->store_path, PATH_MAX, ".");
+		else if (len > 1)
+			c->store_path[len - 1] = '\0';
+		c->store = open(c->store_path, O_RDONLY | O_DIRECTORY |
+				O_CLOEXEC);
+		if (c->store < 0)
+			return why__set(why, errno, "%s: %s", c->store_path,
+					strerror(errno));
+	}
+	ret = saved__open(c->store, c->store_path, n->name, true, &n->d.dfd,
+			  &st, why);
+	if (ret == ENOENT)
+		why__set(why, ret, "%s: %s (save the parent beside the diff, "
+			 "under its name)", n->path, strerror(ret));
+	return ret;
+}
+
 static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
-		      struct why *why)
+		      const struct vcpu_config *cfg, struct why *why)
 {
 	size_t len = strlen(dir);
 	int ret = 0;
 
 	memset(c, 0, sizeof(*c));
+	c->store = -1;
 	c->links = calloc(CHAIN_MAX, sizeof(*c->links));
 	if (!c->links)
 		return why__set(why, ENOMEM, "out of memory");
+	for (unsigned i = 0; i < CHAIN_MAX; i++)
+		c->links[i].d.dfd = -1;
 	/* "d1/" names d1: the messages say d1/parent, not d1//parent. */
 	while (len > 1 && dir[len - 1] == '/')
 		len--;
 	snprintf(c->links[0].path, PATH_MAX, "%.*s", (int)len, dir);
 	saved__name(dir, c->links[0].name, sizeof(c->links[0].name));
+	/* The directory given is the user's: it may be reached by a symlink. */
+	c->links[0].d.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->links[0].d.dfd < 0) {
+		c->nr = 1;
+		return why__set(why, errno, "%s: %s", dir, strerror(errno));
+	}
 	for (;;) {
 		struct chain_link *l = &c->links[c->nr++], *n;
 
 		l->d.dir = l->path;
+		l->d.cfg = cfg;
 		ret = saved__check(sb, &l->d, why);
 		if (!ret)
 			ret = read_id(l, why);
@@ -279,11 +321,10 @@ static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
 				       l->path);
 			break;
 		}
-		if (access(n->path, F_OK) < 0) {
-			ret = why__set(why, errno, "%s/parent names %s, and %s: "
-				       "%s (save the parent beside the diff, "
-				       "under its name)", l->path, l->parent,
-				       n->path, strerror(errno));
+		ret = open_parent(c, n, why);
+		if (ret) {
+			why__prefix(why, ret, "%s/parent names %s, and ",
+				    l->path, l->parent);
 			break;
 		}
 	}
@@ -304,6 +345,8 @@ static void chain_free(struct chain *c)
 		saved__free(&l->d);
 	}
 	free(c->links);
+	if (c->store >= 0)
+		close(c->store);
 }
 
 /* The pages diff region s holds, into r (which holds the parent's). */
@@ -402,16 +445,25 @@ static int apply_diff(struct sandbox *sb, struct chain_link *l,
 	return ret;
 }
 
-/* Link i taken as a snapshot: the root whole, a diff over the next. */
+/*
+ * Link i taken as a snapshot: the root whole, a diff over the next.  Its
+ * bytes are checked first, as loaded, against its own record: a diff's
+ * against the view it saved whole, whatever its parent held.
+ */
 static int chain_take(struct sandbox *sb, struct chain *c, unsigned i,
-		      struct vcpu *v, uint8_t *buf, struct why *why)
+		      struct vcpu *v, uint8_t *buf, struct load_check *chk,
+		      struct why *why)
 {
 	struct chain_link *l = &c->links[i];
 	bool root = i + 1 == c->nr;
 	int ret = root ? 0 : apply_diff(sb, l, v, buf, why);
 
+	if (!ret && !chk->unchecked)
+		ret = saved__verify(sb, &l->d, !root, buf, why);
 	if (ret)
 		return ret;
+	if (!l->d.summed)
+		chk->unrecorded++;
 	ret = snapshot__take_as(sb, v, l->name, root ? NULL : l->parent,
 				l->token, why);
 	if (ret)
@@ -419,18 +471,24 @@ static int chain_take(struct sandbox *sb, struct chain *c, unsigned i,
 	return ret;
 }
 
-int sandbox__load_dir(struct sandbox *sb, const char *dir,
-		      const struct vcpu_config *cfg, struct vcpu **v,
-		      struct why *why)
+int sandbox__load_dir_checked(struct sandbox *sb, const char *dir,
+			      const struct vcpu_config *cfg, struct vcpu **v,
+			      struct load_check *chk, struct why *why)
 {
+	struct load_check strict = { .unchecked = false };
 	struct chain c;
 	uint8_t *buf = NULL;
 	int ret;
 
 	*v = NULL;
+	if (!chk)
+		chk = &strict;
+	chk->unrecorded = 0;
 	/* Every directory of the chain checked: now build. */
-	ret = chain_read(sb, &c, dir, why);
-	if (!ret && !(buf = malloc(COPY_CHUNK)))
+	ret = chain_read(sb, &c, dir, cfg, why);
+	/* A COPY_CHUNK buffer: the copies' and the checksums' (SUM_CHUNK). */
+	if (!ret && !(buf = malloc(COPY_CHUNK > SUM_CHUNK ? COPY_CHUNK :
+				   SUM_CHUNK)))
 		ret = why__set(why, ENOMEM, "out of memory");
 	if (!ret)
 		ret = saved__build(sb, &c.links[c.nr - 1].d, cfg, v, buf, why);
@@ -439,8 +497,15 @@ int sandbox__load_dir(struct sandbox *sb, const char *dir,
 	 * then each diff over the one before.
 	 */
 	for (unsigned i = c.nr; !ret && i-- > 0;)
-		ret = chain_take(sb, &c, i, *v, buf, why);
+		ret = chain_take(sb, &c, i, *v, buf, chk, why);
 	chain_free(&c);
 	free(buf);
 	return ret;
+}
+
+int sandbox__load_dir(struct sandbox *sb, const char *dir,
+		      const struct vcpu_config *cfg, struct vcpu **v,
+		      struct why *why)
+{
+	return sandbox__load_dir_checked(sb, dir, cfg, v, NULL, why);
 }

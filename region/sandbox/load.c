@@ -5,6 +5,7 @@
  * the copy failed is left half-built: the caller gives up and exits.
  */
 #include "region/sandbox/saved.h"
+#include "region/sandbox/saved_open.h"
 #include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
 #include "region/util/parse.h"
@@ -23,32 +24,27 @@
 int saved__read_file(struct saved_dir *d, const char *path, char *buf,
 		     size_t max, size_t *len, struct why *why)
 {
-	/* O_NONBLOCK: a FIFO put there must not hang the start. */
-	int fd = openat(d->dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
-	ssize_t n = -1;
-	int ret = 0;
+	size_t got = 0;
+	ssize_t n = 0;
+	int fd, ret;
 
-	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
-		close(fd);
-		return why__set(why, EINVAL, "%s/%s: not a regular file",
-				d->dir, path);
-	}
-	if (fd >= 0) {
-		n = read(fd, buf, max);
-		ret = n < 0 ? errno : 0;
-		/* One more byte than the maximum: too big. */
-		if (!ret && (size_t)n == max)
-			ret = EFBIG;
-		close(fd);
-	} else {
-		ret = errno;
-	}
+	ret = saved__open(d->dfd, d->dir, path, false, &fd, &st, why);
+	if (ret)
+		return ret;
+	/* Whole: another daemon's snapshot (a fork) may answer in parts. */
+	while (got < max && (n = read(fd, buf + got, max - got)) > 0)
+		got += (size_t)n;
+	ret = n < 0 ? errno : 0;
+	/* One more byte than the maximum: too big. */
+	if (!ret && got == max)
+		ret = EFBIG;
+	close(fd);
 	if (ret)
 		return why__set(why, ret == EFBIG ? EINVAL : ret,
 				"%s/%s: %s", d->dir, path, ret == EFBIG ?
 				"too big" : strerror(ret));
-	*len = (size_t)n;
+	*len = got;
 	return 0;
 }
 
@@ -82,17 +78,16 @@ static int load_page_size(struct saved_dir *d, const char *name,
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/page_size", name);
-	if (faccessat(d->dfd, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno == ENOENT)
-		return 0;
 	ret = read_attr(d, name, "page_size", val, why);
+	if (ret == ENOENT)
+		return 0;
 	if (ret)
 		return ret;
 	if (parse__size(val, &page) ||
 	    (page != region__page_size() && page != (2ULL << 20) &&
 	     page != (1ULL << 30)) || s->size % page)
-		return why__set(why, EINVAL, "%s/%s: '%s' is not %zu, 2M or "
-				"1G dividing mem_size", d->dir, path, val,
+		return why__set(why, EINVAL, "%s/%s: not %zu, 2M or 1G "
+				"dividing mem_size", d->dir, path,
 				region__page_size());
 	s->paged = true;
 	s->huge = page == region__page_size() ? 0 : page;
@@ -109,46 +104,51 @@ static int load_region(struct saved_dir *d, const char *name,
 
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	ret = read_attr(d, name, "mem_size", val, why);
+	/*
+	 * A snapshot copied into an existing directory (cp -r SNAP saved
+	 * when saved/ is there) lands one level down: name it.
+	 */
+	snprintf(path, sizeof(path), "%s/info", name);
+	if (ret == ENOENT &&
+	    fstatat(d->dfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode))
+		return why__set(why, EINVAL, "%s/%s is a snapshot directory, "
+				"not a region: did you mean %s/%s?", d->dir,
+				name, d->dir, name);
 	if (ret)
 		return ret;
 	if (parse__size(val, &s->size) || s->size == 0 || s->size % page ||
 	    s->size > REGION_SIZE_MAX)
-		return why__set(why, EINVAL, "%s/%s/mem_size: '%s' is not a "
-				"size in whole pages up to 1T", d->dir, name,
-				val);
+		return why__set(why, EINVAL, "%s/%s/mem_size: not a size in "
+				"whole pages up to 1T", d->dir, name);
 	ret = read_attr(d, name, "raw_size", val, why);
 	if (ret)
 		return ret;
 	if (parse__size(val, &raw) || raw != s->size + 2 * page)
-		return why__set(why, EINVAL, "%s/%s/raw_size: '%s', but "
-				"mem_size is %llu: the sizes disagree", d->dir,
-				name, val, (unsigned long long)s->size);
+		return why__set(why, EINVAL, "%s/%s/raw_size: not mem_size "
+				"(%llu) and two pages: the sizes disagree",
+				d->dir, name, (unsigned long long)s->size);
 	ret = read_attr(d, name, "guest_addr", val, why);
 	if (ret)
 		return ret;
 	if (parse__gpa(val, &s->gpa, &s->mapped) || s->gpa % page)
-		return why__set(why, EINVAL, "%s/%s/guest_addr: '%s' is not "
-				"\"none\" or a page-aligned address", d->dir,
-				name, val);
+		return why__set(why, EINVAL, "%s/%s/guest_addr: not \"none\" "
+				"or a page-aligned address", d->dir, name);
 	s->mapped = !s->mapped;
 	ret = read_attr(d, name, "access", val, why);
 	if (ret)
 		return ret;
 	if (strcmp(val, "rw") != 0 && strcmp(val, "ro") != 0)
-		return why__set(why, EINVAL, "%s/%s/access: '%s' is not rw or "
-				"ro", d->dir, name, val);
+		return why__set(why, EINVAL, "%s/%s/access: not rw or ro",
+				d->dir, name);
 	s->ro = strcmp(val, "ro") == 0;
 	ret = load_page_size(d, name, s, why);
 	if (ret)
 		return ret;
 	snprintf(path, sizeof(path), "%s/contents", name);
-	s->fd = openat(d->dfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (s->fd < 0 || fstat(s->fd, &st) < 0)
-		return why__set(why, errno, "%s/%s: %s", d->dir, path,
-				strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return why__set(why, EINVAL, "%s/%s: not a regular file",
-				d->dir, path);
+	ret = saved__open(d->dfd, d->dir, path, false, &s->fd, &st, why);
+	if (ret)
+		return ret;
 	if ((uint64_t)st.st_size != s->size)
 		return why__set(why, EINVAL, "%s/%s: %llu bytes, mem_size says "
 				"%llu: %s", d->dir, path,
@@ -184,10 +184,16 @@ static int load_regions(struct saved_dir *d, struct why *why)
 		struct stat st;
 
 		if (e->d_name[0] == '.' ||
-		    fstatat(d->dfd, e->d_name, &st, 0) < 0 ||
-		    !S_ISDIR(st.st_mode))
+		    fstatat(d->dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		if (parse__region_name(e->d_name))
+		/* Not followed: it could lead anywhere, a region elsewhere. */
+		if (S_ISLNK(st.st_mode))
+			ret = why__set(why, ELOOP, "%s/%s: a symlink (a saved "
+				       "directory holds none)", d->dir,
+				       e->d_name);
+		else if (!S_ISDIR(st.st_mode))
+			continue;
+		else if (parse__region_name(e->d_name))
 			ret = why__set(why, EINVAL, "%s/%s: not a region name",
 				       d->dir, e->d_name);
 		else if (d->nr == SANDBOX_REGIONS_MAX)
@@ -233,6 +239,56 @@ struct saved_region *saved__find(struct saved_dir *d, const char *name)
 	return NULL;
 }
 
+/*
+ * The console file: the bytes the console kept (vcpu.h).  Untrusted like
+ * the rest: only a regular file of d itself, no longer than the console
+ * keeps.  A directory saved before the console was has none: it starts
+ * empty, and the log says so.
+ */
+static int load_console(struct saved_dir *d, struct why *why)
+{
+	size_t max = d->cfg && d->cfg->console_max ? d->cfg->console_max :
+		     VCPU_CONSOLE_DEFAULT, len = 0;
+	int fd, ret = 0;
+	uint8_t *buf;
+	struct stat st;
+	ssize_t n;
+
+	/* Beneath the directory, a regular file only (saved_open.h). */
+	ret = saved__open(d->dfd, d->dir, "console", false, &fd, &st, why);
+	if (ret == ENOENT) {
+		if (d->cpu && d->cfg && d->cfg->log)
+			d->cfg->log(d->cfg->log_arg, "%s/console: none (saved "
+				    "before snapshots kept the console): the "
+				    "console starts empty", d->dir);
+		return 0;
+	}
+	if (ret)
+		return ret;
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return why__set(why, EINVAL, "%s/console: %llu bytes, more "
+				"than the console keeps (%zu, -o console_max)",
+				d->dir, (unsigned long long)st.st_size, max);
+	}
+	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	while (buf && len < (size_t)st.st_size &&
+	       (n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)n;
+	if (!buf)
+		ret = why__set(why, ENOMEM, "out of memory");
+	else if (len < (size_t)st.st_size)
+		ret = why__set(why, EIO, "%s/console: %zu of %llu bytes read: "
+			       "it changed or cannot be read", d->dir, len,
+			       (unsigned long long)st.st_size);
+	close(fd);
+	if (!ret && d->cpu)
+		vcpu__saved_set_console(d->cpu, buf, len);
+	else
+		free(buf);
+	return ret;
+}
+
 static int load_state(struct saved_dir *d, struct why *why)
 {
 	struct saved_region *boot;
@@ -241,7 +297,9 @@ static int load_state(struct saved_dir *d, struct why *why)
 	char *buf;
 	int ret;
 
-	buf = malloc(STATE_FILE_MAX);
+	/* Big enough for either file. */
+	buf = malloc(INFO_FILE_MAX > STATE_FILE_MAX ? INFO_FILE_MAX :
+		     STATE_FILE_MAX);
 	if (!buf)
 		return why__set(why, ENOMEM, "out of memory");
 	ret = saved__read_file(d, "vcpu_state", buf, STATE_FILE_MAX, &len,
@@ -252,10 +310,14 @@ static int load_state(struct saved_dir *d, struct why *why)
 			why__set(why, ret, "%s/vcpu_state: %s", d->dir,
 				 why__text(&inner, ret));
 	}
-	/* info is for people; its absence says the copy is not whole. */
-	if (!ret && faccessat(d->dfd, "info", R_OK, 0) < 0)
-		ret = why__set(why, errno, "%s/info: %s", d->dir,
-			       strerror(errno));
+	/* info is for people, and holds the checksums of the bytes. */
+	if (!ret)
+		ret = saved__read_file(d, "info", buf, INFO_FILE_MAX, &len,
+				       why);
+	if (!ret)
+		ret = saved__sums(d, buf, len, why);
+	if (!ret)
+		ret = load_console(d, why);
 	free(buf);
 	if (ret || !d->cpu)
 		return ret;
@@ -353,9 +415,6 @@ int saved__check(struct sandbox *sb, struct saved_dir *d, struct why *why)
 {
 	int ret;
 
-	d->dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->dfd < 0)
-		return why__set(why, errno, "%s: %s", d->dir, strerror(errno));
 	ret = load_regions(d, why);
 	if (!ret)
 		ret = check_overlaps(d, why);
@@ -390,7 +449,7 @@ void saved__free(struct saved_dir *d)
 			close(d->rs[i].fd);
 	free(d->rs);
 	vcpu__saved_free(d->cpu);
-	if (d->dfd > 0)
+	if (d->dfd >= 0)
 		close(d->dfd);
 }
 

@@ -31,8 +31,12 @@
  */
 #define SANDBOX_ADDRESS_SPACE (1ULL << 46)
 
+/* Buckets of the index by name: a power of two, twice the most regions. */
+#define SANDBOX_NAME_BUCKETS (2 * SANDBOX_REGIONS_MAX)
+
 struct vcpu;
 struct vcpu_config;
+struct sandbox_name;
 
 struct sandbox {
 	/*
@@ -41,8 +45,14 @@ struct sandbox {
 	 * order when more than one is held), the vCPU's and the VM's.
 	 */
 	pthread_rwlock_t lock;
-	struct sandbox_slot slots[SANDBOX_REGIONS_MAX];
+	struct sandbox_slot slots[SANDBOX_REGIONS_MAX];	/* sorted by id */
 	unsigned nr;
+	/*
+	 * The slots' ids by region name (a chained hash, under lock): every
+	 * path walk through the mount looks a name up, O(1) whatever the
+	 * number of regions.
+	 */
+	struct sandbox_name *names[SANDBOX_NAME_BUCKETS];
 	unsigned max_regions;
 	uint64_t max_total;	/* bytes of mem_size, all regions together */
 	bool max_total_default;	/* derived from the snapshot limit */
@@ -57,13 +67,34 @@ struct sandbox {
 	uint64_t next_id;
 	/* Names no region may take (the mount's own files), NULL-ended. */
 	const char *const *reserved;
+	/*
+	 * The regions' resident bytes as statfs last summed them, and when:
+	 * the sum is a walk of every region, so it is reused while no region
+	 * changed (region__changes) and for at most SANDBOX_USAGE_MS, and
+	 * for SANDBOX_USAGE_MIN_MS whatever changed.
+	 * Taken after the table's lock, never before it.
+	 */
+	pthread_mutex_t usage_lock;
+	bool usage_known;
+	uint64_t usage_resident, usage_changes, usage_ms;
 	struct vm *vm;		/* NULL: no KVM, inspection only */
 	struct why vm_why;	/* why there is no VM */
 	struct snaps snaps;
 };
 
 /* max_total 0: SANDBOX_ADDRESS_SPACE / (1 + max_snapshots). */
-/* What the sandbox holds, for statfs: O(regions). */
+/*
+ * How late statfs's resident bytes may be: MAX for the writes no region
+ * records as they happen (region__changes), MIN for the others.  One
+ * walk of the regions per MAX whoever asks and however often, per MIN
+ * while the regions keep changing.
+ */
+#define SANDBOX_USAGE_MIN_MS 50
+#define SANDBOX_USAGE_MS 100
+/*
+ * What the sandbox holds, for statfs: O(1), but for a walk of the regions
+ * at most once per SANDBOX_USAGE_MS or change (see usage_lock).
+ */
 struct sandbox_usage {
 	uint64_t mem_size;	/* of every region */
 	uint64_t limit;		/* -o max_total, or mem_size without one */

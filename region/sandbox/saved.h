@@ -12,6 +12,12 @@
 
 /* A vcpu_state larger than this is not one (XSAVE areas are ~11 KiB). */
 #define STATE_FILE_MAX (1 << 20)
+/*
+ * Nor an info larger than this: what regionfs writes for a diff of
+ * SANDBOX_REGIONS_MAX regions with 64-byte names (its region, diff and
+ * checksum lines, some 400 bytes a region: 1.7 MB), with room.
+ */
+#define INFO_FILE_MAX (4 << 20)
 
 struct saved_region {
 	char name[REGION_NAME_MAX + 1];
@@ -22,21 +28,28 @@ struct saved_region {
 	bool paged;		/* a page_size file was saved: huge */
 	uint64_t huge;
 	int fd;			/* contents, open */
+	bool summed;		/* info records its checksum: crc */
+	uint32_t crc;
 };
 
 struct saved_dir {
 	const char *dir;
-	int dfd;
+	const struct vcpu_config *cfg;	/* console_max, and the log */
+	int dfd;		/* dir, opened by the caller of saved__check */
 	struct saved_region *rs;
 	unsigned nr;
 	struct vcpu_saved *cpu;
 	bool has_cpu;
+	bool summed;		/* info records every region's checksum */
 };
 
 /* A small file of d, whole (at most max bytes, else EINVAL). */
 int saved__read_file(struct saved_dir *d, const char *path, char *buf,
 		     size_t max, size_t *len, struct why *why);
-/* Open d->dir and check every file of it; nothing is built. */
+/*
+ * Check every file of d (d->dfd open on it: only what is beneath it is
+ * read, saved_open.h), info's checksums kept; nothing is built.
+ */
 int saved__check(struct sandbox *sb, struct saved_dir *d, struct why *why);
 /* The sandbox (empty until now) as d says: regions, bytes, the vCPU. */
 int saved__build(struct sandbox *sb, struct saved_dir *d,
@@ -46,6 +59,19 @@ int saved__build(struct sandbox *sb, struct saved_dir *d,
 int saved__build_region(struct sandbox *sb, struct saved_dir *d,
 			struct saved_region *s, uint8_t *buf,
 			struct why *why);
+/*
+ * info's checksum lines (saved_sum.h) into d's regions: EINVAL, naming
+ * info and the line, for a malformed, stray, repeated or partial record.
+ */
+int saved__sums(struct saved_dir *d, const char *info, size_t len,
+		struct why *why);
+/*
+ * d's regions, as built in sb, against their checksums (when d->summed):
+ * EINVAL naming the region whose bytes do not match (and, for a diff,
+ * that its parents' may be the damaged ones).  buf: SUM_CHUNK.
+ */
+int saved__verify(struct sandbox *sb, struct saved_dir *d, bool diff,
+		  uint8_t *buf, struct why *why);
 struct saved_region *saved__find(struct saved_dir *d, const char *name);
 /* The snapshot's name in the new mount: the directory's, if it is one. */
 void saved__name(const char *dir, char *name, size_t len);

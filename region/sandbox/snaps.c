@@ -1,6 +1,7 @@
 /* The snapshot table (snaps.h). */
 #include "region/sandbox/snaps.h"
 #include "region/kvm/vcpu.h"
+#include "region/util/memlimit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,10 +26,12 @@ void snaps__limits(struct snaps *t, unsigned max, uint64_t max_bytes)
 		max = SANDBOX_SNAPSHOTS_MAX;
 	if (max_bytes == 0) {
 		long pages = sysconf(_SC_PHYS_PAGES);
+		uint64_t ram = pages > 0 ? (uint64_t)pages *
+				(uint64_t)region__page_size() : UINT64_MAX,
+			 cg = memlimit__cgroup();
 
-		max_bytes = pages > 0 ? (uint64_t)pages / 2 *
-					(uint64_t)region__page_size() :
-					UINT64_MAX;
+		/* The copies are charged to the daemon's cgroup: past it, OOM. */
+		max_bytes = (cg < ram ? cg : ram) / 2;
 	}
 	t->max = max;
 	t->max_bytes = max_bytes;
@@ -66,11 +69,13 @@ static void free_snapshot(struct snapshot *s)
 			munmap(s->data[i].bits, s->data[i].len);
 	}
 	free(s->data);
+	free(s->by_name);
 	free(s->regions);
 	free(s->synced);
 	vcpu__saved_free(s->cpu);
 	free(s->state_file);
 	free(s->info);
+	pthread_mutex_destroy(&s->sums_lock);
 	free(s->parent_file);
 	snapshot__put(s->parent);
 	free(s);
@@ -82,6 +87,7 @@ struct snapshot *snapshot__alloc(const char *name, unsigned nr)
 
 	if (!s)
 		return NULL;
+	pthread_mutex_init(&s->sums_lock, NULL);
 	s->regions = calloc(nr ? nr : 1, sizeof(*s->regions));
 	s->synced = calloc(nr ? nr : 1, sizeof(*s->synced));
 	s->data = calloc(nr ? nr : 1, sizeof(*s->data));
@@ -116,11 +122,34 @@ int snaps__index_locked(struct snaps *t, const char *name)
 	return -1;
 }
 
+static int by_name(const void *a, const void *b, void *arg)
+{
+	const struct snapshot *s = arg;
+	const unsigned *i = a, *j = b;
+
+	return strcmp(region__name(s->regions[*i].region),
+		      region__name(s->regions[*j].region));
+}
+
+/* Its copies' index by name; without memory, lookups scan. */
+static void index_names(struct snapshot *s)
+{
+	s->by_name = malloc((s->nr ? s->nr : 1) * sizeof(*s->by_name));
+	if (!s->by_name)
+		return;
+	for (unsigned i = 0; i < s->nr; i++)
+		s->by_name[i] = i;
+	qsort_r(s->by_name, s->nr, sizeof(*s->by_name), by_name, s);
+}
+
 void snaps__add(struct snaps *t, struct snapshot *s)
 {
+	index_names(s);
 	pthread_rwlock_wrlock(&t->lock);
 	t->snaps[t->nr] = s;
 	__atomic_store_n(&t->nr, t->nr + 1, __ATOMIC_RELEASE);
+	atomic_fetch_add(&t->copies, s->nr);
+	atomic_fetch_add(&t->diffs, s->parent != NULL);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
 
@@ -141,6 +170,8 @@ int snaps__remove(struct snaps *t, const char *name)
 		memmove(&t->snaps[idx], &t->snaps[idx + 1],
 			(t->nr - (unsigned)idx - 1) * sizeof(t->snaps[0]));
 		__atomic_store_n(&t->nr, t->nr - 1, __ATOMIC_RELEASE);
+		atomic_fetch_sub(&t->copies, s->nr);
+		atomic_fetch_sub(&t->diffs, s->parent != NULL);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	/*
@@ -189,9 +220,28 @@ struct snapshot *snapshot__nth(struct snaps *t, unsigned idx)
 struct region *snapshot__region(struct snapshot *s, const char *name,
 				uint64_t *id)
 {
-	for (unsigned i = 0; i < s->nr; i++)
-		if (strcmp(region__name(s->regions[i].region), name) == 0)
-			return snapshot__nth_region(s, i, id);
+	unsigned lo = 0, hi = s->nr;
+	int cmp;
+
+	if (!s->by_name) {
+		for (unsigned i = 0; i < s->nr; i++)
+			if (strcmp(region__name(s->regions[i].region),
+				   name) == 0)
+				return snapshot__nth_region(s, i, id);
+		return NULL;
+	}
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		cmp = strcmp(region__name(s->regions[s->by_name[mid]].region),
+			     name);
+		if (cmp == 0)
+			return snapshot__nth_region(s, s->by_name[mid], id);
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -209,13 +259,18 @@ struct region *snapshot__find_region_id(struct snaps *t, uint64_t id)
 {
 	struct region *r = NULL;
 
+	/*
+	 * A snapshot's copies take the ids right after its own, in order
+	 * (publish in snapshot.c): one look per snapshot, so a stat of a
+	 * copy's file is O(snapshots), whatever the number of regions.
+	 */
 	pthread_rwlock_rdlock(&t->lock);
 	for (unsigned i = 0; i < t->nr && !r; i++) {
 		struct snapshot *s = t->snaps[i];
+		uint64_t j = id - s->id - 1;
 
-		for (unsigned j = 0; j < s->nr && !r; j++)
-			if (s->regions[j].id == id)
-				r = region__get(s->regions[j].region);
+		if (id > s->id && j < s->nr && s->regions[j].id == id)
+			r = region__get(s->regions[j].region);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	return r;

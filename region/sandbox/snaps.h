@@ -20,8 +20,9 @@ struct vcpu_saved;
 /* Hard ceiling on the snapshot table; the limit in force is an option. */
 #define SANDBOX_SNAPSHOTS_MAX 256
 /*
- * Default limits (options): a count, and the memory the copies take (half
- * of the machine's RAM when 0).
+ * Default limits (options): a count, and the memory the copies take (when
+ * 0: half of the machine's RAM or of the daemon's cgroup's memory limit,
+ * whichever is lower).
  */
 #define SNAPSHOTS_DEFAULT 16
 
@@ -56,6 +57,11 @@ struct snapshot {
 	uint32_t *synced;
 	unsigned nr;
 	struct sandbox_slot *regions;	/* sealed (readonly) copies */
+	/*
+	 * Their indices sorted by name, made as it is added (snaps__add), so
+	 * a path walk in its directory is O(log regions); NULL: a scan.
+	 */
+	unsigned *by_name;
 	struct snap_data *data;		/* per copy; under the op lock */
 	struct vcpu_saved *cpu;		/* NULL without a vCPU */
 	uint64_t bytes;			/* memory the copies take */
@@ -67,6 +73,15 @@ struct snapshot {
 	size_t state_len;
 	char *info;
 	size_t info_len;
+	/*
+	 * info's checksum lines (saved_sum.h), its last: the sums are made
+	 * at the first read of info (a snapshot that is never saved costs
+	 * nothing), written over the placeholders at sums_at, which have
+	 * their length, so info's size is known from the start.
+	 */
+	size_t sums_at;
+	atomic_bool summed;
+	pthread_mutex_t sums_lock;
 	/*
 	 * Who it is, wherever it is saved and loaded again (info's id line,
 	 * a diff's parent file), and for a diff snapshot the parent it reads
@@ -83,6 +98,12 @@ struct snaps {
 	pthread_rwlock_t lock;
 	struct snapshot *snaps[SANDBOX_SNAPSHOTS_MAX];
 	unsigned nr;
+	/*
+	 * Their copies, and the diffs among them: changed under the lock,
+	 * read without it (statfs), since a crowd of readers would keep a
+	 * snapshot's add, which writes the table, waiting.
+	 */
+	_Atomic unsigned copies, diffs;
 	unsigned max;
 	uint64_t max_bytes;
 	/*
@@ -137,6 +158,11 @@ struct region *snapshot__nth_region(struct snapshot *s, unsigned idx,
  * and name): ENOMEM.
  */
 int snapshot__make_files(struct snapshot *s);
+/*
+ * s's info, its checksums made at the first call (they cost reading the
+ * copies' data once): ENOMEM, or an error reading a copy.
+ */
+int snapshot__info(struct snapshot *s, const char **text, size_t *len);
 
 /* The copy with this id in any snapshot. */
 struct region *snapshot__find_region_id(struct snaps *t, uint64_t id);

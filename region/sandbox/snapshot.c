@@ -176,7 +176,11 @@ static int take_held(struct sandbox *sb, struct snapshot *s, struct vcpu *v,
 	return ret;
 }
 
-/* Its ids come from the sandbox's: the inode numbers of the mount. */
+/*
+ * Its ids come from the sandbox's: the inode numbers of the mount.  Its
+ * copies' follow its own, in order, which snapshot__find_region_id
+ * counts on.
+ */
 static void publish(struct sandbox *sb, struct snapshot *s)
 {
 	pthread_mutex_lock(&sb->acct);

@@ -59,6 +59,21 @@ int sandbox__load_dir(struct sandbox *sb, const char *dir,
 		      const struct vcpu_config *cfg, struct vcpu **v,
 		      struct why *why);
 /*
+ * The same, each region's bytes checked as loaded against the checksum
+ * its directory's info records (saved_sum.h), unless chk->unchecked (-o
+ * from_unchecked: a trusted store); a mismatch is EINVAL naming the
+ * region.  chk->unrecorded: how many snapshots of the chain recorded
+ * none (saved before there were checksums), loaded unchecked.
+ * sandbox__load_dir checks.
+ */
+struct load_check {
+	bool unchecked;
+	unsigned unrecorded;
+};
+int sandbox__load_dir_checked(struct sandbox *sb, const char *dir,
+			      const struct vcpu_config *cfg, struct vcpu **v,
+			      struct load_check *chk, struct why *why);
+/*
  * rmdir: the copies go once nobody has them open.  ENOENT, EBUSY (also:
  * a diff snapshot of it exists).
  */

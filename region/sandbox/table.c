@@ -6,7 +6,55 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+struct sandbox_name {
+	struct sandbox_name *next;
+	uint64_t id;
+	const char *name;	/* the region's own */
+};
+
+/* FNV-1a: names are short and chosen by the owner. */
+static struct sandbox_name **bucket(struct sandbox *sb, const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &sb->names[h & (SANDBOX_NAME_BUCKETS - 1)];
+}
+
+/*
+ * The slot of id, or -1: ids are handed out in increasing order and slots
+ * only appended or closed up, so the table is sorted by id.
+ */
+static int index_of_id(struct sandbox *sb, uint64_t id)
+{
+	unsigned lo = 0, hi = sb->nr;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (sb->slots[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < sb->nr && sb->slots[lo].id == id ? (int)lo : -1;
+}
+
+static void unindex_locked(struct sandbox *sb, const char *name)
+{
+	struct sandbox_name **p = bucket(sb, name), *n;
+
+	for (; (n = *p); p = &n->next)
+		if (strcmp(n->name, name) == 0) {
+			*p = n->next;
+			free(n);
+			return;
+		}
+}
 
 int sandbox__new(struct sandbox **out, unsigned max_regions,
 		 uint64_t max_total)
@@ -23,6 +71,7 @@ int sandbox__new(struct sandbox **out, unsigned max_regions,
 	sb->next_id = 1;
 	pthread_rwlock_init(&sb->lock, NULL);
 	pthread_mutex_init(&sb->acct, NULL);
+	pthread_mutex_init(&sb->usage_lock, NULL);
 	snaps__init(&sb->snaps);
 	sandbox__snapshot_limits(sb, 0, 0);
 	*out = sb;
@@ -55,11 +104,13 @@ void sandbox__free(struct sandbox *sb)
 	for (unsigned i = 0; i < sb->nr; i++) {
 		struct region *r = sb->slots[i].region;
 
+		unindex_locked(sb, region__name(r));
 		if (sb->vm)
 			vm__unmap_region(sb->vm, r, NULL);
 		region__put(r);
 	}
 	vm__close(sb->vm);
+	pthread_mutex_destroy(&sb->usage_lock);
 	pthread_mutex_destroy(&sb->acct);
 	pthread_rwlock_destroy(&sb->lock);
 	free(sb);
@@ -89,9 +140,9 @@ static bool reserved(struct sandbox *sb, const char *name)
 
 static int find_locked(struct sandbox *sb, const char *name)
 {
-	for (unsigned i = 0; i < sb->nr; i++)
-		if (strcmp(region__name(sb->slots[i].region), name) == 0)
-			return (int)i;
+	for (struct sandbox_name *n = *bucket(sb, name); n; n = n->next)
+		if (strcmp(n->name, name) == 0)
+			return index_of_id(sb, n->id);
 	return -1;
 }
 
@@ -121,6 +172,7 @@ int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
 			  uint64_t huge, uint64_t *id, struct why *why)
 {
+	struct sandbox_name *n;
 	struct region *r;
 	int ret;
 
@@ -129,9 +181,15 @@ int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
 		ret = region__huge_refused(EINVAL, size, huge, why);
 	if (ret)
 		return ret;
+	/* Before anything changes: the one allocation that cannot fail later. */
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return why__set(why, ENOMEM, "out of memory");
 	ret = table_wrlock(sb, why);
-	if (ret)
+	if (ret) {
+		free(n);
 		return ret;
+	}
 	if (find_locked(sb, name) >= 0) {
 		ret = why__set(why, EEXIST, "the name is taken");
 		goto out;
@@ -160,10 +218,16 @@ int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
 	sb->slots[sb->nr].region = r;
 	if (id)
 		*id = sb->slots[sb->nr].id;
+	n->id = sb->slots[sb->nr].id;
+	n->name = region__name(r);
+	n->next = *bucket(sb, region__name(r));
+	*bucket(sb, region__name(r)) = n;
+	n = NULL;
 	/* Read without the table's lock for a directory's link count. */
 	__atomic_store_n(&sb->nr, sb->nr + 1, __ATOMIC_RELEASE);
 out:
 	pthread_rwlock_unlock(&sb->lock);
+	free(n);
 	return ret;
 }
 
@@ -197,6 +261,7 @@ int sandbox__remove(struct sandbox *sb, const char *name, struct why *why)
 	pthread_mutex_lock(&sb->acct);
 	sb->total -= region__mem_size(r);
 	pthread_mutex_unlock(&sb->acct);
+	unindex_locked(sb, region__name(r));
 	memmove(&sb->slots[idx], &sb->slots[idx + 1],
 		(sb->nr - (unsigned)idx - 1) * sizeof(sb->slots[0]));
 	__atomic_store_n(&sb->nr, sb->nr - 1, __ATOMIC_RELEASE);
@@ -227,13 +292,13 @@ struct region *sandbox__find_id(struct sandbox *sb, uint64_t id)
 {
 	struct region *r = NULL;
 
+	int idx;
+
+	/* Every stat of a region's file: O(log regions). */
 	pthread_rwlock_rdlock(&sb->lock);
-	for (unsigned i = 0; i < sb->nr; i++) {
-		if (sb->slots[i].id == id) {
-			r = region__get(sb->slots[i].region);
-			break;
-		}
-	}
+	idx = index_of_id(sb, id);
+	if (idx >= 0)
+		r = region__get(sb->slots[idx].region);
 	pthread_rwlock_unlock(&sb->lock);
 	return r;
 }
@@ -252,23 +317,56 @@ struct region *sandbox__nth(struct sandbox *sb, unsigned idx, uint64_t *id)
 	return r;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The regions' resident bytes: the last sum while it still holds, else a
+ * new one.  One caller sums while the others wait for it and take its
+ * figure, so a crowd of statfs calls costs one walk, not one each.
+ */
+static uint64_t resident(struct sandbox *sb)
+{
+	uint64_t changes, now, sum = 0;
+
+	pthread_mutex_lock(&sb->usage_lock);
+	changes = region__changes();
+	now = mono_ms();
+	if (sb->usage_known && (now - sb->usage_ms < SANDBOX_USAGE_MIN_MS ||
+	    (sb->usage_changes == changes &&
+	     now - sb->usage_ms < SANDBOX_USAGE_MS))) {
+		sum = sb->usage_resident;
+		goto out;
+	}
+	pthread_rwlock_rdlock(&sb->lock);
+	for (unsigned i = 0; i < sb->nr; i++)
+		sum += region__resident(sb->slots[i].region);
+	pthread_rwlock_unlock(&sb->lock);
+	sb->usage_known = true;
+	sb->usage_resident = sum;
+	sb->usage_changes = changes;
+	sb->usage_ms = now;
+out:
+	pthread_mutex_unlock(&sb->usage_lock);
+	return sum;
+}
+
 void sandbox__usage(struct sandbox *sb, struct sandbox_usage *u)
 {
 	memset(u, 0, sizeof(*u));
-	pthread_rwlock_rdlock(&sb->lock);
-	u->regions = sb->nr;
-	for (unsigned i = 0; i < sb->nr; i++)
-		u->resident += region__resident(sb->slots[i].region);
-	pthread_rwlock_unlock(&sb->lock);
+	u->resident = resident(sb);
+	u->regions = __atomic_load_n(&sb->nr, __ATOMIC_ACQUIRE);
 	pthread_mutex_lock(&sb->acct);
 	u->mem_size = sb->total;
 	u->limit = sb->max_total_default ? sb->total : sb->max_total;
 	pthread_mutex_unlock(&sb->acct);
-	pthread_rwlock_rdlock(&sb->snaps.lock);
-	for (unsigned i = 0; i < sb->snaps.nr; i++) {
-		u->copies += sb->snaps.snaps[i]->nr;
-		u->diffs += sb->snaps.snaps[i]->parent != NULL;
-	}
-	u->snapshots = sb->snaps.nr;
-	pthread_rwlock_unlock(&sb->snaps.lock);
+	/* Without the snapshots' lock (see snaps.h): one may be on its way. */
+	u->snapshots = __atomic_load_n(&sb->snaps.nr, __ATOMIC_ACQUIRE);
+	u->copies = atomic_load(&sb->snaps.copies);
+	u->diffs = atomic_load(&sb->snaps.diffs);
 }

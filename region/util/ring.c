@@ -34,6 +34,13 @@ void ring__put(struct ring *r, const void *p, size_t n)
 	r->end += n;
 }
 
+void ring__restart(struct ring *r, const void *p, size_t n)
+{
+	r->end = 0;
+	r->restarts++;
+	ring__put(r, p, n);
+}
+
 size_t ring__read(const struct ring *r, void *buf, size_t len, uint64_t off,
 		  struct ring_reader *rd)
 {
@@ -41,6 +48,11 @@ size_t ring__read(const struct ring *r, void *buf, size_t len, uint64_t off,
 	uint64_t at;
 	size_t n = 0;
 
+	/* Moved past bytes of a stream that started over since: forgotten. */
+	if (rd->restarts != r->restarts) {
+		rd->skip = 0;
+		rd->restarts = r->restarts;
+	}
 	/*
 	 * Outside what this reader read since it was moved (a seek from the
 	 * end, tail's, a pread): the offset is the logical one.

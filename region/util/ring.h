@@ -13,12 +13,18 @@ struct ring {
 	uint8_t *buf;
 	size_t max;
 	uint64_t end;	/* bytes ever written: the file's size */
+	uint64_t restarts;	/* ring__restart calls */
 };
 
 int ring__init(struct ring *r, size_t max);
 void ring__free(struct ring *r);
 /* Append; only the newest max bytes are kept. */
 void ring__put(struct ring *r, const void *p, size_t n);
+/*
+ * Start the stream over with the n bytes at p (a restore): the file
+ * shrinks, and every reader reads by logical offset again.
+ */
+void ring__restart(struct ring *r, const void *p, size_t n);
 /*
  * One reader (an open file): how far its reads were moved past dropped
  * bytes (skip), the offset of the read that moved it (lo) and the end of
@@ -28,6 +34,7 @@ struct ring_reader {
 	uint64_t skip;
 	uint64_t lo;
 	uint64_t next;
+	uint64_t restarts;	/* the ring's, when it was moved */
 };
 
 /*

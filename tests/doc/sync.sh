@@ -1,8 +1,9 @@
 #!/bin/bash
 # README.md, the man page and `regionfs --help` must not drift apart:
-# the three name the same options (every flag and every -o word), and
-# README's file tables and the man page the same files of the mount, with
-# the same modes.  Environment: SOURCE_ROOT (the tree), MAN_SCD (the man
+# the three name the same options (every flag and every -o word), README's
+# file table and the man page the same files of the mount, with the same
+# modes, and doc/files.md (the same tables with every column) no file the
+# man page lacks, with the same modes.  Environment: SOURCE_ROOT (the tree), MAN_SCD (the man
 # page's scdoc source, as meson configured it), REGIONFS (the binary).
 set -euo pipefail
 
@@ -12,10 +13,11 @@ command -v python3 >/dev/null || { echo "skip: python3 missing"; exit 77; }
 "$REGIONFS" --help >"${TMPDIR:-/tmp}/regionfs-help.$$"
 trap 'rm -f "${TMPDIR:-/tmp}/regionfs-help.$$"' EXIT
 
-python3 - "$SOURCE_ROOT/README.md" "$MAN_SCD" "${TMPDIR:-/tmp}/regionfs-help.$$" <<'PY'
+python3 - "$SOURCE_ROOT/README.md" "$MAN_SCD" "${TMPDIR:-/tmp}/regionfs-help.$$" \
+	"$SOURCE_ROOT/doc/files.md" <<'PY'
 import re, sys
 
-readme, man, help_text = (open(p, encoding="utf-8").read() for p in sys.argv[1:4])
+readme, man, help_text, files_md = (open(p, encoding="utf-8").read() for p in sys.argv[1:5])
 failures = 0
 
 def fail(msg):
@@ -85,19 +87,24 @@ print("sync: %d options in README.md, %d in the man page, %d in --help"
       % (len(readme_opts), len(man_opts), len(help_opts)))
 
 # --- files of the mount ------------------------------------------------------
-# README: the rows of the tables whose header is "| file | mode |".
-readme_files = {}
-in_table = False
-for line in readme.splitlines():
-    if line.startswith("| file | mode |"):
-        in_table = True
-        continue
-    if not line.startswith("|"):
-        in_table = False
-        continue
-    m = re.match(r"\| `([^`]+)` \| `([-rwx]{9})` \|", line)
-    if in_table and m:
-        readme_files[m.group(1)] = m.group(2)
+# README, doc/files.md: the rows of the tables whose header is "| file | mode |".
+def table_files(text):
+    files = {}
+    in_table = False
+    for line in text.splitlines():
+        if line.startswith("| file | mode |"):
+            in_table = True
+            continue
+        if not line.startswith("|"):
+            in_table = False
+            continue
+        m = re.match(r"\| `([^`]+)` \| `([-rwx]{9})` \|", line)
+        if in_table and m:
+            files[m.group(1)] = m.group(2)
+    return files
+
+readme_files = table_files(readme)
+doc_files = table_files(files_md)
 
 # The man page: the term lines of its two "Files of" subsections.
 man_files = {}
@@ -120,8 +127,17 @@ for f in sorted(set(readme_files) & set(man_files)):
     if readme_files[f] != man_files[f]:
         fail("%s: mode %s in README.md, %s in the man page"
              % (f, readme_files[f], man_files[f]))
-print("sync: %d files in README.md, %d in the man page"
-      % (len(readme_files), len(man_files)))
+if len(doc_files) < 10:
+    fail("too few files found in doc/files.md (%d): did a format change?" % len(doc_files))
+missing = sorted(set(doc_files) - set(man_files))
+if missing:
+    fail("files in doc/files.md but not in the man page: %s" % " ".join(missing))
+for f in sorted(set(doc_files) & set(man_files)):
+    if doc_files[f] != man_files[f]:
+        fail("%s: mode %s in doc/files.md, %s in the man page"
+             % (f, doc_files[f], man_files[f]))
+print("sync: %d files in README.md, %d in doc/files.md, %d in the man page"
+      % (len(readme_files), len(doc_files), len(man_files)))
 
 if failures:
     sys.exit("sync: %d difference(s)" % failures)

@@ -59,8 +59,8 @@ host() {
 	expect_ok write "$MNT/snapshot" "d1:base"
 	echo full >"$MNT/snapshot" || bad "snapshot full failed"
 	s=$MNT/snapshots
-	expect_eq "files of d1" "$(ls_sorted "$s/d1")" "a b info parent vcpu_state "
-	expect_eq "files of full" "$(ls_sorted "$s/full")" "a b info vcpu_state "
+	expect_eq "files of d1" "$(ls_sorted "$s/d1")" "a b console info parent vcpu_state "
+	expect_eq "files of full" "$(ls_sorted "$s/full")" "a b console info vcpu_state "
 	expect_eq "d1/parent" "$(cat "$s/d1/parent")" "base $(id_of "$s/base")"
 	expect_eq "d1/a/dirty" "$(cat "$s/d1/a/dirty")" "$(lines "$(printf '0x%x-0x%x' $((5 * PAGE)) $((6 * PAGE)))" "$(printf '0x%x-0x%x' $((7 * PAGE)) $((8 * PAGE)))")"
 	expect_eq "d1/b/dirty" "$(cat "$s/d1/b/dirty")" "0x0-0x100000"
@@ -139,7 +139,7 @@ damage() {
 	broken no-dirty 'd1/a/dirty: No such file' <<<'rm d1/a/dirty'
 	broken bad-dirty 'd1/a/dirty: line 1 is not a range' <<<'echo 0x5000-0x5001 >d1/a/dirty'
 	broken parent-size 'd1/a/dirty: the diff holds some pages .* has no region a of 16777216 bytes' \
-		<<<'rm -r base/a'
+		<<<"rm -r base/a; sed -i '/^crc32c a /d' base/info"
 }
 
 # The counter guest: what it wrote between base and d1, resumed from d1.
@@ -185,6 +185,9 @@ guest() {
 	expect_eq "count from the chain" "$(counter_count)" "$n1"
 	expect_eq "regs from the chain" "$(cat "$MNT/regs")" "$regs1"
 	expect_eq "d1/data/dirty from the chain" "$(cat "$MNT/snapshots/d1/data/dirty")" "$(lines 0x0-0x1000 0x3000-0x4000)"
+	# A diff keeps the console whole, like a full snapshot.
+	cmp "$MNT/console" "$WORK/gsaved/d1/console" || bad "the console is not d1's"
+	cmp "$MNT/snapshots/base/console" "$WORK/gsaved/base/console" || bad "base's console was not loaded"
 	con=$(stat -c %s "$MNT/console")
 	echo run >"$MNT/vcpu"
 	wait_for counter_above $((n1 + 3)) || bad "the guest did not go on from the chain"
@@ -192,6 +195,7 @@ guest() {
 	counter_went_on "$con" "$n1" "from the chain"
 	echo base >"$MNT/restore" || bad "restore base failed"
 	expect_eq "count after restore base" "$(counter_count)" "$n0"
+	cmp "$MNT/console" "$WORK/gsaved/base/console" || bad "restore base did not put its console back"
 	stop_daemon
 }
 

@@ -1,10 +1,12 @@
 #!/bin/bash
 # The mount itself: the tree, the values and modes of a region's files,
-# the command line (good and bad), and what a killed daemon leaves behind.
+# the command line (good and bad), what a killed daemon leaves behind, a
+# mountpoint that is taken (refused) or holds files (said), and the log
+# kept after the daemon when there is no syslog.
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# The tree: exactly the regions given, each with exactly its 13 files.
+# The tree: exactly the regions given, each with exactly its 14 files.
 check_tree() {
 	local r want
 	expect_eq "regions at the root" "$(ls_regions)" "ram rom "
@@ -24,7 +26,7 @@ check_modes() {
 		[contents]=600 [base_addr]=400 [mem_size]=644 [raw_addr]=400
 		[raw_size]=444 [host_region_base]=400 [host_region_end]=400
 		[kind]=444 [guest_addr]=644 [access]=644 [zero]=600
-		[dirty]=600 [page_size]=644
+		[dirty]=600 [page_size]=644 [mmap_rw]=644
 	)
 	for f in "${REGION_FILES[@]}"; do
 		[ -f "$MNT/$r/$f" ] || bad "$r/$f is not a regular file"
@@ -104,6 +106,150 @@ check_kill9() {
 	stop_daemon
 }
 
+# refused_start ARGS...: regionfs ARGS exits non-zero within 20 s; its
+# stderr in $WORK/err.
+refused_start() {
+	local rc=0
+	timeout 20 "$REGIONFS" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+	[ "$rc" -ne 0 ] || bad "regionfs $(describe "$@"): exit 0, want a refusal"
+	[ "$rc" -ne 124 ] || bad "regionfs $(describe "$@"): still running after 20 s"
+}
+
+# A second regionfs on a live mount point is refused, naming the running
+# one (its pid), and nothing is stacked: the first sandbox still answers.
+# The reason is on stderr, and in the file the refused start logs to
+# after it has gone: -o log=FILE, or without it (no syslog) the kept log.
+check_live_mountpoint() {
+	local want kept
+	start_daemon --region first:1M
+	want="mountpoint $MNT refused: a regionfs is mounted there already (pid $DAEMON_PID, source regionfs)"
+	refused_start -o "log=$WORK/second.log" --region second:1M "$MNT"
+	grep -qF -- "$want" "$WORK/err" || bad "second regionfs, stderr: $(cat "$WORK/err")"
+	grep -qF -- "$want" "$WORK/second.log" ||
+		bad "second regionfs, its -o log file: $(cat "$WORK/second.log")"
+	if [ -S /dev/log ]; then
+		skip_part "kept log of a refused start" "a syslog listens on /dev/log: no file is kept"
+	elif [ -z "$KEPT_DIR" ]; then
+		skip_part "kept log of a refused start" "systemd-escape missing"
+	else
+		kept=$(kept_log "$MNT")
+		refused_start --region third:1M "$MNT"
+		grep -qF -- "$want" "$WORK/err" || bad "third regionfs, stderr: $(cat "$WORK/err")"
+		grep -qF -- "$want" "$kept" 2>/dev/null ||
+			bad "third regionfs: the refusal is not in $kept: $(cat "$kept" 2>&1)"
+	fi
+	expect_eq "mounts at MNT" "$(awk -v t="$MNT" '$2 == t' /proc/self/mounts | wc -l)" 1
+	expect_eq "the first sandbox's regions" "$(ls_regions)" "first "
+	expect_eq "first/mem_size" "$(cat "$MNT/first/mem_size")" 1048576
+	stop_daemon
+}
+
+# Two regionfs started at once on one mount point: one mounts, the other
+# is refused, never both stacked (the check and the mount are one step
+# for whoever else starts there).  A few rounds: the window is a race.
+check_concurrent_starts() {
+	local dir rc_a rc_b n pid_a pid_b
+	for round in 1 2 3 4 5; do
+		dir=$WORK/both$round
+		mkdir "$dir"
+		rc_a=0 rc_b=0
+		timeout 20 "$REGIONFS" -o "log=$WORK/both$round.a.log" --region a:1M "$dir" 2>/dev/null &
+		pid_a=$!
+		timeout 20 "$REGIONFS" -o "log=$WORK/both$round.b.log" --region b:1M "$dir" 2>/dev/null &
+		pid_b=$!
+		wait "$pid_a" || rc_a=$?
+		wait "$pid_b" || rc_b=$?
+		n=$(awk -v t="$dir" '$2 == t' /proc/self/mounts | wc -l)
+		expect_eq "round $round: mounts after two starts at once" "$n" 1
+		[ $((rc_a == 0)) -ne $((rc_b == 0)) ] ||
+			bad "round $round: two starts at once exit $rc_a and $rc_b, want one 0"
+		while mountpoint -q "$dir"; do
+			fusermount3 -u -z "$dir" || break
+		done
+	done
+}
+
+# A mountpoint that holds files is mounted over (as every FUSE mount), and
+# the log says so; the files are back after the unmount.
+check_nonempty_mountpoint() {
+	local dir=$WORK/nonempty
+	mkdir "$dir"
+	echo kept >"$dir/a-file"
+	start_daemon_at "$dir" --region r:1M
+	log_has "mountpoint $dir is not empty \(it holds a-file, ...\)" ||
+		bad "no 'not empty' line in the log: $(cat "$LOG")"
+	expect_eq "regions over a non-empty mountpoint" "$(ls_regions)" "r "
+	stop_daemon
+	expect_eq "the file, after the unmount" "$(cat "$dir/a-file")" kept
+}
+
+# Without -o log= and without syslog, the log is kept in a file that the
+# first line names, and that outlives the daemon: its lines from start to
+# unmount, and a start refused after the fork (a bad --from) is there too,
+# as on stderr.
+check_kept_log() {
+	local dir=$WORK/kept kept pid
+	if [ -S /dev/log ]; then
+		skip_part "kept log" "a syslog listens on /dev/log: no file is kept"
+		return
+	fi
+	[ -n "$KEPT_DIR" ] || { skip_part "kept log" "systemd-escape missing"; return; }
+	mkdir "$dir"
+	kept=$(kept_log "$dir")
+	timeout 20 "$REGIONFS" --region k:1M "$dir" 2>"$WORK/err" ||
+		fail "regionfs without -o log= did not start: $(cat "$WORK/err")"
+	pid=$(sed -n 's/.* regionfs\[\([0-9]*\)\]: mounted at .*/\1/p' "$kept" | tail -n 1)
+	[ -n "$pid" ] || fail "no 'mounted at' line in $kept: $(cat "$kept" 2>&1)"
+	grep -qF "log: to $kept (kept after the daemon ends" "$kept" ||
+		bad "the log's line on where it goes does not name $kept: $(grep 'log: to' "$kept")"
+	fusermount3 -u "$dir" || fail "fusermount3 -u $dir failed"
+	for _ in $(seq 100); do
+		[ -d "/proc/$pid" ] || break
+		sleep 0.1
+	done
+	[ ! -d "/proc/$pid" ] || fail "the daemon $pid runs on 10 s after the unmount"
+	grep -q "regionfs\[$pid\]: unmounted$" "$kept" ||
+		bad "the kept log has no 'unmounted' line after the daemon ended: $(cat "$kept")"
+	refused_start "${NO_KVM[@]}" --from "$WORK/no-such-snapshot" "$dir"
+	grep -qF -- "--from $WORK/no-such-snapshot: " "$WORK/err" ||
+		bad "a refused --from: stderr '$(cat "$WORK/err")' does not say why"
+	grep -qF -- "--from $WORK/no-such-snapshot: " "$kept" ||
+		bad "a refused --from is not in the kept log: $(tail -n 3 "$kept")"
+}
+
+# A daemon killed before its mount was ready (here while it waits to read
+# its guest from a FIFO; the OOM killer would do the same) cannot say why
+# itself: the command says it, on stderr and in the log file, and exits 1.
+check_killed_start() {
+	local dir=$WORK/killed fifo=$WORK/guest.fifo cmd child=
+	if ! have_kvm; then
+		skip_part "killed start" "no usable /dev/kvm: no guest to load"
+		return
+	fi
+	mkdir "$dir"
+	mkfifo "$fifo"
+	timeout 20 "$REGIONFS" --region ram:1M@0x100000 --guest "$fifo" \
+		-o "log=$WORK/killed.log" "$dir" >"$WORK/out" 2>"$WORK/err" &
+	cmd=$!
+	# The command and, once it has forked, the daemon: the newest.
+	for _ in $(seq 100); do
+		[ "$(pgrep -c -f -- "--guest $fifo")" -ge 2 ] && child=$(pgrep -n -f -- "--guest $fifo") && break
+		sleep 0.1
+	done
+	[ -n "$child" ] || fail "no daemon forked for the killed start"
+	kill -KILL "$child"
+	if wait "$cmd"; then
+		bad "a start whose daemon was killed: exit 0"
+	fi
+	grep -qF "the daemon (pid $child) was killed by signal 9" "$WORK/err" ||
+		bad "a killed start, stderr: $(cat "$WORK/err")"
+	grep -qF "the daemon (pid $child) was killed by signal 9" "$WORK/killed.log" ||
+		bad "a killed start, its log file: $(cat "$WORK/killed.log")"
+	if mountpoint -q "$dir"; then
+		bad "a killed start left $dir mounted"
+	fi
+}
+
 start_daemon --region ram:16M --region rom:64K
 check_tree
 check_modes ram
@@ -114,4 +260,9 @@ stop_daemon
 
 check_bad_command_lines
 check_kill9
+check_live_mountpoint
+check_concurrent_starts
+check_nonempty_mountpoint
+check_kept_log
+check_killed_start
 finish

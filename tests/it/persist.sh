@@ -4,11 +4,13 @@
 # daemon needs (regions, their mappings and access, vcpu_state, info), and
 # regionfs --from DIR starts from it, paused, sparse, with the snapshot
 # there to restore.  With /dev/kvm, the counter guest goes on counting from
-# the snapshot's value.  Damaged copies are refused, saying which file and
-# what is wrong, and nothing is mounted.
+# the snapshot's value, and its console is the one kept in the snapshot
+# (after --from and after a restore; a directory saved without one starts
+# empty, with a log line).  Damaged copies are refused, saying which file
+# and what is wrong, and nothing is mounted.
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
-LOG_NOTICES+='|: started from |: vcpu: halted at rip '
+LOG_NOTICES+='|: started from |: vcpu: halted at rip |/console: none \(saved before snapshots kept the console\)'
 
 count() {
 	od -A n -t u8 -N 8 "$MNT/data/contents" | tr -d ' '
@@ -37,9 +39,10 @@ no_vcpu() {
 	printf 'b' | dd of="$MNT/b/contents" conv=notrunc status=none
 	echo ro >"$MNT/b/access"
 	echo p >"$MNT/snapshot" || bad "snapshot failed"
-	expect_eq "files of snapshots/p" "$(ls_sorted "$MNT/snapshots/p")" "a b info vcpu_state "
+	expect_eq "files of snapshots/p" "$(ls_sorted "$MNT/snapshots/p")" "a b console info vcpu_state "
 	expect_eq "access of b's copy" "$(cat "$MNT/snapshots/p/b/access")" ro
 	grep -qx 'vcpu none' "$MNT/snapshots/p/info" || bad "info: no 'vcpu none'"
+	expect_eq "console of a snapshot without a vCPU" "$(stat -c %s "$MNT/snapshots/p/console")" 0
 	cp -r --sparse=always "$MNT/snapshots/p" "$saved" || bad "cp -r failed"
 	stop_daemon
 	expect_eq "saved a is sparse" "$(stat -c %b "$saved/a/contents")" $((2 * PAGE / 512))
@@ -68,14 +71,34 @@ damage() {
 	damaged no-mem_size '/b/mem_size: No such file' <<<'rm b/mem_size'
 	damaged truncated '/a/contents: 4096 bytes, mem_size says 16777216: truncated' <<<'truncate -s 4096 a/contents'
 	damaged sizes '/b/raw_size: .*the sizes disagree' <<<'echo 2097152 >b/mem_size'
-	damaged bad-size "/b/mem_size: 'lots' is not a size" <<<'echo lots >b/mem_size'
-	damaged bad-access "/a/access: 'rwx' is not rw or ro" <<<'echo rwx >a/access'
+	damaged bad-size '/b/mem_size: not a size' <<<'echo lots >b/mem_size'
+	damaged bad-access '/a/access: not rw or ro' <<<'echo rwx >a/access'
 	damaged overlap 'the guest ranges overlap' <<<'echo 0x100000 >a/guest_addr; echo 0x200000 >b/guest_addr'
 	damaged crc 'vcpu_state: CRC-32 of the payload' <<<'printf "\377" | dd of=vcpu_state bs=1 seek=40 conv=notrunc status=none'
-	damaged version 'vcpu_state: format version 2' <<<'printf "\002" | dd of=vcpu_state bs=1 seek=8 conv=notrunc status=none'
+	damaged version 'vcpu_state: not format version 1' <<<'printf "\002" | dd of=vcpu_state bs=1 seek=8 conv=notrunc status=none'
 	damaged short-state 'vcpu_state: .*truncated' <<<'truncate -s 30 vcpu_state'
+	# The console is read only as a regular file of the directory.
+	damaged console-link '/console: a symlink \(a saved directory holds none\)' <<<'rm console; ln -s /etc/passwd console'
+	! grep -q 'root:' "$WORK/err" || bad "a refusal printed the linked file"
+	damaged console-fifo '/console: a FIFO, not a regular file' <<<'rm console; mkfifo console'
+	damaged console-big '/console: 65537 bytes, more than the console keeps' <<<'truncate -s 65537 console'
+	# Nor is anything else opened: a device's open may act, or fail
+	# ENOENT (ptmx outside devpts) as if there were no console; a FIFO's
+	# blocked writer would wake.
+	damaged console-device '/console: a device, not a regular file' <<<'rm console; mknod console c 5 2'
+	damaged console-writer '/console: a FIFO, not a regular file' <<<'rm console; mkfifo console
+		(sh -c ": >console; touch opened" </dev/null >/dev/null 2>&1 &)'
+	sleep 0.3
+	[ ! -e "$WORK/damaged/console-writer/opened" ] || bad "the loader opened the console FIFO"
+	timeout 5 cat "$WORK/damaged/console-writer/console" >/dev/null || true
 	expect_start_fails 'No such file' "${NO_KVM[@]}" --from "$WORK/not-there" "$(mktemp -d -p "$WORK")"
 	expect_start_fails 'cannot be combined' "${NO_KVM[@]}" --region x:4K --from "$WORK/plain" "$(mktemp -d -p "$WORK")"
+	# A snapshot copied into a directory that was there already is one
+	# level down: the message names it.
+	mkdir "$WORK/holder"
+	cp -r --sparse=always "$WORK/plain" "$WORK/holder/before"
+	expect_start_fails "holder/before is a snapshot directory, not a region: did you mean $WORK/holder/before\\?" \
+		"${NO_KVM[@]}" --from "$WORK/holder" "$(mktemp -d -p "$WORK")"
 }
 
 # The counter guest: snapshot paused, save, stop, --from, run on.
@@ -92,6 +115,7 @@ resume() {
 	expect_eq "$how: attributes" "$(attrs "$MNT")" "$ATTRS"
 	expect_eq "$how: the count" "$(count)" "$n"
 	expect_eq "$how: snapshots" "$(ls_sorted "$MNT/snapshots")" "$(basename "$dir") "
+	cmp "$MNT/console" "$WORK/console.s" || bad "$how: the console is not the snapshot's"
 	con=$(stat -c %s "$MNT/console")
 	echo run >"$MNT/vcpu"
 	wait_for count_above $((n + 3)) || bad "$how: the guest did not go on"
@@ -104,6 +128,19 @@ resume() {
 	# The snapshot is there: restore at once.
 	echo "$(basename "$dir")" >"$MNT/restore" || bad "$how: restore failed"
 	expect_eq "$how: the count after restore" "$(count)" "$n"
+	cmp "$MNT/console" "$WORK/console.s" || bad "$how: restore did not put the console back"
+	stop_daemon
+}
+
+# A directory saved before snapshots kept the console: it starts empty.
+no_console() {
+	say "a directory without a console file: --from, the console empty"
+	cp -r --sparse=always "$WORK/cp" "$WORK/old"
+	rm "$WORK/old/console"
+	start_daemon --from "$WORK/old"
+	expect_eq "old: vcpu" "$(cat "$MNT/vcpu")" paused
+	expect_eq "old: console size" "$(stat -c %s "$MNT/console")" 0
+	expect_eq "old: the log line" "$(grep -c '/old/console: none' "$LOG")" 1
 	stop_daemon
 }
 
@@ -117,6 +154,11 @@ guest() {
 	echo pause >"$MNT/vcpu"
 	n=$(count)
 	echo s >"$MNT/snapshot" || bad "snapshot failed"
+	# The console kept when it was taken: what the live one holds now.
+	cp "$MNT/console" "$WORK/console.s"
+	[ -s "$WORK/console.s" ] || bad "the counter guest printed nothing"
+	cmp "$MNT/snapshots/s/console" "$WORK/console.s" || bad "snapshots/s/console is not the console"
+	grep -qx "console $(stat -c %s "$WORK/console.s") bytes" "$MNT/snapshots/s/info" || bad "info: no console line"
 	ATTRS=$(attrs "$MNT")
 	expect_eq "the copies' mappings" "$(attrs "$MNT/snapshots/s")" "$ATTRS"
 	grep -qx 'vcpu paused' "$MNT/snapshots/s/info" || bad "info: no 'vcpu paused'"
@@ -128,6 +170,7 @@ guest() {
 	expect_eq "cp: ram is sparse" "$(stat -c %b "$WORK/cp/ram/contents")" "$(stat -c %b "$MNT/snapshots/s/ram/contents")"
 	stop_daemon
 	resume "cp -r --sparse=always" "$WORK/cp" "$n"
+	no_console
 	mkdir "$WORK/untar"
 	tar -xf "$WORK/s.tar" -C "$WORK/untar" || bad "tar -x failed"
 	[ "$(stat -c %b "$WORK/untar/s/spare/contents")" -eq 0 ] || bad "tar -x: spare is not sparse"

@@ -66,22 +66,23 @@ host_dirty() {
 	expect_eq "cp of dirty" "$(tr '\n' ' ' <"$WORK/dirty.copy")" "$want"
 	expect_eq "st_size of the long dirty" "$(stat -c %s "$MNT/a/dirty")" "$(wc -c <"$WORK/dirty.copy")"
 	echo 0 >"$MNT/a/dirty"
-	# A read-write open (dd with seek= makes one) is passed through and
-	# can write through a mapping nobody sees, even after its close:
-	# every page counts, cleared or not, until a resize (which gives the
-	# region new memory).  On a region of its own, rw.
+	# A read-write open (dd with seek= makes one) writes through the
+	# daemon: exact.  With mmap_rw 1 it is passed through and may write
+	# through a mapping nobody sees, even after its close: every page
+	# counts until a clear finds it and its mappings gone (or a resize
+	# gives the region new memory).  On a region of its own, rw.
 	mkdir "$MNT/rw" && echo 1M >"$MNT/rw/mem_size" || bad "mkdir rw failed"
+	echo 0 >"$MNT/rw/dirty"
 	printf '\245' | dd of="$MNT/rw/contents" bs=1 seek=$((3 * PAGE)) conv=notrunc status=none
+	expect_eq "dirty after a read-write open" "$(dirty rw)" "$(range $((3 * PAGE)) $((4 * PAGE)))"
 	if log_has 'contents read path: FUSE passthrough'; then
-		expect_eq "dirty after a read-write open" "$(dirty rw)" "$(range 0 $((1 << 20)))"
+		echo 1 >"$MNT/rw/mmap_rw"
 		echo 0 >"$MNT/rw/dirty"
-		expect_eq "dirty cleared after a read-write open" "$(dirty rw)" "$(range 0 $((1 << 20)))"
-		echo 2M >"$MNT/rw/mem_size"
+		printf '\245' | dd of="$MNT/rw/contents" bs=1 seek=$((3 * PAGE)) conv=notrunc status=none
+		expect_eq "dirty after a read-write open, mmap_rw 1" "$(dirty rw)" "$(range 0 $((1 << 20)))"
 		echo 0 >"$MNT/rw/dirty"
 		page rw 5 01
-		expect_eq "dirty after a resize" "$(dirty rw)" "$(range $((5 * PAGE)) $((6 * PAGE)))"
-	else
-		expect_eq "dirty after a read-write open" "$(dirty rw)" "$(range $((3 * PAGE)) $((4 * PAGE)))"
+		expect_eq "dirty cleared after it closed" "$(dirty rw)" "$(range $((5 * PAGE)) $((6 * PAGE)))"
 	fi
 	expect_eq "the byte written read-write" "$(byte_at rw $((3 * PAGE)))" a5
 	rmdir "$MNT/rw"
@@ -98,7 +99,7 @@ snapshots() {
 	expect_eq "no snapshots yet" "$(ls_sorted "$MNT/snapshots")" ""
 	echo s1 >"$MNT/snapshot" || bad "echo s1 > snapshot failed"
 	expect_eq "snapshots" "$(ls_sorted "$MNT/snapshots")" "s1 "
-	expect_eq "snapshots/s1" "$(ls_sorted "$MNT/snapshots/s1")" "a b info vcpu_state "
+	expect_eq "snapshots/s1" "$(ls_sorted "$MNT/snapshots/s1")" "a b console info vcpu_state "
 	# Its own files: the owner's, read-only; no vCPU here, and info says so.
 	expect_eq "modes of info, vcpu_state" "$(stat -c '%a' "$MNT/snapshots/s1/info" "$MNT/snapshots/s1/vcpu_state" | tr '\n' ' ')" "400 400 "
 	grep -qx 'vcpu none' "$MNT/snapshots/s1/info" || bad "info does not say there is no vCPU"
@@ -294,9 +295,11 @@ guest_snapshot() {
 	wait_for count_above $((n + 5)) || bad "the counter did not go on after the snapshot"
 	expect_errno EBUSY write "$MNT/restore" s
 	echo pause >"$MNT/vcpu"
-	con=$(stat -c %s "$MNT/console")
 	echo s >"$MNT/restore" || bad "restore while paused failed"
 	expect_eq "vcpu after restore" "$(cat "$MNT/vcpu")" paused
+	# The console as the snapshot kept it: the guest goes on after it.
+	cmp "$MNT/console" "$MNT/snapshots/s/console" || bad "restore did not put the console back"
+	con=$(stat -c %s "$MNT/console")
 	expect_eq "the count after restore" "$(count)" "$n"
 	cmp "$MNT/data/contents" "$MNT/snapshots/s/data/contents" || bad "data differs from the snapshot"
 	echo run >"$MNT/vcpu"
