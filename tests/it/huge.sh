@@ -194,7 +194,7 @@ expect_eq "n/page_size from the saved directory" "$(attr n page_size)" "$PAGE"
 same h s1 "after --from"
 stop_daemon
 echo 3M >"$WORK/saved/h/page_size"
-expect_start_fails "saved/h/page_size: '3M' is not $PAGE, 2M or 1G" \
+expect_start_fails "saved/h/page_size: not $PAGE, 2M or 1G dividing mem_size" \
 	"${NO_KVM[@]}" --from "$WORK/saved" "$(mktemp -d -p "$WORK")"
 
 say "diff snapshots of a huge region: 4 KiB pages held inside 2 MiB ones"
