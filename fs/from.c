@@ -7,7 +7,7 @@
 #include "fs/from.h"
 #include "fs/state.h"
 #include "region/kvm/vcpu.h"
-#include "region/sandbox/snapshot.h"
+#include "region/sandbox/chain.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -14,7 +14,8 @@
 #include "region/kvm/vcpu.h"
 #include "region/mem/overlay.h"
 #include "region/sandbox/diff.h"
-#include "region/sandbox/snapshot.h"
+#include "region/sandbox/chain.h"
+#include "region/persist/persist.h"
 #include "tests/helpers.h"
 
 #include <errno.h>
@@ -878,35 +879,37 @@ static void test_diff_parse(void **state)
 	};
 
 	(void)state;
-	assert_int_equal(diff__parse_parent("base 0x1f\n", 10, name, &id), 0);
+	assert_int_equal(persist__parse_parent("base 0x1f\n", 10, name, &id), 0);
 	assert_string_equal(name, "base");
 	assert_int_equal(id, 0x1f);
-	assert_int_equal(diff__parse_parent("b.1-x_ 0xFFFFFFFFFFFFFFFF", 25, name,
-					    &id), 0);
+	assert_int_equal(persist__parse_parent("b.1-x_ 0xFFFFFFFFFFFFFFFF", 25,
+					       name, &id), 0);
 	assert_string_equal(name, "b.1-x_");
 	assert_true(id == UINT64_MAX);
 	/* A NUL inside is not a shorter file. */
-	assert_int_equal(diff__parse_parent("base 0x1\0zz", 11, name, &id),
+	assert_int_equal(persist__parse_parent("base 0x1\0zz", 11, name, &id),
 			 EINVAL);
 	for (size_t i = 0; i < sizeof(bad_parent) / sizeof(bad_parent[0]); i++)
-		if (diff__parse_parent(bad_parent[i], strlen(bad_parent[i]), name,
-				       &id) != EINVAL)
+		if (persist__parse_parent(bad_parent[i], strlen(bad_parent[i]),
+					  name, &id) != EINVAL)
 			fail_msg("parent '%s' accepted", bad_parent[i]);
 
 	snprintf(line, sizeof(line), "0x%llx-0x%llx\n",
 		 (unsigned long long)PAGE, (unsigned long long)(3 * PAGE));
-	assert_int_equal(diff__parse_run(line, 64 * PAGE, PAGE, &first, &end), 0);
+	assert_int_equal(persist__parse_dirty_line(line, PAGE, 64 * PAGE, PAGE,
+						   &first, &end), 0);
 	assert_int_equal(first, 1);
 	assert_int_equal(end, 3);
 	/* Before the end of the last run: not ascending. */
-	assert_int_equal(diff__parse_run(line, 64 * PAGE, 2 * PAGE, &first,
-					 &end), EINVAL);
-	/* Past the size. */
-	assert_int_equal(diff__parse_run(line, 2 * PAGE, 0, &first, &end),
+	assert_int_equal(persist__parse_dirty_line(line, PAGE, 64 * PAGE,
+						   2 * PAGE, &first, &end),
 			 EINVAL);
+	/* Past the size. */
+	assert_int_equal(persist__parse_dirty_line(line, PAGE, 2 * PAGE, 0,
+						   &first, &end), EINVAL);
 	for (size_t i = 0; i < sizeof(bad_run) / sizeof(bad_run[0]); i++)
-		if (diff__parse_run(bad_run[i], 64 * PAGE, 0, &first, &end) !=
-		    EINVAL)
+		if (persist__parse_dirty_line(bad_run[i], PAGE, 64 * PAGE, 0,
+					      &first, &end) != EINVAL)
 			fail_msg("run '%s' accepted", bad_run[i]);
 }
 

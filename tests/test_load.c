@@ -12,9 +12,9 @@
 
 #include "region/kvm/vcpu.h"
 #include "region/sandbox/saved.h"
-#include "region/sandbox/saved_sum.h"
+#include "region/persist/info.h"
 #include "region/sandbox/snaps.h"
-#include "region/sandbox/snapshot.h"
+#include "region/sandbox/chain.h"
 #include "region/util/crc32c.h"
 #include "tests/helpers.h"
 
@@ -388,25 +388,25 @@ static void test_sum_line(void **state)
 	int n;
 
 	(void)state;
-	n = snprintf(line, sizeof(line), SAVED_SUM_FMT, "ram", 0xdeadbeefu);
-	assert_int_equal(saved__parse_sum(line, (size_t)n - 1, name, &crc), 0);
+	n = snprintf(line, sizeof(line), PERSIST_SUM_FMT, "ram", 0xdeadbeefu);
+	assert_int_equal(persist__parse_sum(line, (size_t)n - 1, name, &crc), 0);
 	assert_string_equal(name, "ram");
 	assert_int_equal(crc, 0xdeadbeef);
-	assert_int_equal(saved__parse_sum("region ram", 10, name, &crc),
+	assert_int_equal(persist__parse_sum("region ram", 10, name, &crc),
 			 ENOENT);
-	assert_int_equal(saved__parse_sum("crc32c ram 0xdeadbee", 20, name,
-					  &crc), EINVAL);
-	assert_int_equal(saved__parse_sum("crc32c ram 0xDEADBEEF", 21, name,
-					  &crc), EINVAL);
-	assert_int_equal(saved__parse_sum("crc32c .x 0xdeadbeef", 20, name,
-					  &crc), EINVAL);
-	assert_int_equal(saved__parse_sum("crc32c  0xdeadbeef", 18, name,
-					  &crc), EINVAL);
-	assert_int_equal(saved__parse_sum("crc32c ram 0xdeadbeef ", 22, name,
-					  &crc), EINVAL);
+	assert_int_equal(persist__parse_sum("crc32c ram 0xdeadbee", 20, name,
+					    &crc), EINVAL);
+	assert_int_equal(persist__parse_sum("crc32c ram 0xDEADBEEF", 21, name,
+					    &crc), EINVAL);
+	assert_int_equal(persist__parse_sum("crc32c .x 0xdeadbeef", 20, name,
+					    &crc), EINVAL);
+	assert_int_equal(persist__parse_sum("crc32c  0xdeadbeef", 18, name,
+					    &crc), EINVAL);
+	assert_int_equal(persist__parse_sum("crc32c ram 0xdeadbeef ", 22, name,
+					    &crc), EINVAL);
 	/* Found by fuzz_sum: a NUL cut the name short of the line. */
-	assert_int_equal(saved__parse_sum("crc32c a\0b 0xdeadbeef", 21, name,
-					  &crc), EINVAL);
+	assert_int_equal(persist__parse_sum("crc32c a\0b 0xdeadbeef", 21, name,
+					    &crc), EINVAL);
 }
 
 /* info with the checksum lines of the files as they are now. */
@@ -429,7 +429,7 @@ static void put_sums(void)
 		close(fd);
 		assert_true(n > 0);
 		len += snprintf(text + len, sizeof(text) - (size_t)len,
-				SAVED_SUM_FMT, names[i],
+				PERSIST_SUM_FMT, names[i],
 				crc32c__extend(0, buf, (size_t)n));
 	}
 	put_text("info", text);
@@ -545,7 +545,7 @@ static void test_big_info(void **state)
 	info = malloc(big + 4096);
 	assert_non_null(info);
 	memcpy(info, text, big);
-	for (char *p = info; (p = strstr(p, "\n" SAVED_SUM_KEY)); p++)
+	for (char *p = info; (p = strstr(p, "\n" PERSIST_SUM_KEY)); p++)
 		memcpy(p + 1, "xxxxxx", 6);
 	len = big;
 	snapshot__put(s);

@@ -3,11 +3,7 @@
 #include "region/mem/backing.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
-
-#define UNTRACKED "untracked\n"
 
 uint64_t dirty_text__size(struct region *r)
 {
@@ -19,7 +15,7 @@ uint64_t dirty_text__size(struct region *r)
 	if (r->readonly)
 		return 0;	/* nothing was written since it was taken */
 	if (!r->dirty.track)
-		return strlen(UNTRACKED);
+		return strlen(PERSIST_UNTRACKED);
 	dirty__record(&r->dirty, &runs, &digits);
 	/* "0x" A "-0x" B "\n" per run. */
 	return runs * 6 + digits;
@@ -49,9 +45,10 @@ static bool next_line(struct region *r, struct dirty_cursor *c)
 
 	if (!region__dirty_next(r, c->since, c->page, &first, &end))
 		return false;
-	c->line_len = (size_t)snprintf(c->line, sizeof(c->line),
-				       "0x%" PRIx64 "-0x%" PRIx64 "\n",
-				       first * page, end * page);
+	c->line_len = (size_t)persist__render_dirty_line(c->line,
+							 sizeof(c->line),
+							 first * page,
+							 end * page);
 	c->line_off = 0;
 	c->page = end;
 	return true;
@@ -108,11 +105,11 @@ int dirty_text__read(struct region *r, struct dirty_cursor *c, char *buf,
 	if (r->readonly && !region__ops(r)->held_next)
 		return 0;
 	if (!r->dirty.track && !region__ops(r)->held_next) {
-		size_t n = strlen(UNTRACKED);
+		size_t n = strlen(PERSIST_UNTRACKED);
 
 		if (off < n) {
 			*done = len < n - off ? len : n - (size_t)off;
-			memcpy(buf, UNTRACKED + off, *done);
+			memcpy(buf, PERSIST_UNTRACKED + off, *done);
 		}
 		return 0;
 	}

@@ -1,7 +1,9 @@
 /*
  * The text of a region's `dirty` file: one range of byte offsets per
  * line, "0x0-0x3000\n" (end exclusive), ascending, runs of pages merged;
- * "untracked\n" without tracking; empty for a readonly region.
+ * "untracked\n" without tracking; empty for a readonly region.  The
+ * line's text is the saved format's (region/persist/persist.h): a diff
+ * snapshot's dirty file is read back by --from.
  *
  * It is never rendered whole: a cursor walks the live stamps, one read at
  * a time, so an open file costs a few dozen bytes whatever the region's
@@ -14,18 +16,16 @@
 #define REGIONFS_DIRTY_TEXT_H
 
 #include "region/mem/region.h"
+#include "region/persist/persist.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-/* 0x + 16 digits, twice, '-', '\n'. */
-#define DIRTY_LINE_MAX 48
 
 struct dirty_cursor {
 	uint32_t since;		/* the clear the record counts from */
 	uint64_t pos;		/* text offset of the next byte */
 	uint64_t page;		/* the next page to look at */
-	char line[DIRTY_LINE_MAX];
+	char line[PERSIST_DIRTY_LINE_MAX];
 	size_t line_len, line_off;	/* the line being handed out */
 };
 

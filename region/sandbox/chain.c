@@ -1,5 +1,5 @@
 /*
- * --from a chain of saved snapshots (snapshot.h): a saved diff snapshot
+ * --from a chain of saved snapshots (chain.h): a saved diff snapshot
  * (a parent file) is loaded over its parent, saved beside it under its
  * name, which may be a diff too.  Each link is checked whole like any
  * snapshot directory (saved.h), and against its parent: the parent's
@@ -10,8 +10,10 @@
  * and is taken again as a diff of the one before, with its id.  A lone
  * full snapshot is a chain of one.
  */
+#include "region/sandbox/chain.h"
 #include "region/sandbox/saved.h"
-#include "region/sandbox/saved_open.h"
+#include "region/persist/info.h"
+#include "region/persist/open.h"
 #include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
 #include "region/mem/overlay.h"
@@ -28,8 +30,6 @@
 #include <unistd.h>
 
 #define CHAIN_MAX (OVERLAY_DEPTH_MAX + 1)
-/* The parent file: "NAME 0xID\n". */
-#define PARENT_FILE_MAX (REGION_NAME_MAX + 24)
 
 struct chain_link {
 	char path[PATH_MAX];
@@ -53,17 +53,18 @@ struct chain {
 /* The parent file, if there is one: its name and id. */
 static int read_parent(struct chain_link *l, struct why *why)
 {
-	char buf[PARENT_FILE_MAX + 1];
+	char buf[PERSIST_PARENT_MAX + 1];
 	size_t len;
 	int ret;
 
 	l->parent[0] = '\0';
-	ret = saved__read_file(&l->d, "parent", buf, sizeof(buf) - 1, &len, why);
+	ret = saved__read_file(&l->d, PERSIST_PARENT, buf, sizeof(buf) - 1,
+			       &len, why);
 	if (ret == ENOENT)
 		return 0;
 	if (ret)
 		return ret;
-	if (diff__parse_parent(buf, len, l->parent, &l->parent_token))
+	if (persist__parse_parent(buf, len, l->parent, &l->parent_token))
 		return why__set(why, EINVAL, "%s/parent: not \"NAME 0xID\" (the "
 				"parent snapshot and its id)", l->path);
 	return 0;
@@ -72,26 +73,20 @@ static int read_parent(struct chain_link *l, struct why *why)
 /* info's "id 0x..." line (0 without one: saved before ids). */
 static int read_id(struct chain_link *l, struct why *why)
 {
-	char *buf = malloc(INFO_FILE_MAX), *line;
+	char *buf = malloc(PERSIST_INFO_MAX);
 	size_t len;
 	int ret;
 
 	l->token = 0;
 	if (!buf)
 		return why__set(why, ENOMEM, "out of memory");
-	ret = saved__read_file(&l->d, "info", buf, INFO_FILE_MAX - 1, &len, why);
+	ret = saved__read_file(&l->d, PERSIST_INFO, buf, PERSIST_INFO_MAX - 1,
+			       &len, why);
 	if (!ret) {
 		buf[len] = '\0';
-		line = strstr(buf, "\nid ");
-		if (line) {
-			char *end = line + 4 + strcspn(line + 4, "\n");
-
-			*end = '\0';
-			if (!diff__parse_id(line + 4, &l->token))
-				ret = why__set(why, EINVAL, "%s/info: the id "
-					       "line is not \"id 0x\" and hex "
-					       "digits", l->path);
-		}
+		if (persist__info_find_id(buf, &l->token) == EINVAL)
+			ret = why__set(why, EINVAL, "%s/info: the id line is "
+				       "not \"id 0x\" and hex digits", l->path);
 	}
 	free(buf);
 	return ret;
@@ -109,9 +104,9 @@ static int read_held(struct chain_link *l, unsigned k, struct why *why)
 	struct stat st;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/dirty", s->name);
+	snprintf(path, sizeof(path), "%s/" PERSIST_DIRTY, s->name);
 	/* A FIFO or a device would read as a diff that holds nothing. */
-	ret = saved__open(l->d.dfd, l->path, path, false, &fd, &st, why);
+	ret = persist__open(l->d.dfd, l->path, path, false, &fd, &st, why);
 	if (ret)
 		return ret;
 	f = fdopen(fd, "r");
@@ -123,7 +118,8 @@ static int read_held(struct chain_link *l, unsigned k, struct why *why)
 	}
 	while (!ret && fgets(line, sizeof(line), f)) {
 		lineno++;
-		if (diff__parse_run(line, s->size, prev, &a, &b)) {
+		if (persist__parse_dirty_line(line, region__page_size(),
+					      s->size, prev, &a, &b)) {
 			ret = why__set(why, EINVAL, "%s/%s: line %lu is not a "
 				       "range of whole pages 0xA-0xB, "
 				       "ascending, within mem_size", l->path,
@@ -257,7 +253,7 @@ static int open_parent(struct chain *c, struct chain_link *n,
 			return why__set(why, errno, "%s: %s", c->store_path,
 					strerror(errno));
 	}
-	ret = saved__open(c->store, c->store_path, n->name, true, &n->d.dfd,
+	ret = persist__open(c->store, c->store_path, n->name, true, &n->d.dfd,
 			  &st, why);
 	if (ret == ENOENT)
 		why__set(why, ret, "%s: %s (save the parent beside the diff, "

@@ -2,10 +2,9 @@
 #include "region/sandbox/diff.h"
 #include "region/mem/overlay.h"
 #include "region/util/parse.h"
+#include "region/persist/info.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -265,91 +264,24 @@ void diff__info(struct snapshot *s, FILE *f)
 {
 	uint64_t page = region__page_size();
 
-	fprintf(f, "id 0x%016" PRIx64 "\n", s->token);
+	persist__info_id(f, s->token);
 	if (!s->parent)
 		return;
-	fprintf(f, "parent %s 0x%016" PRIx64 "\n", s->parent->name,
-		s->parent->token);
+	persist__info_parent(f, s->parent->name, s->parent->token);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
 		const struct overlay *o = overlay__of(c);
 
-		fprintf(f, "diff %s holds %" PRIu64 " of %" PRIu64 " pages, "
-			"takes %" PRIu64 " bytes, %s\n", region__name(c),
-			o ? o->pages : 0, region__mem_size(c) / page,
-			region__resident(c),
-			o && o->base ? "the rest read through" : "whole");
+		persist__info_diff(f, region__name(c), o ? o->pages : 0,
+				   region__mem_size(c) / page,
+				   region__resident(c), o && o->base);
 	}
-}
-
-bool diff__parse_id(const char *s, uint64_t *id)
-{
-	size_t n = strlen(s);
-
-	if (n < 3 || n > 18 || strncmp(s, "0x", 2) != 0 ||
-	    strspn(s + 2, "0123456789abcdefABCDEF") != n - 2)
-		return false;
-	*id = strtoull(s + 2, NULL, 16);
-	return true;
-}
-
-int diff__parse_parent(const char *buf, size_t len, char *name, uint64_t *id)
-{
-	char line[REGION_NAME_MAX + 24], *sp;
-
-	/* One line: a newline only at the end, no NUL. */
-	if (len && buf[len - 1] == '\n')
-		len--;
-	if (len == 0 || len >= sizeof(line) || memchr(buf, '\n', len) ||
-	    memchr(buf, '\0', len))
-		return EINVAL;
-	memcpy(line, buf, len);
-	line[len] = '\0';
-	sp = strchr(line, ' ');
-	if (!sp)
-		return EINVAL;
-	*sp = '\0';
-	if (strlen(line) > REGION_NAME_MAX || parse__region_name(line) ||
-	    !diff__parse_id(sp + 1, id))
-		return EINVAL;
-	strcpy(name, line);
-	return 0;
-}
-
-int diff__parse_run(const char *line, uint64_t size, uint64_t prev_end,
-		    uint64_t *first, uint64_t *end)
-{
-	uint64_t page = region__page_size(), a, b;
-	char *dash, *rest;
-
-	/* strtoull would take blanks and signs: the digits are checked first. */
-	if (strncmp(line, "0x", 2) != 0 || !isxdigit((unsigned char)line[2]))
-		return EINVAL;
-	a = strtoull(line + 2, &dash, 16);
-	if (strncmp(dash, "-0x", 3) != 0 || !isxdigit((unsigned char)dash[3]))
-		return EINVAL;
-	b = strtoull(dash + 3, &rest, 16);
-	if ((*rest != '\0' && strcmp(rest, "\n") != 0) ||
-	    dash - line > 18 || rest - dash > 19 ||
-	    a % page || b % page || a >= b || b > size || a < prev_end)
-		return EINVAL;
-	*first = a / page;
-	*end = b / page;
-	return 0;
 }
 
 int diff__make_parent_file(struct snapshot *s)
 {
-	int n;
-
 	if (!s->parent)
 		return 0;
-	n = asprintf(&s->parent_file, DIFF_PARENT_FMT, s->parent->name,
-		     (unsigned long long)s->parent->token);
-	if (n < 0) {
-		s->parent_file = NULL;
-		return ENOMEM;
-	}
-	s->parent_len = (size_t)n;
-	return 0;
+	return persist__render_parent(&s->parent_file, &s->parent_len,
+				      s->parent->name, s->parent->token);
 }

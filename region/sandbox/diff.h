@@ -20,9 +20,6 @@
 
 #include <stdio.h>
 
-/* The text of a diff's parent file: "NAME 0xID\n" (ID: 16 hex digits). */
-#define DIFF_PARENT_FMT "%s 0x%016llx\n"
-
 /*
  * "NAME" or "NAME:PARENT": NAME and PARENT (empty without one), each a
  * region-style name.  EINVAL otherwise.
@@ -51,18 +48,9 @@ int diff__copy_region(struct snapshot *s, struct region *r,
 /* A snapshot that is some diff's parent cannot go: EBUSY. */
 int diff__check_remove(struct snaps *t, const char *name, struct why *why);
 /*
- * The saved forms, for --from.  A parent file's text (len bytes, one
- * line): name and id, or EINVAL.  A snapshot id: "0x" and 1 to 16 hex
- * digits, whole (false otherwise).  One line of a diff's dirty file (NUL-
- * terminated, its newline optional): pages [*first, *end), whole pages,
- * ascending (not before page prev_end) and within size bytes, or EINVAL.
+ * info's lines about identity and parentage; and the parent file
+ * (region/persist/: their text).
  */
-int diff__parse_parent(const char *buf, size_t len, char *name,
-		       uint64_t *id);
-bool diff__parse_id(const char *s, uint64_t *id);
-int diff__parse_run(const char *line, uint64_t size, uint64_t prev_end,
-		    uint64_t *first, uint64_t *end);
-/* info's lines about identity and parentage; and the parent file. */
 void diff__info(struct snapshot *s, FILE *f);
 int diff__make_parent_file(struct snapshot *s);
 

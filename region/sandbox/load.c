@@ -1,11 +1,11 @@
 /*
- * A sandbox from a saved snapshot directory (snapshot.h): everything is
+ * A sandbox from a saved snapshot directory (chain.h): everything is
  * read and checked first, every file named in the reason of a refusal,
  * and only then is anything built.  A sandbox that was being loaded when
  * the copy failed is left half-built: the caller gives up and exits.
  */
 #include "region/sandbox/saved.h"
-#include "region/sandbox/saved_open.h"
+#include "region/persist/open.h"
 #include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
 #include "region/util/parse.h"
@@ -29,7 +29,7 @@ int saved__read_file(struct saved_dir *d, const char *path, char *buf,
 	ssize_t n = 0;
 	int fd, ret;
 
-	ret = saved__open(d->dfd, d->dir, path, false, &fd, &st, why);
+	ret = persist__open(d->dfd, d->dir, path, false, &fd, &st, why);
 	if (ret)
 		return ret;
 	/* Whole: another daemon's snapshot (a fork) may answer in parts. */
@@ -77,15 +77,14 @@ static int load_page_size(struct saved_dir *d, const char *name,
 	uint64_t page;
 	int ret;
 
-	snprintf(path, sizeof(path), "%s/page_size", name);
-	ret = read_attr(d, name, "page_size", val, why);
+	snprintf(path, sizeof(path), "%s/" PERSIST_PAGE_SIZE, name);
+	ret = read_attr(d, name, PERSIST_PAGE_SIZE, val, why);
 	if (ret == ENOENT)
 		return 0;
 	if (ret)
 		return ret;
-	if (parse__size(val, &page) ||
-	    (page != region__page_size() && page != (2ULL << 20) &&
-	     page != (1ULL << 30)) || s->size % page)
+	if (persist__parse_page_size(val, region__page_size(), s->size,
+				     &page))
 		return why__set(why, EINVAL, "%s/%s: not %zu, 2M or 1G "
 				"dividing mem_size", d->dir, path,
 				region__page_size());
@@ -98,17 +97,17 @@ static int load_region(struct saved_dir *d, const char *name,
 		       struct saved_region *s, struct why *why)
 {
 	char val[PARSE_VALUE_MAX], path[PATH_MAX];
-	uint64_t raw, page = region__page_size();
+	uint64_t page = region__page_size();
 	struct stat st;
 	int ret;
 
 	snprintf(s->name, sizeof(s->name), "%s", name);
-	ret = read_attr(d, name, "mem_size", val, why);
+	ret = read_attr(d, name, PERSIST_MEM_SIZE, val, why);
 	/*
 	 * A snapshot copied into an existing directory (cp -r SNAP saved
 	 * when saved/ is there) lands one level down: name it.
 	 */
-	snprintf(path, sizeof(path), "%s/info", name);
+	snprintf(path, sizeof(path), "%s/" PERSIST_INFO, name);
 	if (ret == ENOENT &&
 	    fstatat(d->dfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode))
@@ -117,36 +116,33 @@ static int load_region(struct saved_dir *d, const char *name,
 				name, d->dir, name);
 	if (ret)
 		return ret;
-	if (parse__size(val, &s->size) || s->size == 0 || s->size % page ||
-	    s->size > REGION_SIZE_MAX)
+	if (persist__parse_mem_size(val, page, REGION_SIZE_MAX, &s->size))
 		return why__set(why, EINVAL, "%s/%s/mem_size: not a size in "
 				"whole pages up to 1T", d->dir, name);
-	ret = read_attr(d, name, "raw_size", val, why);
+	ret = read_attr(d, name, PERSIST_RAW_SIZE, val, why);
 	if (ret)
 		return ret;
-	if (parse__size(val, &raw) || raw != s->size + 2 * page)
+	if (persist__parse_raw_size(val, page, s->size))
 		return why__set(why, EINVAL, "%s/%s/raw_size: not mem_size "
 				"(%llu) and two pages: the sizes disagree",
 				d->dir, name, (unsigned long long)s->size);
-	ret = read_attr(d, name, "guest_addr", val, why);
+	ret = read_attr(d, name, PERSIST_GUEST_ADDR, val, why);
 	if (ret)
 		return ret;
-	if (parse__gpa(val, &s->gpa, &s->mapped) || s->gpa % page)
+	if (persist__parse_guest_addr(val, page, &s->mapped, &s->gpa))
 		return why__set(why, EINVAL, "%s/%s/guest_addr: not \"none\" "
 				"or a page-aligned address", d->dir, name);
-	s->mapped = !s->mapped;
-	ret = read_attr(d, name, "access", val, why);
+	ret = read_attr(d, name, PERSIST_ACCESS, val, why);
 	if (ret)
 		return ret;
-	if (strcmp(val, "rw") != 0 && strcmp(val, "ro") != 0)
+	if (persist__parse_access(val, &s->ro))
 		return why__set(why, EINVAL, "%s/%s/access: not rw or ro",
 				d->dir, name);
-	s->ro = strcmp(val, "ro") == 0;
 	ret = load_page_size(d, name, s, why);
 	if (ret)
 		return ret;
-	snprintf(path, sizeof(path), "%s/contents", name);
-	ret = saved__open(d->dfd, d->dir, path, false, &s->fd, &st, why);
+	snprintf(path, sizeof(path), "%s/" PERSIST_CONTENTS, name);
+	ret = persist__open(d->dfd, d->dir, path, false, &s->fd, &st, why);
 	if (ret)
 		return ret;
 	if ((uint64_t)st.st_size != s->size)
@@ -254,8 +250,9 @@ static int load_console(struct saved_dir *d, struct why *why)
 	struct stat st;
 	ssize_t n;
 
-	/* Beneath the directory, a regular file only (saved_open.h). */
-	ret = saved__open(d->dfd, d->dir, "console", false, &fd, &st, why);
+	/* Beneath the directory, a regular file only (persist/open.h). */
+	ret = persist__open(d->dfd, d->dir, PERSIST_CONSOLE, false, &fd, &st,
+			    why);
 	if (ret == ENOENT) {
 		if (d->cpu && d->cfg && d->cfg->log)
 			d->cfg->log(d->cfg->log_arg, "%s/console: none (saved "
@@ -298,12 +295,12 @@ static int load_state(struct saved_dir *d, struct why *why)
 	int ret;
 
 	/* Big enough for either file. */
-	buf = malloc(INFO_FILE_MAX > STATE_FILE_MAX ? INFO_FILE_MAX :
-		     STATE_FILE_MAX);
+	buf = malloc(PERSIST_INFO_MAX > PERSIST_STATE_MAX ? PERSIST_INFO_MAX :
+		     PERSIST_STATE_MAX);
 	if (!buf)
 		return why__set(why, ENOMEM, "out of memory");
-	ret = saved__read_file(d, "vcpu_state", buf, STATE_FILE_MAX, &len,
-			       why);
+	ret = saved__read_file(d, PERSIST_VCPU_STATE, buf, PERSIST_STATE_MAX,
+			       &len, why);
 	if (!ret) {
 		ret = vcpu__saved_decode(buf, len, &d->cpu, &inner);
 		if (ret)
@@ -312,8 +309,8 @@ static int load_state(struct saved_dir *d, struct why *why)
 	}
 	/* info is for people, and holds the checksums of the bytes. */
 	if (!ret)
-		ret = saved__read_file(d, "info", buf, INFO_FILE_MAX, &len,
-				       why);
+		ret = saved__read_file(d, PERSIST_INFO, buf, PERSIST_INFO_MAX,
+				       &len, why);
 	if (!ret)
 		ret = saved__sums(d, buf, len, why);
 	if (!ret)

@@ -9,15 +9,7 @@
 #define REGIONFS_SAVED_H
 
 #include "region/sandbox/snapshot.h"
-
-/* A vcpu_state larger than this is not one (XSAVE areas are ~11 KiB). */
-#define STATE_FILE_MAX (1 << 20)
-/*
- * Nor an info larger than this: what regionfs writes for a diff of
- * SANDBOX_REGIONS_MAX regions with 64-byte names (its region, diff and
- * checksum lines, some 400 bytes a region: 1.7 MB), with room.
- */
-#define INFO_FILE_MAX (4 << 20)
+#include "region/persist/persist.h"
 
 struct saved_region {
 	char name[REGION_NAME_MAX + 1];
@@ -48,7 +40,7 @@ int saved__read_file(struct saved_dir *d, const char *path, char *buf,
 		     size_t max, size_t *len, struct why *why);
 /*
  * Check every file of d (d->dfd open on it: only what is beneath it is
- * read, saved_open.h), info's checksums kept; nothing is built.
+ * read, persist/open.h), info's checksums kept; nothing is built.
  */
 int saved__check(struct sandbox *sb, struct saved_dir *d, struct why *why);
 /* The sandbox (empty until now) as d says: regions, bytes, the vCPU. */
@@ -60,8 +52,9 @@ int saved__build_region(struct sandbox *sb, struct saved_dir *d,
 			struct saved_region *s, uint8_t *buf,
 			struct why *why);
 /*
- * info's checksum lines (saved_sum.h) into d's regions: EINVAL, naming
- * info and the line, for a malformed, stray, repeated or partial record.
+ * info's checksum lines (region/persist/info.h) into d's regions:
+ * EINVAL, naming info and the line, for a malformed, stray, repeated
+ * or partial record.
  */
 int saved__sums(struct saved_dir *d, const char *info, size_t len,
 		struct why *why);

@@ -1,57 +1,15 @@
 /*
- * A saved directory's checksums (saved_sum.h): read from its info, and
- * checked against the regions --from built (saved.h).  Checked on what
+ * A saved directory's checksums (region/persist/info.h): read from its
+ * info, and checked against the regions --from built (saved.h).  Checked on what
  * was loaded, not on the files: a contents rewritten between the checks
  * and the copy, or during it, is caught whatever it now holds.
  */
 #include "region/sandbox/saved.h"
-#include "region/sandbox/saved_sum.h"
+#include "region/persist/info.h"
 #include "region/mem/sum.h"
 
 #include <errno.h>
 #include <string.h>
-
-int saved__parse_sum(const char *line, size_t len,
-		     char name[REGION_NAME_MAX + 1], uint32_t *crc)
-{
-	size_t key = strlen(SAVED_SUM_KEY), n;
-	const char *p, *sp;
-	uint32_t v = 0;
-
-	if (len < key || memcmp(line, SAVED_SUM_KEY, key) != 0)
-		return ENOENT;
-	p = line + key;
-	len -= key;
-	sp = memchr(p, ' ', len);
-	if (!sp)
-		return EINVAL;
-	n = (size_t)(sp - p);
-	if (n == 0 || n > REGION_NAME_MAX)
-		return EINVAL;
-	memcpy(name, p, n);
-	name[n] = '\0';
-	/* A NUL in it would cut the name short of what the line says. */
-	if (strlen(name) != n || parse__region_name(name))
-		return EINVAL;
-	p = sp + 1;
-	len -= n + 1;
-	if (len != 10 || p[0] != '0' || p[1] != 'x')
-		return EINVAL;
-	for (size_t i = 2; i < 10; i++) {
-		char c = p[i];
-		unsigned d;
-
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else
-			return EINVAL;
-		v = v << 4 | d;
-	}
-	*crc = v;
-	return 0;
-}
 
 int saved__sums(struct saved_dir *d, const char *info, size_t len,
 		struct why *why)
@@ -68,7 +26,7 @@ int saved__sums(struct saved_dir *d, const char *info, size_t len,
 		int ret;
 
 		lineno++;
-		ret = saved__parse_sum(info + at, n, name, &crc);
+		ret = persist__parse_sum(info + at, n, name, &crc);
 		at += n + 1;
 		if (ret == ENOENT)
 			continue;

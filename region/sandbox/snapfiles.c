@@ -9,57 +9,50 @@
 #include "region/sandbox/snaps.h"
 #include "region/kvm/vcpu.h"
 #include "region/sandbox/diff.h"
-#include "region/sandbox/saved_sum.h"
+#include "region/persist/info.h"
 #include "region/mem/sum.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void info_text(struct snapshot *s, FILE *f)
 {
-	char when[64];
-	struct tm tm;
 	size_t len;
 
-	gmtime_r(&s->created.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(f, "snapshot %s\ntaken %s\nregions %u\n", s->name, when, s->nr);
+	persist__info_head(f, s->name, s->created.tv_sec, s->nr);
 	diff__info(s, f);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
-		uint64_t gpa;
+		struct persist_info_region line = {
+			.name = region__name(c),
+			.mem_size = region__mem_size(c),
+			.resident = region__resident(c),
+			.ro = region__guest_ro(c),
+		};
 
-		fprintf(f, "region %s mem_size %" PRIu64 " resident %" PRIu64,
-			region__name(c), region__mem_size(c), region__resident(c));
-		if (region__snap_gpa(c, &gpa))
-			fprintf(f, " guest_addr 0x%" PRIx64, gpa);
-		else
-			fprintf(f, " guest_addr none");
-		fprintf(f, " access %s\n", region__guest_ro(c) ? "ro" : "rw");
+		line.mapped = region__snap_gpa(c, &line.gpa);
+		persist__info_region(f, &line);
 	}
 	if (!s->cpu) {
-		fprintf(f, "vcpu none\n");
+		persist__info_vcpu(f, NULL, 0, 0);
 	} else {
 		struct vcpu_config cfg = { 0 };
 
 		vcpu__saved_config(s->cpu, &cfg);
-		fprintf(f, "vcpu %s\nrip 0x%" PRIx64 "\nentry 0x%" PRIx64 "\n",
-			vcpu__state_name(vcpu__saved_state(s->cpu)),
-			vcpu__saved_rip(s->cpu), cfg.entry);
+		persist__info_vcpu(f, vcpu__state_name(vcpu__saved_state(s->cpu)),
+				   vcpu__saved_rip(s->cpu), cfg.entry);
 	}
-	fprintf(f, "vcpu_state %zu bytes, format %d\n", s->state_len,
-		VCPU_STATE_VERSION);
+	persist__info_state(f, s->state_len, VCPU_STATE_VERSION);
 	vcpu__saved_console(s->cpu, &len);
-	fprintf(f, "console %zu bytes\n", len);
+	persist__info_console(f, len);
 	/* Placeholders of the checksums' length (snaps.h): last. */
 	fflush(f);
 	s->sums_at = (size_t)ftell(f);
 	for (unsigned i = 0; i < s->nr; i++)
-		fprintf(f, SAVED_SUM_FMT, region__name(s->regions[i].region),
-			0u);
+		fprintf(f, PERSIST_SUM_FMT,
+			region__name(s->regions[i].region), 0u);
 }
 
 /* The checksum lines over the placeholders. */
@@ -78,8 +71,8 @@ static int make_sums(struct snapshot *s)
 		int n;
 
 		ret = sum__region(c, buf, &crc);
-		n = snprintf(line, sizeof(line), SAVED_SUM_FMT, region__name(c),
-			     crc);
+		n = persist__render_sum(line, sizeof(line), region__name(c),
+					crc);
 		if (!ret && (n < 0 || at + (size_t)n > s->info_len))
 			ret = EOVERFLOW;
 		if (!ret) {

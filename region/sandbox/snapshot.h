@@ -42,38 +42,6 @@ int snapshot__take_as(struct sandbox *sb, struct vcpu *v, const char *name,
 int snapshot__restore(struct sandbox *sb, struct vcpu *v, const char *name,
 		      struct why *why);
 /*
- * --from DIR: build the sandbox (empty until now) from a snapshot
- * directory saved with cp -r, tar or rsync (load.c): its regions, their
- * bytes (the data extents only, with SEEK_DATA/SEEK_HOLE), guest mappings
- * and access, and the vCPU (on cfg, with the entry and stack it was saved
- * with) loaded as it was saved: paused.  The snapshot itself is taken
- * again, named as the directory, so it can be restored at once.  Every
- * file is checked before anything is built: a missing or malformed file,
- * contents whose size is not mem_size, sizes that disagree, overlapping
- * guest ranges, a damaged vcpu_state give EINVAL (ENOENT...) and why names
- * the file.  *v is NULL when the snapshot has no vCPU.  A diff snapshot
- * (a parent file) is loaded as a chain (chain.c): its parent, saved
- * beside it under its name, first, each checked against the next.
- */
-int sandbox__load_dir(struct sandbox *sb, const char *dir,
-		      const struct vcpu_config *cfg, struct vcpu **v,
-		      struct why *why);
-/*
- * The same, each region's bytes checked as loaded against the checksum
- * its directory's info records (saved_sum.h), unless chk->unchecked (-o
- * from_unchecked: a trusted store); a mismatch is EINVAL naming the
- * region.  chk->unrecorded: how many snapshots of the chain recorded
- * none (saved before there were checksums), loaded unchecked.
- * sandbox__load_dir checks.
- */
-struct load_check {
-	bool unchecked;
-	unsigned unrecorded;
-};
-int sandbox__load_dir_checked(struct sandbox *sb, const char *dir,
-			      const struct vcpu_config *cfg, struct vcpu **v,
-			      struct load_check *chk, struct why *why);
-/*
  * rmdir: the copies go once nobody has them open.  ENOENT, EBUSY (also:
  * a diff snapshot of it exists).
  */

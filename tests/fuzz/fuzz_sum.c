@@ -1,13 +1,13 @@
 /*
  * libFuzzer target: the checksum record of a saved directory's info
- * (region/sandbox/saved_sum.h), as a damaged or hostile info could hold
+ * (region/persist/info.h), as a damaged or hostile info could hold
  * it, and the CRC-32C it records.  Beyond not crashing: an accepted line
  * renders again (the daemon's own format) to the same name and sum; a
  * whole info is accepted only with every region's sum or none, each
  * once; the hardware and table CRCs agree, also split at any point.
  */
 #include "region/sandbox/saved.h"
-#include "region/sandbox/saved_sum.h"
+#include "region/persist/info.h"
 #include "region/util/crc32c.h"
 
 #include <errno.h>
@@ -34,11 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t cut = size ? data[0] % (size + 1) : 0;
 	int n, ret;
 
-	if (saved__parse_sum(text_in, size, name, &crc) == 0) {
-		n = snprintf(text, sizeof(text), SAVED_SUM_FMT, name, crc);
+	if (persist__parse_sum(text_in, size, name, &crc) == 0) {
+		n = snprintf(text, sizeof(text), PERSIST_SUM_FMT, name, crc);
 		check(n > 0 && (size_t)n < sizeof(text));
 		check((size_t)n - 1 == size);
-		check(saved__parse_sum(text, (size_t)n - 1, again, &crc2) == 0);
+		check(persist__parse_sum(text, (size_t)n - 1, again, &crc2) == 0);
 		check(strcmp(name, again) == 0 && crc == crc2);
 	}
 	ret = saved__sums(&d, text_in, size, &why);

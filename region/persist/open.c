@@ -1,5 +1,5 @@
 /*
- * Opening beneath a saved directory (saved_open.h).  openat2 resolves the
+ * Opening beneath a saved directory (open.h).  openat2 resolves the
  * path beneath the directory with no symlink anywhere on it; a file is
  * first opened O_PATH, which runs no driver and cannot block, and only
  * when fstat says it is a regular file is it opened for reading, through
@@ -7,7 +7,7 @@
  * meanwhile.  A directory is opened at once with O_DIRECTORY, which the
  * kernel checks before opening anything.
  */
-#include "region/sandbox/saved_open.h"
+#include "region/persist/open.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,8 +115,8 @@ static int refuse_open(const char *dir, const char *path, int err,
 	return why__set(why, err, "%s/%s: %s", dir, path, strerror(err));
 }
 
-int saved__open(int dfd, const char *dir, const char *path, bool want_dir,
-		int *fd, struct stat *st, struct why *why)
+int persist__open(int dfd, const char *dir, const char *path, bool want_dir,
+		  int *fd, struct stat *st, struct why *why)
 {
 	char proc[64];
 	struct stat again;

@@ -12,8 +12,8 @@
  * directory where a file is expected), ENOTDIR, ENOENT and the like from
  * the filesystem.
  */
-#ifndef REGIONFS_SAVED_OPEN_H
-#define REGIONFS_SAVED_OPEN_H
+#ifndef REGIONFS_PERSIST_OPEN_H
+#define REGIONFS_PERSIST_OPEN_H
 
 #include "region/util/why.h"
 
@@ -26,7 +26,7 @@
  * (O_NONBLOCK, close-on-exec) with its stat in *st, or with want_dir a
  * directory open for reading.
  */
-int saved__open(int dfd, const char *dir, const char *path, bool want_dir,
-		int *fd, struct stat *st, struct why *why);
+int persist__open(int dfd, const char *dir, const char *path, bool want_dir,
+		  int *fd, struct stat *st, struct why *why);
 
 #endif
