@@ -6,20 +6,21 @@
  * exclusivity and which says why it refused: fs/ only translates text.
  */
 #include "fs/node.h"
+#include "region/persist/persist.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+/* The text is the saved format's: a snapshot's copy is loaded from it. */
 static int show_hex(char *buf, size_t len, uint64_t v)
 {
-	return snprintf(buf, len, "0x%" PRIx64 "\n", v);
+	return persist__render_addr(buf, len, v);
 }
 
 static int show_dec(char *buf, size_t len, uint64_t v)
 {
-	return snprintf(buf, len, "%" PRIu64 "\n", v);
+	return persist__render_size(buf, len, v);
 }
 
 /*
@@ -76,22 +77,20 @@ static int show_kind(struct region *r, char *buf, size_t len)
 
 static int show_guest_addr(struct region *r, char *buf, size_t len)
 {
-	uint64_t gpa;
+	uint64_t gpa = 0;
+	bool mapped;
 
 	/* A snapshot's copy: where the region was when it was taken. */
 	if (region__readonly(r))
-		return region__snap_gpa(r, &gpa) ? show_hex(buf, len, gpa) :
-		       snprintf(buf, len, "none\n");
-	if (!sandbox__guest_addr(rfs.sb, r, &gpa))
-		return snprintf(buf, len, "none\n");
-	return show_hex(buf, len, gpa);
+		mapped = region__snap_gpa(r, &gpa);
+	else
+		mapped = sandbox__guest_addr(rfs.sb, r, &gpa);
+	return persist__render_guest_addr(buf, len, mapped, gpa);
 }
 
 static int show_access(struct region *r, char *buf, size_t len)
 {
-	return snprintf(buf, len, "%s\n",
-			region__guest_ro(r) ? "ro" :
-			"rw");
+	return persist__render_access(buf, len, region__guest_ro(r));
 }
 
 static int show_page_size(struct region *r, char *buf, size_t len)
@@ -151,11 +150,11 @@ static int store_guest_addr(struct node *n, const char *val, struct why *why)
 
 static int store_access(struct node *n, const char *val, struct why *why)
 {
-	struct region *r = n->r;
+	bool ro;
 
-	if (strcmp(val, "ro") != 0 && strcmp(val, "rw") != 0)
+	if (persist__parse_access(val, &ro))
 		return why__set(why, EINVAL, "access is \"rw\" or \"ro\"");
-	return sandbox__set_access(rfs.sb, r, strcmp(val, "ro") == 0, why);
+	return sandbox__set_access(rfs.sb, n->r, ro, why);
 }
 
 static int store_zero(struct node *n, const char *val, struct why *why)
@@ -208,16 +207,16 @@ static int store_mmap_rw(struct node *n, const char *val, struct why *why)
  * control files are the owner's.
  */
 const struct attr_desc attr_files[F_COUNT] = {
-	[F_CONTENTS]         = { "contents", 0600, &contents_ops, NULL, NULL },
+	[F_CONTENTS]         = { PERSIST_CONTENTS, 0600, &contents_ops, NULL, NULL },
 	[F_BASE_ADDR]        = { "base_addr", 0400, NULL, show_base_addr, NULL },
-	[F_MEM_SIZE]         = { "mem_size", 0644, NULL, show_mem_size, store_mem_size },
+	[F_MEM_SIZE]         = { PERSIST_MEM_SIZE, 0644, NULL, show_mem_size, store_mem_size },
 	[F_RAW_ADDR]         = { "raw_addr", 0400, NULL, show_raw_addr, NULL },
-	[F_RAW_SIZE]         = { "raw_size", 0444, NULL, show_raw_size, NULL },
+	[F_RAW_SIZE]         = { PERSIST_RAW_SIZE, 0444, NULL, show_raw_size, NULL },
 	[F_HOST_REGION_BASE] = { "host_region_base", 0400, NULL, show_hrb, NULL },
 	[F_HOST_REGION_END]  = { "host_region_end", 0400, NULL, show_hre, NULL },
 	[F_KIND]             = { "kind", 0444, NULL, show_kind, NULL },
-	[F_GUEST_ADDR]       = { "guest_addr", 0644, NULL, show_guest_addr, store_guest_addr },
-	[F_ACCESS]           = { "access", 0644, NULL, show_access, store_access },
+	[F_GUEST_ADDR]       = { PERSIST_GUEST_ADDR, 0644, NULL, show_guest_addr, store_guest_addr },
+	[F_ACCESS]           = { PERSIST_ACCESS, 0644, NULL, show_access, store_access },
 	[F_ZERO]             = { "zero", 0600, NULL, NULL, store_zero },
 	/*
 	 * Which pages the guest writes says what it does, like its memory:
@@ -225,7 +224,7 @@ const struct attr_desc attr_files[F_COUNT] = {
 	 * bound: dirty.c.
 	 */
 	[F_DIRTY]            = { "dirty", 0600, &dirty_ops, NULL, store_dirty },
-	[F_PAGE_SIZE]        = { "page_size", 0644, NULL, show_page_size, store_page_size },
+	[F_PAGE_SIZE]        = { PERSIST_PAGE_SIZE, 0644, NULL, show_page_size, store_page_size },
 	/* The owner's choice to give up exact dirty for mmap: theirs only. */
 	[F_MMAP_RW]          = { "mmap_rw", 0644, NULL, show_mmap_rw, store_mmap_rw },
 };

@@ -8,15 +8,16 @@
 #include "fs/node.h"
 #include "region/kvm/vcpu.h"
 #include "region/sandbox/snaps.h"
+#include "region/persist/persist.h"
 
 #include <errno.h>
 #include <string.h>
 
 const char *const snap_files[SF_COUNT] = {
-	[SF_VCPU_STATE] = "vcpu_state",
-	[SF_INFO] = "info",
-	[SF_CONSOLE] = "console",
-	[SF_PARENT] = "parent",
+	[SF_VCPU_STATE] = PERSIST_VCPU_STATE,
+	[SF_INFO] = PERSIST_INFO,
+	[SF_CONSOLE] = PERSIST_CONSOLE,
+	[SF_PARENT] = PERSIST_PARENT,
 };
 
 int snapfile__lookup(const struct snapshot *s, const char *name)
