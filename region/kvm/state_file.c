@@ -1,9 +1,12 @@
 /*
  * The vcpu_state file (vcpu.h): a saved vCPU as a header and records.
- * The header makes damage visible before any field is believed: the
- * magic, the version, the length and a CRC of everything after it.
+ * The header (region/persist/header.h) makes damage visible before any
+ * field is believed: the magic, the version, the length and a CRC of
+ * everything after it.  The records are the vCPU's own.
  */
 #include "region/kvm/vcpu_priv.h"
+#include "region/persist/header.h"
+#include "region/persist/persist.h"
 #include "region/util/codec.h"
 #include "region/x86/x86.h"
 
@@ -11,7 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char magic[8] = "RFSVCPU";
+/* The header (region/persist/header.h) that says a file is one. */
+static const struct persist_kind kind = {
+	.name = PERSIST_VCPU_STATE,
+	.magic = "RFSVCPU",
+	.version = VCPU_STATE_VERSION,
+};
 
 enum { REC_RUN = 1, REC_FAULT = 2 };
 
@@ -45,24 +53,9 @@ static void put_payload(struct codec *c, const struct vcpu_saved *s)
 	x86__state_put(s->cpu, c);
 }
 
-static void header(struct codec *c, uint32_t *version, uint32_t *hsize,
-		   uint64_t *total, uint32_t *crc, uint32_t *reserved,
-		   char *mg)
-{
-	codec__bytes(c, mg, sizeof(magic));
-	codec__u32(c, version);
-	codec__u32(c, hsize);
-	codec__u64(c, total);
-	codec__u32(c, crc);
-	codec__u32(c, reserved);
-}
-
 int vcpu__saved_encode(const struct vcpu_saved *s, uint8_t **buf, size_t *len)
 {
 	struct codec c = { 0 };
-	uint32_t version = VCPU_STATE_VERSION, hsize = VCPU_STATE_HEADER, crc,
-		 reserved = 0;
-	char mg[sizeof(magic)];
 	uint64_t total;
 
 	/* Once to count, once to write. */
@@ -73,43 +66,9 @@ int vcpu__saved_encode(const struct vcpu_saved *s, uint8_t **buf, size_t *len)
 		return ENOMEM;
 	c.pos = VCPU_STATE_HEADER;
 	put_payload(&c, s);
-	crc = codec__crc32(c.buf + VCPU_STATE_HEADER, total - VCPU_STATE_HEADER);
-	memcpy(mg, magic, sizeof(mg));
-	c.pos = 0;
-	header(&c, &version, &hsize, &total, &crc, &reserved, mg);
+	persist__header_put(&kind, c.buf, total);
 	*buf = c.buf;
 	*len = total;
-	return 0;
-}
-
-static int check_header(const void *buf, size_t len, struct why *why)
-{
-	struct codec c = { .buf = (uint8_t *)buf, .len = len, .decode = true };
-	uint32_t version = 0, hsize = 0, crc = 0, reserved = 0, got;
-	uint64_t total = 0;
-	char mg[sizeof(magic)];
-
-	if (len < VCPU_STATE_HEADER)
-		return why__set(why, EINVAL, "%zu bytes: truncated (the header "
-				"alone takes %d)", len, VCPU_STATE_HEADER);
-	header(&c, &version, &hsize, &total, &crc, &reserved, mg);
-	if (memcmp(mg, magic, sizeof(magic)) != 0)
-		return why__set(why, EINVAL, "not a vcpu_state file (bad magic)");
-	if (version != VCPU_STATE_VERSION)
-		return why__set(why, EINVAL, "not format version %d, the one "
-				"this regionfs reads", VCPU_STATE_VERSION);
-	if (hsize != VCPU_STATE_HEADER || reserved != 0)
-		return why__set(why, EINVAL, "a damaged header (its size or "
-				"reserved field)");
-	if (total != len)
-		return why__set(why, EINVAL, "%zu bytes, not the length its "
-				"header says: %s", len,
-				len < total ? "truncated" : "extended");
-	got = codec__crc32((const uint8_t *)buf + VCPU_STATE_HEADER,
-			   len - VCPU_STATE_HEADER);
-	if (got != crc)
-		return why__set(why, EINVAL, "CRC-32 of the payload is not the "
-				"header's: damaged");
 	return 0;
 }
 
@@ -187,7 +146,7 @@ int vcpu__saved_decode(const void *buf, size_t len, struct vcpu_saved **out,
 	int ret;
 
 	*out = NULL;
-	ret = check_header(buf, len, why);
+	ret = persist__header_check(&kind, buf, len, why);
 	if (ret)
 		return ret;
 	s = calloc(1, sizeof(*s));

@@ -22,6 +22,7 @@
 #ifndef REGIONFS_VCPU_H
 #define REGIONFS_VCPU_H
 
+#include "region/persist/header.h"
 #include "region/util/ring.h"
 #include "region/util/why.h"
 #include "region/x86/x86.h"
@@ -192,7 +193,8 @@ void vcpu__saved_set_console(struct vcpu_saved *s, uint8_t *buf, size_t len);
  * the sandbox has no vCPU) in a versioned, self-describing little-endian
  * format, which a later regionfs on this kind of host loads back:
  *
- *   header, 32 bytes: magic "RFSVCPU\0", u32 version (VCPU_STATE_VERSION),
+ *   header (region/persist/header.h), 32 bytes: magic "RFSVCPU\0",
+ *     u32 version (VCPU_STATE_VERSION),
  *     u32 header size (32), u64 total length (header + payload),
  *     u32 CRC-32 of the payload, u32 reserved (0)
  *   payload: records, each u32 tag, u32 length, then its fields:
@@ -207,7 +209,7 @@ void vcpu__saved_set_console(struct vcpu_saved *s, uint8_t *buf, size_t len);
  * not match, a bad record); *out is NULL for a sandbox without a vCPU.
  */
 #define VCPU_STATE_VERSION	1
-#define VCPU_STATE_HEADER	32
+#define VCPU_STATE_HEADER	PERSIST_HEADER_SIZE
 int vcpu__saved_encode(const struct vcpu_saved *s, uint8_t **buf,
 		       size_t *len);
 int vcpu__saved_decode(const void *buf, size_t len, struct vcpu_saved **out,
