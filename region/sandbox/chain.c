@@ -65,8 +65,9 @@ static int read_parent(struct chain_link *l, struct why *why)
 	if (ret)
 		return ret;
 	if (persist__parse_parent(buf, len, l->parent, &l->parent_token))
-		return why__set(why, EINVAL, "%s/parent: not \"NAME 0xID\" (the "
-				"parent snapshot and its id)", l->path);
+		return why__set(why, EINVAL, "%s/%s: not \"NAME 0xID\" (the "
+				"parent snapshot and its id)", l->path,
+				PERSIST_PARENT);
 	return 0;
 }
 
@@ -85,8 +86,9 @@ static int read_id(struct chain_link *l, struct why *why)
 	if (!ret) {
 		buf[len] = '\0';
 		if (persist__info_find_id(buf, &l->token) == EINVAL)
-			ret = why__set(why, EINVAL, "%s/info: the id line is "
-				       "not \"id 0x\" and hex digits", l->path);
+			ret = why__set(why, EINVAL, "%s/%s: the id line is "
+				       "not \"id 0x\" and hex digits", l->path,
+				       PERSIST_INFO);
 	}
 	free(buf);
 	return ret;
@@ -163,16 +165,19 @@ static int check_link(struct chain_link *l, struct chain_link *p,
 	int ret = 0;
 
 	if (p->token != l->parent_token)
-		return why__set(why, EINVAL, "%s/parent names %s 0x%016llx, "
-				"but %s/info says id 0x%016llx: not the "
+		return why__set(why, EINVAL, "%s/%s names %s 0x%016llx, "
+				"but %s/%s says id 0x%016llx: not the "
 				"snapshot this diff was taken of", l->path,
+				PERSIST_PARENT,
 				l->parent,
 				(unsigned long long)l->parent_token, p->path,
+				PERSIST_INFO,
 				(unsigned long long)p->token);
 	if (l->d.has_cpu != p->d.has_cpu)
-		return why__set(why, EINVAL, "%s/vcpu_state %s a vCPU and "
-				"%s/vcpu_state %s", l->path,
+		return why__set(why, EINVAL, "%s/%s %s a vCPU and "
+				"%s/%s %s", l->path, PERSIST_VCPU_STATE,
 				l->d.has_cpu ? "holds" : "holds no", p->path,
+				PERSIST_VCPU_STATE,
 				p->d.has_cpu ? "does" : "does not");
 	l->held = calloc(l->d.nr, sizeof(*l->held));
 	l->nheld = calloc(l->d.nr, sizeof(*l->nheld));
@@ -186,10 +191,11 @@ static int check_link(struct chain_link *l, struct chain_link *p,
 			continue;
 		ps = saved__find(&p->d, s->name);
 		if (!ps || ps->size != s->size)
-			ret = why__set(why, EINVAL, "%s/%s/dirty: the diff holds "
+			ret = why__set(why, EINVAL, "%s/%s/%s: the diff holds "
 				       "some pages and reads the rest from "
 				       "its parent, but %s has no region %s "
 				       "of %llu bytes", l->path, s->name,
+				       PERSIST_DIRTY,
 				       p->path, s->name,
 				       (unsigned long long)s->size);
 	}
@@ -304,9 +310,10 @@ static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
 		}
 		for (unsigned i = 0; i < c->nr && !ret; i++)
 			if (strcmp(c->links[i].name, l->parent) == 0)
-				ret = why__set(why, EINVAL, "%s/parent names "
+				ret = why__set(why, EINVAL, "%s/%s names "
 					       "%s, which is in the chain "
-					       "already", l->path, l->parent);
+					       "already", l->path,
+					       PERSIST_PARENT, l->parent);
 		if (ret)
 			break;
 		/* The parent is saved beside the diff, under its name. */
@@ -319,8 +326,8 @@ static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
 		}
 		ret = open_parent(c, n, why);
 		if (ret) {
-			why__prefix(why, ret, "%s/parent names %s, and ",
-				    l->path, l->parent);
+			why__prefix(why, ret, "%s/%s names %s, and ",
+				    l->path, PERSIST_PARENT, l->parent);
 			break;
 		}
 	}
@@ -368,7 +375,8 @@ static int fill_held(struct chain_link *l, unsigned k, struct region *r,
 	}
 	region__touch(r);
 	if (ret)
-		why__set(why, ret, "%s/%s/contents: %s", l->path, s->name,
+		why__set(why, ret, "%s/%s/%s: %s", l->path, s->name,
+			 PERSIST_CONTENTS,
 			 strerror(ret));
 	return ret;
 }
@@ -435,8 +443,8 @@ static int apply_diff(struct sandbox *sb, struct chain_link *l,
 	if (!ret && v && d->cpu) {
 		ret = vcpu__load(v, d->cpu);
 		if (ret)
-			why__set(why, ret, "%s/vcpu_state: KVM refused it: %s",
-				 l->path, strerror(ret));
+			why__set(why, ret, "%s/%s: KVM refused it: %s",
+				 l->path, PERSIST_VCPU_STATE, strerror(ret));
 	}
 	return ret;
 }

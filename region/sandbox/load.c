@@ -117,27 +117,30 @@ static int load_region(struct saved_dir *d, const char *name,
 	if (ret)
 		return ret;
 	if (persist__parse_mem_size(val, page, REGION_SIZE_MAX, &s->size))
-		return why__set(why, EINVAL, "%s/%s/mem_size: not a size in "
-				"whole pages up to 1T", d->dir, name);
+		return why__set(why, EINVAL, "%s/%s/%s: not a size in "
+				"whole pages up to 1T", d->dir, name,
+				PERSIST_MEM_SIZE);
 	ret = read_attr(d, name, PERSIST_RAW_SIZE, val, why);
 	if (ret)
 		return ret;
 	if (persist__parse_raw_size(val, page, s->size))
-		return why__set(why, EINVAL, "%s/%s/raw_size: not mem_size "
+		return why__set(why, EINVAL, "%s/%s/%s: not mem_size "
 				"(%llu) and two pages: the sizes disagree",
-				d->dir, name, (unsigned long long)s->size);
+				d->dir, name, PERSIST_RAW_SIZE,
+				(unsigned long long)s->size);
 	ret = read_attr(d, name, PERSIST_GUEST_ADDR, val, why);
 	if (ret)
 		return ret;
 	if (persist__parse_guest_addr(val, page, &s->mapped, &s->gpa))
-		return why__set(why, EINVAL, "%s/%s/guest_addr: not \"none\" "
-				"or a page-aligned address", d->dir, name);
+		return why__set(why, EINVAL, "%s/%s/%s: not \"none\" "
+				"or a page-aligned address", d->dir, name,
+				PERSIST_GUEST_ADDR);
 	ret = read_attr(d, name, PERSIST_ACCESS, val, why);
 	if (ret)
 		return ret;
 	if (persist__parse_access(val, &s->ro))
-		return why__set(why, EINVAL, "%s/%s/access: not rw or ro",
-				d->dir, name);
+		return why__set(why, EINVAL, "%s/%s/%s: not rw or ro",
+				d->dir, name, PERSIST_ACCESS);
 	ret = load_page_size(d, name, s, why);
 	if (ret)
 		return ret;
@@ -218,10 +221,12 @@ static int check_overlaps(struct saved_dir *d, struct why *why)
 			    a->gpa >= b->gpa + b->size ||
 			    b->gpa >= a->gpa + a->size)
 				continue;
-			return why__set(why, EINVAL, "%s/%s/guest_addr 0x%llx "
-					"and %s/guest_addr 0x%llx: the guest "
+			return why__set(why, EINVAL, "%s/%s/%s 0x%llx "
+					"and %s/%s 0x%llx: the guest "
 					"ranges overlap", d->dir, a->name,
+					PERSIST_GUEST_ADDR,
 					(unsigned long long)a->gpa, b->name,
+					PERSIST_GUEST_ADDR,
 					(unsigned long long)b->gpa);
 		}
 	return 0;
@@ -255,18 +260,20 @@ static int load_console(struct saved_dir *d, struct why *why)
 			    why);
 	if (ret == ENOENT) {
 		if (d->cpu && d->cfg && d->cfg->log)
-			d->cfg->log(d->cfg->log_arg, "%s/console: none (saved "
+			d->cfg->log(d->cfg->log_arg, "%s/%s: none (saved "
 				    "before snapshots kept the console): the "
-				    "console starts empty", d->dir);
+				    "console starts empty", d->dir,
+				    PERSIST_CONSOLE);
 		return 0;
 	}
 	if (ret)
 		return ret;
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
-		return why__set(why, EINVAL, "%s/console: %llu bytes, more "
+		return why__set(why, EINVAL, "%s/%s: %llu bytes, more "
 				"than the console keeps (%zu, -o console_max)",
-				d->dir, (unsigned long long)st.st_size, max);
+				d->dir, PERSIST_CONSOLE,
+				(unsigned long long)st.st_size, max);
 	}
 	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
 	while (buf && len < (size_t)st.st_size &&
@@ -275,8 +282,9 @@ static int load_console(struct saved_dir *d, struct why *why)
 	if (!buf)
 		ret = why__set(why, ENOMEM, "out of memory");
 	else if (len < (size_t)st.st_size)
-		ret = why__set(why, EIO, "%s/console: %zu of %llu bytes read: "
-			       "it changed or cannot be read", d->dir, len,
+		ret = why__set(why, EIO, "%s/%s: %zu of %llu bytes read: "
+			       "it changed or cannot be read", d->dir,
+			       PERSIST_CONSOLE, len,
 			       (unsigned long long)st.st_size);
 	close(fd);
 	if (!ret && d->cpu)
@@ -304,7 +312,8 @@ static int load_state(struct saved_dir *d, struct why *why)
 	if (!ret) {
 		ret = vcpu__saved_decode(buf, len, &d->cpu, &inner);
 		if (ret)
-			why__set(why, ret, "%s/vcpu_state: %s", d->dir,
+			why__set(why, ret, "%s/%s: %s", d->dir,
+				 PERSIST_VCPU_STATE,
 				 why__text(&inner, ret));
 	}
 	/* info is for people, and holds the checksums of the bytes. */
@@ -340,8 +349,8 @@ static int fill(struct saved_dir *d, struct region *r, struct saved_region *s,
 				  false);
 
 	if (ret)
-		return why__set(why, ret, "%s/%s/contents: %s", d->dir,
-				s->name, strerror(ret));
+		return why__set(why, ret, "%s/%s/%s: %s", d->dir,
+				s->name, PERSIST_CONTENTS, strerror(ret));
 	region__touch(r);
 	return 0;
 }
@@ -390,8 +399,8 @@ static int build_vcpu(struct sandbox *sb, struct saved_dir *d,
 		return ret;
 	ret = vcpu__load(*v, d->cpu);
 	if (ret)
-		return why__set(why, ret, "%s/vcpu_state: KVM refused it: %s",
-				d->dir, strerror(ret));
+		return why__set(why, ret, "%s/%s: KVM refused it: %s",
+				d->dir, PERSIST_VCPU_STATE, strerror(ret));
 	return 0;
 }
 
@@ -418,8 +427,9 @@ int saved__check(struct sandbox *sb, struct saved_dir *d, struct why *why)
 	if (!ret)
 		ret = load_state(d, why);
 	if (!ret && d->has_cpu && !sb->vm)
-		ret = why__set(why, ENODEV, "%s/vcpu_state holds a vCPU, and "
+		ret = why__set(why, ENODEV, "%s/%s holds a vCPU, and "
 			       "there is no KVM: %s", d->dir,
+			       PERSIST_VCPU_STATE,
 			       why__text(&sb->vm_why, ENODEV));
 	return ret;
 }

@@ -32,19 +32,22 @@ int saved__sums(struct saved_dir *d, const char *info, size_t len,
 			continue;
 		/* The content is never shown: the line's number and the rule. */
 		if (ret)
-			return why__set(why, EINVAL, "%s/info: line %lu is not "
+			return why__set(why, EINVAL, "%s/%s: line %lu is not "
 					"\"crc32c REGION 0x\" and 8 lowercase "
-					"hex digits", d->dir, lineno);
+					"hex digits", d->dir, PERSIST_INFO,
+					lineno);
 		s = saved__find(d, name);
 		/* A region name, checked: no other content is shown. */
 		if (!s)
-			return why__set(why, EINVAL, "%s/info: line %lu is "
+			return why__set(why, EINVAL, "%s/%s: line %lu is "
 					"the checksum of region %s, which the "
 					"directory does not hold: the copy is "
-					"not whole", d->dir, lineno, name);
+					"not whole", d->dir, PERSIST_INFO,
+					lineno, name);
 		if (s->summed)
-			return why__set(why, EINVAL, "%s/info: line %lu is a "
+			return why__set(why, EINVAL, "%s/%s: line %lu is a "
 					"second checksum of region %s", d->dir,
+					PERSIST_INFO,
 					lineno, s->name);
 		s->summed = true;
 		s->crc = crc;
@@ -53,9 +56,9 @@ int saved__sums(struct saved_dir *d, const char *info, size_t len,
 	/* A record is whole or absent (saved before there were any). */
 	for (unsigned i = 0; d->summed && i < d->nr; i++)
 		if (!d->rs[i].summed)
-			return why__set(why, EINVAL, "%s/info: no checksum of "
+			return why__set(why, EINVAL, "%s/%s: no checksum of "
 					"region %s (the record is not whole)",
-					d->dir, d->rs[i].name);
+					d->dir, PERSIST_INFO, d->rs[i].name);
 	return 0;
 }
 
@@ -80,9 +83,10 @@ int saved__verify(struct sandbox *sb, struct saved_dir *d, bool diff,
 		else if (crc != s->crc)
 			ret = why__set(why, EINVAL, "region %s: the bytes "
 				       "loaded do not match its checksum in "
-				       "%s/info: %s/%s/contents%s is damaged, "
+				       "%s/%s: %s/%s/%s%s is damaged, "
 				       "or changed while it was loaded",
-				       s->name, d->dir, d->dir, s->name,
+				       s->name, d->dir, PERSIST_INFO, d->dir,
+				       s->name, PERSIST_CONTENTS,
 				       diff ? " (or a parent's, which this "
 				       "diff reads through)" : "");
 	}
