@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!line)
 		abort();
-	if (diff__parse_parent((const char *)data, size, name, &id) == 0) {
+	if (persist__parse_parent((const char *)data, size, name, &id) == 0) {
 		check(persist__render_parent(&text, &n, name, id) == 0);
 		check(n > 0 && n <= PERSIST_PARENT_MAX);
 		check(persist__parse_parent(text, n, again, &id2) == 0);
