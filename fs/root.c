@@ -9,6 +9,7 @@
  * something was refused.
  */
 #include "fs/node.h"
+#include "region/persist/persist.h"
 
 #include <string.h>
 
@@ -50,8 +51,8 @@ static const struct {
  */
 const char *const root_reserved[] = {
 	"vcpu", "console", "log", "snapshot", "restore", "snapshots", "metrics",
-	"regs", "fault", "layout", "pmem", "vmem", "core", "why", "vcpu_state",
-	"info", "parent",
+	"regs", "fault", "layout", "pmem", "vmem", "core", "why",
+	PERSIST_VCPU_STATE, PERSIST_INFO, PERSIST_PARENT, PERSIST_CONSOLE,
 	NULL,
 };
 
