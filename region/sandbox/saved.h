@@ -11,6 +11,8 @@
 #include "region/sandbox/snapshot.h"
 #include "region/persist/persist.h"
 
+#include <string.h>
+
 struct saved_region {
 	char name[REGION_NAME_MAX + 1];
 	uint64_t size;
@@ -65,7 +67,18 @@ int saved__sums(struct saved_dir *d, const char *info, size_t len,
  */
 int saved__verify(struct sandbox *sb, struct saved_dir *d, bool diff,
 		  uint8_t *buf, struct why *why);
-struct saved_region *saved__find(struct saved_dir *d, const char *name);
+/*
+ * d's region of that name, or NULL.  Here, not in load.c: saved_sum.c
+ * needs it too, and load.c calls saved_sum.c.
+ */
+static inline struct saved_region *saved__find(struct saved_dir *d,
+					       const char *name)
+{
+	for (unsigned i = 0; i < d->nr; i++)
+		if (strcmp(d->rs[i].name, name) == 0)
+			return &d->rs[i];
+	return NULL;
+}
 /* The snapshot's name in the new mount: the directory's, if it is one. */
 void saved__name(const char *dir, char *name, size_t len);
 void saved__free(struct saved_dir *d);
