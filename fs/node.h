@@ -112,6 +112,7 @@ static inline bool ino_top_dir(fuse_ino_t ino)
 #define CONTENTS_BLKSIZE (1 << 20)
 
 struct node_ops;
+struct longtext;
 
 /* A file of the mount, resolved from its inode number. */
 struct node {
@@ -171,6 +172,8 @@ struct node_ops {
 	void (*lseek)(fuse_req_t req, struct handle *h, off_t off, int whence);
 	uint64_t (*size)(struct handle *h);
 	void (*release)(struct handle *h);
+	/* Long generated text (longtext.h): its renderings, for its ops. */
+	struct longtext *text;
 };
 
 /* node.c: resolve an inode (a region reference is taken: node__put). */
