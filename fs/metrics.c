@@ -331,7 +331,8 @@ static int metrics_render(struct sbuf *b, const char **why)
 static uint64_t metrics_gen(void)
 {
 	return atomic_load(&changes) + vm__layout_gen(rfs.sb->vm) +
-	       region__changes() + (rfs.vcpu ? vcpu__gen(rfs.vcpu) : 0);
+	       region__changes() + (rfs.vcpu ? vcpu__gen(rfs.vcpu) : 0) +
+	       core__layouts();
 }
 
 static struct longtext text = LONGTEXT_INIT(metrics_render, metrics_gen,

@@ -244,7 +244,7 @@ extern const struct node_ops metrics_ops;	/* metrics.c */
 /* metrics.c: a read or write request of n's kind; a control write's result. */
 void metrics__count(const struct node *n, bool write, size_t size);
 void metrics__control(const struct node *n, int err);
-/* metrics.c: a change no write to a file makes (mkdir, rmdir, a core layout). */
+/* metrics.c: a change no write to a file makes (mkdir, rmdir). */
 void metrics__changed(void);
 extern const struct node_ops snapfile_ops;	/* snapfile.c */
 
