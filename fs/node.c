@@ -26,7 +26,8 @@ static void region_file(struct node *n, struct region *r, unsigned f)
 	 * tar and diff -r copy a region whole; mode bits keep others out.
 	 */
 	n->readable = true;
-	n->writable = d->store || (d->ops && d->ops->write_data);
+	n->writable = d->store ||
+		      (d->ops && (d->ops->write_data || d->ops->write));
 }
 
 int node__get(fuse_ino_t ino, struct node *n)

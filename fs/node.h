@@ -191,6 +191,11 @@ uint64_t text__size(struct handle *h);
 /* A control value written whole at offset 0, trimmed into val. */
 int text__value(const char *file, const char *buf, size_t len, off_t off,
 		char *val, size_t val_len);
+/* Apply a trimmed value: 0 or a positive errno with why set. */
+typedef int text_store(struct node *n, const char *val, struct why *why);
+/* A control write to a region's file, through store (a refusal logged). */
+int text__store(struct handle *h, const char *buf, size_t size, off_t off,
+		text_store *store);
 
 /* attr.c: the files of a region directory. */
 struct attr_desc {
@@ -199,8 +204,7 @@ struct attr_desc {
 	const struct node_ops *ops;	/* NULL: a text attribute */
 	/* Render the value, newline-terminated; returns its length. */
 	int (*show)(struct region *r, char *buf, size_t len);
-	/* Apply a trimmed value: 0 or a positive errno with why set. */
-	int (*store)(struct node *n, const char *val, struct why *why);
+	text_store *store;
 };
 extern const struct attr_desc attr_files[F_COUNT];
 extern const struct node_ops attr_ops;
