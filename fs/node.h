@@ -172,6 +172,8 @@ struct node_ops {
 	void (*lseek)(fuse_req_t req, struct handle *h, off_t off, int whence);
 	uint64_t (*size)(struct handle *h);
 	void (*release)(struct handle *h);
+	/* ftruncate(size): 0 or a positive errno; NULL: O_TRUNC only (tree.c). */
+	int (*truncate)(struct node *n, off_t size);
 	/* Long generated text (longtext.h): its renderings, for its ops. */
 	struct longtext *text;
 };

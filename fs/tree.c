@@ -218,8 +218,8 @@ void tree__getattr(fuse_req_t req, fuse_ino_t ino,
  */
 static int truncate_node(struct node *n, off_t size)
 {
-	if (n->ops == &contents_ops)
-		return contents__truncate(n, size);
+	if (n->ops->truncate)
+		return n->ops->truncate(n, size);
 	if (size == 0)
 		return 0;
 	if (!n->r)
