@@ -252,3 +252,71 @@ const struct node_ops attr_ops = {
 	.render = attr_render,
 	.size = text__size,
 };
+
+/* The region's directory: its files, in attr_files' order. */
+
+
+/* A region's file f: its ops, and what its ABI lets an open ask for. */
+static void region_file(struct node *n, struct region *r, unsigned f)
+{
+	const struct attr_desc *d = &attr_files[f];
+
+	n->r = r;
+	n->file = f;
+	n->name = d->name;
+	n->ops = d->ops ? d->ops : &attr_ops;
+	n->mode = d->mode;
+	/*
+	 * Every file reads (a control file reads empty), so cp -r, rsync -a,
+	 * tar and diff -r copy a region whole; mode bits keep others out.
+	 */
+	n->readable = true;
+	n->writable = d->store ||
+		      (d->ops && (d->ops->write_data || d->ops->write));
+}
+
+static bool region_dir_file(struct node *d, fuse_ino_t ino, struct node *n)
+{
+	int f = ino_file_index(ino);
+
+	if (f < 0 || f >= F_COUNT)
+		return false;
+	n->ino = ino;
+	region_file(n, d->r, (unsigned)f);
+	d->r = NULL;	/* its reference is n's now */
+	return true;
+}
+
+static void region_dir_stat(struct node *d, struct stat *st)
+{
+	st->st_atim = st->st_mtim = st->st_ctim = d->r->created;
+}
+
+static int region_dir_lookup(struct node *d, const char *name,
+			     fuse_ino_t *ino)
+{
+	int f = attr__lookup(name);
+
+	if (f < 0)
+		return ENOENT;
+	*ino = ino_file(ino_id(d->ino), (unsigned)f);
+	return 0;
+}
+
+static bool region_dir_child(struct node *d, unsigned idx, char *name,
+			     size_t len, fuse_ino_t *ino, mode_t *mode)
+{
+	if (idx >= F_COUNT)
+		return false;
+	snprintf(name, len, "%s", attr_files[idx].name);
+	*ino = ino_file(ino_id(d->ino), idx);
+	*mode = S_IFREG;
+	return true;
+}
+
+const struct dir_ops region_dir_ops = {
+	.stat = region_dir_stat,
+	.file = region_dir_file,
+	.lookup = region_dir_lookup,
+	.child = region_dir_child,
+};
