@@ -124,8 +124,8 @@ static void describe(fuse_ino_t ino, char *buf, size_t len)
 		snprintf(buf, len, "directory (inode %lu)", (unsigned long)ino);
 		return;
 	}
-	snprintf(buf, len, "%s%s%s", n.r ? region__name(n.r) : "", n.r ? "/" : "",
-		 n.name);
+	snprintf(buf, len, "%s%s%s", n.r ? region__name(n.r) : "",
+		 n.r ? "/" : "", n.name);
 	node__put(&n);
 }
 
