@@ -68,8 +68,8 @@ int saved__sums(struct saved_dir *d, const char *info, size_t len,
 int saved__verify(struct sandbox *sb, struct saved_dir *d, bool diff,
 		  uint8_t *buf, struct why *why);
 /*
- * d's region of that name, or NULL.  Here, not in load.c: saved_sum.c
- * needs it too, and load.c calls saved_sum.c.
+ * The region of d named name, or NULL.  Inline: load.c, chain.c and
+ * saved_sum.c all look regions up, and saved_sum.c is called by load.c.
  */
 static inline struct saved_region *saved__find(struct saved_dir *d,
 					       const char *name)
