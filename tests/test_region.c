@@ -364,7 +364,7 @@ static void test_resize_huge_cheap(void **state)
 
 	(void)state;
 #ifdef __SANITIZE_THREAD__
-	skip();	/* ThreadSanitizer's shadow leaves no room for 1 TiB */
+	skip_because("ThreadSanitizer's shadow leaves no room for 1 TiB");
 #endif
 	r = new_region(REGION_SIZE_MAX);
 	assert_int_equal(t_write(r, "x", 1, REGION_SIZE_MAX / 2), 1);
