@@ -377,9 +377,27 @@ static void map_pat(const struct mfd *m, uint64_t off, uint64_t len,
 		m->map[off + i] = pat(off + i, seed);
 }
 
+/* The huge pages the huge cases need, reserved here, given back at exit. */
+static char huge_why[160] = "no hugetlbfs memfd of 4 huge pages could be made";
+
+static int reserve_huge(void **state)
+{
+	(void)state;
+	if (hugepages_add(4, huge_why, sizeof(huge_why)) != 0)
+		hugepages_release();
+	return 0;
+}
+
+static int give_back_huge(void **state)
+{
+	(void)state;
+	hugepages_release();
+	return 0;
+}
+
 /*
  * A source and a destination of 4 huge pages, one of them hugetlbfs;
- * false (nothing left open) when no 2 MiB pages are reserved.
+ * false (nothing left open) when none could be made (why: huge_why).
  */
 static bool huge_pair(struct mfd *s, struct mfd *d, bool huge_src)
 {
@@ -403,7 +421,7 @@ static void test_huge_source(void **state)
 
 	(void)state;
 	if (!huge_pair(&s, &d, true))
-		skip();	/* no 2 MiB pages reserved */
+		skip_because("%s", huge_why);
 	map_pat(&s, HUGE + PAGE, 2 * PAGE, 11);
 	assert_int_equal(allocated(&s), HUGE);
 	assert_int_equal(copy(&d, &s, 0, 4 * HUGE, false), 0);
@@ -427,7 +445,7 @@ static void test_huge_destination(void **state)
 
 	(void)state;
 	if (!huge_pair(&s, &d, false))
-		skip();	/* no 2 MiB pages reserved */
+		skip_because("%s", huge_why);
 	put_pat(&s, 2 * HUGE + 5 * PAGE, PAGE, 12);
 	assert_int_equal(copy(&d, &s, 0, 4 * HUGE, false), 0);
 	assert_int_equal(allocated(&d), HUGE);
@@ -461,5 +479,5 @@ int main(void)
 		cmocka_unit_test(test_huge_destination),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, reserve_huge, give_back_huge);
 }

@@ -26,50 +26,13 @@
 #include <unistd.h>
 
 #define HUGE (2ULL << 20)
-#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
 /* The most any test holds at once, plus a margin. */
 #define RESERVE 24
 
-static long nr_before = -1;
-
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static int write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "we");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fprintf(f, "%ld\n", v) > 0;
-	return fclose(f) == 0 && ok ? 0 : -1;
-}
-
-static void restore_pool(void)
-{
-	if (nr_before >= 0)
-		write_long(NR_HUGEPAGES, nr_before);
-	nr_before = -1;
-}
-
-/* Exactly n pages spare: shrink or grow the pool by the difference. */
+/* Exactly n pages spare (helpers.c counts what it adds or gives back). */
 static void pool_spare(uint64_t n)
 {
-	long nr = read_long(NR_HUGEPAGES);
-
-	assert_int_equal(write_long(NR_HUGEPAGES, nr -
-				    (long)region__huge_free(HUGE) + (long)n), 0);
+	assert_int_equal(hugepages_limit((long)n), 0);
 	assert_int_equal(region__huge_free(HUGE), n);
 }
 
@@ -181,7 +144,7 @@ static void test_dirty_4k(void **state)
 	(void)state;
 	if (!r->dirty.track) {
 		region__put(r);
-		skip();
+		skip_because("dirty tracking is off (dirty__tracking())");
 	}
 	assert_int_equal(t_write(r, &b, 1, HUGE + 0x3005), 1);
 	assert_true(region__dirty_next(r, since, 0, &first, &end));
@@ -616,27 +579,10 @@ static void test_resize_repage(void **state)
 	region__put(r);
 }
 
-static int reserve(void **state)
-{
-	long spare;
-
-	(void)state;
-	nr_before = read_long(NR_HUGEPAGES);
-	if (nr_before < 0)
-		return -1;
-	atexit(restore_pool);
-	spare = (long)region__huge_free(HUGE);
-	if (write_long(NR_HUGEPAGES, nr_before + RESERVE) < 0 ||
-	    (long)region__huge_free(HUGE) < spare + RESERVE)
-		return -1;
-	pool_spare(RESERVE);
-	return 0;
-}
-
 static int give_back(void **state)
 {
 	(void)state;
-	restore_pool();
+	hugepages_release();
 	return 0;
 }
 
@@ -659,19 +605,13 @@ int main(void)
 		cmocka_unit_test(test_read_mapped),
 		cmocka_unit_test(test_diff_seal_cost),
 	};
-	long nr = read_long(NR_HUGEPAGES);
+	char why[160];
 
-	if (nr < 0 || access(NR_HUGEPAGES, W_OK) != 0) {
-		printf("skip: cannot write %s (not root, or no hugetlb)\n",
-		       NR_HUGEPAGES);
+	if (hugepages_add(RESERVE, why, sizeof(why)) != 0) {
+		hugepages_release();
+		printf("skip: %s\n", why);
 		return 77;
 	}
-	nr_before = nr;
-	if (reserve(NULL) != 0) {
-		restore_pool();
-		printf("skip: the kernel could not reserve %d huge pages of 2M\n",
-		       RESERVE);
-		return 77;
-	}
+	pool_spare(RESERVE);
 	return cmocka_run_group_tests(tests, NULL, give_back);
 }

@@ -405,9 +405,20 @@ finish() {
 
 # ---------------------------------------------------------------------------
 # Huge pages: a test reserves what it needs on top of what the system has
-# (nr_hugepages), and cleanup gives back exactly that, whatever happened.
+# (nr_hugepages), and cleanup gives back exactly what it added, whatever
+# happened: never a value read before, other tests may grow the pool
+# meanwhile (HUGE_ADDED counts every change this test made).
 HUGE_SYS=/sys/kernel/mm/hugepages/hugepages-2048kB
-HUGE_OLD=
+HUGE_ADDED=0
+
+# huge_set N: nr_hugepages = N, the change counted in HUGE_ADDED.
+huge_set() {
+	local was now
+	was=$(cat /proc/sys/vm/nr_hugepages)
+	echo "$1" >/proc/sys/vm/nr_hugepages || true
+	now=$(cat /proc/sys/vm/nr_hugepages)
+	HUGE_ADDED=$((HUGE_ADDED + now - was))
+}
 # 2 MiB pages free and not reserved by anyone now.
 hugepages_spare() {
 	echo $(($(cat "$HUGE_SYS/free_hugepages") - $(cat "$HUGE_SYS/resv_hugepages")))
@@ -420,37 +431,45 @@ hugepages_reserve() {
 		skip "no 2 MiB huge pages here (/proc/sys/vm/nr_hugepages)"
 	fi
 	had=$(hugepages_spare)
-	[ -n "$HUGE_OLD" ] || HUGE_OLD=$(cat /proc/sys/vm/nr_hugepages)
-	echo $(($(cat /proc/sys/vm/nr_hugepages) + want)) >/proc/sys/vm/nr_hugepages || true
+	huge_set $(($(cat /proc/sys/vm/nr_hugepages) + want))
 	[ "$(hugepages_spare)" -ge $((had + want)) ] ||
 		skip "the kernel could reserve only $(($(hugepages_spare) - had)) of $want huge pages"
 }
 
 # hugepages_limit N: shrink the pool so that exactly N pages are spare.
 hugepages_limit() {
-	echo $(($(cat /proc/sys/vm/nr_hugepages) - $(hugepages_spare) + $1)) \
-		>/proc/sys/vm/nr_hugepages
+	huge_set $(($(cat /proc/sys/vm/nr_hugepages) - $(hugepages_spare) + $1))
 }
 
 # hugepages_1g: one more 1 GiB page in its pool, or fail (the caller
 # skips that part).
 HUGE_1G=/sys/kernel/mm/hugepages/hugepages-1048576kB
-HUGE_OLD_1G=
+HUGE_ADDED_1G=0
 hugepages_1g() {
+	local was
 	[ -w "$HUGE_1G/nr_hugepages" ] || return 1
-	HUGE_OLD_1G=$(cat "$HUGE_1G/nr_hugepages")
-	echo $((HUGE_OLD_1G + 1)) >"$HUGE_1G/nr_hugepages" 2>/dev/null || true
+	was=$(cat "$HUGE_1G/nr_hugepages")
+	echo $((was + 1)) >"$HUGE_1G/nr_hugepages" 2>/dev/null || true
+	HUGE_ADDED_1G=$((HUGE_ADDED_1G + $(cat "$HUGE_1G/nr_hugepages") - was))
 	[ $(($(cat "$HUGE_1G/free_hugepages") - $(cat "$HUGE_1G/resv_hugepages"))) -ge 1 ]
 }
 
 hugepages_release_1g() {
-	[ -z "$HUGE_OLD_1G" ] || echo "$HUGE_OLD_1G" >"$HUGE_1G/nr_hugepages"
-	HUGE_OLD_1G=
+	local nr
+	if [ "$HUGE_ADDED_1G" -ne 0 ]; then
+		nr=$(cat "$HUGE_1G/nr_hugepages")
+		echo $((nr > HUGE_ADDED_1G ? nr - HUGE_ADDED_1G : 0)) >"$HUGE_1G/nr_hugepages"
+	fi
+	HUGE_ADDED_1G=0
 }
 
 hugepages_release() {
-	[ -z "$HUGE_OLD" ] || echo "$HUGE_OLD" >/proc/sys/vm/nr_hugepages
-	HUGE_OLD=
+	local nr
+	if [ "$HUGE_ADDED" -ne 0 ]; then
+		nr=$(cat /proc/sys/vm/nr_hugepages)
+		echo $((nr > HUGE_ADDED ? nr - HUGE_ADDED : 0)) >/proc/sys/vm/nr_hugepages
+	fi
+	HUGE_ADDED=0
 	hugepages_release_1g
 }
 
