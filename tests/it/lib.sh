@@ -25,8 +25,15 @@ FAILURES=0
 
 say() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
 
-# Exit 77: meson counts the test as skipped, never as passed.
+# Exit 77: meson counts the test as skipped, never as passed.  After a
+# failed check (bad) it is a failure: a skip must not hide what went wrong
+# before it.
 skip() {
+	if [ "${FAILURES:-0}" -gt 0 ]; then
+		printf '%s: FAIL: %s check(s) failed before a skip (%s)\n' \
+			"$TEST_NAME" "$FAILURES" "$*" >&2
+		exit 1
+	fi
 	printf 'skip: %s\n' "$*"
 	exit 77
 }
