@@ -66,6 +66,44 @@ expect_eq() {
 	[ "$2" = "$3" ] || bad "$1: got '$2', want '$3'"
 }
 
+# A read a check depends on must succeed: "$(cmd)" loses cmd's status, and
+# a failed read prints nothing, which is what a check of an empty file or
+# of "0 bytes" wants.  These print, instead of a failed command's output,
+# a value no check expects ("<CMD failed: exit N>"), and return its status.
+#
+# must CMD...: CMD's output (trailing newlines kept out, as "$(...)" does).
+must() {
+	local out rc=0
+	out=$("$@") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf '<%s failed: exit %d>\n' "$(describe "$@")" "$rc"
+		return "$rc"
+	fi
+	printf '%s\n' "$out"
+}
+
+# nbytes CMD...: the number of bytes CMD writes to stdout.
+nbytes() {
+	local rc=0 n
+	n=$("$@" | wc -c; exit "${PIPESTATUS[0]}") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf '<%s failed: exit %d>\n' "$(describe "$@")" "$rc"
+		return "$rc"
+	fi
+	echo "$n"
+}
+
+# nonzero_bytes CMD...: the number of bytes other than NUL CMD writes.
+nonzero_bytes() {
+	local rc=0 n
+	n=$("$@" | tr -d '\0' | wc -c; exit "${PIPESTATUS[0]}") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf '<%s failed: exit %d>\n' "$(describe "$@")" "$rc"
+		return "$rc"
+	fi
+	echo "$n"
+}
+
 [ -c /dev/fuse ] || skip "/dev/fuse missing"
 [ "$(id -u)" = 0 ] || skip "not root (FUSE passthrough and allow_other need it)"
 command -v fusermount3 >/dev/null || skip "fusermount3 missing"
@@ -524,8 +562,10 @@ REGION_FILES=(contents base_addr mem_size raw_addr raw_size host_region_base
 
 # ls_sorted DIR: the names in DIR, sorted, on one line ("a b c ").
 ls_sorted() {
+	local names
 	# shellcheck disable=SC2012  # ls is the tool users look with
-	ls -A "$1" | sort | tr '\n' ' '
+	names=$(must ls -A "$1") || { echo "$names"; return 1; }
+	[ -z "$names" ] || sort <<<"$names" | tr '\n' ' '
 }
 
 # The root's own entries (README: the root files, and the names mkdir
@@ -545,7 +585,7 @@ ls_regions() {
 
 # attr REGION FILE: the value without its newline.
 attr() {
-	cat "$MNT/$1/$2"
+	must cat "$MNT/$1/$2"
 }
 
 # hex2dec 0x7f...: bash arithmetic in base 16.
@@ -562,8 +602,10 @@ snapshot() {
 	for f in "${REGION_FILES[@]}"; do
 		case $f in contents | zero) ;; *) files+=("$f") ;; esac
 	done
-	(cd "$MNT/$r" && grep -H '' "${files[@]}")
-	printf 'contents=%s\n' "$(cksum <"$MNT/$r/contents")"
+	(cd "$MNT/$r" && grep -H '' "${files[@]}") ||
+		echo "<reading the files of $r failed>"
+	# A failed read must not give the same (empty) sum on both sides.
+	printf 'contents=%s\n' "$(must cksum "$MNT/$r/contents")"
 	printf 'regions=%s\n' "$(cd "$MNT" && shopt -s dotglob nullglob && echo *)"
 }
 
