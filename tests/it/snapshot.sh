@@ -10,7 +10,9 @@ LOG_NOTICES+='|: vcpu: halted at rip '
 
 # The text of dirty, as one line ("0x1000-0x2000 0x5000-0x6000 ").
 dirty() {
-	tr '\n' ' ' <"$MNT/$1/dirty"
+	local d
+	d=$(must cat "$MNT/$1/dirty") || { echo "$d"; return 1; }
+	[ -z "$d" ] || tr '\n' ' ' <<<"$d"
 }
 
 range() {
@@ -24,6 +26,13 @@ range() {
 page() {
 	[ "$(errno_of fill "$MNT/$1/contents" "$3" $(($2 * PAGE)) "$PAGE")" = OK ] ||
 		bad "write of page $2 of $1 failed"
+}
+
+# page_is FILE N BYTE: page N of FILE is full of BYTE (hex): what page
+# wrote, checked against the test's own model, not a copy the daemon made.
+page_is() {
+	cmp -s -n "$PAGE" -i "$(($2 * PAGE)):0" "$1" \
+		<(head -c "$PAGE" /dev/zero | tr '\0' "\\$(printf '%03o' $((16#$3)))")
 }
 
 # byte_at REGION OFF: one byte, in hex.
@@ -96,6 +105,16 @@ snapshots() {
 	expect_eq "root files" "$(stat -c '%n %a' "$MNT/snapshot" "$MNT/restore" "$MNT/snapshots" | tr '\n' ' ')" \
 		"$MNT/snapshot 600 $MNT/restore 600 $MNT/snapshots 755 "
 	expect_eq "no snapshots yet" "$(ls_sorted "$MNT/snapshots")" ""
+	# The bytes s1 must hold, kept by the test (and checked against what
+	# it wrote): a snapshot that aliased the live memory, or a restore
+	# that did nothing, must not compare equal to itself.
+	cp --sparse=always "$MNT/a/contents" "$WORK/a.s1" || bad "cp of a failed"
+	cp --sparse=always "$MNT/b/contents" "$WORK/b.s1" || bad "cp of b failed"
+	for f in 3:a5 4:a5 7:01 9:a5 100:11 200:22 101:00 300:00; do
+		page_is "$WORK/a.s1" "${f%:*}" "${f#*:}" || bad "page ${f%:*} of a is not ${f#*:}"
+	done
+	page_is "$WORK/b.s1" 0 33 || bad "page 0 of b is not 33"
+	page_is "$WORK/b.s1" 1 00 || bad "page 1 of b is not 00"
 	echo s1 >"$MNT/snapshot" || bad "echo s1 > snapshot failed"
 	expect_eq "snapshots" "$(ls_sorted "$MNT/snapshots")" "s1 "
 	expect_eq "snapshots/s1" "$(ls_sorted "$MNT/snapshots/s1")" "a b info vcpu_state "
@@ -145,9 +164,12 @@ snapshots() {
 	page a 100 99
 	page a 300 77
 	echo 1 >"$MNT/b/zero"
+	page_is "$MNT/a/contents" 100 99 || bad "page 100 of a is not 99 before the restore"
+	cmp "$WORK/a.s1" "$MNT/snapshots/s1/a/contents" || bad "s1's a changed with a"
+	cmp "$WORK/b.s1" "$MNT/snapshots/s1/b/contents" || bad "s1's b changed with b"
 	echo s1 >"$MNT/restore" || bad "echo s1 > restore failed"
-	cmp "$MNT/a/contents" "$MNT/snapshots/s1/a/contents" || bad "a differs from s1 after restore"
-	cmp "$MNT/b/contents" "$MNT/snapshots/s1/b/contents" || bad "b differs from s1 after restore"
+	cmp "$WORK/a.s1" "$MNT/a/contents" || bad "a is not what it held at s1, after restore"
+	cmp "$WORK/b.s1" "$MNT/b/contents" || bad "b is not what it held at s1, after restore"
 	# It rewrote exactly the pages written since (and dirty says so).
 	expect_eq "dirty after restore" "$(dirty a)" \
 		"$(range $((100 * PAGE)) $((101 * PAGE)))$(range $((300 * PAGE)) $((301 * PAGE)))"
