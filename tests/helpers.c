@@ -213,3 +213,50 @@ int hugepages_limit(long n)
 	huge_added += now - nr;
 	return hugepages_spare() == n ? 0 : -1;
 }
+
+/* Counted by __wrap_lseek64 and __wrap_mincore, for every thread. */
+static _Atomic uint64_t seeks, seek_holes, seek_hole_walk, mincore_bytes;
+
+int __real_mincore(void *addr, size_t len, unsigned char *vec);
+int __wrap_mincore(void *addr, size_t len, unsigned char *vec);
+
+int __wrap_mincore(void *addr, size_t len, unsigned char *vec)
+{
+	atomic_fetch_add(&mincore_bytes, len);
+	return __real_mincore(addr, len, vec);
+}
+
+off_t __real_lseek64(int fd, off_t off, int whence);
+off_t __wrap_lseek64(int fd, off_t off, int whence);
+
+off_t __wrap_lseek64(int fd, off_t off, int whence)
+{
+	off_t ret = __real_lseek64(fd, off, whence);
+
+	atomic_fetch_add(&seeks, 1);
+	if (whence == SEEK_HOLE && ret >= off) {
+		atomic_fetch_add(&seek_holes, 1);
+		atomic_fetch_add(&seek_hole_walk, (uint64_t)(ret - off));
+	}
+	return ret;
+}
+
+void seek_work(struct seek_work *now)
+{
+	now->calls = atomic_load(&seeks);
+	now->holes = atomic_load(&seek_holes);
+	now->hole_walk = atomic_load(&seek_hole_walk);
+	now->mincore_bytes = atomic_load(&mincore_bytes);
+}
+
+struct seek_work seek_work_since(const struct seek_work *then)
+{
+	struct seek_work now;
+
+	seek_work(&now);
+	now.calls -= then->calls;
+	now.holes -= then->holes;
+	now.hole_walk -= then->hole_walk;
+	now.mincore_bytes -= then->mincore_bytes;
+	return now;
+}

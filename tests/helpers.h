@@ -92,4 +92,23 @@ int hugepages_limit(long n);
 void hugepages_release(void);
 long hugepages_spare(void);
 
+/*
+ * The work lseek did, counted for every call of the process (the unit
+ * tests link with -Wl,--wrap=lseek64, tests/meson.build): shmem answers
+ * SEEK_HOLE by walking the data page by page up to the hole, so the bytes
+ * between the offset asked and the hole found are what a seek costs.  A
+ * check of that is a check of work done, where a time would flake or
+ * could not fail.
+ */
+struct seek_work {
+	uint64_t calls;		/* every lseek */
+	uint64_t holes;		/* SEEK_HOLE calls that found one */
+	uint64_t hole_walk;	/* bytes of data they walked */
+	uint64_t mincore_bytes;	/* bytes mincore was asked about (huge
+				 * regions' holes: --wrap=mincore) */
+};
+void seek_work(struct seek_work *now);
+/* What was done between two seek_work readings. */
+struct seek_work seek_work_since(const struct seek_work *then);
+
 #endif
