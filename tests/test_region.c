@@ -353,10 +353,6 @@ static void test_sealed(void **state)
 	region__put(r);
 }
 
-/*
- * Resizing a 1 TiB region by a page touches neither its data nor its
- * stamps: the stamp arrays move with mremap, the data is copied sparsely.
- */
 /* A line of /proc/self/status in KiB ("VmHWM:", "VmRSS:"), or -1. */
 static long status_kib(const char *key)
 {
@@ -383,30 +379,40 @@ static long peak_reset(void)
 	return status_kib("VmHWM:");
 }
 
+/*
+ * Resizing a 1 TiB region by a page touches neither its data nor its
+ * stamps: the stamp arrays move with mremap, the data is copied sparsely.
+ * ThreadSanitizer keeps its shadow where a 1 TiB reservation would go: the
+ * same test at 64 GiB there, whose stamp arrays (64 MiB) are still more
+ * than the bound if the resize touched them.
+ */
+#ifdef __SANITIZE_THREAD__
+#define CHEAP_SIZE (64ULL << 30)
+#else
+#define CHEAP_SIZE REGION_SIZE_MAX
+#endif
+
 static void test_resize_huge_cheap(void **state)
 {
 	long before, after;
 	struct region *r;
 
 	(void)state;
-#ifdef __SANITIZE_THREAD__
-	skip_because("ThreadSanitizer's shadow leaves no room for 1 TiB");
-#endif
-	r = new_region(REGION_SIZE_MAX);
-	assert_int_equal(t_write(r, "x", 1, REGION_SIZE_MAX / 2), 1);
+	r = new_region(CHEAP_SIZE);
+	assert_int_equal(t_write(r, "x", 1, CHEAP_SIZE / 2), 1);
 	/*
 	 * The peak resident size of the resize itself: the high-water mark
 	 * reset to the resident size now (clear_refs 5), not ru_maxrss,
 	 * which an earlier test may have raised past anything this does.
 	 */
 	before = peak_reset();
-	assert_int_equal(region__resize(r, REGION_SIZE_MAX - PAGE, NULL), 0);
+	assert_int_equal(region__resize(r, CHEAP_SIZE - PAGE, NULL), 0);
 	after = status_kib("VmHWM:");
-	print_message("resize of 1 TiB by a page: peak RSS %ld -> %ld KiB\n",
-		      before, after);
+	print_message("resize of %llu GiB by a page: peak RSS %ld -> %ld KiB\n",
+		      (unsigned long long)(CHEAP_SIZE >> 30), before, after);
 	assert_true(before > 0);
 	assert_true(after - before < 64 * 1024);
-	assert_int_equal(region__mem_size(r), REGION_SIZE_MAX - PAGE);
+	assert_int_equal(region__mem_size(r), CHEAP_SIZE - PAGE);
 	assert_int_equal(region__resident(r), PAGE);
 	region__put(r);
 }
