@@ -191,13 +191,12 @@ done
 say "total: $total operations in ${SECONDS_TOTAL}s"
 # At least one operation a second (the KVM lab emulates its CPU: slow).
 [ "$total" -gt "$SECONDS_TOTAL" ] || bad "only $total operations ran: the load did not happen"
-# And every kind of operation really ran: succeeded, a few times at least
-# (a normal build does tens to hundreds of each in 10 s; an operation that
+# And every kind of operation really ran: succeeded at least once, the
+# writers' read-backs a few times (a normal build does tens to hundreds of
+# each in 10 s, a sanitizer build several times fewer; an operation that
 # always failed with an allowed errno would pass every check above).
-# Snapshots (every region copied) and resizes (refused while the mapper
-# has grow mapped) are the rarest: one at least.
-kinds=(write:3 read:3 zero:3 resize:1 access:3 mkdir:3 rmdir:3 snapshot:1 dirty:3 ls:3 stat:3 verified:3)
-have_kvm && kinds+=(guest_addr:3 vcpu:3)
+kinds=(write:3 read:3 verified:3 zero:1 resize:1 access:1 mkdir:1 rmdir:1 snapshot:1 dirty:1 ls:1 stat:1)
+have_kvm && kinds+=(guest_addr:1 vcpu:1)
 for kind in "${kinds[@]}"; do
 	want=${kind#*:} kind=${kind%:*}
 	if [ "$kind" = verified ]; then f=$OUT/verified.ops; else f=$OUT/$kind.done; fi
