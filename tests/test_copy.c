@@ -289,9 +289,9 @@ static uint64_t minor_faults(void)
  * 16 GiB with a few MiB of data scattered: the copy costs the data, not
  * the size, and takes only the data's pages.  Counted, not timed (a time
  * flakes under ThreadSanitizer and on a loaded machine): the bytes read
- * and the pages faulted in stay within a few times the data, where
- * reading 16 GiB would read or fault 4 Mi pages, and the source gains no
- * page.
+ * and the pages faulted in stay within a small multiple of the data,
+ * where reading 16 GiB would read or fault 4 Mi pages, and the source
+ * gains no page.
  */
 static void test_large_sparse(void **state)
 {
@@ -315,8 +315,13 @@ static void test_large_sparse(void **state)
 	print_message("copy of 16 GiB with 8 MiB of data: %llu bytes read, "
 		      "%llu minor faults, %llu ms\n", (unsigned long long)read0,
 		      (unsigned long long)faults0, (unsigned long long)t0);
+	/*
+	 * The data's pages, a few times over (ThreadSanitizer's shadow
+	 * faults too: about 10 times the data's pages there), where reading
+	 * or mapping the 16 GiB would take 4 Mi faults or 16 GiB of reads.
+	 */
 	assert_true(read0 <= 4 * data);
-	assert_true(faults0 <= 4 * data / PAGE);
+	assert_true(faults0 <= 32 * data / PAGE);
 	assert_int_equal(allocated(&s), data);
 	assert_int_equal(allocated(&d), data);
 	for (unsigned i = 0; i < 4; i++)

@@ -187,37 +187,42 @@ expect_eq "owner's refused operations" "$refused" "{}"
 [ "$worst" -le $WORST_MS ] || bad "the owner's worst latency $worst ms is over $WORST_MS ms"
 [ "$peak" -le $RSS_KB ] || bad "the daemon's peak RSS $peak KiB is over $RSS_KB KiB"
 # Metadata never waits on a region's lock: while a snapshot holds every
-# region exclusive for a while (copying 512 MiB), another uid's stat of
-# attribute files and contents answers at once.  One that waited would
-# take about as long as the snapshot (the stats run back to back, so one
-# starts just after the snapshot takes the lock).  So a stat over OWNER_MS
-# fails when it also took half the snapshot's time or more; a slower one
-# on a machine that slowed the snapshot far more is the scheduler's.
+# region exclusive for a while (copying 512 MiB), another uid's stats of
+# attribute files and contents go on being answered.  Counted, not timed
+# (a time bound flaked on a loaded machine): the stat rounds that ended
+# in the middle half of the snapshot, when it surely held the lock, must
+# be some; stats that waited on the lock would all end after it.
 echo 1G >"$MNT/small/mem_size" || bad "resize of small failed"
 dd if=/dev/urandom of="$MNT/small/contents" bs=1M count=512 conv=notrunc status=none
 as_nobody $PY - "$MNT" >"$WORK/meta" <<'EOF' &
 import os, sys, time
 mnt = sys.argv[1]
-worst, n, end = 0.0, 0, time.time() + 3
+worst, done, end = 0.0, [], time.time() + 3
 while time.time() < end:
     t0 = time.monotonic()
     for f in ('small/mem_size', 'small/kind', 'big/raw_size', 'small/contents'):
         os.stat(os.path.join(mnt, f))
     worst = max(worst, time.monotonic() - t0)
-    n += 1
-print(n, int(worst * 1000))
+    done.append(time.time_ns())
+print(len(done), int(worst * 1000))
+for t in done:
+    print(t)
 EOF
 meta=$!
 sleep 0.5
 t0=$(date +%s%N)
 echo big >"$MNT/snapshot" || bad "snapshot under attack failed"
 t1=$(date +%s%N)
-wait $meta
+rc=0
+wait $meta || rc=$?
+[ "$rc" -eq 0 ] || bad "the stats as nobody exited $rc: $(head -n 3 "$WORK/meta")"
 read -r n meta_worst <"$WORK/meta"
 held=$(((t1 - t0) / 1000000))
-say "a snapshot held the regions for $held ms; another uid's $n stats took $meta_worst ms at worst"
-[ $((meta_worst * 2)) -lt "$held" ] || [ "$meta_worst" -le $OWNER_MS ] ||
-	bad "stat waited $meta_worst ms on a region's lock (the snapshot held it $held ms)"
+q=$(((t1 - t0) / 4))
+inside=$(tail -n +2 "$WORK/meta" | awk -v a=$((t0 + q)) -v b=$((t1 - q)) '$1 > a && $1 < b' | wc -l)
+say "a snapshot held the regions for $held ms; another uid's $n stat rounds took $meta_worst ms at worst, $inside ended in the middle half of the snapshot"
+[ "$inside" -gt 0 ] ||
+	bad "no stat round ended while the snapshot held the regions ($held ms): stat waits on a region's lock"
 
 # Other uids read nothing secret, and nothing changed under them.
 expect_eq "nobody reads big/contents" "$(as_nobody $PY -c "
