@@ -1,0 +1,44 @@
+#!/bin/bash
+# Shared renderings and a shared core never give stale or torn bytes
+# (review of the costs branch): an open's rendering of a generated file
+# is never swapped under it mid-read, whatever other opens make the file
+# keep.
+. "$TESTS_DIR/it/lib.sh"
+
+have_kvm || skip "/dev/kvm missing: no guest to pause"
+command -v readelf >/dev/null || skip "readelf missing (binutils)"
+
+# ---------------------------------------------------------------------------
+say "metrics: an open reads one rendering to its end"
+start_daemon --demo
+exec 3<"$MNT/metrics" 4<"$MNT/metrics"
+# Both read at 0 now: the same rendering.
+cat <&4 >"$WORK/whole"
+dd bs=100 count=1 status=none <&3 >"$WORK/torn"
+[ "$(wc -c <"$WORK/torn")" = 100 ] || bad "the first 100 bytes of metrics were not read"
+# Opens at 9 generations (a mkdir each, past METRICS_MIN_MS), each holding
+# its rendering: the file keeps at most 8.
+for i in $(seq 5 13); do
+	mkdir "$MNT/churn$i"
+	sleep 0.07
+	eval "exec $i<\"\$MNT/metrics\""
+	dd bs=1 count=1 status=none <&$i >/dev/null
+done
+# The rest is the same rendering's, or the read fails (ESTALE, logged):
+# never another rendering's tail after this one's head, with exit 0.
+if cat <&3 >>"$WORK/torn" 2>"$WORK/cat.err"; then
+	cmp -s "$WORK/whole" "$WORK/torn" ||
+		bad "metrics read in two pieces around other opens is not the rendering its read at 0 took ($(wc -c <"$WORK/torn") bytes, $(wc -c <"$WORK/whole") whole)"
+else
+	grep -q 'Stale file handle' "$WORK/cat.err" || bad "the rest of metrics failed, not with ESTALE: $(cat "$WORK/cat.err")"
+	log_has 'metrics: read refused: its rendering was let go' || bad "the ESTALE is not logged: $(last_log_line)"
+	REFUSALS=$((REFUSALS + 1))
+	say "the rest of metrics: ESTALE, as it should (its rendering went)"
+	[ -n "$(cat "$MNT/metrics")" ] || bad "metrics empty after the ESTALE"
+fi
+for i in 3 4 $(seq 5 13); do
+	eval "exec $i<&-"
+done
+stop_daemon
+
+finish
