@@ -2,7 +2,8 @@
 # Shared renderings and a shared core never give stale or torn bytes
 # (review of the costs branch): an open's rendering of a generated file
 # is never swapped under it mid-read, whatever other opens make the file
-# keep.
+# keep; a core opened after the page tables changed in memory (paused,
+# through pmem) shows the new p_vaddr.
 . "$TESTS_DIR/it/lib.sh"
 
 have_kvm || skip "/dev/kvm missing: no guest to pause"
@@ -41,4 +42,19 @@ for i in 3 4 $(seq 5 13); do
 done
 stop_daemon
 
+# ---------------------------------------------------------------------------
+say "core: p_vaddr follows the page tables, paused"
+start_daemon --demo
+echo pause >"$MNT/vcpu"
+readelf -lW "$MNT/core" >"$WORK/before" 2>&1 || bad "readelf -l core failed: $(cat "$WORK/before")"
+vaddrs() { awk '$1 == "LOAD" { print $3 }' "$1" | tr '\n' ' '; }
+expect_eq "core: identity paging" "$(vaddrs "$WORK/before")" \
+	"0x0000000000001000 0x0000000000100000 0x0000000000200000 "
+# The PML4 (cr3 0x1000) emptied through pmem: nothing is mapped any more.
+dd if=/dev/zero of="$MNT/pmem" bs=4096 seek=1 count=1 conv=notrunc status=none ||
+	bad "writing pmem at 0x1000 failed"
+readelf -lW "$MNT/core" >"$WORK/after" 2>&1 || bad "readelf -l core failed: $(cat "$WORK/after")"
+expect_eq "core after the PML4 was emptied: no virtual address" "$(vaddrs "$WORK/after")" \
+	"0x0000000000000000 0x0000000000000000 0x0000000000000000 "
+stop_daemon
 finish
