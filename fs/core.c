@@ -187,10 +187,14 @@ static void core_release(struct handle *h)
 void core__forget(void)
 {
 	pthread_mutex_lock(&cores.lock);
-	if (cores.cur && !cores.cur->refs) {
+	/*
+	 * One that opens still read is no longer kept either: it goes with
+	 * their last close (core_release), not with the next open, which
+	 * may never come, while it holds the removed region's memory.
+	 */
+	if (cores.cur && !cores.cur->refs)
 		free_core(cores.cur);
-		cores.cur = NULL;
-	}
+	cores.cur = NULL;
 	pthread_mutex_unlock(&cores.lock);
 }
 

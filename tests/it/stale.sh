@@ -3,7 +3,8 @@
 # (review of the costs branch): an open's rendering of a generated file
 # is never swapped under it mid-read, whatever other opens make the file
 # keep; a core opened after the page tables changed in memory (paused,
-# through pmem) shows the new p_vaddr.
+# through pmem) shows the new p_vaddr; a region removed while core is
+# open is freed at its close, not kept by the core for the next open.
 . "$TESTS_DIR/it/lib.sh"
 
 have_kvm || skip "/dev/kvm missing: no guest to pause"
@@ -56,5 +57,21 @@ dd if=/dev/zero of="$MNT/pmem" bs=4096 seek=1 count=1 conv=notrunc status=none |
 readelf -lW "$MNT/core" >"$WORK/after" 2>&1 || bad "readelf -l core failed: $(cat "$WORK/after")"
 expect_eq "core after the PML4 was emptied: no virtual address" "$(vaddrs "$WORK/after")" \
 	"0x0000000000000000 0x0000000000000000 0x0000000000000000 "
+stop_daemon
+# ---------------------------------------------------------------------------
+say "core: an rmdir while core is open frees the region at its close"
+start_daemon --demo --region big:1M@0x40000000
+echo pause >"$MNT/vcpu"
+exec 3<"$MNT/core"
+echo none >"$MNT/big/guest_addr"
+rmdir "$MNT/big" || bad "rmdir big failed"
+exec 3<&-
+# The release is asynchronous to close(2): give it a moment.
+for _ in $(seq 20); do
+	ls -l "/proc/$DAEMON_PID/fd" | grep -q 'memfd:big ' || break
+	sleep 0.1
+done
+! ls -l "/proc/$DAEMON_PID/fd" | grep -q 'memfd:big ' ||
+	bad "big's memory is still held after its rmdir and the last close of core"
 stop_daemon
 finish
