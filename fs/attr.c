@@ -79,8 +79,8 @@ static int show_guest_addr(struct region *r, char *buf, size_t len)
 	uint64_t gpa;
 
 	/* A snapshot's copy: where the region was when it was taken. */
-	if (r->readonly)
-		return r->snap_mapped ? show_hex(buf, len, r->snap_gpa) :
+	if (region__readonly(r))
+		return region__snap_gpa(r, &gpa) ? show_hex(buf, len, gpa) :
 		       snprintf(buf, len, "none\n");
 	if (!sandbox__guest_addr(rfs.sb, r, &gpa))
 		return snprintf(buf, len, "none\n");
@@ -90,7 +90,7 @@ static int show_guest_addr(struct region *r, char *buf, size_t len)
 static int show_access(struct region *r, char *buf, size_t len)
 {
 	return snprintf(buf, len, "%s\n",
-			__atomic_load_n(&r->guest_ro, __ATOMIC_RELAXED) ? "ro" :
+			region__guest_ro(r) ? "ro" :
 			"rw");
 }
 
@@ -289,7 +289,7 @@ static bool region_dir_file(struct node *d, fuse_ino_t ino, struct node *n)
 
 static void region_dir_stat(struct node *d, struct stat *st)
 {
-	st->st_atim = st->st_mtim = st->st_ctim = d->r->created;
+	st->st_atim = st->st_mtim = st->st_ctim = region__created(d->r);
 }
 
 static int region_dir_lookup(struct node *d, const char *name,

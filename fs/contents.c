@@ -122,7 +122,7 @@ static int choose_path(struct handle *h, int acc, enum path *path)
 		pthread_mutex_unlock(&backing_lock);
 		if (e)
 			fs_refuse("%s/contents: open refused: a resize is "
-				  "under way", r->name);
+				  "under way", region__name(r));
 		return e ? EBUSY : ENOMEM;
 	}
 	/*
@@ -133,7 +133,7 @@ static int choose_path(struct handle *h, int acc, enum path *path)
 	 * a hugetlb mapping at an address chosen for the FUSE file, which
 	 * no one aligned to the huge page.
 	 */
-	pt = rfs.passthrough && !rfs.no_passthrough && !r->readonly &&
+	pt = rfs.passthrough && !rfs.no_passthrough && !region__readonly(r) &&
 	     region__page_bytes(r) == region__page_size() && !e->daemon_opens;
 	if (pt && acc == O_RDWR && !region__mmap_rw(r)) {
 		if (e->backing_opens) {
@@ -143,13 +143,14 @@ static int choose_path(struct handle *h, int acc, enum path *path)
 			       "or a write-only writer), so this open would be "
 			       "too and could map the memory writable, which "
 			       "dirty cannot see; close those first, or allow "
-			       "it: echo 1 > %s/mmap_rw", r->name, r->name);
+			       "it: echo 1 > %s/mmap_rw", region__name(r),
+			       region__name(r));
 			return EBUSY;
 		}
 		pt = false;
 	}
 	if (pt && !e->backing_id) {
-		int id = passthrough__open_backing(r->memfd);
+		int id = passthrough__open_backing(region__memfd(r));
 
 		e->backing_id = id > 0 ? id : 0;
 		pt = e->backing_id != 0;
@@ -179,7 +180,7 @@ static int truncate_at_open(struct region *r)
 
 	if (ret)
 		fs_refuse("%s/contents: open with O_TRUNC refused: %s (%s)",
-			  r->name, why__text(&why, ret), strerror(ret));
+			  region__name(r), why__text(&why, ret), strerror(ret));
 	return ret;
 }
 
@@ -293,15 +294,15 @@ int contents__truncate(struct node *n, off_t size)
 	if (size < 0 || (uint64_t)size > region__mem_size(n->r)) {
 		fs_refuse("%s/contents: truncate to %lld refused: past "
 			  "mem_size %llu (write mem_size to resize)",
-			  n->r->name, (long long)size,
+			  region__name(n->r), (long long)size,
 			  (unsigned long long)region__mem_size(n->r));
 		return EFBIG;
 	}
 	ret = sandbox__zero_from(rfs.sb, n->r, (uint64_t)size, &why);
 	if (ret)
 		fs_refuse("%s/contents: truncate to %lld refused: %s (%s)",
-			  n->r->name, (long long)size, why__text(&why, ret),
-			  strerror(ret));
+			  region__name(n->r), (long long)size,
+			  why__text(&why, ret), strerror(ret));
 	return ret;
 }
 
@@ -315,10 +316,15 @@ int contents__truncate(struct node *n, off_t size)
  * read, never a zeroed or resized one.  fuse_reply_data answers the
  * request whatever happens (an error, if the splice fails).
  */
+struct read_req {
+	fuse_req_t req;
+	off_t off;
+};
+
 static int reply_spliced(void *arg, int memfd, uint64_t off, size_t len)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
-	fuse_req_t req = arg;
+	fuse_req_t req = ((struct read_req *)arg)->req;
 
 	if (!len) {
 		fuse_reply_buf(req, NULL, 0);
@@ -334,58 +340,59 @@ static int reply_spliced(void *arg, int memfd, uint64_t off, size_t len)
 /* A huge region's reply (region__read_mapped): the kernel copies it once. */
 static int reply_mapped(void *arg, const struct iovec *iov, int cnt)
 {
-	fuse_reply_iov(arg, iov, cnt);
+	fuse_reply_iov(((struct read_req *)arg)->req, iov, cnt);
 	return 0;
 }
 
 /*
  * Small reads, and every read that is neither spliced nor replied from
  * the mapping (a diff's copy, which reads through to its parent; a pipe
- * too small): region__read, from the memfd into the worker's reply
- * buffer, then one write to /dev/fuse.  pread of a hole copies zeros
- * without allocating.
+ * too small): into the worker's reply buffer, then one write to
+ * /dev/fuse.  pread of a hole copies zeros without allocating.
  */
+static void *read_buffer(void *arg, size_t *size)
+{
+	struct read_req *rr = arg;
+
+	return fs_read_start(rr->req, rr->off, size);
+}
+
+static int reply_copied(void *arg, const void *buf, size_t len)
+{
+	fuse_reply_buf(((struct read_req *)arg)->req, buf, len);
+	return 0;
+}
+
+/* The region says how the read is served, once (region__reply_read). */
 static void contents_read(fuse_req_t req, struct handle *h, size_t size,
 			  off_t off)
 {
 	struct region *r = h->n.r;
-	size_t n;
-	void *buf;
+	struct read_req rr = { req, off };
+	struct region_reader rd = { .buffer = read_buffer,
+				    .copied = reply_copied };
 	int ret;
 
-	ret = EXDEV;	/* not spliced: the pread path below */
 	if (off >= 0 && size >= SPLICE_MIN_READ) {
-		/*
-		 * The reply goes out before the region is let go: once it
-		 * has, the reader may close and the release drop the
-		 * handle's reference, the last one after an rmdir.  Hold
-		 * one of our own until the unlock.
-		 */
-		region__get(r);
-		if (size <= rfs.splice_max)
-			ret = region__with_contents(r, size, (uint64_t)off,
-						    reply_spliced, req);
-		/* A huge region: from the mapping, one copy too. */
-		if (ret == EXDEV)
-			ret = region__read_mapped(r, size, (uint64_t)off,
-						  reply_mapped, req);
-		region__put(r);
+		rd.fd = reply_spliced;
+		rd.fd_max = rfs.splice_max;
+		rd.iov = reply_mapped;
 	}
-	/* EXDEV too for a diff's copy or a huge region: nothing sent. */
-	if (ret == EXDEV) {
-		buf = fs_read_start(req, off, &size);
-		if (!buf)
-			return;
-		ret = region__read(r, buf, size, (uint64_t)off, &n);
-		if (!ret)
-			fuse_reply_buf(req, buf, n);
-	}
+	/*
+	 * The reply goes out before the region is let go: once it has, the
+	 * reader may close and the release drop the handle's reference, the
+	 * last one after an rmdir.  Hold one of our own until the unlock.
+	 */
+	region__get(r);
+	ret = region__reply_read(r, size, off < 0 ? 0 : (uint64_t)off, &rd,
+				 &rr);
+	region__put(r);
 	if (!ret)
 		return;
 	/* Nothing was sent: the read still holds the file, and so r. */
 	if (ret == EBUSY)
 		fs_refuse("%s/contents: read refused: exclusivity held too "
-			  "long", r->name);
+			  "long", region__name(r));
 	fuse_reply_err(req, ret);
 }
 
@@ -402,7 +409,7 @@ static void contents_write(fuse_req_t req, struct handle *h, const char *buf,
 	ret = region__write(h->n.r, buf, size, (uint64_t)off, &n);
 	if (ret) {
 		fs_refuse("%s/contents: write of %zu bytes at %lld refused: %s",
-			  h->n.r->name, size, (long long)off,
+			  region__name(h->n.r), size, (long long)off,
 			  ret == ENOSPC ? "starts past mem_size" :
 			  ret == EBUSY ? "exclusivity held too long" :
 			  strerror(ret));
@@ -450,7 +457,7 @@ static void contents_stat(struct node *n, struct stat *st)
 	 * passthrough writer): the bytes may change at any moment, so the
 	 * time is now, as procfs says of its live files.
 	 */
-	if ((region__guest_running(n->r) && !n->r->guest_ro) ||
+	if ((region__guest_running(n->r) && !region__guest_ro(n->r)) ||
 	    region__writer_is_open(n->r))
 		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
 	if (st->st_ctim.tv_sec < st->st_mtim.tv_sec ||

@@ -1,6 +1,6 @@
 /*
  * dirty: the pages of a region written since the last `echo 0 > dirty`,
- * one range per line (region/dirty_text.h), streamed from the stamps: an
+ * one range per line (region/mem/dirty_text.h), streamed from the stamps: an
  * open file keeps a cursor, never a copy.
  *
  * Who pays for what: the owner's read at offset 0 fetches the guest's
@@ -50,7 +50,7 @@ static void dirty_read(fuse_req_t req, struct handle *h, size_t size,
 	 * free h while this reply is still being written.
 	 */
 	if (ret) {
-		fs_refuse("%s/dirty: read refused: %s", h->n.r->name,
+		fs_refuse("%s/dirty: read refused: %s", region__name(h->n.r),
 			  ret == EBUSY ? "exclusivity held too long" :
 			  strerror(ret));
 		fuse_reply_err(req, ret);
@@ -79,7 +79,7 @@ static int store_dirty(struct node *n, const char *val, struct why *why)
 	ret = sandbox__dirty_clear(rfs.sb, r, why);
 	if (!ret && why->msg[0])
 		fs_log("%s/dirty: cleared, but it still counts every page as "
-		       "written: %s", r->name, why->msg);
+		       "written: %s", region__name(r), why->msg);
 	return ret;
 }
 

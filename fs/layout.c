@@ -23,7 +23,7 @@ static int layout_render(struct sbuf *b, const char **why)
 
 		sbuf__printf(b, "0x%016" PRIx64 "-0x%016" PRIx64 " %s %s\n",
 			     m->gpa, m->gpa + m->size, m->ro ? "ro" : "rw",
-			     m->r->name);
+			     region__name(m->r));
 	}
 	vm__layout_free(l);
 	return 0;

@@ -187,7 +187,7 @@ static int load_guest_file(struct options *o, struct vcpu_config *cfg,
 	if (ret)
 		return ret;
 	r = vm__region_at(rfs.sb->vm, cfg->entry, &start);
-	cfg->stack = r ? start + r->mem_size : cfg->entry;
+	cfg->stack = r ? start + region__mem_size(r) : cfg->entry;
 	region__put(r);
 	return 0;
 }

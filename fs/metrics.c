@@ -121,12 +121,12 @@ static void regions(struct sbuf *b, const struct vm_layout *l)
 				snprintf(gpa, sizeof(gpa), "0x%" PRIx64, map->gpa);
 			sbuf__printf(b, "%s{region=\"%s\",kind=\"%s\","
 				     "guest_addr=\"%s\",access=\"%s\"} %" PRIu64
-				     "\n", metric[m], r->name,
+				     "\n", metric[m], region__name(r),
 				     region__kind_name(region__kind(r)), gpa,
 				     map ? (map->ro ? "ro" : "rw") : "none",
 				     m == 0 ? region__mem_size(r) :
 				     m == 1 ? region__resident(r) :
-				     dirty__pages(&r->dirty));
+				     region__dirty_pages(r));
 			region__put(r);
 			nr = i + 1;
 		}

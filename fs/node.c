@@ -38,7 +38,7 @@ static int dir_get(fuse_ino_t ino, struct node *d)
 		return ENOTDIR;
 	r = node__region(ino_id(ino));
 	if (r) {
-		d->name = r->name;
+		d->name = region__name(r);
 		d->r = r;
 		d->dir = &region_dir_ops;
 		return 0;
@@ -110,10 +110,10 @@ void node__stat(struct node *n, struct stat *st)
 	if (n->r) {
 		region__times(n->r, &st->st_mtim, &st->st_ctim);
 		st->st_mtim = st->st_ctim;
-		st->st_atim = n->r->created;
+		st->st_atim = region__created(n->r);
 	}
 	/* A readonly region (a snapshot's copy) takes no writes. */
-	if (n->r && n->r->readonly)
+	if (n->r && region__readonly(n->r))
 		st->st_mode &= ~(mode_t)0222;
 	/*
 	 * The owner's secrets (memory, host addresses, the console) are

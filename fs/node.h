@@ -17,7 +17,7 @@
 #define REGIONFS_NODE_H
 
 #include "fs/state.h"
-#include "region/dirty_text.h"
+#include "region/mem/dirty_text.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -148,6 +148,11 @@ struct handle {
 	struct ring_reader reader;
 	/* Long generated text: its rendering (longtext.h), under the file's lock. */
 	uint64_t rendering;
+	/*
+	 * Must be acquired *before* any region/ lock (a dirty read holds the
+	 * region shared under it; long-text renders take the vCPU's or the
+	 * VM's): doc/design-core.md.
+	 */
 	pthread_mutex_t lock;
 	/* A kind's own state for this open (regs, core, ...), under lock. */
 	void *priv;

@@ -38,7 +38,7 @@ static const char *acc_name(int acc)
 /* The ABI of the file, whatever the mode bits let through (root passes them). */
 static int check_open(struct node *n, int acc)
 {
-	const char *file = n->name, *dir = n->r ? n->r->name : NULL;
+	const char *file = n->name, *dir = n->r ? region__name(n->r) : NULL;
 
 	if ((acc != O_WRONLY && !n->readable) ||
 	    (acc != O_RDONLY && !n->writable)) {
@@ -47,7 +47,7 @@ static int check_open(struct node *n, int acc)
 			  n->readable ? "read-only" : "write-only");
 		return EACCES;
 	}
-	if (acc != O_RDONLY && n->r && n->r->readonly) {
+	if (acc != O_RDONLY && n->r && region__readonly(n->r)) {
 		fs_refuse("%s/%s: open for writing refused: the region is "
 			  "readonly (a snapshot's copy)", dir, file);
 		return EPERM;

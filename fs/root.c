@@ -151,7 +151,7 @@ static bool root_child(struct node *d, unsigned idx, char *name, size_t len,
 	r = sandbox__nth(rfs.sb, idx - root__count() - 1, &id);
 	if (!r)
 		return false;
-	snprintf(name, len, "%s", r->name);
+	snprintf(name, len, "%s", region__name(r));
 	*child = ino_dir(id);
 	region__put(r);
 	return true;

@@ -118,7 +118,7 @@ static bool snapshot_child(struct node *d, unsigned idx, char *name,
 	*mode = S_IFDIR;
 	r = snapshot__nth_region(snap, idx, &id);
 	if (r) {
-		snprintf(name, len, "%s", r->name);
+		snprintf(name, len, "%s", region__name(r));
 		*child = ino_dir(id);
 		region__put(r);
 		return true;

@@ -81,7 +81,7 @@ int text__store(struct handle *h, const char *buf, size_t size, off_t off,
 	struct why why = { "" };
 	int ret;
 
-	snprintf(file, sizeof(file), "%s/%s", h->n.r->name, h->n.name);
+	snprintf(file, sizeof(file), "%s/%s", region__name(h->n.r), h->n.name);
 	ret = text__value(file, buf, size, off, val, sizeof(val));
 	if (ret)
 		return ret;

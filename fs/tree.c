@@ -109,7 +109,7 @@ static int truncate_node(struct node *n, off_t size)
 		fs_refuse("truncate of %s refused: only O_TRUNC", n->name);
 	else
 		fs_refuse("%s/%s: truncate to %lld refused: attribute files "
-			  "take O_TRUNC only", n->r->name, n->name,
+			  "take O_TRUNC only", region__name(n->r), n->name,
 			  (long long)size);
 	return EPERM;
 }
@@ -124,8 +124,8 @@ static void describe(fuse_ino_t ino, char *buf, size_t len)
 		snprintf(buf, len, "directory (inode %lu)", (unsigned long)ino);
 		return;
 	}
-	snprintf(buf, len, "%s%s%s", n.r ? n.r->name : "", n.r ? "/" : "",
-		 n.name);
+	snprintf(buf, len, "%s%s%s", n.r ? region__name(n.r) : "",
+		 n.r ? "/" : "", n.name);
 	node__put(&n);
 }
 

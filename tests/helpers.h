@@ -8,6 +8,8 @@
 #define REGIONFS_TESTS_HELPERS_H
 
 #include "region/sandbox/sandbox.h"
+/* The unit tests look inside the memory core: struct region in view. */
+#include "region/mem/backing.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /*
- * Sparse copies between memfds (region/copy.h): exact bytes, holes kept
+ * Sparse copies between memfds (region/mem/copy.h): exact bytes, holes kept
  * and made, partial pages, the two-thread split of large ranges, the
  * unmapped path, and errors.  Every expectation comes from the pattern
  * that wrote the source, never from reading the source back.
@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/copy.h"
+#include "region/mem/copy.h"
 #include "tests/helpers.h"
 
 #include <errno.h>

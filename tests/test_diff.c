@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/dirty_text.h"
+#include "region/mem/dirty_text.h"
 #include "region/kvm/vcpu.h"
-#include "region/overlay.h"
+#include "region/mem/overlay.h"
 #include "region/sandbox/diff.h"
 #include "region/sandbox/snapshot.h"
 #include "tests/helpers.h"
@@ -422,8 +422,8 @@ static void test_diff_chain(void **state)
 		y = copy_in(sb, name, "a");
 		same_view(x, y);
 		/* Each level holds one page (s3 two: 5 zeroed, 15). */
-		assert_int_equal(x->overlay->pages, i == 3 ? 2 : 1);
-		assert_int_equal(x->overlay->depth, i);
+		assert_int_equal(overlay__of(x)->pages, i == 3 ? 2 : 1);
+		assert_int_equal(overlay__of(x)->depth, i);
 		region__put(x);
 		region__put(y);
 	}
@@ -456,7 +456,7 @@ static void test_diff_whole(void **state)
 		 (unsigned long long)(20 * PAGE));
 	c = copy_in(sb, "d", "a");
 	assert_string_equal(held_text(c), expect);
-	assert_null(c->overlay->base);
+	assert_null(overlay__of(c)->base);
 	f = copy_in(sb, "full", "a");
 	same_view(c, f);
 	region__put(c);
@@ -634,7 +634,7 @@ static void test_diff_restore_cost(void **state)
 	assert_int_equal(take_spec(sb, "d:base", NULL), 0);
 	assert_int_equal(take_spec(sb, "full", NULL), 0);
 	c = copy_in(sb, "d", "a");
-	assert_int_equal(c->overlay->pages, 16);
+	assert_int_equal(overlay__of(c)->pages, 16);
 	assert_int_equal(region__resident(c), 16 * PAGE);
 	region__put(c);
 	for (unsigned i = 0; i < 15; i++) {
@@ -705,7 +705,7 @@ static void test_diff_take_cost(void **state)
 	walked = seek_work_since(&w0);
 	assert_int_equal(walked.hole_walk, big - 5 * PAGE);
 	c = copy_in(sb, "d4", "a");
-	assert_int_equal(c->overlay->pages, 16);
+	assert_int_equal(overlay__of(c)->pages, 16);
 	assert_int_equal(region__resident(c), 16 * PAGE);
 	for (uint64_t p = 0; p < 16; p++) {
 		assert_int_equal(t_read(c, chunk, PAGE, (5 + p * 4000) * PAGE),

@@ -1,5 +1,5 @@
 /*
- * Huge-page regions (region/huge.c): sizes in whole huge pages, every page
+ * Huge-page regions (region/mem/hugetlb.c): sizes in whole huge pages, every page
  * reserved at creation (ENOMEM at once, the pool untouched), writes through
  * the mapping, holes from the mapping, zero and truncate keeping the
  * reservation, dirty at 4 KiB, copies both ways between huge and ordinary
@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/copy.h"
-#include "region/overlay.h"
-#include "region/region.h"
+#include "region/mem/copy.h"
+#include "region/mem/overlay.h"
+#include "region/mem/region.h"
 #include "region/sandbox/snapshot.h"
 #include "tests/helpers.h"
 

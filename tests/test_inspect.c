@@ -11,7 +11,7 @@
 #include "region/inspect/core.h"
 #include "region/inspect/pagewalk.h"
 #include "region/inspect/phys.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 #include "tests/helpers.h"
 
 #include <elf.h>

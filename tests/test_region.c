@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/region.h"
+#include "region/mem/region.h"
 #include "tests/helpers.h"
 
 #include <errno.h>

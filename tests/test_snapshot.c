@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "region/dirty_text.h"
+#include "region/mem/dirty_text.h"
 #include "region/sandbox/snapshot.h"
 #include "tests/helpers.h"
 

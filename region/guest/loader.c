@@ -29,8 +29,8 @@ static struct region *covering(struct sandbox *sb, uint64_t gpa, uint64_t len,
 
 	for (unsigned i = 0; (r = sandbox__nth(sb, i, NULL)); i++) {
 		if (sandbox__guest_addr(sb, r, &start) && gpa >= start &&
-		    gpa - start <= r->mem_size &&
-		    len <= r->mem_size - (gpa - start)) {
+		    gpa - start <= region__mem_size(r) &&
+		    len <= region__mem_size(r) - (gpa - start)) {
 			if (off)
 				*off = gpa - start;
 			return r;
@@ -53,8 +53,8 @@ static void list_regions(struct sandbox *sb, char *buf, size_t len)
 		if (sandbox__guest_addr(sb, r, &gpa) && used < len) {
 			used += (size_t)snprintf(buf + used, len - used,
 				"%s%s [0x%llx-0x%llx)", n++ ? ", " : "regions: ",
-				r->name, (unsigned long long)gpa,
-				(unsigned long long)(gpa + r->mem_size));
+				region__name(r), (unsigned long long)gpa,
+				(unsigned long long)(gpa + region__mem_size(r)));
 		}
 		region__put(r);
 	}

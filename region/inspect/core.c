@@ -1,7 +1,7 @@
 /* The ELF core file (core.h). */
 #include "region/inspect/core.h"
 #include "region/inspect/pagewalk.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <elf.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* The guest-physical view (phys.h). */
 #include "region/inspect/phys.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <errno.h>
 #include <string.h>

@@ -142,13 +142,13 @@ static void mmio_fault(struct vcpu *v)
 	f->write = run->mmio.is_write;
 	f->region_ro = ro;
 	if (r)
-		snprintf(f->region, sizeof(f->region), "%s", r->name);
+		snprintf(f->region, sizeof(f->region), "%s", region__name(r));
 	vcpu_fault_locked(v, "exit reason %u (MMIO) at rip 0x%llx: %s of %u "
 			  "bytes at 0x%llx (%s%s)", KVM_EXIT_MMIO,
 			  (unsigned long long)at,
 			  run->mmio.is_write ? "write" : "read", run->mmio.len,
 			  (unsigned long long)gpa,
-			  r ? r->name : "no region there",
+			  r ? region__name(r) : "no region there",
 			  ro ? ": read-only" : "");
 	region__put(r);
 }

@@ -11,7 +11,7 @@
 #define REGIONFS_VCPU_INSPECT_H
 
 #include "region/kvm/vcpu.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 #include "region/x86/regs.h"
 
 #include <stdbool.h>

@@ -1,7 +1,7 @@
 /* A sorted copy of the VM's slot table (layout.h). */
 #include "region/kvm/layout.h"
 #include "region/kvm/vm.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -31,7 +31,7 @@ int vm__layout(struct vm *vm, struct vm_layout **out)
 				continue;
 			l->maps[n++] = (struct vm_map){
 				.gpa = s->gpa,
-				.size = s->region->mem_size,
+				.size = region__mem_size(s->region),
 				.ro = s->ro,
 				.r = region__get(s->region),
 			};

@@ -59,38 +59,6 @@ static void install_kick(void)
 	sigaction(kick_signal(), &sa, NULL);
 }
 
-void vcpu_log(struct vcpu *v, const char *fmt, ...)
-{
-	char line[VCPU_FAULT_MAX + 64];
-	va_list ap;
-
-	if (!v->cfg.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	v->cfg.log(v->cfg.log_arg, "%s", line);
-}
-
-void vcpu_timeout(struct timespec *ts, unsigned ms)
-{
-	*ts = region__deadline_ms(ms);
-}
-
-/* Called by the thread, v->lock held, when it leaves the running state. */
-void vcpu_leave_locked(struct vcpu *v, enum vcpu_state to)
-{
-	if (v->state == VCPU_RUNNING) {
-		vm__guest_exit(v->vm);
-		vcpu_run_end_locked(v);
-	}
-	v->state = to;
-	if (to == VCPU_STOPPED)
-		v->reset = true;
-	atomic_fetch_add(&v->gen, 1);
-	pthread_cond_broadcast(&v->cond);
-}
-
 int vcpu_clock_locked(struct vcpu *v)
 {
 	int ret;
@@ -193,7 +161,7 @@ static int reset(struct vcpu *v, struct why *why)
 
 	if (!vm__mapping(v->vm, v->boot, &gpa, NULL) || gpa != VCPU_BOOT_GPA)
 		return why__set(why, EINVAL, "region %s is not mapped at "
-				"0x%llx: no page tables", v->boot->name,
+				"0x%llx: no page tables", region__name(v->boot),
 				VCPU_BOOT_GPA);
 	/*
 	 * An I/O or MMIO exit is only complete once KVM_RUN is entered

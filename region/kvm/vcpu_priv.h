@@ -5,7 +5,7 @@
 #include "region/kvm/inspect.h"
 #include "region/kvm/vcpu.h"
 #include "region/kvm/vm.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 #include "region/util/ring.h"
 
 #include <linux/kvm.h>
@@ -50,7 +50,10 @@ struct vcpu {
 	/*
 	 * Everything below, under lock.  cond is broadcast on every state
 	 * change and every request: the thread waits on it while idle or
-	 * sleeping, control calls while waiting for the thread.
+	 * sleeping, control calls while waiting for the thread.  Acquired
+	 * *after* the regions (a snapshot saves the vCPU with every region
+	 * held) and *before* the VM's locks; the thread lets it go around
+	 * KVM_RUN and a reset, which write guest memory.
 	 */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;

@@ -4,7 +4,7 @@
  * the guest and the host share the memfd's pages.
  */
 #include "region/kvm/vm.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <cpuid.h>
 #include <errno.h>
@@ -185,7 +185,7 @@ static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
 	struct kvm_userspace_memory_region mem = {
 		.slot = (uint32_t)slot,
 		.flags = (ro ? KVM_MEM_READONLY : 0) |
-			 (r && r->dirty.track ? KVM_MEM_LOG_DIRTY_PAGES : 0),
+			 (r && region__tracked(r) ? KVM_MEM_LOG_DIRTY_PAGES : 0),
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = r ? (uint64_t)(uintptr_t)region__base_addr(r) : 0,
@@ -204,12 +204,12 @@ static int set_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
 static int harvest_locked(struct vm *vm, int slot)
 {
 	struct region *r = vm->slots[slot].region;
-	uint64_t npages = r->mem_size / region__page_size();
+	uint64_t npages = region__mem_size(r) / region__page_size();
 	struct kvm_dirty_log log = { .slot = (uint32_t)slot };
 	uint64_t *bits, idle = runs_if_idle(vm);
 	int ret = 0;
 
-	if (!r->dirty.track)
+	if (!region__tracked(r))
 		return 0;
 	/*
 	 * Read before the log: a run that starts after this point counts
@@ -224,7 +224,7 @@ static int harvest_locked(struct vm *vm, int slot)
 		return ENOMEM;
 	log.dirty_bitmap = bits;
 	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) == 0) {
-		dirty__mark_bits(&r->dirty, bits, npages);
+		region__dirty_mark_bits(r, bits, npages);
 		/* What the guest wrote is a change of the bytes, now known. */
 		for (uint64_t w = 0; w < (npages + 63) / 64; w++) {
 			if (bits[w]) {
@@ -237,7 +237,7 @@ static int harvest_locked(struct vm *vm, int slot)
 		 * KVM has no log for the slot (a failed move left it
 		 * without one): the guest may have written anything.
 		 */
-		dirty__mark_all(&r->dirty);
+		region__dirty_mark_all(r);
 		region__touch(r);
 	} else {
 		ret = errno;
@@ -297,7 +297,7 @@ static struct region *overlapping(struct vm *vm, struct region *self,
 
 		if (!o->region || o->region == self)
 			continue;
-		if (gpa < o->gpa + o->region->mem_size && o->gpa < gpa + size)
+		if (gpa < o->gpa + region__mem_size(o->region) && o->gpa < gpa + size)
 			return o->region;
 	}
 	return NULL;
@@ -333,9 +333,9 @@ static int move_locked(struct vm *vm, int slot, uint64_t gpa, bool ro)
 		ret = set_slot(vm, slot, s->gpa, 0, NULL, false);
 	if (ret)
 		return ret;
-	ret = set_slot(vm, slot, gpa, s->region->mem_size, s->region, ro);
+	ret = set_slot(vm, slot, gpa, region__mem_size(s->region), s->region, ro);
 	if (ret) {
-		set_slot(vm, slot, s->gpa, s->region->mem_size, s->region,
+		set_slot(vm, slot, s->gpa, region__mem_size(s->region), s->region,
 			 s->ro);
 		return ret;
 	}
@@ -355,7 +355,7 @@ static int add_locked(struct vm *vm, struct region *r, uint64_t gpa, bool ro,
 	if (slot == (int)vm->nr_slots)
 		return why__set(why, ENOSPC, "no free KVM memory slot (%u in "
 				"use)", vm->nr_slots);
-	ret = set_slot(vm, slot, gpa, r->mem_size, r, ro);
+	ret = set_slot(vm, slot, gpa, region__mem_size(r), r, ro);
 	if (ret)
 		return why__set(why, ret, "KVM_SET_USER_MEMORY_REGION: %s",
 				strerror(ret));
@@ -370,14 +370,14 @@ int vm__map_region(struct vm *vm, struct region *r, uint64_t gpa, bool ro,
 	struct region *o;
 	int slot, ret;
 
-	ret = check_range(vm, gpa, r->mem_size, ro, why);
+	ret = check_range(vm, gpa, region__mem_size(r), ro, why);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&vm->lock);
-	o = overlapping(vm, r, gpa, r->mem_size);
+	o = overlapping(vm, r, gpa, region__mem_size(r));
 	if (o) {
 		ret = why__set(why, EEXIST, "the range overlaps region %s",
-			       o->name);
+			       region__name(o));
 		goto out;
 	}
 	slot = slot_of(vm, r);
@@ -448,7 +448,7 @@ struct region *vm__region_at(struct vm *vm, uint64_t gpa, uint64_t *start)
 		struct vm_slot *o = &vm->slots[i];
 
 		if (o->region && gpa >= o->gpa &&
-		    gpa - o->gpa < o->region->mem_size) {
+		    gpa - o->gpa < region__mem_size(o->region)) {
 			found = region__get(o->region);
 			if (start)
 				*start = o->gpa;

@@ -36,7 +36,12 @@ struct vm {
 	unsigned nr_slots;
 	unsigned phys_bits;	/* guest-physical address width */
 	bool readonly_mem;	/* KVM_CAP_READONLY_MEM */
-	/* Slot bookkeeping: every map, move and unmap happens under it. */
+	/*
+	 * Slot bookkeeping: every map, move and unmap happens under it.
+	 * Acquired *after* the region being mapped (held exclusive) and the
+	 * vCPU's lock (an exit looks up the region at an address); never
+	 * held while taking either.
+	 */
 	pthread_mutex_t lock;
 	struct vm_slot slots[VM_MAX_SLOTS];
 	/*
@@ -50,7 +55,9 @@ struct vm {
 	 * The guest side of exclusivity.  A running vCPU holds every mapped
 	 * region shared; an exclusive operation on a mapped region holds the
 	 * guest out.  Both sides decide under run_lock, so neither can start
-	 * while the other is under way.
+	 * while the other is under way.  The last lock of the order: taken
+	 * under the vCPU's lock (vcpu__run) or a region's (the guard), held
+	 * for a few stores, nothing taken under it.
 	 */
 	pthread_mutex_t run_lock;
 	bool running;		/* a vCPU may be inside KVM_RUN */

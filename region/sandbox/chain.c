@@ -12,11 +12,11 @@
  */
 #include "region/sandbox/saved.h"
 #include "region/sandbox/saved_open.h"
-#include "region/copy.h"
+#include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
-#include "region/overlay.h"
+#include "region/mem/overlay.h"
 #include "region/sandbox/diff.h"
-#include "region/sum.h"
+#include "region/mem/sum.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -366,7 +366,7 @@ static int fill_held(struct chain_link *l, unsigned k, struct region *r,
 		ret = region__copy_fd(r, s->fd, buf, &x, a, b, true);
 		/* Written since the parent, as they were where it was taken. */
 		if (!ret && holds_whole(l, k))
-			dirty__mark_all(&r->dirty);
+			region__dirty_mark_all(r);
 		else if (!ret)
 			region__dirty_mark(r, a, b - a);
 	}
@@ -389,20 +389,20 @@ static int apply_region(struct sandbox *sb, struct chain_link *l, unsigned k,
 
 	if (!r)		/* made since the parent: held whole */
 		return saved__build_region(sb, &l->d, s, buf, why);
-	repage = s->paged && s->huge != r->huge;
+	repage = s->paged && s->huge != region__huge_size(r);
 	/*
 	 * Saved on other pages than its parent's: moved (held whole, then),
 	 * through ordinary pages, which hold any size the two may have.
 	 */
-	if (repage && r->huge)
+	if (repage && region__huge_size(r))
 		ret = sandbox__set_page_size(sb, r, region__page_size(), why);
-	if (!ret && r->mem_size != s->size)
+	if (!ret && region__mem_size(r) != s->size)
 		ret = sandbox__resize(sb, r, s->size, why);
 	if (!ret && repage && s->huge)
 		ret = sandbox__set_page_size(sb, r, s->huge, why);
 	if (!ret)
 		ret = fill_held(l, k, r, buf, why);
-	if (!ret && r->guest_ro != s->ro)
+	if (!ret && region__guest_ro(r) != s->ro)
 		ret = sandbox__set_access(sb, r, s->ro, why);
 	if (!ret && s->mapped && !sandbox__guest_addr(sb, r, &gpa))
 		ret = sandbox__set_guest_addr(sb, r, false, s->gpa, why);
@@ -422,14 +422,14 @@ static int apply_diff(struct sandbox *sb, struct chain_link *l,
 	/* Regions removed since the parent go; mappings that change, undone. */
 	for (unsigned j = sb->nr; !ret && j-- > 0;) {
 		struct region *r = sb->slots[j].region;
-		struct saved_region *s = saved__find(d, r->name);
+		struct saved_region *s = saved__find(d, region__name(r));
 		uint64_t gpa;
 
 		if (!s)
-			ret = sandbox__remove(sb, r->name, why);
+			ret = sandbox__remove(sb, region__name(r), why);
 		else if (sandbox__guest_addr(sb, r, &gpa) &&
-			 (!s->mapped || s->gpa != gpa || s->size != r->mem_size ||
-			  (s->paged && s->huge != r->huge)))
+			 (!s->mapped || s->gpa != gpa || s->size != region__mem_size(r) ||
+			  (s->paged && s->huge != region__huge_size(r))))
 			ret = sandbox__set_guest_addr(sb, r, true, 0, why);
 	}
 	if (ret)

@@ -19,7 +19,7 @@ int sandbox__set_guest_addr(struct sandbox *sb, struct region *r,
 {
 	int ret;
 
-	if (r->readonly)
+	if (region__readonly(r))
 		return why__set(why, EPERM, "the region is readonly (a "
 				"snapshot's copy)");
 	if (!sb->vm)
@@ -30,7 +30,7 @@ int sandbox__set_guest_addr(struct sandbox *sb, struct region *r,
 	if (none)
 		ret = vm__unmap_region(sb->vm, r, why);
 	else
-		ret = vm__map_region(sb->vm, r, gpa, r->guest_ro, why);
+		ret = vm__map_region(sb->vm, r, gpa, region__guest_ro(r), why);
 	if (!ret)
 		region__touch_attr(r);
 	region__exclusive_end(r);
@@ -50,9 +50,9 @@ int sandbox__set_access(struct sandbox *sb, struct region *r, bool ro,
 	else if (ro && sb->vm && !sb->vm->readonly_mem)
 		ret = why__set(why, EOPNOTSUPP, "KVM lacks "
 			       "KVM_CAP_READONLY_MEM");
-	if (!ret && r->guest_ro != ro) {
+	if (!ret && region__guest_ro(r) != ro) {
 		/* Read without the lock by the access file: one atomic store. */
-		__atomic_store_n(&r->guest_ro, ro, __ATOMIC_RELAXED);
+		region__set_guest_ro(r, ro);
 		region__touch_attr(r);
 	}
 	region__exclusive_end(r);
@@ -85,18 +85,20 @@ int sandbox__resize(struct sandbox *sb, struct region *r, uint64_t size,
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&sb->acct);
-	old = r->mem_size;
+	old = region__mem_size(r);
 	if (size > old && size - old > sb->max_total - sb->total) {
 		ret = why__set(why, ENOSPC, "over the total size limit of the "
 			       "sandbox (-o max_total)");
 	} else {
 		ret = region__resize_locked(r, size);
-		if (ret && r->huge && (ret == EINVAL || ret == ENOMEM))
-			region__huge_refused(ret, size, r->huge, why);
+		if (ret && region__huge_size(r) &&
+		    (ret == EINVAL || ret == ENOMEM))
+			region__huge_refused(ret, size, region__huge_size(r),
+					     why);
 		else if (ret)
 			why__set(why, ret, "cannot resize: %s", strerror(ret));
 		else
-			sb->total = sb->total - old + r->mem_size;
+			sb->total = sb->total - old + region__mem_size(r);
 	}
 	pthread_mutex_unlock(&sb->acct);
 	region__exclusive_end(r);
@@ -115,7 +117,7 @@ int sandbox__zero_from(struct sandbox *sb, struct region *r, uint64_t off,
 	int ret;
 
 	(void)sb;
-	if (off > r->mem_size)
+	if (off > region__mem_size(r))
 		return why__set(why, EFBIG, "past mem_size");
 	ret = region__exclusive_begin(r, why);
 	if (ret)
@@ -209,7 +211,7 @@ int sandbox__set_page_size(struct sandbox *sb, struct region *r,
 		return ret;
 	ret = region__repage_locked(r, huge);
 	if (ret && huge)
-		region__huge_refused(ret, r->mem_size, huge, why);
+		region__huge_refused(ret, region__mem_size(r), huge, why);
 	else if (ret)
 		why__set(why, ret, "cannot move the region: %s", strerror(ret));
 	region__exclusive_end(r);

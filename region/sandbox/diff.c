@@ -1,6 +1,6 @@
 /* Diff snapshots (diff.h): the copies, the parent, what they cost. */
 #include "region/sandbox/diff.h"
-#include "region/overlay.h"
+#include "region/mem/overlay.h"
 #include "region/util/parse.h"
 
 #include <ctype.h>
@@ -96,9 +96,9 @@ static struct region *parent_copy(struct snapshot *s, struct region *r,
 	for (unsigned j = 0; j < p->nr; j++) {
 		struct region *c = p->regions[j].region;
 
-		if (strcmp(c->name, r->name) != 0)
+		if (strcmp(region__name(c), region__name(r)) != 0)
 			continue;
-		if (c->mem_size != r->mem_size)
+		if (region__mem_size(c) != region__mem_size(r))
 			return NULL;
 		*since = p->synced[j];
 		return c;
@@ -111,7 +111,8 @@ static bool whole(struct snapshot *s, struct region *r, struct region **base,
 		  uint32_t *since)
 {
 	*base = parent_copy(s, r, since);
-	return !*base || !r->dirty.track || dirty__all_since(&r->dirty, *since);
+	return !*base || !region__tracked(r) ||
+	       region__dirty_all_since(r, *since);
 }
 
 /*
@@ -121,10 +122,7 @@ static bool whole(struct snapshot *s, struct region *r, struct region **base,
  */
 static uint64_t resident_now(struct region *r)
 {
-	struct stat st;
-
-	return fstat(r->memfd, &st) == 0 ? (uint64_t)st.st_blocks * 512 :
-					   r->mem_size;
+	return region__resident_locked(r);
 }
 
 /*
@@ -164,7 +162,8 @@ int diff__check_bytes(struct snapshot *s, struct snaps *t,
 		 * (counted once, the runs ascending).
 		 */
 		while (region__dirty_next(r, since, p, &first, &end)) {
-			need += r->huge ? huge_pages(r->huge, first * page,
+			need += region__huge_size(r) ?
+				huge_pages(region__huge_size(r), first * page,
 						     end * page, &next) :
 					  (end - first) * page;
 			p = end;
@@ -185,14 +184,13 @@ static int copy_run(struct region *dst, struct region *src, uint8_t *buf,
 		    uint64_t off, uint64_t end)
 {
 	while (off < end) {
-		off_t data = lseek(src->memfd, (off_t)off, SEEK_DATA);
 		struct extents x;
-		uint64_t stop;
-		int ret;
+		uint64_t data, stop;
+		int ret = region__next_data_locked(src, off, end, &data);
 
-		if (data < 0)
-			return errno == ENXIO ? 0 : errno;
-		if ((uint64_t)data >= end)
+		if (ret)
+			return ret;
+		if (data >= end)
 			return 0;
 		stop = end - (uint64_t)data > COPY_CHUNK ?
 		       (uint64_t)data + COPY_CHUNK : end;
@@ -225,9 +223,9 @@ int diff__copy_region(struct snapshot *s, struct region *r,
 
 		ret = overlay__new(c, NULL);
 		if (!ret)
-			ret = overlay__hold(c, 0, r->mem_size / page);
+			ret = overlay__hold(c, 0, region__mem_size(r) / page);
 		if (!ret)
-			ret = region__copy(c, r, buf, &x, 0, r->mem_size,
+			ret = region__copy(c, r, buf, &x, 0, region__mem_size(r),
 					   false);
 		return ret ? ret : overlay__seal(c);
 	}
@@ -274,11 +272,11 @@ void diff__info(struct snapshot *s, FILE *f)
 		s->parent->token);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
-		const struct overlay *o = c->overlay;
+		const struct overlay *o = overlay__of(c);
 
 		fprintf(f, "diff %s holds %" PRIu64 " of %" PRIu64 " pages, "
-			"takes %" PRIu64 " bytes, %s\n", c->name,
-			o ? o->pages : 0, c->mem_size / page,
+			"takes %" PRIu64 " bytes, %s\n", region__name(c),
+			o ? o->pages : 0, region__mem_size(c) / page,
 			region__resident(c),
 			o && o->base ? "the rest read through" : "whole");
 	}

@@ -3,7 +3,7 @@
  * written since PARENT was taken (or last restored): the live regions'
  * dirty stamps since PARENT's synced epoch say which, host and guest
  * writes, zero, restore and resize alike.  Each copy is an overlay
- * (region/overlay.h) over PARENT's copy of the same name: it holds those
+ * (region/mem/overlay.h) over PARENT's copy of the same name: it holds those
  * pages, zeroed ones included, and reads the rest through.  A region
  * created or resized since PARENT, a writer nobody sees, or no copy of
  * that name in PARENT: the diff holds the whole region.

@@ -6,7 +6,7 @@
  */
 #include "region/sandbox/saved.h"
 #include "region/sandbox/saved_open.h"
-#include "region/copy.h"
+#include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
 #include "region/util/parse.h"
 
@@ -229,14 +229,6 @@ static int check_overlaps(struct saved_dir *d, struct why *why)
 					(unsigned long long)b->gpa);
 		}
 	return 0;
-}
-
-struct saved_region *saved__find(struct saved_dir *d, const char *name)
-{
-	for (unsigned i = 0; i < d->nr; i++)
-		if (strcmp(d->rs[i].name, name) == 0)
-			return &d->rs[i];
-	return NULL;
 }
 
 /*

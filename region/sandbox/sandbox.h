@@ -11,7 +11,7 @@
 #define REGIONFS_SANDBOX_H
 
 #include "region/kvm/vm.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 #include "region/sandbox/snaps.h"
 
 #include <pthread.h>
@@ -39,7 +39,12 @@ struct vcpu_config;
 struct sandbox_name;
 
 struct sandbox {
-	pthread_rwlock_t lock;	/* the table; regions have their own locks */
+	/*
+	 * The table; regions have their own locks.  Acquired *after*
+	 * snaps.op and *before* any region's lock (which are taken in table
+	 * order when more than one is held), the vCPU's and the VM's.
+	 */
+	pthread_rwlock_t lock;
 	struct sandbox_slot slots[SANDBOX_REGIONS_MAX];	/* sorted by id */
 	unsigned nr;
 	/*
@@ -54,7 +59,10 @@ struct sandbox {
 	uint64_t total;
 	/* The huge page size of regions sandbox__create makes (0: none). */
 	uint64_t huge;
-	/* total is also changed by resize, which holds a region: own lock. */
+	/*
+	 * total is also changed by resize, which holds a region: own lock, a
+	 * leaf (taken under sb->lock or a region's, nothing taken under it).
+	 */
 	pthread_mutex_t acct;
 	uint64_t next_id;
 	/* Names no region may take (the mount's own files), NULL-ended. */

@@ -6,7 +6,7 @@
  */
 #include "region/sandbox/saved.h"
 #include "region/sandbox/saved_sum.h"
-#include "region/sum.h"
+#include "region/mem/sum.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
  * The checksums a snapshot directory records of its regions' bytes: one
  * line of info per region, "crc32c NAME 0x89abcdef", the CRC-32C
- * (region/sum.h) of the region's whole view.  They catch accidents and
+ * (region/mem/sum.h) of the region's whole view.  They catch accidents and
  * torn copies (a flipped bit, a file cut short or rewritten while it was
  * copied or loaded), not a forger, who can write the line again.
  *
@@ -10,7 +10,7 @@
 #ifndef REGIONFS_SAVED_SUM_H
 #define REGIONFS_SAVED_SUM_H
 
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <stddef.h>
 #include <stdint.h>

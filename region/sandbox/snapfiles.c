@@ -10,7 +10,7 @@
 #include "region/kvm/vcpu.h"
 #include "region/sandbox/diff.h"
 #include "region/sandbox/saved_sum.h"
-#include "region/sum.h"
+#include "region/mem/sum.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -30,14 +30,15 @@ static void info_text(struct snapshot *s, FILE *f)
 	diff__info(s, f);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
+		uint64_t gpa;
 
 		fprintf(f, "region %s mem_size %" PRIu64 " resident %" PRIu64,
-			c->name, c->mem_size, region__resident(c));
-		if (c->snap_mapped)
-			fprintf(f, " guest_addr 0x%" PRIx64, c->snap_gpa);
+			region__name(c), region__mem_size(c), region__resident(c));
+		if (region__snap_gpa(c, &gpa))
+			fprintf(f, " guest_addr 0x%" PRIx64, gpa);
 		else
 			fprintf(f, " guest_addr none");
-		fprintf(f, " access %s\n", c->guest_ro ? "ro" : "rw");
+		fprintf(f, " access %s\n", region__guest_ro(c) ? "ro" : "rw");
 	}
 	if (!s->cpu) {
 		fprintf(f, "vcpu none\n");
@@ -57,7 +58,8 @@ static void info_text(struct snapshot *s, FILE *f)
 	fflush(f);
 	s->sums_at = (size_t)ftell(f);
 	for (unsigned i = 0; i < s->nr; i++)
-		fprintf(f, SAVED_SUM_FMT, s->regions[i].region->name, 0u);
+		fprintf(f, SAVED_SUM_FMT, region__name(s->regions[i].region),
+			0u);
 }
 
 /* The checksum lines over the placeholders. */
@@ -76,7 +78,8 @@ static int make_sums(struct snapshot *s)
 		int n;
 
 		ret = sum__region(c, buf, &crc);
-		n = snprintf(line, sizeof(line), SAVED_SUM_FMT, c->name, crc);
+		n = snprintf(line, sizeof(line), SAVED_SUM_FMT, region__name(c),
+			     crc);
 		if (!ret && (n < 0 || at + (size_t)n > s->info_len))
 			ret = EOVERFLOW;
 		if (!ret) {

@@ -125,9 +125,10 @@ int snaps__index_locked(struct snaps *t, const char *name)
 static int by_name(const void *a, const void *b, void *arg)
 {
 	const struct snapshot *s = arg;
+	const unsigned *i = a, *j = b;
 
-	return strcmp(s->regions[*(const unsigned *)a].region->name,
-		      s->regions[*(const unsigned *)b].region->name);
+	return strcmp(region__name(s->regions[*i].region),
+		      region__name(s->regions[*j].region));
 }
 
 /* Its copies' index by name; without memory, lookups scan. */
@@ -152,9 +153,7 @@ void snaps__add(struct snaps *t, struct snapshot *s)
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
 
-		c->charged = region__resident(c);
-		c->charge = &t->bytes;
-		atomic_fetch_add(&t->bytes, c->charged);
+		region__charge(c, &t->bytes);
 	}
 	pthread_rwlock_unlock(&t->lock);
 }
@@ -226,14 +225,16 @@ struct region *snapshot__region(struct snapshot *s, const char *name,
 
 	if (!s->by_name) {
 		for (unsigned i = 0; i < s->nr; i++)
-			if (strcmp(s->regions[i].region->name, name) == 0)
+			if (strcmp(region__name(s->regions[i].region),
+				   name) == 0)
 				return snapshot__nth_region(s, i, id);
 		return NULL;
 	}
 	while (lo < hi) {
 		unsigned mid = lo + (hi - lo) / 2;
 
-		cmp = strcmp(s->regions[s->by_name[mid]].region->name, name);
+		cmp = strcmp(region__name(s->regions[s->by_name[mid]].region),
+			     name);
 		if (cmp == 0)
 			return snapshot__nth_region(s, s->by_name[mid], id);
 		if (cmp < 0)

@@ -8,7 +8,7 @@
 #ifndef REGIONFS_SNAPS_H
 #define REGIONFS_SNAPS_H
 
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -94,7 +94,8 @@ struct snapshot {
 };
 
 struct snaps {
-	pthread_rwlock_t lock;	/* the table below */
+	/* The table below: a leaf, taken under sb->lock, never before it. */
+	pthread_rwlock_t lock;
 	struct snapshot *snaps[SANDBOX_SNAPSHOTS_MAX];
 	unsigned nr;
 	/*
@@ -111,7 +112,12 @@ struct snaps {
 	 * holds open counts against the limit until it is closed.
 	 */
 	_Atomic uint64_t bytes;
-	/* One snapshot, restore or snapshot removal at a time. */
+	/*
+	 * One snapshot, restore or snapshot removal at a time.  The first
+	 * lock of the order (doc/design-core.md): must be acquired *before*
+	 * the sandbox's lock and any region's; it is the only holder of more
+	 * than one region lock at once.
+	 */
 	pthread_mutex_t op;
 	/* For metrics: restores done, pages they copied, the last one's time. */
 	atomic_uint_fast64_t restores, restored_pages, restore_last_ns;

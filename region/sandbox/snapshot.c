@@ -6,19 +6,15 @@
  * only the pages written since (the dirty stamps say which).
  */
 #include "region/sandbox/snapshot.h"
-#include "region/copy.h"
+#include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
-#include "region/overlay.h"
 #include "region/sandbox/diff.h"
 #include "region/util/parse.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,7 +56,7 @@ static int hold_all(struct region **rs, unsigned n, struct why *why)
 		if (ret) {
 			release(rs, i);
 			return why__prefix(why, ret, "region %s: ",
-					   rs[i]->name);
+					   region__name(rs[i]));
 		}
 	}
 	return 0;
@@ -87,29 +83,34 @@ static int copy_regions(struct sandbox *sb, struct snapshot *s,
 		ret = diff__check_bytes(s, &sb->snaps, live, why);
 	for (unsigned i = 0; i < s->nr && !ret; i++) {
 		struct region *r = live[i], *c;
+		uint64_t gpa = 0;
+		bool mapped;
 
 		/* On the same pages: a huge region's copy is as fast to make. */
-		ret = region__new_huge(r->name, r->mem_size, r->huge, true, &c);
-		if (ret && r->huge) {
-			region__huge_refused(ret, r->mem_size, r->huge, why);
+		ret = region__new_huge(region__name(r), region__mem_size(r),
+				       region__huge_size(r), true, &c);
+		if (ret && region__huge_size(r)) {
+			region__huge_refused(ret, region__mem_size(r),
+					     region__huge_size(r), why);
 			why__prefix(why, ret, "region %s: cannot make the copy: ",
-				    r->name);
+				    region__name(r));
 			break;
 		} else if (ret) {
 			why__set(why, ret, "region %s: cannot make the copy: %s",
-				 r->name, strerror(ret));
+				 region__name(r), strerror(ret));
 			break;
 		}
 		s->regions[i].region = c;
 		/* The mapping as it is now: the directory says where to map it. */
-		c->guest_ro = r->guest_ro;
-		c->snap_mapped = sandbox__guest_addr(sb, r, &c->snap_gpa);
+		region__set_guest_ro(c, region__guest_ro(r));
+		mapped = sandbox__guest_addr(sb, r, &gpa);
+		region__set_snap_gpa(c, mapped, gpa);
 		ret = s->parent ? diff__copy_region(s, r, c, buf) :
 		      region__copy(c, r, buf, &(struct extents){ .hole = 0 },
-				   0, r->mem_size, false);
+				   0, region__mem_size(r), false);
 		if (ret)
 			why__set(why, ret, "region %s: copy failed: %s",
-				 r->name, strerror(ret));
+				 region__name(r), strerror(ret));
 		s->bytes += region__resident(c);
 	}
 	free(buf);
@@ -158,7 +159,7 @@ static int take_held(struct sandbox *sb, struct snapshot *s, struct vcpu *v,
 		ret = region__dirty_harvest(live[i]);
 		if (ret)
 			why__set(why, ret, "region %s: KVM_GET_DIRTY_LOG: %s",
-				 live[i]->name, strerror(ret));
+				 region__name(live[i]), strerror(ret));
 	}
 	s->boundary = dirty__boundary();
 	for (unsigned i = 0; i < s->nr; i++)
@@ -262,124 +263,28 @@ out:
 }
 
 /*
- * Runs of at most this many dirty pages are copied page by page between
- * the mappings, as the copy's data map says (restore_dense): no syscall
- * for data, a punch for holes.  Longer ones go through the copy's
- * extents and the bounce buffer, which skip its holes in bulk.
+ * Every copy's data map, before anything changes (the first restore):
+ * region__copy_out copies a short dirty run page by page between the
+ * mappings with it (copy.h's COPY_DENSE_PAGES), no syscall for data.  A
+ * diff's copy reads through to its parent and a huge copy must not be
+ * read through its mapping (its holes would be allocated): they have
+ * none (region__data_map says).
  */
-#define RESTORE_DENSE_PAGES 16
-
-/* The bounce buffer of one restore (COPY_CHUNK), made for a long run. */
-static int bounce(uint8_t **buf)
-{
-	if (!*buf)
-		*buf = malloc(COPY_CHUNK);
-	return *buf ? 0 : ENOMEM;
-}
-
-/* Where copy c holds data (snaps.h): its extents, walked once. */
-static int data_walk(struct region *c, struct snap_data *d)
-{
-	uint64_t page = region__page_size(), npages = c->mem_size / page;
-	size_t len = (npages + 63) / 64 * sizeof(uint64_t);
-	struct extents x = { .hole = 0 };
-	uint64_t off = 0, *bits;
-	int ret = 0;
-
-	bits = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (bits == MAP_FAILED)
-		return errno;
-	while (off < c->mem_size) {
-		ret = copy__extent(c->memfd, &x, off);
-		if (ret || x.data >= c->mem_size)
-			break;
-		for (uint64_t p = x.data / page;
-		     p < (x.hole + page - 1) / page && p < npages; p++)
-			bits[p / 64] |= 1ULL << (p % 64);
-		off = x.hole;
-	}
-	if (ret) {
-		munmap(bits, len);
-		return ret;
-	}
-	d->bits = bits;
-	d->len = len;
-	return 0;
-}
-
-/* Every copy's data map, before anything changes (the first restore). */
 static int data_maps(struct snapshot *s, struct why *why)
 {
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
 		int ret;
 
-		if (s->data[i].bits || c->overlay || c->huge)
-			continue;	/* restore_run does not use them */
-		ret = data_walk(c, &s->data[i]);
+		if (s->data[i].bits)
+			continue;
+		ret = region__data_map(c, &s->data[i].bits, &s->data[i].len);
 		if (ret)
 			return why__set(why, ret, "region %s: cannot map where "
-					"the copy holds data: %s", c->name,
-					strerror(ret));
+					"the copy holds data: %s",
+					region__name(c), strerror(ret));
 	}
 	return 0;
-}
-
-static bool has_data(const uint64_t *bits, uint64_t p)
-{
-	return bits[p / 64] >> (p % 64) & 1;
-}
-
-/*
- * Pages [first, end) of r from c, between the mappings: pages c holds are
- * copied (the first read maps a page of c into our page tables, after
- * which a restore of it costs the memcpy), its holes punched in r.
- */
-static int restore_dense(struct region *r, struct region *c,
-			 const uint64_t *bits, uint64_t first, uint64_t end)
-{
-	uint64_t page = region__page_size();
-	uint8_t *to = region__base_addr(r), *from = region__base_addr(c);
-
-	for (uint64_t p = first, q; p < end; p = q) {
-		bool data = has_data(bits, p);
-
-		for (q = p + 1; q < end && has_data(bits, q) == data; q++)
-			;
-		if (data)
-			memcpy(to + p * page, from + p * page, (q - p) * page);
-		else if (fallocate(r->memfd, FALLOC_FL_PUNCH_HOLE |
-				   FALLOC_FL_KEEP_SIZE, (off_t)(p * page),
-				   (off_t)((q - p) * page)) < 0)
-			return errno;
-	}
-	return 0;
-}
-
-/* Pages [first, end) of r from c. */
-static int restore_run(struct region *r, struct region *c,
-		       const uint64_t *bits, uint8_t **buf,
-		       struct overlay_cursor *x, uint64_t first, uint64_t end)
-{
-	uint64_t page = region__page_size();
-	int ret;
-
-	/*
-	 * A diff's copy has no data map: it reads through to its parent; a
-	 * huge-page region is written and punched through region__copy; a
-	 * huge copy (of a region since moved to ordinary pages) has no map
-	 * either (data_maps): its mapping must not be read, which would
-	 * allocate huge pages for its holes.
-	 */
-	if (bits && !c->overlay && !c->huge && !r->huge &&
-	    end - first <= RESTORE_DENSE_PAGES)
-		return restore_dense(r, c, bits, first, end);
-	ret = bounce(buf);
-	if (!ret)
-		ret = overlay__copy_out(c, r, *buf, x, first * page,
-					end * page);
-	return ret;
 }
 
 /*
@@ -391,7 +296,7 @@ static int restore_region(struct region *r, struct region *c,
 			  uint64_t *pages)
 {
 	uint64_t page = region__page_size(), first, end, p = 0;
-	struct overlay_cursor x;
+	struct copy_cursor x;
 	int ret;
 
 	ret = region__dirty_harvest(r);
@@ -399,31 +304,31 @@ static int restore_region(struct region *r, struct region *c,
 		return ret;
 	/* A diff's copy reads through to its parent's: every level a cursor. */
 	memset(&x, 0, sizeof(x));
-	if (!r->dirty.track || dirty__all_since(&r->dirty, since)) {
+	if (!region__tracked(r) || region__dirty_all_since(r, since)) {
 		/*
 		 * Nothing says which pages changed (no tracking, or every page
 		 * counts since: a zero, a truncate, a read-write open): all of
 		 * them may have.  The copy costs the data; the record is marked
 		 * whole at once, not stamped page by page.
 		 */
-		*pages += r->mem_size / page;
+		*pages += region__mem_size(r) / page;
 		/*
 		 * Marked first: a copy that fails half-way has written some
 		 * pages, which every later diff and restore must see.
 		 */
-		if (r->dirty.track) {
-			dirty__mark_all(&r->dirty);
+		if (region__tracked(r)) {
+			region__dirty_mark_all(r);
 			region__touch(r);
 		}
-		ret = bounce(buf);
-		return ret ? ret : overlay__copy_out(c, r, *buf, &x, 0,
-						     r->mem_size);
+		return region__copy_out(c, r, buf, &x, 0, region__mem_size(r));
 	}
+	x.map = bits;
 	while (region__dirty_next(r, since, p, &first, &end)) {
 		*pages += end - first;
 		/* Written by the host, as far as `dirty` is concerned (first). */
 		region__dirty_mark(r, first * page, (end - first) * page);
-		ret = restore_run(r, c, bits, buf, &x, first, end);
+		ret = region__copy_out(c, r, buf, &x, first * page,
+				       end * page);
 		if (ret)
 			return ret;
 		p = end;
@@ -440,13 +345,13 @@ static int find_live(struct sandbox *sb, struct snapshot *s,
 
 		live[i] = NULL;
 		for (unsigned j = 0; j < sb->nr; j++)
-			if (strcmp(sb->slots[j].region->name, c->name) == 0)
+			if (strcmp(region__name(sb->slots[j].region), region__name(c)) == 0)
 				live[i] = sb->slots[j].region;
 		if (!live[i])
 			return why__set(why, ENOENT, "region %s was removed "
 					"since the snapshot (mkdir it, with "
-					"mem_size %llu)", c->name,
-					(unsigned long long)c->mem_size);
+					"mem_size %llu)", region__name(c),
+					(unsigned long long)region__mem_size(c));
 	}
 	return 0;
 }
@@ -455,13 +360,13 @@ static int check_sizes(struct snapshot *s, struct region **live,
 		       struct why *why)
 {
 	for (unsigned i = 0; i < s->nr; i++) {
-		uint64_t want = s->regions[i].region->mem_size;
+		uint64_t want = region__mem_size(s->regions[i].region);
 
-		if (live[i]->mem_size != want)
+		if (region__mem_size(live[i]) != want)
 			return why__set(why, EINVAL, "region %s is %llu bytes, "
 					"the snapshot's is %llu (write that to "
-					"its mem_size)", live[i]->name,
-					(unsigned long long)live[i]->mem_size,
+					"its mem_size)", region__name(live[i]),
+					(unsigned long long)region__mem_size(live[i]),
 					(unsigned long long)want);
 	}
 	return 0;
@@ -495,7 +400,7 @@ static int restore_held(struct snapshot *s, struct vcpu *v,
 		}
 		why__set(why, ret, "region %s: copy failed: %s; %u of %u "
 			 "regions restored, the vCPU is stopped",
-			 live[i]->name, strerror(ret), i, s->nr);
+			 region__name(live[i]), strerror(ret), i, s->nr);
 		/* Half-restored memory must not run on. */
 		if (v)
 			vcpu__stop(v);

@@ -104,7 +104,7 @@ void sandbox__free(struct sandbox *sb)
 	for (unsigned i = 0; i < sb->nr; i++) {
 		struct region *r = sb->slots[i].region;
 
-		unindex_locked(sb, r->name);
+		unindex_locked(sb, region__name(r));
 		if (sb->vm)
 			vm__unmap_region(sb->vm, r, NULL);
 		region__put(r);
@@ -209,7 +209,7 @@ int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
 				 strerror(ret));
 	}
 	if (!ret) {
-		sb->total += r->mem_size;
+		sb->total += region__mem_size(r);
 		sb->slots[sb->nr].id = sb->next_id++;
 	}
 	pthread_mutex_unlock(&sb->acct);
@@ -219,9 +219,9 @@ int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
 	if (id)
 		*id = sb->slots[sb->nr].id;
 	n->id = sb->slots[sb->nr].id;
-	n->name = r->name;
-	n->next = *bucket(sb, r->name);
-	*bucket(sb, r->name) = n;
+	n->name = region__name(r);
+	n->next = *bucket(sb, region__name(r));
+	*bucket(sb, region__name(r)) = n;
 	n = NULL;
 	/* Read without the table's lock for a directory's link count. */
 	__atomic_store_n(&sb->nr, sb->nr + 1, __ATOMIC_RELEASE);
@@ -259,9 +259,9 @@ int sandbox__remove(struct sandbox *sb, const char *name, struct why *why)
 	if (ret)
 		goto out;
 	pthread_mutex_lock(&sb->acct);
-	sb->total -= r->mem_size;
+	sb->total -= region__mem_size(r);
 	pthread_mutex_unlock(&sb->acct);
-	unindex_locked(sb, r->name);
+	unindex_locked(sb, region__name(r));
 	memmove(&sb->slots[idx], &sb->slots[idx + 1],
 		(sb->nr - (unsigned)idx - 1) * sizeof(sb->slots[0]));
 	__atomic_store_n(&sb->nr, sb->nr - 1, __ATOMIC_RELEASE);

@@ -6,7 +6,7 @@
  * daemon's own format) to a text that parses to the same name and id,
  * and an accepted range is whole pages, ascending, within the size.
  */
-#include "region/region.h"
+#include "region/mem/region.h"
 #include "region/sandbox/diff.h"
 
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * that what a parser accepts is what it says it accepted.
  */
 #include "region/util/parse.h"
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -13,7 +13,7 @@
 #ifndef REGIONFS_DIRTY_TEXT_H
 #define REGIONFS_DIRTY_TEXT_H
 
-#include "region/region.h"
+#include "region/mem/region.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,24 +3,11 @@
  * the pages of dirty.h, the guest's writes fetched through the guard, and
  * `echo 0 > dirty`.
  */
-#include "region/region.h"
-#include "region/overlay.h"
+#include "region/mem/backing.h"
 
 #include <errno.h>
 #include <string.h>
 #include <time.h>
-
-void region__dirty_mark(struct region *r, uint64_t off, uint64_t len)
-{
-	uint64_t page = region__page_size();
-
-	if (!len || off >= r->mem_size)
-		return;
-	if (len > r->mem_size - off)
-		len = r->mem_size - off;
-	dirty__mark(&r->dirty, off / page, (off + len + page - 1) / page);
-	region__touch(r);
-}
 
 /*
  * Counted before the record turns whole, and as open before as opened: a
@@ -111,8 +98,10 @@ bool region__dirty_next(struct region *r, uint32_t since, uint64_t from,
 			uint64_t *first, uint64_t *end)
 {
 	/* A diff's copy: the pages it holds, whatever since says. */
-	if (r->overlay)
-		return overlay__next(r->overlay, from, first, end);
+	const struct backing_ops *ops = region__ops(r);
+
+	if (ops->held_next)
+		return ops->held_next(r, from, first, end);
 	return dirty__next(&r->dirty, since, from, first, end);
 }
 
@@ -195,4 +184,30 @@ int region__dirty_clear(struct region *r, struct why *why)
 	}
 	region__exclusive_end(r);
 	return ret;
+}
+
+bool region__tracked(const struct region *r)
+{
+	return r->dirty.track;
+}
+
+void region__dirty_mark_all(struct region *r)
+{
+	dirty__mark_all(&r->dirty);
+}
+
+void region__dirty_mark_bits(struct region *r, const uint64_t *bits,
+			     uint64_t npages)
+{
+	dirty__mark_bits(&r->dirty, bits, npages);
+}
+
+bool region__dirty_all_since(struct region *r, uint32_t since)
+{
+	return dirty__all_since(&r->dirty, since);
+}
+
+uint64_t region__dirty_pages(struct region *r)
+{
+	return dirty__pages(&r->dirty);
 }

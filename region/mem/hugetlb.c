@@ -1,6 +1,9 @@
-/* Huge-page regions: hugetlbfs memfds (huge.h). */
-#include "region/huge.h"
-#include "region/region.h"
+/*
+ * The hugetlb backing: a hugetlbfs memfd (hugetlb.h says what it lacks,
+ * and what stands in for it here).
+ */
+#include "region/mem/backing.h"
+#include "region/mem/hugetlb.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,7 +19,7 @@
 
 /* mincore's vector for one call: 128 MiB of 4 KiB pages, a bound. */
 #define MINCORE_SPAN (128ULL << 20)
-/* Copies of this many bytes or more run on two threads (huge__copy). */
+/* Copies of this many bytes or more run on two threads (copy). */
 #define HUGE_SPLIT_MIN (64ULL << 20)
 
 int huge__memfd_flags(uint64_t huge, unsigned *flags)
@@ -30,7 +33,7 @@ int huge__memfd_flags(uint64_t huge, unsigned *flags)
 	return 0;
 }
 
-int huge__map(int fd, uint64_t size, uint64_t huge, uint8_t **raw)
+static int map(int fd, uint64_t size, uint64_t huge, uint8_t **raw)
 {
 	size_t page = region__page_size();
 	uint64_t len = size + 2 * huge;
@@ -62,7 +65,7 @@ int huge__map(int fd, uint64_t size, uint64_t huge, uint8_t **raw)
 	return 0;
 }
 
-int huge__reserve(int fd, uint64_t off, uint64_t len, uint64_t huge)
+static int reserve(int fd, uint64_t off, uint64_t len, uint64_t huge)
 {
 	uint64_t first = off & ~(huge - 1);
 	uint64_t last = (off + len + huge - 1) & ~(huge - 1);
@@ -89,15 +92,15 @@ static int punch(int fd, uint64_t off, uint64_t len, uint64_t huge)
 	/* Only a whole page freed gave its reservation back. */
 	if (((off + huge - 1) & ~(huge - 1)) + huge > off + len)
 		return 0;
-	return huge__reserve(fd, off, len, huge);
+	return reserve(fd, off, len, huge);
 }
 
-int huge__punch(struct region *r, uint64_t off, uint64_t len)
+static int punch_region(struct region *r, uint64_t off, uint64_t len)
 {
 	return punch(r->memfd, off, len, r->huge);
 }
 
-bool huge__present(const uint8_t *base, uint64_t off, uint64_t huge)
+static bool present(const uint8_t *base, uint64_t off, uint64_t huge)
 {
 	unsigned char v = 0;
 
@@ -150,7 +153,7 @@ static int scan(const uint8_t *base, uint64_t off, uint64_t end,
 	return 0;
 }
 
-int huge__seek_to(struct region *r, uint64_t off, uint64_t end, int whence,
+static int seek_to(struct region *r, uint64_t off, uint64_t end, int whence,
 		  uint64_t *pos)
 {
 	uint8_t *base = r->raw + region__page_size();
@@ -166,13 +169,19 @@ int huge__seek_to(struct region *r, uint64_t off, uint64_t end, int whence,
 	return 0;
 }
 
-int huge__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
+static int seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 {
-	int ret = huge__seek_to(r, off, r->mem_size, whence, pos);
+	int ret = seek_to(r, off, r->mem_size, whence, pos);
 
 	if (!ret && whence == SEEK_DATA && *pos >= r->mem_size)
 		return ENXIO;
 	return ret;
+}
+
+static int next_data(struct region *r, uint64_t off, uint64_t end,
+		     uint64_t *pos)
+{
+	return seek_to(r, off, end, SEEK_DATA, pos);
 }
 
 static bool zeros(const uint8_t *p, uint64_t len)
@@ -186,14 +195,14 @@ static bool zeros(const uint8_t *p, uint64_t len)
 }
 
 /* Whether src holds data in [off, end) (within one of dst's pages). */
-static bool src_data(const struct huge_side *src, uint64_t off, uint64_t end)
+static bool src_data(const struct mem_side *src, uint64_t off, uint64_t end)
 {
 	off_t d;
 
 	if (src->huge)
 		for (uint64_t o = off; o < end;
 		     o = (o & ~(src->huge - 1)) + src->huge)
-			if (huge__present(src->base, o, src->huge))
+			if (present(src->base, o, src->huge))
 				return true;
 	if (src->huge)
 		return false;
@@ -218,8 +227,8 @@ static int read_all(int fd, uint8_t *p, uint64_t len, uint64_t off)
 	return 0;
 }
 
-/* One thread's part of huge__copy: [off, end), whole huge pages apart. */
-static int copy_span(const struct huge_side *dst, const struct huge_side *src,
+/* One thread's part of copy: [off, end), whole huge pages apart. */
+static int copy_span(const struct mem_side *dst, const struct mem_side *src,
 		     uint64_t off, uint64_t end, bool fill_holes)
 {
 	uint64_t hole = off;	/* [hole, off): to punch, one call for a run */
@@ -255,7 +264,7 @@ static int copy_span(const struct huge_side *dst, const struct huge_side *src,
 }
 
 struct half {
-	const struct huge_side *dst, *src;
+	const struct mem_side *dst, *src;
 	uint64_t off, end;
 	bool fill_holes;
 	int ret;
@@ -269,7 +278,7 @@ static void *copy_half(void *arg)
 	return NULL;
 }
 
-int huge__copy(const struct huge_side *dst, const struct huge_side *src,
+static int copy(const struct mem_side *dst, const struct mem_side *src,
 	       uint64_t off, uint64_t end, bool fill_holes)
 {
 	uint64_t mid = (off + (end - off) / 2) & ~(dst->huge - 1);
@@ -290,32 +299,166 @@ int huge__copy(const struct huge_side *dst, const struct huge_side *src,
 	return ret ? ret : h.ret;
 }
 
-static int shmem_thp_advised(void)
+/*
+ * New memory; a rebuild copies through the mappings (mapped first), a
+ * huge page at a time.
+ */
+static int make(const char *name, uint64_t size, uint64_t huge,
+		struct region *from, struct mem *out)
 {
-	/* Read once; two first readers at once both read the same. */
-	static _Atomic int advised = -1;
-	char buf[128] = "";
-	FILE *f;
+	struct mem m = { .huge = huge };
+	unsigned flags;
+	int ret = huge__memfd_flags(huge, &flags);
 
-	if (advised >= 0)
-		return advised;
-	f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
+	if (ret)
+		return ret;
+	ret = memfd__new(name, size, flags, &m.fd);
+	if (ret)
+		return ret;
+	ret = map(m.fd, size, huge, &m.raw);
+	if (ret) {
+		close(m.fd);
+		return ret;
 	}
-	advised = strstr(buf, "[advise]") || strstr(buf, "[within_size]") ||
-		  strstr(buf, "[always]");
-	return atomic_load(&advised);
+	if (from) {
+		uint64_t keep = size < from->mem_size ? size : from->mem_size;
+		struct mem_side d = { m.fd, m.raw + region__page_size(), huge },
+				s = region__side(from);
+
+		ret = copy(&d, &s, 0, keep, false);
+	}
+	if (ret) {
+		memfd__unmake(&m, size);
+		return ret;
+	}
+	*out = m;
+	return 0;
 }
 
-void huge__advise(uint8_t *base, uint64_t size)
+/* Never written: its pages are the zero page, whatever reads them. */
+static uint8_t zeros_to_read[REGION_MAPPED_READ_MAX];
+
+/*
+ * ThreadSanitizer checks every byte a writev reads from the mapping: a
+ * shadow for every GiB read (contents.sh's 1 GiB dd took minutes), and
+ * a report of the concurrent writes that a read of live memory meets by
+ * design.  Its builds read huge regions with pread, as before.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define MAPPED_READS false
+#else
+#define MAPPED_READS true
+#endif
+
+/*
+ * hugetlbfs has no splice_read (libfuse would make a pipe, fail the
+ * splice, drop the pipe and copy through a fresh buffer, for every
+ * read): the reply is made from the mapping, which the kernel copies
+ * once.  A page present now stays so while the region is held (a punch
+ * needs it exclusive), so the copy faults in the page that exists,
+ * never a new one; a hole is read from zeros that allocate nothing.
+ */
+static void serve(struct region *r, uint64_t off, size_t len, size_t want,
+		  struct serve *how)
 {
-	/* A hint: where the kernel says no, the region works as before. */
-	if (shmem_thp_advised())
-		madvise(base, size, MADV_HUGEPAGE);
+	uint8_t *base = r->raw + region__page_size();
+	uint64_t pos, next, end = off + len;
+
+	how->kind = SERVE_COPY;
+	if (!MAPPED_READS || want > REGION_MAPPED_READ_MAX)
+		return;
+	how->kind = SERVE_MAP;
+	how->cnt = 0;
+	/* len is below a huge page: it spans two at most. */
+	for (pos = off; pos < end; pos = next) {
+		next = (pos & ~(r->huge - 1)) + r->huge;
+		if (next > end)
+			next = end;
+		how->iov[how->cnt].iov_base = present(base, pos, r->huge) ?
+					      base + pos : zeros_to_read;
+		how->iov[how->cnt++].iov_len = next - pos;
+	}
 }
+
+/*
+ * hugetlbfs has no write(2): the mapping (reserved: no SIGBUS) is the
+ * way, and its page tables are what say where the data is (hugetlb.h).
+ */
+static int write_at(struct region *r, const void *buf, size_t len,
+		    uint64_t off, size_t *done)
+{
+	memcpy(r->raw + region__page_size() + off, buf, len);
+	*done = len;
+	return 0;
+}
+
+static int copy_in(struct region *dst, const struct mem_side *src,
+		   uint8_t *buf, struct extents *x, uint64_t off, uint64_t end,
+		   unsigned how)
+{
+	struct mem_side d = region__side(dst);
+
+	(void)buf, (void)x;
+	return copy(&d, src, off, end, how & COPY_FILL_HOLES);
+}
+
+/*
+ * hugetlbfs says "data" everywhere: the extent comes from the mapping,
+ * asked about [p, end) only (a mincore costs the range it looks at).
+ */
+static int extent(struct region *r, struct extents *x, uint64_t p,
+		  uint64_t end)
+{
+	uint64_t data, hole;
+	int ret;
+
+	if (p >= x->from && p < x->hole)
+		return 0;
+	x->from = p;
+	ret = seek_to(r, p, end, SEEK_DATA, &data);
+	if (!ret && data < end)
+		ret = seek_to(r, data, end, SEEK_HOLE, &hole);
+	if (ret)
+		return ret;
+	/* Nothing found before end: a hole to there, asked again after. */
+	x->data = data;
+	x->hole = data < end ? hole : end;
+	return 0;
+}
+
+/* Present huge pages are data whole: an extent a time. */
+static int data_bytes(struct region *r, uint64_t off, uint64_t end,
+		      uint64_t *bytes)
+{
+	*bytes = 0;
+	while (off < end) {
+		struct extents x = { .hole = 0 };
+		int ret = extent(r, &x, off, end);
+
+		if (ret)
+			return ret;
+		if (x.data < end)
+			*bytes += x.hole - x.data;
+		off = x.hole;
+	}
+	return 0;
+}
+
+const struct backing_ops hugetlb_ops = {
+	.name = "hugetlb",
+	.make = make,
+	.read = memfd__read,
+	.serve = serve,
+	.write = write_at,
+	.seek = seek,
+	.next_data = next_data,
+	.data_bytes = data_bytes,
+	.punch = punch_region,
+	.resident = memfd__resident,
+	.copy_out = memfd__copy_out,
+	.copy_in = copy_in,
+	.extent = extent,
+};
 
 static uint64_t pool_count(uint64_t huge, const char *what)
 {

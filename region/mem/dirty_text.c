@@ -1,6 +1,6 @@
 /* The text of `dirty` (dirty_text.h), streamed from the region's stamps. */
-#include "region/dirty_text.h"
-#include "region/overlay.h"
+#include "region/mem/dirty_text.h"
+#include "region/mem/backing.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -11,10 +11,11 @@
 
 uint64_t dirty_text__size(struct region *r)
 {
+	const struct backing_ops *ops = region__ops(r);
 	uint64_t runs, digits;
 
-	if (r->overlay)
-		return overlay__text_size(r->overlay);
+	if (ops->held_text_size)
+		return ops->held_text_size(r);
 	if (r->readonly)
 		return 0;	/* nothing was written since it was taken */
 	if (!r->dirty.track)
@@ -104,9 +105,9 @@ int dirty_text__read(struct region *r, struct dirty_cursor *c, char *buf,
 	int ret;
 
 	*done = 0;
-	if (r->readonly && !r->overlay)
+	if (r->readonly && !region__ops(r)->held_next)
 		return 0;
-	if (!r->dirty.track && !r->overlay) {
+	if (!r->dirty.track && !region__ops(r)->held_next) {
 		size_t n = strlen(UNTRACKED);
 
 		if (off < n) {

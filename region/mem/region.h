@@ -4,7 +4,9 @@
  * This is the memory model only: the memfd and its guard pages, the
  * bounded exclusivity, host I/O, zero, holes and the dirty stamps.  Who
  * else shares the memory (a VM that maps it) plugs in through a guard
- * (struct region_guard), so nothing here knows KVM.
+ * (struct region_guard), so nothing here knows KVM.  Which kind of memory
+ * it is (shmem, hugetlbfs, a diff's overlay) is its backing's business:
+ * nothing outside region/mem/ asks.
  *
  * Errors: every function returns 0 or a positive errno; counts and
  * offsets come back through out-parameters.  Functions that can refuse
@@ -13,7 +15,7 @@
 #ifndef REGIONFS_REGION_H
 #define REGIONFS_REGION_H
 
-#include "region/dirty.h"
+#include "region/mem/dirty.h"
 #include "region/util/parse.h"
 #include "region/util/why.h"
 
@@ -71,83 +73,11 @@ struct region_guard {
 	int (*harvest)(void *owner, struct region *r);
 };
 
-struct region {
-	char name[REGION_NAME_MAX + 1];
-	int memfd;
-	uint8_t *raw;		/* the reservation, guard pages included */
-	uint64_t mem_size;	/* usable bytes */
-	/*
-	 * The huge page size of a hugetlbfs memfd (region__new_huge), 0 for
-	 * ordinary (shmem) pages; fixed for the region's life, resizes too.
-	 */
-	uint64_t huge;
-	bool readonly;
-	atomic_int refs;
-	struct timespec created;	/* shown as the files' times */
-	/* The access the guest gets when mapped: changed under exclusive. */
-	bool guest_ro;
-	/*
-	 * A snapshot's copy: where the region was mapped in the guest when
-	 * the snapshot was taken (the copy itself is never mapped), shown as
-	 * its guest_addr; guest_ro is its access then.  Set before the copy
-	 * is published, never changed.
-	 */
-	bool snap_mapped;
-	uint64_t snap_gpa;
-
-	/*
-	 * Host accesses hold it shared for one request; control writes hold
-	 * it exclusive.  Writer-preferring, so a stream of readers cannot
-	 * starve an exclusive operation past its bounded wait.
-	 */
-	pthread_rwlock_t lock;
-
-	/* The guest side: set and cleared by the mapper, under exclusive. */
-	const struct region_guard *guard;
-	void *guard_owner;
-	/* The guard an exclusive holder keeps out (it may unmap meanwhile). */
-	const struct region_guard *excl_guard;
-	void *excl_owner;
-
-	struct dirty dirty;
-
-	/*
-	 * Odd while a resize changes memfd, raw and mem_size: lets metadata
-	 * readers (stat, attribute files) go without the region's lock.
-	 */
-	atomic_uint geo_seq;
-	/* Times of the last change of the bytes, and of an attribute. */
-	_Atomic int64_t mtime_ns;
-	_Atomic int64_t ctime_ns;
-	/* CLOCK_MONOTONIC ms of the last harvest of the guest's writes. */
-	_Atomic uint64_t harvest_ms;
-	/*
-	 * A counter that holds this region's bytes until it is freed (the
-	 * snapshot limit counts a copy as long as anyone has it open).
-	 */
-	_Atomic uint64_t *charge;
-	uint64_t charged;
-	/* The resident bytes last read (region__geometry). */
-	_Atomic uint64_t resident_seen;
-	atomic_int writers;	/* read-write openers of the memfd itself */
-	atomic_uint writer_opens;	/* how many ever opened (the re-arm) */
-	/*
-	 * Whether shared writable mappings of the memory are allowed (the
-	 * owner's choice, region__set_mmap_rw): 0 the mount's default, 1
-	 * yes, -1 no.  And the (device, inode) under which the mount shows
-	 * the memory in a mapper's /proc/PID/maps (a FUSE passthrough
-	 * mapping names the file it was made through, not the memfd).
-	 */
-	_Atomic int mmap_rw;
-	_Atomic uint64_t alias_dev;
-	_Atomic uint64_t alias_ino;
-	/*
-	 * A diff snapshot's copy: the pages it holds itself, the rest read
-	 * through from its base (overlay.h).  Set before the copy is handed
-	 * out, never changed; NULL for every other region.
-	 */
-	struct overlay *overlay;
-};
+/*
+ * struct region is opaque: its memory is reached through the functions
+ * below, each of which asks the region's backing (backing.h, private to
+ * region/mem/).
+ */
 
 /* What a resize changes, read consistently without the region's lock. */
 struct region_geometry {
@@ -193,6 +123,35 @@ uint64_t region__page_bytes(const struct region *r);
 struct region *region__get(struct region *r);
 void region__put(struct region *r);
 
+const char *region__name(const struct region *r);
+/* A snapshot's copy (or a readonly template): never held exclusive. */
+bool region__readonly(const struct region *r);
+/* When it was made: the files' atime. */
+struct timespec region__created(const struct region *r);
+/* Its huge page size; 0 on base pages. */
+uint64_t region__huge_size(const struct region *r);
+/*
+ * The memfd itself, for an opener that reads it directly (a FUSE
+ * passthrough open): a resize replaces it, so the caller keeps a resize
+ * from happening meanwhile (fs/contents.c's resizing flag).
+ */
+int region__memfd(struct region *r);
+/* The guest's access when mapped (true: KVM_MEM_READONLY). */
+bool region__guest_ro(const struct region *r);
+/* Change it: the caller holds r exclusive (or it is a fresh copy). */
+void region__set_guest_ro(struct region *r, bool ro);
+/*
+ * A snapshot's copy: where its region was mapped when it was taken
+ * (false: unmapped), set once before the copy is published.
+ */
+bool region__snap_gpa(const struct region *r, uint64_t *gpa);
+void region__set_snap_gpa(struct region *r, bool mapped, uint64_t gpa);
+/*
+ * From now until r is freed, *counter holds r's resident bytes (the
+ * snapshot limit counts a copy as long as anyone has it open).
+ */
+void region__charge(struct region *r, _Atomic uint64_t *counter);
+
 uint8_t *region__base_addr(const struct region *r);
 uint64_t region__mem_size(const struct region *r);
 uint8_t *region__raw_addr(const struct region *r);
@@ -230,33 +189,45 @@ int region__read(struct region *r, void *buf, size_t len, uint64_t off,
 int region__write(struct region *r, const void *buf, size_t len, uint64_t off,
 		  size_t *done);
 /*
- * with_contents: call fn with the memfd and the part of [off, off + len)
- * inside mem_size (len 0 at or past the end), holding the region shared
- * until fn returns, so whatever fn reads (pread, a splice that the kernel
- * copies later in fn) is the memory as it is now, never a zeroed or
- * resized one.  Returns fn's result, or EBUSY (fn not called) when the
- * bounded wait for shared access ran out, or EXDEV (fn not called) for
- * an overlay (a diff's copy), whose bytes are in more than one memfd,
- * and for a huge region, whose memfd cannot be spliced (hugetlbfs has
- * no splice_read): read those with region__read.
- */
-typedef int region_contents_fn(void *arg, int memfd, uint64_t off,
-			       size_t len);
-int region__with_contents(struct region *r, size_t len, uint64_t off,
-			  region_contents_fn *fn, void *arg);
-/*
- * read_mapped: the same for a huge-page region, whose memfd cannot be
- * spliced: fn gets the part of [off, off + len) inside mem_size as iovecs
- * over the daemon's mapping, a hole (a huge page never written) as
- * zeros that allocate nothing, with the region held shared until fn
- * returns; whoever fn hands them to makes the one copy.  EXDEV (fn not
- * called) for any other region, or len over REGION_MAPPED_READ_MAX, and
- * always in a ThreadSanitizer build (region.c says why); EBUSY as
- * with_contents.
+ * One read of [off, off + len) answered by whoever asked (fs/: a FUSE
+ * reply), the way the region's memory serves it best, asked once:
+ *   fd:   splice fd at off (len 0 at or past the end), when the memory is
+ *         a memfd that splices and len <= fd_max;
+ *   iov:  iovecs over the daemon's mapping (holes as shared zeros that
+ *         allocate nothing), for huge pages, which cannot be spliced
+ *         (hugetlbfs has no splice_read), len <= REGION_MAPPED_READ_MAX,
+ *         never in a ThreadSanitizer build (hugetlb.c says why);
+ *   else buffer: a buffer for up to *len bytes (it may shorten *len;
+ *         NULL: it replied itself, nothing more is done), which the
+ *         region reads into (pread: holes read as zeros without being
+ *         allocated), then copied with the bytes read.
+ * A NULL member is a way the asker does not take.  The region is held
+ * shared until the callback returns, so whatever it reads (a splice that
+ * the kernel copies later) is the memory as it is now, never a zeroed or
+ * resized one.  Returns the callback's result, EBUSY (nothing called)
+ * when the bounded wait for shared access ran out, EXDEV (nothing
+ * called) when no way offered fits.
  */
 #define REGION_MAPPED_READ_MAX (1U << 20)
 struct iovec;
+typedef int region_contents_fn(void *arg, int memfd, uint64_t off,
+			       size_t len);
 typedef int region_iov_fn(void *arg, const struct iovec *iov, int cnt);
+struct region_reader {
+	region_contents_fn *fd;
+	size_t fd_max;
+	region_iov_fn *iov;
+	void *(*buffer)(void *arg, size_t *len);
+	int (*copied)(void *arg, const void *buf, size_t len);
+};
+int region__reply_read(struct region *r, size_t len, uint64_t off,
+		       const struct region_reader *rd, void *arg);
+/*
+ * The same, one way only: fn with the memfd to splice (with_contents) or
+ * with iovecs over the mapping (read_mapped), else EXDEV.
+ */
+int region__with_contents(struct region *r, size_t len, uint64_t off,
+			  region_contents_fn *fn, void *arg);
 int region__read_mapped(struct region *r, size_t len, uint64_t off,
 			region_iov_fn *fn, void *arg);
 
@@ -273,9 +244,28 @@ int region__resize_locked(struct region *r, uint64_t size);
 int region__repage_locked(struct region *r, uint64_t huge);
 
 /*
- * Make dst's [off, end) what src's is (copy.h's copy__range over the two
- * regions, whatever their pages): data copied through buf (COPY_CHUNK
- * bytes), holes punched when fill_holes.  The caller holds both.
+ * Make dst's [off, end) what src's view is, whatever the two are (a
+ * diff's copy read level by level through its bases, huge pages written
+ * through the mapping, a short range page by page between the mappings
+ * as cur->map says): data copied, holes punched.  *buf is the bounce
+ * buffer (COPY_CHUNK bytes), made here when a range needs one; the
+ * caller frees it.  cur (copy.h) is zeroed by the caller once per src,
+ * the ranges moving forward.  The one copy of pages between two
+ * regions: a snapshot's restore.  The caller holds both.
+ */
+struct copy_cursor;
+int region__copy_out(struct region *src, struct region *dst, uint8_t **buf,
+		     struct copy_cursor *cur, uint64_t off, uint64_t end);
+/*
+ * Where src (readonly: it never changes) holds data, a bit a page, for
+ * copy_cursor.map: *bits (a private anonymous mapping of *len bytes, only
+ * the words of pages with data take memory) or NULL when its copies do
+ * not use one (region__copies_by_map).
+ */
+int region__data_map(struct region *src, uint64_t **bits, size_t *len);
+/*
+ * The same from src's own memory (a plain region, or a copy being made),
+ * with one extents cursor: holes punched when fill_holes.
  */
 struct extents;
 int region__copy(struct region *dst, struct region *src, uint8_t *buf,
@@ -307,6 +297,30 @@ int region__resize(struct region *r, uint64_t size, struct why *why);
 int region__seek_data(struct region *r, uint64_t off, uint64_t *pos);
 int region__seek_hole(struct region *r, uint64_t off, uint64_t *pos);
 uint64_t region__resident(struct region *r);
+/*
+ * The same, asked now: for a caller that holds r exclusive (for whom
+ * region__resident, which never waits, gives what a stat saw last).
+ */
+uint64_t region__resident_locked(struct region *r);
+/*
+ * The first byte of data of r in [off, end) (*pos = end: none), for a
+ * caller that holds r: costs what lies between at most.
+ */
+int region__next_data_locked(struct region *r, uint64_t off, uint64_t end,
+			     uint64_t *pos);
+/*
+ * x made to hold the extent of r's memory around off (copy.h's
+ * copy__extent), for a caller that holds r or a copy that never changes.
+ */
+int region__extent(struct region *r, struct extents *x, uint64_t off);
+/*
+ * Whether r's pages can be copied page by page between mappings: read
+ * through its mapping without allocating a hole (extents exact), written
+ * with memcpy, zeroed with region__punch_locked (a restore's short runs).
+ */
+bool region__copies_by_map(const struct region *r);
+/* Zeros in [off, off + len), whole pages given back; r held exclusive. */
+int region__punch_locked(struct region *r, uint64_t off, uint64_t len);
 /* Without the lock: never waits for an exclusive holder. */
 void region__geometry(struct region *r, struct region_geometry *g,
 		      bool resident);
@@ -369,6 +383,17 @@ int region__shared_writers(struct region *r, struct why *why);
  * or untracked).  The caller holds the region shared or exclusive.
  */
 int region__dirty_harvest(struct region *r);
+/* Whether r has stamps at all (not -o nodirty, not a snapshot's copy). */
+bool region__tracked(const struct region *r);
+/* Every page written now (zero, a restore that copies all). */
+void region__dirty_mark_all(struct region *r);
+/* From the guest's side of the guard (a KVM dirty log): bit p = page p. */
+void region__dirty_mark_bits(struct region *r, const uint64_t *bits,
+			     uint64_t npages);
+/* Whether every page counts as written since since (dirty__all_since). */
+bool region__dirty_all_since(struct region *r, uint32_t since);
+/* Pages written since the last clear (as of the last harvest), O(1). */
+uint64_t region__dirty_pages(struct region *r);
 /* Milliseconds since the last harvest (UINT64_MAX: never). */
 uint64_t region__harvest_age_ms(struct region *r);
 /* The next run of pages written since epoch since, as dirty__next. */

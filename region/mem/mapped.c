@@ -12,7 +12,7 @@
  * SMAPS_MAX_BYTES of smaps text: past either, nothing can be said
  * (E2BIG), and the caller keeps assuming a writer.
  */
-#include "region/region.h"
+#include "region/mem/backing.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -9,7 +9,7 @@
  * A boundary is only taken after a harvest, with the guest kept out, so
  * guest writes land on the right side of it too.
  */
-#include "region/dirty.h"
+#include "region/mem/dirty.h"
 
 #include <errno.h>
 #include <stdlib.h>

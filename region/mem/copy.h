@@ -68,6 +68,33 @@ struct extents {
 	uint8_t kinds;	/* 0: not asked yet; else copy.c's bits */
 };
 
+/*
+ * The extents of each level of a view (a diff's copy reads through its
+ * bases, at most COPY_LEVELS deep counting itself), remembered across
+ * the calls of one copy: start one zeroed per source.
+ */
+#define COPY_LEVELS 17
+struct copy_cursor {
+	struct extents x[COPY_LEVELS];
+	/*
+	 * Where the source holds data, a bit a page (region__data_map), or
+	 * NULL: with it, a short range between two regions that copy by
+	 * their mappings is copied page by page (COPY_DENSE_PAGES).
+	 */
+	const uint64_t *map;
+};
+
+/*
+ * Ranges of at most this many pages are copied page by page between the
+ * mappings, as the source's data map says: no syscall for data, a punch
+ * for holes.  Longer ones go through the source's extents and the bounce
+ * buffer, which skip its holes in bulk.
+ */
+#define COPY_DENSE_PAGES 16
+
+/* The bounce buffer (COPY_CHUNK) of a copy, made when first needed. */
+int copy__buffer(uint8_t **buf);
+
 /* One end of a copy: the fd, and its mapping from offset 0 (or NULL). */
 struct copy_side {
 	int fd;

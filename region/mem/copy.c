@@ -1,5 +1,5 @@
 /* Sparse copies between memfds (copy.h). */
-#include "region/copy.h"
+#include "region/mem/copy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -351,6 +351,13 @@ int copy__sides(struct copy_side dst, struct copy_side src, uint8_t *buf,
 	ret = take_blocks(&w);
 	pthread_join(t, NULL);
 	return ret ? ret : atomic_load(&j.err);
+}
+
+int copy__buffer(uint8_t **buf)
+{
+	if (!*buf)
+		*buf = malloc(COPY_CHUNK);
+	return *buf ? 0 : ENOMEM;
 }
 
 int copy__range(int dst, int src, uint8_t *buf, struct extents *x,

@@ -4,9 +4,8 @@
  * size; a chain of them is walked level by level, each level with its
  * own extent cursor.
  */
-#include "region/overlay.h"
-#include "region/huge.h"
-#include "region/region.h"
+#include "region/mem/overlay.h"
+#include "region/mem/backing.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +18,23 @@ static uint64_t npages(const struct region *r)
 	return r->mem_size / region__page_size();
 }
 
+const struct overlay *overlay__of(const struct region *r)
+{
+	return r->ops == &overlay_ops ? r->priv : NULL;
+}
+
+static struct overlay *of(struct region *r)
+{
+	return r->ops == &overlay_ops ? r->priv : NULL;
+}
+
+/* The backing of r's own memory: an overlay's held pages are in one too. */
+static const struct backing_ops *own(const struct region *r)
+{
+	return r->ops == &overlay_ops ?
+	       ((const struct overlay *)r->priv)->own : r->ops;
+}
+
 int overlay__new(struct region *r, struct region *base)
 {
 	struct overlay *o;
@@ -26,8 +42,8 @@ int overlay__new(struct region *r, struct region *base)
 
 	if (base && (!base->readonly || base->mem_size != r->mem_size))
 		return EINVAL;
-	if (base && base->overlay)
-		depth = base->overlay->depth + 1;
+	if (base && overlay__of(base))
+		depth = overlay__of(base)->depth + 1;
 	if (depth > OVERLAY_DEPTH_MAX)
 		return ELOOP;
 	o = calloc(1, sizeof(*o));
@@ -36,14 +52,16 @@ int overlay__new(struct region *r, struct region *base)
 	o->base = base ? region__get(base) : NULL;
 	o->depth = depth;
 	pthread_mutex_init(&o->seek_lock, NULL);
-	r->overlay = o;
+	o->own = r->ops;
+	r->priv = o;
+	r->ops = &overlay_ops;
 	return 0;
 }
 
-void overlay__free(struct overlay *o)
+static void overlay_free(struct region *r)
 {
-	if (!o)
-		return;
+	struct overlay *o = r->priv;
+
 	if (o->base)
 		region__put(o->base);
 	free(o->runs);
@@ -63,7 +81,7 @@ static uint64_t hex_digits(uint64_t v)
 
 int overlay__hold(struct region *r, uint64_t first, uint64_t end)
 {
-	struct overlay *o = r->overlay;
+	struct overlay *o = of(r);
 	uint64_t page = region__page_size();
 	struct overlay_run *last;
 
@@ -110,9 +128,10 @@ static uint64_t run_after(const struct overlay *o, uint64_t p)
 	return lo;
 }
 
-bool overlay__next(const struct overlay *o, uint64_t from, uint64_t *first,
-		   uint64_t *end)
+static bool held_next(struct region *r, uint64_t from, uint64_t *first,
+		      uint64_t *end)
 {
+	const struct overlay *o = of(r);
 	uint64_t i = run_after(o, from);
 
 	if (i >= o->nr)
@@ -122,8 +141,10 @@ bool overlay__next(const struct overlay *o, uint64_t from, uint64_t *first,
 	return true;
 }
 
-uint64_t overlay__text_size(const struct overlay *o)
+static uint64_t held_text_size(struct region *r)
 {
+	const struct overlay *o = of(r);
+
 	/* "0x" A "-0x" B "\n" per run. */
 	return o->nr * 6 + o->digits;
 }
@@ -139,8 +160,8 @@ static struct region *resolve(struct region *r, uint64_t p, uint64_t *end,
 	uint64_t lim = npages(r);
 	unsigned l = 0;
 
-	while (r->overlay && r->overlay->base) {
-		const struct overlay *o = r->overlay;
+	while (of(r) && of(r)->base) {
+		const struct overlay *o = of(r);
 		uint64_t i = run_after(o, p);
 
 		if (i < o->nr && o->runs[i].first <= p) {
@@ -158,7 +179,7 @@ static struct region *resolve(struct region *r, uint64_t p, uint64_t *end,
 	return r;
 }
 
-int overlay__read(struct region *r, void *buf, size_t len, uint64_t off,
+static int read_view(struct region *r, void *buf, size_t len, uint64_t off,
 		  size_t *done)
 {
 	uint64_t page = region__page_size(), size = r->mem_size;
@@ -173,16 +194,16 @@ int overlay__read(struct region *r, void *buf, size_t len, uint64_t off,
 		uint64_t pos = off + *done, seg;
 		unsigned lvl;
 		struct region *src = resolve(r, pos / page, &seg, &lvl);
-		size_t chunk = len - *done;
-		ssize_t n;
+		size_t chunk = len - *done, n = 0;
+		int ret;
 
 		if (seg * page - pos < chunk)
 			chunk = (size_t)(seg * page - pos);
-		/* pread of a hole: zeros, without allocating. */
-		n = pread(src->memfd, (uint8_t *)buf + *done, chunk, (off_t)pos);
-		if (n < 0)
-			return errno;
-		if ((size_t)n != chunk)
+		/* Its own memory's read (pread: a hole reads as zeros). */
+		ret = own(src)->read(src, (uint8_t *)buf + *done, chunk, pos, &n);
+		if (ret)
+			return ret;
+		if (n != chunk)
 			return EIO;
 		*done += chunk;
 	}
@@ -193,30 +214,14 @@ int overlay__read(struct region *r, void *buf, size_t len, uint64_t off,
  * copy__extent of one level, for bytes up to end (where the level stops
  * being the one that answers): x made to hold the extent around p.
  * hugetlbfs says "data" everywhere: a huge level answers from its
- * mapping (huge.h), as a huge region's own seek does, asked about
+ * mapping (hugetlb.h), as a huge region's own seek does, asked about
  * [p, end) only (a mincore costs the range it looks at); a level never
  * changes, so nothing need be held.
  */
 static int level_extent(struct region *r, struct extents *x, uint64_t p,
 			uint64_t end)
 {
-	uint64_t data, hole;
-	int ret;
-
-	if (!r->huge)
-		return copy__extent(r->memfd, x, p);
-	if (p >= x->from && p < x->hole)
-		return 0;
-	x->from = p;
-	ret = huge__seek_to(r, p, end, SEEK_DATA, &data);
-	if (!ret && data < end)
-		ret = huge__seek_to(r, data, end, SEEK_HOLE, &hole);
-	if (ret)
-		return ret;
-	/* Nothing found before end: a hole to there, asked again after. */
-	x->data = data;
-	x->hole = data < end ? hole : end;
-	return 0;
+	return own(r)->extent(r, x, p, end);
 }
 
 /*
@@ -239,7 +244,7 @@ static int extent_at(struct region *r, struct extents *x, uint64_t p,
  * The piece of r's view at byte p that is all data or all hole: *data,
  * and where it stops (at most r's size).
  */
-static int piece(struct region *r, struct overlay_cursor *cur, uint64_t p,
+static int piece(struct region *r, struct copy_cursor *cur, uint64_t p,
 		 bool *data, uint64_t *stop)
 {
 	uint64_t page = region__page_size(), seg, e = 0;
@@ -257,7 +262,7 @@ static int piece(struct region *r, struct overlay_cursor *cur, uint64_t p,
  * With the extents earlier seeks found: a scan from start to end walks
  * each level's data once in all, as it would walk a plain region's.
  */
-static int seek_view(struct region *r, struct overlay_cursor *cur,
+static int seek_view(struct region *r, struct copy_cursor *cur,
 		     uint64_t off, int whence, uint64_t *pos)
 {
 	uint64_t p = off;
@@ -281,9 +286,9 @@ static int seek_view(struct region *r, struct overlay_cursor *cur,
 	return 0;
 }
 
-int overlay__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
+static int seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 {
-	struct overlay *o = r->overlay;
+	struct overlay *o = of(r);
 	int ret;
 
 	if (off >= r->mem_size)
@@ -295,11 +300,9 @@ int overlay__seek(struct region *r, uint64_t off, int whence, uint64_t *pos)
 }
 
 /*
- * Bytes of data in pages [first, end) of r's view, asking each level
- * SEEK_DATA only: it skips holes at once, where SEEK_HOLE walks the data
- * to the next hole, past end (in a base written end to end, its whole
- * size for a run of one page).  A call per page of data or per hole:
- * what the pages cost to copy, at most.
+ * Bytes of data in pages [first, end) of r's view, each piece asked of
+ * the level that answers for it (its data_bytes: what the pages cost to
+ * copy, at most).
  */
 static int held_data(struct region *r, uint64_t first, uint64_t end,
 		     uint64_t *bytes)
@@ -311,33 +314,16 @@ static int held_data(struct region *r, uint64_t first, uint64_t end,
 		uint64_t seg;
 		unsigned lvl;
 		struct region *src = resolve(r, p, &seg, &lvl);
-		off_t d;
+		uint64_t b;
+		int ret;
 
 		if (seg > end)
 			seg = end;
-		if (src->huge) {
-			/* Present huge pages are data whole: an extent a time. */
-			struct extents x = { .hole = 0 };
-			int ret = level_extent(src, &x, p * page, seg * page);
-
-			if (ret)
-				return ret;
-			if (x.data < seg * page)
-				*bytes += x.hole - x.data;
-			p = x.hole / page;
-			continue;
-		}
-		d = lseek(src->memfd, (off_t)(p * page), SEEK_DATA);
-		if (d < 0 && errno != ENXIO)
-			return errno;
-		if (d < 0 || (uint64_t)d >= seg * page) {
-			p = seg;	/* a hole to where this level stops */
-		} else if ((uint64_t)d >= (p + 1) * page) {
-			p = (uint64_t)d / page;
-		} else {
-			*bytes += page;
-			p++;
-		}
+		ret = own(src)->data_bytes(src, p * page, seg * page, &b);
+		if (ret)
+			return ret;
+		*bytes += b;
+		p = seg;
 	}
 	return 0;
 }
@@ -356,15 +342,15 @@ static uint64_t own_resident(struct region *r)
  */
 int overlay__seal(struct region *r)
 {
-	struct overlay *o = r->overlay;
+	struct overlay *o = of(r);
 	uint64_t under = 0, base_shown;
 
 	if (!o->base) {
 		o->shown = own_resident(r);
 		return 0;
 	}
-	base_shown = o->base->overlay ? o->base->overlay->shown :
-					own_resident(o->base);
+	base_shown = of(o->base) ? of(o->base)->shown :
+				   own_resident(o->base);
 	for (uint64_t i = 0; i < o->nr; i++) {
 		uint64_t b;
 		int ret = held_data(o->base, o->runs[i].first,
@@ -378,23 +364,104 @@ int overlay__seal(struct region *r)
 	return 0;
 }
 
-int overlay__copy_out(struct region *src, struct region *dst, uint8_t *buf,
-		      struct overlay_cursor *cur, uint64_t off, uint64_t end)
+/* Each piece from the level that answers for it, with its own cursor. */
+static int copy_out(struct region *src, struct region *dst, uint8_t **buf,
+		    struct copy_cursor *cur, uint64_t off, uint64_t end,
+		    unsigned how)
 {
 	uint64_t page = region__page_size();
 
+	if (off < end && copy__buffer(buf))
+		return ENOMEM;
 	while (off < end) {
 		uint64_t seg, stop;
 		unsigned lvl;
 		struct region *from = resolve(src, off / page, &seg, &lvl);
 		int ret;
 
+		struct mem_side s = region__side(from);
+
 		stop = seg * page < end ? seg * page : end;
-		ret = region__copy(dst, from, buf, &cur->x[lvl], off, stop,
-				   true);
+		ret = dst->ops->copy_in(dst, &s, *buf, &cur->x[lvl], off, stop,
+					how);
 		if (ret)
 			return ret;
 		off = stop;
 	}
 	return 0;
 }
+
+/* What is held is written in before the overlay is handed out. */
+static int copy_in(struct region *dst, const struct mem_side *src,
+		   uint8_t *buf, struct extents *x, uint64_t off, uint64_t end,
+		   unsigned how)
+{
+	return own(dst)->copy_in(dst, src, buf, x, off, end, how);
+}
+
+static int extent(struct region *r, struct extents *x, uint64_t p,
+		  uint64_t end)
+{
+	return own(r)->extent(r, x, p, end);
+}
+
+/* Of its own memory: what it holds is copied in before it is sealed. */
+static int next_data(struct region *r, uint64_t off, uint64_t end,
+		     uint64_t *pos)
+{
+	return own(r)->next_data(r, off, end, pos);
+}
+
+static int data_bytes(struct region *r, uint64_t off, uint64_t end,
+		      uint64_t *bytes)
+{
+	return own(r)->data_bytes(r, off, end, bytes);
+}
+
+/* No one memfd holds the view: copied, level by level. */
+static void serve(struct region *r, uint64_t off, size_t len, size_t want,
+		  struct serve *how)
+{
+	(void)r, (void)off, (void)len, (void)want;
+	how->kind = SERVE_COPY;
+}
+
+/* Readonly: never reached (region.c refuses writes, exclusivity). */
+static int refuse_write(struct region *r, const void *buf, size_t len,
+			uint64_t off, size_t *done)
+{
+	(void)r, (void)buf, (void)len, (void)off, (void)done;
+	return EPERM;
+}
+
+static int refuse_punch(struct region *r, uint64_t off, uint64_t len)
+{
+	(void)r, (void)off, (void)len;
+	return EPERM;
+}
+
+/* The view's resident bytes, counted once at seal. */
+static uint64_t resident(struct region *r, uint64_t own_bytes)
+{
+	(void)own_bytes;
+	return of(r)->shown;
+}
+
+/* An overlay is never made new nor rebuilt: overlay__new converts one. */
+const struct backing_ops overlay_ops = {
+	.name = "overlay",
+	.read = read_view,
+	.serve = serve,
+	.write = refuse_write,
+	.seek = seek,
+	.next_data = next_data,
+	.data_bytes = data_bytes,
+	.punch = refuse_punch,
+	.resident = resident,
+	.copy_out = copy_out,
+	.copy_in = copy_in,
+	.extent = extent,
+	.held_next = held_next,
+	.held_text_size = held_text_size,
+	.free = overlay_free,
+};

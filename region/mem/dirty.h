@@ -45,7 +45,8 @@ struct dirty {
 	 * The runs of pages stamped above cleared, counted as pages become
 	 * dirty (a page does once per clear): how many runs, and the hex
 	 * digits of their byte offsets.  The length of the `dirty` text is
-	 * then known in O(1), without a walk.  Under runs_lock.
+	 * then known in O(1), without a walk.  Under runs_lock, a leaf
+	 * (taken under the region held shared or exclusive, or none).
 	 */
 	pthread_mutex_t runs_lock;
 	uint64_t runs;
