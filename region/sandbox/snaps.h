@@ -74,10 +74,10 @@ struct snapshot {
 	char *info;
 	size_t info_len;
 	/*
-	 * info's checksum lines (region/persist/info.h), its last: the sums are made
-	 * at the first read of info (a snapshot that is never saved costs
-	 * nothing), written over the placeholders at sums_at, which have
-	 * their length, so info's size is known from the start.
+	 * info's checksum lines (region/persist/info.h), its last: the sums
+	 * are made at the first read of info (a snapshot that is never saved
+	 * costs nothing), written over the placeholders at sums_at, which
+	 * have their length, so info's size is known from the start.
 	 */
 	size_t sums_at;
 	atomic_bool summed;
