@@ -1,0 +1,137 @@
+#!/bin/bash
+# hugepool: a huge region whose pool is emptied under it (issue 21, item
+# 4).  Its pages filled, then no spare page left in the pool and the ones
+# it holds made surplus (they go back to the system when freed): zero,
+# truncate and restore keep the region's pages, so the writes after them
+# and a guest's still find a page, and the daemon never dies of SIGBUS.
+# A resize that needs pages the pool has not is refused with ENOMEM and
+# changes nothing.  The pool is global (other tests may use it at the
+# same time): this adds what it needs, checks it got it, and gives back
+# exactly what it changed, whatever happened.
+# shellcheck source=tests/it/lib.sh
+. "$(dirname "$0")/lib.sh"
+LOG_NOTICES+='|: vcpu: halted at rip '
+
+HUGE=$((2 << 20))
+NR=/proc/sys/vm/nr_hugepages
+# What this test changed nr_hugepages by: added, less what emptying the
+# pool took away.  Cleanup undoes exactly that, not a value read at the
+# start (another test may have moved the pool meanwhile).
+POOL_DELTA=0
+hugepages_release() {
+	[ "$POOL_DELTA" -eq 0 ] || echo $(($(cat "$NR") - POOL_DELTA)) >"$NR"
+	POOL_DELTA=0
+}
+
+# pool_add N: N more pages in the pool, checked, or skip.
+pool_add() {
+	local had
+	[ -w "$NR" ] && [ -d "$HUGE_SYS" ] || skip "no 2 MiB huge pages here ($NR)"
+	had=$(hugepages_spare)
+	echo $(($(cat "$NR") + $1)) >"$NR" || true
+	POOL_DELTA=$((POOL_DELTA + $1))
+	[ "$(hugepages_spare)" -ge $((had + $1)) ] ||
+		skip "the kernel could add only $(($(hugepages_spare) - had)) of $1 huge pages"
+}
+
+# pool_empty HELD: no spare page left, and the HELD pages in use made
+# surplus, so that a page given back leaves the pool for the system.
+pool_empty() {
+	local cut=$(($(hugepages_spare) + $1))
+	echo $(($(cat "$NR") - cut)) >"$NR"
+	POOL_DELTA=$((POOL_DELTA - cut))
+	expect_eq "spare huge pages after emptying the pool" "$(hugepages_spare)" 0
+}
+
+# The region's bytes are what $WORK/h.img holds.
+same() {
+	cmp "$WORK/h.img" "$MNT/h/contents" || bad "h/contents differs from what was written ($1)"
+}
+
+blocks() {
+	stat -c %b "$MNT/h/contents"
+}
+
+# ---------------------------------------------------------------------------
+say "an 8M huge region filled, a snapshot of 1M of it (8M reserved), then no page to spare"
+pool_add 8
+start_daemon "${NO_KVM[@]}" --region h:8M:huge
+head -c $((8 << 20)) /dev/urandom >"$WORK/h.img"
+cp "$WORK/h.img" "$MNT/h/contents" || bad "filling h failed"
+truncate -s 1M "$WORK/h.img"
+expect_ok truncate "$MNT/h/contents" $((1 << 20))
+echo s >"$MNT/snapshot" || bad "snapshot s failed"
+cp "$WORK/h.img" "$WORK/s.img"
+truncate -s 8M "$WORK/h.img" "$WORK/s.img"
+same "after truncate"
+head -c $((8 << 20)) /dev/urandom >"$WORK/h.img"
+cp "$WORK/h.img" "$MNT/h/contents" || bad "refilling h failed"
+pool_empty 4
+held=$(blocks)
+expect_eq "h: st_blocks, its four pages" "$held" $((4 * HUGE / 512))
+
+say "zero keeps the pages: a write after it finds one"
+expect_ok write "$MNT/h/zero" 1
+daemon_alive || fail "the daemon died zeroing h"
+cmp -n $((8 << 20)) /dev/zero "$MNT/h/contents" || bad "h is not zeros after zero"
+expect_eq "SEEK_DATA after zero: all holes" "$(errno_of seek "$MNT/h/contents" 0 data)" ENXIO
+expect_eq "st_blocks after zero: the pages kept" "$(blocks)" "$held"
+expect_eq "spare huge pages after zero" "$(hugepages_spare)" 0
+truncate -s 0 "$WORK/h.img"
+truncate -s 8M "$WORK/h.img"
+printf x | dd of="$MNT/h/contents" bs=1 seek=$((3 * HUGE + 5)) conv=notrunc status=none ||
+	bad "dd into h after zero failed"
+daemon_alive || fail "the daemon died of a write after zero (exit $(wait "$DAEMON_PID"; echo $?))"
+printf x | dd of="$WORK/h.img" bs=1 seek=$((3 * HUGE + 5)) conv=notrunc status=none
+same "a byte written after zero"
+fill_with h y
+head -c $((8 << 20)) /dev/zero | tr '\0' y >"$WORK/h.img"
+same "every page written after zero"
+
+say "truncate keeps the pages"
+expect_ok truncate "$MNT/h/contents" $((HUGE + 100))
+truncate -s $((HUGE + 100)) "$WORK/h.img"
+truncate -s 8M "$WORK/h.img"
+same "after truncate"
+expect_ok fill "$MNT/h/contents" 7a $((2 * HUGE)) $((2 * HUGE))
+dd if=/dev/zero bs=1M count=4 status=none | tr '\0' z |
+	dd of="$WORK/h.img" bs=1M seek=4 conv=notrunc status=none
+same "written after truncate"
+daemon_alive || fail "the daemon died of a write after truncate"
+
+say "restore keeps the pages (the snapshot's holes filled in place)"
+echo s >"$MNT/restore" || bad "restore of s failed"
+cp "$WORK/s.img" "$WORK/h.img"
+same "after restore"
+fill_with h w
+head -c $((8 << 20)) /dev/zero | tr '\0' w >"$WORK/h.img"
+same "written after restore"
+expect_eq "spare huge pages after restore and writes" "$(hugepages_spare)" 0
+daemon_alive || fail "the daemon died of a write after restore"
+
+say "a resize the pool cannot give: ENOMEM, nothing changed"
+expect_refused h ENOMEM 1 errno_of write "$MNT/h/mem_size" 16M
+log_has 'h/mem_size: .*refused: cannot reserve .*nr_hugepages' ||
+	bad "the ENOMEM line does not name nr_hugepages: $(last_log_line)"
+same "after the refused resize"
+rmdir "$MNT/snapshots/s" || bad "rmdir of snapshot s failed"
+stop_daemon
+
+if have_kvm; then
+	say "a guest on a huge region whose pool is empty: zero, then it writes"
+	pool_add 1
+	start_daemon --region ram:1M@0x100000 --region data:2M@0x200000:huge \
+		--guest "$GUESTS_DIR/dirtier.elf"
+	wait_for grep -qx halted "$MNT/vcpu" || bad "the guest did not halt: $(cat "$MNT/vcpu")"
+	pool_empty 1
+	expect_ok write "$MNT/data/zero" 1
+	{ echo stop >"$MNT/vcpu" && echo run >"$MNT/vcpu"; } || bad "restarting the guest failed"
+	wait_for grep -qx halted "$MNT/vcpu" || bad "the guest did not halt again: $(cat "$MNT/vcpu")"
+	expect_eq "the guest's bytes after zero and a new run" \
+		"$(xxd -s 0x1000 -l 1 -p "$MNT/data/contents")$(xxd -s 0x5000 -l 1 -p "$MNT/data/contents")" a1b2
+	daemon_alive || fail "the daemon died under the guest"
+	stop_daemon
+else
+	skip_part "guest" "no usable /dev/kvm"
+fi
+finish
