@@ -5,12 +5,14 @@
 # truncate and restore keep the region's pages, so the writes after them
 # and a guest's still find a page, and the daemon never dies of SIGBUS.
 # A resize that needs pages the pool has not is refused with ENOMEM and
-# changes nothing.  The pool is global (other tests may use it at the
-# same time): this adds what it needs, checks it got it, and gives back
-# exactly what it changed, whatever happened.
+# changes nothing.  A guest touching a page the pool cannot give (punched
+# behind the daemon's back) faults, reported in fault.  The pool is global
+# (other tests may use it at the same time): this adds what it needs,
+# checks it got it, and gives back exactly what it changed, whatever
+# happened.
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
-LOG_NOTICES+='|: vcpu: halted at rip '
+LOG_NOTICES+='|: vcpu: halted at rip |: vcpu: faulted: exit reason 6 \(MMIO\) at rip 0x[0-9a-f]+: write of 1 bytes at 0x201000 \(data\)'
 
 HUGE=$((2 << 20))
 NR=/proc/sys/vm/nr_hugepages
@@ -26,7 +28,9 @@ hugepages_release() {
 # pool_add N: N more pages in the pool, checked, or skip.
 pool_add() {
 	local had
-	[ -w "$NR" ] && [ -d "$HUGE_SYS" ] || skip "no 2 MiB huge pages here ($NR)"
+	if ! [ -w "$NR" ] || ! [ -d "$HUGE_SYS" ]; then
+		skip "no 2 MiB huge pages here ($NR)"
+	fi
 	had=$(hugepages_spare)
 	echo $(($(cat "$NR") + $1)) >"$NR" || true
 	POOL_DELTA=$((POOL_DELTA + $1))
@@ -81,7 +85,7 @@ truncate -s 0 "$WORK/h.img"
 truncate -s 8M "$WORK/h.img"
 printf x | dd of="$MNT/h/contents" bs=1 seek=$((3 * HUGE + 5)) conv=notrunc status=none ||
 	bad "dd into h after zero failed"
-daemon_alive || fail "the daemon died of a write after zero (exit $(wait "$DAEMON_PID"; echo $?))"
+daemon_alive || fail "the daemon died of a write after zero"
 printf x | dd of="$WORK/h.img" bs=1 seek=$((3 * HUGE + 5)) conv=notrunc status=none
 same "a byte written after zero"
 fill_with h y
@@ -130,6 +134,26 @@ if have_kvm; then
 	expect_eq "the guest's bytes after zero and a new run" \
 		"$(xxd -s 0x1000 -l 1 -p "$MNT/data/contents")$(xxd -s 0x5000 -l 1 -p "$MNT/data/contents")" a1b2
 	daemon_alive || fail "the daemon died under the guest"
+	say "a guest touching a page the pool cannot give: a reported fault"
+	# Only a page punched behind the daemon's back can be one: punched
+	# through its memfd (/proc/PID/fd), the pool emptied again.
+	fd=$(find "/proc/$DAEMON_PID/fd" -lname '/memfd:data*' -printf '%f\n' | head -n 1)
+	[ -n "$fd" ] || fail "data's memfd not found in /proc/$DAEMON_PID/fd"
+	py - "/proc/$DAEMON_PID/fd/$fd" <<-'PY' || bad "the punch behind the daemon's back failed"
+	import ctypes, os, sys
+	libc = ctypes.CDLL(None, use_errno=True)
+	fd = os.open(sys.argv[1], os.O_RDWR)
+	# FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE over the huge page
+	sys.exit(libc.fallocate(fd, 3, ctypes.c_long(0), ctypes.c_long(2 << 20)) != 0)
+	PY
+	pool_empty 0
+	{ echo stop >"$MNT/vcpu" && echo run >"$MNT/vcpu"; } || bad "restarting the guest failed"
+	wait_for grep -qx faulted "$MNT/vcpu" || bad "the guest did not fault: $(cat "$MNT/vcpu")"
+	if ! grep -qx 'gpa 0x0000000000201000' "$MNT/fault" ||
+		! grep -qx 'region data' "$MNT/fault"; then
+		bad "fault does not name the page: $(cat "$MNT/fault")"
+	fi
+	daemon_alive || fail "the daemon died of the guest's fault"
 	stop_daemon
 else
 	skip_part "guest" "no usable /dev/kvm"
