@@ -172,20 +172,6 @@ static int store_zero(struct node *n, const char *val, struct why *why)
  * write) succeeds: it did start the record over.  The log says why it is
  * not exact yet.
  */
-static int store_dirty(struct node *n, const char *val, struct why *why)
-{
-	struct region *r = n->r;
-	int ret;
-
-	if (strcmp(val, "0") != 0)
-		return why__set(why, EINVAL, "write 0 to clear the record");
-	ret = sandbox__dirty_clear(rfs.sb, r, why);
-	if (!ret && why->msg[0])
-		fs_log("%s/dirty: cleared, but it still counts every page as "
-		       "written: %s", region__name(r), why->msg);
-	return ret;
-}
-
 static int show_mmap_rw(struct region *r, char *buf, size_t len)
 {
 	return snprintf(buf, len, "%d\n", region__mmap_rw(r) ? 1 : 0);
@@ -224,7 +210,7 @@ const struct attr_desc attr_files[F_COUNT] = {
 	 * the owner's, readable by the reader group.  Its text has no fixed
 	 * bound: dirty.c.
 	 */
-	[F_DIRTY]            = { "dirty", 0600, &dirty_ops, NULL, store_dirty },
+	[F_DIRTY]            = { "dirty", 0600, &dirty_ops, NULL, NULL },
 	[F_PAGE_SIZE]        = { "page_size", 0644, NULL, show_page_size, store_page_size },
 	/* The owner's choice to give up exact dirty for mmap: theirs only. */
 	[F_MMAP_RW]          = { "mmap_rw", 0644, NULL, show_mmap_rw, store_mmap_rw },
@@ -254,23 +240,9 @@ static void attr_stat(struct node *n, struct stat *st)
 	st->st_size = len > 0 ? len : 0;
 }
 
-/* A store of a region's file: its own, or dirty's (same rules). */
 int attr__write(struct handle *h, const char *buf, size_t size, off_t off)
 {
-	const struct attr_desc *d = &attr_files[h->n.file];
-	char val[PARSE_VALUE_MAX], file[REGION_NAME_MAX + 32];
-	struct why why = { "" };
-	int ret;
-
-	snprintf(file, sizeof(file), "%s/%s", region__name(h->n.r), d->name);
-	ret = text__value(file, buf, size, off, val, sizeof(val));
-	if (ret)
-		return ret;
-	ret = d->store(&h->n, val, &why);
-	if (ret)
-		fs_refuse("%s: write '%s' refused: %s (%s)", file, val,
-			  why__text(&why, ret), strerror(ret));
-	return ret;
+	return text__store(h, buf, size, off, attr_files[h->n.file].store);
 }
 
 const struct node_ops attr_ops = {
@@ -279,4 +251,72 @@ const struct node_ops attr_ops = {
 	.write = attr__write,
 	.render = attr_render,
 	.size = text__size,
+};
+
+/* The region's directory: its files, in attr_files' order. */
+
+
+/* A region's file f: its ops, and what its ABI lets an open ask for. */
+static void region_file(struct node *n, struct region *r, unsigned f)
+{
+	const struct attr_desc *d = &attr_files[f];
+
+	n->r = r;
+	n->file = f;
+	n->name = d->name;
+	n->ops = d->ops ? d->ops : &attr_ops;
+	n->mode = d->mode;
+	/*
+	 * Every file reads (a control file reads empty), so cp -r, rsync -a,
+	 * tar and diff -r copy a region whole; mode bits keep others out.
+	 */
+	n->readable = true;
+	n->writable = d->store ||
+		      (d->ops && (d->ops->write_data || d->ops->write));
+}
+
+static bool region_dir_file(struct node *d, fuse_ino_t ino, struct node *n)
+{
+	int f = ino_file_index(ino);
+
+	if (f < 0 || f >= F_COUNT)
+		return false;
+	n->ino = ino;
+	region_file(n, d->r, (unsigned)f);
+	d->r = NULL;	/* its reference is n's now */
+	return true;
+}
+
+static void region_dir_stat(struct node *d, struct stat *st)
+{
+	st->st_atim = st->st_mtim = st->st_ctim = region__created(d->r);
+}
+
+static int region_dir_lookup(struct node *d, const char *name,
+			     fuse_ino_t *ino)
+{
+	int f = attr__lookup(name);
+
+	if (f < 0)
+		return ENOENT;
+	*ino = ino_file(ino_id(d->ino), (unsigned)f);
+	return 0;
+}
+
+static bool region_dir_child(struct node *d, unsigned idx, char *name,
+			     size_t len, fuse_ino_t *ino, mode_t *mode)
+{
+	if (idx >= F_COUNT)
+		return false;
+	snprintf(name, len, "%s", attr_files[idx].name);
+	*ino = ino_file(ino_id(d->ino), idx);
+	*mode = S_IFREG;
+	return true;
+}
+
+const struct dir_ops region_dir_ops = {
+	.stat = region_dir_stat,
+	.file = region_dir_file,
+	.lookup = region_dir_lookup,
+	.child = region_dir_child,
 };

@@ -476,4 +476,5 @@ const struct node_ops contents_ops = {
 	.write_data = contents_write,
 	.lseek = contents_lseek,
 	.release = contents_release,
+	.truncate = contents__truncate,
 };

@@ -121,8 +121,8 @@ static int take(struct shared_core **out)
 		}
 		s->layout_gen = lg;
 		s->vcpu_gen = vg;
+		/* metrics' generation counts it (core__layouts). */
 		atomic_fetch_add(&layouts, 1);
-		metrics__changed();
 		/* An older one lives on with its opens, and goes with the last. */
 		if (cores.cur && !cores.cur->refs)
 			free_core(cores.cur);

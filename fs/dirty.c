@@ -69,9 +69,30 @@ static void dirty_stat(struct node *n, struct stat *st)
 	st->st_size = (off_t)dirty_text__size(n->r);
 }
 
+static int store_dirty(struct node *n, const char *val, struct why *why)
+{
+	struct region *r = n->r;
+	int ret;
+
+	if (strcmp(val, "0") != 0)
+		return why__set(why, EINVAL, "write 0 to clear the record");
+	ret = sandbox__dirty_clear(rfs.sb, r, why);
+	if (!ret && why->msg[0])
+		fs_log("%s/dirty: cleared, but it still counts every page as "
+		       "written: %s", region__name(r), why->msg);
+	return ret;
+}
+
+/* A control write: echo 0 > dirty clears the record (attributes' rules). */
+static int dirty_write(struct handle *h, const char *buf, size_t size,
+		       off_t off)
+{
+	return text__store(h, buf, size, off, store_dirty);
+}
+
 const struct node_ops dirty_ops = {
 	.stat = dirty_stat,
 	.read = dirty_read,
-	.write = attr__write,
+	.write = dirty_write,
 	.size = dirty_size,
 };

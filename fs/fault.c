@@ -53,31 +53,4 @@ static uint64_t fault_gen(void)
 
 static struct longtext text = LONGTEXT_INIT(fault_render, fault_gen, 0, 0);
 
-static void fault_read(fuse_req_t req, struct handle *h, size_t size,
-		       off_t off)
-{
-	longtext__read(&text, req, h, size, off);
-}
-
-static uint64_t fault_size(struct handle *h)
-{
-	return longtext__size(&text, h);
-}
-
-static void fault_stat(struct node *n, struct stat *st)
-{
-	(void)n;
-	st->st_size = (off_t)longtext__size(&text, NULL);
-}
-
-static void fault_release(struct handle *h)
-{
-	longtext__release(&text, h);
-}
-
-const struct node_ops fault_ops = {
-	.stat = fault_stat,
-	.read = fault_read,
-	.size = fault_size,
-	.release = fault_release,
-};
+const struct node_ops fault_ops = LONGTEXT_OPS(&text);

@@ -37,31 +37,4 @@ static uint64_t layout_gen(void)
 
 static struct longtext text = LONGTEXT_INIT(layout_render, layout_gen, 0, 0);
 
-static void layout_read(fuse_req_t req, struct handle *h, size_t size,
-			off_t off)
-{
-	longtext__read(&text, req, h, size, off);
-}
-
-static uint64_t layout_size(struct handle *h)
-{
-	return longtext__size(&text, h);
-}
-
-static void layout_stat(struct node *n, struct stat *st)
-{
-	(void)n;
-	st->st_size = (off_t)longtext__size(&text, NULL);
-}
-
-static void layout_release(struct handle *h)
-{
-	longtext__release(&text, h);
-}
-
-const struct node_ops layout_ops = {
-	.stat = layout_stat,
-	.read = layout_read,
-	.size = layout_size,
-	.release = layout_release,
-};
+const struct node_ops layout_ops = LONGTEXT_OPS(&text);

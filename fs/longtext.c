@@ -176,9 +176,9 @@ static void unref(struct longtext *t, struct handle *h)
 		drop(t, (unsigned)i);
 }
 
-void longtext__read(struct longtext *t, fuse_req_t req, struct handle *h,
-		    size_t size, off_t off)
+void longtext__read(fuse_req_t req, struct handle *h, size_t size, off_t off)
 {
+	struct longtext *t = h->n.ops->text;
 	struct rendering *r = NULL;
 	const char *why = "";
 	size_t n = 0;
@@ -215,7 +215,8 @@ void longtext__read(struct longtext *t, fuse_req_t req, struct handle *h,
 	fuse_reply_buf(req, buf, n);
 }
 
-uint64_t longtext__size(struct longtext *t, struct handle *h)
+/* The length of h's rendering, or (h NULL: for a stat) of a current one. */
+static uint64_t size_of(struct longtext *t, struct handle *h)
 {
 	struct rendering *r;
 	const char *why;
@@ -232,8 +233,20 @@ uint64_t longtext__size(struct longtext *t, struct handle *h)
 	return len;
 }
 
-void longtext__release(struct longtext *t, struct handle *h)
+uint64_t longtext__size(struct handle *h)
 {
+	return size_of(h->n.ops->text, h);
+}
+
+void longtext__stat(struct node *n, struct stat *st)
+{
+	st->st_size = (off_t)size_of(n->ops->text, NULL);
+}
+
+void longtext__release(struct handle *h)
+{
+	struct longtext *t = h->n.ops->text;
+
 	pthread_mutex_lock(&t->lock);
 	unref(t, h);
 	pthread_mutex_unlock(&t->lock);

@@ -76,10 +76,23 @@ struct longtext {
 	.max_ms = (max_ms_), .lock = PTHREAD_MUTEX_INITIALIZER,		\
 }
 
-void longtext__read(struct longtext *t, fuse_req_t req, struct handle *h,
-		    size_t size, off_t off);
-/* The length of h's rendering, or (h NULL: for a stat) of a current one. */
-uint64_t longtext__size(struct longtext *t, struct handle *h);
-void longtext__release(struct longtext *t, struct handle *h);
+/*
+ * The kind of file of every long text: its node_ops, with text_ the
+ * file's struct longtext (its render function and generation):
+ *   static struct longtext text = LONGTEXT_INIT(x_render, x_gen, 0, 0);
+ *   const struct node_ops x_ops = LONGTEXT_OPS(&text);
+ */
+#define LONGTEXT_OPS(text_) {						\
+	.stat = longtext__stat, .read = longtext__read,			\
+	.size = longtext__size, .release = longtext__release,		\
+	.text = (text_),						\
+}
+
+void longtext__read(fuse_req_t req, struct handle *h, size_t size, off_t off);
+/* The length of h's rendering. */
+uint64_t longtext__size(struct handle *h);
+/* st_size: the length of a current rendering. */
+void longtext__stat(struct node *n, struct stat *st);
+void longtext__release(struct handle *h);
 
 #endif

@@ -331,37 +331,11 @@ static int metrics_render(struct sbuf *b, const char **why)
 static uint64_t metrics_gen(void)
 {
 	return atomic_load(&changes) + vm__layout_gen(rfs.sb->vm) +
-	       region__changes() + (rfs.vcpu ? vcpu__gen(rfs.vcpu) : 0);
+	       region__changes() + (rfs.vcpu ? vcpu__gen(rfs.vcpu) : 0) +
+	       core__layouts();
 }
 
 static struct longtext text = LONGTEXT_INIT(metrics_render, metrics_gen,
 					    METRICS_MIN_MS, METRICS_MAX_MS);
 
-static void metrics_read(fuse_req_t req, struct handle *h, size_t size,
-			 off_t off)
-{
-	longtext__read(&text, req, h, size, off);
-}
-
-static uint64_t metrics_size(struct handle *h)
-{
-	return longtext__size(&text, h);
-}
-
-static void metrics_stat(struct node *n, struct stat *st)
-{
-	(void)n;
-	st->st_size = (off_t)longtext__size(&text, NULL);
-}
-
-static void metrics_release(struct handle *h)
-{
-	longtext__release(&text, h);
-}
-
-const struct node_ops metrics_ops = {
-	.stat = metrics_stat,
-	.read = metrics_read,
-	.size = metrics_size,
-	.release = metrics_release,
-};
+const struct node_ops metrics_ops = LONGTEXT_OPS(&text);

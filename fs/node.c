@@ -4,50 +4,68 @@
 #include <errno.h>
 #include <string.h>
 
-struct region *node__region(uint64_t id)
+/* A live region or a snapshot's copy, by id. */
+static struct region *node__region(uint64_t id)
 {
 	struct region *r = sandbox__find_id(rfs.sb, id);
 
 	return r ? r : snapshot__find_region_id(&rfs.sb->snaps, id);
 }
 
-/* A region's file f: its ops, and what its ABI lets an open ask for. */
-static void region_file(struct node *n, struct region *r, unsigned f)
+/*
+ * The directory ino by its number: the root, snapshots/, or the id's
+ * region or snapshot.  0, ENOENT (gone), or ENOTDIR (a file's number).
+ */
+static int dir_get(fuse_ino_t ino, struct node *d)
 {
-	const struct attr_desc *d = &attr_files[f];
+	struct region *r;
+	struct snapshot *s;
 
-	n->r = r;
-	n->file = f;
-	n->name = d->name;
-	n->ops = d->ops ? d->ops : &attr_ops;
-	n->mode = d->mode;
-	/*
-	 * Every file reads (a control file reads empty), so cp -r, rsync -a,
-	 * tar and diff -r copy a region whole; mode bits keep others out.
-	 */
-	n->readable = true;
-	n->writable = d->store || (d->ops && d->ops->write_data);
+	memset(d, 0, sizeof(*d));
+	d->ino = ino;
+	d->mode = 0755;
+	if (ino == FS_ROOT_INO) {
+		d->name = "/";
+		d->dir = &root_dir_ops;
+		return 0;
+	}
+	if (ino == FS_SNAPSHOTS_INO) {
+		d->name = "snapshots";
+		d->dir = &snapshots_dir_ops;
+		return 0;
+	}
+	if (ino_file_index(ino) != -1)
+		return ENOTDIR;
+	r = node__region(ino_id(ino));
+	if (r) {
+		d->name = region__name(r);
+		d->r = r;
+		d->dir = &region_dir_ops;
+		return 0;
+	}
+	s = snapshot__find_id(&rfs.sb->snaps, ino_id(ino));
+	if (!s)
+		return ENOENT;
+	d->name = s->name;
+	d->snap = s;
+	d->dir = &snapshot_dir_ops;
+	return 0;
 }
 
 int node__get(fuse_ino_t ino, struct node *n)
 {
-	struct region *r;
-	int f;
+	struct node d;
+	int ret;
 
+	if (ino_top_dir(ino) || ino_file_index(ino) == -1)
+		return dir_get(ino, n);
+	/* A file: its directory's table says what it is. */
 	memset(n, 0, sizeof(*n));
-	if (root__node(ino, n))
-		return 0;
-	f = ino_top_dir(ino) ? -1 : ino_file_index(ino);
-	if (f < 0)
-		return EISDIR;
-	if (f >= F_COUNT)
-		return ENOENT;
-	r = node__region(ino_id(ino));
-	if (!r)
-		return snapfile__node(ino, n) ? 0 : ENOENT;
-	n->ino = ino;
-	region_file(n, r, (unsigned)f);
-	return 0;
+	ret = dir_get(ino_id(ino) ? ino_dir(ino_id(ino)) : FS_ROOT_INO, &d);
+	if (!ret && !(d.dir->file && d.dir->file(&d, ino, n)))
+		ret = ENOENT;
+	node__put(&d);
+	return ret;
 }
 
 void node__put(struct node *n)
@@ -58,8 +76,25 @@ void node__put(struct node *n)
 	n->snap = NULL;
 }
 
+void node__stat_dir(fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFDIR | 0755;
+	st->st_nlink = 2;
+	st->st_uid = rfs.uid;
+	st->st_gid = rfs.gid;
+	st->st_blksize = 4096;
+	st->st_atim = st->st_mtim = st->st_ctim = rfs.started;
+}
+
 void node__stat(struct node *n, struct stat *st)
 {
+	if (n->dir) {
+		node__stat_dir(n->ino, st);
+		n->dir->stat(n, st);
+		return;
+	}
 	memset(st, 0, sizeof(*st));
 	st->st_ino = n->ino;
 	st->st_mode = S_IFREG | n->mode;

@@ -1,11 +1,14 @@
 /*
  * The nodes of the mount: inode numbers, what each inode is, and the
- * operations of each kind of file (struct node_ops), chosen once when the
- * inode is resolved, never by comparing names or kinds on every request.
+ * operations of each kind of file (struct node_ops) and of each kind of
+ * directory (struct dir_ops), chosen once when the inode is resolved,
+ * never by comparing names, kinds or inode numbers on every request.
  *
- * Adding a file to the root is one file with its node_ops and one entry
- * in root.c's table; adding one to every region directory is one entry
- * in attr.c's table.
+ * An inode is resolved through its directory: a directory by its number
+ * (node.c), a file by its directory's table (dir_ops.file).  Adding a
+ * file to the root is one file with its node_ops and one entry in root.c's
+ * table; adding one to every region directory is one entry in attr.c's
+ * table; to a snapshot's directory, one in snapfile.c's.
  *
  * Helpers return 0 or a positive errno; every FUSE handler sends exactly
  * one reply.
@@ -112,12 +115,15 @@ static inline bool ino_top_dir(fuse_ino_t ino)
 #define CONTENTS_BLKSIZE (1 << 20)
 
 struct node_ops;
+struct dir_ops;
+struct longtext;
 
-/* A file of the mount, resolved from its inode number. */
+/* A file or directory of the mount, resolved from its inode number. */
 struct node {
 	fuse_ino_t ino;
 	const char *name;		/* for the log */
-	const struct node_ops *ops;
+	const struct node_ops *ops;	/* a file's; NULL for a directory */
+	const struct dir_ops *dir;	/* a directory's; NULL for a file */
 	struct region *r;	/* a reference; NULL for the root's files */
 	struct snapshot *snap;	/* a reference, for a snapshot's own files */
 	unsigned file;		/* enum rfile, for a region's files */
@@ -176,15 +182,57 @@ struct node_ops {
 	void (*lseek)(fuse_req_t req, struct handle *h, off_t off, int whence);
 	uint64_t (*size)(struct handle *h);
 	void (*release)(struct handle *h);
+	/* ftruncate(size): 0 or a positive errno; NULL: O_TRUNC only (tree.c). */
+	int (*truncate)(struct node *n, off_t size);
+	/* Long generated text (longtext.h): its renderings, for its ops. */
+	struct longtext *text;
 };
 
-/* node.c: resolve an inode (a region reference is taken: node__put). */
+/*
+ * A kind of directory: the root, snapshots/, a region's, a snapshot's.
+ * d is the directory's node; its ops run under its reference (d->r,
+ * d->snap).  Helpers return 0 or a positive errno.
+ */
+struct dir_ops {
+	/* Link count and times: what differs from the mount's (node__stat). */
+	void (*stat)(struct node *d, struct stat *st);
+	/*
+	 * Fill n for the file ino of d, from d's table (a reference d holds
+	 * may move to n); false when it has none such.  NULL: no files.
+	 */
+	bool (*file)(struct node *d, fuse_ino_t ino, struct node *n);
+	/* The inode of name in d: 0 or ENOENT. */
+	int (*lookup)(struct node *d, const char *name, fuse_ino_t *ino);
+	/*
+	 * The idx-th entry of d after "." and "..": its name, inode and type;
+	 * false past the last.
+	 */
+	bool (*child)(struct node *d, unsigned idx, char *name, size_t len,
+		      fuse_ino_t *ino, mode_t *mode);
+	/*
+	 * mkdir name in d: 0 and the new directory's inode, or an errno with
+	 * the refusal said.  NULL: refused, regions live at the root.
+	 */
+	int (*mkdir)(struct node *d, const char *name, fuse_ino_t *ino);
+	/* rmdir name in d: 0 or an errno, the refusal said.  NULL: ENOTDIR. */
+	int (*rmdir)(struct node *d, const char *name);
+};
+extern const struct dir_ops root_dir_ops;	/* root.c */
+extern const struct dir_ops region_dir_ops;	/* attr.c */
+extern const struct dir_ops snapshots_dir_ops;	/* snapdir.c */
+extern const struct dir_ops snapshot_dir_ops;	/* snapdir.c */
+
+/*
+ * node.c: resolve an inode, a file or a directory (a region or snapshot
+ * reference is taken: node__put, also after a failure): 0 or ENOENT, or
+ * ENOTDIR for a directory's number that is a file's.
+ */
 int node__get(fuse_ino_t ino, struct node *n);
 void node__put(struct node *n);
-/* A live region or a snapshot's copy, by id. */
-struct region *node__region(uint64_t id);
-/* The stat of a file: the common fields, then its ops->stat. */
+/* The stat of a file or directory: the common fields, then its ops' stat. */
 void node__stat(struct node *n, struct stat *st);
+/* The common fields of a directory's stat. */
+void node__stat_dir(fuse_ino_t ino, struct stat *st);
 
 /* text.c: files whose value is rendered (attributes, vcpu). */
 int text__render(struct handle *h);
@@ -193,6 +241,11 @@ uint64_t text__size(struct handle *h);
 /* A control value written whole at offset 0, trimmed into val. */
 int text__value(const char *file, const char *buf, size_t len, off_t off,
 		char *val, size_t val_len);
+/* Apply a trimmed value: 0 or a positive errno with why set. */
+typedef int text_store(struct node *n, const char *val, struct why *why);
+/* A control write to a region's file, through store (a refusal logged). */
+int text__store(struct handle *h, const char *buf, size_t size, off_t off,
+		text_store *store);
 
 /* attr.c: the files of a region directory. */
 struct attr_desc {
@@ -201,8 +254,7 @@ struct attr_desc {
 	const struct node_ops *ops;	/* NULL: a text attribute */
 	/* Render the value, newline-terminated; returns its length. */
 	int (*show)(struct region *r, char *buf, size_t len);
-	/* Apply a trimmed value: 0 or a positive errno with why set. */
-	int (*store)(struct node *n, const char *val, struct why *why);
+	text_store *store;
 };
 extern const struct attr_desc attr_files[F_COUNT];
 extern const struct node_ops attr_ops;
@@ -246,12 +298,12 @@ extern const struct node_ops metrics_ops;	/* metrics.c */
 /* metrics.c: a read or write request of n's kind; a control write's result. */
 void metrics__count(const struct node *n, bool write, size_t size);
 void metrics__control(const struct node *n, int err);
-/* metrics.c: a change no write to a file makes (mkdir, rmdir, a core layout). */
+/* metrics.c: a change no write to a file makes (mkdir, rmdir). */
 void metrics__changed(void);
 extern const struct node_ops snapfile_ops;	/* snapfile.c */
 
-/* snapfile.c: a snapshot's file sf (by its id), or false. */
-bool snapfile__node(fuse_ino_t ino, struct node *n);
+/* snapfile.c: the file ino of snapshot directory d, or false. */
+bool snapfile__node(struct node *d, fuse_ino_t ino, struct node *n);
 int snapfile__lookup(const struct snapshot *s, const char *name);
 
 /*
@@ -264,12 +316,8 @@ void fs_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fs_caller_begin(fuse_req_t req);
 void fs_caller_end(void);
 
-/* root.c: the root's own files. */
+/* root.c: how many files the root has of its own. */
 unsigned root__count(void);
-const char *root__name(unsigned i, fuse_ino_t *ino);
-fuse_ino_t root__lookup(const char *name);
-/* Fill n for a root file; false when ino is none. */
-bool root__node(fuse_ino_t ino, struct node *n);
 /* What no region may be called: the root's names, NULL-ended. */
 extern const char *const root_reserved[];
 

@@ -64,6 +64,8 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Its refusals are said to the caller's session too (why.c). */
 	fs_caller_begin(req);
 	ret = node__get(ino, &n);
+	if (!ret && n.dir)
+		ret = EISDIR;
 	if (!ret)
 		ret = check_open(&n, fi->flags & O_ACCMODE);
 	h = ret ? NULL : calloc(1, sizeof(*h));

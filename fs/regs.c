@@ -82,31 +82,4 @@ static uint64_t regs_gen(void)
 
 static struct longtext text = LONGTEXT_INIT(regs_render, regs_gen, 0, 0);
 
-static void regs_read(fuse_req_t req, struct handle *h, size_t size,
-		      off_t off)
-{
-	longtext__read(&text, req, h, size, off);
-}
-
-static uint64_t regs_size(struct handle *h)
-{
-	return longtext__size(&text, h);
-}
-
-static void regs_stat(struct node *n, struct stat *st)
-{
-	(void)n;
-	st->st_size = (off_t)longtext__size(&text, NULL);
-}
-
-static void regs_release(struct handle *h)
-{
-	longtext__release(&text, h);
-}
-
-const struct node_ops regs_ops = {
-	.stat = regs_stat,
-	.read = regs_read,
-	.size = regs_size,
-	.release = regs_release,
-};
+const struct node_ops regs_ops = LONGTEXT_OPS(&text);

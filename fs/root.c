@@ -10,6 +10,8 @@
  */
 #include "fs/node.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -60,13 +62,13 @@ unsigned root__count(void)
 	return NR_ROOT_FILES;
 }
 
-const char *root__name(unsigned i, fuse_ino_t *ino)
+static const char *root__name(unsigned i, fuse_ino_t *ino)
 {
 	*ino = root_files[i].ino;
 	return root_files[i].name;
 }
 
-fuse_ino_t root__lookup(const char *name)
+static fuse_ino_t root__lookup(const char *name)
 {
 	for (unsigned i = 0; i < NR_ROOT_FILES; i++)
 		if (strcmp(root_files[i].name, name) == 0)
@@ -74,8 +76,10 @@ fuse_ino_t root__lookup(const char *name)
 	return 0;
 }
 
-bool root__node(fuse_ino_t ino, struct node *n)
+/* Fill n for a root file; false when ino is none. */
+static bool root__node(struct node *d, fuse_ino_t ino, struct node *n)
 {
+	(void)d;
 	for (unsigned i = 0; i < NR_ROOT_FILES; i++) {
 		if (root_files[i].ino != ino)
 			continue;
@@ -91,3 +95,107 @@ bool root__node(fuse_ino_t ino, struct node *n)
 	}
 	return false;
 }
+
+/*
+ * The root directory: its own files, snapshots/, then the regions in
+ * table order.  Its link count counts snapshots/ and the regions, read
+ * without the table's lock.
+ */
+static void root_stat(struct node *d, struct stat *st)
+{
+	(void)d;
+	st->st_nlink = 3 + __atomic_load_n(&rfs.sb->nr, __ATOMIC_ACQUIRE);
+}
+
+/* The inode of name in the root: a file, snapshots/, or a region. */
+static int root_lookup(struct node *d, const char *name, fuse_ino_t *ino)
+{
+	struct region *r;
+	uint64_t id;
+
+	(void)d;
+	*ino = root__lookup(name);
+	if (*ino)
+		return 0;
+	if (strcmp(name, "snapshots") == 0) {
+		*ino = FS_SNAPSHOTS_INO;
+		return 0;
+	}
+	r = sandbox__find(rfs.sb, name, &id);
+	if (!r)
+		return ENOENT;
+	region__put(r);
+	*ino = ino_dir(id);
+	return 0;
+}
+
+/* An rmdir during a listing may shift the regions, as on any filesystem. */
+static bool root_child(struct node *d, unsigned idx, char *name, size_t len,
+		       fuse_ino_t *child, mode_t *mode)
+{
+	struct region *r;
+	uint64_t id;
+
+	(void)d;
+	*mode = S_IFDIR;
+	if (idx < root__count()) {
+		snprintf(name, len, "%s", root__name(idx, child));
+		*mode = S_IFREG;
+		return true;
+	}
+	if (idx == root__count()) {
+		snprintf(name, len, "snapshots");
+		*child = FS_SNAPSHOTS_INO;
+		return true;
+	}
+	r = sandbox__nth(rfs.sb, idx - root__count() - 1, &id);
+	if (!r)
+		return false;
+	snprintf(name, len, "%s", region__name(r));
+	*child = ino_dir(id);
+	region__put(r);
+	return true;
+}
+
+/* mkdir makes a region of the default size. */
+static int root_mkdir(struct node *d, const char *name, fuse_ino_t *ino)
+{
+	struct why why = { "" };
+	uint64_t id;
+	int ret;
+
+	(void)d;
+	ret = sandbox__create(rfs.sb, name, rfs.default_size, &id, &why);
+	if (ret)
+		fs_refuse("mkdir %s refused: %s", name, why__text(&why, ret));
+	metrics__changed();	/* after the change: a rendering before it is stale */
+	*ino = ret ? 0 : ino_dir(id);
+	return ret;
+}
+
+static int root_rmdir(struct node *d, const char *name)
+{
+	struct why why = { "" };
+	int ret;
+
+	(void)d;
+	if (strcmp(name, "snapshots") == 0) {
+		fs_refuse("rmdir snapshots refused: the tree is fixed");
+		return EPERM;
+	}
+	ret = sandbox__remove(rfs.sb, name, &why);
+	/* A kept core would hold the region past its rmdir. */
+	core__forget();
+	if (ret && ret != ENOENT)
+		fs_refuse("rmdir %s refused: %s", name, why__text(&why, ret));
+	return ret;
+}
+
+const struct dir_ops root_dir_ops = {
+	.stat = root_stat,
+	.file = root__node,
+	.lookup = root_lookup,
+	.child = root_child,
+	.mkdir = root_mkdir,
+	.rmdir = root_rmdir,
+};

@@ -53,20 +53,13 @@ static const void *bytes(struct node *n, size_t *len, bool read, int *err)
 	return text;
 }
 
-bool snapfile__node(fuse_ino_t ino, struct node *n)
+bool snapfile__node(struct node *d, fuse_ino_t ino, struct node *n)
 {
 	int f = ino_file_index(ino);
-	struct snapshot *s;
+	struct snapshot *s = d->snap;
 
-	if (f < 0 || f >= SF_COUNT)
-		return false;
-	s = snapshot__find_id(&rfs.sb->snaps, ino_id(ino));
-	if (!s)
-		return false;
-	if ((unsigned)f >= snapfile_count(s)) {
-		snapshot__put(s);	/* parent: a diff's only */
-		return false;
-	}
+	if (f < 0 || (unsigned)f >= snapfile_count(s))
+		return false;	/* parent: a diff's only */
 	*n = (struct node){
 		.ino = ino,
 		.name = snap_files[f],
@@ -76,6 +69,7 @@ bool snapfile__node(fuse_ino_t ino, struct node *n)
 		.mode = 0400,
 		.readable = true,
 	};
+	d->snap = NULL;	/* its reference is n's now */
 	return true;
 }
 

@@ -6,6 +6,7 @@
 #include "fs/node.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Render into h->text: its length, or -errno. */
@@ -71,4 +72,22 @@ int text__value(const char *file, const char *buf, size_t len, off_t off,
 		return EINVAL;
 	}
 	return 0;
+}
+
+int text__store(struct handle *h, const char *buf, size_t size, off_t off,
+		text_store *store)
+{
+	char val[PARSE_VALUE_MAX], file[REGION_NAME_MAX + 32];
+	struct why why = { "" };
+	int ret;
+
+	snprintf(file, sizeof(file), "%s/%s", region__name(h->n.r), h->n.name);
+	ret = text__value(file, buf, size, off, val, sizeof(val));
+	if (ret)
+		return ret;
+	ret = store(&h->n, val, &why);
+	if (ret)
+		fs_refuse("%s: write '%s' refused: %s (%s)", file, val,
+			  why__text(&why, ret), strerror(ret));
+	return ret;
 }

@@ -12,7 +12,6 @@ int tree__stat(fuse_ino_t ino, struct stat *st);
 void tree__lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void tree__getattr(fuse_req_t req, fuse_ino_t ino,
 			 struct fuse_file_info *fi);
-/* tree_attr.c: chmod, chown, utimens and truncate. */
 void tree__setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			 int to_set, struct fuse_file_info *fi);
 void tree__mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,

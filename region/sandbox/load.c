@@ -231,14 +231,6 @@ static int check_overlaps(struct saved_dir *d, struct why *why)
 	return 0;
 }
 
-struct saved_region *saved__find(struct saved_dir *d, const char *name)
-{
-	for (unsigned i = 0; i < d->nr; i++)
-		if (strcmp(d->rs[i].name, name) == 0)
-			return &d->rs[i];
-	return NULL;
-}
-
 /*
  * The console file: the bytes the console kept (vcpu.h).  Untrusted like
  * the rest: only a regular file of d itself, no longer than the console

@@ -108,6 +108,9 @@ reused_sid() {
 		"$REGIONFS" -o "kvm=$WORK/no-kvm" --region a:1M "$M" || exit 1
 		setsid -w bash -c "echo \$\$ >\"$WORK/old-sid\"
 			echo nope >\"$M/restore\" 2>/dev/null || true"
+		# Start times are in clock ticks (10 ms): a real reuse comes
+		# after the pid space wrapped, never within one tick.
+		sleep 0.1
 		echo $(($(cat "$WORK/old-sid") - 1)) >/proc/sys/kernel/ns_last_pid
 		setsid -w bash -c "echo \$\$ >\"$WORK/new-sid\"
 			cat \"$M/why\"" >"$WORK/reused"
