@@ -40,11 +40,20 @@ pool_add() {
 
 # pool_empty HELD: no spare page left, and the HELD pages in use made
 # surplus, so that a page given back leaves the pool for the system.
+# Another test may add pages at any moment: what it added is cut too (and
+# given back at the end), and each step that needs the pool empty empties
+# it again just before.
 pool_empty() {
-	local cut=$(($(hugepages_spare) + $1))
-	echo $(($(cat "$NR") - cut)) >"$NR"
-	POOL_DELTA=$((POOL_DELTA - cut))
-	expect_eq "spare huge pages after emptying the pool" "$(hugepages_spare)" 0
+	local cut=$1 try
+	for try in 1 2 3 4 5; do
+		cut=$((cut + $(hugepages_spare)))
+		[ "$cut" -gt 0 ] || [ "$try" -eq 1 ] || return 0
+		echo $(($(cat "$NR") - cut)) >"$NR"
+		POOL_DELTA=$((POOL_DELTA - cut))
+		cut=0
+		[ "$(hugepages_spare)" -eq 0 ] && return 0
+	done
+	bad "the pool could not be emptied: $(hugepages_spare) spare"
 }
 
 # The region's bytes are what $WORK/h.img holds.
@@ -75,12 +84,12 @@ held=$(blocks)
 expect_eq "h: st_blocks, its four pages" "$held" $((4 * HUGE / 512))
 
 say "zero keeps the pages: a write after it finds one"
+pool_empty 0
 expect_ok write "$MNT/h/zero" 1
 daemon_alive || fail "the daemon died zeroing h"
 cmp -n $((8 << 20)) /dev/zero "$MNT/h/contents" || bad "h is not zeros after zero"
 expect_eq "SEEK_DATA after zero: all holes" "$(errno_of seek "$MNT/h/contents" 0 data)" ENXIO
 expect_eq "st_blocks after zero: the pages kept" "$(blocks)" "$held"
-expect_eq "spare huge pages after zero" "$(hugepages_spare)" 0
 truncate -s 0 "$WORK/h.img"
 truncate -s 8M "$WORK/h.img"
 printf x | dd of="$MNT/h/contents" bs=1 seek=$((3 * HUGE + 5)) conv=notrunc status=none ||
@@ -93,6 +102,7 @@ head -c $((8 << 20)) /dev/zero | tr '\0' y >"$WORK/h.img"
 same "every page written after zero"
 
 say "truncate keeps the pages"
+pool_empty 0
 expect_ok truncate "$MNT/h/contents" $((HUGE + 100))
 truncate -s $((HUGE + 100)) "$WORK/h.img"
 truncate -s 8M "$WORK/h.img"
@@ -104,16 +114,17 @@ same "written after truncate"
 daemon_alive || fail "the daemon died of a write after truncate"
 
 say "restore keeps the pages (the snapshot's holes filled in place)"
+pool_empty 0
 echo s >"$MNT/restore" || bad "restore of s failed"
 cp "$WORK/s.img" "$WORK/h.img"
 same "after restore"
 fill_with h w
 head -c $((8 << 20)) /dev/zero | tr '\0' w >"$WORK/h.img"
 same "written after restore"
-expect_eq "spare huge pages after restore and writes" "$(hugepages_spare)" 0
 daemon_alive || fail "the daemon died of a write after restore"
 
 say "a resize the pool cannot give: ENOMEM, nothing changed"
+pool_empty 0
 expect_refused h ENOMEM 1 errno_of write "$MNT/h/mem_size" 16M
 log_has 'h/mem_size: .*refused: cannot reserve .*nr_hugepages' ||
 	bad "the ENOMEM line does not name nr_hugepages: $(last_log_line)"
@@ -128,6 +139,7 @@ if have_kvm; then
 		--guest "$GUESTS_DIR/dirtier.elf"
 	wait_for grep -qx halted "$MNT/vcpu" || bad "the guest did not halt: $(cat "$MNT/vcpu")"
 	pool_empty 1
+	pool_empty 0
 	expect_ok write "$MNT/data/zero" 1
 	{ echo stop >"$MNT/vcpu" && echo run >"$MNT/vcpu"; } || bad "restarting the guest failed"
 	wait_for grep -qx halted "$MNT/vcpu" || bad "the guest did not halt again: $(cat "$MNT/vcpu")"
