@@ -6,7 +6,8 @@
 # and a guest's still find a page, and the daemon never dies of SIGBUS.
 # A resize that needs pages the pool has not is refused with ENOMEM and
 # changes nothing.  A guest touching a page the pool cannot give (punched
-# behind the daemon's back) faults, reported in fault.  The pool is global
+# behind the daemon's back) faults, reported in fault, and a write into
+# it is refused with ENOMEM, nothing written.  The pool is global
 # (other tests may use it at the same time): this adds what it needs,
 # checks it got it, and gives back exactly what it changed, whatever
 # happened.
@@ -166,6 +167,12 @@ if have_kvm; then
 		bad "fault does not name the page: $(cat "$MNT/fault")"
 	fi
 	daemon_alive || fail "the daemon died of the guest's fault"
+	say "a write into that page: ENOMEM, nothing written, the daemon lives"
+	pool_empty 0
+	expect_refused data ENOMEM 1 errno_of pwrite "$MNT/data/contents" x $((HUGE / 2))
+	log_has 'data/contents: write of 1 bytes at 1048576 refused: .*nr_hugepages' ||
+		bad "the write's refusal does not name nr_hugepages: $(last_log_line)"
+	daemon_alive || fail "the daemon died of a write into a page the pool cannot give"
 	stop_daemon
 else
 	skip_part "guest" "no usable /dev/kvm"
