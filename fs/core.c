@@ -9,7 +9,9 @@
  *
  * The layout (its page walks decide each p_vaddr) is made once per state
  * of the sandbox, not per open: every open made while neither the slot
- * table's generation nor the vCPU's moved shares it (a reference), so
+ * table's generation, the vCPU's nor the regions' bytes (their page
+ * tables) moved shares it (a reference; a running guest's for at most
+ * CORE_LIVE_MS), so
  * opens in a loop cost no walk and a few bytes each.  The newest is kept
  * for the next open after its last one closes; since it holds the
  * regions, an rmdir lets go of it (core__forget).  A stat needs no walk: the
@@ -68,9 +70,21 @@ uint64_t core__layouts(void)
 	return atomic_load(&layouts);
 }
 
-/* A core, and the generations of the state it was laid out in. */
+/*
+ * How long a running guest's core is shared: its page tables change
+ * under it with no generation moving (a live view, like its segments).
+ */
+#define CORE_LIVE_MS 100
+
+/*
+ * A core, and the generations of the state it was laid out in: the slot
+ * table's, the vCPU's, and the regions' bytes' (region__changes), since
+ * p_vaddr comes from page tables in the regions, which a host write
+ * (pmem, contents, zero) may change while the vCPU stays paused.
+ */
 struct shared_core {
-	uint64_t layout_gen, vcpu_gen;
+	uint64_t layout_gen, vcpu_gen, changes, ms;
+	bool live;
 	unsigned refs;		/* opens reading it */
 	struct core *c;
 };
@@ -106,11 +120,13 @@ static void free_core(struct shared_core *s)
 static int take(struct shared_core **out)
 {
 	uint64_t lg = vm__layout_gen(rfs.sb->vm), vg = vcpu_gen();
+	uint64_t ch = region__changes(), now = fs_mono_ms();
 	struct shared_core *s = cores.cur;
 	int ret;
 
 	/* The generations before the build: a change during it is seen next time. */
-	if (!s || s->layout_gen != lg || s->vcpu_gen != vg) {
+	if (!s || s->layout_gen != lg || s->vcpu_gen != vg || s->changes != ch ||
+	    (s->live && now - s->ms >= CORE_LIVE_MS)) {
 		s = calloc(1, sizeof(*s));
 		if (!s)
 			return ENOMEM;
@@ -121,6 +137,9 @@ static int take(struct shared_core **out)
 		}
 		s->layout_gen = lg;
 		s->vcpu_gen = vg;
+		s->changes = ch;
+		s->ms = now;
+		s->live = rfs.vcpu && rfs.sb->vm && vm__guest_running(rfs.sb->vm);
 		/* metrics' generation counts it (core__layouts). */
 		atomic_fetch_add(&layouts, 1);
 		/* An older one lives on with its opens, and goes with the last. */
@@ -168,10 +187,14 @@ static void core_release(struct handle *h)
 void core__forget(void)
 {
 	pthread_mutex_lock(&cores.lock);
-	if (cores.cur && !cores.cur->refs) {
+	/*
+	 * One that opens still read is no longer kept either: it goes with
+	 * their last close (core_release), not with the next open, which
+	 * may never come, while it holds the removed region's memory.
+	 */
+	if (cores.cur && !cores.cur->refs)
 		free_core(cores.cur);
-		cores.cur = NULL;
-	}
+	cores.cur = NULL;
 	pthread_mutex_unlock(&cores.lock);
 }
 

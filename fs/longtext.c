@@ -193,7 +193,16 @@ void longtext__read(fuse_req_t req, struct handle *h, size_t size, off_t off)
 	i = find(t, h->rendering);
 	if (i >= 0)
 		r = t->kept[i];
-	if (off == 0 || !r) {
+	if (off != 0 && !r && h->rendering) {
+		/*
+		 * Its rendering went (make_room): the rest of another one
+		 * after the start of this one would be a torn text that
+		 * reads like a whole one.  Fail, until a read at 0.
+		 */
+		ret = ESTALE;
+		why = "its rendering was let go for newer ones (the file keeps "
+		      "a bounded few): read it again from the start";
+	} else if (off == 0 || !r) {
 		unref(t, h);
 		ret = take(t, &r, &why);
 		if (!ret) {

@@ -13,8 +13,10 @@
  * the file render while the owner keeps changing things).  An open holds a
  * reference, not a copy: it costs the handle and nothing after close.
  * A file keeps at most LONGTEXT_SLOTS renderings and LONGTEXT_KEEP bytes
- * besides the newest; an open whose rendering went reads on from the
- * newest (as a read at an offset past 0 with none would).
+ * besides the newest; an open whose rendering went fails its reads
+ * past 0 with ESTALE (never the rest of another rendering: a torn text)
+ * until it reads at 0 again.  An open that never read at 0 reads from
+ * the rendering current then.
  *
  * A render that refuses says why: the read logs it (one line) and fails
  * with its errno; a stat gets size 0 and logs nothing.  Helpers return 0

@@ -291,7 +291,7 @@ extern const struct node_ops core_ops;		/* core.c */
 uint64_t core__layouts(void);
 /*
  * core.c: let go of the core kept for the next open, and of the regions
- * it holds (an rmdir, the end), unless an open reads it.
+ * it holds (an rmdir, the end); one an open reads goes with its last close.
  */
 void core__forget(void);
 extern const struct node_ops metrics_ops;	/* metrics.c */

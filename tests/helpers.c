@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -122,4 +124,139 @@ void assert_guards(struct region *r)
 	assert_int_equal(touch_in_child(end + PAGE - 1), SIGSEGV);
 	assert_int_equal(touch_in_child(base), 0);
 	assert_int_equal(touch_in_child(end - 1), 0);
+}
+
+#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+#define HUGE_POOL "/sys/kernel/mm/hugepages/hugepages-2048kB/"
+
+/* The pages this process added to the pool, to give back. */
+static long huge_added;
+
+static long read_count(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static int write_count(const char *path, long v)
+{
+	FILE *f = fopen(path, "we");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fprintf(f, "%ld\n", v) > 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+long hugepages_spare(void)
+{
+	long free_pages = read_count(HUGE_POOL "free_hugepages"),
+	     resv = read_count(HUGE_POOL "resv_hugepages");
+
+	return free_pages < 0 || resv < 0 ? -1 : free_pages - resv;
+}
+
+void hugepages_release(void)
+{
+	long nr;
+
+	if (!huge_added)
+		return;
+	nr = read_count(NR_HUGEPAGES);
+	if (nr >= 0)
+		write_count(NR_HUGEPAGES, nr > huge_added ? nr - huge_added : 0);
+	huge_added = 0;
+}
+
+int hugepages_add(long n, char *why, size_t len)
+{
+	static bool registered;
+	long nr = read_count(NR_HUGEPAGES), had = hugepages_spare(), now;
+
+	if (nr < 0 || had < 0 || access(NR_HUGEPAGES, W_OK) != 0) {
+		snprintf(why, len, "cannot write %s (not root, or no hugetlb)",
+			 NR_HUGEPAGES);
+		return -1;
+	}
+	if (!registered) {
+		atexit(hugepages_release);
+		registered = true;
+	}
+	/* Counted as added before the check: a partial grow is given back. */
+	if (write_count(NR_HUGEPAGES, nr + n) == 0)
+		huge_added += read_count(NR_HUGEPAGES) - nr;
+	now = hugepages_spare();
+	if (now < had + n) {
+		snprintf(why, len,
+			 "the kernel could reserve only %ld of %ld huge pages of 2 MiB",
+			 now - had, n);
+		return -1;
+	}
+	return 0;
+}
+
+int hugepages_limit(long n)
+{
+	long nr = read_count(NR_HUGEPAGES), spare = hugepages_spare(), now;
+
+	if (nr < 0 || spare < 0 || write_count(NR_HUGEPAGES, nr - spare + n))
+		return -1;
+	now = read_count(NR_HUGEPAGES);
+	huge_added += now - nr;
+	return hugepages_spare() == n ? 0 : -1;
+}
+
+/* Counted by __wrap_lseek64 and __wrap_mincore, for every thread. */
+static _Atomic uint64_t seeks, seek_holes, seek_hole_walk, mincore_bytes;
+
+int __real_mincore(void *addr, size_t len, unsigned char *vec);
+int __wrap_mincore(void *addr, size_t len, unsigned char *vec);
+
+int __wrap_mincore(void *addr, size_t len, unsigned char *vec)
+{
+	atomic_fetch_add(&mincore_bytes, len);
+	return __real_mincore(addr, len, vec);
+}
+
+off_t __real_lseek64(int fd, off_t off, int whence);
+off_t __wrap_lseek64(int fd, off_t off, int whence);
+
+off_t __wrap_lseek64(int fd, off_t off, int whence)
+{
+	off_t ret = __real_lseek64(fd, off, whence);
+
+	atomic_fetch_add(&seeks, 1);
+	if (whence == SEEK_HOLE && ret >= off) {
+		atomic_fetch_add(&seek_holes, 1);
+		atomic_fetch_add(&seek_hole_walk, (uint64_t)(ret - off));
+	}
+	return ret;
+}
+
+void seek_work(struct seek_work *now)
+{
+	now->calls = atomic_load(&seeks);
+	now->holes = atomic_load(&seek_holes);
+	now->hole_walk = atomic_load(&seek_hole_walk);
+	now->mincore_bytes = atomic_load(&mincore_bytes);
+}
+
+struct seek_work seek_work_since(const struct seek_work *then)
+{
+	struct seek_work now;
+
+	seek_work(&now);
+	now.calls -= then->calls;
+	now.holes -= then->holes;
+	now.hole_walk -= then->hole_walk;
+	now.mincore_bytes -= then->mincore_bytes;
+	return now;
 }

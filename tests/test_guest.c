@@ -187,9 +187,8 @@ static void test_load(void **state)
 	struct why why = { "" };
 
 	if (sandbox__open_vm(sb, KVM_PATH)) {
-		printf("note: %s: loads into mapped regions untested\n",
-		       sb->vm_why.msg);
-		skip();
+		skip_because("%s: loads into mapped regions untested",
+			     sb->vm_why.msg);
 	}
 	assert_int_equal(sandbox__create(sb, "ram", 64 << 10, NULL, NULL), 0);
 	ram = sandbox__find(sb, "ram", NULL);

@@ -286,8 +286,7 @@ static void test_ro_write(void **state)
 	uint64_t count, t0 = now_ms();
 
 	if (!f->sb->vm->readonly_mem) {
-		printf("note: no KVM_CAP_READONLY_MEM, ro untested\n");
-		skip();
+		skip_because("no KVM_CAP_READONLY_MEM, ro untested");
 	}
 	assert_int_equal(vcpu__run(v), 0);
 	while (qword(f->data, 0) < 3 && now_ms() - t0 < GUEST_WAIT_MS)

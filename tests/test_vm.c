@@ -302,7 +302,7 @@ static void test_access_ro(void **state)
 		assert_int_equal(map(vm, r, 0x100000, true), EOPNOTSUPP);
 		assert_int_equal(sandbox__set_access(sb, r, true, NULL), EOPNOTSUPP);
 		assert_false(region__mapped(r));
-		printf("note: no KVM_CAP_READONLY_MEM, ro mappings untested\n");
+		skip_part(__func__, "no KVM_CAP_READONLY_MEM, ro mappings untested");
 		region__put(r);
 		return;
 	}
@@ -510,7 +510,7 @@ static void test_vcpu(void **state)
 	assert_int_equal(region__resident(dst), PAGE);
 
 	if (!vm->readonly_mem) {
-		printf("note: no KVM_CAP_READONLY_MEM, ro store untested\n");
+		skip_part(__func__, "no KVM_CAP_READONLY_MEM, ro store untested");
 		goto out;
 	}
 	/* Read-only for the guest: its store exits as MMIO, memory stays. */

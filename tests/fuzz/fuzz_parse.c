@@ -31,10 +31,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(size < sizeof(val) && !memchr(data, '\0', size));
 		check(strlen(val) > 0 && strlen(val) < sizeof(val));
 		check(val[0] != ' ' && val[strlen(val) - 1] != '\n');
-		/* Decimal unless 0x: a leading 0 is never octal. */
-		if (parse__size(val, &v) == 0 && val[0] == '0' && val[1] >= '0' &&
-		    val[1] <= '9' && strspn(val, "0123456789") == strlen(val))
-			check(v == strtoull(val, NULL, 10));
+		/*
+		 * Decimal unless 0x: a leading 0 is never octal.  Checked
+		 * whatever the parser answers: digits alone are a size (its
+		 * decimal value), or ERANGE past 2^64 - 1; a parser that
+		 * refused 010, or read it as 8, fails here.
+		 */
+		if (strspn(val, "0123456789") == strlen(val)) {
+			int ret = parse__size(val, &v);
+
+			errno = 0;
+			w = strtoull(val, NULL, 10);
+			if (errno == ERANGE)
+				check(ret == ERANGE);
+			else
+				check(ret == 0 && v == w);
+		}
 		if (parse__size(val, &v) == 0) {
 			/* Printing and parsing again gives the same number. */
 			snprintf(again, sizeof(again), "%" PRIu64, v);

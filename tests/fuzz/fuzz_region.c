@@ -41,10 +41,17 @@ static uint32_t take(struct input *in, unsigned bytes)
 	return v;
 }
 
+#define FPAGE 4096
 struct shadow {
 	bool live;
 	uint64_t size;
 	uint8_t bytes[MAX_SIZE];
+	/*
+	 * The pages that may hold data (allocated): written since the last
+	 * zero or the creation, or put back by a restore.  A page not in it
+	 * is a hole for certain, which SEEK_HOLE must find.
+	 */
+	bool data[MAX_SIZE / FPAGE];
 };
 
 static struct shadow shadow[NAMES];
@@ -118,6 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				shadow[i].live = true;
 				shadow[i].size = page_round(sz);
 				memset(shadow[i].bytes, 0, MAX_SIZE);
+				memset(shadow[i].data, 0, sizeof(shadow[i].data));
 			} else {
 				check(ret == ENOSPC);
 			}
@@ -142,6 +150,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					     len : shadow[i].size - off;
 				check(ret == (int)n);
 				memcpy(shadow[i].bytes + off, chunk, n);
+				for (uint64_t p = off / FPAGE;
+				     n && p <= (off + n - 1) / FPAGE; p++)
+					shadow[i].data[p] = true;
 			}
 			region__put(r);
 			break;
@@ -151,6 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			check(region__zero(r, NULL) == 0);
 			memset(shadow[i].bytes, 0, MAX_SIZE);
+			memset(shadow[i].data, 0, sizeof(shadow[i].data));
 			region__put(r);
 			break;
 		case 4:	/* echo SIZE > mem_size */
@@ -164,9 +176,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else if (ret == 0) {
 				uint64_t ns = page_round(sz);
 
-				if (ns < shadow[i].size)
+				if (ns < shadow[i].size) {
 					memset(shadow[i].bytes + ns, 0,
 					       MAX_SIZE - ns);
+					memset(shadow[i].data + ns / FPAGE, 0,
+					       (MAX_SIZE - ns) / FPAGE);
+				}
 				shadow[i].size = ns;
 			} else {
 				check(ret == ENOSPC);
@@ -184,6 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else {
 				int64_t d = t_seek_data(r, off);
 				int64_t h = t_seek_hole(r, off);
+				uint64_t hole = off;
 
 				/* Holes read as zeros; the end is a hole. */
 				check(h >= (int64_t)off &&
@@ -191,6 +207,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				for (int64_t k = (int64_t)off;
 				     k < (d < 0 ? (int64_t)shadow[i].size : d);
 				     k++)
+					check(shadow[i].bytes[k] == 0);
+				/* Data is where a page may hold data. */
+				check(d < 0 || shadow[i].data[d / FPAGE]);
+				/*
+				 * The hole found is no further than the first
+				 * page that is a hole for certain (a SEEK_HOLE
+				 * that answered the size would pass the bound
+				 * above), and reads as zeros to its page's end.
+				 */
+				while (hole < shadow[i].size &&
+				       shadow[i].data[hole / FPAGE])
+					hole = (hole / FPAGE + 1) * FPAGE;
+				check((uint64_t)h <= (hole < shadow[i].size ?
+						      hole : shadow[i].size));
+				for (int64_t k = h; k < (int64_t)shadow[i].size &&
+				     (k == h || k % FPAGE); k++)
 					check(shadow[i].bytes[k] == 0);
 			}
 			region__put(r);
@@ -245,10 +277,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			if (ret)
 				break;
-			for (unsigned k = 0; k < NAMES; k++)
-				if (sn->regions[k].live)
-					memcpy(shadow[k].bytes,
-					       sn->regions[k].bytes, MAX_SIZE);
+			for (unsigned k = 0; k < NAMES; k++) {
+				if (!sn->regions[k].live)
+					continue;
+				memcpy(shadow[k].bytes, sn->regions[k].bytes,
+				       MAX_SIZE);
+				/*
+				 * The pages put back may hold data; those
+				 * left alone keep what they had.
+				 */
+				for (unsigned p = 0; p < MAX_SIZE / FPAGE; p++)
+					shadow[k].data[p] |= sn->regions[k].data[p];
+			}
 			break;
 		case 10: /* rmdir snapshots/sN */
 			snprintf(name, sizeof(name), "s%u", i % SNAPS);

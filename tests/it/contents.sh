@@ -86,7 +86,7 @@ check_offset_write() {
 # past mem_size it is EFBIG.
 check_bounds() {
 	expect_eq "bytes read past the end (dd)" \
-		"$(dd if="$MNT/r/contents" bs=4096 skip=$((SIZE / 4096)) status=none | wc -c)" 0
+		"$(nbytes dd if="$MNT/r/contents" bs=4096 skip=$((SIZE / 4096)) status=none)" 0
 	expect_eq "bytes read from the last 100 (tail)" \
 		"$(tail -c +$((SIZE - 99)) "$MNT/r/contents" | wc -c)" 100
 	check_write_bounds "no reader open"
@@ -116,9 +116,12 @@ check_bounds() {
 		expect_eq "the last two bytes, read-write" "$(tail -c 2 "$MNT/r/contents")" xy
 		expect_errno_unlogged OK rwpwrite "$MNT/r/contents" ab $((SIZE - 2))
 		echo 0 >"$MNT/r/mmap_rw"
+	else
+		skip_part "read-write bounds (${IT_HUGE:+huge, }$TEST_NAME)" \
+			"no FUSE passthrough here: a read-write opener's writes past the end and straddling it are not checked"
 	fi
 	expect_eq "bytes read past the end, a reader open" \
-		"$(dd if="$MNT/r/contents" bs=4096 skip=$((SIZE / 4096)) status=none | wc -c)" 0
+		"$(nbytes dd if="$MNT/r/contents" bs=4096 skip=$((SIZE / 4096)) status=none)" 0
 	exec 3<&-
 	expect_eq "st_size after writes with a reader open" "$(stat -c %s "$MNT/r/contents")" "$SIZE"
 	cmp "$WORK/img" "$MNT/r/contents" || bad "a refused or short write changed other bytes"
@@ -130,7 +133,7 @@ check_truncate() {
 	truncate -s $n "$MNT/r/contents" || bad "truncate -s $n failed"
 	expect_eq "st_size after truncate" "$(stat -c %s "$MNT/r/contents")" "$SIZE"
 	cmp -n $n "$WORK/img" "$MNT/r/contents" || bad "bytes before $n changed"
-	expect_eq "zeros from $n" "$(tail -c +$((n + 1)) "$MNT/r/contents" | tr -d '\0' | wc -c)" 0
+	expect_eq "zeros from $n" "$(nonzero_bytes tail -c +$((n + 1)) "$MNT/r/contents")" 0
 	cp "$WORK/img" "$MNT/r/contents" || bad "cp img contents failed"
 }
 

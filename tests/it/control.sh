@@ -59,7 +59,7 @@ check_resize() {
 	# again: it reads zeros, the cut bytes are gone for good.
 	echo 2M >"$MNT/new/mem_size"
 	expect_eq "bytes at 15M of a 2M region" \
-		"$(dd if="$MNT/new/contents" bs=16 iflag=skip_bytes skip=$((15 << 20)) count=1 status=none 2>/dev/null | wc -c)" 0
+		"$(nbytes dd if="$MNT/new/contents" bs=16 iflag=skip_bytes skip=$((15 << 20)) count=1 status=none)" 0
 	echo 16M >"$MNT/new/mem_size"
 	cmp -n 16 <(dd if="$MNT/new/contents" bs=16 iflag=skip_bytes skip=$((15 << 20)) count=1 status=none) \
 		/dev/zero || bad "bytes cut off by a shrink came back after a grow"

@@ -37,6 +37,13 @@ same_snapshot() {
 	done
 }
 
+# model FILE OFF DATA: DATA written at OFF of FILE, a file the test keeps:
+# what a region must hold, whatever the daemon's copies say.
+model() {
+	printf '%s' "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none ||
+		fail "cannot write the model $1"
+}
+
 id_of() {
 	sed -n 's/^id //p' "$1/info"
 }
@@ -51,6 +58,15 @@ host() {
 	expect_ok pwrite "$MNT/a/contents" five $((5 * PAGE))
 	expect_ok pwrite "$MNT/a/contents" thousand $((1000 * PAGE))
 	expect_ok pwrite "$MNT/b/contents" b 0
+	# The models: base's bytes and d1's, written as the regions are.
+	truncate -s 16M "$WORK/base.a" && truncate -s 1M "$WORK/base.b" "$WORK/d1.b" ||
+		fail "cannot make the models"
+	model "$WORK/base.a" $((5 * PAGE)) five
+	model "$WORK/base.a" $((1000 * PAGE)) thousand
+	model "$WORK/base.b" 0 b
+	cp "$WORK/base.a" "$WORK/d1.a"
+	dd if=/dev/zero of="$WORK/d1.a" bs="$PAGE" seek=5 count=1 conv=notrunc status=none
+	model "$WORK/d1.a" $((7 * PAGE)) "$(printf 'w%.0s' $(seq 100))"
 	echo base >"$MNT/snapshot" || bad "snapshot base failed"
 	# Page 5 zeroed (held: it must read zeros, not base's), 7 written, b zeroed whole.
 	expect_ok fill "$MNT/a/contents" 00 $((5 * PAGE)) "$PAGE"
@@ -64,8 +80,12 @@ host() {
 	expect_eq "d1/parent" "$(cat "$s/d1/parent")" "base $(id_of "$s/base")"
 	expect_eq "d1/a/dirty" "$(cat "$s/d1/a/dirty")" "$(lines "$(printf '0x%x-0x%x' $((5 * PAGE)) $((6 * PAGE)))" "$(printf '0x%x-0x%x' $((7 * PAGE)) $((8 * PAGE)))")"
 	expect_eq "d1/b/dirty" "$(cat "$s/d1/b/dirty")" "0x0-0x100000"
-	expect_eq "full/a/dirty" "$(cat "$s/full/a/dirty")" ""
+	expect_eq "full/a/dirty" "$(must cat "$s/full/a/dirty")" ""
 	same_snapshot d1 full
+	cmp "$WORK/base.a" "$s/base/a/contents" || bad "base/a is not what a held"
+	cmp "$WORK/base.b" "$s/base/b/contents" || bad "base/b is not what b held"
+	cmp "$WORK/d1.a" "$s/d1/a/contents" || bad "d1/a is not what a held"
+	cmp "$WORK/d1.b" "$s/d1/b/contents" || bad "d1/b is not what b held"
 	expect_eq "page 5 of d1" "$(od -A n -t x1 -j $((5 * PAGE)) -N 4 "$s/d1/a/contents" | tr -d ' ')" 00000000
 	# What it takes: page 7, the one held page with data.
 	grep -qx "diff a holds 2 of 4096 pages, takes $PAGE bytes, the rest read through" "$s/d1/info" ||
@@ -81,10 +101,11 @@ host() {
 	# Restore: from anything back to d1's moment.
 	expect_ok pwrite "$MNT/a/contents" later $((9 * PAGE))
 	echo base >"$MNT/restore" || bad "restore base failed"
-	cmp "$MNT/a/contents" "$s/base/a/contents" || bad "a is not base after restore"
+	cmp "$WORK/base.a" "$MNT/a/contents" || bad "a is not base after restore"
+	cmp "$WORK/base.b" "$MNT/b/contents" || bad "b is not base after restore"
 	echo d1 >"$MNT/restore" || bad "restore d1 failed"
-	cmp "$MNT/a/contents" "$s/full/a/contents" || bad "a is not d1 after restore"
-	cmp "$MNT/b/contents" "$s/full/b/contents" || bad "b is not d1 after restore"
+	cmp "$WORK/d1.a" "$MNT/a/contents" || bad "a is not d1 after restore"
+	cmp "$WORK/d1.b" "$MNT/b/contents" || bad "b is not d1 after restore"
 	# Saved beside each other, sparse.
 	mkdir "$WORK/saved"
 	cp -r --sparse=always "$s/base" "$s/d1" "$WORK/saved/" || bad "cp -r failed"
@@ -96,8 +117,8 @@ host() {
 	say "--from the saved chain: base, then d1's pages"
 	start_daemon "${NO_KVM[@]}" --from "$WORK/saved/d1"
 	expect_eq "snapshots" "$(ls_sorted "$MNT/snapshots")" "base d1 "
-	cmp "$MNT/a/contents" "$WORK/full/a/contents" || bad "a is not d1's"
-	cmp "$MNT/b/contents" "$WORK/full/b/contents" || bad "b is not d1's"
+	cmp "$WORK/d1.a" "$MNT/a/contents" || bad "a is not d1's"
+	cmp "$WORK/d1.b" "$MNT/b/contents" || bad "b is not d1's"
 	expect_eq "d1 again: a/dirty" "$(cat "$MNT/snapshots/d1/a/dirty")" "$(cat "$WORK/saved/d1/a/dirty")"
 	expect_eq "d1 again: parent" "$(cat "$MNT/snapshots/d1/parent")" "$(cat "$WORK/saved/d1/parent")"
 	expect_eq "d1 again: id" "$(id_of "$MNT/snapshots/d1")" "$(id_of "$WORK/saved/d1")"
@@ -105,7 +126,7 @@ host() {
 		bad "d1/info again: $(grep '^diff a' "$MNT/snapshots/d1/info")"
 	diff -r -x info "${HOST_ADDRS[@]}" "$MNT/snapshots/d1" "$WORK/saved/d1" >"$WORK/diff.out" || bad "d1 differs from its saved copy: $(head -c 300 "$WORK/diff.out")"
 	echo base >"$MNT/restore" || bad "restore base failed"
-	cmp "$MNT/a/contents" "$WORK/saved/base/a/contents" || bad "a is not base's"
+	cmp "$WORK/base.a" "$MNT/a/contents" || bad "a is not base's"
 	stop_daemon
 
 	say "--from the chain through tar -cS, tar -x"
@@ -113,7 +134,7 @@ host() {
 	tar -xf "$WORK/chain.tar" -C "$WORK/untar" || bad "tar -x failed"
 	start_daemon "${NO_KVM[@]}" -o "from=$WORK/untar/d1"
 	expect_eq "snapshots (tar)" "$(ls_sorted "$MNT/snapshots")" "base d1 "
-	cmp "$MNT/a/contents" "$WORK/full/a/contents" || bad "a is not d1's (tar)"
+	cmp "$WORK/d1.a" "$MNT/a/contents" || bad "a is not d1's (tar)"
 	expect_eq "d1/a/dirty (tar)" "$(cat "$MNT/snapshots/d1/a/dirty")" "$(cat "$WORK/saved/d1/a/dirty")"
 	stop_daemon
 }

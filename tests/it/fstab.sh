@@ -70,7 +70,7 @@ if have_kvm; then
 	guest_opts=region=ram:64M@0x100000,guest=$GUESTS_DIR/reporter.elf
 	guest_want="boot ram "
 else
-	echo "note: /dev/kvm missing: no mapped region, no demo, no guest below"
+	skip_part "mapped regions, demo and guest" "/dev/kvm missing: no mapped region, no demo, no guest below"
 	regions=region=scratch:16M,region=more:1M
 	want="more scratch "
 	guest_opts=region=ram:64M

@@ -13,7 +13,7 @@ LOG_NOTICES+='|: vcpu: halted at rip |: started from '
 HUGE=$((2 << 20))
 # 8M and 16M regions, a snapshot of each, a resize and a repage: 48 pages.
 hugepages_reserve 48
-say "reserved 48 huge pages of 2 MiB (nr_hugepages $(cat /proc/sys/vm/nr_hugepages), was $HUGE_OLD)"
+say "reserved 48 huge pages of 2 MiB (nr_hugepages $(cat /proc/sys/vm/nr_hugepages), $HUGE_ADDED added)"
 
 blocks() {
 	stat -c %b "$MNT/$1/contents"

@@ -25,7 +25,7 @@ reg() {
 
 # fault_field NAME: the value(s) of one line of fault.
 fault_field() {
-	awk -v n="$1" '$1 == n { $1 = ""; sub(/^ /, ""); print }' "$MNT/fault"
+	must awk -v n="$1" '$1 == n { $1 = ""; sub(/^ /, ""); print }' "$MNT/fault"
 }
 
 # seek FILE OFF data|hole: the offset lseek finds, or the errno name.
@@ -53,8 +53,8 @@ expect_eq "layout" "$(cat "$MNT/layout")" \
 0x0000000000400000-0x0000000000500000 rw b"
 expect_eq "layout's st_size" "$(stat -c %s "$MNT/layout")" "$(wc -c <"$MNT/layout")"
 expect_eq "layout mode" "$(stat -c %A "$MNT/layout")" "-r--r--r--"
-expect_eq "regs without a guest" "$(cat "$MNT/regs")" ""
-expect_eq "fault without a guest" "$(cat "$MNT/fault")" ""
+expect_eq "regs without a guest" "$(must cat "$MNT/regs")" ""
+expect_eq "fault without a guest" "$(must cat "$MNT/fault")" ""
 expect_eq "vmem size without a guest" "$(stat -c %s "$MNT/vmem")" 0
 expect_eq "pmem st_size: end of the highest mapping" "$(stat -c %s "$MNT/pmem")" $((0x500000))
 expect_eq "pmem st_blocks, nothing written" "$(stat -c %b "$MNT/pmem")" 0
@@ -137,7 +137,7 @@ start_daemon --demo
 expect_eq "vcpu" "$(cat "$MNT/vcpu")" running
 expect_errno EBUSY read "$MNT/regs"
 log_has 'regs: read refused: the vCPU is running' || bad "the EBUSY log line does not say why: $(last_log_line)"
-expect_eq "fault of a guest that never faulted" "$(cat "$MNT/fault")" ""
+expect_eq "fault of a guest that never faulted" "$(must cat "$MNT/fault")" ""
 # Live while running: the core is readable, its NT_PRSTATUS all zeros.
 readelf -l "$MNT/core" >/dev/null 2>&1 || bad "readelf -l of a running guest's core failed"
 echo pause >"$MNT/vcpu"
@@ -152,7 +152,7 @@ same_bytes "vmem = pmem under identity paging" "$MNT/vmem" $((0x100000)) "$MNT/p
 expect_eq "vmem: SEEK_DATA from 0" "$(seek "$MNT/vmem" 0 data)" $((0x1000))
 expect_eq "vmem st_size: the lower canonical half, whatever the guest maps" "$(stat -c %s "$MNT/vmem")" $((1 << 47))
 expect_eq "vmem: past the 4 GiB identity map, zeros" "$(dd if="$MNT/vmem" bs=4K skip=$(((4 << 30) / 4096)) count=1 status=none | tr -d '\0' | wc -c)/$(dd if="$MNT/vmem" bs=4K skip=$(((4 << 30) / 4096)) count=1 status=none | wc -c)" 0/4096
-expect_eq "vmem: reads end at 2^47" "$(dd if="$MNT/vmem" bs=4K skip=$(((1 << 47) / 4096)) count=1 status=none | wc -c)" 0
+expect_eq "vmem: reads end at 2^47" "$(nbytes dd if="$MNT/vmem" bs=4K skip=$(((1 << 47) / 4096)) count=1 status=none)" 0
 expect_eq "vmem: SEEK_DATA past the demo's memory" "$(seek "$MNT/vmem" $((0x201000)) data)" ENXIO
 
 readelf -lW "$MNT/core" >"$WORK/readelf.out" 2>&1 || bad "readelf -l core failed: $(cat "$WORK/readelf.out")"
@@ -222,7 +222,7 @@ out=$(gdb -batch -ex 'info registers rax r15 rip' "$GUESTS/regset.elf" "$MNT/cor
 grep -qE '^rax +0x1111111111111151 ' <<<"$out" || bad "gdb: rax: $out"
 grep -qE '^r15 +0xffffffffffffff5f ' <<<"$out" || bad "gdb: r15: $out"
 grep -qE "^rip +$ghalted " <<<"$out" || bad "gdb: rip: $out"
-expect_eq "no fault" "$(cat "$MNT/fault")" ""
+expect_eq "no fault" "$(must cat "$MNT/fault")" ""
 stop_daemon
 
 # ---------------------------------------------------------------------------

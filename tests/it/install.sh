@@ -14,7 +14,7 @@ want=(
 if [ -n "${MAN:-}" ]; then
 	want+=(share/man/man8/regionfs.8)
 else
-	echo "note: scdoc was missing at meson setup: no man page to install"
+	skip_part "man page" "scdoc was missing at meson setup: no man page to install"
 fi
 got=$(cd "$DEST$PREFIX" && find . ! -type d | sed 's|^\./||' | sort | tr '\n' ' ')
 expect_eq "files installed under $PREFIX" "$got" "$(printf '%s\n' "${want[@]}" | sort | tr '\n' ' ')"
@@ -45,6 +45,6 @@ if have_kvm; then
 	expect_eq "ram's guest address" "$(attr ram guest_addr)" 0x100000
 	stop_daemon
 else
-	echo "note: /dev/kvm missing: example.conf (which maps a region) not started"
+	skip_part "example.conf" "/dev/kvm missing: example.conf (which maps a region) not started"
 fi
 finish

@@ -25,8 +25,15 @@ FAILURES=0
 
 say() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
 
-# Exit 77: meson counts the test as skipped, never as passed.
+# Exit 77: meson counts the test as skipped, never as passed.  After a
+# failed check (bad) it is a failure: a skip must not hide what went wrong
+# before it.
 skip() {
+	if [ "${FAILURES:-0}" -gt 0 ]; then
+		printf '%s: FAIL: %s check(s) failed before a skip (%s)\n' \
+			"$TEST_NAME" "$FAILURES" "$*" >&2
+		exit 1
+	fi
 	printf 'skip: %s\n' "$*"
 	exit 77
 }
@@ -57,6 +64,44 @@ bad() {
 # expect_eq WHAT GOT WANT
 expect_eq() {
 	[ "$2" = "$3" ] || bad "$1: got '$2', want '$3'"
+}
+
+# A read a check depends on must succeed: "$(cmd)" loses cmd's status, and
+# a failed read prints nothing, which is what a check of an empty file or
+# of "0 bytes" wants.  These print, instead of a failed command's output,
+# a value no check expects ("<CMD failed: exit N>"), and return its status.
+#
+# must CMD...: CMD's output (trailing newlines kept out, as "$(...)" does).
+must() {
+	local out rc=0
+	out=$("$@") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf '<%s failed: exit %d>\n' "$(describe "$@")" "$rc"
+		return "$rc"
+	fi
+	printf '%s\n' "$out"
+}
+
+# nbytes CMD...: the number of bytes CMD writes to stdout.
+nbytes() {
+	local rc=0 n
+	n=$("$@" | wc -c; exit "${PIPESTATUS[0]}") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf '<%s failed: exit %d>\n' "$(describe "$@")" "$rc"
+		return "$rc"
+	fi
+	echo "$n"
+}
+
+# nonzero_bytes CMD...: the number of bytes other than NUL CMD writes.
+nonzero_bytes() {
+	local rc=0 n
+	n=$("$@" | tr -d '\0' | wc -c; exit "${PIPESTATUS[0]}") || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf '<%s failed: exit %d>\n' "$(describe "$@")" "$rc"
+		return "$rc"
+	fi
+	echo "$n"
 }
 
 [ -c /dev/fuse ] || skip "/dev/fuse missing"
@@ -411,9 +456,20 @@ finish() {
 
 # ---------------------------------------------------------------------------
 # Huge pages: a test reserves what it needs on top of what the system has
-# (nr_hugepages), and cleanup gives back exactly that, whatever happened.
+# (nr_hugepages), and cleanup gives back exactly what it added, whatever
+# happened: never a value read before, other tests may grow the pool
+# meanwhile (HUGE_ADDED counts every change this test made).
 HUGE_SYS=/sys/kernel/mm/hugepages/hugepages-2048kB
-HUGE_OLD=
+HUGE_ADDED=0
+
+# huge_set N: nr_hugepages = N, the change counted in HUGE_ADDED.
+huge_set() {
+	local was now
+	was=$(cat /proc/sys/vm/nr_hugepages)
+	echo "$1" >/proc/sys/vm/nr_hugepages || true
+	now=$(cat /proc/sys/vm/nr_hugepages)
+	HUGE_ADDED=$((HUGE_ADDED + now - was))
+}
 # 2 MiB pages free and not reserved by anyone now.
 hugepages_spare() {
 	echo $(($(cat "$HUGE_SYS/free_hugepages") - $(cat "$HUGE_SYS/resv_hugepages")))
@@ -426,37 +482,45 @@ hugepages_reserve() {
 		skip "no 2 MiB huge pages here (/proc/sys/vm/nr_hugepages)"
 	fi
 	had=$(hugepages_spare)
-	[ -n "$HUGE_OLD" ] || HUGE_OLD=$(cat /proc/sys/vm/nr_hugepages)
-	echo $(($(cat /proc/sys/vm/nr_hugepages) + want)) >/proc/sys/vm/nr_hugepages || true
+	huge_set $(($(cat /proc/sys/vm/nr_hugepages) + want))
 	[ "$(hugepages_spare)" -ge $((had + want)) ] ||
 		skip "the kernel could reserve only $(($(hugepages_spare) - had)) of $want huge pages"
 }
 
 # hugepages_limit N: shrink the pool so that exactly N pages are spare.
 hugepages_limit() {
-	echo $(($(cat /proc/sys/vm/nr_hugepages) - $(hugepages_spare) + $1)) \
-		>/proc/sys/vm/nr_hugepages
+	huge_set $(($(cat /proc/sys/vm/nr_hugepages) - $(hugepages_spare) + $1))
 }
 
 # hugepages_1g: one more 1 GiB page in its pool, or fail (the caller
 # skips that part).
 HUGE_1G=/sys/kernel/mm/hugepages/hugepages-1048576kB
-HUGE_OLD_1G=
+HUGE_ADDED_1G=0
 hugepages_1g() {
+	local was
 	[ -w "$HUGE_1G/nr_hugepages" ] || return 1
-	HUGE_OLD_1G=$(cat "$HUGE_1G/nr_hugepages")
-	echo $((HUGE_OLD_1G + 1)) >"$HUGE_1G/nr_hugepages" 2>/dev/null || true
+	was=$(cat "$HUGE_1G/nr_hugepages")
+	echo $((was + 1)) >"$HUGE_1G/nr_hugepages" 2>/dev/null || true
+	HUGE_ADDED_1G=$((HUGE_ADDED_1G + $(cat "$HUGE_1G/nr_hugepages") - was))
 	[ $(($(cat "$HUGE_1G/free_hugepages") - $(cat "$HUGE_1G/resv_hugepages"))) -ge 1 ]
 }
 
 hugepages_release_1g() {
-	[ -z "$HUGE_OLD_1G" ] || echo "$HUGE_OLD_1G" >"$HUGE_1G/nr_hugepages"
-	HUGE_OLD_1G=
+	local nr
+	if [ "$HUGE_ADDED_1G" -ne 0 ]; then
+		nr=$(cat "$HUGE_1G/nr_hugepages")
+		echo $((nr > HUGE_ADDED_1G ? nr - HUGE_ADDED_1G : 0)) >"$HUGE_1G/nr_hugepages"
+	fi
+	HUGE_ADDED_1G=0
 }
 
 hugepages_release() {
-	[ -z "$HUGE_OLD" ] || echo "$HUGE_OLD" >/proc/sys/vm/nr_hugepages
-	HUGE_OLD=
+	local nr
+	if [ "$HUGE_ADDED" -ne 0 ]; then
+		nr=$(cat /proc/sys/vm/nr_hugepages)
+		echo $((nr > HUGE_ADDED ? nr - HUGE_ADDED : 0)) >/proc/sys/vm/nr_hugepages
+	fi
+	HUGE_ADDED=0
 	hugepages_release_1g
 }
 
@@ -519,8 +583,10 @@ REGION_FILES=(contents base_addr mem_size raw_addr raw_size host_region_base
 
 # ls_sorted DIR: the names in DIR, sorted, on one line ("a b c ").
 ls_sorted() {
+	local names
 	# shellcheck disable=SC2012  # ls is the tool users look with
-	ls -A "$1" | sort | tr '\n' ' '
+	names=$(must ls -A "$1") || { echo "$names"; return 1; }
+	[ -z "$names" ] || sort <<<"$names" | tr '\n' ' '
 }
 
 # The root's own entries (README: the root files, and the names mkdir
@@ -540,7 +606,7 @@ ls_regions() {
 
 # attr REGION FILE: the value without its newline.
 attr() {
-	cat "$MNT/$1/$2"
+	must cat "$MNT/$1/$2"
 }
 
 # hex2dec 0x7f...: bash arithmetic in base 16.
@@ -557,8 +623,10 @@ snapshot() {
 	for f in "${REGION_FILES[@]}"; do
 		case $f in contents | zero) ;; *) files+=("$f") ;; esac
 	done
-	(cd "$MNT/$r" && grep -H '' "${files[@]}")
-	printf 'contents=%s\n' "$(cksum <"$MNT/$r/contents")"
+	(cd "$MNT/$r" && grep -H '' "${files[@]}") ||
+		echo "<reading the files of $r failed>"
+	# A failed read must not give the same (empty) sum on both sides.
+	printf 'contents=%s\n' "$(must cksum "$MNT/$r/contents")"
 	printf 'regions=%s\n' "$(cd "$MNT" && shopt -s dotglob nullglob && echo *)"
 }
 

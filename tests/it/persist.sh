@@ -34,9 +34,20 @@ no_vcpu() {
 	local saved=$WORK/plain
 	say "a sandbox without a vCPU: cp -r --sparse=always, --from"
 	start_daemon "${NO_KVM[@]}" --region a:16M --region b:1M
-	printf 'first' | dd of="$MNT/a/contents" bs=1 seek=$((5 * PAGE)) conv=notrunc status=none
-	printf 'last' | dd of="$MNT/a/contents" bs=1 seek=$((16 * 1024 * 1024 - 4)) conv=notrunc status=none
-	printf 'b' | dd of="$MNT/b/contents" conv=notrunc status=none
+	# The same writes into files the test keeps: what the regions must
+	# hold, not what the daemon says they hold.
+	truncate -s 16M "$WORK/a.want"
+	truncate -s 1M "$WORK/b.want"
+	local f
+	for f in "$MNT/a/contents" "$WORK/a.want"; do
+		printf 'first' | dd of="$f" bs=1 seek=$((5 * PAGE)) conv=notrunc status=none ||
+			bad "dd of $f failed"
+		printf 'last' | dd of="$f" bs=1 seek=$((16 * 1024 * 1024 - 4)) conv=notrunc status=none ||
+			bad "dd of $f failed"
+	done
+	for f in "$MNT/b/contents" "$WORK/b.want"; do
+		printf 'b' | dd of="$f" conv=notrunc status=none || bad "dd of $f failed"
+	done
 	echo ro >"$MNT/b/access"
 	echo p >"$MNT/snapshot" || bad "snapshot failed"
 	expect_eq "files of snapshots/p" "$(ls_sorted "$MNT/snapshots/p")" "a b console info vcpu_state "
@@ -49,13 +60,15 @@ no_vcpu() {
 	start_daemon "${NO_KVM[@]}" --from "$saved"
 	expect_eq "regions" "$(ls_regions)" "a b "
 	expect_eq "attributes" "$(attrs "$MNT")" "$(attrs "$saved")"
-	cmp "$saved/a/contents" "$MNT/a/contents" || bad "a differs"
-	cmp "$saved/b/contents" "$MNT/b/contents" || bad "b differs"
+	cmp "$WORK/a.want" "$saved/a/contents" || bad "the saved a is not what was written"
+	cmp "$WORK/b.want" "$saved/b/contents" || bad "the saved b is not what was written"
+	cmp "$WORK/a.want" "$MNT/a/contents" || bad "a differs from what was written"
+	cmp "$WORK/b.want" "$MNT/b/contents" || bad "b differs from what was written"
 	expect_eq "loaded a's pages" "$(stat -c %b "$MNT/a/contents")" "$(stat -c %b "$saved/a/contents")"
 	expect_eq "snapshots" "$(ls_sorted "$MNT/snapshots")" "plain "
 	printf 'x' | dd of="$MNT/a/contents" conv=notrunc status=none
 	echo plain >"$MNT/restore" || bad "restore of the loaded snapshot failed"
-	cmp "$saved/a/contents" "$MNT/a/contents" || bad "a differs after restore"
+	cmp "$WORK/a.want" "$MNT/a/contents" || bad "a differs from what was written, after restore"
 	stop_daemon
 }
 

@@ -95,7 +95,7 @@ if have_kvm; then
 	conf=$(cat "$PREFIX/share/doc/regionfs/example.conf")
 	want="ram scratch "
 else
-	echo "note: /dev/kvm missing: the instance has no mapped region"
+	skip_part "a mapped region in the instance" "/dev/kvm missing: the instance has no mapped region"
 	conf=$'region=ram:64M\n# a comment\nregion=scratch:16M\nnofail'
 	want="ram scratch "
 fi
