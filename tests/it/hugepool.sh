@@ -10,34 +10,12 @@
 # it is refused with ENOMEM, nothing written.  The pool is global
 # (other tests may use it at the same time): this adds what it needs,
 # checks it got it, and gives back exactly what it changed, whatever
-# happened.
+# happened (lib.sh's huge_set counts every change).
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 LOG_NOTICES+='|: vcpu: halted at rip |: vcpu: faulted: exit reason 6 \(MMIO\) at rip 0x[0-9a-f]+: write of 1 bytes at 0x201000 \(data\)'
 
 HUGE=$((2 << 20))
-NR=/proc/sys/vm/nr_hugepages
-# What this test changed nr_hugepages by: added, less what emptying the
-# pool took away.  Cleanup undoes exactly that, not a value read at the
-# start (another test may have moved the pool meanwhile).
-POOL_DELTA=0
-hugepages_release() {
-	[ "$POOL_DELTA" -eq 0 ] || echo $(($(cat "$NR") - POOL_DELTA)) >"$NR"
-	POOL_DELTA=0
-}
-
-# pool_add N: N more pages in the pool, checked, or skip.
-pool_add() {
-	local had
-	if ! [ -w "$NR" ] || ! [ -d "$HUGE_SYS" ]; then
-		skip "no 2 MiB huge pages here ($NR)"
-	fi
-	had=$(hugepages_spare)
-	echo $(($(cat "$NR") + $1)) >"$NR" || true
-	POOL_DELTA=$((POOL_DELTA + $1))
-	[ "$(hugepages_spare)" -ge $((had + $1)) ] ||
-		skip "the kernel could add only $(($(hugepages_spare) - had)) of $1 huge pages"
-}
 
 # pool_empty HELD: no spare page left, and the HELD pages in use made
 # surplus, so that a page given back leaves the pool for the system.
@@ -49,8 +27,7 @@ pool_empty() {
 	for try in 1 2 3 4 5; do
 		cut=$((cut + $(hugepages_spare)))
 		[ "$cut" -gt 0 ] || [ "$try" -eq 1 ] || return 0
-		echo $(($(cat "$NR") - cut)) >"$NR"
-		POOL_DELTA=$((POOL_DELTA - cut))
+		huge_set $(($(cat /proc/sys/vm/nr_hugepages) - cut))
 		cut=0
 		[ "$(hugepages_spare)" -eq 0 ] && return 0
 	done
@@ -68,7 +45,7 @@ blocks() {
 
 # ---------------------------------------------------------------------------
 say "an 8M huge region filled, a snapshot of 1M of it (8M reserved), then no page to spare"
-pool_add 8
+hugepages_reserve 8
 start_daemon "${NO_KVM[@]}" --region h:8M:huge
 head -c $((8 << 20)) /dev/urandom >"$WORK/h.img"
 cp "$WORK/h.img" "$MNT/h/contents" || bad "filling h failed"
@@ -135,7 +112,7 @@ stop_daemon
 
 if have_kvm; then
 	say "a guest on a huge region whose pool is empty: zero, then it writes"
-	pool_add 1
+	hugepages_reserve 1
 	start_daemon --region ram:1M@0x100000 --region data:2M@0x200000:huge \
 		--guest "$GUESTS_DIR/dirtier.elf"
 	wait_for grep -qx halted "$MNT/vcpu" || bad "the guest did not halt: $(cat "$MNT/vcpu")"
