@@ -412,6 +412,9 @@ static void contents_write(fuse_req_t req, struct handle *h, const char *buf,
 			  region__name(h->n.r), size, (long long)off,
 			  ret == ENOSPC ? "starts past mem_size" :
 			  ret == EBUSY ? "exclusivity held too long" :
+			  ret == ENOMEM ? "no memory for its pages (a huge "
+			  "region: no page left in the pool, see "
+			  "/proc/sys/vm/nr_hugepages)" :
 			  strerror(ret));
 		fuse_reply_err(req, ret);
 		return;

@@ -65,41 +65,6 @@ static int map(int fd, uint64_t size, uint64_t huge, uint8_t **raw)
 	return 0;
 }
 
-static int reserve(int fd, uint64_t off, uint64_t len, uint64_t huge)
-{
-	uint64_t first = off & ~(huge - 1);
-	uint64_t last = (off + len + huge - 1) & ~(huge - 1);
-	void *p;
-
-	/*
-	 * A shared hugetlb mapping reserves its range in the inode, which
-	 * keeps the reservation after the mapping goes: the mapping is only
-	 * the way to ask.
-	 */
-	p = mmap(NULL, last - first, PROT_READ, MAP_SHARED, fd, (off_t)first);
-	if (p == MAP_FAILED)
-		return errno;
-	munmap(p, last - first);
-	return 0;
-}
-
-static int punch(int fd, uint64_t off, uint64_t len, uint64_t huge)
-{
-	/* Parts of a huge page are zeroed by hugetlbfs, whole ones freed. */
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)off, (off_t)len) < 0)
-		return errno;
-	/* Only a whole page freed gave its reservation back. */
-	if (((off + huge - 1) & ~(huge - 1)) + huge > off + len)
-		return 0;
-	return reserve(fd, off, len, huge);
-}
-
-static int punch_region(struct region *r, uint64_t off, uint64_t len)
-{
-	return punch(r->memfd, off, len, r->huge);
-}
-
 static bool present(const uint8_t *base, uint64_t off, uint64_t huge)
 {
 	unsigned char v = 0;
@@ -151,6 +116,78 @@ static int scan(const uint8_t *base, uint64_t off, uint64_t end,
 	free(v);
 	*pos = end;
 	return 0;
+}
+
+/*
+ * Zeros in [off, end) that keep the pages.  A hole punch would give the
+ * pages' reservation back with them, and taking it again fails once the
+ * pool is emptied (or another process took the pages meanwhile): the
+ * region would hold pages that nothing can give, and the next write
+ * through the mapping would be SIGBUS.  So a page mapped here is written
+ * with zeros and, where it is covered whole, unmapped from the daemon
+ * (MADV_DONTNEED on a shared mapping keeps it in the file): a hole to
+ * mincore again, which is what seek, serve and the copies see.  A page
+ * not mapped here holds zeros already (hugetlb.h).
+ */
+static int clear(const struct mem_side *m, uint64_t off, uint64_t end)
+{
+	uint64_t data, hole = end, from, to, first, last;
+	int ret;
+
+	while (off < end) {
+		ret = scan(m->base, off, end, m->huge, true, &data);
+		if (!ret && data < end)
+			ret = scan(m->base, data, end, m->huge, false, &hole);
+		if (ret || data >= end)
+			return ret;
+		from = data < off ? off : data;
+		to = hole < end ? hole : end;
+		memset(m->base + from, 0, to - from);
+		first = (from + m->huge - 1) & ~(m->huge - 1);
+		last = to & ~(m->huge - 1);
+		if (first < last &&
+		    madvise(m->base + first, last - first, MADV_DONTNEED) < 0)
+			return errno;
+		off = to;
+	}
+	return 0;
+}
+
+static int punch_region(struct region *r, uint64_t off, uint64_t len)
+{
+	struct mem_side m = region__side(r);
+
+	return clear(&m, off, off + len);
+}
+
+/*
+ * The pages under [off, off + len) made to exist before a write through
+ * the mapping: from the region's reservation (kept, clear), or from the
+ * pool where it has none.  Where neither can give one, the write fails
+ * here with ENOMEM instead of the daemon dying of SIGBUS.
+ * MADV_POPULATE_WRITE faults them in as a write would, and says EFAULT
+ * where that write would have been SIGBUS; before Linux 5.14, fallocate
+ * allocates them (under the inode's lock: the two halves of a copy would
+ * wait for each other).
+ */
+static int ensure(const struct mem_side *m, uint64_t off, uint64_t len)
+{
+	uint64_t first = off & ~(m->huge - 1);
+	uint64_t last = (off + len + m->huge - 1) & ~(m->huge - 1);
+	int err;
+
+	if (!len ||
+	    madvise(m->base + first, last - first, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	err = errno;
+	if (err == EINVAL &&
+	    fallocate(m->fd, FALLOC_FL_KEEP_SIZE, (off_t)first,
+		      (off_t)(last - first)) == 0)
+		return 0;
+	if (err == EINVAL)
+		err = errno;
+	/* EFAULT: the fault would have been SIGBUS; ENOSPC: fallocate's. */
+	return err == EFAULT || err == ENOSPC ? ENOMEM : err;
 }
 
 static int seek_to(struct region *r, uint64_t off, uint64_t end, int whence,
@@ -231,7 +268,7 @@ static int read_all(int fd, uint8_t *p, uint64_t len, uint64_t off)
 static int copy_span(const struct mem_side *dst, const struct mem_side *src,
 		     uint64_t off, uint64_t end, bool fill_holes)
 {
-	uint64_t hole = off;	/* [hole, off): to punch, one call for a run */
+	uint64_t hole = off;	/* [hole, off): to clear, one call for a run */
 	int ret = 0;
 
 	while (off < end && !ret) {
@@ -242,12 +279,14 @@ static int copy_span(const struct mem_side *dst, const struct mem_side *src,
 
 		if (data) {
 			if (fill_holes && hole < off)
-				ret = punch(dst->fd, hole, off - hole, dst->huge);
+				ret = clear(dst, hole, off);
 			/*
-			 * Reserved: dst's page faults in, never SIGBUS.  A
-			 * shmem or file source is read with pread: a hole in
-			 * it read through a mapping would be allocated.
+			 * dst's page made to exist first (ensure).  A shmem
+			 * or file source is read with pread: a hole in it
+			 * read through a mapping would be allocated.
 			 */
+			if (!ret)
+				ret = ensure(dst, off, n);
 			if (!ret && src->huge)
 				memcpy(dst->base + off, src->base + off, n);
 			else if (!ret)
@@ -259,7 +298,7 @@ static int copy_span(const struct mem_side *dst, const struct mem_side *src,
 		off += n;
 	}
 	if (!ret && fill_holes && hole < end)
-		ret = punch(dst->fd, hole, end - hole, dst->huge);
+		ret = clear(dst, hole, end);
 	return ret;
 }
 
@@ -289,7 +328,7 @@ static int copy(const struct mem_side *dst, const struct mem_side *src,
 	/*
 	 * A big range on two threads, split at a huge page: the faults
 	 * that zero dst's pages and the copies run on both cores, and the
-	 * halves share no page (each punches only its own).
+	 * halves share no page (each clears only its own).
 	 */
 	if (end - off < HUGE_SPLIT_MIN || mid <= off ||
 	    pthread_create(&t, NULL, copy_half, &h) != 0)
@@ -381,13 +420,19 @@ static void serve(struct region *r, uint64_t off, size_t len, size_t want,
 }
 
 /*
- * hugetlbfs has no write(2): the mapping (reserved: no SIGBUS) is the
- * way, and its page tables are what say where the data is (hugetlb.h).
+ * hugetlbfs has no write(2): the mapping is the way (its pages made to
+ * exist first, or nothing written), and its page tables are what say
+ * where the data is (hugetlb.h).
  */
 static int write_at(struct region *r, const void *buf, size_t len,
 		    uint64_t off, size_t *done)
 {
-	memcpy(r->raw + region__page_size() + off, buf, len);
+	struct mem_side m = region__side(r);
+	int ret = ensure(&m, off, len);
+
+	if (ret)
+		return ret;
+	memcpy(m.base + off, buf, len);
 	*done = len;
 	return 0;
 }

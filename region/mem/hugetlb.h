@@ -8,9 +8,15 @@
  *     own page tables (mincore), which hold every page written, since every
  *     writer that can allocate one (the daemon, the guest through KVM, the
  *     copies) writes through that mapping; a reader's read-only fault
- *     allocates zeros only, which are a hole as far as the bytes go;
- *   - a hole punch gives back the pages' reservations too: they are taken
- *     again at once (its punch), so the guest never meets SIGBUS.
+ *     allocates zeros only, which are a hole as far as the bytes go (so
+ *     a page the daemon has not mapped holds zeros);
+ *   - a hole punch gives back an allocated page's reservation with it,
+ *     and the pool may not give it again (emptied, or the page taken by
+ *     another process): zeroing keeps the pages instead (written with
+ *     zeros, then unmapped from the daemon, so a hole to mincore), and a
+ *     write through the mapping makes its pages exist first, ENOMEM where
+ *     none can be had: never SIGBUS for the daemon, nor for the guest
+ *     (its pages are the region's, reserved since it was made).
  *
  * Errors: 0 or a positive errno.
  */

@@ -367,7 +367,8 @@ out:
 
 /*
  * Punch a hole: the pages go back to the system, and KVM's MMU notifiers
- * drop the guest's mappings of them so the guest sees zeros at once.
+ * drop the guest's mappings of them so the guest sees zeros at once (a
+ * huge region keeps its pages, zeroed: its backing's punch says why).
  */
 int region__zero_locked(struct region *r)
 {
