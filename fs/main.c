@@ -8,6 +8,7 @@
 #include "fs/options.h"
 #include "fs/ops.h"
 #include "fs/node.h"
+#include "fs/fair.h"
 #include "fs/passthrough.h"
 #include "region/guest/guest.h"
 #include "region/kvm/vcpu.h"
@@ -404,6 +405,8 @@ static int run_mount(struct options *o, struct fuse_args *args,
 	if (err)
 		fs_log("cannot hook /dev/fuse for passthrough: %s",
 		       strerror(-err));
+	/* Before the workers start: they inherit the priority it checks. */
+	fair__init();
 	fs_log("mounted at %s with %u region(s)", cmd->mountpoint, rfs.sb->nr);
 	fs_log_say_where(cmd->mountpoint, notify_fd >= 0);
 	if (notify_fd >= 0)

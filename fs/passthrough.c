@@ -13,6 +13,7 @@
  * without kernel support, every open uses the daemon's read path.
  */
 #include "fs/passthrough.h"
+#include "fs/fair.h"
 #include "fs/state.h"
 
 #include <errno.h>
@@ -101,6 +102,9 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 
 	(void)userdata;
 	DEV_RECEIVED();
+	/* This worker serves what it just read: at that uid's priority. */
+	if (n >= (ssize_t)sizeof(*in))
+		fair__request(in->uid);
 	if (n >= (ssize_t)(sizeof(*in) + sizeof(struct fuse_init_in)) &&
 	    in->opcode == FUSE_INIT) {
 		const struct fuse_init_in *arg = (const void *)(in + 1);
