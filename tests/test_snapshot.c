@@ -354,8 +354,9 @@ static void test_restore_long_run(void **state)
 
 /*
  * A restore after something that makes every page count (here a
- * read-write open) copies the data and marks the record whole at once:
- * on a 64 GiB region, stamping each page would commit 64 MiB of stamps.
+ * read-write open) copies the data, to the region's last page, and marks
+ * the record whole at once: on a 64 GiB region, stamping each page would
+ * commit 64 MiB of stamps.
  */
 static void test_restore_all_since(void **state)
 {
@@ -367,14 +368,18 @@ static void test_restore_all_since(void **state)
 
 	(void)state;
 	put_byte(a, 5 * PAGE, 0x11);
+	/* The last byte too: the copy and the restore must reach the end. */
+	put_byte(a, size - 1, 0x33);
 	take(sb, "s");
 	region__writer_open(a);
 	region__writer_close(a);
 	put_byte(a, 5 * PAGE, 0x22);
+	put_byte(a, size - 1, 0x44);
 	before = rss_bytes();
 	restore(sb, "s");
 	assert_true(rss_bytes() < before + (4ULL << 20));
 	assert_int_equal(get_byte(a, 5 * PAGE), 0x11);
+	assert_int_equal(get_byte(a, size - 1), 0x33);
 	snprintf(expect, sizeof(expect), "0x0-0x%llx\n",
 		 (unsigned long long)size);
 	assert_string_equal(dirty_text(a, 4096), expect);
