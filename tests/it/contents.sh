@@ -116,6 +116,13 @@ check_bounds() {
 		expect_eq "the last two bytes, read-write" "$(tail -c 2 "$MNT/r/contents")" xy
 		expect_errno_unlogged OK rwpwrite "$MNT/r/contents" ab $((SIZE - 2))
 		echo 0 >"$MNT/r/mmap_rw"
+	elif [ "$(attr r page_size)" != "$PAGE" ]; then
+		# A huge region is never passed through, a reader open or not:
+		# a read-write opener writes through the daemon, bounds as above.
+		expect_errno ENOSPC rwpwrite "$MNT/r/contents" past "$SIZE"
+		expect_errno_unlogged SHORT:2 rwpwrite "$MNT/r/contents" xy12 $((SIZE - 2))
+		expect_eq "the last two bytes, read-write, a reader open" "$(tail -c 2 "$MNT/r/contents")" xy
+		expect_errno_unlogged OK rwpwrite "$MNT/r/contents" ab $((SIZE - 2))
 	else
 		skip_part "read-write bounds (${IT_HUGE:+huge, }$TEST_NAME)" \
 			"no FUSE passthrough here: a read-write opener's writes past the end and straddling it are not checked"
