@@ -93,18 +93,10 @@ static long daemon_pid(const char *path)
 {
 	char file[4096 + 8], buf[512], *p;
 	long pid = 0;
-	ssize_t n;
-	int fd;
 
 	snprintf(file, sizeof(file), "%s/log", path);
-	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fs_read_text(file, buf, sizeof(buf)) <= 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	p = strstr(buf, " regionfs[");
 	if (p)
 		pid = strtol(p + strlen(" regionfs["), NULL, 10);

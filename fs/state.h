@@ -103,6 +103,11 @@ void fs_log_detach(void);
 
 /* Milliseconds of CLOCK_MONOTONIC: how old a kept figure is. */
 uint64_t fs_mono_ms(void);
+/*
+ * The start of the small text file path (one read of at most size - 1
+ * bytes), NUL-terminated in buf: its length, or -1 when it cannot be read.
+ */
+ssize_t fs_read_text(const char *path, char *buf, size_t size);
 
 /*
  * The worker thread's reply buffer (1 MiB, kept for the thread's life):

@@ -63,21 +63,14 @@ static pid_t proc_stat(pid_t pid, uint64_t *start)
 {
 	char path[32], buf[512], *p;
 	unsigned long long st = 0;
-	int fd, sid = 0;
-	ssize_t n;
+	int sid = 0;
 
 	*start = 0;
 	if (pid <= 0)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fs_read_text(path, buf, sizeof(buf)) <= 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	/* The command name may hold anything, ")" too: after the last. */
 	p = strrchr(buf, ')');
 	if (!p || sscanf(p + 1, " %*c %*d %*d %d", &sid) != 1 || sid < 0)
