@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -17,6 +19,26 @@
 static struct handle *handle_of(struct fuse_file_info *fi)
 {
 	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+/*
+ * Open handles.  When the last one closes, what the opens took (handles,
+ * renderings) is handed back to the system: malloc keeps freed memory in
+ * its arenas otherwise, so 20,000 opens by another uid would leave the
+ * daemon's RSS up after they closed.  At most once a second, whoever
+ * opens and closes: a trim walks the arenas.
+ */
+#define TRIM_EVERY_MS 1000
+static atomic_uint open_handles;
+static _Atomic uint64_t trimmed_ms;
+
+static void trim_if_due(void)
+{
+	uint64_t now = fs_mono_ms(), last = atomic_load(&trimmed_ms);
+
+	if (now - last >= TRIM_EVERY_MS &&
+	    atomic_compare_exchange_strong(&trimmed_ms, &last, now))
+		malloc_trim(0);
 }
 
 /* What release undoes; also for an open whose reply found it gone. */
@@ -27,6 +49,8 @@ static void drop_handle(struct handle *h)
 	node__put(&h->n);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+	if (atomic_fetch_sub(&open_handles, 1) == 1)
+		trim_if_due();
 }
 
 static const char *acc_name(int acc)
@@ -71,6 +95,8 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h = ret ? NULL : calloc(1, sizeof(*h));
 	if (!ret && !h)
 		ret = ENOMEM;
+	if (h)
+		atomic_fetch_add(&open_handles, 1);
 	if (ret) {
 		fs_caller_end();
 		node__put(&n);
