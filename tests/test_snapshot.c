@@ -594,6 +594,39 @@ static void test_dirty_record(void **state)
 }
 
 /*
+ * In a forked child: the region's memory mapped anew, one page through
+ * /proc/self/fd, and nothing else of it (the region's own mapping, an
+ * inherited one, is dropped).  MAP_FAILED when it could not be.
+ */
+static void *map_in_child(struct region *r, int oflags, int prot)
+{
+	char path[64];
+	void *p;
+	int fd;
+
+	munmap(r->raw, r->mem_size + 2 * PAGE);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->memfd);
+	fd = open(path, oflags);
+	p = fd < 0 ? MAP_FAILED : mmap(NULL, PAGE, prot, MAP_SHARED, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	return p;
+}
+
+/* In the parent: the child said it mapped ('y'); *go lets it end. */
+static void child_ready(int ready[2], int wait_fd[2], int *go)
+{
+	char c;
+
+	close(ready[1]);
+	close(wait_fd[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, 'y');
+	close(ready[0]);
+	*go = wait_fd[1];
+}
+
+/*
  * A child that maps the memfd shared, with the access given, and waits
  * for a byte on the pipe before it exits.  Returns its pid; *go is the
  * pipe's write end.
@@ -601,7 +634,7 @@ static void test_dirty_record(void **state)
 static pid_t child_mapping(struct region *r, int oflags, int prot, int *go)
 {
 	int ready[2], wait_fd[2];
-	char path[64], c;
+	char c;
 	pid_t pid;
 
 	assert_int_equal(pipe(ready), 0);
@@ -609,32 +642,16 @@ static pid_t child_mapping(struct region *r, int oflags, int prot, int *go)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		int fd;
-		void *p;
-
 		/* Else this end would keep our own read from ever ending. */
 		close(wait_fd[1]);
 		close(ready[0]);
-		/* Only the mapping made here: not the region's, inherited. */
-		munmap(r->raw, r->mem_size + 2 * PAGE);
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", r->memfd);
-		fd = open(path, oflags);
-		p = fd < 0 ? MAP_FAILED :
-		    mmap(NULL, PAGE, prot, MAP_SHARED, fd, 0);
-		if (fd >= 0)
-			close(fd);
-		c = p == MAP_FAILED ? 'n' : 'y';
+		c = map_in_child(r, oflags, prot) == MAP_FAILED ? 'n' : 'y';
 		if (write(ready[1], &c, 1) != 1 ||
 		    read(wait_fd[0], &c, 1) < 0)
 			_exit(1);
 		_exit(0);
 	}
-	close(ready[1]);
-	close(wait_fd[0]);
-	assert_int_equal(read(ready[0], &c, 1), 1);
-	assert_int_equal(c, 'y');
-	close(ready[0]);
-	*go = wait_fd[1];
+	child_ready(ready, wait_fd, go);
 	return pid;
 }
 
@@ -726,7 +743,6 @@ static pid_t child_leaderless(struct region *r, int *go)
 {
 	int ready[2], wait_fd[2];
 	static int fds[2];
-	char path[64], c;
 	pthread_t t;
 	pid_t pid;
 
@@ -735,30 +751,18 @@ static pid_t child_leaderless(struct region *r, int *go)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		int fd;
-		void *p;
-
 		close(wait_fd[1]);
 		close(ready[0]);
-		munmap(r->raw, r->mem_size + 2 * PAGE);
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", r->memfd);
-		fd = open(path, O_RDWR);
-		p = fd < 0 ? MAP_FAILED :
-		    mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED)
+		if (map_in_child(r, O_RDWR, PROT_READ | PROT_WRITE) ==
+		    MAP_FAILED)
 			_exit(1);
-		close(fd);
 		fds[0] = wait_fd[0];
 		fds[1] = ready[1];
 		if (pthread_create(&t, NULL, leaderless_wait, fds))
 			_exit(1);
 		syscall(SYS_exit, 0);
 	}
-	close(ready[1]);
-	close(wait_fd[0]);
-	assert_int_equal(read(ready[0], &c, 1), 1);
-	assert_int_equal(c, 'y');
-	close(ready[0]);
+	child_ready(ready, wait_fd, go);
 	/* Until the leader is gone, its maps would show the mapping. */
 	for (int i = 0; i < 1000; i++) {
 		char st[64], line[256];
@@ -775,7 +779,6 @@ static pid_t child_leaderless(struct region *r, int *go)
 			break;
 		usleep(1000);
 	}
-	*go = wait_fd[1];
 	return pid;
 }
 
@@ -843,12 +846,7 @@ static pid_t child_many(struct region *r, int n, int *go)
 			_exit(1);
 		_exit(0);
 	}
-	close(ready[1]);
-	close(wait_fd[0]);
-	assert_int_equal(read(ready[0], &c, 1), 1);
-	assert_int_equal(c, 'y');
-	close(ready[0]);
-	*go = wait_fd[1];
+	child_ready(ready, wait_fd, go);
 	return pid;
 }
 
