@@ -131,13 +131,13 @@ PG_A=$((16 * MiB / PAGE))	# pages of a
 # ---------------------------------------------------------------------------
 # The saved sandbox: a (16 MiB) random data at [1 MiB, 5 MiB), one page at
 # 8 MiB, the last page, holes elsewhere; b (1 MiB) 64 KiB at 0; e (1 MiB)
-# never written.  The models a.want, b.want: what they must read.
+# never written; m (64 MiB) all random.  The models a.want, b.want: what they must read.
 save() {
 	say "save a sandbox: random data and holes, cp -r --sparse=always"
 	head -c $((8 * MiB)) /dev/urandom >"$WORK/rand"
 	{ truncate -s 16M "$WORK/a.want" && truncate -s 1M "$WORK/b.want" "$WORK/e.want"; } ||
 		fail "cannot make the models"
-	start_daemon --region a:16M --region b:1M --region e:1M
+	start_daemon --region a:16M --region b:1M --region e:1M --region m:64M
 	local f
 	for f in "$MNT/a/contents" "$WORK/a.want"; do
 		put_from "$WORK/rand" 0 "$f" $((MiB / PAGE)) $((4 * MiB / PAGE))
@@ -147,6 +147,8 @@ save() {
 	for f in "$MNT/b/contents" "$WORK/b.want"; do
 		put_from "$WORK/rand" 1100 "$f" 0 16
 	done
+	# m: 64 MiB of data, what snapshots copy with two threads.
+	head -c $((64 * MiB)) /dev/urandom >"$MNT/m/contents" || bad "the fill of m failed"
 	echo saved >"$MNT/snapshot" || bad "echo saved > snapshot failed"
 	cp -r --sparse=always "$MNT/snapshots/saved" "$WORK/saved" || fail "cp -r of the snapshot failed"
 	stop_daemon
@@ -264,7 +266,15 @@ cycle() {
 		fill_page "$f" 10 A
 		fill_page "$f" 2000 B
 	done
-	echo c1 >"$MNT/snapshot" || bad "snapshot c1 failed: $(last_log_line)"
+	put_from "$WORK/rand" 300 "$MNT/m/contents" 1000 1
+	cp "$MNT/m/contents" "$WORK/m.c1"
+	if ! echo c1 2>/dev/null >"$MNT/snapshot"; then
+		REFUSALS=$((REFUSALS + 1))
+		bad "snapshot c1 failed (the rest of the cycle not run): $(last_log_line)"
+		echo saved >"$MNT/restore" || bad "restore saved failed: $(last_log_line)"
+		return 0
+	fi
+	cmp "$WORK/m.c1" "$MNT/snapshots/c1/m/contents" || bad "snapshots/c1/m is not m's bytes"
 	cmp "$c1" "$MNT/snapshots/c1/a/contents" || bad "snapshots/c1/a is not a's bytes"
 	cmp "$WORK/b.want" "$MNT/snapshots/c1/b/contents" || bad "snapshots/c1/b is not b's bytes"
 	expect_eq "c1/a's extents" "$(extents "$MNT/snapshots/c1/a/contents")" "$(extents "$MNT/a/contents")"
