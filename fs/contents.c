@@ -134,7 +134,8 @@ static int choose_path(struct handle *h, int acc, enum path *path)
 	 * no one aligned to the huge page.
 	 */
 	pt = rfs.passthrough && !rfs.no_passthrough && !region__readonly(r) &&
-	     region__page_bytes(r) == region__page_size() && !e->daemon_opens;
+	     region__page_bytes(r) == region__page_size() &&
+	     region__has_memfd(r) && !e->daemon_opens;
 	if (pt && acc == O_RDWR && !region__mmap_rw(r)) {
 		if (e->backing_opens) {
 			pthread_mutex_unlock(&backing_lock);

@@ -382,8 +382,13 @@ static int copy_out(struct region *src, struct region *dst, uint8_t **buf,
 		struct mem_side s = region__side(from);
 
 		stop = seg * page < end ? seg * page : end;
-		ret = dst->ops->copy_in(dst, &s, *buf, &cur->x[lvl], off, stop,
-					how);
+		/* No fd holds a copy-on-write base's bytes: it copies itself. */
+		if (s.fd < 0)
+			ret = from->ops->copy_out(from, dst, buf, cur, off,
+						  stop, how);
+		else
+			ret = dst->ops->copy_in(dst, &s, *buf, &cur->x[lvl],
+						off, stop, how);
 		if (ret)
 			return ret;
 		off = stop;

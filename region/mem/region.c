@@ -86,12 +86,30 @@ static void unmap(uint8_t *raw, uint64_t size)
 	munmap(raw, size + 2 * region__page_size());
 }
 
+static int make_with(const char *name, uint64_t size, bool readonly,
+		     uint64_t huge, const struct backing_ops *ops,
+		     const void *arg, struct region **out);
+
 int region__make(const char *name, uint64_t size, bool readonly,
 		 uint64_t huge, const struct backing_ops *ops,
 		 struct region **out)
 {
+	return make_with(name, size, readonly, huge, ops, NULL, out);
+}
+
+int region__make_arg(const char *name, uint64_t size, bool readonly,
+		     const struct backing_ops *ops, const void *arg,
+		     struct region **out)
+{
+	return make_with(name, size, readonly, 0, ops, arg, out);
+}
+
+static int make_with(const char *name, uint64_t size, bool readonly,
+		     uint64_t huge, const struct backing_ops *ops,
+		     const void *arg, struct region **out)
+{
 	pthread_rwlockattr_t attr;
-	struct mem m;
+	struct mem m = { .arg = arg };
 	struct region *r;
 	int ret;
 
@@ -420,22 +438,36 @@ int region__copy_out(struct region *src, struct region *dst, uint8_t **buf,
 				  COPY_FILL_HOLES);
 }
 
+/*
+ * src's bytes into dst by dst's copy_in; memory no fd holds (cow.c)
+ * copies itself out, its own extents found, through its mapping (which
+ * allocates none of its holes).
+ */
+static int copy_from(struct region *dst, struct region *src, uint8_t *buf,
+		     struct extents *x, uint64_t off, uint64_t end,
+		     unsigned how)
+{
+	struct mem_side s = region__side(src);
+	struct copy_cursor cur;
+
+	if (s.fd >= 0)
+		return dst->ops->copy_in(dst, &s, buf, x, off, end, how);
+	memset(&cur, 0, sizeof(cur));
+	return src->ops->copy_out(src, dst, &buf, &cur, off, end, how);
+}
+
 int region__copy(struct region *dst, struct region *src, uint8_t *buf,
 		 struct extents *x, uint64_t off, uint64_t end,
 		 bool fill_holes)
 {
-	struct mem_side s = region__side(src);
-
-	return dst->ops->copy_in(dst, &s, buf, x, off, end,
-				 fill_holes ? COPY_FILL_HOLES : 0);
+	return copy_from(dst, src, buf, x, off, end,
+			 fill_holes ? COPY_FILL_HOLES : 0);
 }
 
 int region__copy_read(struct region *dst, struct region *src, uint8_t *buf,
 		      struct extents *x, uint64_t off, uint64_t end)
 {
-	struct mem_side s = region__side(src);
-
-	return dst->ops->copy_in(dst, &s, buf, x, off, end, COPY_SRC_PREAD);
+	return copy_from(dst, src, buf, x, off, end, COPY_SRC_PREAD);
 }
 
 int region__copy_fd(struct region *dst, int src, uint8_t *buf,
@@ -482,6 +514,9 @@ int region__rebuild_locked(struct region *r, uint64_t size, uint64_t huge,
 		return EINVAL;
 	if (size == r->mem_size && huge == r->huge)
 		return 0;
+	/* The new backing copies from a memfd: a file's pages leave it. */
+	if (r->ops->leave && (ret = r->ops->leave(r, true)))
+		return ret;
 	ret = ops->make(r->name, size, huge, r, &m);
 	if (ret)
 		return ret;
