@@ -196,6 +196,19 @@ static int contents_open(fuse_req_t req, struct handle *h,
 	 * whatever the access mode (the kernel checked the permission); a
 	 * refused truncate is undone by the release the caller makes.
 	 */
+	/*
+	 * Bytes --from still checks (or found damaged) are read by no one:
+	 * a passthrough open would let the kernel read them without us.
+	 */
+	ret = region__check_wait(h->n.r);
+	if (ret) {
+		fs_refuse("%s/contents: open refused: %s",
+			  region__name(h->n.r), ret == EIO ?
+			  "its bytes do not match the checksum its saved "
+			  "directory records (the log says which file)" :
+			  "its bytes are still being checked");
+		return ret;
+	}
 	ret = choose_path(h, acc, &path);
 	if (!ret && (fi->flags & O_TRUNC))
 		ret = truncate_at_open(h->n.r);

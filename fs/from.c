@@ -53,7 +53,8 @@ int from__load(const char *dir, bool unchecked, bool copy,
 	       rfs.vcpu ? vcpu__state_name(vcpu__state(rfs.vcpu)) : "none");
 	if (chk.cow && !unchecked)
 		fs_log("started from %s: its bytes are being checked against "
-		       "their checksums; the vCPU runs once they passed", dir);
+		       "their checksums: reads of them and the vCPU wait for the "
+		       "verdict", dir);
 	/* Said once: what was not checked, and why. */
 	if (unchecked)
 		fs_log("started from %s: its bytes were not checked against "

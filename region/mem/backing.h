@@ -120,6 +120,8 @@ struct region {
 	 * mapping names the file it was made through, not the memfd).
 	 */
 	_Atomic int mmap_rw;
+	/* Whether its bytes are being checked, or failed it (check.c). */
+	atomic_int check;
 	_Atomic uint64_t alias_dev;
 	_Atomic uint64_t alias_ino;
 };
@@ -290,6 +292,9 @@ struct mem_side region__side(struct region *r);
  */
 int region__rebuild_locked(struct region *r, uint64_t size, uint64_t huge,
 			   const struct backing_ops *ops);
+
+/* 0, or why a read may not be given the bytes now (check.c). */
+int check__wait(struct region *r);
 
 /* The two memfd backings (pages.c chooses between them by page size). */
 extern const struct backing_ops shmem_ops, hugetlb_ops;

@@ -31,7 +31,8 @@
  *
  * Errors: 0 or a positive errno.
  */
-#include "region/mem/backing.h"
+#include "region/mem/cow.h"
+#include "region/mem/pagescan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,28 +40,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* PAGEMAP_SCAN's ABI (linux/fs.h since 6.7; older headers lack it). */
-struct cow_scan_run {
-	uint64_t start, end, categories;
-};
-struct cow_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask;
-	uint64_t return_mask;
-};
-#define COW_PAGEMAP_SCAN _IOWR('f', 16, struct cow_scan_arg)
-#define COW_PAGE_IS_FILE (1ULL << 2)
-#define COW_PAGE_IS_PRESENT (1ULL << 3)
-#define COW_PAGE_IS_SWAPPED (1ULL << 4)
-
-/* Runs asked of PAGEMAP_SCAN at a time when counting. */
-#define SCAN_RUNS 64
 /* The private page count shown by stat is at most this old. */
 #define COUNT_MAX_AGE_NS 1000000000LL
 
@@ -70,33 +55,6 @@ struct cow_scan_arg {
 #define MAPPED_READS true
 #endif
 
-struct cow_ext {
-	uint64_t a, b;	/* [a, b) of the file is data, page-aligned */
-};
-
-struct cow {
-	int fd;			/* the file, O_RDONLY, leased */
-	dev_t dev;
-	ino_t ino;
-	uint64_t file_bytes;	/* its st_blocks, in bytes */
-	char path[PATH_MAX];
-	struct cow_lease lease;	/* sig 0: not leased */
-	/* The file's data extents, read at the first need. */
-	pthread_mutex_t ext_lock;
-	struct cow_ext *ext;
-	uint64_t next;
-	bool ext_read;
-	/* The private page count last read, and when (stat's). */
-	_Atomic uint64_t priv_pages;
-	_Atomic int64_t priv_at_ns;
-	/* Every leased one (cow__by_fd finds a lease's region). */
-	struct region *r;
-	struct cow *prev, *nextc;
-};
-
-static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cow *list;
-
 static uint64_t page_size(void)
 {
 	return region__page_size();
@@ -104,7 +62,7 @@ static uint64_t page_size(void)
 
 static struct cow *of(struct region *r)
 {
-	return r->ops == &cow_ops ? r->priv : NULL;
+	return cow__of(r);
 }
 
 static uint8_t *base_of(struct region *r)
@@ -112,188 +70,27 @@ static uint8_t *base_of(struct region *r)
 	return r->raw + page_size();
 }
 
-static int pagemap_fd(void)
-{
-	static _Atomic int fd = -1;
-	int f, none = -1;
-
-	if (atomic_load(&fd) >= 0)
-		return atomic_load(&fd);
-	f = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (f >= 0 && !atomic_compare_exchange_strong(&fd, &none, f))
-		close(f);
-	return atomic_load(&fd);
-}
-
-/*
- * The private runs of [off, end) (page-aligned offsets of the mapping
- * at base), at most max of them into v; *walked: where the scan stopped.
- */
-static int scan(uint8_t *base, uint64_t off, uint64_t end,
-		struct cow_scan_run *v, unsigned max, unsigned *n,
-		uint64_t *walked)
-{
-	struct cow_scan_arg arg = {
-		.size = sizeof(arg),
-		.start = (uintptr_t)(base + off),
-		.end = (uintptr_t)(base + end),
-		.vec = (uintptr_t)v,
-		.vec_len = max,
-		/* Not a file page, and there: present or swapped. */
-		.category_inverted = COW_PAGE_IS_FILE,
-		.category_mask = COW_PAGE_IS_FILE,
-		.category_anyof_mask = COW_PAGE_IS_PRESENT |
-				       COW_PAGE_IS_SWAPPED,
-		.return_mask = COW_PAGE_IS_PRESENT | COW_PAGE_IS_SWAPPED,
-	};
-	int fd = pagemap_fd();
-	long got;
-
-	if (fd < 0)
-		return errno ? errno : EBADF;
-	got = ioctl(fd, COW_PAGEMAP_SCAN, &arg);
-	if (got < 0)
-		return errno;
-	*n = (unsigned)got;
-	*walked = arg.walk_end ? arg.walk_end - (uintptr_t)base : end;
-	return 0;
-}
-
-/*
- * The first run of private pages in [off, end) of r: [*a, *b), or
- * *a = *b = end when there is none.  Costs the pages up to its end.
- */
 static int private_run(struct region *r, uint64_t off, uint64_t end,
 		       uint64_t *a, uint64_t *b)
 {
-	uint64_t page = page_size(), from = off & ~(page - 1),
-		 to = (end + page - 1) & ~(page - 1), walked;
-	struct cow_scan_run v;
-	unsigned n;
-	int ret;
-
-	if (to > r->mem_size)
-		to = r->mem_size;
-	ret = scan(base_of(r), from, to, &v, 1, &n, &walked);
-	if (ret || !n) {
-		*a = *b = end;
-		return ret;
-	}
-	*a = v.start - (uintptr_t)base_of(r);
-	*b = v.end - (uintptr_t)base_of(r);
-	/* Present and swapped pages come as runs of their own: join them. */
-	while (*b < to) {
-		ret = scan(base_of(r), *b, to, &v, 1, &n, &walked);
-		if (ret)
-			return ret;
-		if (!n || v.start - (uintptr_t)base_of(r) != *b)
-			break;
-		*b = v.end - (uintptr_t)base_of(r);
-	}
-	if (*a < off)
-		*a = off;
-	if (*b > end)
-		*b = end;
-	return 0;
+	return pagescan__run(base_of(r), r->mem_size, off, end, a, b);
 }
 
-/* Every private page of r, counted (the runs, SCAN_RUNS at a time). */
 static int count_private(struct region *r, uint64_t *pages)
 {
-	struct cow_scan_run v[SCAN_RUNS];
-	uint64_t off = 0, walked, page = page_size();
-	unsigned n;
-	int ret;
-
-	*pages = 0;
-	while (off < r->mem_size) {
-		ret = scan(base_of(r), off, r->mem_size, v, SCAN_RUNS, &n,
-			   &walked);
-		if (ret)
-			return ret;
-		for (unsigned i = 0; i < n; i++)
-			*pages += (v[i].end - v[i].start) / page;
-		if (n < SCAN_RUNS || walked <= off)
-			break;
-		off = walked;
-	}
-	return 0;
+	return pagescan__count(base_of(r), r->mem_size, pages);
 }
 
-/* The file's data extents, once (it cannot change: the lease). */
-static int read_extents(struct cow *c, uint64_t size)
-{
-	uint64_t page = page_size(), p = 0, cap = 0;
-	int ret = 0;
-
-	pthread_mutex_lock(&c->ext_lock);
-	while (!c->ext_read && p < size) {
-		off_t d = lseek(c->fd, (off_t)p, SEEK_DATA), h;
-
-		if (d < 0 && errno == ENXIO)
-			break;
-		h = d < 0 ? -1 : lseek(c->fd, d, SEEK_HOLE);
-		if (h < 0) {
-			ret = errno;
-			break;
-		}
-		if (c->next == cap) {
-			struct cow_ext *n;
-
-			cap = cap ? cap * 2 : 16;
-			n = realloc(c->ext, cap * sizeof(*n));
-			if (!n) {
-				ret = ENOMEM;
-				break;
-			}
-			c->ext = n;
-		}
-		c->ext[c->next].a = (uint64_t)d & ~(page - 1);
-		c->ext[c->next].b = ((uint64_t)h + page - 1) & ~(page - 1);
-		if (c->ext[c->next].b > size)
-			c->ext[c->next].b = size;
-		p = c->ext[c->next++].b;
-	}
-	if (ret) {
-		free(c->ext);
-		c->ext = NULL;
-		c->next = 0;
-	} else {
-		c->ext_read = true;
-	}
-	pthread_mutex_unlock(&c->ext_lock);
-	return ret;
-}
-
-/* The first run of the file's data in [off, end): [*a, *b) or end, end. */
 static int file_run(struct region *r, uint64_t off, uint64_t end,
 		    uint64_t *a, uint64_t *b)
 {
-	struct cow *c = of(r);
-	uint64_t lo = 0, hi;
-	int ret = 0;
-
-	if (!__atomic_load_n(&c->ext_read, __ATOMIC_ACQUIRE))
-		ret = read_extents(c, r->mem_size);
-	if (ret)
-		return ret;
-	hi = c->next;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-
-		if (c->ext[mid].b > off)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	if (lo == c->next || c->ext[lo].a >= end) {
-		*a = *b = end;
-		return 0;
-	}
-	*a = c->ext[lo].a > off ? c->ext[lo].a : off;
-	*b = c->ext[lo].b < end ? c->ext[lo].b : end;
-	return 0;
+	return cow__file_run(r, off, end, a, b);
 }
+
+
+/* The file's data extents, once (it cannot change: the lease). */
+
+/* The first run of the file's data in [off, end): [*a, *b) or end, end. */
 
 /*
  * The first run of data in [off, end), the file's data and the private
@@ -641,32 +438,10 @@ static int copy_in(struct region *dst, const struct mem_side *src,
 			   buf, x, off, end, false);
 }
 
-static void unlist(struct cow *c)
-{
-	pthread_mutex_lock(&list_lock);
-	if (c->prev)
-		c->prev->nextc = c->nextc;
-	else if (list == c)
-		list = c->nextc;
-	if (c->nextc)
-		c->nextc->prev = c->prev;
-	c->prev = c->nextc = NULL;
-	pthread_mutex_unlock(&list_lock);
-}
-
-static void cow_free_priv(struct cow *c)
-{
-	unlist(c);
-	/* Closing the last fd of the file gives the lease back. */
-	close(c->fd);
-	free(c->ext);
-	pthread_mutex_destroy(&c->ext_lock);
-	free(c);
-}
 
 static void cow_free(struct region *r)
 {
-	cow_free_priv(r->priv);
+	cow__free(r->priv);
 	r->priv = NULL;
 }
 
@@ -709,7 +484,7 @@ static int leave(struct region *r, bool keep)
 	__atomic_store_n(&r->ops, &shmem_ops, __ATOMIC_RELEASE);
 	r->priv = NULL;
 	atomic_fetch_add(&r->geo_seq, 1);
-	cow_free_priv(c);
+	cow__free(c);
 	region__touch_attr(r);
 	return 0;
 }
@@ -733,177 +508,7 @@ const struct backing_ops cow_ops = {
 	.leave = leave,
 };
 
-int region__cow_supported(struct why *why)
-{
-	static _Atomic int known = -1;
-	struct cow_scan_run v;
-	unsigned n;
-	uint64_t walked;
-	uint8_t *p;
-	int ret;
 
-	if (atomic_load(&known) >= 0)
-		return atomic_load(&known) ? 0 :
-		       why__set(why, ENOSYS, "this kernel has no PAGEMAP_SCAN "
-				"(Linux 6.7), which tells the pages written");
-	p = mmap(NULL, page_size(), PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return why__set(why, errno, "mmap: %s", strerror(errno));
-	p[0] = 1;
-	ret = scan(p, 0, page_size(), &v, 1, &n, &walked);
-	munmap(p, page_size());
-	/* One anonymous page written: exactly one private run. */
-	atomic_store(&known, !ret && n == 1);
-	return region__cow_supported(why);
-}
-
-/*
- * Open the file again (its own open file description: a lease is one's),
- * lease it, and check it is still what the caller saw.
- */
-static int take(struct cow *c, int fd, uint64_t size,
-		const struct cow_lease *lease, struct why *why)
-{
-	char proc[64];
-	struct stat st;
-	struct f_owner_ex owner;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	c->fd = open(proc, O_RDONLY | O_CLOEXEC);
-	if (c->fd < 0)
-		return why__set(why, errno, "cannot open it again: %s",
-				strerror(errno));
-	if (lease && lease->sig) {
-		owner.type = F_OWNER_TID;
-		owner.pid = lease->tid;
-		if (fcntl(c->fd, F_SETSIG, lease->sig) < 0 ||
-		    fcntl(c->fd, F_SETOWN_EX, &owner) < 0 ||
-		    fcntl(c->fd, F_SETLEASE, F_RDLCK) < 0)
-			return why__set(why, errno, "no read lease on it (%s%s)",
-					strerror(errno), errno == EAGAIN ?
-					": it is open for writing" :
-					errno == EACCES ? ": not its owner, "
-					"and no CAP_LEASE" : errno == EINVAL ?
-					": its filesystem gives none" : "");
-		c->lease = *lease;
-	}
-	/* Leased now: what it is cannot change any more. */
-	if (fstat(c->fd, &st) < 0)
-		return why__set(why, errno, "fstat: %s", strerror(errno));
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
-		return why__set(why, EINVAL, "it is %llu bytes, not %llu: it "
-				"changed", (unsigned long long)st.st_size,
-				(unsigned long long)size);
-	c->dev = st.st_dev;
-	c->ino = st.st_ino;
-	c->file_bytes = (uint64_t)st.st_blocks * 512;
-	return 0;
-}
-
-static int new_cow(const char *name, int fd, const char *path, uint64_t size,
-		   bool readonly, const struct cow_lease *lease,
-		   struct region **out, struct why *why)
-{
-	struct cow *c;
-	struct region *r;
-	int ret = region__cow_supported(why);
-
-	if (ret)
-		return ret;
-	if (size % page_size())
-		return why__set(why, EINVAL, "%llu bytes: not whole pages",
-				(unsigned long long)size);
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return why__set(why, ENOMEM, "out of memory");
-	pthread_mutex_init(&c->ext_lock, NULL);
-	snprintf(c->path, sizeof(c->path), "%s", path);
-	ret = take(c, fd, size, lease, why);
-	if (!ret) {
-		ret = region__make_arg(name, size, readonly, &cow_ops,
-				       &(struct cow_base){ c->fd, readonly },
-				       &r);
-		if (ret)
-			why__set(why, ret, "cannot map it: %s", strerror(ret));
-	}
-	if (ret) {
-		if (c->fd >= 0)
-			close(c->fd);
-		pthread_mutex_destroy(&c->ext_lock);
-		free(c);
-		return ret;
-	}
-	c->r = r;
-	r->priv = c;
-	atomic_store(&c->priv_at_ns, INT64_MIN / 2);
-	pthread_mutex_lock(&list_lock);
-	c->nextc = list;
-	if (list)
-		list->prev = c;
-	list = c;
-	pthread_mutex_unlock(&list_lock);
-	*out = r;
-	return 0;
-}
-
-int region__new_cow(const char *name, int fd, const char *path,
-		    uint64_t size, const struct cow_lease *lease,
-		    struct region **out, struct why *why)
-{
-	return new_cow(name, fd, path, size, false, lease, out, why);
-}
-
-int region__share(struct region *r, struct region **copy)
-{
-	struct cow *c = of(r);
-	uint64_t pages;
-	int ret;
-
-	if (!c)
-		return ENOTSUP;
-	ret = count_private(r, &pages);
-	if (ret || pages)
-		return ret ? ret : ENOTSUP;
-	return new_cow(r->name, c->fd, c->path, r->mem_size, true,
-		       c->lease.sig ? &c->lease : NULL, copy, NULL);
-}
-
-bool region__has_memfd(struct region *r)
-{
-	return region__memfd(r) >= 0;
-}
-
-int region__base_text(struct region *r, char *buf, size_t len)
-{
-	struct cow *c;
-	uint64_t pages = 0;
-	int n = 0;
-
-	buf[0] = '\0';
-	if (region__ops(r) != &cow_ops || region__shared_begin(r))
-		return 0;
-	c = of(r);
-	if (c && count_private(r, &pages) == 0)
-		n = snprintf(buf, len, "%llu %s\n", (unsigned long long)pages,
-			     c->path);
-	region__shared_end(r);
-	return n < 0 ? 0 : (size_t)n >= len ? (int)len - 1 : n;
-}
-
-struct region *region__by_base_fd(int fd)
-{
-	struct region *r = NULL;
-
-	pthread_mutex_lock(&list_lock);
-	for (struct cow *c = list; c; c = c->nextc)
-		if (c->fd == fd && c->lease.sig) {
-			r = region__get(c->r);
-			break;
-		}
-	pthread_mutex_unlock(&list_lock);
-	return r;
-}
 
 int region__leave_base_locked(struct region *r)
 {

@@ -301,8 +301,10 @@ int region__reply_read(struct region *r, size_t len, uint64_t off,
 	size_t want = len, n = 0;
 	struct serve how;
 	void *buf;
-	int ret = region__shared_begin(r);
+	int ret = check__wait(r);
 
+	if (!ret)
+		ret = region__shared_begin(r);
 	if (ret)
 		return ret;
 	/* Asked under the lock: page_size may move the region meanwhile. */
@@ -350,7 +352,9 @@ int region__read(struct region *r, void *buf, size_t len, uint64_t off,
 	int ret;
 
 	*done = 0;
-	ret = region__shared_begin(r);
+	ret = check__wait(r);
+	if (!ret)
+		ret = region__shared_begin(r);
 	if (ret)
 		return ret;
 	len = region__clip(r, off, len);
@@ -425,60 +429,6 @@ struct mem_side region__side(struct region *r)
 {
 	return (struct mem_side){ r->memfd, r->raw + region__page_size(),
 				  r->huge };
-}
-
-/*
- * The copies: the source's backing says how its pages are read (a view
- * level by level), the destination's how they are written (copy_in).
- */
-int region__copy_out(struct region *src, struct region *dst, uint8_t **buf,
-		     struct copy_cursor *cur, uint64_t off, uint64_t end)
-{
-	return src->ops->copy_out(src, dst, buf, cur, off, end,
-				  COPY_FILL_HOLES);
-}
-
-/*
- * src's bytes into dst by dst's copy_in; memory no fd holds (cow.c)
- * copies itself out, its own extents found, through its mapping (which
- * allocates none of its holes).
- */
-static int copy_from(struct region *dst, struct region *src, uint8_t *buf,
-		     struct extents *x, uint64_t off, uint64_t end,
-		     unsigned how)
-{
-	struct mem_side s = region__side(src);
-	struct copy_cursor cur;
-
-	if (s.fd >= 0)
-		return dst->ops->copy_in(dst, &s, buf, x, off, end, how);
-	memset(&cur, 0, sizeof(cur));
-	return src->ops->copy_out(src, dst, &buf, &cur, off, end, how);
-}
-
-int region__copy(struct region *dst, struct region *src, uint8_t *buf,
-		 struct extents *x, uint64_t off, uint64_t end,
-		 bool fill_holes)
-{
-	return copy_from(dst, src, buf, x, off, end,
-			 fill_holes ? COPY_FILL_HOLES : 0);
-}
-
-int region__copy_read(struct region *dst, struct region *src, uint8_t *buf,
-		      struct extents *x, uint64_t off, uint64_t end)
-{
-	return copy_from(dst, src, buf, x, off, end, COPY_SRC_PREAD);
-}
-
-int region__copy_fd(struct region *dst, int src, uint8_t *buf,
-		    struct extents *x, uint64_t off, uint64_t end,
-		    bool fill_holes)
-{
-	struct mem_side s = { src, NULL, 0 };
-
-	return dst->ops->copy_in(dst, &s, buf, x, off, end,
-				 COPY_SRC_PREAD | COPY_DST_PWRITE |
-				 (fill_holes ? COPY_FILL_HOLES : 0));
 }
 
 int region__zero(struct region *r, struct why *why)

@@ -282,6 +282,24 @@ int region__leave_base_locked(struct region *r);
 /* The same, taking r (EBUSY while the guest runs on it: pause first). */
 int region__leave_base(struct region *r, struct why *why);
 
+/*
+ * A region whose bytes --from checks after the start (the sandbox's
+ * fromcheck.c): until region__check_end, a read waits for the verdict
+ * (at most REGION_CHECK_WAIT_MS, then EBUSY), and after a failed one a
+ * read is EIO.  The checker's own thread reads without waiting
+ * (region__checker_thread, once).
+ */
+#define REGION_CHECK_WAIT_MS 30000
+void region__check_begin(struct region *r);
+void region__check_end(struct region *r, bool ok);
+void region__checker_thread(void);
+/*
+ * 0, or why r's bytes may not be read now (EIO: its check failed;
+ * EBUSY: still checking after the bound): for whoever reads them without
+ * region__read (a passthrough open, which the kernel then serves).
+ */
+int region__check_wait(struct region *r);
+
 /* The following need the caller to hold the region exclusive. */
 int region__zero_locked(struct region *r);
 /* Zeros from off to the end (a truncate that keeps the size). */

@@ -500,8 +500,11 @@ static int check_later(struct sandbox *sb, struct chain_link *l,
 		snprintf(what, sizeof(what), "%s/%s/%s%s", l->path, sr->name,
 			 PERSIST_CONTENTS, !l->parent[0] ? "" : " (or a parent's, "
 			 "which this diff reads through)");
-		ret = copy ? sandbox__check_later(sb, copy, sr->crc, what) :
-		      ENOENT;
+		struct region *live = sandbox__find(sb, sr->name, NULL);
+
+		ret = copy ? sandbox__check_later(sb, copy, live, sr->crc,
+						  what) : ENOENT;
+		region__put(live);
 		region__put(copy);
 		if (ret)
 			why__set(why, ret, "cannot check %s: %s", what,
@@ -539,7 +542,8 @@ int sandbox__load_dir_checked(struct sandbox *sb, const char *dir,
 	for (unsigned i = c.nr; !ret && i-- > 0;)
 		ret = chain_take(sb, &c, i, *v, buf, chk, why);
 	if (!ret)
-		ret = sandbox__check_start(sb, why);
+		ret = sandbox__check_start(sb, cfg ? cfg->log : NULL,
+					   cfg ? cfg->log_arg : NULL, why);
 	chain_free(&c);
 	free(buf);
 	return ret;

@@ -18,7 +18,7 @@
 #include <time.h>
 
 struct check_item {
-	struct region *copy;
+	struct region *copy, *live;	/* live: the region, or NULL */
 	uint32_t crc;
 	char what[FROM_CHECK_WHAT_MAX];	/* the file, for the message */
 };
@@ -32,6 +32,8 @@ struct from_check {
 	unsigned nr, cap, checked;
 	int ret;
 	struct why why;
+	void (*log)(void *arg, const char *fmt, ...);
+	void *log_arg;
 };
 
 static struct from_check *get_check(struct sandbox *sb)
@@ -54,7 +56,7 @@ static struct from_check *get_check(struct sandbox *sb)
 }
 
 int sandbox__check_later(struct sandbox *sb, struct region *copy,
-			 uint32_t crc, const char *what)
+			 struct region *live, uint32_t crc, const char *what)
 {
 	struct from_check *c = get_check(sb);
 
@@ -69,12 +71,34 @@ int sandbox__check_later(struct sandbox *sb, struct region *copy,
 		c->items = n;
 		c->cap = cap;
 	}
+	/* Read by no one but the checker until the verdict. */
+	region__check_begin(copy);
+	if (live)
+		region__check_begin(live);
 	c->items[c->nr].copy = region__get(copy);
+	c->items[c->nr].live = live ? region__get(live) : NULL;
 	c->items[c->nr].crc = crc;
 	snprintf(c->items[c->nr].what, sizeof(c->items[c->nr].what), "%s",
 		 what);
 	c->nr++;
 	return 0;
+}
+
+/*
+ * Every region checked is read again, but those named failed (a diff's
+ * view reads its parents' bytes: every copy of the name failed too).
+ */
+static void verdicts(struct from_check *c, int ret, const char *failed)
+{
+	for (unsigned i = 0; i < c->nr; i++) {
+		struct check_item *it = &c->items[i];
+		bool ok = !ret ||
+			  (failed && strcmp(region__name(it->copy), failed));
+
+		region__check_end(it->copy, ok);
+		if (it->live)
+			region__check_end(it->live, ok);
+	}
 }
 
 static void *check_thread(void *arg)
@@ -84,6 +108,7 @@ static void *check_thread(void *arg)
 	int ret = buf ? 0 : ENOMEM;
 	struct why why = { "" };
 
+	region__checker_thread();
 	if (ret)
 		why__set(&why, ret, "out of memory for the checks");
 	for (unsigned i = 0; !ret && i < c->nr; i++) {
@@ -110,6 +135,14 @@ static void *check_thread(void *arg)
 		pthread_mutex_unlock(&c->lock);
 	}
 	free(buf);
+	if (c->log && ret)
+		c->log(c->log_arg, "--from: %s", why__text(&why, ret));
+	else if (c->log)
+		c->log(c->log_arg, "--from: checked: the saved bytes match "
+		       "their checksums");
+	/* Not one checked (no buffer): none can be read. */
+	verdicts(c, ret, ret && c->checked ?
+		 region__name(c->items[c->checked - 1].copy) : NULL);
 	pthread_mutex_lock(&c->lock);
 	c->ret = ret;
 	c->why = why;
@@ -119,13 +152,17 @@ static void *check_thread(void *arg)
 	return NULL;
 }
 
-int sandbox__check_start(struct sandbox *sb, struct why *why)
+int sandbox__check_start(struct sandbox *sb,
+			 void (*log)(void *arg, const char *fmt, ...),
+			 void *log_arg, struct why *why)
 {
 	struct from_check *c = sb->check;
 	int ret;
 
 	if (!c || c->started || !c->nr)
 		return 0;
+	c->log = log;
+	c->log_arg = log_arg;
 	ret = pthread_create(&c->thread, NULL, check_thread, c);
 	if (ret)
 		return why__set(why, ret, "cannot start the checks: %s",
@@ -177,8 +214,10 @@ void sandbox__check_free(struct sandbox *sb)
 		pthread_mutex_unlock(&c->lock);
 		pthread_join(c->thread, NULL);
 	}
-	for (unsigned i = 0; i < c->nr; i++)
+	for (unsigned i = 0; i < c->nr; i++) {
 		region__put(c->items[i].copy);
+		region__put(c->items[i].live);
+	}
 	free(c->items);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);

@@ -137,15 +137,20 @@ int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
  */
 /*
  * Checks after the start (fromcheck.c): copy's bytes (a snapshot's copy
- * that never changes) against crc, what naming the saved file.  Queued
+ * that never changes) against crc, what naming the saved file; reads of
+ * copy and of live (the region it was taken of) wait for the verdict
+ * (region__check_begin).  Queued
  * while loading, then started; sandbox__from_wait waits up to ms for
  * them: 0 passed (or none), EBUSY still checking, EIO (or the read's
  * errno) failed, why says which file.
  */
 #define FROM_CHECK_WHAT_MAX 4352
 int sandbox__check_later(struct sandbox *sb, struct region *copy,
-			 uint32_t crc, const char *what);
-int sandbox__check_start(struct sandbox *sb, struct why *why);
+			 struct region *live, uint32_t crc, const char *what);
+/* log: the verdict, one line (NULL: none). */
+int sandbox__check_start(struct sandbox *sb,
+			 void (*log)(void *arg, const char *fmt, ...),
+			 void *log_arg, struct why *why);
 int sandbox__from_wait(struct sandbox *sb, unsigned ms, struct why *why);
 void sandbox__check_free(struct sandbox *sb);
 
