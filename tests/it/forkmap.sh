@@ -9,14 +9,15 @@
 # path refuses it, ENODEV).  Another uid keeps the daemon's path: refused
 # (EBUSY) while the owner's open is live, then reads and private mappings
 # of the page cache as before, and no shared mapping (ENODEV).
-. "$TESTS_DIR/it/lib.sh"
+# shellcheck source=tests/it/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
 PY=/usr/bin/python3
 [ -x $PY ] || skip "$PY missing (the other uid cannot use root's python)"
 
 NOBODY=65534
-PAGES=1024		# of the region's 4 MiB: the first 512 hold the pattern
+NPAGES=1024		# of the region's 4 MiB: the first 512 hold the pattern
 
 # The mapper, driven one command a line on stdin, one answer a line:
 # map (open O_RDONLY, probe MAP_SHARED, map MAP_PRIVATE rw), close (the
@@ -103,10 +104,10 @@ other() {
 		$PY -S "$WORK/other.py" "$COPY" "$1"
 }
 
-start_daemon "${NO_KVM[@]}" --region a:$((PAGES * PAGE)) -o reader_gid=$NOBODY
+start_daemon "${NO_KVM[@]}" --region a:$((NPAGES * PAGE)) -o reader_gid=$NOBODY
 log_has ': contents read path: FUSE passthrough' ||
 	skip "no FUSE passthrough here: $(grep 'contents read path' "$LOG")"
-py - "$MNT/a/contents" $((PAGES / 2)) <<'EOF'
+py - "$MNT/a/contents" $((NPAGES / 2)) <<'EOF'
 import mmap, os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY)
 os.pwrite(fd, b''.join(bytes([i % 251 + 1]) * mmap.PAGESIZE
@@ -116,7 +117,7 @@ EOF
 echo s >"$MNT/snapshot"
 COPY=$MNT/snapshots/s/a/contents
 
-coproc MAPPER { $PY -S -u "$WORK/mapper.py" "$COPY" $PAGES 2>&1; }
+coproc MAPPER { $PY -S -u "$WORK/mapper.py" "$COPY" $NPAGES 2>&1; }
 # Its pipes outlive it (bash unsets MAPPER when it dies, by SIGBUS say).
 TO_MAPPER=${MAPPER[1]} FROM_MAPPER=${MAPPER[0]}
 # ask CMD: one command to the mapper, its one-line answer (bounded).
