@@ -264,6 +264,11 @@ struct backing_ops {
 	 * it is all its own.  Under exclusive.
 	 */
 	int (*leave)(struct region *r, bool keep);
+	/*
+	 * Whether the memfd holds every byte of r (NULL: it does when there
+	 * is one); an overlay over a base holds only some.
+	 */
+	bool (*fd_whole)(struct region *r);
 };
 
 /* The table of a diff's copy (overlay.c), and of a file's (cow.c). */

@@ -229,11 +229,6 @@ int region__share(struct region *r, struct region **copy)
 		       c->lease.sig ? &c->lease : NULL, copy, NULL);
 }
 
-bool region__has_memfd(struct region *r)
-{
-	return region__memfd(r) >= 0;
-}
-
 int region__base_text(struct region *r, char *buf, size_t len)
 {
 	struct cow *c;

@@ -396,6 +396,12 @@ static int copy_out(struct region *src, struct region *dst, uint8_t **buf,
 	return 0;
 }
 
+/* Its memfd is its every byte only when it reads through nothing. */
+static bool fd_whole(struct region *r)
+{
+	return of(r)->base == NULL;
+}
+
 /* What is held is written in before the overlay is handed out. */
 static int copy_in(struct region *dst, const struct mem_side *src,
 		   uint8_t *buf, struct extents *x, uint64_t off, uint64_t end,
@@ -469,4 +475,5 @@ const struct backing_ops overlay_ops = {
 	.held_next = held_next,
 	.held_text_size = held_text_size,
 	.free = overlay_free,
+	.fd_whole = fd_whole,
 };
