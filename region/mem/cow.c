@@ -55,6 +55,14 @@
 #define MAPPED_READS true
 #endif
 
+/* Leaves so far (layout's text says which regions map a file). */
+static _Atomic uint64_t gen;
+
+uint64_t region__cow_gen(void)
+{
+	return atomic_load(&gen);
+}
+
 static uint64_t page_size(void)
 {
 	return region__page_size();
@@ -485,6 +493,7 @@ static int leave(struct region *r, bool keep)
 	r->priv = NULL;
 	atomic_fetch_add(&r->geo_seq, 1);
 	cow__free(c);
+	atomic_fetch_add(&gen, 1);
 	region__touch_attr(r);
 	return 0;
 }

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -122,9 +124,71 @@ void cow__free(struct cow *c)
  * Open the file again (its own open file description: a lease is one's),
  * lease it, and check it is still what the caller saw.
  */
+#define FUSE_MAGIC 0x65735546
+
+/* Whether fd's mount is a regionfs: its id in fdinfo, its type in mountinfo. */
+static bool on_regionfs(int fd)
+{
+	char path[64], line[4096];
+	long id = -1, mid;
+	bool yes = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "mnt_id: %ld", &id) == 1)
+			break;
+	if (f)
+		fclose(f);
+	f = id < 0 ? NULL : fopen("/proc/self/mountinfo", "re");
+	while (f && !yes && fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - ");
+
+		yes = sscanf(line, "%ld", &mid) == 1 && mid == id && sep &&
+		      strncmp(sep + 3, "fuse.regionfs ", 14) == 0;
+	}
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+/*
+ * A FUSE file is mapped only where the mapping is its daemon's memory:
+ * another regionfs's snapshot opened through passthrough (a fork), whose
+ * MAP_PRIVATE maps that daemon's memfd and outlives it.  Through the
+ * FUSE page cache, pages would be read from the daemon as touched, and
+ * be SIGBUS once it is gone.  Only passthrough takes a shared mapping of
+ * a regionfs file (it never allows mmap of a direct_io open).
+ */
+static int fuse_mappable(int fd, struct why *why)
+{
+	size_t page = (size_t)region__page_size();
+	struct statfs sf;
+	void *p;
+
+	if (fstatfs(fd, &sf) < 0)
+		return why__set(why, errno, "fstatfs: %s", strerror(errno));
+	if (sf.f_type != FUSE_MAGIC)
+		return 0;
+	if (!on_regionfs(fd))
+		return why__set(why, ENOTSUP, "a file of a FUSE filesystem "
+				"other than regionfs, which its daemon could "
+				"change or take away under the mapping");
+	p = mmap(NULL, page, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return why__set(why, ENOTSUP, "a regionfs snapshot its daemon "
+				"serves itself, not passed through (another "
+				"uid's, or -o no_passthrough): a mapping of it "
+				"would die with that daemon");
+	munmap(p, page);
+	return 0;
+}
+
 static int take(struct cow *c, int fd, uint64_t size,
 		const struct cow_lease *lease, struct why *why)
 {
+	int ret;
 	char proc[64];
 	struct stat st;
 	struct f_owner_ex owner;
@@ -155,6 +219,9 @@ static int take(struct cow *c, int fd, uint64_t size,
 		return why__set(why, EINVAL, "it is %llu bytes, not %llu: it "
 				"changed", (unsigned long long)st.st_size,
 				(unsigned long long)size);
+	ret = fuse_mappable(c->fd, why);
+	if (ret)
+		return ret;
 	c->dev = st.st_dev;
 	c->ino = st.st_ino;
 	c->file_bytes = (uint64_t)st.st_blocks * 512;

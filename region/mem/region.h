@@ -271,6 +271,8 @@ int region__share(struct region *r, struct region **copy);
 bool region__has_memfd(struct region *r);
 /* The `base` file: "PAGES PATH\n" (private pages, the file), or "". */
 int region__base_text(struct region *r, char *buf, size_t len);
+/* A number that changes whenever a region leaves its file. */
+uint64_t region__cow_gen(void);
 /* The region leasing fd (a reference), or NULL. */
 struct region *region__by_base_fd(int fd);
 /*
