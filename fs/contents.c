@@ -109,11 +109,55 @@ static void pt_drop(fuse_ino_t ino)
  */
 enum path { PATH_DAEMON, PATH_PASSTHROUGH, PATH_PASSTHROUGH_DIRECT };
 
-static int choose_path(struct handle *h, int acc, enum path *path)
+/*
+ * The owner (uid=, the daemon's uid by default) and root: who may map a
+ * snapshot's copy itself, e.g. a fork (regionfs --from MOUNT/snapshots/NAME).
+ */
+static bool may_map_copy(uid_t uid)
+{
+	return uid == rfs.uid || uid == 0;
+}
+
+/*
+ * A snapshot's copy (readonly: never written once handed out) goes
+ * through passthrough for the owner's read-only opens only, so that a
+ * fork's MAP_PRIVATE mapping shares the copy's memfd pages and keeps them
+ * valid after rmdir and after this daemon exits (the kernel maps the
+ * memfd itself; the daemon's page cache path would SIGBUS on a page not
+ * yet read once we are gone).  max_snapshot_total counts the copy while
+ * it is in snapshots/; what a fork's mapping keeps after an rmdir is no
+ * longer counted: that is the owner's choice, made by the owner's open.
+ * Another uid's open stays the daemon's (direct_io): its mapping is of the
+ * page cache, its own memory, never the copy's.  The kernel allows no
+ * daemon open while the inode has a backing (EIO), and a passthrough one
+ * would map the memfd: so while the owner's passthrough open is live
+ * (a fork closes it once mapped), another uid's open is refused (EBUSY).
+ * While a daemon open of it is live, the owner's open is the daemon's too
+ * (see above): a MAP_SHARED mapping of the open fails then (ENODEV), and
+ * works through passthrough only, which is how a fork tells the two apart.
+ */
+static int copy_path(struct pt_inode *e, struct region *r, int acc,
+		     uid_t uid, bool *pt)
+{
+	if (!may_map_copy(uid) || acc != O_RDONLY || !region__has_memfd(r)) {
+		*pt = false;
+		if (!e->backing_opens)
+			return 0;
+		fs_refuse("%s/contents: open of a snapshot's copy refused: "
+			  "the owner has it open to map it (a fork), and it "
+			  "may not be mapped by others; try again once that "
+			  "open is closed", region__name(r));
+		return EBUSY;
+	}
+	return 0;
+}
+
+static int choose_path(struct handle *h, int acc, uid_t uid, enum path *path)
 {
 	struct region *r = h->n.r;
 	struct pt_inode *e;
 	bool pt;
+	int ret;
 
 	pthread_mutex_lock(&backing_lock);
 	e = pt_get(h->n.ino);
@@ -126,15 +170,23 @@ static int choose_path(struct handle *h, int acc, enum path *path)
 		return e ? EBUSY : ENOMEM;
 	}
 	/*
-	 * A snapshot's copy is served by the daemon only: a mapping of it
-	 * would keep its memory after its last close and after rmdir,
-	 * outside max_snapshot_total.  So is a huge region: hugetlbfs has no
-	 * write(2) for a passthrough writer, and a passthrough mmap would put
-	 * a hugetlb mapping at an address chosen for the FUSE file, which
-	 * no one aligned to the huge page.
+	 * A huge region is the daemon's: hugetlbfs has no write(2) for a
+	 * passthrough writer, and a passthrough mmap would put a hugetlb
+	 * mapping at an address chosen for the FUSE file, which no one
+	 * aligned to the huge page.  So is a region whose bytes are not all
+	 * its memfd's (copy-on-write, a diff's copy): the kernel would serve
+	 * the memfd.
 	 */
-	pt = rfs.passthrough && !rfs.no_passthrough && !region__readonly(r) &&
-	     region__page_bytes(r) == region__page_size() && !e->daemon_opens;
+	pt = rfs.passthrough && !rfs.no_passthrough &&
+	     region__page_bytes(r) == region__page_size() &&
+	     region__has_memfd(r) && !e->daemon_opens;
+	if (region__readonly(r)) {
+		ret = copy_path(e, r, acc, uid, &pt);
+		if (ret) {
+			pthread_mutex_unlock(&backing_lock);
+			return ret;
+		}
+	}
 	if (pt && acc == O_RDWR && !region__mmap_rw(r)) {
 		if (e->backing_opens) {
 			pthread_mutex_unlock(&backing_lock);
@@ -195,7 +247,20 @@ static int contents_open(fuse_req_t req, struct handle *h,
 	 * whatever the access mode (the kernel checked the permission); a
 	 * refused truncate is undone by the release the caller makes.
 	 */
-	ret = choose_path(h, acc, &path);
+	/*
+	 * Bytes --from still checks (or found damaged) are read by no one:
+	 * a passthrough open would let the kernel read them without us.
+	 */
+	ret = region__check_wait(h->n.r);
+	if (ret) {
+		fs_refuse("%s/contents: open refused: %s",
+			  region__name(h->n.r), ret == EIO ?
+			  "its bytes do not match the checksum its saved "
+			  "directory records (the log says which file)" :
+			  "its bytes are still being checked");
+		return ret;
+	}
+	ret = choose_path(h, acc, fuse_req_ctx(req)->uid, &path);
 	if (!ret && (fi->flags & O_TRUNC))
 		ret = truncate_at_open(h->n.r);
 	if (ret)

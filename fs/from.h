@@ -12,6 +12,17 @@
  * refusal, one line on stderr naming the file and what is wrong, and the
  * errno.
  */
-int from__load(const char *dir, bool unchecked, uint64_t console_max);
+int from__load(const char *dir, bool unchecked, bool copy,
+	       uint64_t console_max);
+/*
+ * Before `run`: the checks a copy-on-write start made after the start
+ * (sandbox__from_wait), waited for at most FROM_WAIT_MS; 0 or the errno,
+ * with why.
+ */
+#define FROM_WAIT_MS 30000
+struct why;
+int from__ready(struct why *why);
+/* The lease watcher stopped, before the vCPU and the sandbox go. */
+void from__stop(void);
 
 #endif

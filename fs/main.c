@@ -312,7 +312,8 @@ static int build_sandbox(struct options *o, const struct limits *l)
 	if (!err)
 		err = load_guest(o, l->console_max);
 	if (!err)
-		err = from__load(o->from, o->from_unchecked, l->console_max);
+		err = from__load(o->from, o->from_unchecked, o->from_copy,
+				 l->console_max);
 	if (!err)
 		err = fs_reply_buf_init();
 	return err;
@@ -455,6 +456,7 @@ int main(int argc, char *argv[])
 	if (!build_sandbox(&o, &limits))
 		ret = run_mount(&o, &args, &cmd, notify_fd);
 	core__forget();
+	from__stop();
 	vcpu__free(rfs.vcpu);
 	sandbox__free(rfs.sb);
 out_log:

@@ -64,6 +64,7 @@ enum rfile {
 	F_DIRTY,
 	F_PAGE_SIZE,
 	F_MMAP_RW,
+	F_BASE,
 	F_COUNT
 };
 
@@ -275,6 +276,7 @@ int contents__truncate(struct node *n, off_t size);
 /* The kinds of file, one file each. */
 extern const struct node_ops contents_ops;	/* contents.c */
 extern const struct node_ops dirty_ops;		/* dirty.c */
+extern const struct node_ops base_ops;		/* base.c */
 extern const struct node_ops vcpu_ops;		/* vcpu.c */
 extern const struct node_ops console_ops;	/* console.c */
 extern const struct node_ops log_ops;		/* log.c */

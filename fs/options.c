@@ -41,6 +41,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("demo", demo),
 	OPT("--from %s", from), OPT("--from=%s", from), OPT("from=%s", from),
 	OPT("from_unchecked", from_unchecked),
+	OPT("from_copy", from_copy),
 	OPT("uid=%s", uid),
 	OPT("gid=%s", gid),
 	OPT("reader_gid=%s", reader_gid),
@@ -107,6 +108,9 @@ void options__usage(const char *prog)
 	       "                                 or of the daemon's cgroup memory.max if lower)\n"
 	       "     from_unchecked              --from a trusted store: its bytes not checked against\n"
 	       "                                 the checksums its info records\n"
+	       "     from_copy                   --from copies every region instead of mapping its saved\n"
+	       "                                 contents copy-on-write (the default where a lease can\n"
+	       "                                 be taken on it)\n"
 	       "     uid=N,gid=N                 owner of every file (the mounting user)\n"
 	       "     reader_gid=N                a group that may read contents and host addresses\n"
 	       "     ro                          the whole mount is read-only (EROFS)\n"

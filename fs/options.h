@@ -39,6 +39,7 @@ struct options {
 	char *console_max;
 	char *from;
 	int from_unchecked;
+	int from_copy;
 	int demo;
 	char *uid, *gid, *reader_gid;
 	int no_passthrough;

@@ -1,4 +1,5 @@
 /* vcpu: the guest's state; write run, pause or stop. */
+#include "fs/from.h"
 #include "fs/node.h"
 #include "region/kvm/vcpu.h"
 
@@ -45,8 +46,18 @@ static int transition(const char *val)
 	int ret;
 
 	s = vcpu__state(rfs.vcpu);
-	if (strcmp(val, "run") == 0)
+	if (strcmp(val, "run") == 0) {
+		struct why why = { "" };
+
+		/* Never on saved bytes that failed their check, or before. */
+		ret = from__ready(&why);
+		if (ret) {
+			fs_refuse("vcpu: write 'run' refused: %s",
+				  why__text(&why, ret));
+			return ret;
+		}
 		ret = vcpu__run(rfs.vcpu);
+	}
 	else if (strcmp(val, "pause") == 0)
 		ret = vcpu__pause(rfs.vcpu);
 	else

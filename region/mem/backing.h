@@ -16,9 +16,8 @@
  *              holes from the page tables (hugetlb.h says why)
  *   overlay.c  a diff snapshot's copy: the pages it holds in its own
  *              memory, the rest read through from a base region
- *
- * A new kind of memory (copy-on-write from a saved file) is a new file
- * with a table and a constructor that calls region__make.
+ *   cow.c      a saved file mapped copy-on-write (MAP_PRIVATE): the
+ *              pages written are private, the rest the file's
  *
  * Errors: 0 or a positive errno, as region.h.
  */
@@ -121,6 +120,8 @@ struct region {
 	 * mapping names the file it was made through, not the memfd).
 	 */
 	_Atomic int mmap_rw;
+	/* Whether its bytes are being checked, or failed it (check.c). */
+	atomic_int check;
 	_Atomic uint64_t alias_dev;
 	_Atomic uint64_t alias_ino;
 };
@@ -136,9 +137,16 @@ static inline const struct backing_ops *region__ops(const struct region *r)
 
 /* Memory a backing made: a memfd mapped into a guarded reservation. */
 struct mem {
-	int fd;
+	int fd;			/* -1: no fd holds the bytes (cow.c) */
 	uint8_t *raw;		/* the first guard page */
 	uint64_t huge;		/* its page size, 0: base pages */
+	const void *arg;	/* in: the backing's own (cow.c: the file) */
+};
+
+/* What cow.c's make maps (region__make_arg's arg). */
+struct cow_base {
+	int fd;
+	bool readonly;
 };
 
 /*
@@ -157,6 +165,11 @@ enum {
 	COPY_FILL_HOLES = 1,	/* punch dst where src has holes */
 	COPY_SRC_PREAD = 2,	/* read src with pread, never its mapping */
 	COPY_DST_PWRITE = 4,	/* write dst with pwrite where it takes it */
+	/*
+	 * src's mapping holds its bytes and the extents given are its own
+	 * (cow.c: no fd does): read it there, never with its fd.
+	 */
+	COPY_SRC_MAP = 8,
 };
 
 /* How a read is best served (backing_ops.serve), FUSE not named. */
@@ -244,10 +257,22 @@ struct backing_ops {
 	uint64_t (*held_text_size)(struct region *r);
 	/* Let go of priv (the memfd and the mapping are region.c's). */
 	void (*free)(struct region *r);
+	/*
+	 * Memory that is not all the region's own (cow.c: a file's pages)
+	 * made so, at the same addresses, with the bytes when keep (else
+	 * holes): before a rebuild, which copies from the memfd.  NULL:
+	 * it is all its own.  Under exclusive.
+	 */
+	int (*leave)(struct region *r, bool keep);
+	/*
+	 * Whether the memfd holds every byte of r (NULL: it does when there
+	 * is one); an overlay over a base holds only some.
+	 */
+	bool (*fd_whole)(struct region *r);
 };
 
-/* The table of a diff's copy (overlay.c). */
-extern const struct backing_ops overlay_ops;
+/* The table of a diff's copy (overlay.c), and of a file's (cow.c). */
+extern const struct backing_ops overlay_ops, cow_ops;
 
 /*
  * A region of ops' memory: the constructors (region__new*, a backing's
@@ -256,6 +281,10 @@ extern const struct backing_ops overlay_ops;
 int region__make(const char *name, uint64_t size, bool readonly,
 		 uint64_t huge, const struct backing_ops *ops,
 		 struct region **out);
+/* The same, with arg for ops->make (struct mem's), on base pages. */
+int region__make_arg(const char *name, uint64_t size, bool readonly,
+		     const struct backing_ops *ops, const void *arg,
+		     struct region **out);
 /* [off, off + len) of r clipped to mem_size: the length left. */
 size_t region__clip(const struct region *r, uint64_t off, size_t len);
 /* A region's memory as one side of a copy. */
@@ -268,6 +297,9 @@ struct mem_side region__side(struct region *r);
  */
 int region__rebuild_locked(struct region *r, uint64_t size, uint64_t huge,
 			   const struct backing_ops *ops);
+
+/* 0, or why a read may not be given the bytes now (check.c). */
+int check__wait(struct region *r);
 
 /* The two memfd backings (pages.c chooses between them by page size). */
 extern const struct backing_ops shmem_ops, hugetlb_ops;

@@ -326,7 +326,7 @@ int copy__sides(struct copy_side dst, struct copy_side src, uint8_t *buf,
 	struct job j = {
 		.dst = dst, .src = src, .fill_holes = fill_holes,
 		.page = (size_t)sysconf(_SC_PAGESIZE), .off = off, .end = end,
-		.src_mapped = src.map && (k & SRC_SHMEM),
+		.src_mapped = src.map && (src.exact || (k & SRC_SHMEM)),
 		.dst_writable = !dst.map || (k & DST_SHMEM),
 	};
 	/*

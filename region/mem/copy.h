@@ -99,6 +99,11 @@ int copy__buffer(uint8_t **buf);
 struct copy_side {
 	int fd;
 	uint8_t *map;
+	/*
+	 * A source whose mapping holds its bytes and whose extents are given
+	 * (a copy-on-write region: its fd, if any, is not its bytes).
+	 */
+	bool exact;
 };
 
 /*

@@ -444,6 +444,9 @@ static int copy_in(struct region *dst, const struct mem_side *src,
 	struct mem_side d = region__side(dst);
 
 	(void)buf, (void)x;
+	/* Its source is read with pread: one with no fd leaves its file. */
+	if (how & COPY_SRC_MAP)
+		return EXDEV;
 	return copy(&d, src, off, end, how & COPY_FILL_HOLES);
 }
 

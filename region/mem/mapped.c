@@ -254,6 +254,9 @@ int region__shared_writers(struct region *r, struct why *why)
 	struct stat st;
 	DIR *d;
 
+	/* A copy-on-write region's memory is a private mapping: ours only. */
+	if (region__memfd(r) < 0)
+		return 0;
 	if (fstat(r->memfd, &st))
 		return why__set(why, errno, "fstat of the memfd: %s",
 				strerror(errno));

@@ -382,13 +382,24 @@ static int copy_out(struct region *src, struct region *dst, uint8_t **buf,
 		struct mem_side s = region__side(from);
 
 		stop = seg * page < end ? seg * page : end;
-		ret = dst->ops->copy_in(dst, &s, *buf, &cur->x[lvl], off, stop,
-					how);
+		/* No fd holds a copy-on-write base's bytes: it copies itself. */
+		if (s.fd < 0)
+			ret = from->ops->copy_out(from, dst, buf, cur, off,
+						  stop, how);
+		else
+			ret = dst->ops->copy_in(dst, &s, *buf, &cur->x[lvl],
+						off, stop, how);
 		if (ret)
 			return ret;
 		off = stop;
 	}
 	return 0;
+}
+
+/* Its memfd is its every byte only when it reads through nothing. */
+static bool fd_whole(struct region *r)
+{
+	return of(r)->base == NULL;
 }
 
 /* What is held is written in before the overlay is handed out. */
@@ -464,4 +475,5 @@ const struct backing_ops overlay_ops = {
 	.held_next = held_next,
 	.held_text_size = held_text_size,
 	.free = overlay_free,
+	.fd_whole = fd_whole,
 };

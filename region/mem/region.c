@@ -86,12 +86,30 @@ static void unmap(uint8_t *raw, uint64_t size)
 	munmap(raw, size + 2 * region__page_size());
 }
 
+static int make_with(const char *name, uint64_t size, bool readonly,
+		     uint64_t huge, const struct backing_ops *ops,
+		     const void *arg, struct region **out);
+
 int region__make(const char *name, uint64_t size, bool readonly,
 		 uint64_t huge, const struct backing_ops *ops,
 		 struct region **out)
 {
+	return make_with(name, size, readonly, huge, ops, NULL, out);
+}
+
+int region__make_arg(const char *name, uint64_t size, bool readonly,
+		     const struct backing_ops *ops, const void *arg,
+		     struct region **out)
+{
+	return make_with(name, size, readonly, 0, ops, arg, out);
+}
+
+static int make_with(const char *name, uint64_t size, bool readonly,
+		     uint64_t huge, const struct backing_ops *ops,
+		     const void *arg, struct region **out)
+{
 	pthread_rwlockattr_t attr;
-	struct mem m;
+	struct mem m = { .arg = arg };
 	struct region *r;
 	int ret;
 
@@ -283,8 +301,10 @@ int region__reply_read(struct region *r, size_t len, uint64_t off,
 	size_t want = len, n = 0;
 	struct serve how;
 	void *buf;
-	int ret = region__shared_begin(r);
+	int ret = check__wait(r);
 
+	if (!ret)
+		ret = region__shared_begin(r);
 	if (ret)
 		return ret;
 	/* Asked under the lock: page_size may move the region meanwhile. */
@@ -332,7 +352,9 @@ int region__read(struct region *r, void *buf, size_t len, uint64_t off,
 	int ret;
 
 	*done = 0;
-	ret = region__shared_begin(r);
+	ret = check__wait(r);
+	if (!ret)
+		ret = region__shared_begin(r);
 	if (ret)
 		return ret;
 	len = region__clip(r, off, len);
@@ -409,46 +431,6 @@ struct mem_side region__side(struct region *r)
 				  r->huge };
 }
 
-/*
- * The copies: the source's backing says how its pages are read (a view
- * level by level), the destination's how they are written (copy_in).
- */
-int region__copy_out(struct region *src, struct region *dst, uint8_t **buf,
-		     struct copy_cursor *cur, uint64_t off, uint64_t end)
-{
-	return src->ops->copy_out(src, dst, buf, cur, off, end,
-				  COPY_FILL_HOLES);
-}
-
-int region__copy(struct region *dst, struct region *src, uint8_t *buf,
-		 struct extents *x, uint64_t off, uint64_t end,
-		 bool fill_holes)
-{
-	struct mem_side s = region__side(src);
-
-	return dst->ops->copy_in(dst, &s, buf, x, off, end,
-				 fill_holes ? COPY_FILL_HOLES : 0);
-}
-
-int region__copy_read(struct region *dst, struct region *src, uint8_t *buf,
-		      struct extents *x, uint64_t off, uint64_t end)
-{
-	struct mem_side s = region__side(src);
-
-	return dst->ops->copy_in(dst, &s, buf, x, off, end, COPY_SRC_PREAD);
-}
-
-int region__copy_fd(struct region *dst, int src, uint8_t *buf,
-		    struct extents *x, uint64_t off, uint64_t end,
-		    bool fill_holes)
-{
-	struct mem_side s = { src, NULL, 0 };
-
-	return dst->ops->copy_in(dst, &s, buf, x, off, end,
-				 COPY_SRC_PREAD | COPY_DST_PWRITE |
-				 (fill_holes ? COPY_FILL_HOLES : 0));
-}
-
 int region__zero(struct region *r, struct why *why)
 {
 	int ret = region__exclusive_begin(r, why);
@@ -482,6 +464,9 @@ int region__rebuild_locked(struct region *r, uint64_t size, uint64_t huge,
 		return EINVAL;
 	if (size == r->mem_size && huge == r->huge)
 		return 0;
+	/* The new backing copies from a memfd: a file's pages leave it. */
+	if (r->ops->leave && (ret = r->ops->leave(r, true)))
+		return ret;
 	ret = ops->make(r->name, size, huge, r, &m);
 	if (ret)
 		return ret;

@@ -231,6 +231,77 @@ int region__with_contents(struct region *r, size_t len, uint64_t off,
 int region__read_mapped(struct region *r, size_t len, uint64_t off,
 			region_iov_fn *fn, void *arg);
 
+/*
+ * Copy-on-write regions (cow.c): the bytes of a file (a saved contents)
+ * mapped MAP_PRIVATE, never written; the pages written are the region's
+ * own (private), the others the file's page cache, shared with every
+ * other mapping of it.
+ *
+ * The file is leased (F_SETLEASE F_RDLCK) when lease is given: an open
+ * of it for writing or a truncate, by anyone, first sends lease->sig to
+ * thread lease->tid with si_fd the fd region__by_base_fd knows, and
+ * waits (up to /proc/sys/fs/lease-break-time) until the region has left
+ * the file (region__leave_base_locked) and closed it.
+ */
+struct cow_lease {
+	int sig;
+	pid_t tid;
+};
+/* 0 when this kernel can keep them (PAGEMAP_SCAN), else why not. */
+int region__cow_supported(struct why *why);
+/*
+ * A region of fd's size bytes (a regular file opened for reading, exactly
+ * size bytes), path its name in base_text; fd is opened again (its own
+ * lease), the caller keeps its own.  why: the reason (the caller copies
+ * instead).
+ */
+int region__new_cow(const char *name, int fd, const char *path,
+		    uint64_t size, const struct cow_lease *lease,
+		    struct region **out, struct why *why);
+/*
+ * A readonly copy of r that shares its file (a snapshot's copy that costs
+ * nothing): ENOTSUP when r is not copy-on-write or has private pages.
+ */
+int region__share(struct region *r, struct region **copy);
+/*
+ * Whether region__memfd(r) holds r's bytes (false: copy-on-write; no fd
+ * does, so nothing may splice or pass it through).
+ */
+#define REGION_HAS_MEMFD_DECLARED 1
+bool region__has_memfd(struct region *r);
+/* The `base` file: "PAGES PATH\n" (private pages, the file), or "". */
+int region__base_text(struct region *r, char *buf, size_t len);
+/* A number that changes whenever a region leaves its file. */
+uint64_t region__cow_gen(void);
+/* The region leasing fd (a reference), or NULL. */
+struct region *region__by_base_fd(int fd);
+/*
+ * r's file's pages copied into memory of its own, at the same addresses
+ * (0: not copy-on-write).  The caller holds r exclusive; a readonly copy
+ * (never held so) is safe too: the bytes it reads stay the same.
+ */
+int region__leave_base_locked(struct region *r);
+/* The same, taking r (EBUSY while the guest runs on it: pause first). */
+int region__leave_base(struct region *r, struct why *why);
+
+/*
+ * A region whose bytes --from checks after the start (the sandbox's
+ * fromcheck.c): until region__check_end, a read waits for the verdict
+ * (at most REGION_CHECK_WAIT_MS, then EBUSY), and after a failed one a
+ * read is EIO.  The checker's own thread reads without waiting
+ * (region__checker_thread, once).
+ */
+#define REGION_CHECK_WAIT_MS 30000
+void region__check_begin(struct region *r);
+void region__check_end(struct region *r, bool ok);
+void region__checker_thread(void);
+/*
+ * 0, or why r's bytes may not be read now (EIO: its check failed;
+ * EBUSY: still checking after the bound): for whoever reads them without
+ * region__read (a passthrough open, which the kernel then serves).
+ */
+int region__check_wait(struct region *r);
+
 /* The following need the caller to hold the region exclusive. */
 int region__zero_locked(struct region *r);
 /* Zeros from off to the end (a truncate that keeps the size). */

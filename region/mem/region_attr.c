@@ -127,6 +127,13 @@ int region__data_map(struct region *src, uint64_t **bits_out, size_t *len_out)
 	return 0;
 }
 
+bool region__has_memfd(struct region *r)
+{
+	const struct backing_ops *ops = region__ops(r);
+
+	return region__memfd(r) >= 0 && (!ops->fd_whole || ops->fd_whole(r));
+}
+
 bool region__copies_by_map(const struct region *r)
 {
 	return region__ops(r)->by_map;

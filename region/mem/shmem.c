@@ -185,9 +185,11 @@ static int copy_in(struct region *dst, const struct mem_side *src,
 	struct mem_side d = region__side(dst);
 
 	return copy__sides((struct copy_side){ d.fd, how & COPY_DST_PWRITE ?
-					       NULL : d.base },
-			   (struct copy_side){ src->fd, how & COPY_SRC_PREAD ?
-					       NULL : src->base },
+					       NULL : d.base, false },
+			   (struct copy_side){ src->fd,
+					       (how & COPY_SRC_PREAD) &&
+					       !(how & COPY_SRC_MAP) ? NULL :
+					       src->base, how & COPY_SRC_MAP },
 			   buf, x, off, end, how & COPY_FILL_HOLES);
 }
 

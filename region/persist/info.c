@@ -43,6 +43,8 @@ void persist__info_region(FILE *f, const struct persist_info_region *r)
 	else
 		fprintf(f, " guest_addr none");
 	fprintf(f, " access %s\n", r->ro ? "ro" : "rw");
+	if (r->base && r->base[0])
+		fprintf(f, "base %s %s", r->name, r->base);
 }
 
 void persist__info_vcpu(FILE *f, const char *state, uint64_t rip,

@@ -28,6 +28,12 @@ struct persist_info_region {
 	bool mapped;		/* at gpa, when the snapshot was taken */
 	uint64_t gpa;
 	bool ro;
+	/*
+	 * A copy that maps a saved file (region/mem/cow.c): "PAGES PATH",
+	 * its base file's text, shown as a "base NAME PAGES PATH" line;
+	 * NULL or "" for any other.
+	 */
+	const char *base;
 };
 
 /* The lines, in the order info has them. */

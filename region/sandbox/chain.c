@@ -268,7 +268,8 @@ static int open_parent(struct chain *c, struct chain_link *n,
 }
 
 static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
-		      const struct vcpu_config *cfg, struct why *why)
+		      const struct vcpu_config *cfg, struct load_check *chk,
+		      struct why *why)
 {
 	size_t len = strlen(dir);
 	int ret = 0;
@@ -296,6 +297,7 @@ static int chain_read(struct sandbox *sb, struct chain *c, const char *dir,
 
 		l->d.dir = l->path;
 		l->d.cfg = cfg;
+		l->d.chk = chk;
 		ret = saved__check(sb, &l->d, why);
 		if (!ret)
 			ret = read_id(l, why);
@@ -449,6 +451,9 @@ static int apply_diff(struct sandbox *sb, struct chain_link *l,
 	return ret;
 }
 
+static int check_later(struct sandbox *sb, struct chain_link *l,
+		       struct why *why);
+
 /*
  * Link i taken as a snapshot: the root whole, a diff over the next.  Its
  * bytes are checked first, as loaded, against its own record: a diff's
@@ -459,10 +464,10 @@ static int chain_take(struct sandbox *sb, struct chain *c, unsigned i,
 		      struct why *why)
 {
 	struct chain_link *l = &c->links[i];
-	bool root = i + 1 == c->nr;
+	bool root = i + 1 == c->nr, later = chk->cow > 0;
 	int ret = root ? 0 : apply_diff(sb, l, v, buf, why);
 
-	if (!ret && !chk->unchecked)
+	if (!ret && !chk->unchecked && !later)
 		ret = saved__verify(sb, &l->d, !root, buf, why);
 	if (ret)
 		return ret;
@@ -471,7 +476,41 @@ static int chain_take(struct sandbox *sb, struct chain *c, unsigned i,
 	ret = snapshot__take_as(sb, v, l->name, root ? NULL : l->parent,
 				l->token, why);
 	if (ret)
-		why__prefix(why, ret, "the snapshot %s: ", l->name);
+		return why__prefix(why, ret, "the snapshot %s: ", l->name);
+	return later && !chk->unchecked ? check_later(sb, l, why) : 0;
+}
+
+/*
+ * A copy-on-write start checks after the start (fromcheck.c): each
+ * region of link l as its snapshot holds it, which nothing changes.
+ */
+static int check_later(struct sandbox *sb, struct chain_link *l,
+		       struct why *why)
+{
+	struct snapshot *s = snapshot__find(&sb->snaps, l->name);
+	char what[FROM_CHECK_WHAT_MAX];
+	int ret = 0;
+
+	if (!s)
+		return why__set(why, ENOENT, "the snapshot %s: gone", l->name);
+	for (unsigned k = 0; l->d.summed && !ret && k < l->d.nr; k++) {
+		struct saved_region *sr = &l->d.rs[k];
+		struct region *copy = snapshot__region(s, sr->name, NULL);
+
+		snprintf(what, sizeof(what), "%s/%s/%s%s", l->path, sr->name,
+			 PERSIST_CONTENTS, !l->parent[0] ? "" : " (or a parent's, "
+			 "which this diff reads through)");
+		struct region *live = sandbox__find(sb, sr->name, NULL);
+
+		ret = copy ? sandbox__check_later(sb, copy, live, sr->crc,
+						  what) : ENOENT;
+		region__put(live);
+		region__put(copy);
+		if (ret)
+			why__set(why, ret, "cannot check %s: %s", what,
+				 strerror(ret));
+	}
+	snapshot__put(s);
 	return ret;
 }
 
@@ -489,7 +528,7 @@ int sandbox__load_dir_checked(struct sandbox *sb, const char *dir,
 		chk = &strict;
 	chk->unrecorded = 0;
 	/* Every directory of the chain checked: now build. */
-	ret = chain_read(sb, &c, dir, cfg, why);
+	ret = chain_read(sb, &c, dir, cfg, chk, why);
 	/* A COPY_CHUNK buffer: the copies' and the checksums' (SUM_CHUNK). */
 	if (!ret && !(buf = malloc(COPY_CHUNK > SUM_CHUNK ? COPY_CHUNK :
 				   SUM_CHUNK)))
@@ -502,6 +541,9 @@ int sandbox__load_dir_checked(struct sandbox *sb, const char *dir,
 	 */
 	for (unsigned i = c.nr; !ret && i-- > 0;)
 		ret = chain_take(sb, &c, i, *v, buf, chk, why);
+	if (!ret)
+		ret = sandbox__check_start(sb, cfg ? cfg->log : NULL,
+					   cfg ? cfg->log_arg : NULL, why);
 	chain_free(&c);
 	free(buf);
 	return ret;

@@ -36,9 +36,21 @@ int sandbox__load_dir(struct sandbox *sb, const char *dir,
  * none (saved before there were checksums), loaded unchecked.
  * sandbox__load_dir checks.
  */
+struct cow_lease;
 struct load_check {
 	bool unchecked;
 	unsigned unrecorded;
+	/*
+	 * Each region of base pages is mapped copy-on-write from its saved
+	 * contents (region.h) when lease is given and from_copy is not;
+	 * else, or where that is refused, copied (log says why, once a
+	 * region).  The checksums of what was mapped are then checked after
+	 * the start, on a thread (sandbox__from_wait): reading the bytes
+	 * is what mapping them saves.
+	 */
+	bool from_copy;
+	const struct cow_lease *lease;
+	unsigned cow, copied;	/* out: regions mapped, regions copied */
 };
 int sandbox__load_dir_checked(struct sandbox *sb, const char *dir,
 			      const struct vcpu_config *cfg, struct vcpu **v,

@@ -5,6 +5,7 @@
  * the copy failed is left half-built: the caller gives up and exits.
  */
 #include "region/sandbox/saved.h"
+#include "region/sandbox/chain.h"
 #include "region/persist/open.h"
 #include "region/mem/copy.h"
 #include "region/kvm/vcpu.h"
@@ -347,14 +348,67 @@ static int fill(struct saved_dir *d, struct region *r, struct saved_region *s,
 	return 0;
 }
 
+/*
+ * Region s made mapping its contents copy-on-write (s->cow), when d's
+ * loader asks for it; ENOTSUP: copy it instead (the log says why, unless
+ * -o from_copy asked for the copy).
+ */
+static int try_cow(struct sandbox *sb, struct saved_dir *d,
+		   struct saved_region *s, struct why *why)
+{
+	struct load_check *chk = d->chk;
+	char path[PATH_MAX], *full;
+	struct why no = { "" };
+	const char *reason = NULL;
+	int ret;
+
+	if (!chk || chk->from_copy)
+		return ENOTSUP;
+	if (!chk->lease)
+		reason = "no lease can be taken here (the lease watcher did "
+			 "not start)";
+	else if (s->paged ? s->huge : sb->huge)
+		reason = "it is on huge pages";
+	if (!reason) {
+		full = realpath(d->dir, NULL);
+		snprintf(path, sizeof(path), "%s/%s/" PERSIST_CONTENTS,
+			 full ? full : d->dir, s->name);
+		free(full);
+		ret = sandbox__create_cow(sb, s->name, s->size,
+					  &(struct sandbox_cow){ s->fd, path,
+								 chk->lease },
+					  &no);
+		if (!ret) {
+			s->cow = true;
+			chk->cow++;
+			return 0;
+		}
+		/* The sandbox's own limits refuse a copy as well. */
+		if (ret == EEXIST || ret == ENOSPC)
+			return why__set(why, ret, "%s", why__text(&no, ret));
+		reason = why__text(&no, ret);
+	}
+	if (d->cfg && d->cfg->log)
+		d->cfg->log(d->cfg->log_arg, "%s/%s/%s: copied, not mapped "
+			    "copy-on-write: %s", d->dir, s->name,
+			    PERSIST_CONTENTS, reason);
+	return ENOTSUP;
+}
+
 int saved__build_region(struct sandbox *sb, struct saved_dir *d,
 			struct saved_region *s, uint8_t *buf, struct why *why)
 {
 	struct region *r;
 	int ret;
 
-	ret = sandbox__create_paged(sb, s->name, s->size,
-				   s->paged ? s->huge : sb->huge, NULL, why);
+	ret = try_cow(sb, d, s, why);
+	if (ret == ENOTSUP) {
+		ret = sandbox__create_paged(sb, s->name, s->size,
+					   s->paged ? s->huge : sb->huge, NULL,
+					   why);
+		if (!ret && d->chk)
+			d->chk->copied++;
+	}
 	if (ret)
 		return why__prefix(why, ret, "region %s: ", s->name);
 	r = sandbox__find(sb, s->name, NULL);
@@ -365,7 +419,7 @@ int saved__build_region(struct sandbox *sb, struct saved_dir *d,
 	if (ret)
 		why__prefix(why, ret, "%s/%s: cannot map it: ", d->dir,
 			    s->name);
-	else
+	else if (!s->cow)
 		ret = fill(d, r, s, buf, why);
 	region__put(r);
 	return ret;

@@ -77,6 +77,8 @@ struct sandbox {
 	pthread_mutex_t usage_lock;
 	bool usage_known;
 	uint64_t usage_resident, usage_changes, usage_ms;
+	/* --from's checks made after the start (fromcheck.c), or NULL. */
+	struct from_check *check;
 	struct vm *vm;		/* NULL: no KVM, inspection only */
 	struct why vm_why;	/* why there is no VM */
 	struct snaps snaps;
@@ -129,6 +131,36 @@ int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
 			  uint64_t huge, uint64_t *id, struct why *why);
 /* Unmaps first; EBUSY when exclusivity is not available. */
+/*
+ * The same, the region mapping a file copy-on-write (region.h's
+ * region__new_cow): why says why not, and the caller copies instead.
+ */
+/*
+ * Checks after the start (fromcheck.c): copy's bytes (a snapshot's copy
+ * that never changes) against crc, what naming the saved file; reads of
+ * copy and of live (the region it was taken of) wait for the verdict
+ * (region__check_begin).  Queued
+ * while loading, then started; sandbox__from_wait waits up to ms for
+ * them: 0 passed (or none), EBUSY still checking, EIO (or the read's
+ * errno) failed, why says which file.
+ */
+#define FROM_CHECK_WHAT_MAX 4352
+int sandbox__check_later(struct sandbox *sb, struct region *copy,
+			 struct region *live, uint32_t crc, const char *what);
+/* log: the verdict, one line (NULL: none). */
+int sandbox__check_start(struct sandbox *sb,
+			 void (*log)(void *arg, const char *fmt, ...),
+			 void *log_arg, struct why *why);
+int sandbox__from_wait(struct sandbox *sb, unsigned ms, struct why *why);
+void sandbox__check_free(struct sandbox *sb);
+
+struct sandbox_cow {
+	int fd;
+	const char *path;
+	const struct cow_lease *lease;
+};
+int sandbox__create_cow(struct sandbox *sb, const char *name, uint64_t size,
+			const struct sandbox_cow *cow, struct why *why);
 int sandbox__remove(struct sandbox *sb, const char *name, struct why *why);
 
 /* Lookups return a reference (region__put it) or NULL. */

@@ -24,11 +24,14 @@ struct saved_region {
 	int fd;			/* contents, open */
 	bool summed;		/* info records its checksum: crc */
 	uint32_t crc;
+	bool cow;		/* built mapping contents copy-on-write */
 };
 
+struct load_check;
 struct saved_dir {
 	const char *dir;
 	const struct vcpu_config *cfg;	/* console_max, and the log */
+	struct load_check *chk;		/* how to build it (chain.h) */
 	int dfd;		/* dir, opened by the caller of saved__check */
 	struct saved_region *rs;
 	unsigned nr;

@@ -13,6 +13,7 @@
 #include "region/mem/sum.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +26,16 @@ static void info_text(struct snapshot *s, FILE *f)
 	diff__info(s, f);
 	for (unsigned i = 0; i < s->nr; i++) {
 		struct region *c = s->regions[i].region;
+		char base[PATH_MAX + 32];
 		struct persist_info_region line = {
 			.name = region__name(c),
 			.mem_size = region__mem_size(c),
 			.resident = region__resident(c),
 			.ro = region__guest_ro(c),
+			.base = base,
 		};
 
+		region__base_text(c, base, sizeof(base));
 		line.mapped = region__snap_gpa(c, &line.gpa);
 		persist__info_region(f, &line);
 	}

@@ -84,11 +84,18 @@ static int copy_regions(struct sandbox *sb, struct snapshot *s,
 	for (unsigned i = 0; i < s->nr && !ret; i++) {
 		struct region *r = live[i], *c;
 		uint64_t gpa = 0;
-		bool mapped;
+		bool mapped, shared;
 
+		/*
+		 * A region mapping a file with no page written: its copy maps
+		 * the same file, and costs nothing (region__share).
+		 */
+		shared = !s->parent && region__share(r, &c) == 0;
 		/* On the same pages: a huge region's copy is as fast to make. */
-		ret = region__new_huge(region__name(r), region__mem_size(r),
-				       region__huge_size(r), true, &c);
+		ret = shared ? 0 : region__new_huge(region__name(r),
+						    region__mem_size(r),
+						    region__huge_size(r), true,
+						    &c);
 		if (ret && region__huge_size(r)) {
 			region__huge_refused(ret, region__mem_size(r),
 					     region__huge_size(r), why);
@@ -105,7 +112,7 @@ static int copy_regions(struct sandbox *sb, struct snapshot *s,
 		region__set_guest_ro(c, region__guest_ro(r));
 		mapped = sandbox__guest_addr(sb, r, &gpa);
 		region__set_snap_gpa(c, mapped, gpa);
-		ret = s->parent ? diff__copy_region(s, r, c, buf) :
+		ret = shared ? 0 : s->parent ? diff__copy_region(s, r, c, buf) :
 		      region__copy(c, r, buf, &(struct extents){ .hole = 0 },
 				   0, region__mem_size(r), false);
 		if (ret)

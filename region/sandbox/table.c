@@ -100,6 +100,7 @@ void sandbox__free(struct sandbox *sb)
 {
 	if (!sb)
 		return;
+	sandbox__check_free(sb);
 	snaps__free(&sb->snaps);
 	for (unsigned i = 0; i < sb->nr; i++) {
 		struct region *r = sb->slots[i].region;
@@ -169,8 +170,25 @@ int sandbox__create(struct sandbox *sb, const char *name, uint64_t size,
 	return sandbox__create_paged(sb, name, size, sb->huge, id, why);
 }
 
+static int create(struct sandbox *sb, const char *name, uint64_t size,
+		  uint64_t huge, const struct sandbox_cow *cow, uint64_t *id,
+		  struct why *why);
+
 int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
 			  uint64_t huge, uint64_t *id, struct why *why)
+{
+	return create(sb, name, size, huge, NULL, id, why);
+}
+
+int sandbox__create_cow(struct sandbox *sb, const char *name, uint64_t size,
+			const struct sandbox_cow *cow, struct why *why)
+{
+	return create(sb, name, size, 0, cow, NULL, why);
+}
+
+static int create(struct sandbox *sb, const char *name, uint64_t size,
+		  uint64_t huge, const struct sandbox_cow *cow, uint64_t *id,
+		  struct why *why)
 {
 	struct sandbox_name *n;
 	struct region *r;
@@ -200,6 +218,9 @@ int sandbox__create_paged(struct sandbox *sb, const char *name, uint64_t size,
 	if (sb->nr >= sb->max_regions || size > sb->max_total - sb->total) {
 		ret = why__set(why, ENOSPC, "the region limits are reached "
 			       "(-o max_regions, max_total)");
+	} else if (cow) {
+		ret = region__new_cow(name, cow->fd, cow->path, size,
+				      cow->lease, &r, why);
 	} else {
 		ret = region__new_huge(name, size, huge, false, &r);
 		if (ret && huge && ret != ENAMETOOLONG)

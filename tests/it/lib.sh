@@ -138,6 +138,8 @@ LOG_NOTICES+='| ignored \(owners, modes and times are the mount'
 LOG_NOTICES+='|: uid [0-9]+: [0-9]+ lines dropped \(rate limit|: uids no longer tracked: '
 # A clear that leaves dirty whole for a writer it cannot see (mmap_rw).
 LOG_NOTICES+='|/dirty: cleared, but it still counts every page as written: '
+# --from: a region copied rather than mapped copy-on-write, and why.
+LOG_NOTICES+='|: copied, not mapped copy-on-write: |: --from: checked: '
 
 # have_kvm: /dev/kvm can be opened, so the daemon has a VM.  The one probe
 # every script uses.
@@ -411,7 +413,8 @@ expect_damaged_refused() {
 	mkdir -p "$dir"
 	cp -a --sparse=always "$src/." "$dir"
 	(cd "$dir" && bash -e) || fail "could not damage $name"
-	expect_start_fails "$pattern" "${NO_KVM[@]}" --from "$dir${from:+/$from}" \
+	# shellcheck disable=SC2086 # FROM_OPTS: words, or none
+	expect_start_fails "$pattern" "${NO_KVM[@]}" ${FROM_OPTS:-} --from "$dir${from:+/$from}" \
 		"$(mktemp -d -p "$WORK")"
 	say "refused $name: $(cat "$WORK/err")"
 }
@@ -579,7 +582,7 @@ trap cleanup EXIT
 
 # The files of a region directory, in attr.c's order.
 REGION_FILES=(contents base_addr mem_size raw_addr raw_size host_region_base
-	host_region_end kind guest_addr access zero dirty page_size mmap_rw)
+	host_region_end kind guest_addr access zero dirty page_size mmap_rw base)
 
 # ls_sorted DIR: the names in DIR, sorted, on one line ("a b c ").
 ls_sorted() {

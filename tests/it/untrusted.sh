@@ -11,6 +11,8 @@
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
 LOG_NOTICES+='|: started from '
+# The verdict of a copy-on-write start's check on a damaged directory.
+LOG_NOTICES+='|: --from: .*/contents does not match its checksum in info'
 
 SECRET=$WORK/secret.bin
 MACHINE_ID=$WORK/machine-id
@@ -84,9 +86,31 @@ flip() {
 
 sums() {
 	local copy=$WORK/unchecked
-	say "the bytes are checked: a flipped byte is refused naming the region"
-	refused flipped 'region ram: the bytes loaded do not match its checksum in .*/info' \
+	say "the bytes are checked: a flipped byte is refused naming the region (-o from_copy)"
+	FROM_OPTS="-o from_copy" refused flipped 'region ram: the bytes loaded do not match its checksum in .*/info' \
 		<<<"$(declare -f flip); flip ram/contents 4242"
+
+	say "mapped copy-on-write, the check runs after the start: a read of the flipped region is EIO"
+	cp -a --sparse=always "$WORK/plain" "$copy"
+	flip "$copy/ram/contents" 4242
+	start_daemon "${NO_KVM[@]}" --from "$copy"
+	expect_eq "ram's base" "$(cut -d' ' -f2- "$MNT/ram/base")" "$(realpath "$copy/ram/contents")"
+	if cat "$MNT/ram/contents" >/dev/null 2>"$WORK/cat.err"; then
+		bad "a read of the damaged ram succeeded"
+	fi
+	grep -q 'Input/output error' "$WORK/cat.err" || bad "the read of ram failed with: $(cat "$WORK/cat.err")"
+	cmp -s "$WORK/plain/hb/contents" "$MNT/hb/contents" || bad "hb, undamaged, does not read as saved"
+	if cat "$MNT/snapshots/unchecked/ram/contents" >/dev/null 2>&1; then
+		bad "a read of the loaded snapshot's damaged ram succeeded"
+	fi
+	# The two opens refused, each with its line.
+	REFUSALS=$((REFUSALS + 2))
+	log_has 'ram/contents: open refused: its bytes do not match the checksum' ||
+		bad "no log line for the refused open"
+	log_has 'unchecked/ram/contents does not match its checksum in info' ||
+		bad "no log line naming the damaged file"
+	stop_daemon
+	rm -rf "$copy"
 	refused stray-record 'info: line [0-9]+ is the checksum of region gone' \
 		<<<'echo "crc32c gone 0x00000000" >>info'
 	refused partial-record 'info: no checksum of region spare' <<<"sed -i '/^crc32c spare /d' info"
@@ -122,9 +146,9 @@ chain() {
 	mkdir "$store"
 	cp -r --sparse=always "$MNT/snapshots/base" "$MNT/snapshots/d1" "$store" || bad "cp -r failed"
 	stop_daemon
-	expect_damaged_refused "$store" parent-flipped d1 'region a: the bytes loaded do not match its checksum in .*/base/info' \
+	FROM_OPTS="-o from_copy" expect_damaged_refused "$store" parent-flipped d1 'region a: the bytes loaded do not match its checksum in .*/base/info' \
 		<<<"$(declare -f flip); flip base/a/contents 100"
-	expect_damaged_refused "$store" parent-flipped-unrecorded d1 'region a: the bytes loaded do not match its checksum in .*/d1/info' \
+	FROM_OPTS="-o from_copy" expect_damaged_refused "$store" parent-flipped-unrecorded d1 'region a: the bytes loaded do not match its checksum in .*/d1/info' \
 		<<<"$(declare -f flip); flip base/a/contents 100; sed -i '/^crc32c /d' base/info"
 	expect_damaged_refused "$store" parent-link d1 'd1/parent names base, and .*/base: a symlink' \
 		<<<"mv base base.real; ln -s base.real base"
@@ -138,35 +162,47 @@ chain() {
 # size again, and its bytes put back, over and over): every start is
 # refused or mounts the kept bytes, and some are refused.
 race() {
-	local copy=$WORK/raced refusals=0 mounts=0 racer i mnt rc
+	local copy=$WORK/raced refusals=0 mounts=0 ioerrors=0 racer i mnt rc opts
 	say "contents rewritten while the daemon starts: refused, or the right bytes"
 	cp -a --sparse=always "$WORK/plain" "$copy"
 	(
+		# truncate opens O_NONBLOCK: EAGAIN while a lease is let go.
 		while :; do
-			truncate -s 0 "$copy/ram/contents"
-			truncate -s 1M "$copy/ram/contents"
-			cp "$WORK/ram.bytes" "$copy/ram/contents"
+			truncate -s 0 "$copy/ram/contents" 2>/dev/null || true
+			truncate -s 1M "$copy/ram/contents" 2>/dev/null || true
+			cp "$WORK/ram.bytes" "$copy/ram/contents" || true
 		done
 	) &
 	racer=$!
-	for i in $(seq 12); do
+	# Copied (-o from_copy): checked as loaded, so refused; mapped
+	# copy-on-write: checked after, so a read is exact or EIO, never
+	# other bytes with success.
+	for i in $(seq 24); do
 		mnt=$(mktemp -d -p "$WORK")
 		rc=0
-		timeout 20 "$REGIONFS" "${NO_KVM[@]}" -o "log=$WORK/race.log" --from "$copy" "$mnt" \
+		opts=()
+		[ $((i % 2)) -eq 0 ] || opts=(-o from_copy)
+		timeout 20 "$REGIONFS" "${NO_KVM[@]}" "${opts[@]}" -o "log=$WORK/race.log" --from "$copy" "$mnt" \
 			>/dev/null 2>"$WORK/race.err" || rc=$?
 		if [ "$rc" -ne 0 ]; then
 			refusals=$((refusals + 1))
 			continue
 		fi
 		mounts=$((mounts + 1))
-		cmp -s "$WORK/ram.bytes" "$mnt/ram/contents" ||
-			bad "start $i mounted ram with bytes that are not the saved ones"
+		if cat "$mnt/ram/contents" >"$WORK/race.bytes" 2>"$WORK/race.cat"; then
+			cmp -s "$WORK/ram.bytes" "$WORK/race.bytes" ||
+				bad "start $i (${opts[*]}) read ram with success, bytes that are not the saved ones"
+		else
+			grep -q 'Input/output error' "$WORK/race.cat" ||
+				bad "start $i: the read of ram failed with: $(cat "$WORK/race.cat")"
+			ioerrors=$((ioerrors + 1))
+		fi
 		fusermount3 -u "$mnt" || bad "fusermount3 -u $mnt failed"
 	done
 	kill "$racer"
 	wait "$racer" 2>/dev/null || true
-	say "raced starts: $refusals refused, $mounts mounted"
-	[ "$refusals" -gt 0 ] || bad "no start of 12 was refused while ram/contents was rewritten"
+	say "raced starts: $refusals refused, $mounts mounted, $ioerrors read EIO"
+	[ $((refusals + ioerrors)) -gt 0 ] || bad "no start of 24 was refused or read EIO while ram/contents was rewritten"
 }
 
 save_plain

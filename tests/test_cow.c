@@ -1,0 +1,448 @@
+/*
+ * Copy-on-write regions (region/mem/cow.c): a file mapped MAP_PRIVATE.
+ * Every expectation comes from the pattern written into the file (kept
+ * here), never from reading the region back; the file's bytes are
+ * compared with the pattern after every test: it is never written.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "region/mem/copy.h"
+#include "region/mem/region.h"
+#include "region/sandbox/lease.h"
+#include "region/sandbox/sandbox.h"
+#include "tests/helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NPAGES 64
+
+/* The file: data in pages 8-23 and 40, holes elsewhere. */
+static bool file_data(uint64_t p)
+{
+	return (p >= 8 && p < 24) || p == 40;
+}
+
+static uint8_t pattern_byte(uint64_t off)
+{
+	return (uint8_t)(off * 7 + 1) | 1;	/* never 0 */
+}
+
+struct file {
+	char dir[64], path[128];
+	int fd;
+	uint8_t *want;		/* its bytes */
+};
+
+static void make_file(struct file *f)
+{
+	uint64_t size = NPAGES * PAGE;
+	int wfd;
+
+	/* /dev/shm: tmpfs, which gives leases and exact holes. */
+	snprintf(f->dir, sizeof(f->dir), "/dev/shm/test_cow.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/contents", f->dir);
+	f->want = calloc(1, size);
+	assert_non_null(f->want);
+	for (uint64_t p = 0; p < NPAGES; p++)
+		for (uint64_t i = 0; file_data(p) && i < PAGE; i++)
+			f->want[p * PAGE + i] = pattern_byte(p * PAGE + i);
+	wfd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(wfd >= 0);
+	assert_int_equal(ftruncate(wfd, (off_t)size), 0);
+	for (uint64_t p = 0; p < NPAGES; p++)
+		if (file_data(p))
+			assert_int_equal(pwrite(wfd, f->want + p * PAGE, PAGE,
+						(off_t)(p * PAGE)),
+					 (ssize_t)PAGE);
+	close(wfd);
+	f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	assert_true(f->fd >= 0);
+}
+
+/* The file still holds exactly what was written into it. */
+static void check_file(struct file *f)
+{
+	uint64_t size = NPAGES * PAGE;
+	uint8_t *got = malloc(size);
+	int fd = open(f->path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, got, size, 0), (ssize_t)size);
+	assert_memory_equal(got, f->want, size);
+	close(fd);
+	free(got);
+}
+
+static void drop_file(struct file *f)
+{
+	close(f->fd);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f->want);
+}
+
+static struct region *cow(struct file *f)
+{
+	struct region *r = NULL;
+	struct why why = { "" };
+
+	if (region__cow_supported(&why))
+		skip();
+	assert_int_equal(region__new_cow("c", f->fd, f->path, NPAGES * PAGE,
+					 NULL, &r, &why), 0);
+	return r;
+}
+
+static uint64_t private_pages(struct region *r)
+{
+	char text[256];
+	unsigned long long n;
+
+	assert_true(region__base_text(r, text, sizeof(text)) > 0);
+	assert_int_equal(sscanf(text, "%llu ", &n), 1);
+	return n;
+}
+
+/* r's bytes equal want, read in odd-sized pieces. */
+static void check_bytes(struct region *r, const uint8_t *want)
+{
+	uint64_t size = NPAGES * PAGE;
+	uint8_t *got = malloc(size);
+	uint64_t off = 0;
+
+	while (off < size) {
+		size_t n = size - off < 3 * PAGE + 5 ? size - off :
+			   3 * PAGE + 5;
+
+		assert_int_equal(t_read(r, got + off, n, off), (ssize_t)n);
+		off += n;
+	}
+	assert_memory_equal(got, want, size);
+	free(got);
+}
+
+static void maps_the_file(void **state)
+{
+	struct file f;
+	struct region *r;
+	char text[256];
+
+	(void)state;
+	make_file(&f);
+	r = cow(&f);
+	check_bytes(r, f.want);
+	/* The file's data and holes, exactly. */
+	assert_int_equal(t_seek_data(r, 0), 8 * PAGE);
+	assert_int_equal(t_seek_hole(r, 8 * PAGE), 24 * PAGE);
+	assert_int_equal(t_seek_data(r, 24 * PAGE), 40 * PAGE);
+	assert_int_equal(t_seek_hole(r, 40 * PAGE), 41 * PAGE);
+	assert_int_equal(t_seek_data(r, 41 * PAGE), -ENXIO);
+	assert_false(region__has_memfd(r));
+	assert_true(region__base_text(r, text, sizeof(text)) > 0);
+	assert_int_equal(private_pages(r), 0);
+	assert_non_null(strstr(text, f.path));
+	region__put(r);
+	check_file(&f);
+	drop_file(&f);
+}
+
+static void writes_are_private(void **state)
+{
+	uint8_t *want, buf[2 * 4096];
+	struct file f;
+	struct region *r;
+
+	(void)state;
+	make_file(&f);
+	r = cow(&f);
+	want = malloc(NPAGES * PAGE);
+	memcpy(want, f.want, NPAGES * PAGE);
+	/* One write over data and a hole page; one into a hole. */
+	memset(buf, 0xab, sizeof(buf));
+	assert_int_equal(t_write(r, buf, PAGE + 100, 23 * PAGE), PAGE + 100);
+	memset(want + 23 * PAGE, 0xab, PAGE + 100);
+	assert_int_equal(t_write(r, buf, 10, 30 * PAGE + 7), 10);
+	memset(want + 30 * PAGE + 7, 0xab, 10);
+	check_bytes(r, want);
+	assert_int_equal(private_pages(r), 3);
+	/* The written hole pages are data now. */
+	assert_int_equal(t_seek_hole(r, 8 * PAGE), 25 * PAGE);
+	assert_int_equal(t_seek_data(r, 25 * PAGE), 30 * PAGE);
+	assert_int_equal(t_seek_hole(r, 30 * PAGE), 31 * PAGE);
+	region__put(r);
+	check_file(&f);
+	drop_file(&f);
+	free(want);
+}
+
+/* A restore to the copy that shares the file drops the private pages. */
+static void restore_discards(void **state)
+{
+	uint8_t buf[64];
+	struct copy_cursor cur;
+	struct file f;
+	struct region *r, *copy = NULL;
+	uint8_t *bounce = NULL;
+
+	(void)state;
+	make_file(&f);
+	r = cow(&f);
+	/*
+	 * The file's holes as it is now: a write fault into a hole of a
+	 * tmpfs file puts a page of zeros in the file (its bytes stay).
+	 */
+	assert_int_equal(t_seek_data(r, 41 * PAGE), -ENXIO);
+	assert_int_equal(region__share(r, &copy), 0);
+	assert_true(region__readonly(copy));
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(t_write(r, buf, sizeof(buf), 9 * PAGE), sizeof(buf));
+	assert_int_equal(t_write(r, buf, sizeof(buf), 50 * PAGE), sizeof(buf));
+	assert_int_equal(private_pages(r), 2);
+	/* With private pages, nothing is shared: a copy must be made. */
+	assert_int_equal(region__share(r, &(struct region *){ NULL }),
+			 ENOTSUP);
+	memset(&cur, 0, sizeof(cur));
+	assert_int_equal(region__copy_out(copy, r, &bounce, &cur, 9 * PAGE,
+					  10 * PAGE), 0);
+	assert_int_equal(region__copy_out(copy, r, &bounce, &cur, 50 * PAGE,
+					  51 * PAGE), 0);
+	assert_int_equal(private_pages(r), 0);
+	check_bytes(r, f.want);
+	check_bytes(copy, f.want);
+	assert_int_equal(t_seek_data(r, 41 * PAGE), -ENXIO);
+	free(bounce);
+	region__put(copy);
+	region__put(r);
+	check_file(&f);
+	drop_file(&f);
+}
+
+/* A snapshot's copy of a region with private pages: an ordinary copy. */
+static void copies_out(void **state)
+{
+	uint8_t buf[4096], *want, *bounce = malloc(COPY_CHUNK);
+	struct file f;
+	struct region *r, *c;
+
+	(void)state;
+	make_file(&f);
+	r = cow(&f);
+	want = malloc(NPAGES * PAGE);
+	memcpy(want, f.want, NPAGES * PAGE);
+	memset(buf, 0x33, sizeof(buf));
+	assert_int_equal(t_write(r, buf, PAGE, 60 * PAGE), PAGE);
+	memcpy(want + 60 * PAGE, buf, PAGE);
+	assert_int_equal(region__new_readonly("c", NPAGES * PAGE, &c), 0);
+	assert_int_equal(region__copy(c, r, bounce,
+				      &(struct extents){ .hole = 0 }, 0,
+				      NPAGES * PAGE, false), 0);
+	assert_true(region__has_memfd(c));
+	check_bytes(c, want);
+	assert_int_equal(t_seek_data(c, 0), 8 * PAGE);
+	assert_int_equal(t_seek_data(c, 41 * PAGE), 60 * PAGE);
+	assert_int_equal(t_seek_hole(c, 60 * PAGE), 61 * PAGE);
+	region__put(c);
+	region__put(r);
+	free(bounce);
+	free(want);
+	check_file(&f);
+	drop_file(&f);
+}
+
+/* Zeros: part of it keeps the file; the whole leaves it, for holes. */
+static void zero_leaves(void **state)
+{
+	struct file f;
+	struct region *r;
+	uint8_t *want;
+	char text[256];
+
+	(void)state;
+	make_file(&f);
+	r = cow(&f);
+	want = malloc(NPAGES * PAGE);
+	memcpy(want, f.want, NPAGES * PAGE);
+	assert_int_equal(region__exclusive_begin(r, NULL), 0);
+	assert_int_equal(region__zero_from_locked(r, 20 * PAGE + 9), 0);
+	region__exclusive_end(r);
+	memset(want + 20 * PAGE + 9, 0, (NPAGES - 20) * PAGE - 9);
+	check_bytes(r, want);
+	/* Zeros over the file's data are written (data); its holes stay. */
+	assert_int_equal(t_seek_hole(r, 24 * PAGE), 24 * PAGE);
+	assert_int_equal(t_seek_data(r, 24 * PAGE), 40 * PAGE);
+	assert_int_equal(t_seek_data(r, 41 * PAGE), -ENXIO);
+	assert_false(region__has_memfd(r));
+	assert_int_equal(region__zero(r, NULL), 0);
+	assert_true(region__has_memfd(r));
+	assert_int_equal(region__base_text(r, text, sizeof(text)), 0);
+	assert_int_equal(t_seek_data(r, 0), -ENXIO);
+	memset(want, 0, NPAGES * PAGE);
+	check_bytes(r, want);
+	region__put(r);
+	free(want);
+	check_file(&f);
+	drop_file(&f);
+}
+
+/* Leaving keeps the bytes; then the file may change, the region not. */
+static void leave_keeps(void **state)
+{
+	struct file f;
+	struct region *r;
+	uint8_t *want, buf[16];
+	int wfd;
+
+	(void)state;
+	make_file(&f);
+	r = cow(&f);
+	want = malloc(NPAGES * PAGE);
+	memcpy(want, f.want, NPAGES * PAGE);
+	memset(buf, 0x77, sizeof(buf));
+	assert_int_equal(t_write(r, buf, sizeof(buf), 3), sizeof(buf));
+	memcpy(want + 3, buf, sizeof(buf));
+	assert_int_equal(region__leave_base(r, NULL), 0);
+	assert_true(region__has_memfd(r));
+	check_bytes(r, want);
+	assert_int_equal(t_seek_data(r, 0), 0);
+	assert_int_equal(t_seek_hole(r, 0), PAGE);
+	check_file(&f);
+	wfd = open(f.path, O_WRONLY | O_TRUNC);
+	assert_true(wfd >= 0);
+	close(wfd);
+	check_bytes(r, want);
+	/* A resize of a region that left: as any region's. */
+	assert_int_equal(region__resize(r, 2 * NPAGES * PAGE, NULL), 0);
+	region__put(r);
+	free(want);
+	drop_file(&f);
+}
+
+/* A resize leaves the file first: the bytes are kept. */
+static void resize_keeps(void **state)
+{
+	struct file f;
+	struct region *r;
+	uint8_t buf[8];
+
+	(void)state;
+	make_file(&f);
+	r = cow(&f);
+	assert_int_equal(region__resize(r, NPAGES * PAGE / 2, NULL), 0);
+	assert_true(region__has_memfd(r));
+	assert_int_equal(t_read(r, buf, sizeof(buf), 8 * PAGE + 1),
+			 sizeof(buf));
+	assert_memory_equal(buf, f.want + 8 * PAGE + 1, sizeof(buf));
+	region__put(r);
+	check_file(&f);
+	drop_file(&f);
+}
+
+/* What cannot be mapped is refused with the reason, nothing made. */
+static void refusals(void **state)
+{
+	struct file f;
+	struct region *r = NULL;
+	struct why why = { "" };
+	struct lease_watch w = { .vcpu = NULL };
+	int wfd;
+
+	(void)state;
+	make_file(&f);
+	if (region__cow_supported(&why))
+		skip();
+	/* Another size than the file's: it changed. */
+	assert_int_equal(region__new_cow("c", f.fd, f.path, 2 * NPAGES * PAGE,
+					 NULL, &r, &why), EINVAL);
+	assert_non_null(strstr(why.msg, "changed"));
+	assert_null(r);
+	/* Open for writing elsewhere: no lease, so no mapping. */
+	assert_int_equal(lease__start(&w, &why), 0);
+	wfd = open(f.path, O_WRONLY);
+	assert_true(wfd >= 0);
+	assert_int_equal(region__new_cow("c", f.fd, f.path, NPAGES * PAGE,
+					 &w.lease, &r, &why), EAGAIN);
+	assert_non_null(strstr(why.msg, "open for writing"));
+	assert_null(r);
+	close(wfd);
+	lease__stop(&w);
+	check_file(&f);
+	drop_file(&f);
+}
+
+/*
+ * A writer of the file waits until the region has left it, and the
+ * region keeps the bytes it had: the writer's never show.
+ */
+static void lease_break(void **state)
+{
+	struct file f;
+	struct region *r = NULL;
+	struct why why = { "" };
+	struct lease_watch w = { .vcpu = NULL };
+	uint8_t *want;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	make_file(&f);
+	if (region__cow_supported(&why))
+		skip();
+	assert_int_equal(lease__start(&w, &why), 0);
+	assert_int_equal(region__new_cow("c", f.fd, f.path, NPAGES * PAGE,
+					 &w.lease, &r, &why), 0);
+	want = malloc(NPAGES * PAGE);
+	memcpy(want, f.want, NPAGES * PAGE);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Blocks in open until the lease is given back. */
+		int fd = open(f.path, O_WRONLY);
+		static const uint8_t junk[4096] = { 0xee };
+
+		if (fd < 0 || pwrite(fd, junk, sizeof(junk), 8 * 4096) != 4096 ||
+		    ftruncate(fd, 0) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(atomic_load(&w.breaks), 1);
+	assert_true(region__has_memfd(r));
+	check_bytes(r, want);
+	region__put(r);
+	lease__stop(&w);
+	free(want);
+	close(f.fd);
+	unlink(f.path);
+	rmdir(f.dir);
+	free(f.want);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(maps_the_file),
+		cmocka_unit_test(writes_are_private),
+		cmocka_unit_test(restore_discards),
+		cmocka_unit_test(copies_out),
+		cmocka_unit_test(zero_leaves),
+		cmocka_unit_test(leave_keeps),
+		cmocka_unit_test(resize_keeps),
+		cmocka_unit_test(refusals),
+		cmocka_unit_test(lease_break),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
