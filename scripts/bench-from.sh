@@ -14,7 +14,8 @@
 #   c. echo NAME > restore to the loaded snapshot with 64 MiB written
 #   d. dd bs=1M of a copy-on-write region's contents against the saved
 #      file on tmpfs
-#   e. a fork: --from MNT/snapshots/NAME of a live daemon, start time
+#   e. a fork: --from MNT/snapshots/NAME of a live daemon, start time, and
+#      whether a fork of a sandbox itself started --from is copy-on-write
 #   f. a move of a running sandbox (the demo and 1 GiB of data, 16 pages
 #      written meanwhile): downtime from pause to running on the new daemon
 #
@@ -266,21 +267,14 @@ from_read_figure() {
 	stop_daemon "$m2" "$pid2"
 }
 
-# e. a fork of a live snapshot.
+# e. a fork of a live snapshot: of a sandbox made with --region (its
+# regions memfds), then of one started --from copy-on-write.
 from_fork_figure() {
-	local src=$WORK/mnt-forksrc m=$WORK/mnt-fork i a=() b=() spid chk=ok what=""
-	from_start "$src" "$WORK/forksrc.log" --from "$TMPFS/$FROM_NAME"
+	local src=$WORK/mnt-forksrc m=$WORK/mnt-fork i a=() b=() spid chk=ok why
+	start_daemon "$src" "$WORK/forksrc.log" -o "kvm=$WORK/no-kvm" --region "r:$FROM_BASE"
 	spid=$DPID
-	echo 0 >"$src/r/dirty"
-	dd if="$PAT" of="$src/r/contents" bs=1M count=16 seek=10 conv=notrunc status=none
-	if ! echo live 2>/dev/null >"$src/snapshot"; then
-		# Measured all the same, on a snapshot of the region as loaded
-		# (it shares the file: no copy to fail).
-		FROM_FAIL+=("fork: echo live > snapshot with 16 MiB written failed: $(tail -1 "$WORK/forksrc.log" | cut -d' ' -f3-)")
-		what=" (of the region as loaded: with 16 MiB written the snapshot failed, see the check)"
-		restore_to "$src" "$FROM_NAME"
-		echo live >"$src/snapshot" || die "snapshot live failed: $(tail -1 "$WORK/forksrc.log")"
-	fi
+	fill "/proc/$spid/mem" $(($(cat "$src/r/base_addr"))) "$FROM_BASE"
+	echo live >"$src/snapshot" || die "snapshot live failed: $(tail -1 "$WORK/forksrc.log")"
 	cat "$src/snapshots/live/info" >/dev/null	# its checksums, once
 	for ((i = -1; i < N; i++)); do
 		from_start "$m" "$WORK/fork.log" --from "$src/snapshots/live"
@@ -295,10 +289,27 @@ from_fork_figure() {
 		stop_daemon "$m" "$DPID"
 	done
 	stop_daemon "$src" "$spid"
-	out "from fork of a live $(mib "$FROM_BASE") MiB snapshot$what (--from MNT/snapshots/NAME), cow" "$(spread %.1f ms "${a[@]}")"
+	out "from fork of a live $(mib "$FROM_BASE") MiB snapshot (--from MNT/snapshots/NAME), cow" "$(spread %.1f ms "${a[@]}")"
 	out "from fork, copy (-o from_copy)" "$(spread %.1f ms "${b[@]}")"
 	out "from fork ratio (copy / cow)" "$(calc "$(median "${b[@]}") / $(median "${a[@]}")" %.1f)"
 	out "from fork check" "$chk"
+
+	# A sandbox started --from copy-on-write, 16 MiB written, forked.
+	from_start "$src" "$WORK/forksrc2.log" --from "$TMPFS/$FROM_NAME"
+	spid=$DPID
+	dd if="$PAT" of="$src/r/contents" bs=1M count=16 seek=10 conv=notrunc status=none
+	if echo live 2>/dev/null >"$src/snapshot"; then
+		from_start "$m" "$WORK/fork2.log" --from "$src/snapshots/live"
+		if is_cow "$m/r"; then why="cow, $(ms "$ELAPSED") ms"
+		else why="copied, $(ms "$ELAPSED") ms: $(copy_why "$WORK/fork2.log")"; fi
+		cmp -s "$m/r/contents" "$src/snapshots/live/r/contents" || FROM_FAIL+=("fork 2: the fork's bytes differ")
+		stop_daemon "$m" "$DPID"
+	else
+		why="not measured: its snapshot failed: $(tail -1 "$WORK/forksrc2.log" | cut -d' ' -f3-)"
+		FROM_FAIL+=("fork 2: the snapshot of a copy-on-write region with 16 MiB written failed")
+	fi
+	stop_daemon "$src" "$spid"
+	out "from fork of a sandbox itself started --from copy-on-write, 16 MiB written" "$why"
 }
 
 # move_once HOW: one move of the demo with FROM_BASE bytes of data; HOW: cow (cp -r
@@ -332,20 +343,17 @@ move_once() {
 	if [ "$how" = pages ] || [ "$how" = unchecked ]; then
 		# Every small file of the diff; of each contents only the
 		# pages the diff holds (its dirty), into full's copy.
-		for f in "$src/snapshots/last"/*; do
-			if [ -d "$f" ]; then
-				r=${f##*/}
-				for p in "$f"/*; do
-					[ "${p##*/}" = contents ] || cp "$p" "$dest/last/$r/"
-				done
-				while IFS=- read -r off end; do
-					dd if="$f/contents" of="$dest/last/$r/contents" bs=4096 skip=$((off / 4096)) \
-						seek=$((off / 4096)) count=$(((end - off) / 4096)) conv=notrunc status=none
-				done <"$f/dirty"
-			else
-				cp "$f" "$dest/last/"
-			fi
+		# (A region's only file whose name starts with c is contents.)
+		for f in "$src/snapshots/last"/*/; do
+			f=${f%/}
+			r=${f##*/}
+			cp "$f"/[!c]* "$dest/last/$r/"
+			while IFS=- read -r off end; do
+				dd if="$f/contents" of="$dest/last/$r/contents" bs=4096 skip=$((off / 4096)) \
+					seek=$((off / 4096)) count=$(((end - off) / 4096)) conv=notrunc status=none
+			done <"$f/dirty"
 		done
+		find "$src/snapshots/last" -maxdepth 1 -type f -exec cp -t "$dest/last/" {} +
 	else
 		cp -r --sparse=always "$src/snapshots/last" "$dest/" || die "cp -r of last failed"
 	fi
