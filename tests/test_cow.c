@@ -110,7 +110,7 @@ static uint64_t private_pages(struct region *r)
 	char text[256];
 	unsigned long long n;
 
-	assert_true(region__base_text(r, text, sizeof(text)) > 0);
+	assert_true(region__base_text(r, text, sizeof(text), true) > 0);
 	assert_int_equal(sscanf(text, "%llu ", &n), 1);
 	return n;
 }
@@ -150,7 +150,8 @@ static void maps_the_file(void **state)
 	assert_int_equal(t_seek_hole(r, 40 * PAGE), 41 * PAGE);
 	assert_int_equal(t_seek_data(r, 41 * PAGE), -ENXIO);
 	assert_false(region__has_memfd(r));
-	assert_true(region__base_text(r, text, sizeof(text)) > 0);
+	assert_int_equal(region__own_bytes(r), 0);
+	assert_true(region__base_text(r, text, sizeof(text), true) > 0);
 	assert_int_equal(private_pages(r), 0);
 	assert_non_null(strstr(text, f.path));
 	region__put(r);
@@ -177,6 +178,8 @@ static void writes_are_private(void **state)
 	memset(want + 30 * PAGE + 7, 0xab, 10);
 	check_bytes(r, want);
 	assert_int_equal(private_pages(r), 3);
+	/* What a snapshot limit counts: the written pages, not the file's. */
+	assert_int_equal(region__own_bytes(r), 3 * PAGE);
 	/* The written hole pages are data now. */
 	assert_int_equal(t_seek_hole(r, 8 * PAGE), 25 * PAGE);
 	assert_int_equal(t_seek_data(r, 25 * PAGE), 30 * PAGE);
@@ -286,7 +289,7 @@ static void zero_leaves(void **state)
 	assert_false(region__has_memfd(r));
 	assert_int_equal(region__zero(r, NULL), 0);
 	assert_true(region__has_memfd(r));
-	assert_int_equal(region__base_text(r, text, sizeof(text)), 0);
+	assert_int_equal(region__base_text(r, text, sizeof(text), true), 0);
 	assert_int_equal(t_seek_data(r, 0), -ENXIO);
 	memset(want, 0, NPAGES * PAGE);
 	check_bytes(r, want);

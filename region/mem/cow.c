@@ -46,9 +46,6 @@
 #include <unistd.h>
 
 /* PAGEMAP_SCAN's ABI (linux/fs.h since 6.7; older headers lack it). */
-/* The private page count shown by stat is at most this old. */
-#define COUNT_MAX_AGE_NS 1000000000LL
-
 #if defined(__SANITIZE_THREAD__)
 #define MAPPED_READS false	/* hugetlb.c says why */
 #else
@@ -333,28 +330,33 @@ static int punch(struct region *r, uint64_t off, uint64_t len)
 /* The shared file's bytes, and the private pages counted (at most 1/s). */
 static uint64_t resident(struct region *r, uint64_t own)
 {
-	struct timespec ts;
-	int64_t now;
+	uint64_t pages;
 
 	/* Under the lock: a leave frees what this reads. */
 	if (pthread_rwlock_tryrdlock(&r->lock) != 0)
 		return own;
 	if (r->ops == &cow_ops) {
 		struct cow *c = r->priv;
-		uint64_t pages;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-		if (now - atomic_load(&c->priv_at_ns) > COUNT_MAX_AGE_NS &&
-		    count_private(r, &pages) == 0) {
-			atomic_store(&c->priv_pages, pages);
-			atomic_store(&c->priv_at_ns, now);
-		}
+		if (cow__stale(c) && count_private(r, &pages) == 0)
+			cow__counted(c, pages);
 		own = c->file_bytes + atomic_load(&c->priv_pages) * page_size();
 		atomic_store(&r->resident_seen, own);
 	}
 	pthread_rwlock_unlock(&r->lock);
 	return own;
+}
+
+/*
+ * What it takes of its own: the pages written (the file's are shared
+ * with whoever else maps it, and with the file).
+ */
+static uint64_t own_bytes(struct region *r)
+{
+	uint64_t pages = 0;
+
+	return count_private(r, &pages) == 0 ? pages * page_size() :
+	       r->mem_size;
 }
 
 static bool same_file(struct region *a, struct region *b)
@@ -515,6 +517,7 @@ const struct backing_ops cow_ops = {
 	.extent = extent,
 	.free = cow_free,
 	.leave = leave,
+	.own_bytes = own_bytes,
 };
 
 
