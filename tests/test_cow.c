@@ -232,6 +232,58 @@ static void restore_discards(void **state)
 	drop_file(&f);
 }
 
+/*
+ * A long run written then restored: its pages moved away and freed on a
+ * thread, the file mapped again in their place (cow.c's move_away).
+ */
+static void restore_moves_long_runs(void **state)
+{
+	uint64_t size = 8ULL << 20;
+	char dir[] = "/dev/shm/test_cow.XXXXXX", path[64];
+	uint8_t *want = malloc(size), *got = malloc(size), *bounce = NULL;
+	struct region *r = NULL, *copy = NULL;
+	struct copy_cursor cur;
+	struct why why = { "" };
+	int fd;
+
+	(void)state;
+	if (region__cow_supported(&why))
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/contents", dir);
+	for (uint64_t i = 0; i < size; i++)
+		want[i] = pattern_byte(i);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(pwrite(fd, want, size, 0), (ssize_t)size);
+	close(fd);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(region__new_cow("c", fd, path, size, NULL, &r, &why),
+			 0);
+	assert_int_equal(region__share(r, &copy), 0);
+	for (int round = 0; round < 3; round++) {
+		memset(got, 0x40 + round, size);
+		/* 1 MiB in, 6 MiB long: past DISCARD_MOVE_MIN. */
+		assert_int_equal(t_write(r, got, 6 << 20, 1 << 20), 6 << 20);
+		assert_int_equal(private_pages(r), (6 << 20) / PAGE);
+		memset(&cur, 0, sizeof(cur));
+		assert_int_equal(region__copy_out(copy, r, &bounce, &cur,
+						  1 << 20, 7 << 20), 0);
+		assert_int_equal(private_pages(r), 0);
+		assert_int_equal(t_read(r, got, size, 0), (ssize_t)size);
+		assert_memory_equal(got, want, size);
+	}
+	/* The mapping is whole again: one run of data, no hole. */
+	assert_int_equal(t_seek_hole(r, 0), (int64_t)size);
+	free(bounce);
+	region__put(copy);
+	region__put(r);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	free(want);
+	free(got);
+}
+
 /* A snapshot's copy of a region with private pages: an ordinary copy. */
 static void copies_out(void **state)
 {
@@ -446,6 +498,7 @@ int main(void)
 		cmocka_unit_test(maps_the_file),
 		cmocka_unit_test(writes_are_private),
 		cmocka_unit_test(restore_discards),
+		cmocka_unit_test(restore_moves_long_runs),
 		cmocka_unit_test(copies_out),
 		cmocka_unit_test(zero_leaves),
 		cmocka_unit_test(leave_keeps),
