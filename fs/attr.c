@@ -213,8 +213,11 @@ const struct attr_desc attr_files[F_COUNT] = {
 	[F_PAGE_SIZE]        = { PERSIST_PAGE_SIZE, 0644, NULL, show_page_size, store_page_size },
 	/* The owner's choice to give up exact dirty for mmap: theirs only. */
 	[F_MMAP_RW]          = { "mmap_rw", 0644, NULL, show_mmap_rw, store_mmap_rw },
-	/* The file a copy-on-write region maps: a path, like layout's. */
-	[F_BASE]             = { "base", 0444, &base_ops, NULL, NULL },
+	/*
+	 * The file a copy-on-write region maps, and how many pages the guest
+	 * wrote: like dirty, what it does; the owner's (and the group's).
+	 */
+	[F_BASE]             = { "base", 0400, &base_ops, NULL, NULL },
 };
 
 int attr__lookup(const char *name)

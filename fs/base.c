@@ -18,7 +18,7 @@ static void base_read(fuse_req_t req, struct handle *h, size_t size,
 		      off_t off)
 {
 	char text[BASE_TEXT_MAX];
-	int n = region__base_text(h->n.r, text, sizeof(text));
+	int n = region__base_text(h->n.r, text, sizeof(text), true);
 
 	if (off < 0 || off >= n)
 		size = 0;
@@ -31,14 +31,15 @@ static uint64_t base_size(struct handle *h)
 {
 	char text[BASE_TEXT_MAX];
 
-	return (uint64_t)region__base_text(h->n.r, text, sizeof(text));
+	return (uint64_t)region__base_text(h->n.r, text, sizeof(text),
+					  false);
 }
 
 static void base_stat(struct node *n, struct stat *st)
 {
 	char text[BASE_TEXT_MAX];
 
-	st->st_size = region__base_text(n->r, text, sizeof(text));
+	st->st_size = region__base_text(n->r, text, sizeof(text), false);
 }
 
 const struct node_ops base_ops = {

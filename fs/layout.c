@@ -29,7 +29,7 @@ static int layout_render(struct sbuf *b, const char **why)
 		const char *path = base;
 
 		/* "PAGES PATH" or "": its file, as /proc/PID/maps ends. */
-		if (region__base_text(m->r, base, sizeof(base)) > 0) {
+		if (region__base_text(m->r, base, sizeof(base), false) > 0) {
 			base[strcspn(base, "\n")] = '\0';
 			path = strchr(base, ' ') + 1;
 		}

@@ -110,7 +110,7 @@ static uint64_t private_pages(struct region *r)
 	char text[256];
 	unsigned long long n;
 
-	assert_true(region__base_text(r, text, sizeof(text)) > 0);
+	assert_true(region__base_text(r, text, sizeof(text), true) > 0);
 	assert_int_equal(sscanf(text, "%llu ", &n), 1);
 	return n;
 }
@@ -150,7 +150,8 @@ static void maps_the_file(void **state)
 	assert_int_equal(t_seek_hole(r, 40 * PAGE), 41 * PAGE);
 	assert_int_equal(t_seek_data(r, 41 * PAGE), -ENXIO);
 	assert_false(region__has_memfd(r));
-	assert_true(region__base_text(r, text, sizeof(text)) > 0);
+	assert_int_equal(region__own_bytes(r), 0);
+	assert_true(region__base_text(r, text, sizeof(text), true) > 0);
 	assert_int_equal(private_pages(r), 0);
 	assert_non_null(strstr(text, f.path));
 	region__put(r);
@@ -177,6 +178,8 @@ static void writes_are_private(void **state)
 	memset(want + 30 * PAGE + 7, 0xab, 10);
 	check_bytes(r, want);
 	assert_int_equal(private_pages(r), 3);
+	/* What a snapshot limit counts: the written pages, not the file's. */
+	assert_int_equal(region__own_bytes(r), 3 * PAGE);
 	/* The written hole pages are data now. */
 	assert_int_equal(t_seek_hole(r, 8 * PAGE), 25 * PAGE);
 	assert_int_equal(t_seek_data(r, 25 * PAGE), 30 * PAGE);
@@ -227,6 +230,58 @@ static void restore_discards(void **state)
 	region__put(r);
 	check_file(&f);
 	drop_file(&f);
+}
+
+/*
+ * A long run written then restored: its pages moved away and freed on a
+ * thread, the file mapped again in their place (cow.c's move_away).
+ */
+static void restore_moves_long_runs(void **state)
+{
+	uint64_t size = 8ULL << 20;
+	char dir[] = "/dev/shm/test_cow.XXXXXX", path[64];
+	uint8_t *want = malloc(size), *got = malloc(size), *bounce = NULL;
+	struct region *r = NULL, *copy = NULL;
+	struct copy_cursor cur;
+	struct why why = { "" };
+	int fd;
+
+	(void)state;
+	if (region__cow_supported(&why))
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/contents", dir);
+	for (uint64_t i = 0; i < size; i++)
+		want[i] = pattern_byte(i);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(pwrite(fd, want, size, 0), (ssize_t)size);
+	close(fd);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(region__new_cow("c", fd, path, size, NULL, &r, &why),
+			 0);
+	assert_int_equal(region__share(r, &copy), 0);
+	for (int round = 0; round < 3; round++) {
+		memset(got, 0x40 + round, size);
+		/* 1 MiB in, 6 MiB long: past DISCARD_MOVE_MIN. */
+		assert_int_equal(t_write(r, got, 6 << 20, 1 << 20), 6 << 20);
+		assert_int_equal(private_pages(r), (6 << 20) / PAGE);
+		memset(&cur, 0, sizeof(cur));
+		assert_int_equal(region__copy_out(copy, r, &bounce, &cur,
+						  1 << 20, 7 << 20), 0);
+		assert_int_equal(private_pages(r), 0);
+		assert_int_equal(t_read(r, got, size, 0), (ssize_t)size);
+		assert_memory_equal(got, want, size);
+	}
+	/* The mapping is whole again: one run of data, no hole. */
+	assert_int_equal(t_seek_hole(r, 0), (int64_t)size);
+	free(bounce);
+	region__put(copy);
+	region__put(r);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	free(want);
+	free(got);
 }
 
 /* A snapshot's copy of a region with private pages: an ordinary copy. */
@@ -286,7 +341,7 @@ static void zero_leaves(void **state)
 	assert_false(region__has_memfd(r));
 	assert_int_equal(region__zero(r, NULL), 0);
 	assert_true(region__has_memfd(r));
-	assert_int_equal(region__base_text(r, text, sizeof(text)), 0);
+	assert_int_equal(region__base_text(r, text, sizeof(text), true), 0);
 	assert_int_equal(t_seek_data(r, 0), -ENXIO);
 	memset(want, 0, NPAGES * PAGE);
 	check_bytes(r, want);
@@ -392,6 +447,7 @@ static void lease_break(void **state)
 	struct why why = { "" };
 	struct lease_watch w = { .vcpu = NULL };
 	uint8_t *want;
+	uint64_t t0;
 	pid_t pid;
 	int status;
 
@@ -404,20 +460,26 @@ static void lease_break(void **state)
 					 &w.lease, &r, &why), 0);
 	want = malloc(NPAGES * PAGE);
 	memcpy(want, f.want, NPAGES * PAGE);
+	t0 = now_ms();
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		/* Blocks in open until the lease is given back. */
-		int fd = open(f.path, O_WRONLY);
-		static const uint8_t junk[4096] = { 0xee };
+		char of[160];
 
-		if (fd < 0 || pwrite(fd, junk, sizeof(junk), 8 * 4096) != 4096 ||
-		    ftruncate(fd, 0) < 0)
-			_exit(1);
-		_exit(0);
+		/*
+		 * dd, not this process's image: the lease is the open file's,
+		 * which a forked mapping of it keeps until exec.  Its open
+		 * waits until the lease is given back.
+		 */
+		snprintf(of, sizeof(of), "of=%s", f.path);
+		execlp("dd", "dd", "if=/dev/zero", of, "bs=4096", "count=1",
+		       "seek=8", "conv=notrunc", "status=none", (char *)NULL);
+		_exit(127);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* Let go at once, not when the kernel's lease-break-time ran out. */
+	assert_true(now_ms() - t0 < 10000);
 	assert_int_equal(atomic_load(&w.breaks), 1);
 	assert_true(region__has_memfd(r));
 	check_bytes(r, want);
@@ -436,6 +498,7 @@ int main(void)
 		cmocka_unit_test(maps_the_file),
 		cmocka_unit_test(writes_are_private),
 		cmocka_unit_test(restore_discards),
+		cmocka_unit_test(restore_moves_long_runs),
 		cmocka_unit_test(copies_out),
 		cmocka_unit_test(zero_leaves),
 		cmocka_unit_test(leave_keeps),

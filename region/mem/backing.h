@@ -269,6 +269,11 @@ struct backing_ops {
 	 * is one); an overlay over a base holds only some.
 	 */
 	bool (*fd_whole)(struct region *r);
+	/*
+	 * The memory r takes of its own, what a snapshot limit counts (NULL:
+	 * resident's); r held, or a copy nobody changes.
+	 */
+	uint64_t (*own_bytes)(struct region *r);
 };
 
 /* The table of a diff's copy (overlay.c), and of a file's (cow.c). */

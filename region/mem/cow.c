@@ -35,6 +35,8 @@
 #include "region/mem/pagescan.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -46,9 +48,6 @@
 #include <unistd.h>
 
 /* PAGEMAP_SCAN's ABI (linux/fs.h since 6.7; older headers lack it). */
-/* The private page count shown by stat is at most this old. */
-#define COUNT_MAX_AGE_NS 1000000000LL
-
 #if defined(__SANITIZE_THREAD__)
 #define MAPPED_READS false	/* hugetlb.c says why */
 #else
@@ -333,28 +332,33 @@ static int punch(struct region *r, uint64_t off, uint64_t len)
 /* The shared file's bytes, and the private pages counted (at most 1/s). */
 static uint64_t resident(struct region *r, uint64_t own)
 {
-	struct timespec ts;
-	int64_t now;
+	uint64_t pages;
 
 	/* Under the lock: a leave frees what this reads. */
 	if (pthread_rwlock_tryrdlock(&r->lock) != 0)
 		return own;
 	if (r->ops == &cow_ops) {
 		struct cow *c = r->priv;
-		uint64_t pages;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-		if (now - atomic_load(&c->priv_at_ns) > COUNT_MAX_AGE_NS &&
-		    count_private(r, &pages) == 0) {
-			atomic_store(&c->priv_pages, pages);
-			atomic_store(&c->priv_at_ns, now);
-		}
+		if (cow__stale(c) && count_private(r, &pages) == 0)
+			cow__counted(c, pages);
 		own = c->file_bytes + atomic_load(&c->priv_pages) * page_size();
 		atomic_store(&r->resident_seen, own);
 	}
 	pthread_rwlock_unlock(&r->lock);
 	return own;
+}
+
+/*
+ * What it takes of its own: the pages written (the file's are shared
+ * with whoever else maps it, and with the file).
+ */
+static uint64_t own_bytes(struct region *r)
+{
+	uint64_t pages = 0;
+
+	return count_private(r, &pages) == 0 ? pages * page_size() :
+	       r->mem_size;
 }
 
 static bool same_file(struct region *a, struct region *b)
@@ -394,14 +398,93 @@ static int copy_runs(struct region *src, struct region *dst, uint8_t *buf,
 	return 0;
 }
 
+/* Runs of at least this many bytes are dropped on a thread (discard). */
+#define DISCARD_MOVE_MIN (2ULL << 20)
+/* At most this many such threads at once; past it the caller frees. */
+#define REAPERS_MAX 2
+
+static atomic_int reapers;
+
+struct reap {
+	void *addr;
+	size_t len;
+};
+
+static void *reap(void *arg)
+{
+	struct reap *r = arg;
+
+	munmap(r->addr, r->len);
+	free(r);
+	atomic_fetch_sub(&reapers, 1);
+	return NULL;
+}
+
+/*
+ * The private pages of [p, p + len) moved out of the region's way in one
+ * mremap (page tables, not pages), the file mapped there again, and the
+ * pages freed on a thread: a restore waits for neither the freeing of
+ * the pages written (about 0.3 µs each) nor a fault of the file's.  A
+ * failure puts the pages back where they were: the caller drops them.
+ */
+static int move_away(struct region *dst, uint8_t *p, size_t len)
+{
+	struct reap *r = malloc(sizeof(*r));
+	pthread_attr_t attr;
+	pthread_t t;
+	void *to;
+
+	if (!r || atomic_fetch_add(&reapers, 1) >= REAPERS_MAX) {
+		atomic_fetch_sub(&reapers, r ? 1 : 0);
+		free(r);
+		return EBUSY;
+	}
+	to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		  MAP_NORESERVE, -1, 0);
+	if (to == MAP_FAILED ||
+	    mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to) ==
+	    MAP_FAILED) {
+		if (to != MAP_FAILED)
+			munmap(to, len);
+		goto fail;
+	}
+	if (mmap(p, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, of(dst)->fd,
+		 (off_t)(p - base_of(dst))) == MAP_FAILED) {
+		/* Back where they were, whole: then dropped in place. */
+		if (mremap(to, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, p) ==
+		    MAP_FAILED)
+			abort();	/* the region would have a hole */
+		goto fail;
+	}
+	*r = (struct reap){ to, len };
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, reap, r) != 0)
+		reap(r);
+	pthread_attr_destroy(&attr);
+	return 0;
+fail:
+	free(r);
+	atomic_fetch_sub(&reapers, 1);
+	return EAGAIN;
+}
+
 /*
  * Into a region mapping the same file (a restore to the copy taken when
  * it was loaded): its private pages dropped, the file's shown again.
- * Costs the pages written, never the region's size.
+ * Costs the pages written, never the region's size; a long run, its
+ * page tables (move_away).  The caller holds dst exclusive: no one
+ * reads it meanwhile, the guest included.
  */
 static int discard(struct region *dst, uint64_t off, uint64_t end)
 {
-	if (madvise(base_of(dst) + off, end - off, MADV_DONTNEED) < 0)
+	uint8_t *p = base_of(dst) + off;
+
+	if (end - off >= DISCARD_MOVE_MIN &&
+	    move_away(dst, p, end - off) == 0)
+		return 0;
+	if (madvise(p, end - off, MADV_DONTNEED) < 0)
 		return errno;
 	return 0;
 }
@@ -515,6 +598,7 @@ const struct backing_ops cow_ops = {
 	.extent = extent,
 	.free = cow_free,
 	.leave = leave,
+	.own_bytes = own_bytes,
 };
 
 

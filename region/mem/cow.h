@@ -57,6 +57,11 @@ static inline struct cow *cow__of(struct region *r)
  */
 int cow__file_run(struct region *r, uint64_t off, uint64_t end,
 		  uint64_t *a, uint64_t *b);
+/* The private page count shown by a stat is at most this old. */
+#define COW_COUNT_MAX_AGE_NS 1000000000LL
+/* Whether c's count is older than that; c's count is pages, now. */
+bool cow__stale(struct cow *c);
+void cow__counted(struct cow *c, uint64_t pages);
 /* Let go of c: out of the list, the file closed (the lease with it). */
 void cow__free(struct cow *c);
 

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -178,9 +179,11 @@ static int fuse_mappable(int fd, struct why *why)
 	p = mmap(NULL, page, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return why__set(why, ENOTSUP, "a regionfs snapshot its daemon "
-				"serves itself, not passed through (another "
-				"uid's, or -o no_passthrough): a mapping of it "
-				"would die with that daemon");
+				"does not pass through (another uid's, -o "
+				"no_passthrough, a diff's, or one that maps a "
+				"saved file itself: start from that directory "
+				"instead): a mapping of it would die with that "
+				"daemon");
 	munmap(p, page);
 	return 0;
 }
@@ -296,21 +299,31 @@ int region__share(struct region *r, struct region **copy)
 		       c->lease.sig ? &c->lease : NULL, copy, NULL);
 }
 
-int region__base_text(struct region *r, char *buf, size_t len)
+int region__base_text(struct region *r, char *buf, size_t len, bool fresh)
 {
 	struct cow *c;
 	uint64_t pages = 0;
 	int n = 0;
 
 	buf[0] = '\0';
-	if (region__ops(r) != &cow_ops || region__shared_begin(r))
+	if (region__ops(r) != &cow_ops)
+		return 0;
+	/*
+	 * A stat (anyone's) neither waits for the region nor walks its
+	 * page tables: the count of the last walk, at most a second old.
+	 */
+	if (fresh ? region__shared_begin(r) != 0 :
+	    pthread_rwlock_tryrdlock(&r->lock) != 0)
 		return 0;
 	c = cow__of(r);
-	if (c && pagescan__count(r->raw + page_size(), r->mem_size,
-			       &pages) == 0)
-		n = snprintf(buf, len, "%llu %s\n", (unsigned long long)pages,
+	if (c && (fresh || cow__stale(c)) &&
+	    pagescan__count(r->raw + page_size(), r->mem_size, &pages) == 0)
+		cow__counted(c, pages);
+	if (c)
+		n = snprintf(buf, len, "%llu %s\n",
+			     (unsigned long long)atomic_load(&c->priv_pages),
 			     c->path);
-	region__shared_end(r);
+	pthread_rwlock_unlock(&r->lock);
 	return n < 0 ? 0 : (size_t)n >= len ? (int)len - 1 : n;
 }
 
@@ -331,4 +344,22 @@ struct region *region__by_base_fd(int fd)
 int region__cow_supported(struct why *why)
 {
 	return pagescan__supported(why);
+}
+
+bool cow__stale(struct cow *c)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec -
+	       atomic_load(&c->priv_at_ns) > COW_COUNT_MAX_AGE_NS;
+}
+
+void cow__counted(struct cow *c, uint64_t pages)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	atomic_store(&c->priv_pages, pages);
+	atomic_store(&c->priv_at_ns, ts.tv_sec * 1000000000LL + ts.tv_nsec);
 }

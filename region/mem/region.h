@@ -269,8 +269,17 @@ int region__share(struct region *r, struct region **copy);
  */
 #define REGION_HAS_MEMFD_DECLARED 1
 bool region__has_memfd(struct region *r);
-/* The `base` file: "PAGES PATH\n" (private pages, the file), or "". */
-int region__base_text(struct region *r, char *buf, size_t len);
+/*
+ * The `base` file: "PAGES PATH\n" (private pages, the file), or "".
+ * fresh: counted now, waiting for r (bounded); else (a stat, layout) the
+ * count of at most a second ago, and "" while r is held exclusive.
+ */
+int region__base_text(struct region *r, char *buf, size_t len, bool fresh);
+/*
+ * The memory r takes of its own (a copy-on-write region: its written
+ * pages; else its resident bytes): what the snapshot limit counts.
+ */
+uint64_t region__own_bytes(struct region *r);
 /* A number that changes whenever a region leaves its file. */
 uint64_t region__cow_gen(void);
 /* The region leasing fd (a reference), or NULL. */

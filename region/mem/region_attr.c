@@ -60,9 +60,16 @@ void region__set_snap_gpa(struct region *r, bool mapped, uint64_t gpa)
 	r->snap_gpa = gpa;
 }
 
+uint64_t region__own_bytes(struct region *r)
+{
+	const struct backing_ops *ops = region__ops(r);
+
+	return ops->own_bytes ? ops->own_bytes(r) : region__resident(r);
+}
+
 void region__charge(struct region *r, _Atomic uint64_t *counter)
 {
-	r->charged = region__resident(r);
+	r->charged = region__own_bytes(r);
 	r->charge = counter;
 	atomic_fetch_add(counter, r->charged);
 }

@@ -71,10 +71,6 @@ int sandbox__check_later(struct sandbox *sb, struct region *copy,
 		c->items = n;
 		c->cap = cap;
 	}
-	/* Read by no one but the checker until the verdict. */
-	region__check_begin(copy);
-	if (live)
-		region__check_begin(live);
 	c->items[c->nr].copy = region__get(copy);
 	c->items[c->nr].live = live ? region__get(live) : NULL;
 	c->items[c->nr].crc = crc;
@@ -85,15 +81,20 @@ int sandbox__check_later(struct sandbox *sb, struct region *copy,
 }
 
 /*
- * Every region checked is read again, but those named failed (a diff's
- * view reads its parents' bytes: every copy of the name failed too).
+ * After the verdict: the regions checked and passed are read again; the
+ * one that failed, every copy of its name (a diff's view reads its
+ * parents' bytes) and every one not checked yet (the check stopped
+ * there) are not.
  */
-static void verdicts(struct from_check *c, int ret, const char *failed)
+static void verdicts(struct from_check *c, int ret, unsigned failed)
 {
+	const char *name = ret && failed < c->nr ?
+			   region__name(c->items[failed].copy) : NULL;
+
 	for (unsigned i = 0; i < c->nr; i++) {
 		struct check_item *it = &c->items[i];
-		bool ok = !ret ||
-			  (failed && strcmp(region__name(it->copy), failed));
+		bool ok = !ret || (i < failed && name &&
+				   strcmp(region__name(it->copy), name) != 0);
 
 		region__check_end(it->copy, ok);
 		if (it->live)
@@ -140,9 +141,8 @@ static void *check_thread(void *arg)
 	else if (c->log)
 		c->log(c->log_arg, "--from: checked: the saved bytes match "
 		       "their checksums");
-	/* Not one checked (no buffer): none can be read. */
-	verdicts(c, ret, ret && c->checked ?
-		 region__name(c->items[c->checked - 1].copy) : NULL);
+	/* The item that failed, or none checked (no buffer): 0. */
+	verdicts(c, ret, c->checked ? c->checked - 1 : 0);
 	pthread_mutex_lock(&c->lock);
 	c->ret = ret;
 	c->why = why;
@@ -163,10 +163,21 @@ int sandbox__check_start(struct sandbox *sb,
 		return 0;
 	c->log = log;
 	c->log_arg = log_arg;
+	/*
+	 * Read by no one but the checker until the verdict; not before the
+	 * load is done: it takes its snapshots of these regions.
+	 */
+	for (unsigned i = 0; i < c->nr; i++) {
+		region__check_begin(c->items[i].copy);
+		if (c->items[i].live)
+			region__check_begin(c->items[i].live);
+	}
 	ret = pthread_create(&c->thread, NULL, check_thread, c);
-	if (ret)
+	if (ret) {
+		verdicts(c, ret, 0);
 		return why__set(why, ret, "cannot start the checks: %s",
 				strerror(ret));
+	}
 	c->started = true;
 	return 0;
 }

@@ -45,7 +45,7 @@ static void broken(struct lease_watch *w, struct region *r)
 	uint64_t t0 = now_ms();
 	int ret;
 
-	region__base_text(r, base, sizeof(base));
+	region__base_text(r, base, sizeof(base), true);
 	base[strcspn(base, "\n")] = '\0';
 	/* "PAGES PATH": the path. */
 	path = strchr(base, ' ') ? strchr(base, ' ') + 1 : base;

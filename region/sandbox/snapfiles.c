@@ -35,7 +35,7 @@ static void info_text(struct snapshot *s, FILE *f)
 			.base = base,
 		};
 
-		region__base_text(c, base, sizeof(base));
+		region__base_text(c, base, sizeof(base), true);
 		line.mapped = region__snap_gpa(c, &line.gpa);
 		persist__info_region(f, &line);
 	}

@@ -87,6 +87,19 @@ static int copy_regions(struct sandbox *sb, struct snapshot *s,
 		bool mapped, shared;
 
 		/*
+		 * Bytes --from still checks, or found damaged, are copied by
+		 * no one: the copy would carry them past the check.
+		 */
+		ret = region__check_wait(r);
+		if (ret) {
+			why__set(why, ret, "region %s: %s", region__name(r),
+				 ret == EIO ? "its saved bytes did not match "
+				 "their checksum" : "its saved bytes are still "
+				 "being checked");
+			break;
+		}
+
+		/*
 		 * A region mapping a file with no page written: its copy maps
 		 * the same file, and costs nothing (region__share).
 		 */
@@ -145,8 +158,9 @@ static int check_bytes(struct snaps *t, struct region **live, unsigned n,
 {
 	uint64_t need = 0;
 
+	/* A copy that shares a file costs only what was written. */
 	for (unsigned i = 0; i < n; i++)
-		need += region__resident(live[i]);
+		need += region__own_bytes(live[i]);
 	/* What the copies will take at most: refuse before copying. */
 	return snaps__fits(t, need, "the copies", why);
 }

@@ -26,7 +26,7 @@ check_modes() {
 		[contents]=600 [base_addr]=400 [mem_size]=644 [raw_addr]=400
 		[raw_size]=444 [host_region_base]=400 [host_region_end]=400
 		[kind]=444 [guest_addr]=644 [access]=644 [zero]=600
-		[dirty]=600 [page_size]=644 [mmap_rw]=644 [base]=444
+		[dirty]=600 [page_size]=644 [mmap_rw]=644 [base]=400
 	)
 	for f in "${REGION_FILES[@]}"; do
 		[ -f "$MNT/$r/$f" ] || bad "$r/$f is not a regular file"

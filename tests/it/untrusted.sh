@@ -91,8 +91,10 @@ sums() {
 		<<<"$(declare -f flip); flip ram/contents 4242"
 
 	say "mapped copy-on-write, the check runs after the start: a read of the flipped region is EIO"
+	say "and so is one of a region after it, which the check did not reach (spare)"
 	cp -a --sparse=always "$WORK/plain" "$copy"
 	flip "$copy/ram/contents" 4242
+	flip "$copy/spare/contents" 100
 	start_daemon "${NO_KVM[@]}" --from "$copy"
 	expect_eq "ram's base" "$(cut -d' ' -f2- "$MNT/ram/base")" "$(realpath "$copy/ram/contents")"
 	if cat "$MNT/ram/contents" >/dev/null 2>"$WORK/cat.err"; then
@@ -100,11 +102,16 @@ sums() {
 	fi
 	grep -q 'Input/output error' "$WORK/cat.err" || bad "the read of ram failed with: $(cat "$WORK/cat.err")"
 	cmp -s "$WORK/plain/hb/contents" "$MNT/hb/contents" || bad "hb, undamaged, does not read as saved"
+	if cat "$MNT/spare/contents" >/dev/null 2>&1; then
+		bad "a read of spare, damaged and not reached by the check, succeeded"
+	fi
+	# A snapshot would carry the damaged bytes past the check: refused.
+	expect_errno EIO write "$MNT/snapshot" later
 	if cat "$MNT/snapshots/unchecked/ram/contents" >/dev/null 2>&1; then
 		bad "a read of the loaded snapshot's damaged ram succeeded"
 	fi
-	# The two opens refused, each with its line.
-	REFUSALS=$((REFUSALS + 2))
+	# The three opens refused, each with its line.
+	REFUSALS=$((REFUSALS + 3))
 	log_has 'ram/contents: open refused: its bytes do not match the checksum' ||
 		bad "no log line for the refused open"
 	log_has 'unchecked/ram/contents does not match its checksum in info' ||
