@@ -96,15 +96,30 @@ wrote_truncate2() { wrote_truncate "$@"; }
 write_cp() { cp "$WORK/other" "$1"; }
 wrote_cp() { cmp -s "$WORK/other" "$1"; }
 
-# reader: cat contents in a loop until $WORK/stop; each failure a line
-# in $WORK/reader.err.
+# reader: cat contents in a loop until $WORK/stop, each read's bytes
+# compared with the saved ones (but for the counter's words); each
+# failure or difference a line in $WORK/reader.err.
+cat >"$WORK/reader.py" <<'EOF'
+import os, subprocess, sys
+path, saved, stop, err, count = sys.argv[1:6]
+want = open(saved, 'rb').read()
+n = 0
+with open(err, 'a') as e:
+    while not os.path.exists(stop):
+        r = subprocess.run(['cat', path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        got = r.stdout
+        if r.returncode:
+            e.write('cat failed: %s\n' % r.stderr.decode(errors='replace').strip())
+        elif len(got) != len(want) or got[8:0x3000] != want[8:0x3000] or got[0x3008:] != want[0x3008:]:
+            i = next((i for i in range(min(len(got), len(want)))
+                      if got[i] != want[i] and not (i < 8 or 0x3000 <= i < 0x3008)), min(len(got), len(want)))
+            e.write('read %d: differs at 0x%x (%d bytes read)\n' % (n, i, len(got)))
+        n += 1
+open(count, 'w').write('%d\n' % n)
+EOF
 reader() {
-	local n=0
-	while [ ! -e "$WORK/stop" ]; do
-		cat "$MNT/data/contents" >/dev/null 2>>"$WORK/reader.err" || echo "cat failed" >>"$WORK/reader.err"
-		n=$((n + 1))
-	done
-	echo "$n" >"$WORK/reader.count"
+	py "$WORK/reader.py" "$MNT/data/contents" "$WORK/g/data/contents" "$WORK/stop" \
+		"$WORK/reader.err" "$WORK/reader.count"
 }
 
 race() {
@@ -143,7 +158,7 @@ race() {
 	sleep 0.2
 	stop_reader
 	[ ! -s "$WORK/reader.err" ] || bad "$w: the reader failed: $(sort "$WORK/reader.err" | uniq -c | head -n 3 | tr '\n' ' ')"
-	say "$w: the reader read contents $(cat "$WORK/reader.count") times"
+	say "$w: the reader read contents $(cat "$WORK/reader.count") times, each the saved bytes"
 	if [ "$GUEST" = 1 ]; then
 		echo pause >"$MNT/vcpu"
 		expect_eq "$w: vcpu" "$(cat "$MNT/vcpu")" paused
