@@ -284,6 +284,53 @@ static void restore_moves_long_runs(void **state)
 	free(got);
 }
 
+/*
+ * A copy of a long run of data: the range is split between two threads
+ * (copy.h's COPY_SPLIT_MIN), and the helper thread reads through the
+ * mapping too, from the extents it was given (no fd holds the bytes).
+ */
+static void copies_out_big(void **state)
+{
+	uint64_t size = 80ULL << 20;
+	char dir[] = "/dev/shm/test_cow.XXXXXX", path[64];
+	uint8_t *want = malloc(size), *got = malloc(size);
+	uint8_t *bounce = malloc(COPY_CHUNK);
+	struct region *r = NULL, *c;
+	struct why why = { "" };
+	int fd;
+
+	(void)state;
+	if (region__cow_supported(&why))
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/contents", dir);
+	for (uint64_t i = 0; i < size; i++)
+		want[i] = pattern_byte(i);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(pwrite(fd, want, size, 0), (ssize_t)size);
+	close(fd);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(region__new_cow("c", fd, path, size, NULL, &r, &why),
+			 0);
+	memset(want + 70 * PAGE, 0x99, PAGE);
+	assert_int_equal(t_write(r, want + 70 * PAGE, PAGE, 70 * PAGE),
+			 (ssize_t)PAGE);
+	assert_int_equal(region__new_readonly("c", size, &c), 0);
+	assert_int_equal(region__copy(c, r, bounce,
+				      &(struct extents){ .hole = 0 }, 0, size,
+				      false), 0);
+	assert_int_equal(t_read(c, got, size, 0), (ssize_t)size);
+	assert_memory_equal(got, want, size);
+	region__put(c);
+	region__put(r);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	free(want);
+	free(got);
+	free(bounce);
+}
+
 /* A snapshot's copy of a region with private pages: an ordinary copy. */
 static void copies_out(void **state)
 {
@@ -500,6 +547,7 @@ int main(void)
 		cmocka_unit_test(restore_discards),
 		cmocka_unit_test(restore_moves_long_runs),
 		cmocka_unit_test(copies_out),
+		cmocka_unit_test(copies_out_big),
 		cmocka_unit_test(zero_leaves),
 		cmocka_unit_test(leave_keeps),
 		cmocka_unit_test(resize_keeps),

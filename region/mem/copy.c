@@ -31,6 +31,11 @@ struct job {
 	bool fill_holes;
 	size_t page;
 	uint64_t off, end;
+	/*
+	 * The extents the caller gave, for the helper to start from: a
+	 * source whose fd is not its bytes (copy_side.exact) has no other.
+	 */
+	struct extents given;
 	atomic_uint_least64_t next;	/* the next block to take */
 	atomic_int err;			/* the first error, which stops both */
 };
@@ -285,7 +290,8 @@ static int take_blocks(const struct worker *w)
 static void *helper(void *arg)
 {
 	struct job *j = arg;
-	struct extents x = { .hole = 0 };
+	struct extents x = j->src.exact ? j->given :
+			   (struct extents){ .hole = 0 };
 	struct worker w = { .j = j, .x = &x, .via_map = true };
 
 	if (!j->src_mapped && !(w.buf = malloc(COPY_CHUNK))) {
@@ -342,6 +348,7 @@ int copy__sides(struct copy_side dst, struct copy_side src, uint8_t *buf,
 
 	if (off >= end)
 		return 0;
+	j.given = *x;
 	atomic_init(&j.next, off & ~(COPY_BLOCK - 1));
 	atomic_init(&j.err, 0);
 	/* One thread below COPY_SPLIT_MIN: a thread costs tens of µs. */

@@ -437,16 +437,42 @@ static int write_at(struct region *r, const void *buf, size_t len,
 	return 0;
 }
 
+/*
+ * A source whose mapping holds its bytes, its extents given (a
+ * copy-on-write region: [off, end) is a hole up to x->data, then data):
+ * copied from that mapping.
+ */
+static int copy_mapped(const struct mem_side *dst, const struct mem_side *src,
+		       const struct extents *x, uint64_t off, uint64_t end,
+		       bool fill_holes)
+{
+	uint64_t a = x->data > off ? x->data : off;
+	uint64_t b = x->hole < end ? x->hole : end;
+	int ret = 0;
+
+	if (a > end)
+		a = end;
+	if (fill_holes && a > off)
+		ret = clear(dst, off, a);
+	if (!ret && a < b) {
+		ret = ensure(dst, a, b - a);
+		if (!ret)
+			memcpy(dst->base + a, src->base + a, b - a);
+	}
+	if (!ret && fill_holes && b > a && b < end)
+		ret = clear(dst, b, end);
+	return ret;
+}
+
 static int copy_in(struct region *dst, const struct mem_side *src,
 		   uint8_t *buf, struct extents *x, uint64_t off, uint64_t end,
 		   unsigned how)
 {
 	struct mem_side d = region__side(dst);
 
-	(void)buf, (void)x;
-	/* Its source is read with pread: one with no fd leaves its file. */
+	(void)buf;
 	if (how & COPY_SRC_MAP)
-		return EXDEV;
+		return copy_mapped(&d, src, x, off, end, how & COPY_FILL_HOLES);
 	return copy(&d, src, off, end, how & COPY_FILL_HOLES);
 }
 

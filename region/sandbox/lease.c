@@ -12,6 +12,12 @@
 
 /* How often the watcher looks at its stop flag. */
 #define LEASE_POLL_MS 200
+/*
+ * How long a break may try to take a busy region (lease-break-time is
+ * 45 s by default; the administrator may lower it, to 1 s at the least
+ * that makes sense here).
+ */
+#define LEASE_LEAVE_MS 5000
 
 int lease__signal(void)
 {
@@ -49,11 +55,28 @@ static void broken(struct lease_watch *w, struct region *r)
 	base[strcspn(base, "\n")] = '\0';
 	/* "PAGES PATH": the path. */
 	path = strchr(base, ' ') ? strchr(base, ' ') + 1 : base;
-	ret = region__leave_base(r, &why);
-	if (ret == EBUSY && v && vcpu__state(v) == VCPU_RUNNING &&
-	    vcpu__pause(v) == 0) {
-		resume = true;
+	/*
+	 * Busy while the guest runs on it (paused for the copy, and resumed)
+	 * or while a snapshot or restore holds it: tried again, within the
+	 * bound, which is well inside lease-break-time.
+	 */
+	for (;;) {
 		ret = region__leave_base(r, &why);
+		if (ret != EBUSY || now_ms() - t0 > LEASE_LEAVE_MS)
+			break;
+		if (v && vcpu__state(v) == VCPU_RUNNING && vcpu__pause(v) == 0)
+			resume = true;
+		else
+			usleep(10000);
+	}
+	if (ret) {
+		/*
+		 * The writer will go on: the file's bytes may change under the
+		 * mapping.  Nobody reads them as good, and the guest stays
+		 * paused.
+		 */
+		region__check_end(r, false);
+		resume = false;
 	}
 	if (resume && vcpu__run(v) != 0 && w->log)
 		w->log(w->log_arg, "%s: the vCPU paused for the copy did not "
@@ -63,9 +86,12 @@ static void broken(struct lease_watch *w, struct region *r)
 		return;
 	if (ret)
 		w->log(w->log_arg, "%s%s: %s, which it maps copy-on-write, is "
-		       "wanted by a writer, and it could not leave it: %s; "
-		       "the writer goes on after lease-break-time", what,
-		       region__name(r), path, why__text(&why, ret));
+		       "wanted by a writer, and it could not leave it: %s; its "
+		       "reads now fail with EIO%s, and the writer goes on "
+		       "after lease-break-time", what, region__name(r), path,
+		       why__text(&why, ret), resume || (v &&
+		       vcpu__state(v) == VCPU_PAUSED) ? ", the guest stays "
+		       "paused" : "");
 	else
 		w->log(w->log_arg, "%s%s: %s, which it mapped copy-on-write, "
 		       "was opened for writing or truncated by another "
