@@ -99,16 +99,20 @@ static void regions(struct sbuf *b, const struct vm_layout *l)
 		"regionfs_region_mem_size_bytes",
 		"regionfs_region_resident_bytes",
 		"regionfs_region_dirty_pages",
+		"regionfs_region_own_bytes",
 	};
 	static const char *const help[] = {
 		"Usable bytes of the region, guard pages excluded.",
 		"Bytes of memory the region really holds (its memfd's blocks).",
 		"Pages written since the last clear of dirty (the guest's as of "
 		"the last fetch of its log; kept as pages are stamped, O(1)).",
+		"Bytes of memory the region holds of its own: for one mapping "
+		"a saved file copy-on-write, the pages written (the file's are "
+		"shared); else its resident bytes.",
 	};
 	unsigned nr = 0;
 
-	for (unsigned m = 0; m < 3; m++) {
+	for (unsigned m = 0; m < 4; m++) {
 		struct region *r;
 
 		head(b, metric[m], "gauge", help[m]);
@@ -126,7 +130,8 @@ static void regions(struct sbuf *b, const struct vm_layout *l)
 				     map ? (map->ro ? "ro" : "rw") : "none",
 				     m == 0 ? region__mem_size(r) :
 				     m == 1 ? region__resident(r) :
-				     region__dirty_pages(r));
+				     m == 2 ? region__dirty_pages(r) :
+				     region__own_bytes(r));
 			region__put(r);
 			nr = i + 1;
 		}

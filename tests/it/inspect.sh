@@ -331,6 +331,7 @@ echo 1 >"$MNT/spare/zero"
 expect_eq "an accepted write counts" "$(metric regionfs_control_writes_total file=zero result=ok)" 1
 dd if=/dev/urandom of="$MNT/spare/contents" bs=4K count=3 conv=notrunc status=none
 expect_eq "spare's resident bytes" "$(metric regionfs_region_resident_bytes region=spare)" $((3 * 4096))
+expect_eq "spare's own bytes (no file shared)" "$(metric regionfs_region_own_bytes region=spare)" $((3 * 4096))
 echo 0 >"$MNT/spare/dirty"
 expect_eq "spare's dirty pages after a clear" "$(metric regionfs_region_dirty_pages region=spare)" 0
 errno_of fill "$MNT/spare/contents" 11 $((20 * 4096)) 8192 >/dev/null
