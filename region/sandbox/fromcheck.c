@@ -19,6 +19,7 @@
 
 struct check_item {
 	struct region *copy, *live;	/* live: the region, or NULL */
+	bool copy_done, live_done;	/* their verdicts given */
 	uint32_t crc;
 	char what[FROM_CHECK_WHAT_MAX];	/* the file, for the message */
 };
@@ -80,25 +81,47 @@ int sandbox__check_later(struct sandbox *sb, struct region *copy,
 	return 0;
 }
 
-/*
- * After the verdict: the regions checked and passed are read again; the
- * one that failed, every copy of its name (a diff's view reads its
- * parents' bytes) and every one not checked yet (the check stopped
- * there) are not.
- */
-static void verdicts(struct from_check *c, int ret, unsigned failed)
+/* Whether a later item checks the same region (a diff over it). */
+static bool checked_later(const struct from_check *c, unsigned i)
 {
-	const char *name = ret && failed < c->nr ?
-			   region__name(c->items[failed].copy) : NULL;
+	for (unsigned j = i + 1; j < c->nr; j++)
+		if (c->items[j].live == c->items[i].live)
+			return true;
+	return false;
+}
 
+/*
+ * Item i passed: its copy is read again at once, and the region too
+ * once no later item checks it, so that reads of a region wait for its
+ * own check, not for every region's.
+ */
+static void passed(struct from_check *c, unsigned i)
+{
+	struct check_item *it = &c->items[i];
+
+	region__check_end(it->copy, true);
+	it->copy_done = true;
+	if (it->live && !checked_later(c, i)) {
+		region__check_end(it->live, true);
+		it->live_done = true;
+	}
+}
+
+/*
+ * At the end, what is not read again yet: after a failure, the one that
+ * failed, every item of its region (a diff's view reads its parents'
+ * bytes) and every one not checked (the check stopped there) fail.
+ */
+static void verdicts(struct from_check *c, int ret)
+{
 	for (unsigned i = 0; i < c->nr; i++) {
 		struct check_item *it = &c->items[i];
-		bool ok = !ret || (i < failed && name &&
-				   strcmp(region__name(it->copy), name) != 0);
 
-		region__check_end(it->copy, ok);
-		if (it->live)
-			region__check_end(it->live, ok);
+		if (!it->copy_done)
+			region__check_end(it->copy, !ret);
+		if (it->live && !it->live_done)
+			region__check_end(it->live, !ret);
+		it->copy_done = it->live_done = true;
 	}
 }
 
@@ -131,6 +154,8 @@ static void *check_thread(void *arg)
 				       "the guest may not run on it (start "
 				       "again with -o from_copy to be refused "
 				       "at once)", it->what);
+		if (!ret)
+			passed(c, i);
 		pthread_mutex_lock(&c->lock);
 		c->checked = i + 1;
 		pthread_mutex_unlock(&c->lock);
@@ -141,8 +166,7 @@ static void *check_thread(void *arg)
 	else if (c->log)
 		c->log(c->log_arg, "--from: checked: the saved bytes match "
 		       "their checksums");
-	/* The item that failed, or none checked (no buffer): 0. */
-	verdicts(c, ret, c->checked ? c->checked - 1 : 0);
+	verdicts(c, ret);
 	pthread_mutex_lock(&c->lock);
 	c->ret = ret;
 	c->why = why;
@@ -174,7 +198,7 @@ int sandbox__check_start(struct sandbox *sb,
 	}
 	ret = pthread_create(&c->thread, NULL, check_thread, c);
 	if (ret) {
-		verdicts(c, ret, 0);
+		verdicts(c, ret);
 		return why__set(why, ret, "cannot start the checks: %s",
 				strerror(ret));
 	}
