@@ -40,7 +40,7 @@ check_values() {
 	local r=$1 size=$2 f v mem raw base rawa hrb hre
 	for f in "${REGION_FILES[@]}"; do
 		# dirty is a list, empty until a page is written; base is empty
-		# but for a region mapping a file (cow.sh).
+		# but for a region mapping a file (cowfrom.sh).
 		case $f in contents | zero | dirty) continue ;; esac
 		if [ "$f" = base ]; then
 			expect_eq "$r/base" "$(stat -c %s "$MNT/$r/base") $(wc -c <"$MNT/$r/base")" "0 0"

@@ -87,7 +87,7 @@ move() {
 		cmp "$WORK/at-pause.$r" "$MNT/$r/contents" || bad "move $i: $r is not the source's bytes at pause"
 		cmp "$WORK/at-pause.$r" "$dest/last$i/$r/contents" || bad "move $i: the saved last$i/$r is not the source's bytes at pause"
 		# A copy-on-write region's: its base's data and its private
-		# pages (cow.sh checks that st_blocks is right at once).
+		# pages (cowfrom.sh checks that st_blocks is right at once).
 		want=$(data_blocks "$WORK/at-pause.$r")
 		if [ -s "$MNT/$r/base" ]; then
 			read -r pages file <"$MNT/$r/base"
