@@ -1,0 +1,59 @@
+#!/bin/bash
+# --from mapped copy-on-write: the cases a second reader found.
+#   launder: a snapshot taken while (or after) the deferred check runs on
+#     damaged bytes must not read them back with success.
+# shellcheck source=tests/it/lib.sh
+. "$(dirname "$0")/lib.sh"
+LOG_NOTICES+='|: started from '
+LOG_NOTICES+='|: --from: .*/contents does not match its checksum in info'
+LOG_NOTICES+='|: open refused: its bytes do not match the checksum'
+
+flip() {
+	local old
+	old=$(od -A n -t u1 -j "$2" -N 1 "$1" | tr -d ' ')
+	printf '%b' "\\0$(printf '%03o' $(((old + 1) % 256)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+save_plain() {
+	say "a saved sandbox, copied out with cp -r"
+	start_daemon "${NO_KVM[@]}" --region ram:1M
+	head -c $((1024 * 1024)) /dev/urandom >"$WORK/ram.bytes"
+	cp "$WORK/ram.bytes" "$MNT/ram/contents"
+	echo plain >"$MNT/snapshot" || bad "snapshot failed"
+	cp -r --sparse=always "$MNT/snapshots/plain" "$WORK/plain" || bad "cp -r failed"
+	stop_daemon
+}
+
+launder() {
+	local copy=$WORK/damaged
+	say "a snapshot of damaged bytes mapped copy-on-write: never read with success"
+	cp -a --sparse=always "$WORK/plain" "$copy"
+	flip "$copy/ram/contents" 4242
+	start_daemon "${NO_KVM[@]}" --from "$copy"
+	# Refused (EIO, the check's verdict), or a copy that reads as saved.
+	if echo later 2>/dev/null >"$MNT/snapshot"; then
+		:
+	else
+		REFUSALS=$((REFUSALS + 1))
+	fi
+	# Let the deferred check finish: the live ram is EIO then.
+	if cat "$MNT/ram/contents" >/dev/null 2>&1; then
+		bad "a read of the damaged ram succeeded"
+	fi
+	REFUSALS=$((REFUSALS + 1))
+	if [ ! -d "$MNT/snapshots/later" ]; then
+		:
+	elif cat "$MNT/snapshots/later/ram/contents" >"$WORK/later.bytes" 2>/dev/null; then
+		cmp -s "$WORK/ram.bytes" "$WORK/later.bytes" ||
+			bad "a snapshot taken after the start read the damaged bytes with success"
+	else
+		REFUSALS=$((REFUSALS + 1))
+	fi
+	stop_daemon
+	rm -rf "$copy"
+}
+
+save_plain
+launder
+finish
