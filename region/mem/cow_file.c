@@ -319,11 +319,23 @@ struct region *region__by_base_fd(int fd)
 	struct region *r = NULL;
 
 	pthread_mutex_lock(&list_lock);
-	for (struct cow *c = list; c; c = c->nextc)
-		if (c->fd == fd && c->lease.sig) {
-			r = region__get(c->r);
-			break;
-		}
+	for (struct cow *c = list; c; c = c->nextc) {
+		int refs;
+
+		if (c->fd != fd || !c->lease.sig)
+			continue;
+		/*
+		 * Its last reference may be gone, its free waiting for this
+		 * lock to unlist it: never taken back from 0 (a second free).
+		 */
+		refs = atomic_load(&c->r->refs);
+		while (refs > 0 &&
+		       !atomic_compare_exchange_weak(&c->r->refs, &refs,
+						     refs + 1))
+			;
+		r = refs > 0 ? c->r : NULL;
+		break;
+	}
 	pthread_mutex_unlock(&list_lock);
 	return r;
 }
