@@ -54,6 +54,22 @@ launder() {
 	rm -rf "$copy"
 }
 
+# diffwrap: a diff snapshot over the loaded (copy-on-write) snapshot
+# shows its view's blocks, not 0 less what it covers (a wrap to 16 EiB).
+diffwrap() {
+	local blocks
+	say "a diff over a copy-on-write base: st_blocks is the view's"
+	start_daemon "${NO_KVM[@]}" --from "$WORK/plain"
+	printf 'xxxx' | dd of="$MNT/ram/contents" conv=notrunc status=none
+	head -c 8192 /dev/zero | dd of="$MNT/ram/contents" bs=4096 seek=10 conv=notrunc status=none
+	echo d1:plain >"$MNT/snapshot" || bad "the diff snapshot failed"
+	blocks=$(stat -c %b "$MNT/snapshots/d1/ram/contents")
+	[ "$blocks" -le 4096 ] || bad "d1/ram/contents: st_blocks $blocks, more than the region's 1 MiB"
+	[ "$blocks" -ge 1024 ] || bad "d1/ram/contents: st_blocks $blocks: the base's data is not counted"
+	stop_daemon
+}
+
 save_plain
 launder
+diffwrap
 finish
