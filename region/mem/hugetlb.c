@@ -443,10 +443,30 @@ static int copy_in(struct region *dst, const struct mem_side *src,
 {
 	struct mem_side d = region__side(dst);
 
-	(void)buf, (void)x;
-	/* Its source is read with pread: one with no fd leaves its file. */
-	if (how & COPY_SRC_MAP)
-		return EXDEV;
+	(void)buf;
+	/*
+	 * A source no fd holds (cow.c's copy_runs): x is its one extent in
+	 * [off, end), data at [x->data, x->hole), read through its mapping
+	 * (a restore of a --from snapshot into a region made huge since).
+	 */
+	if (how & COPY_SRC_MAP) {
+		uint64_t a = x->data < off ? off : x->data < end ? x->data : end;
+		uint64_t b = x->hole < end ? x->hole : end;
+		int ret = 0;
+
+		if (b < a)
+			b = a;
+		if (how & COPY_FILL_HOLES) {
+			ret = clear(&d, off, a);
+			if (!ret)
+				ret = clear(&d, b, end);
+		}
+		if (!ret && a < b)
+			ret = ensure(&d, a, b - a);
+		if (!ret && a < b)
+			memcpy(d.base + a, src->base + a, b - a);
+		return ret;
+	}
 	return copy(&d, src, off, end, how & COPY_FILL_HOLES);
 }
 

@@ -69,7 +69,32 @@ diffwrap() {
 	stop_daemon
 }
 
+# hugerestore: the loaded snapshot (copy-on-write) restored into the
+# region moved to huge pages since: its bytes, holes included.
+hugerestore() {
+	say "restore of a copy-on-write snapshot into a region made huge"
+	start_daemon "${NO_KVM[@]}" --region ram:2M
+	head -c $((512 * 1024)) /dev/urandom >"$WORK/ram2.head"
+	cp "$WORK/ram2.head" "$MNT/ram/contents"
+	truncate -s 2M "$WORK/ram2.head"
+	echo p2 >"$MNT/snapshot" || bad "snapshot failed"
+	cp -r --sparse=always "$MNT/snapshots/p2" "$WORK/p2" || bad "cp -r failed"
+	stop_daemon
+	start_daemon "${NO_KVM[@]}" --from "$WORK/p2"
+	if echo 2M 2>/dev/null >"$MNT/ram/page_size"; then
+		head -c 2M /dev/urandom | dd of="$MNT/ram/contents" conv=notrunc status=none
+		echo p2 >"$MNT/restore" || bad "restore into the huge region failed"
+		cmp -s "$WORK/ram2.head" "$MNT/ram/contents" ||
+			bad "the huge region does not read as the snapshot after the restore"
+	else
+		REFUSALS=$((REFUSALS + 1))
+		say "no 2M huge pages here: skipped"
+	fi
+	stop_daemon
+}
+
 save_plain
 launder
 diffwrap
+hugerestore
 finish
