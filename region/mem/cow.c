@@ -464,7 +464,7 @@ static int leave(struct region *r, bool keep)
 	struct cow *c = of(r);
 	uint64_t size = r->mem_size, a, b, p = 0;
 	uint8_t *base = base_of(r);
-	int fd, ret;
+	int fd = -1, ret;
 
 	ret = memfd__new(r->name, size, 0, &fd);
 	while (!ret && keep && p < size) {
