@@ -7,6 +7,7 @@
 LOG_NOTICES+='|: started from '
 LOG_NOTICES+='|: --from: .*/contents does not match its checksum in info'
 LOG_NOTICES+='|: open refused: its bytes do not match the checksum'
+LOG_NOTICES+='|, which it mapped copy-on-write, was opened for writing or truncated by another process: '
 
 flip() {
 	local old
@@ -93,8 +94,53 @@ hugerestore() {
 	stop_daemon
 }
 
+ticks() {
+	od -A n -t u8 -N 8 "$MNT/heartbeat/contents" | tr -d ' '
+}
+ticks_above() {
+	[ "$(ticks)" -gt "$1" ]
+}
+
+# guest: the demo guest started --from a save, on its copy-on-write
+# heartbeat: it ticks on; a zero while paused (the region leaves its
+# file, new pages at the same addresses) is what the guest sees; a
+# writer of the saved file while it runs (the lease) changes nothing.
+guest() {
+	local t0 p0
+	have_kvm || { say "no usable /dev/kvm: guest skipped"; return; }
+	say "the demo guest started copy-on-write: ticks, zero, lease break"
+	start_daemon --demo
+	wait_for ticks_above 2 || bad "the demo does not tick"
+	echo pause >"$MNT/vcpu"
+	echo g >"$MNT/snapshot" || bad "snapshot failed"
+	cp -r --sparse=always "$MNT/snapshots/g" "$WORK/g" || bad "cp -r failed"
+	stop_daemon
+	start_daemon --from "$WORK/g"
+	grep -q "$WORK/g/heartbeat/contents" "$MNT/heartbeat/base" || bad "heartbeat is not copy-on-write: $(cat "$MNT/heartbeat/base")"
+	[ "$(cat "$MNT/vcpu")" = running ] || echo run >"$MNT/vcpu" || bad "run failed"
+	t0=$(ticks)
+	wait_for ticks_above "$((t0 + 2))" || bad "the guest started --from does not tick ($t0)"
+	echo pause >"$MNT/vcpu"
+	p0=$(ticks)
+	echo 1 >"$MNT/heartbeat/zero" || bad "zero while paused failed"
+	expect_eq "zeroed" "$(ticks)" 0
+	expect_eq "heartbeat's base after the zero" "$(cat "$MNT/heartbeat/base")" ""
+	echo run >"$MNT/vcpu"
+	wait_for ticks_above 0 || bad "the guest did not tick again after the zero"
+	[ "$(ticks)" -lt "$p0" ] || bad "the guest did not see the zeroed pages ($(ticks) >= $p0)"
+	# A writer of the saved boot region's file while the guest runs.
+	t0=$(ticks)
+	printf 'XXXXXXXX' | dd of="$WORK/g/heartbeat/contents" conv=notrunc status=none
+	head -c 4096 /dev/zero | dd of="$WORK/g/boot/contents" conv=notrunc status=none
+	wait_for ticks_above "$((t0 + 2))" || bad "the guest stopped ticking after a writer of its saved files"
+	expect_eq "vcpu after the lease breaks" "$(cat "$MNT/vcpu")" running
+	expect_eq "boot's base after the lease break" "$(cat "$MNT/boot/base")" ""
+	stop_daemon
+}
+
 save_plain
 launder
 diffwrap
 hugerestore
+guest
 finish
