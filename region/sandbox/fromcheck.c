@@ -86,14 +86,17 @@ int sandbox__check_later(struct sandbox *sb, struct region *copy,
 
 /*
  * Every region checked is read again, but those named failed (a diff's
- * view reads its parents' bytes: every copy of the name failed too).
+ * view reads its parents' bytes: every copy of the name failed too), and
+ * those the checks never reached (they stop at the first failure): their
+ * bytes were not checked, and may be damaged as well.
  */
 static void verdicts(struct from_check *c, int ret, const char *failed)
 {
 	for (unsigned i = 0; i < c->nr; i++) {
 		struct check_item *it = &c->items[i];
 		bool ok = !ret ||
-			  (failed && strcmp(region__name(it->copy), failed));
+			  (failed && i < c->checked &&
+			   strcmp(region__name(it->copy), failed));
 
 		region__check_end(it->copy, ok);
 		if (it->live)

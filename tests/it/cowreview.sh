@@ -173,7 +173,35 @@ PY
 	rm -f "$WORK/sp.out"
 }
 
+# twodamaged: two regions damaged: the check stops at the first; the
+# other, never checked, must not read with success either.
+twodamaged() {
+	local f
+	say "two damaged regions: neither reads with success"
+	start_daemon "${NO_KVM[@]}" --region a:1M --region b:1M
+	for f in a b; do
+		head -c 1M /dev/urandom >"$WORK/$f.bytes"
+		cp "$WORK/$f.bytes" "$MNT/$f/contents"
+	done
+	echo two >"$MNT/snapshot" || bad "snapshot failed"
+	cp -r --sparse=always "$MNT/snapshots/two" "$WORK/two" || bad "cp -r failed"
+	stop_daemon
+	flip "$WORK/two/a/contents" 100
+	flip "$WORK/two/b/contents" 100
+	start_daemon "${NO_KVM[@]}" --from "$WORK/two"
+	for f in a b; do
+		if cat "$MNT/$f/contents" >"$WORK/$f.out" 2>/dev/null; then
+			cmp -s "$WORK/$f.bytes" "$WORK/$f.out" ||
+				bad "$f, damaged, read with success"
+		else
+			REFUSALS=$((REFUSALS + 1))
+		fi
+	done
+	stop_daemon
+}
+
 save_plain
+twodamaged
 launder
 diffwrap
 hugerestore
