@@ -270,6 +270,17 @@ static int new_cow(const char *name, int fd, const char *path, uint64_t size,
 		list->prev = c;
 	list = c;
 	pthread_mutex_unlock(&list_lock);
+	/*
+	 * A writer that came between the lease and the list was signalled
+	 * when region__by_base_fd could not find us: no one would leave the
+	 * file for it, and after lease-break-time it would write under the
+	 * mapping.  Its break shows as F_UNLCK: give the file up (a copy).
+	 */
+	if (c->lease.sig && fcntl(c->fd, F_GETLEASE) != F_RDLCK) {
+		region__put(r);
+		return why__set(why, EAGAIN, "it was opened for writing while "
+				"it was being mapped");
+	}
 	*out = r;
 	return 0;
 }
