@@ -107,26 +107,39 @@ static int data_run(struct region *r, uint64_t off, uint64_t end,
 		    uint64_t *a, uint64_t *b)
 {
 	uint64_t pa, pb, fa, fb;
-	int ret = private_run(r, off, end, &pa, &pb);
+	int ret = file_run(r, off, end, &fa, &fb);
 
-	if (!ret)
-		ret = file_run(r, off, end, &fa, &fb);
+	/*
+	 * Private pages are looked for only before the file's next data: a
+	 * scan walks the page tables to the next private page or to the end
+	 * it is given, so one to the region's end on every run made a walk
+	 * over the region (leave, seek, copy_runs) cost runs x size.
+	 */
+	if (!ret && fa > off)
+		ret = private_run(r, off, fa, &pa, &pb);
 	if (ret)
 		return ret;
-	*a = pa < fa ? pa : fa;
-	*b = pa <= fa ? pb : fb;
+	if (fa > off && pa < fa) {
+		*a = pa;
+		*b = pb;
+	} else {
+		*a = fa;
+		*b = fb;
+	}
 	while (*a < end && *b < end) {
-		ret = private_run(r, *b, end, &pa, &pb);
-		if (!ret)
-			ret = file_run(r, *b, end, &fa, &fb);
+		ret = file_run(r, *b, end, &fa, &fb);
 		if (ret)
 			return ret;
-		if (pa == *b)
-			*b = pb;
-		else if (fa == *b)
+		if (fa == *b) {
 			*b = fb;
-		else
+			continue;
+		}
+		ret = private_run(r, *b, fa, &pa, &pb);
+		if (ret)
+			return ret;
+		if (pa != *b)
 			break;
+		*b = pb;
 	}
 	return 0;
 }
@@ -547,7 +560,7 @@ static int leave(struct region *r, bool keep)
 	struct cow *c = of(r);
 	uint64_t size = r->mem_size, a, b, p = 0;
 	uint8_t *base = base_of(r);
-	int fd, ret;
+	int fd = -1, ret;
 
 	ret = memfd__new(r->name, size, 0, &fd);
 	while (!ret && keep && p < size) {

@@ -273,6 +273,17 @@ static int new_cow(const char *name, int fd, const char *path, uint64_t size,
 		list->prev = c;
 	list = c;
 	pthread_mutex_unlock(&list_lock);
+	/*
+	 * A writer that came between the lease and the list was signalled
+	 * when region__by_base_fd could not find us: no one would leave the
+	 * file for it, and after lease-break-time it would write under the
+	 * mapping.  Its break shows as F_UNLCK: give the file up (a copy).
+	 */
+	if (c->lease.sig && fcntl(c->fd, F_GETLEASE) != F_RDLCK) {
+		region__put(r);
+		return why__set(why, EAGAIN, "it was opened for writing while "
+				"it was being mapped");
+	}
 	*out = r;
 	return 0;
 }
@@ -332,11 +343,23 @@ struct region *region__by_base_fd(int fd)
 	struct region *r = NULL;
 
 	pthread_mutex_lock(&list_lock);
-	for (struct cow *c = list; c; c = c->nextc)
-		if (c->fd == fd && c->lease.sig) {
-			r = region__get(c->r);
-			break;
-		}
+	for (struct cow *c = list; c; c = c->nextc) {
+		int refs;
+
+		if (c->fd != fd || !c->lease.sig)
+			continue;
+		/*
+		 * Its last reference may be gone, its free waiting for this
+		 * lock to unlist it: never taken back from 0 (a second free).
+		 */
+		refs = atomic_load(&c->r->refs);
+		while (refs > 0 &&
+		       !atomic_compare_exchange_weak(&c->r->refs, &refs,
+						     refs + 1))
+			;
+		r = refs > 0 ? c->r : NULL;
+		break;
+	}
 	pthread_mutex_unlock(&list_lock);
 	return r;
 }

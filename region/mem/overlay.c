@@ -349,8 +349,10 @@ int overlay__seal(struct region *r)
 		o->shown = own_resident(r);
 		return 0;
 	}
+	/* A copy-on-write base has no memfd: its backing counts it. */
 	base_shown = of(o->base) ? of(o->base)->shown :
-				   own_resident(o->base);
+		     region__memfd(o->base) < 0 ? region__resident(o->base) :
+						  own_resident(o->base);
 	for (uint64_t i = 0; i < o->nr; i++) {
 		uint64_t b;
 		int ret = held_data(o->base, o->runs[i].first,
@@ -360,7 +362,9 @@ int overlay__seal(struct region *r)
 			return ret;
 		under += b;
 	}
-	o->shown = base_shown - under + own_resident(r);
+	/* Never below 0 (a wrap would show 16 EiB in st_blocks). */
+	o->shown = (base_shown > under ? base_shown - under : 0) +
+		   own_resident(r);
 	return 0;
 }
 

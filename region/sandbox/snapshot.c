@@ -233,6 +233,15 @@ int snapshot__take_as(struct sandbox *sb, struct vcpu *v, const char *name,
 	if (parse__region_name(name))
 		return why__set(why, EINVAL, "names are [A-Za-z0-9_.-]{1,64}, "
 				"not starting with '.'");
+	/*
+	 * A copy reads the live bytes: never those --from still checks, or
+	 * found damaged (fromcheck.c), or the copy (a region of its own, no
+	 * check pending on it) would hand them out with success.  0 while
+	 * loading: the checks start after the load's own snapshots.
+	 */
+	ret = sandbox__from_wait(sb, REGION_CHECK_WAIT_MS, why);
+	if (ret)
+		return ret;
 	ret = op_begin(sb, why);
 	if (ret)
 		return ret;
