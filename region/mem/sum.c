@@ -12,6 +12,7 @@
  * cache.
  */
 #include "region/mem/sum.h"
+#include "region/mem/overlay.h"
 #include "region/mem/region.h"
 #include "region/util/crc32c.h"
 
@@ -120,5 +121,49 @@ int sum__region(struct region *r, uint8_t *buf, uint32_t *crc)
 		off = hole;
 	}
 	*crc = c;
+	return ret;
+}
+
+/* [off, off + len) of r into p, whole. */
+static int read_whole(struct region *r, uint8_t *p, size_t len, uint64_t off)
+{
+	size_t done;
+	int ret = region__read(r, p, len, off, &done);
+
+	return ret ? ret : done == len ? 0 : EIO;
+}
+
+int sum__diff(struct region *view, uint32_t base_crc, uint8_t *buf,
+	      uint32_t *crc)
+{
+	const struct overlay *o = overlay__of(view);
+	uint64_t page = region__page_size(), size = region__mem_size(view);
+	uint64_t from = 0, first, end, at = 0;
+	size_t half = SUM_CHUNK / 2;
+	uint32_t d = 0;
+	int ret = 0;
+
+	if (!o || !o->base)
+		return EINVAL;
+	/* crc(view ^ base): zeros but for the runs held, xored. */
+	while (!ret && region__dirty_next(view, 0, from, &first, &end)) {
+		d = crc32c__zeros(d, first * page - at);
+		for (uint64_t p = first * page; !ret && p < end * page;) {
+			size_t n = end * page - p < half ? end * page - p : half;
+
+			ret = read_whole(view, buf, n, p);
+			if (!ret)
+				ret = read_whole(o->base, buf + half, n, p);
+			for (size_t i = 0; !ret && i < n; i++)
+				buf[i] ^= buf[half + i];
+			if (!ret)
+				d = crc32c__extend(d, buf, n);
+			p += n;
+		}
+		at = end * page;
+		from = end;
+	}
+	d = crc32c__zeros(d, size - at);
+	*crc = base_crc ^ d ^ crc32c__zeros(0, size);
 	return ret;
 }

@@ -8,6 +8,7 @@
  * (sandbox__from_wait): a guest never runs on bytes that were damaged.
  */
 #include "region/sandbox/sandbox.h"
+#include "region/mem/overlay.h"
 #include "region/mem/sum.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 struct check_item {
 	struct region *copy, *live;	/* live: the region, or NULL */
 	bool copy_done, live_done;	/* their verdicts given */
+	uint32_t got;			/* its sum, once checked */
 	uint32_t crc;
 	char what[FROM_CHECK_WHAT_MAX];	/* the file, for the message */
 };
@@ -125,6 +127,23 @@ static void verdicts(struct from_check *c, int ret)
 	}
 }
 
+/*
+ * Item i summed: a diff's copy over a copy an earlier item checked (its
+ * parent's, which passed: the check stops at a failure) from that sum
+ * and the pages the diff holds (sum__diff); any other whole.
+ */
+static int sum_item(struct from_check *c, unsigned i, uint8_t *buf,
+		    uint32_t *crc)
+{
+	const struct overlay *o = overlay__of(c->items[i].copy);
+
+	for (unsigned k = 0; o && o->base && k < i; k++)
+		if (c->items[k].copy == o->base)
+			return sum__diff(c->items[i].copy, c->items[k].got, buf,
+					 crc);
+	return sum__region(c->items[i].copy, buf, crc);
+}
+
 static void *check_thread(void *arg)
 {
 	struct from_check *c = arg;
@@ -144,7 +163,7 @@ static void *check_thread(void *arg)
 		pthread_mutex_unlock(&c->lock);
 		if (ret)
 			break;
-		ret = sum__region(it->copy, buf, &crc);
+		ret = sum_item(c, i, buf, &crc);
 		if (ret)
 			why__set(&why, ret, "%s: cannot read it to check it: %s",
 				 it->what, strerror(ret));
@@ -154,8 +173,10 @@ static void *check_thread(void *arg)
 				       "the guest may not run on it (start "
 				       "again with -o from_copy to be refused "
 				       "at once)", it->what);
-		if (!ret)
+		if (!ret) {
+			it->got = crc;
 			passed(c, i);
+		}
 		pthread_mutex_lock(&c->lock);
 		c->checked = i + 1;
 		pthread_mutex_unlock(&c->lock);

@@ -10,6 +10,7 @@
 #include "region/kvm/vcpu.h"
 #include "region/sandbox/diff.h"
 #include "region/persist/info.h"
+#include "region/mem/overlay.h"
 #include "region/mem/sum.h"
 
 #include <errno.h>
@@ -59,6 +60,26 @@ static void info_text(struct snapshot *s, FILE *f)
 			region__name(s->regions[i].region), 0u);
 }
 
+/*
+ * Copy c of s summed: a diff's copy that reads through its parent's
+ * copy from the parent's sum (made first, if it was not), and the pages
+ * it holds (sum__diff); any other whole.
+ */
+static int sum_copy(struct snapshot *s, struct region *c, uint8_t *buf,
+		    uint32_t *crc)
+{
+	const struct overlay *o = overlay__of(c);
+	struct snapshot *p = s->parent;
+	const char *text;
+	size_t len;
+
+	for (unsigned j = 0; o && o->base && p && j < p->nr; j++)
+		if (p->regions[j].region == o->base &&
+		    snapshot__info(p, &text, &len) == 0)
+			return sum__diff(c, p->crcs[j], buf, crc);
+	return sum__region(c, buf, crc);
+}
+
 /* The checksum lines over the placeholders. */
 static int make_sums(struct snapshot *s)
 {
@@ -74,7 +95,8 @@ static int make_sums(struct snapshot *s)
 		uint32_t crc;
 		int n;
 
-		ret = sum__region(c, buf, &crc);
+		ret = sum_copy(s, c, buf, &crc);
+		s->crcs[i] = crc;
 		n = persist__render_sum(line, sizeof(line), region__name(c),
 					crc);
 		if (!ret && (n < 0 || at + (size_t)n > s->info_len))

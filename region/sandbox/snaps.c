@@ -72,6 +72,7 @@ static void free_snapshot(struct snapshot *s)
 	free(s->by_name);
 	free(s->regions);
 	free(s->synced);
+	free(s->crcs);
 	vcpu__saved_free(s->cpu);
 	free(s->state_file);
 	free(s->info);
@@ -91,7 +92,8 @@ struct snapshot *snapshot__alloc(const char *name, unsigned nr)
 	s->regions = calloc(nr ? nr : 1, sizeof(*s->regions));
 	s->synced = calloc(nr ? nr : 1, sizeof(*s->synced));
 	s->data = calloc(nr ? nr : 1, sizeof(*s->data));
-	if (!s->regions || !s->synced || !s->data) {
+	s->crcs = calloc(nr ? nr : 1, sizeof(*s->crcs));
+	if (!s->regions || !s->synced || !s->data || !s->crcs) {
 		free_snapshot(s);
 		return NULL;
 	}

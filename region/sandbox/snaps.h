@@ -83,6 +83,12 @@ struct snapshot {
 	atomic_bool summed;
 	pthread_mutex_t sums_lock;
 	/*
+	 * The sums, per copy, once summed: a diff's are made from its
+	 * parent's and the pages it holds (sum__diff).  Taken after a
+	 * diff's own sums_lock, its parent's: child before parent.
+	 */
+	uint32_t *crcs;
+	/*
 	 * Who it is, wherever it is saved and loaded again (info's id line,
 	 * a diff's parent file), and for a diff snapshot the parent it reads
 	 * through to (a reference; diff.h).
