@@ -16,6 +16,7 @@
 #include "region/sandbox/diff.h"
 #include "region/sandbox/chain.h"
 #include "region/persist/persist.h"
+#include "region/mem/sum.h"
 #include "tests/helpers.h"
 
 #include <errno.h>
@@ -398,6 +399,38 @@ static void test_diff_after_failed_restore(void **state)
 }
 
 /* A diff of a diff reads through two levels; each reads as its moment. */
+/*
+ * Diff s<i>'s sum, made from its parent's and the pages it holds
+ * (sum__diff, and info's line, which is made so), is the sum of f<i>,
+ * the full copy of the same bytes, summed whole.
+ */
+static void same_sum(struct sandbox *sb, unsigned i, struct region *x,
+		     struct region *y)
+{
+	uint8_t *buf = malloc(SUM_CHUNK);
+	uint32_t full, diff, parent;
+	char name[16], want[64];
+	struct region *p;
+	struct snapshot *s;
+	const char *text;
+	size_t len;
+
+	assert_int_equal(sum__region(y, buf, &full), 0);
+	snprintf(name, sizeof(name), "s%u", i - 1);
+	p = copy_in(sb, name, "a");
+	assert_int_equal(sum__region(p, buf, &parent), 0);
+	assert_int_equal(sum__diff(x, parent, buf, &diff), 0);
+	assert_int_equal(diff, full);
+	snprintf(name, sizeof(name), "s%u", i);
+	s = snapshot__find(&sb->snaps, name);
+	assert_int_equal(snapshot__info(s, &text, &len), 0);
+	snprintf(want, sizeof(want), "crc32c a 0x%08x\n", full);
+	assert_non_null(memmem(text, len, want, strlen(want)));
+	snapshot__put(s);
+	region__put(p);
+	free(buf);
+}
+
 static void test_diff_chain(void **state)
 {
 	struct sandbox *sb = new_sandbox(0, 0);
@@ -422,6 +455,7 @@ static void test_diff_chain(void **state)
 		snprintf(name, sizeof(name), "f%u", i);
 		y = copy_in(sb, name, "a");
 		same_view(x, y);
+		same_sum(sb, i, x, y);
 		/* Each level holds one page (s3 two: 5 zeroed, 15). */
 		assert_int_equal(overlay__of(x)->pages, i == 3 ? 2 : 1);
 		assert_int_equal(overlay__of(x)->depth, i);
