@@ -575,7 +575,9 @@ static int leave(struct region *r, bool keep)
 		}
 		p = b > p ? b : size;
 	}
-	if (!ret && mmap(base, size, PROT_READ | PROT_WRITE,
+	/* A readonly copy is never written again: mapped so. */
+	if (!ret && mmap(base, size, PROT_READ |
+			 (r->readonly ? 0 : PROT_WRITE),
 			 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
 		ret = errno;
 	if (ret) {

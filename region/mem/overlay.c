@@ -179,6 +179,22 @@ static struct region *resolve(struct region *r, uint64_t p, uint64_t *end,
 	return r;
 }
 
+/*
+ * A level below r held while it is read: a copy-on-write one may leave
+ * its file meanwhile (a lease break), which takes it exclusive.  r
+ * itself is the caller's.
+ */
+static int hold(struct region *r, struct region *lvl)
+{
+	return lvl == r ? 0 : region__shared_begin(lvl);
+}
+
+static void let_go(struct region *r, struct region *lvl)
+{
+	if (lvl != r)
+		region__shared_end(lvl);
+}
+
 static int read_view(struct region *r, void *buf, size_t len, uint64_t off,
 		  size_t *done)
 {
@@ -200,7 +216,12 @@ static int read_view(struct region *r, void *buf, size_t len, uint64_t off,
 		if (seg * page - pos < chunk)
 			chunk = (size_t)(seg * page - pos);
 		/* Its own memory's read (pread: a hole reads as zeros). */
-		ret = own(src)->read(src, (uint8_t *)buf + *done, chunk, pos, &n);
+		ret = hold(r, src);
+		if (!ret) {
+			ret = own(src)->read(src, (uint8_t *)buf + *done,
+					     chunk, pos, &n);
+			let_go(r, src);
+		}
 		if (ret)
 			return ret;
 		if (n != chunk)
@@ -250,8 +271,12 @@ static int piece(struct region *r, struct copy_cursor *cur, uint64_t p,
 	uint64_t page = region__page_size(), seg, e = 0;
 	unsigned lvl;
 	struct region *src = resolve(r, p / page, &seg, &lvl);
-	int ret = extent_at(src, &cur->x[lvl], p, seg * page, data, &e);
+	int ret = hold(r, src);
 
+	if (ret)
+		return ret;
+	ret = extent_at(src, &cur->x[lvl], p, seg * page, data, &e);
+	let_go(r, src);
 	if (ret)
 		return ret;
 	*stop = e < seg * page ? e : seg * page;
@@ -319,7 +344,12 @@ static int held_data(struct region *r, uint64_t first, uint64_t end,
 
 		if (seg > end)
 			seg = end;
+		/* r is a base, which nobody else holds here: each level is. */
+		ret = region__shared_begin(src);
+		if (ret)
+			return ret;
 		ret = own(src)->data_bytes(src, p * page, seg * page, &b);
+		region__shared_end(src);
 		if (ret)
 			return ret;
 		*bytes += b;
@@ -383,9 +413,13 @@ static int copy_out(struct region *src, struct region *dst, uint8_t **buf,
 		struct region *from = resolve(src, off / page, &seg, &lvl);
 		int ret;
 
-		struct mem_side s = region__side(from);
+		struct mem_side s;
 
 		stop = seg * page < end ? seg * page : end;
+		ret = hold(src, from);
+		if (ret)
+			return ret;
+		s = region__side(from);
 		/* No fd holds a copy-on-write base's bytes: it copies itself. */
 		if (s.fd < 0)
 			ret = from->ops->copy_out(from, dst, buf, cur, off,
@@ -393,6 +427,7 @@ static int copy_out(struct region *src, struct region *dst, uint8_t **buf,
 		else
 			ret = dst->ops->copy_in(dst, &s, *buf, &cur->x[lvl],
 						off, stop, how);
+		let_go(src, from);
 		if (ret)
 			return ret;
 		off = stop;

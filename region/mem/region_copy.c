@@ -7,15 +7,23 @@
 
 #include <string.h>
 
-/*
- * The copies: the source's backing says how its pages are read (a view
- * level by level), the destination's how they are written (copy_in).
- */
 int region__copy_out(struct region *src, struct region *dst, uint8_t **buf,
 		     struct copy_cursor *cur, uint64_t off, uint64_t end)
 {
-	return src->ops->copy_out(src, dst, buf, cur, off, end,
-				  COPY_FILL_HOLES);
+	/*
+	 * A readonly source (a snapshot's copy: a restore) is held shared:
+	 * one that maps a saved file leaves it on a lease break, which
+	 * takes it exclusive.  A live one is the caller's, held.
+	 */
+	int ret = src->readonly ? region__shared_begin(src) : 0;
+
+	if (ret)
+		return ret;
+	ret = src->ops->copy_out(src, dst, buf, cur, off, end,
+				 COPY_FILL_HOLES);
+	if (src->readonly)
+		region__shared_end(src);
+	return ret;
 }
 
 /*
