@@ -74,6 +74,7 @@ int sandbox__check_later(struct sandbox *sb, struct region *copy,
 		c->items = n;
 		c->cap = cap;
 	}
+	memset(&c->items[c->nr], 0, sizeof(c->items[c->nr]));
 	c->items[c->nr].copy = region__get(copy);
 	c->items[c->nr].live = live ? region__get(live) : NULL;
 	c->items[c->nr].crc = crc;
