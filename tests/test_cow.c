@@ -484,6 +484,35 @@ static void refusals(void **state)
 }
 
 /*
+ * A region that could not leave its file on a lease break (lease.c marks
+ * it failed: the writer goes on) stays failed whatever --from's checks
+ * of its copies say later, or when they begin after it.
+ */
+static void failed_leave_sticks(void **state)
+{
+	struct file f;
+	struct region *r;
+	uint8_t b;
+
+	(void)state;
+	make_file(&f);
+	r = cow(&f);
+	/* Being checked (fromcheck.c), then the break that failed. */
+	region__check_begin(r);
+	region__check_end(r, false);
+	/* The check of its bytes as loaded passes. */
+	region__check_end(r, true);
+	assert_int_equal(t_read(r, &b, 1, 8 * PAGE), -EIO);
+	/* A check that starts after the failed break. */
+	region__check_begin(r);
+	region__check_end(r, true);
+	assert_int_equal(t_read(r, &b, 1, 8 * PAGE), -EIO);
+	region__put(r);
+	check_file(&f);
+	drop_file(&f);
+}
+
+/*
  * A writer of the file waits until the region has left it, and the
  * region keeps the bytes it had: the writer's never show.
  */
@@ -553,6 +582,7 @@ int main(void)
 		cmocka_unit_test(resize_keeps),
 		cmocka_unit_test(refusals),
 		cmocka_unit_test(lease_break),
+		cmocka_unit_test(failed_leave_sticks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
