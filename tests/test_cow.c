@@ -284,6 +284,76 @@ static void restore_moves_long_runs(void **state)
 	free(got);
 }
 
+/* Many restores of alternating long runs: the mapping's VMAs stay few. */
+static size_t maps_lines(void)
+{
+	FILE *m = fopen("/proc/self/maps", "r");
+	size_t n = 0;
+	int c;
+
+	assert_non_null(m);
+	while ((c = fgetc(m)) != EOF)
+		n += c == '\n';
+	fclose(m);
+	return n;
+}
+
+static void restores_keep_maps(void **state)
+{
+	uint64_t size = 16ULL << 20;
+	char dir[] = "/dev/shm/test_cow.XXXXXX", path[64];
+	uint8_t *want = malloc(size), *bounce = NULL, b = 1;
+	struct region *r = NULL, *copy = NULL;
+	struct copy_cursor cur;
+	struct why why = { "" };
+	size_t before;
+	int fd;
+
+	(void)state;
+	if (region__cow_supported(&why))
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/contents", dir);
+	for (uint64_t i = 0; i < size; i++)
+		want[i] = pattern_byte(i);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(pwrite(fd, want, size, 0), (ssize_t)size);
+	close(fd);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(region__new_cow("c", fd, path, size, NULL, &r, &why),
+			 0);
+	assert_int_equal(region__share(r, &copy), 0);
+	before = maps_lines();
+	for (int round = 0; round < 10000; round++) {
+		/* Runs of 3 MiB at 1, 5, 9 MiB: a page written at each end. */
+		uint64_t off = (1 + 4 * (uint64_t)(round % 3)) << 20;
+		uint64_t len = 3 << 20;
+
+		assert_int_equal(t_write(r, &b, 1, off), 1);
+		assert_int_equal(t_write(r, &b, 1, off + len - 1), 1);
+		memset(&cur, 0, sizeof(cur));
+		assert_int_equal(region__copy_out(copy, r, &bounce, &cur, off,
+						  off + len), 0);
+	}
+	assert_int_equal(private_pages(r), 0);
+	assert_true(maps_lines() < before + 16);
+	assert_int_equal(t_seek_hole(r, 0), (int64_t)size);
+	{
+		uint8_t *got = malloc(size);
+
+		assert_int_equal(t_read(r, got, size, 0), (ssize_t)size);
+		assert_memory_equal(got, want, size);
+		free(got);
+	}
+	free(bounce);
+	region__put(copy);
+	region__put(r);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	free(want);
+}
+
 /*
  * A copy of a long run of data: the range is split between two threads
  * (copy.h's COPY_SPLIT_MIN), and the helper thread reads through the
@@ -484,6 +554,63 @@ static void refusals(void **state)
 }
 
 /*
+ * A region that could not leave its file on a lease break (lease.c marks
+ * it failed: the writer goes on) stays failed whatever --from's checks
+ * of its copies say later, or when they begin after it.
+ */
+static void failed_leave_sticks(void **state)
+{
+	struct file f;
+	struct region *r;
+	uint8_t b;
+
+	(void)state;
+	make_file(&f);
+	r = cow(&f);
+	/* Being checked (fromcheck.c), then the break that failed. */
+	region__check_begin(r);
+	region__check_end(r, false);
+	/* The check of its bytes as loaded passes. */
+	region__check_end(r, true);
+	assert_int_equal(t_read(r, &b, 1, 8 * PAGE), -EIO);
+	/* A check that starts after the failed break. */
+	region__check_begin(r);
+	region__check_end(r, true);
+	assert_int_equal(t_read(r, &b, 1, 8 * PAGE), -EIO);
+	region__put(r);
+	check_file(&f);
+	drop_file(&f);
+}
+
+/*
+ * A snapshot's copy that could not leave its file on a lease break
+ * (lease.c fails it: the writer goes on under its mapping) is not
+ * restored from, nor read through a diff's view over it.
+ */
+static void failed_copy_not_restored(void **state)
+{
+	struct copy_cursor cur;
+	struct file f;
+	struct region *r, *copy = NULL;
+	uint8_t *bounce = NULL, b = 0x5a;
+
+	(void)state;
+	make_file(&f);
+	r = cow(&f);
+	assert_int_equal(region__share(r, &copy), 0);
+	assert_int_equal(t_write(r, &b, 1, 9 * PAGE), 1);
+	region__check_end(copy, false);
+	memset(&cur, 0, sizeof(cur));
+	assert_int_equal(region__copy_out(copy, r, &bounce, &cur, 9 * PAGE,
+					  10 * PAGE), EIO);
+	free(bounce);
+	region__put(copy);
+	region__put(r);
+	check_file(&f);
+	drop_file(&f);
+}
+
+/*
  * A writer of the file waits until the region has left it, and the
  * region keeps the bytes it had: the writer's never show.
  */
@@ -546,6 +673,7 @@ int main(void)
 		cmocka_unit_test(writes_are_private),
 		cmocka_unit_test(restore_discards),
 		cmocka_unit_test(restore_moves_long_runs),
+		cmocka_unit_test(restores_keep_maps),
 		cmocka_unit_test(copies_out),
 		cmocka_unit_test(copies_out_big),
 		cmocka_unit_test(zero_leaves),
@@ -553,6 +681,8 @@ int main(void)
 		cmocka_unit_test(resize_keeps),
 		cmocka_unit_test(refusals),
 		cmocka_unit_test(lease_break),
+		cmocka_unit_test(failed_leave_sticks),
+		cmocka_unit_test(failed_copy_not_restored),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -398,7 +398,6 @@ static void test_diff_after_failed_restore(void **state)
 	free(y);
 }
 
-/* A diff of a diff reads through two levels; each reads as its moment. */
 /*
  * Diff s<i>'s sum, made from its parent's and the pages it holds
  * (sum__diff, and info's line, which is made so), is the sum of f<i>,
@@ -431,6 +430,7 @@ static void same_sum(struct sandbox *sb, unsigned i, struct region *x,
 	free(buf);
 }
 
+/* A diff of a diff reads through two levels; each reads as its moment. */
 static void test_diff_chain(void **state)
 {
 	struct sandbox *sb = new_sandbox(0, 0);

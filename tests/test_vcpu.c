@@ -12,6 +12,7 @@
 
 #include "region/guest/guest.h"
 #include "region/sandbox/sandbox.h"
+#include "region/sandbox/lease.h"
 #include "region/kvm/inspect.h"
 #include "region/kvm/vcpu.h"
 #include "tests/helpers.h"
@@ -467,6 +468,53 @@ static void test_spinner(void **state)
 	t0 = now_ms();
 	assert_int_equal(vcpu__stop(v), 0);
 	assert_true(now_ms() - t0 < VCPU_WAIT_MS);
+}
+
+/*
+ * A lease break pauses a running guest to let a busy region leave its
+ * file, and runs it again after: not if it was stopped meanwhile (a
+ * stop, then a restore, wants it to stay stopped).
+ */
+static void test_lease_resume(void **state)
+{
+	struct fix *f = *state;
+	struct vcpu *v = start(f, "spinner", 0);
+	struct lease_watch w = { .vcpu = &f->v };
+	char dir[] = "/dev/shm/test_vcpu.XXXXXX", path[64];
+	struct region *r = NULL;
+	struct why why = { "" };
+	uint64_t size = 1 << 20, t0;
+	int fd, wfd;
+
+	if (region__cow_supported(&why))
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/contents", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+	fd = open(path, O_RDONLY);
+	assert_int_equal(lease__start(&w, &why), 0);
+	assert_int_equal(region__new_cow("c", fd, path, size, &w.lease, &r,
+					 &why), 0);
+	assert_int_equal(vcpu__run(v), 0);
+	/* Busy: the break pauses the guest and tries again. */
+	assert_int_equal(region__shared_begin(r), 0);
+	wfd = open(path, O_WRONLY | O_NONBLOCK);
+	assert_true(wfd < 0 && errno == EWOULDBLOCK);
+	wait_state(v, VCPU_PAUSED);
+	assert_int_equal(vcpu__stop(v), 0);
+	region__shared_end(r);
+	t0 = now_ms();
+	while (atomic_load(&w.breaks) == 0 && now_ms() - t0 < 10000)
+		nap_ms(5);
+	assert_int_equal(atomic_load(&w.breaks), 1);
+	assert_int_equal(vcpu__state(v), VCPU_STOPPED);
+	lease__stop(&w);
+	region__put(r);
+	close(fd);
+	unlink(path);
+	rmdir(dir);
 }
 
 static double cpu_s(void)
@@ -1270,6 +1318,7 @@ int main(void)
 		T(test_zerocheck),
 		T(test_ro_write),
 		T(test_spinner),
+		T(test_lease_resume),
 		T(test_sleep),
 		T(test_console_window),
 		T(test_console_saved),

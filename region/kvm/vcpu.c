@@ -285,11 +285,10 @@ static int request_locked(struct vcpu *v, enum vcpu_req req)
 	return v->state == VCPU_RUNNING ? EBUSY : 0;
 }
 
-int vcpu__run(struct vcpu *v)
+static int run_locked(struct vcpu *v)
 {
 	int ret = 0;
 
-	pthread_mutex_lock(&v->lock);
 	switch (v->state) {
 	case VCPU_RUNNING:
 		/* A pause or stop still pending past its wait: cancel it. */
@@ -314,11 +313,25 @@ int vcpu__run(struct vcpu *v)
 	default:
 		ret = EINVAL;	/* halted/faulted: stop, then run */
 	}
+	return ret;
+}
+
+int vcpu__run(struct vcpu *v)
+{
+	int ret;
+
+	pthread_mutex_lock(&v->lock);
+	ret = run_locked(v);
 	pthread_mutex_unlock(&v->lock);
 	return ret;
 }
 
 int vcpu__pause(struct vcpu *v)
+{
+	return vcpu__pause_gen(v, NULL);
+}
+
+int vcpu__pause_gen(struct vcpu *v, uint64_t *gen)
 {
 	int ret = 0;
 
@@ -327,6 +340,19 @@ int vcpu__pause(struct vcpu *v)
 		ret = request_locked(v, VCPU_REQ_PAUSE);
 	if (!ret && v->state != VCPU_PAUSED)
 		ret = EINVAL;
+	if (!ret && gen)
+		*gen = atomic_load(&v->gen);
+	pthread_mutex_unlock(&v->lock);
+	return ret;
+}
+
+int vcpu__resume(struct vcpu *v, uint64_t gen)
+{
+	int ret = ESTALE;
+
+	pthread_mutex_lock(&v->lock);
+	if (v->state == VCPU_PAUSED && atomic_load(&v->gen) == gen)
+		ret = run_locked(v);
 	pthread_mutex_unlock(&v->lock);
 	return ret;
 }

@@ -120,6 +120,15 @@ enum vcpu_state vcpu__state(struct vcpu *v);
 int vcpu__run(struct vcpu *v);
 int vcpu__pause(struct vcpu *v);
 int vcpu__stop(struct vcpu *v);
+/*
+ * A pause made by the daemon itself (a lease break's copy), undone only
+ * if nobody changed the vCPU since: a pause's *gen (vcpu__gen), then
+ * run if the state is still that one (paused, same generation), else
+ * ESTALE and it stays as whoever came meanwhile (a stop, a restore, a
+ * run then a pause) left it.
+ */
+int vcpu__pause_gen(struct vcpu *v, uint64_t *gen);
+int vcpu__resume(struct vcpu *v, uint64_t gen);
 
 /*
  * The last fault's reason, or "" when it never faulted, e.g.

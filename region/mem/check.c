@@ -17,15 +17,23 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t verdict = PTHREAD_COND_INITIALIZER;
 static __thread bool checker;
 
+/*
+ * A failure is for good: a region that could not leave its file on a
+ * lease break (lease.c) is failed whatever --from's checks of the bytes
+ * as they were loaded say after, or when they begin after it.
+ */
 void region__check_begin(struct region *r)
 {
-	atomic_store(&r->check, CHECK_PENDING);
+	int none = CHECK_NONE;
+
+	atomic_compare_exchange_strong(&r->check, &none, CHECK_PENDING);
 }
 
 void region__check_end(struct region *r, bool ok)
 {
 	pthread_mutex_lock(&lock);
-	atomic_store(&r->check, ok ? CHECK_NONE : CHECK_FAILED);
+	if (atomic_load(&r->check) != CHECK_FAILED)
+		atomic_store(&r->check, ok ? CHECK_NONE : CHECK_FAILED);
 	pthread_cond_broadcast(&verdict);
 	pthread_mutex_unlock(&lock);
 }

@@ -182,11 +182,14 @@ static struct region *resolve(struct region *r, uint64_t p, uint64_t *end,
 /*
  * A level below r held while it is read: a copy-on-write one may leave
  * its file meanwhile (a lease break), which takes it exclusive.  r
- * itself is the caller's.
+ * itself is the caller's (and its check: region__read waited for it).
  */
 static int hold(struct region *r, struct region *lvl)
 {
-	return lvl == r ? 0 : region__shared_begin(lvl);
+	/* Nor read from one whose bytes failed (check.c: a lease break). */
+	int ret = lvl == r ? 0 : check__wait(lvl);
+
+	return ret || lvl == r ? ret : region__shared_begin(lvl);
 }
 
 static void let_go(struct region *r, struct region *lvl)

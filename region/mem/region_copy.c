@@ -13,10 +13,14 @@ int region__copy_out(struct region *src, struct region *dst, uint8_t **buf,
 	/*
 	 * A readonly source (a snapshot's copy: a restore) is held shared:
 	 * one that maps a saved file leaves it on a lease break, which
-	 * takes it exclusive.  A live one is the caller's, held.
+	 * takes it exclusive.  A live one is the caller's, held.  One whose
+	 * bytes failed a check, or a lease break it could not leave (the
+	 * file's writer went on under it), is not copied from (check.c).
 	 */
-	int ret = src->readonly ? region__shared_begin(src) : 0;
+	int ret = src->readonly ? check__wait(src) : 0;
 
+	if (!ret && src->readonly)
+		ret = region__shared_begin(src);
 	if (ret)
 		return ret;
 	ret = src->ops->copy_out(src, dst, buf, cur, off, end,

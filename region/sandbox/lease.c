@@ -48,7 +48,7 @@ static void broken(struct lease_watch *w, struct region *r)
 	const char *path, *what = region__readonly(r) ? "a snapshot's copy of " : "";
 	struct why why = { "" };
 	bool resume = false;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = now_ms(), gen = 0;
 	int ret;
 
 	region__base_text(r, base, sizeof(base), true);
@@ -64,7 +64,8 @@ static void broken(struct lease_watch *w, struct region *r)
 		ret = region__leave_base(r, &why);
 		if (ret != EBUSY || now_ms() - t0 > LEASE_LEAVE_MS)
 			break;
-		if (v && vcpu__state(v) == VCPU_RUNNING && vcpu__pause(v) == 0)
+		if (v && vcpu__state(v) == VCPU_RUNNING &&
+		    vcpu__pause_gen(v, &gen) == 0)
 			resume = true;
 		else
 			usleep(10000);
@@ -78,9 +79,14 @@ static void broken(struct lease_watch *w, struct region *r)
 		region__check_end(r, false);
 		resume = false;
 	}
-	if (resume && vcpu__run(v) != 0 && w->log)
-		w->log(w->log_arg, "%s: the vCPU paused for the copy did not "
-		       "run again", region__name(r));
+	/* Not if it was stopped, restored or paused by another meanwhile. */
+	if (resume && (ret = vcpu__resume(v, gen)) != 0) {
+		if (ret != ESTALE && w->log)
+			w->log(w->log_arg, "%s: the vCPU paused for the copy "
+			       "did not run again", region__name(r));
+		resume = false;
+		ret = 0;
+	}
 	atomic_fetch_add(&w->breaks, 1);
 	if (!w->log)
 		return;
