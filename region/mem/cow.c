@@ -549,15 +549,9 @@ static void cow_free(struct region *r)
 	r->priv = NULL;
 }
 
-/*
- * New memory for r, a shmem memfd with r's bytes when keep (else holes),
- * mapped over the same addresses: the guest's slot and every pointer to
- * the mapping stay valid.  The caller holds r exclusive (nothing reads
- * or writes it meanwhile, the guest included).
- */
-static int leave(struct region *r, bool keep)
+/* New memory for r, a shmem memfd, with r's bytes when keep (else holes). */
+static int fill(struct region *r, bool keep, int *out)
 {
-	struct cow *c = of(r);
 	uint64_t size = r->mem_size, a, b, p = 0;
 	uint8_t *base = base_of(r);
 	int fd = -1, ret;
@@ -575,15 +569,28 @@ static int leave(struct region *r, bool keep)
 		}
 		p = b > p ? b : size;
 	}
+	if (ret && fd >= 0)
+		close(fd);
+	*out = ret ? -1 : fd;
+	return ret;
+}
+
+/*
+ * fd, filled, mapped over r's addresses: the guest's slot and every
+ * pointer to the mapping stay valid.  The caller holds r exclusive.
+ */
+static int swap(struct region *r, int fd)
+{
+	struct cow *c = of(r);
+
 	/* A readonly copy is never written again: mapped so. */
-	if (!ret && mmap(base, size, PROT_READ |
-			 (r->readonly ? 0 : PROT_WRITE),
-			 MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
-		ret = errno;
-	if (ret) {
-		if (fd >= 0)
-			close(fd);
-		return ret;
+	if (mmap(base_of(r), r->mem_size, PROT_READ |
+		 (r->readonly ? 0 : PROT_WRITE), MAP_SHARED | MAP_FIXED, fd,
+		 0) == MAP_FAILED) {
+		int err = errno;
+
+		close(fd);
+		return err;
 	}
 	atomic_fetch_add(&r->geo_seq, 1);
 	__atomic_store_n(&r->memfd, fd, __ATOMIC_RELEASE);
@@ -594,6 +601,18 @@ static int leave(struct region *r, bool keep)
 	atomic_fetch_add(&gen, 1);
 	region__touch_attr(r);
 	return 0;
+}
+
+/*
+ * New memory for r, with r's bytes when keep (else holes), at the same
+ * addresses.  The caller holds r exclusive (nothing reads or writes it
+ * meanwhile, the guest included).
+ */
+static int leave(struct region *r, bool keep)
+{
+	int fd, ret = fill(r, keep, &fd);
+
+	return ret ? ret : swap(r, fd);
 }
 
 const struct backing_ops cow_ops = {
@@ -626,7 +645,7 @@ int region__leave_base_locked(struct region *r)
 int region__leave_base(struct region *r, struct why *why)
 {
 	struct timespec until;
-	int ret;
+	int fd = -1, ret;
 
 	if (!r->readonly) {
 		ret = region__exclusive_begin(r, why);
@@ -637,15 +656,24 @@ int region__leave_base(struct region *r, struct why *why)
 		return ret ? why__set(why, ret, "%s", strerror(ret)) : 0;
 	}
 	/*
-	 * A snapshot's copy is never held exclusive by a control write;
-	 * here only for as long as a read of it takes (its bytes stay the
-	 * same: a reader sees either mapping).
+	 * A snapshot's copy: its bytes never change, so they are copied
+	 * while readers go on (held shared), and it is held exclusive only
+	 * to swap the mappings (a reader sees either, the same bytes).
 	 */
+	ret = region__shared_begin(r);
+	if (ret)
+		return why__set(why, ret, "its readers did not let go");
+	ret = of(r) ? fill(r, true, &fd) : 0;
+	region__shared_end(r);
+	if (ret || fd < 0)
+		return ret ? why__set(why, ret, "%s", strerror(ret)) : 0;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 5;
-	if (pthread_rwlock_timedwrlock(&r->lock, &until))
+	if (pthread_rwlock_timedwrlock(&r->lock, &until)) {
+		close(fd);
 		return why__set(why, EBUSY, "its readers did not let go");
-	ret = of(r) ? leave(r, true) : 0;
+	}
+	ret = of(r) ? swap(r, fd) : (close(fd), 0);
 	pthread_rwlock_unlock(&r->lock);
 	return ret ? why__set(why, ret, "%s", strerror(ret)) : 0;
 }
