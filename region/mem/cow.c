@@ -37,13 +37,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,7 +88,6 @@ static int file_run(struct region *r, uint64_t off, uint64_t end,
 {
 	return cow__file_run(r, off, end, a, b);
 }
-
 
 /* The file's data extents, once (it cannot change: the lease). */
 
@@ -411,91 +405,20 @@ static int copy_runs(struct region *src, struct region *dst, uint8_t *buf,
 	return 0;
 }
 
-/* Runs of at least this many bytes are dropped on a thread (discard). */
-#define DISCARD_MOVE_MIN (2ULL << 20)
-/* At most this many such threads at once; past it the caller frees. */
-#define REAPERS_MAX 2
-
-static atomic_int reapers;
-
-struct reap {
-	void *addr;
-	size_t len;
-};
-
-static void *reap(void *arg)
-{
-	struct reap *r = arg;
-
-	munmap(r->addr, r->len);
-	free(r);
-	atomic_fetch_sub(&reapers, 1);
-	return NULL;
-}
-
-/*
- * The private pages of [p, p + len) moved out of the region's way in one
- * mremap (page tables, not pages), the file mapped there again, and the
- * pages freed on a thread: a restore waits for neither the freeing of
- * the pages written (about 0.3 µs each) nor a fault of the file's.  A
- * failure puts the pages back where they were: the caller drops them.
- */
-static int move_away(struct region *dst, uint8_t *p, size_t len)
-{
-	struct reap *r = malloc(sizeof(*r));
-	pthread_attr_t attr;
-	pthread_t t;
-	void *to;
-
-	if (!r || atomic_fetch_add(&reapers, 1) >= REAPERS_MAX) {
-		atomic_fetch_sub(&reapers, r ? 1 : 0);
-		free(r);
-		return EBUSY;
-	}
-	to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
-		  MAP_NORESERVE, -1, 0);
-	if (to == MAP_FAILED ||
-	    mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to) ==
-	    MAP_FAILED) {
-		if (to != MAP_FAILED)
-			munmap(to, len);
-		goto fail;
-	}
-	if (mmap(p, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, of(dst)->fd,
-		 (off_t)(p - base_of(dst))) == MAP_FAILED) {
-		/* Back where they were, whole: then dropped in place. */
-		if (mremap(to, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, p) ==
-		    MAP_FAILED)
-			abort();	/* the region would have a hole */
-		goto fail;
-	}
-	*r = (struct reap){ to, len };
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, reap, r) != 0)
-		reap(r);
-	pthread_attr_destroy(&attr);
-	return 0;
-fail:
-	free(r);
-	atomic_fetch_sub(&reapers, 1);
-	return EAGAIN;
-}
-
 /*
  * Into a region mapping the same file (a restore to the copy taken when
  * it was loaded): its private pages dropped, the file's shown again.
  * Costs the pages written, never the region's size; a long run, its
- * page tables (move_away).  The caller holds dst exclusive: no one
+ * page tables (pagescan__drop).  The caller holds dst exclusive: no one
  * reads it meanwhile, the guest included.
  */
 static int discard(struct region *dst, uint64_t off, uint64_t end)
 {
 	uint8_t *p = base_of(dst) + off;
 
-	if (end - off >= DISCARD_MOVE_MIN &&
-	    move_away(dst, p, end - off) == 0)
+	if (end - off >= PAGESCAN_MOVE_MIN &&
+	    pagescan__drop(p, end - off, of(dst)->fd,
+			   (off_t)(p - base_of(dst))) == 0)
 		return 0;
 	if (madvise(p, end - off, MADV_DONTNEED) < 0)
 		return errno;
@@ -541,7 +464,6 @@ static int copy_in(struct region *dst, const struct mem_side *src,
 					       how & COPY_SRC_MAP },
 			   buf, x, off, end, false);
 }
-
 
 static void cow_free(struct region *r)
 {
@@ -634,8 +556,6 @@ const struct backing_ops cow_ops = {
 	.leave = leave,
 	.own_bytes = own_bytes,
 };
-
-
 
 int region__leave_base_locked(struct region *r)
 {
