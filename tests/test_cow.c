@@ -233,6 +233,26 @@ static void restore_discards(void **state)
 }
 
 /*
+ * A file of size bytes of the pattern, in a new directory of /dev/shm
+ * (dir, path: its names), open for reading in *fd, its bytes in want.
+ */
+static void big_file(uint64_t size, char dir[], char path[], size_t len,
+		     uint8_t *want, int *fd)
+{
+	int wfd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, len, "%s/contents", dir);
+	for (uint64_t i = 0; i < size; i++)
+		want[i] = pattern_byte(i);
+	wfd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(pwrite(wfd, want, size, 0), (ssize_t)size);
+	close(wfd);
+	*fd = open(path, O_RDONLY);
+	assert_true(*fd >= 0);
+}
+
+/*
  * A long run written then restored: its pages moved away and freed on a
  * thread, the file mapped again in their place (cow.c's move_away).
  */
@@ -249,14 +269,7 @@ static void restore_moves_long_runs(void **state)
 	(void)state;
 	if (region__cow_supported(&why))
 		skip();
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/contents", dir);
-	for (uint64_t i = 0; i < size; i++)
-		want[i] = pattern_byte(i);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(pwrite(fd, want, size, 0), (ssize_t)size);
-	close(fd);
-	fd = open(path, O_RDONLY);
+	big_file(size, dir, path, sizeof(path), want, &fd);
 	assert_int_equal(region__new_cow("c", fd, path, size, NULL, &r, &why),
 			 0);
 	assert_int_equal(region__share(r, &copy), 0);
@@ -312,14 +325,7 @@ static void restores_keep_maps(void **state)
 	(void)state;
 	if (region__cow_supported(&why))
 		skip();
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/contents", dir);
-	for (uint64_t i = 0; i < size; i++)
-		want[i] = pattern_byte(i);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(pwrite(fd, want, size, 0), (ssize_t)size);
-	close(fd);
-	fd = open(path, O_RDONLY);
+	big_file(size, dir, path, sizeof(path), want, &fd);
 	assert_int_equal(region__new_cow("c", fd, path, size, NULL, &r, &why),
 			 0);
 	assert_int_equal(region__share(r, &copy), 0);
@@ -372,14 +378,7 @@ static void copies_out_big(void **state)
 	(void)state;
 	if (region__cow_supported(&why))
 		skip();
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/contents", dir);
-	for (uint64_t i = 0; i < size; i++)
-		want[i] = pattern_byte(i);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(pwrite(fd, want, size, 0), (ssize_t)size);
-	close(fd);
-	fd = open(path, O_RDONLY);
+	big_file(size, dir, path, sizeof(path), want, &fd);
 	assert_int_equal(region__new_cow("c", fd, path, size, NULL, &r, &why),
 			 0);
 	memset(want + 70 * PAGE, 0x99, PAGE);

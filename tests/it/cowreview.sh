@@ -9,13 +9,6 @@ LOG_NOTICES+='|: --from: .*/contents does not match its checksum in info'
 LOG_NOTICES+='|: open refused: its bytes do not match the checksum'
 LOG_NOTICES+='|, which it mapped copy-on-write, was opened for writing or truncated by another process: '
 
-flip() {
-	local old
-	old=$(od -A n -t u1 -j "$2" -N 1 "$1" | tr -d ' ')
-	printf '%b' "\\0$(printf '%03o' $(((old + 1) % 256)))" |
-		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
-
 save_plain() {
 	say "a saved sandbox, copied out with cp -r"
 	start_daemon "${NO_KVM[@]}" --region ram:1M

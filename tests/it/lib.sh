@@ -403,6 +403,14 @@ expect_start_fails() {
 	fi
 }
 
+# flip FILE OFFSET: one byte of FILE changed in place (a damaged copy).
+flip() {
+	local old
+	old=$(od -A n -t u1 -j "$2" -N 1 "$1" | tr -d ' ')
+	printf '%b' "\\0$(printf '%03o' $(((old + 1) % 256)))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # expect_damaged_refused SRC NAME FROM PATTERN: a copy of the saved
 # directory SRC, changed by the commands on stdin (run in the copy), is
 # refused by --from COPY/FROM (FROM empty: the copy itself) with

@@ -76,14 +76,6 @@ kinds() {
 	refused mem_size-content '/hb/mem_size: not a size' <<<"cp '$MACHINE_ID' hb/mem_size"
 }
 
-# flip FILE OFFSET: one byte of FILE changed in place.
-flip() {
-	local old
-	old=$(od -A n -t u1 -j "$2" -N 1 "$1" | tr -d ' ')
-	printf '%b' "\\0$(printf '%03o' $(((old + 1) % 256)))" |
-		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
-
 sums() {
 	local copy=$WORK/unchecked
 	say "the bytes are checked: a flipped byte is refused naming the region (-o from_copy)"
