@@ -456,6 +456,37 @@ copies() {
 	hugepages_release
 }
 
+# A fork of the live sandbox 2 (paused): --from its snapshot f, which its
+# daemon passes through to the owner, so the fork maps its memfd
+# copy-on-write; ram, unwritten, is f's copy of the saved file itself
+# (no memfd: copied, said).  The fork's counter goes on from f's, and
+# after the fork ends sandbox 2 is untouched.
+fork() {
+	local m=$n f FM
+	say "a fork of a live sandbox: --from its snapshots/f"
+	echo f >"$MNT/snapshot" || bad "snapshot f failed"
+	m=$(counter_count)
+	FM=$MNT
+	hold s2
+	start_daemon --from "$FM/snapshots/f"
+	expect_eq "fork: vcpu" "$(cat "$MNT/vcpu")" paused
+	expect_eq "fork: the count" "$(counter_count)" "$m"
+	expect_base "fork: data" "$MNT/data" 0 "$FM/snapshots/f/data/contents"
+	log_has "/ram/contents: copied, not mapped copy-on-write: .*maps a saved file itself" ||
+		bad "fork: no line saying ram was copied, and why"
+	f=$(stat -c %s "$MNT/console")
+	echo run >"$MNT/vcpu" || bad "fork: echo run failed: $(last_log_line)"
+	wait_for counter_above $((m + 3)) || bad "fork: the guest did not go on"
+	echo pause >"$MNT/vcpu"
+	counter_went_on "$f" "$m" "fork"
+	expect_base "fork: data after the run" "$MNT/data" 2 "$FM/snapshots/f/data/contents"
+	stop_daemon
+	use s2
+	expect_eq "sandbox 2 after the fork: the count" "$(counter_count)" "$m"
+	cmp "$MNT/snapshots/f/data/contents" "$MNT/data/contents" ||
+		bad "sandbox 2: data changed by its fork"
+}
+
 # ---------------------------------------------------------------------------
 # With KVM: the counter guest saved, two sandboxes run from it.
 guests() {
@@ -514,6 +545,7 @@ guests() {
 	stop_daemon
 	use s2
 	[ "$(counter_count)" -gt "$n" ] || bad "sandbox 2: the count went back with sandbox 1's restore"
+	fork
 	stop_daemon
 	sha256sum --quiet -c "$WORK/g.sha256" || bad "a saved contents of g changed"
 }
