@@ -267,6 +267,16 @@ static int new_cow(const char *name, int fd, const char *path, uint64_t size,
 	c->r = r;
 	r->priv = c;
 	atomic_store(&c->priv_at_ns, INT64_MIN / 2);
+	/*
+	 * Held shared from the list on: a break found there makes the
+	 * watcher leave the file (exclusive, then c freed), which must wait
+	 * until this is done with c.  Nobody else has r yet: no wait.
+	 */
+	ret = region__shared_begin(r);
+	if (ret) {
+		region__put(r);
+		return why__set(why, ret, "cannot hold it");
+	}
 	pthread_mutex_lock(&list_lock);
 	c->nextc = list;
 	if (list)
@@ -279,7 +289,9 @@ static int new_cow(const char *name, int fd, const char *path, uint64_t size,
 	 * file for it, and after lease-break-time it would write under the
 	 * mapping.  Its break shows as F_UNLCK: give the file up (a copy).
 	 */
-	if (c->lease.sig && fcntl(c->fd, F_GETLEASE) != F_RDLCK) {
+	ret = c->lease.sig && fcntl(c->fd, F_GETLEASE) != F_RDLCK ? EAGAIN : 0;
+	region__shared_end(r);
+	if (ret) {
 		region__put(r);
 		return why__set(why, EAGAIN, "it was opened for writing while "
 				"it was being mapped");
