@@ -43,27 +43,6 @@ exit_with() { return "$1"; }
 trap 'rc=$?; cleanup_held; exit_with $rc; cleanup' EXIT
 HOLDER_PID=
 
-# extents FILE: its data extents by SEEK_DATA/SEEK_HOLE, "0xA-0xB " each.
-cat >"$WORK/extents.py" <<'EOF'
-import errno, os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-size, off, out = os.fstat(fd).st_size, 0, []
-while off < size:
-    try:
-        d = os.lseek(fd, off, os.SEEK_DATA)
-    except OSError as e:
-        if e.errno != errno.ENXIO:
-            raise
-        break
-    h = os.lseek(fd, d, os.SEEK_HOLE)
-    out.append('0x%x-0x%x ' % (d, h))
-    off = h
-print(''.join(out))
-EOF
-extents() {
-	must py "$WORK/extents.py" "$1"
-}
-
 range() {
 	printf '0x%x-0x%x ' "$1" "$2"
 }

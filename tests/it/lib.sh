@@ -588,6 +588,27 @@ trap cleanup EXIT
 # ---------------------------------------------------------------------------
 # Reading the mount.
 
+# extents FILE: its data extents by SEEK_DATA/SEEK_HOLE, "0xA-0xB " each.
+extents() {
+	must py - "$1" <<-'EOF'
+		import errno, os, sys
+		fd = os.open(sys.argv[1], os.O_RDONLY)
+		size, off, out = os.fstat(fd).st_size, 0, []
+		while off < size:
+		    try:
+		        d = os.lseek(fd, off, os.SEEK_DATA)
+		    except OSError as e:
+		        if e.errno != errno.ENXIO:
+		            raise
+		        break
+		    h = os.lseek(fd, d, os.SEEK_HOLE)
+		    out.append('0x%x-0x%x ' % (d, h))
+		    off = h
+		print(''.join(out))
+	EOF
+}
+
+
 # The files of a region directory, in attr.c's order.
 REGION_FILES=(contents base_addr mem_size raw_addr raw_size host_region_base
 	host_region_end kind guest_addr access zero dirty page_size mmap_rw base)

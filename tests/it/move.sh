@@ -26,21 +26,12 @@ save_dir() {
 # blocks: what st_blocks of a region holding its bytes says (a file's own
 # st_blocks may count its filesystem's extent blocks too).
 data_blocks() {
-	py - "$1" <<-'EOF'
-		import errno, os, sys
-		fd = os.open(sys.argv[1], os.O_RDONLY)
-		size, off, n = os.fstat(fd).st_size, 0, 0
-		while off < size:
-		    try:
-		        d = os.lseek(fd, off, os.SEEK_DATA)
-		    except OSError as e:
-		        if e.errno != errno.ENXIO:
-		            raise
-		        break
-		    off = os.lseek(fd, d, os.SEEK_HOLE)
-		    n += off - d
-		print(n // 512)
-	EOF
+	local e out n=0
+	out=$(extents "$1") || return 1
+	for e in $out; do
+		n=$((n + ${e#*-} - ${e%-*}))
+	done
+	echo $((n / 512))
 }
 
 # blocks_are REGION N: its contents' st_blocks is N.
