@@ -15,7 +15,7 @@
 # files never change.
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
-LOG_NOTICES+='|: started from |: vcpu: halted at rip |copied, not mapped copy-on-write: '
+LOG_NOTICES+='|: started from |: vcpu: halted at rip '
 
 # The second daemon of a pair: lib.sh keeps one current daemon (MNT, LOG,
 # DAEMON_PID, REFUSALS); hold NAME keeps the current one aside, use NAME

@@ -10,7 +10,7 @@
 # count.  Twice: with cp -r --sparse=always, then rsync -aS.
 # shellcheck source=tests/it/lib.sh
 . "$(dirname "$0")/lib.sh"
-LOG_NOTICES+='|: started from |: vcpu: halted at rip |copied, not mapped copy-on-write: '
+LOG_NOTICES+='|: started from |: vcpu: halted at rip '
 
 REGIONS=(ram data big)
 
