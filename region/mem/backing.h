@@ -317,6 +317,11 @@ int memfd__new(const char *name, uint64_t size, unsigned flags, int *out);
  */
 int memfd__map(int memfd, uint64_t size, uint8_t **raw);
 void memfd__unmake(struct mem *m, uint64_t size);
+/*
+ * [off, off + len) of a file (a region's or not) read whole: a short
+ * read (shorter than its size said) is EIO, never zeros made up.
+ */
+int memfd__pread_whole(int fd, void *buf, size_t len, uint64_t off);
 /* pread of [off, off + len): a hole reads as zeros, never allocated. */
 int memfd__read(struct region *r, void *buf, size_t len, uint64_t off,
 		size_t *done);

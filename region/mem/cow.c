@@ -62,11 +62,6 @@ static uint64_t page_size(void)
 	return region__page_size();
 }
 
-static struct cow *of(struct region *r)
-{
-	return cow__of(r);
-}
-
 static uint8_t *base_of(struct region *r)
 {
 	return r->raw + page_size();
@@ -83,12 +78,6 @@ static int count_private(struct region *r, uint64_t *pages)
 	return pagescan__count(base_of(r), r->mem_size, pages);
 }
 
-static int file_run(struct region *r, uint64_t off, uint64_t end,
-		    uint64_t *a, uint64_t *b)
-{
-	return cow__file_run(r, off, end, a, b);
-}
-
 /* The file's data extents, once (it cannot change: the lease). */
 
 /* The first run of the file's data in [off, end): [*a, *b) or end, end. */
@@ -101,7 +90,7 @@ static int data_run(struct region *r, uint64_t off, uint64_t end,
 		    uint64_t *a, uint64_t *b)
 {
 	uint64_t pa, pb, fa, fb;
-	int ret = file_run(r, off, end, &fa, &fb);
+	int ret = cow__file_run(r, off, end, &fa, &fb);
 
 	/*
 	 * Private pages are looked for only before the file's next data: a
@@ -121,7 +110,7 @@ static int data_run(struct region *r, uint64_t off, uint64_t end,
 		*b = fb;
 	}
 	while (*a < end && *b < end) {
-		ret = file_run(r, *b, end, &fa, &fb);
+		ret = cow__file_run(r, *b, end, &fa, &fb);
 		if (ret)
 			return ret;
 		if (fa == *b) {
@@ -168,23 +157,6 @@ static int make(const char *name, uint64_t size, uint64_t huge,
 	return 0;
 }
 
-/* pread of the file, whole: a short one is EIO, never zeros made up. */
-static int pread_all(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? errno : EIO;
-		buf += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Private pages from the mapping, the rest with pread (holes: zeros). */
 static int read_at(struct region *r, void *buf, size_t len, uint64_t off,
 		   size_t *done)
@@ -196,7 +168,8 @@ static int read_at(struct region *r, void *buf, size_t len, uint64_t off,
 	while (p < end) {
 		ret = private_run(r, p, end, &a, &b);
 		if (!ret && a > p)
-			ret = pread_all(of(r)->fd, out + (p - off), a - p, p);
+			ret = memfd__pread_whole(cow__of(r)->fd, out + (p - off),
+						 a - p, p);
 		if (ret)
 			return ret;
 		if (a < end)
@@ -219,7 +192,7 @@ static void serve(struct region *r, uint64_t off, size_t len, size_t want,
 
 	how->kind = SERVE_COPY;
 	if (!MAPPED_READS || want > REGION_MAPPED_READ_MAX ||
-	    file_run(r, off, off + len, &a, &b) || a != off || b < off + len)
+	    cow__file_run(r, off, off + len, &a, &b) || a != off || b < off + len)
 		return;
 	how->kind = SERVE_MAP;
 	how->cnt = 1;
@@ -323,7 +296,7 @@ static int punch(struct region *r, uint64_t off, uint64_t len)
 	memset(base + off, 0, first - off);
 	memset(base + last, 0, end - last);
 	for (uint64_t p = first; p < last; p = b) {
-		ret = file_run(r, p, last, &a, &b);
+		ret = cow__file_run(r, p, last, &a, &b);
 		if (ret)
 			return ret;
 		if (a > p && madvise(base + p, a - p, MADV_DONTNEED) < 0)
@@ -370,7 +343,7 @@ static uint64_t own_bytes(struct region *r)
 
 static bool same_file(struct region *a, struct region *b)
 {
-	struct cow *x = of(a), *y = of(b);
+	struct cow *x = cow__of(a), *y = cow__of(b);
 
 	return x && y && x->dev == y->dev && x->ino == y->ino;
 }
@@ -417,7 +390,7 @@ static int discard(struct region *dst, uint64_t off, uint64_t end)
 	uint8_t *p = base_of(dst) + off;
 
 	if (end - off >= PAGESCAN_MOVE_MIN &&
-	    pagescan__drop(p, end - off, of(dst)->fd,
+	    pagescan__drop(p, end - off, cow__of(dst)->fd,
 			   (off_t)(p - base_of(dst))) == 0)
 		return 0;
 	if (madvise(p, end - off, MADV_DONTNEED) < 0)
@@ -503,7 +476,7 @@ static int fill(struct region *r, bool keep, int *out)
  */
 static int swap(struct region *r, int fd)
 {
-	struct cow *c = of(r);
+	struct cow *c = cow__of(r);
 
 	/* A readonly copy is never written again: mapped so. */
 	if (mmap(base_of(r), r->mem_size, PROT_READ |
@@ -559,7 +532,7 @@ const struct backing_ops cow_ops = {
 
 int region__leave_base_locked(struct region *r)
 {
-	return of(r) ? leave(r, true) : 0;
+	return cow__of(r) ? leave(r, true) : 0;
 }
 
 int region__leave_base(struct region *r, struct why *why)
@@ -571,7 +544,7 @@ int region__leave_base(struct region *r, struct why *why)
 		ret = region__exclusive_begin(r, why);
 		if (ret)
 			return ret;
-		ret = of(r) ? leave(r, true) : 0;
+		ret = cow__of(r) ? leave(r, true) : 0;
 		region__exclusive_end(r);
 		return ret ? why__set(why, ret, "%s", strerror(ret)) : 0;
 	}
@@ -583,7 +556,7 @@ int region__leave_base(struct region *r, struct why *why)
 	ret = region__shared_begin(r);
 	if (ret)
 		return why__set(why, ret, "its readers did not let go");
-	ret = of(r) ? fill(r, true, &fd) : 0;
+	ret = cow__of(r) ? fill(r, true, &fd) : 0;
 	region__shared_end(r);
 	if (ret || fd < 0)
 		return ret ? why__set(why, ret, "%s", strerror(ret)) : 0;
@@ -593,7 +566,7 @@ int region__leave_base(struct region *r, struct why *why)
 		close(fd);
 		return why__set(why, EBUSY, "its readers did not let go");
 	}
-	ret = of(r) ? swap(r, fd) : (close(fd), 0);
+	ret = cow__of(r) ? swap(r, fd) : (close(fd), 0);
 	pthread_rwlock_unlock(&r->lock);
 	return ret ? why__set(why, ret, "%s", strerror(ret)) : 0;
 }

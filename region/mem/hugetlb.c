@@ -247,23 +247,6 @@ static bool src_data(const struct mem_side *src, uint64_t off, uint64_t end)
 	return d < 0 ? errno != ENXIO : (uint64_t)d < end;
 }
 
-/* A file that is no region (no mapping): read into dst's mapping. */
-static int read_all(int fd, uint8_t *p, uint64_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0)
-			return errno;
-		if (n == 0)
-			return EIO;	/* shorter than its size said */
-		p += n;
-		off += (uint64_t)n;
-		len -= (uint64_t)n;
-	}
-	return 0;
-}
-
 /* One thread's part of copy: [off, end), whole huge pages apart. */
 static int copy_span(const struct mem_side *dst, const struct mem_side *src,
 		     uint64_t off, uint64_t end, bool fill_holes)
@@ -290,7 +273,8 @@ static int copy_span(const struct mem_side *dst, const struct mem_side *src,
 			if (!ret && src->huge)
 				memcpy(dst->base + off, src->base + off, n);
 			else if (!ret)
-				ret = read_all(src->fd, dst->base + off, n, off);
+				ret = memfd__pread_whole(src->fd, dst->base + off,
+							 n, off);
 			hole = off + n;
 		} else if (!fill_holes) {
 			hole = off + n;	/* dst holds a hole there already */
