@@ -131,7 +131,7 @@ static void regions(struct sbuf *b, const struct vm_layout *l)
 				     m == 0 ? region__mem_size(r) :
 				     m == 1 ? region__resident(r) :
 				     m == 2 ? region__dirty_pages(r) :
-				     region__own_bytes(r));
+				     region__own_bytes_seen(r));
 			region__put(r);
 			nr = i + 1;
 		}

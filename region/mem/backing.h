@@ -271,9 +271,10 @@ struct backing_ops {
 	bool (*fd_whole)(struct region *r);
 	/*
 	 * The memory r takes of its own, what a snapshot limit counts (NULL:
-	 * resident's); r held, or a copy nobody changes.
+	 * resident's); fresh: r held, or a copy nobody changes; else counted
+	 * at most once a second, holding nothing (metrics).
 	 */
-	uint64_t (*own_bytes)(struct region *r);
+	uint64_t (*own_bytes)(struct region *r, bool fresh);
 };
 
 /* The table of a diff's copy (overlay.c), and of a file's (cow.c). */

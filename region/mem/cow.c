@@ -331,14 +331,27 @@ static uint64_t resident(struct region *r, uint64_t own)
 
 /*
  * What it takes of its own: the pages written (the file's are shared
- * with whoever else maps it, and with the file).
+ * with whoever else maps it, and with the file).  Not fresh (metrics,
+ * anyone's): the count of at most a second ago, as a stat's.
  */
-static uint64_t own_bytes(struct region *r)
+static uint64_t own_bytes(struct region *r, bool fresh)
 {
 	uint64_t pages = 0;
 
-	return count_private(r, &pages) == 0 ? pages * page_size() :
-	       r->mem_size;
+	if (fresh)
+		return count_private(r, &pages) == 0 ? pages * page_size() :
+		       r->mem_size;
+	if (pthread_rwlock_tryrdlock(&r->lock) != 0)
+		return 0;
+	if (r->ops == &cow_ops) {
+		struct cow *c = r->priv;
+
+		if (cow__stale(c) && count_private(r, &pages) == 0)
+			cow__counted(c, pages);
+		pages = atomic_load(&c->priv_pages);
+	}
+	pthread_rwlock_unlock(&r->lock);
+	return pages * page_size();
 }
 
 static bool same_file(struct region *a, struct region *b)

@@ -280,6 +280,8 @@ int region__base_text(struct region *r, char *buf, size_t len, bool fresh);
  * pages; else its resident bytes): what the snapshot limit counts.
  */
 uint64_t region__own_bytes(struct region *r);
+/* The same as a stat sees it: at most a second old, no walk, no wait. */
+uint64_t region__own_bytes_seen(struct region *r);
 /* A number that changes whenever a region leaves its file. */
 uint64_t region__cow_gen(void);
 /* The region leasing fd (a reference), or NULL. */

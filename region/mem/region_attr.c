@@ -64,7 +64,14 @@ uint64_t region__own_bytes(struct region *r)
 {
 	const struct backing_ops *ops = region__ops(r);
 
-	return ops->own_bytes ? ops->own_bytes(r) : region__resident(r);
+	return ops->own_bytes ? ops->own_bytes(r, true) : region__resident(r);
+}
+
+uint64_t region__own_bytes_seen(struct region *r)
+{
+	const struct backing_ops *ops = region__ops(r);
+
+	return ops->own_bytes ? ops->own_bytes(r, false) : region__resident(r);
 }
 
 void region__charge(struct region *r, _Atomic uint64_t *counter)
